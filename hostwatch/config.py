@@ -1,0 +1,185 @@
+"""Every setting of hostwatch, in one place.
+
+Settings come from environment variables (``HOSTWATCH_*``); the CLI's options
+override some of them. Each key has a default and a one-line description; the
+README's configuration table lists them all (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value hostwatch cannot use."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected 0/1/true/false, got {raw!r}")
+
+
+def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
+    """Parse ``host[:port],host[:port]``; IPv6 as ``[addr]:port``."""
+    servers: list[tuple[str, int]] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif item.count(":") == 1:
+            host, port_text = item.split(":")
+            port = int(port_text)
+        else:
+            host, port = item, 53
+        if not 0 < port < 65536:
+            raise ValueError(f"port out of range in {item!r}")
+        servers.append((host, port))
+    return tuple(servers)
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class _Key:
+    env: str
+    default: str
+    parse: Callable[[str], Any]
+    doc: str
+
+
+# name -> (environment variable, default, parser, description)
+KEYS: dict[str, _Key] = {
+    "db": _Key("HOSTWATCH_DB", "sqlite:///hostwatch.db", str,
+               "SQLAlchemy URL of the store; PostgreSQL as postgresql+psycopg://..."),
+    "data_dir": _Key("HOSTWATCH_DATA_DIR", ".", str,
+                     "where the run lock and logs live"),
+    "nameservers": _Key("HOSTWATCH_NAMESERVERS", "", _nameservers,
+                        "DNS servers as host:port list; empty = the system's resolv.conf"),
+    "dns_timeout": _Key("HOSTWATCH_DNS_TIMEOUT", "5", _non_negative_float,
+                        "seconds for one DNS lookup, all tries included"),
+    "allow_private": _Key("HOSTWATCH_ALLOW_PRIVATE", "0", _bool,
+                          "1 lets the crawler fetch loopback/private addresses (labs, tests)"),
+    "timeout": _Key("HOSTWATCH_TIMEOUT", "30", _non_negative_float,
+                    "seconds before a fetch is given up as a timeout"),
+    "max_body": _Key("HOSTWATCH_MAX_BODY", str(16 * 1024 * 1024), _positive_int,
+                     "bytes of a body that are hashed; the rest is not read (truncated)"),
+    "max_redirects": _Key("HOSTWATCH_MAX_REDIRECTS", "10", _positive_int,
+                          "redirects followed before the check ends as redirect_loop"),
+    "concurrency": _Key("HOSTWATCH_CONCURRENCY", "64", _positive_int,
+                        "requests in flight at once"),
+    "concurrency_per_host": _Key("HOSTWATCH_CONCURRENCY_PER_HOST", "8", _positive_int,
+                                 "requests in flight at once to one host"),
+    "recheck_hours": _Key("HOSTWATCH_RECHECK_HOURS", "20", _non_negative_float,
+                          "a case is due when its last check is at least this old"),
+    "watch_removed_days": _Key("HOSTWATCH_WATCH_REMOVED_DAYS", "30", _non_negative_float,
+                               "removed cases keep being checked this long, for reappearance"),
+    "removal_confirmations": _Key("HOSTWATCH_REMOVAL_CONFIRMATIONS", "2", _positive_int,
+                                  "consecutive gone checks that confirm a removal"),
+    "removal_min_hours": _Key("HOSTWATCH_REMOVAL_MIN_HOURS", "12", _non_negative_float,
+                              "hours the confirming gone checks must span"),
+    "transient_days": _Key("HOSTWATCH_TRANSIENT_DAYS", "7", _non_negative_float,
+                           "days of only failing checks after which removal counts as confirmed"),
+    "write_batch": _Key("HOSTWATCH_WRITE_BATCH", "500", _positive_int,
+                        "checks written per transaction"),
+    "feed_batch": _Key("HOSTWATCH_FEED_BATCH", "2000", _positive_int,
+                       "due cases handed to the scheduler at a time"),
+    "soft404_probe": _Key("HOSTWATCH_SOFT404_PROBE", "1", _bool,
+                          "probe one random sibling URL per host to learn its 'not found' page"),
+    "placeholder_hashes": _Key("HOSTWATCH_PLACEHOLDER_HASHES", "", str,
+                               "file of extra SHA-256 hashes of 'removed' images, one a line"),
+    "placeholder_markers": _Key("HOSTWATCH_PLACEHOLDER_MARKERS", "", str,
+                                "file of extra 'removed' text markers, one a line"),
+    "user_agent": _Key("HOSTWATCH_USER_AGENT", "hostwatch/0.1 (+hotline re-check)", str,
+                       "User-Agent header of every check"),
+    "progress": _Key("HOSTWATCH_PROGRESS", "1", _bool,
+                     "print crawl progress to stderr every few seconds"),
+    "log_level": _Key("HOSTWATCH_LOG_LEVEL", "INFO", str,
+                      "log level of the crawler (DEBUG, INFO, WARNING)"),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    db: str
+    data_dir: str
+    nameservers: tuple[tuple[str, int], ...]
+    dns_timeout: float
+    allow_private: bool
+    timeout: float
+    max_body: int
+    max_redirects: int
+    concurrency: int
+    concurrency_per_host: int
+    recheck_hours: float
+    watch_removed_days: float
+    removal_confirmations: int
+    removal_min_hours: float
+    transient_days: float
+    write_batch: int
+    feed_batch: int
+    soft404_probe: bool
+    placeholder_hashes: str
+    placeholder_markers: str
+    user_agent: str
+    progress: bool
+    log_level: str
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> Config:
+        """Read every key from ``environ`` (default: the process environment).
+
+        ``overrides`` (already parsed values, e.g. from CLI options) win over the
+        environment; ``None`` overrides are ignored.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, key in KEYS.items():
+            raw = env.get(key.env, key.default)
+            try:
+                values[name] = key.parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{key.env}={raw!r}: {exc}") from exc
+        for name, value in overrides.items():
+            if name not in KEYS:
+                raise ConfigError(f"unknown setting {name!r}")
+            if value is not None:
+                values[name] = value
+        return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces this config in a child process."""
+        env: dict[str, str] = {}
+        for field in fields(self):
+            key = KEYS[field.name]
+            value = getattr(self, field.name)
+            if field.name == "nameservers":
+                text = ",".join(f"{host}:{port}" for host, port in value)
+            elif isinstance(value, bool):
+                text = "1" if value else "0"
+            else:
+                text = str(value)
+            env[key.env] = text
+        return env

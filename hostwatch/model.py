@@ -1,0 +1,88 @@
+"""Closed sets shared by every stage: categories, verdicts, case states.
+
+These are plain enums with string values; the store keeps the values as text so
+that a new member needs no schema change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    CSAM = "csam"
+    CSAM_AI = "csam_ai"
+    NCII = "ncii"
+    DEEPFAKE_ADULT = "deepfake_adult"
+    SEXTORTION = "sextortion"
+    TERRORIST = "terrorist"
+    OTHER = "other"
+
+
+class Method(StrEnum):
+    HTTP = "http"
+    BROWSER = "browser"
+    IMPORTED = "imported"
+
+
+class Verdict(StrEnum):
+    # Served.
+    ONLINE = "online"
+    CHANGED = "changed"
+    # Gone.
+    HTTP_GONE = "http_gone"
+    LEGAL_BLOCK = "legal_block"
+    PLACEHOLDER = "placeholder"
+    REDIRECT_AWAY = "redirect_away"
+    NXDOMAIN = "nxdomain"
+    # Transient: say nothing about the material on their own.
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    SERVER_ERROR = "server_error"
+    TLS_ERROR = "tls_error"
+    DNS_ERROR = "dns_error"
+    BAD_RESPONSE = "bad_response"
+    REDIRECT_LOOP = "redirect_loop"
+    # Never fetched.
+    BLOCKED_ADDRESS = "blocked_address"
+
+    @property
+    def group(self) -> VerdictGroup:
+        return _GROUPS[self]
+
+
+class VerdictGroup(StrEnum):
+    SERVED = "served"
+    GONE = "gone"
+    TRANSIENT = "transient"
+    NOT_FETCHED = "not_fetched"
+
+
+# `changed` is served content, but not the reported material: for the
+# material's survival it counts as gone (DESIGN: "the reported material is gone
+# from this URL").
+_GROUPS: dict[Verdict, VerdictGroup] = {
+    Verdict.ONLINE: VerdictGroup.SERVED,
+    Verdict.CHANGED: VerdictGroup.GONE,
+    Verdict.HTTP_GONE: VerdictGroup.GONE,
+    Verdict.LEGAL_BLOCK: VerdictGroup.GONE,
+    Verdict.PLACEHOLDER: VerdictGroup.GONE,
+    Verdict.REDIRECT_AWAY: VerdictGroup.GONE,
+    Verdict.NXDOMAIN: VerdictGroup.GONE,
+    Verdict.TIMEOUT: VerdictGroup.TRANSIENT,
+    Verdict.REFUSED: VerdictGroup.TRANSIENT,
+    Verdict.SERVER_ERROR: VerdictGroup.TRANSIENT,
+    Verdict.TLS_ERROR: VerdictGroup.TRANSIENT,
+    Verdict.DNS_ERROR: VerdictGroup.TRANSIENT,
+    Verdict.BAD_RESPONSE: VerdictGroup.TRANSIENT,
+    Verdict.REDIRECT_LOOP: VerdictGroup.TRANSIENT,
+    Verdict.BLOCKED_ADDRESS: VerdictGroup.NOT_FETCHED,
+}
+
+
+class CaseState(StrEnum):
+    UNCHECKED = "unchecked"  # imported, never checked
+    ONLINE = "online"  # last decisive check found the material served
+    PENDING_REMOVAL = "pending_removal"  # gone or unreachable, not yet confirmed
+    REMOVED = "removed"  # removal confirmed by the debounce rule
+    REAPPEARED = "reappeared"  # served again after a confirmed removal

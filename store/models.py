@@ -1,0 +1,190 @@
+"""Typed SQLAlchemy models. Schema changes go through Alembic (store/migrations).
+
+Times are stored as UTC. SQLite has no time-zone type, so `UTCDateTime` keeps
+naive UTC in the column and hands out aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every database."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: hostwatch stores UTC only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+# BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Case(Base):
+    """One reported URL."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_cases_source_external_id"),
+        Index("ix_cases_due", "state", "last_checked_at"),
+        Index("ix_cases_host", "host"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)  # as reported
+    url_normalised: Mapped[str] = mapped_column(Text)
+    host: Mapped[str] = mapped_column(String(255))
+    category: Mapped[str] = mapped_column(String(32))
+    reported_at: Mapped[datetime]
+    ref_sha256: Mapped[str | None] = mapped_column(String(64))
+    ref_pdq: Mapped[str | None] = mapped_column(String(64))
+    imported_at: Mapped[datetime]
+    # Derived from the check history (store.state); kept here for queries.
+    state: Mapped[str] = mapped_column(String(32), default="unchecked")
+    last_verdict: Mapped[str | None] = mapped_column(String(32))
+    last_checked_at: Mapped[datetime | None]
+    last_served_at: Mapped[datetime | None]
+    removed_after: Mapped[datetime | None]  # last served check before removal
+    removed_at: Mapped[datetime | None]  # first gone check of the confirmed removal
+    reappearances: Mapped[int] = mapped_column(Integer, default=0)
+    check_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notice(Base):
+    """A notice sent to a hoster about a case."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("case_id", "sent_at", "recipient", name="uq_notices_case_sent_recipient"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sent_at: Mapped[datetime]
+    channel: Mapped[str] = mapped_column(String(32), default="email")
+    recipient: Mapped[str] = mapped_column(String(255), default="")
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    trusted_flagger: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Order(Base):
+    """A removal order (ATKM, a terrorist-content order...) about a case."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("case_id", "issuer", "reference", name="uq_orders_case_issuer_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(64))
+    legal_basis: Mapped[str] = mapped_column(String(255), default="")
+    reference: Mapped[str] = mapped_column(String(255), default="")
+    issued_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+
+
+class CrawlRun(Base):
+    """One crawl: when, how far it got, what it found."""
+
+    __tablename__ = "crawl_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    method: Mapped[str] = mapped_column(String(16), default="http")
+    cases_due: Mapped[int] = mapped_column(Integer, default=0)
+    checks_made: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    tool_version: Mapped[str] = mapped_column(String(32))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    hostname: Mapped[str | None] = mapped_column(String(255))
+
+
+class Check(Base):
+    """One re-check of a case. Append-only: rows are never updated or deleted.
+
+    ``record_hash`` = SHA-256 over the canonical form of the row and the
+    previous row's hash (``prev_hash``): the checks form one hash chain, so a
+    changed or removed row shows (``hostwatch verify``).
+    """
+
+    __tablename__ = "checks"
+    __table_args__ = (Index("ix_checks_case_time", "case_id", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("crawl_runs.id"), index=True)
+    checked_at: Mapped[datetime]
+    method: Mapped[str] = mapped_column(String(16))
+    verdict: Mapped[str] = mapped_column(String(32))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(Text)  # the URL requested
+    final_url: Mapped[str | None] = mapped_column(Text)
+    redirect_chain: Mapped[list[str] | None] = mapped_column(JSON)
+    peer_ip: Mapped[str | None] = mapped_column(String(45))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    content_length: Mapped[int | None] = mapped_column(BigInteger)  # as declared
+    bytes_received: Mapped[int | None] = mapped_column(BigInteger)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
+    body_pdq: Mapped[str | None] = mapped_column(String(64))
+    reference_match: Mapped[bool | None] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)  # why this verdict, in words
+    error_kind: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # selected, never a body
+    tool_version: Mapped[str] = mapped_column(String(32))
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    record_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainHead(Base):
+    """The newest link of the check hash chain (a single row, id 1).
+
+    Writers lock this row while appending, so concurrent crawlers on
+    PostgreSQL still build one unbroken chain.
+    """
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_hash: Mapped[str] = mapped_column(String(64))
+    check_id: Mapped[int | None] = mapped_column(BigId)
