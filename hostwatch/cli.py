@@ -1,0 +1,33 @@
+"""The `hostwatch` command: a thin layer over the library.
+
+Each command's docstring is its --help text.
+"""
+
+from __future__ import annotations
+
+import click
+
+from hostwatch import __version__
+from hostwatch.commands import imports
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hostwatch")
+@click.option("--db", "db_url", envvar="HOSTWATCH_DB", default=None,
+              help="Store URL (default: sqlite:///hostwatch.db, or $HOSTWATCH_DB).")
+@click.pass_context
+def main(ctx: click.Context, db_url: str | None) -> None:
+    """Re-check reported abuse-material URLs without keeping the material.
+
+    \b
+    Typical night:
+      hostwatch import reports.csv     # new reports from the hotline
+      hostwatch run                    # re-check every due case
+      hostwatch status                 # how many are online, removed...
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db_url
+
+
+for _command in imports.COMMANDS:
+    main.add_command(_command)
