@@ -1,0 +1,91 @@
+"""Typed crawler errors and the mapping of fetch failures to error kinds."""
+
+from __future__ import annotations
+
+from scrapy.exceptions import (
+    CannotResolveHostError,
+    DownloadCancelledError,
+    DownloadConnectionRefusedError,
+    DownloadFailedError,
+    DownloadTimeoutError,
+    IgnoreRequest,
+    ResponseDataLossError,
+    UnsupportedURLSchemeError,
+)
+from twisted.internet import error as txerror
+from twisted.python.failure import Failure
+
+from crawler.verdict import ErrorKind
+
+
+class CrawlerError(Exception):
+    """Root of the crawler's own errors."""
+
+
+class RefusedTarget(IgnoreRequest, CrawlerError):
+    """The request was stopped before connecting; ``kind`` says why."""
+
+    def __init__(self, kind: ErrorKind, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception, what it was raised from, and what Twisted wrapped in it."""
+    seen: list[BaseException] = []
+    stack = [exc]
+    while stack and len(seen) < 20:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.append(current)
+        if current.__cause__ is not None:
+            stack.append(current.__cause__)
+        for reason in getattr(current, "reasons", None) or ():
+            value = getattr(reason, "value", None)
+            if isinstance(value, BaseException):
+                stack.append(value)
+    return seen
+
+
+def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
+    """What kind of failure this was, and a short description of it."""
+    exc = failure.value if isinstance(failure, Failure) else failure
+    if isinstance(exc, RefusedTarget):
+        return exc.kind, exc.detail
+    causes = _causes(exc)
+    detail = _describe(causes)
+    names = {type(c).__name__ for c in causes}
+    if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):
+        return ErrorKind.REDIRECT_LOOP, "too many redirects"
+    if isinstance(exc, DownloadTimeoutError) or any(
+            isinstance(c, txerror.TimeoutError | TimeoutError) for c in causes):
+        return ErrorKind.TIMEOUT, detail
+    if isinstance(exc, DownloadConnectionRefusedError) or any(
+            isinstance(c, txerror.ConnectionRefusedError | ConnectionRefusedError)
+            for c in causes):
+        return ErrorKind.REFUSED, detail
+    if names & {"SSLError", "Error"} and any("SSL" in repr(c) or "ssl" in repr(c)
+                                               for c in causes):
+        return ErrorKind.TLS, detail
+    if isinstance(exc, CannotResolveHostError):
+        return ErrorKind.DNS_SERVFAIL, detail
+    if isinstance(exc, UnsupportedURLSchemeError):
+        return ErrorKind.UNSUPPORTED, detail
+    if any(type(c).__name__ in {"ParseError", "BadHeaders", "_DataLoss"} for c in causes):
+        return ErrorKind.BAD_RESPONSE, detail
+    if isinstance(exc, ResponseDataLossError):
+        return ErrorKind.BAD_RESPONSE, detail
+    if any(isinstance(c, txerror.ConnectionDone | txerror.ConnectionLost | ConnectionResetError)
+           for c in causes):
+        return ErrorKind.CONNECTION_LOST, detail
+    if isinstance(exc, DownloadFailedError | DownloadCancelledError):
+        return ErrorKind.BAD_RESPONSE, detail
+    return ErrorKind.OTHER, detail
+
+
+def _describe(causes: list[BaseException]) -> str:
+    innermost = causes[-1] if causes else None
+    text = f"{type(innermost).__name__}: {innermost}" if innermost else "unknown failure"
+    return text[:500]

@@ -1,0 +1,65 @@
+"""Downloader middleware: resolve through hostwatch's resolver and apply the
+address guard before any connection is made (also for every redirect hop,
+because a redirected request passes through here again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.utils.httpobj import urlparse_cached
+
+from crawler.errors import RefusedTarget
+from crawler.guard import forbidden_reason
+from crawler.resolver import shared_resolver
+from crawler.verdict import ErrorKind
+from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
+from hostwatch.config import Config
+
+_DNS_KINDS = {
+    DnsFailureKind.NXDOMAIN: ErrorKind.NXDOMAIN,
+    DnsFailureKind.SERVFAIL: ErrorKind.DNS_SERVFAIL,
+    DnsFailureKind.TIMEOUT: ErrorKind.DNS_TIMEOUT,
+    DnsFailureKind.NO_ANSWER: ErrorKind.DNS_NO_ANSWER,
+}
+
+# Request.meta key: the addresses the request's host resolved to.
+META_ADDRESSES = "hostwatch_addresses"
+
+
+class AddressGuardMiddleware:
+    """HOSTWATCH_ALLOW_PRIVATE=1 lets loopback and private targets through."""
+
+    def __init__(self, resolver: Resolver, allow_private: bool) -> None:
+        self.resolver = resolver
+        self.allow_private = allow_private
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
+        config = Config.from_env()
+        return cls(shared_resolver(config), config.allow_private)
+
+    async def process_request(self, request: Request) -> None:
+        host = urlparse_cached(request).hostname or ""
+        if not host:
+            raise RefusedTarget(ErrorKind.UNSUPPORTED, f"no host in {request.url}")
+        lookup = await self.resolver.addresses(host)
+        if isinstance(lookup, DnsFailure):
+            raise RefusedTarget(_DNS_KINDS[lookup.kind], f"{host}: {lookup.kind.value}")
+        allowed = [ip for ip in lookup.addresses
+                   if forbidden_reason(ip, allow_private=self.allow_private) is None]
+        if not allowed:
+            reason = forbidden_reason(lookup.addresses[0], allow_private=self.allow_private)
+            raise RefusedTarget(ErrorKind.BLOCKED, f"{host} -> {reason}")
+        request.meta[META_ADDRESSES] = allowed
+        return None
+
+    def process_response(self, request: Request, response: Response) -> Any:
+        # DNS rebinding: the address actually connected to must pass too.
+        if response.ip_address is not None:
+            reason = forbidden_reason(str(response.ip_address), allow_private=self.allow_private)
+            if reason is not None:
+                raise RefusedTarget(ErrorKind.BLOCKED, f"connected to {reason}")
+        return response

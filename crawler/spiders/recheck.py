@@ -1,0 +1,225 @@
+"""`recheck`: one HTTP check of every due case.
+
+The spider is glue: the store says which cases are due (store.runs), the
+downloader middleware resolves and guards addresses, `crawler.verdict`
+decides, the pipeline writes. The body of a response is hashed and scanned
+in memory here and dropped; it is never stored, logged or written anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from twisted.python.failure import Failure
+
+from crawler.errors import error_kind
+from crawler.settings import scrapy_overrides
+from crawler.soft404 import NotFoundProbes, probe_url
+from crawler.verdict import (
+    NotFoundFingerprint,
+    Observation,
+    PlaceholderRules,
+    body_features,
+    classify,
+)
+from hostwatch import __version__
+from hostwatch.config import Config
+from hostwatch.lock import LockBusy, RunLock
+from hostwatch.model import Method, Verdict, VerdictGroup
+from store import Store
+from store.checks import NewCheck
+from store.runs import DueCase, DueRule, count_due, finish_run, iter_due, start_run
+
+META_CASE = "hostwatch_case"
+META_PROBE = "hostwatch_probe"
+
+# Response headers kept with a check (attribution and CDN detection need them).
+KEPT_HEADERS = frozenset({
+    "server", "via", "x-cache", "x-cache-hits", "x-served-by", "cf-ray", "cf-cache-status",
+    "x-amz-cf-id", "x-amz-cf-pop", "x-fastly-request-id", "x-cdn", "x-powered-by",
+    "content-type", "content-length", "last-modified", "etag", "location", "age",
+    "x-hw", "x-sp-edge", "cdn-pullzone", "cdn-requestid", "cdn-cache", "x-goog-hash",
+    "x-guploader-uploadid", "x-azure-ref", "x-msedge-ref",
+})
+
+
+@dataclass
+class _Waiting:
+    """A served check parked until its host's soft-404 probe has answered."""
+
+    case: DueCase
+    observation: Observation
+    check: NewCheck
+
+
+class RecheckSpider(Spider):
+    name = "recheck"
+
+    def __init__(self, *args: Any, limit: str | int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limit = int(limit) if limit not in (None, "") else None
+        self.config = Config.from_env()
+        self.rules = PlaceholderRules.load(self.config.placeholder_hashes,
+                                           self.config.placeholder_markers)
+        self.store = Store(self.config.db)
+        self.lock = RunLock(self.store, self.config.data_dir)
+        self.probes: NotFoundProbes[_Waiting] = NotFoundProbes()
+        self.run_id: int | None = None
+        self.cases_due = 0
+        self.checks_done = 0
+        self.in_flight = 0
+        self.counts: dict[str, int] = {}
+        self.errors = 0
+
+    @classmethod
+    def update_settings(cls, settings: BaseSettings) -> None:
+        super().update_settings(settings)
+        settings.setdict(scrapy_overrides(Config.from_env()), priority="spider")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> RecheckSpider:
+        return super().from_crawler(crawler, *args, **kwargs)  # type: ignore[return-value]
+
+    # -- feeding the scheduler ------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Request]:
+        self.store.upgrade()
+        try:
+            self.lock.acquire()
+        except LockBusy as exc:
+            self.logger.error("not starting: %s", exc)
+            self.crawler.stats.set_value("hostwatch/lock_busy", str(exc))
+            return
+        now = datetime.now(UTC)
+        rule = DueRule(self.config.recheck_hours, self.config.watch_removed_days)
+        with self.store.session() as session:
+            due = count_due(session, now, rule)
+        self.cases_due = due if self.limit is None else min(due, self.limit)
+        self.run_id = start_run(self.store, now, self.cases_due)
+        self.crawler.stats.set_value("hostwatch/run_id", self.run_id)
+        self.logger.info("run %s: %d cases due", self.run_id, self.cases_due)
+        batch = self.config.feed_batch
+        for cases in iter_due(self.store, now, rule, batch, self.limit):
+            for case in cases:
+                self.in_flight += 1
+                yield Request(case.url, callback=self.parse, errback=self.failed,
+                              dont_filter=True, meta={META_CASE: case})
+            # Scrapy takes everything start() yields at once; hand out the
+            # next batch only when this one has mostly been checked.
+            while self.in_flight > batch // 2:
+                await asyncio.sleep(0.05)
+
+    # -- responses ------------------------------------------------------------
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        case: DueCase = response.meta[META_CASE]
+        observation, check = self._observe(case, response)
+        first = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules)
+        if first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED:
+            if self.config.soft404_probe:
+                done, fingerprint = self.probes.known(observation.final_url or case.url)
+                if not done:
+                    waiting = _Waiting(case, observation, check)
+                    if self.probes.wait(observation.final_url or case.url, waiting):
+                        yield self._probe_request(observation.final_url or case.url)
+                    return
+                yield self._finish(case, observation, check, fingerprint)
+                return
+        yield self._finish(case, observation, check, None)
+
+    def failed(self, failure: Failure) -> Iterator[NewCheck]:
+        request = failure.request  # type: ignore[attr-defined]
+        case: DueCase = request.meta[META_CASE]
+        kind, detail = error_kind(failure)
+        chain = request.meta.get("redirect_urls", [])
+        observation = Observation(url=case.url, final_url=request.url,
+                                  redirect_chain=tuple(chain), error=kind, error_detail=detail)
+        check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
+                         verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
+                         final_url=request.url if chain else None,
+                         redirect_chain=list(chain) or None, error_kind=kind.value)
+        yield self._finish(case, observation, check, None)
+
+    def _observe(self, case: DueCase, response: Response) -> tuple[Observation, NewCheck]:
+        headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")[:512]
+                   for k, v in response.headers.items()
+                   if v and k.decode("latin-1").lower() in KEPT_HEADERS}
+        content_type = headers.get("content-type")
+        truncated = bool({"download_stopped", "dataloss"} & set(response.flags))
+        # In memory only: hashed and scanned, then the response is dropped.
+        body = response.body[:self.config.max_body]
+        features = body_features(body, requested_url=response.url, content_type=content_type,
+                                 rules=self.rules, truncated=truncated)
+        chain = tuple(response.meta.get("redirect_urls", ()))
+        observation = Observation(url=case.url, status=response.status, final_url=response.url,
+                                  redirect_chain=chain, content_type=content_type, body=features)
+        declared = headers.get("content-length")
+        check = NewCheck(
+            case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
+            verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
+            http_status=response.status, final_url=response.url if chain else None,
+            redirect_chain=list(chain) or None,
+            peer_ip=str(response.ip_address) if response.ip_address else None,
+            content_type=content_type,
+            content_length=int(declared) if declared and declared.isdigit() else None,
+            bytes_received=len(body), truncated=truncated, body_sha256=features.sha256,
+            headers=headers or None)
+        return observation, check
+
+    def _finish(self, case: DueCase, observation: Observation, check: NewCheck,
+                fingerprint: NotFoundFingerprint | None) -> NewCheck:
+        decision = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules,
+                            not_found=fingerprint)
+        check.verdict = decision.verdict.value
+        check.reason = decision.reason
+        check.reference_match = decision.reference_match
+        self.counts[check.verdict] = self.counts.get(check.verdict, 0) + 1
+        if decision.verdict.group is VerdictGroup.TRANSIENT:
+            self.errors += 1
+        self.checks_done += 1
+        self.in_flight -= 1
+        return check
+
+    # -- soft-404 probes ------------------------------------------------------
+
+    def _probe_request(self, url: str) -> Request:
+        return Request(probe_url(url), callback=self.probed, errback=self.probe_failed,
+                       dont_filter=True, meta={META_PROBE: url}, priority=10)
+
+    def probed(self, response: Response) -> Iterator[NewCheck]:
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        features = body_features(response.body[:self.config.max_body],
+                                 requested_url=response.url, content_type=content_type,
+                                 rules=self.rules)
+        fingerprint = NotFoundFingerprint(response.status, content_type,
+                                          features.normalised_sha256, features.length,
+                                          features.title)
+        yield from self._release(response.meta[META_PROBE], fingerprint)
+
+    def probe_failed(self, failure: Failure) -> Iterator[NewCheck]:
+        request = failure.request  # type: ignore[attr-defined]
+        self.logger.debug("soft-404 probe failed for %s: %s", request.url, failure.value)
+        yield from self._release(request.meta[META_PROBE], None)
+
+    def _release(self, url: str, fingerprint: NotFoundFingerprint | None) -> Iterator[NewCheck]:
+        for waiting in self.probes.finish(url, fingerprint):
+            yield self._finish(waiting.case, waiting.observation, waiting.check, fingerprint)
+
+    # -- end of run -----------------------------------------------------------
+
+    def closed(self, reason: str) -> None:
+        if self.run_id is not None:
+            status = "finished" if reason == "finished" else f"stopped:{reason}"[:16]
+            finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
+                       self.errors)
+            self.logger.info("run %s %s: %s", self.run_id, status,
+                             ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
+        self.lock.release()

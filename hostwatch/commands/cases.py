@@ -1,0 +1,109 @@
+"""`hostwatch status`, `hostwatch cases`, `hostwatch update`: reading case states."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import click
+from sqlalchemy import func, select
+
+from hostwatch.commands.common import load_config, open_store
+from hostwatch.model import CaseState
+from store.checks import refresh_cases
+from store.models import Case, CrawlRun
+from store.state import Debounce
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@click.command("status")
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Count the cases in each state and show the last crawl run.
+
+    \b
+    Example:
+      hostwatch status
+    """
+    store = open_store(load_config(ctx))
+    with store.session() as session:
+        counts = dict(session.execute(
+            select(Case.state, func.count()).group_by(Case.state)).tuples().all())
+        last = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).first()
+    total = sum(counts.values())
+    click.echo(f"{total} cases")
+    for state in CaseState:
+        click.echo(f"  {state.value:<16} {counts.get(state.value, 0)}")
+    if last is not None:
+        click.echo(f"last run {last.id}: {last.status}, started {_iso(last.started_at)}, "
+                   f"{last.checks_made} checks")
+    else:
+        click.echo("no crawl run yet")
+
+
+@click.command("cases")
+@click.option("--state", type=click.Choice([s.value for s in CaseState]), default=None,
+              help="Only cases in this state.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N cases.")
+@click.pass_context
+def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | None) -> None:
+    """List cases with their state, last verdict and removal time.
+
+    With --json, one object per line with the keys id, source, url, category,
+    state, last_verdict, last_checked_at, removed_at, reappearances, checks.
+
+    \b
+    Example:
+      hostwatch cases --state removed --json | jq .removed_at
+    """
+    store = open_store(load_config(ctx))
+    query = select(Case).order_by(Case.id)
+    if state:
+        query = query.where(Case.state == state)
+    if limit:
+        query = query.limit(limit)
+    with store.session() as session:
+        for case in session.scalars(query).yield_per(1000):
+            if as_json:
+                click.echo(json.dumps({
+                    "id": case.external_id, "source": case.source, "url": case.url,
+                    "category": case.category, "state": case.state,
+                    "last_verdict": case.last_verdict,
+                    "last_checked_at": _iso(case.last_checked_at),
+                    "removed_at": _iso(case.removed_at),
+                    "reappearances": case.reappearances, "checks": case.check_count,
+                }, ensure_ascii=False))
+            else:
+                click.echo(f"{case.source}/{case.external_id}\t{case.state}\t"
+                           f"{case.last_verdict or '-'}\t{_iso(case.removed_at) or '-'}\t"
+                           f"{case.url}")
+
+
+@click.command("update")
+@click.pass_context
+def update(ctx: click.Context) -> None:
+    """Re-derive every case's state from its checks (after changing the
+    HOSTWATCH_REMOVAL_* or HOSTWATCH_TRANSIENT_DAYS settings).
+
+    \b
+    Example:
+      HOSTWATCH_REMOVAL_CONFIRMATIONS=3 hostwatch update
+    """
+    config = load_config(ctx)
+    store = open_store(config)
+    rules = Debounce(config.removal_confirmations, config.removal_min_hours,
+                     config.transient_days)
+    with store.session() as session:
+        ids = list(session.scalars(select(Case.id)))
+    done = 0
+    for start in range(0, len(ids), 5000):
+        with store.transaction() as session:
+            done += refresh_cases(session, ids[start:start + 5000], rules)
+    click.echo(f"{done} cases updated")
+
+
+COMMANDS = [status, cases, update]

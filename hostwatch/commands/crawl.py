@@ -1,0 +1,117 @@
+"""`hostwatch crawl` and `hostwatch run`: the nightly re-check."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+from sqlalchemy import func, select
+
+from hostwatch.commands.common import load_config, open_store
+from hostwatch.config import Config
+from store import CrawlRun, Store
+from store.models import Case
+
+EXIT_LOCKED = 3
+
+
+def run_crawl(config: Config, limit: int | None = None) -> dict[str, object]:
+    """Run the recheck spider in this process; returns Scrapy's stats.
+
+    Scrapy's reactor cannot be restarted: call this once per process.
+    """
+    # The spider's components read HOSTWATCH_* themselves (so that
+    # `scrapy crawl recheck` works the same): hand them this config.
+    os.environ.update(config.to_env())
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    process = CrawlerProcess(settings, install_root_handler=True)
+    crawler = process.create_crawler("recheck")
+    process.crawl(crawler, limit=limit)
+    process.start()
+    return dict(crawler.stats.get_stats()) if crawler.stats else {}
+
+
+def _report_run(store: Store, run_id: object) -> None:
+    with store.session() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            return
+        seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing due"
+        click.echo(f"run {run.id} {run.status}: {run.checks_made} of {run.cases_due} due cases "
+                   f"checked in {seconds:.1f} s ({counts})")
+
+
+def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
+           concurrency: int | None) -> Store:
+    config = load_config(ctx, timeout=timeout, concurrency=concurrency)
+    store = open_store(config)
+    stats = run_crawl(config, limit)
+    busy = stats.get("hostwatch/lock_busy")
+    if busy:
+        click.echo(f"hostwatch: not started: {busy}", err=True)
+        sys.exit(EXIT_LOCKED)
+    run_id = stats.get("hostwatch/run_id")
+    if run_id is None:
+        raise click.ClickException("the crawl ended before it started a run; see the log above")
+    _report_run(store, run_id)
+    return store
+
+
+_limit = click.option("--limit", type=click.IntRange(min=1), default=None,
+                      help="Check at most this many due cases.")
+_timeout = click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
+                        help="Seconds per fetch (default $HOSTWATCH_TIMEOUT or 30).")
+_concurrency = click.option("--concurrency", type=click.IntRange(min=1), default=None,
+                            help="Requests in flight (default $HOSTWATCH_CONCURRENCY or 64).")
+
+
+@click.command("crawl")
+@_limit
+@_timeout
+@_concurrency
+@click.pass_context
+def crawl(ctx: click.Context, limit: int | None, timeout: float | None,
+          concurrency: int | None) -> None:
+    """Re-check every due case over HTTP, once.
+
+    A case is due when its last check is older than HOSTWATCH_RECHECK_HOURS
+    (removed cases stay due for HOSTWATCH_WATCH_REMOVED_DAYS, to see
+    reappearances). Response bodies are hashed in memory and dropped.
+    Exit status 3 when another run holds the lock.
+
+    \b
+    Example:
+      HOSTWATCH_NAMESERVERS=127.0.0.1:5353 hostwatch crawl --limit 100
+    """
+    _crawl(ctx, limit, timeout, concurrency)
+
+
+@click.command("run")
+@_limit
+@_timeout
+@_concurrency
+@click.pass_context
+def run(ctx: click.Context, limit: int | None, timeout: float | None,
+        concurrency: int | None) -> None:
+    """The nightly job: crawl every due case, then print the case states.
+
+    Case states are brought up to date as each batch of checks is written,
+    so a crashed run leaves every finished check and state in place; the
+    next run picks up the cases that were not checked.
+
+    \b
+    Example (cron, 02:00 every night):
+      0 2 * * *  cd /srv/hostwatch && .venv/bin/hostwatch run >> run.log 2>&1
+    """
+    store = _crawl(ctx, limit, timeout, concurrency)
+    with store.session() as session:
+        rows = session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
+    click.echo("cases: " + ", ".join(f"{state} {n}" for state, n in sorted(rows)))
+
+
+COMMANDS = [crawl, run]

@@ -1,0 +1,181 @@
+"""Appending checks: the hash chain, the case summary, the derived state.
+
+`append_checks()` is the only writer of the `checks` table. One call is one
+transaction: the checks of a batch, the chain head, and the cases they touch
+are written together or not at all, so a crash loses no finished batch and
+leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from hostwatch.model import Verdict
+from store.models import Case, ChainHead, Check
+from store.state import Debounce, derive_state
+
+GENESIS = "0" * 64
+
+
+@dataclass
+class NewCheck:
+    """A check as the crawler (or an import) hands it to the store."""
+
+    case_id: int
+    checked_at: datetime
+    method: str
+    verdict: str
+    url: str
+    tool_version: str
+    run_id: int | None = None
+    http_status: int | None = None
+    final_url: str | None = None
+    redirect_chain: list[str] | None = None
+    peer_ip: str | None = None
+    content_type: str | None = None
+    content_length: int | None = None
+    bytes_received: int | None = None
+    truncated: bool = False
+    body_sha256: str | None = None
+    body_pdq: str | None = None
+    reference_match: bool | None = None
+    reason: str | None = None
+    error_kind: str | None = None
+    headers: dict[str, Any] | None = field(default=None)
+    imported: bool = False
+
+
+# The fields of a check that its record hash covers, in this order.
+HASHED_FIELDS = tuple(f for f in NewCheck.__dataclass_fields__)
+
+
+def _canonical_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def record_hash(row: dict[str, Any], prev_hash: str) -> str:
+    """SHA-256 of a check's canonical JSON form and the previous link."""
+    canonical = {name: row.get(name) for name in HASHED_FIELDS}
+    canonical["checked_at"] = _canonical_time(row["checked_at"])
+    canonical["prev_hash"] = prev_hash
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def _chain_head(session: Session) -> ChainHead:
+    """The chain head row, locked for this transaction (FOR UPDATE on PostgreSQL)."""
+    head = session.scalars(select(ChainHead).where(ChainHead.id == 1).with_for_update()).first()
+    if head is None:
+        head = ChainHead(id=1, record_hash=GENESIS, check_id=None)
+        session.add(head)
+        session.flush()
+    return head
+
+
+def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce) -> None:
+    """Append ``checks`` to the store and bring their cases up to date.
+
+    Call inside a transaction (``store.transaction()``).
+    """
+    if not checks:
+        return
+    head = _chain_head(session)
+    prev = head.record_hash
+    rows: list[dict[str, Any]] = []
+    for check in checks:
+        row = asdict(check)
+        row["prev_hash"] = prev
+        row["record_hash"] = prev = record_hash(row, prev)
+        rows.append(row)
+    session.execute(insert(Check), rows)
+    last_id = session.scalar(select(Check.id).where(Check.record_hash == prev))
+    head.record_hash = prev
+    head.check_id = last_id
+    refresh_cases(session, {c.case_id for c in checks}, rules)
+
+
+def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) -> int:
+    """Re-derive the state of ``case_ids`` from their full check history."""
+    ids = sorted(set(case_ids))
+    done = 0
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        reported = dict(session.execute(
+            select(Case.id, Case.reported_at).where(Case.id.in_(chunk))).tuples().all())
+        history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
+        for case_id, when, verdict in session.execute(
+                select(Check.case_id, Check.checked_at, Check.verdict)
+                .where(Check.case_id.in_(chunk))).tuples():
+            history[case_id].append((when, Verdict(verdict)))
+        updates = []
+        for case_id in chunk:
+            if case_id not in reported:
+                continue
+            derived = derive_state(reported[case_id], history.get(case_id, ()), rules)
+            updates.append({
+                "id": case_id,
+                "state": derived.state.value,
+                "last_verdict": derived.last_verdict.value if derived.last_verdict else None,
+                "last_checked_at": derived.last_checked_at,
+                "last_served_at": derived.last_served_at,
+                "removed_after": derived.removed_after,
+                "removed_at": derived.removed_at,
+                "reappearances": derived.reappearances,
+                "check_count": derived.checks,
+            })
+        if updates:
+            session.execute(update(Case), updates)
+        done += len(updates)
+    return done
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    check_id: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"check {self.check_id}: {self.problem}"
+
+
+def verify_chain(session: Session, batch: int = 10_000) -> tuple[int, list[ChainProblem]]:
+    """Recompute the hash chain over every check, in id order.
+
+    Returns the number of checks read and every link that does not hold.
+    """
+    problems: list[ChainProblem] = []
+    prev = GENESIS
+    count = 0
+    last_id = 0
+    columns = [getattr(Check, name) for name in HASHED_FIELDS]
+    while True:
+        rows = session.execute(
+            select(Check.id, Check.prev_hash, Check.record_hash, *columns)
+            .where(Check.id > last_id).order_by(Check.id).limit(batch)).all()
+        if not rows:
+            break
+        for row in rows:
+            data = row._asdict()
+            count += 1
+            last_id = data["id"]
+            if data["prev_hash"] != prev:
+                problems.append(ChainProblem(last_id, "prev_hash does not match the previous check"))
+            expected = record_hash(data, data["prev_hash"])
+            if expected != data["record_hash"]:
+                problems.append(ChainProblem(last_id, "contents changed since written "
+                                             f"(hash {data['record_hash'][:12]}…, "
+                                             f"recomputed {expected[:12]}…)"))
+            prev = data["record_hash"]
+    head = session.get(ChainHead, 1)
+    if head is not None and head.record_hash != prev:
+        problems.append(ChainProblem(last_id, "chain head does not match the last check"))
+    return count, problems

@@ -1,0 +1,96 @@
+"""Crawl runs and which cases are due for a check."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from hostwatch import __version__
+from hostwatch.model import CaseState
+from store.db import Store
+from store.models import Case, CrawlRun
+
+
+@dataclass(frozen=True)
+class DueRule:
+    """A case is due when its last check is older than ``recheck_hours``;
+    removed cases stay due for ``watch_removed_days`` after their removal so
+    that a reappearance is seen."""
+
+    recheck_hours: float = 20.0
+    watch_removed_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class DueCase:
+    id: int
+    url: str
+    host: str
+    ref_sha256: str | None
+
+
+def _due_filter(now: datetime, rule: DueRule):  # type: ignore[no-untyped-def]
+    stale = now - timedelta(hours=rule.recheck_hours)
+    watched = now - timedelta(days=rule.watch_removed_days)
+    not_recent = or_(Case.last_checked_at.is_(None), Case.last_checked_at <= stale)
+    still_watched = or_(Case.state != CaseState.REMOVED.value, Case.removed_at >= watched)
+    return and_(not_recent, still_watched)
+
+
+def count_due(session: Session, now: datetime, rule: DueRule) -> int:
+    return session.scalar(select(func.count()).select_from(Case).where(_due_filter(now, rule))) or 0
+
+
+def iter_due(store: Store, now: datetime, rule: DueRule, batch: int,
+             limit: int | None = None) -> Iterator[list[DueCase]]:
+    """Due cases in id order, ``batch`` at a time (keyset paging: memory stays flat)."""
+    last_id = 0
+    left = limit
+    while left is None or left > 0:
+        size = batch if left is None else min(batch, left)
+        with store.session() as session:
+            rows = session.execute(
+                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256)
+                .where(_due_filter(now, rule), Case.id > last_id)
+                .order_by(Case.id).limit(size)).tuples().all()
+        if not rows:
+            return
+        last_id = rows[-1][0]
+        if left is not None:
+            left -= len(rows)
+        yield [DueCase(*row) for row in rows]
+
+
+def start_run(store: Store, now: datetime, cases_due: int, method: str = "http") -> int:
+    """Record a new run; runs left 'running' by a crash are marked 'aborted'.
+
+    Call only while holding the run lock: then no other run can be running.
+    """
+    with store.transaction() as session:
+        session.execute(update(CrawlRun).where(CrawlRun.status == "running")
+                        .values(status="aborted"))
+        run = CrawlRun(started_at=now, status="running", method=method, cases_due=cases_due,
+                       checks_made=0, counts={}, errors=0, tool_version=__version__,
+                       pid=os.getpid(), hostname=socket.gethostname())
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def finish_run(store: Store, run_id: int, now: datetime, status: str,
+               counts: dict[str, int], errors: int) -> None:
+    with store.transaction() as session:
+        run = session.get(CrawlRun, run_id)
+        if run is None:
+            return
+        run.finished_at = now
+        run.status = status
+        run.counts = dict(sorted(counts.items()))
+        run.checks_made = sum(counts.values())
+        run.errors = errors

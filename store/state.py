@@ -1,0 +1,108 @@
+"""A case's state, derived from its check history (pure, no I/O).
+
+Debounced removal (DESIGN.md, "Verdicts and case state"):
+
+- a case is *removed* after ``confirmations`` gone checks since the material
+  was last served, spanning at least ``min_hours`` from the first to the last
+  of them; transient checks (timeouts, 5xx...) neither count nor break the run;
+- when only failing checks (gone or transient) have been seen for at least
+  ``transient_days`` since the first of them, removal counts as confirmed too;
+- the removal time is the interval (last served, first gone]: the material was
+  last seen at ``removed_after`` and first missed at ``removed_at``; before the
+  first check, the report itself is the last time it was seen served;
+- served again after a confirmed removal is a *reappearance*: counted, and the
+  clock restarts from that check.
+
+``blocked_address`` checks never fetched anything and are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hostwatch.model import CaseState, Verdict, VerdictGroup
+
+
+@dataclass(frozen=True)
+class Debounce:
+    confirmations: int = 2
+    min_hours: float = 12.0
+    transient_days: float = 7.0
+
+
+@dataclass(frozen=True)
+class CaseHistory:
+    state: CaseState
+    last_verdict: Verdict | None
+    last_checked_at: datetime | None
+    last_served_at: datetime | None
+    removed_after: datetime | None
+    removed_at: datetime | None
+    reappearances: int
+    checks: int
+
+
+def derive_state(
+    reported_at: datetime,
+    checks: Iterable[tuple[datetime, Verdict]],
+    rules: Debounce = Debounce(),
+) -> CaseHistory:
+    """Fold a case's checks (any order) into its current state."""
+    ordered = sorted(checks, key=lambda c: c[0])
+    state = CaseState.UNCHECKED
+    last_served: datetime = reported_at
+    seen_served: datetime | None = None
+    removed_after = removed_at = None
+    reappearances = 0
+    gone_run: list[datetime] = []  # gone checks since the last served one
+    first_failure: datetime | None = None  # first gone/transient since then
+    min_span = timedelta(hours=rules.min_hours)
+    transient_span = timedelta(days=rules.transient_days)
+
+    for when, verdict in ordered:
+        group = verdict.group
+        if group is VerdictGroup.NOT_FETCHED:
+            continue
+        if group is VerdictGroup.SERVED:
+            if state is CaseState.REMOVED:
+                reappearances += 1
+                state = CaseState.REAPPEARED
+            elif state is not CaseState.REAPPEARED:
+                state = CaseState.ONLINE
+            last_served = seen_served = when
+            gone_run = []
+            first_failure = None
+            continue
+        # gone or transient
+        if first_failure is None:
+            first_failure = when
+        if group is VerdictGroup.GONE:
+            gone_run.append(when)
+        if state is CaseState.REMOVED:
+            continue
+        confirmed_by_gone = (
+            len(gone_run) >= rules.confirmations and gone_run[-1] - gone_run[0] >= min_span
+        )
+        confirmed_by_time = when - first_failure >= transient_span
+        if confirmed_by_gone or confirmed_by_time:
+            state = CaseState.REMOVED
+            removed_after = last_served
+            removed_at = gone_run[0] if confirmed_by_gone else first_failure
+        else:
+            state = CaseState.PENDING_REMOVAL
+
+    last = ordered[-1] if ordered else None
+    if state is not CaseState.REMOVED:
+        removed_after = removed_at = None
+    return CaseHistory(
+        state=state,
+        last_verdict=last[1] if last else None,
+        last_checked_at=last[0] if last else None,
+        last_served_at=seen_served,
+        removed_after=removed_after,
+        removed_at=removed_at,
+        reappearances=reappearances,
+        checks=len(ordered),
+    )
