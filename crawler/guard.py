@@ -2,30 +2,46 @@
 
 Reported URLs are hostile input. A name that resolves to a loopback, private,
 link-local, multicast or reserved address would turn the crawler against the
-hotline's own network, so such targets are refused before connecting, after
-every redirect, and for the address actually connected to (DNS rebinding).
-Labs and tests allow loopback/private targets explicitly (HOSTWATCH_ALLOW_PRIVATE).
+hotline's own network (or a cloud metadata service), so such targets are
+refused before connecting, after every redirect, and for the address actually
+connected to (DNS rebinding).
+
+Labs and tests let chosen non-public networks through with
+HOSTWATCH_ALLOW_PRIVATE: ``1`` for loopback and the private ranges, or a list
+of networks such as ``127.0.0.0/8`` (the test suite's choice, so that a
+redirect to 10.0.0.5 is still refused). Unspecified and multicast addresses
+are refused whatever the setting.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
 
-def forbidden_reason(address: str, *, allow_private: bool = False) -> str | None:
-    """Why ``address`` must not be fetched, or None when it may be."""
+def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
+    """Why ``address`` must not be fetched, or None when it may be.
+
+    ``allow``: non-public networks let through (empty in production).
+    """
     try:
         ip = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
         return f"not an IP address: {address!r}"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    # Always refused, lab or not: these are never a web host.
     if ip.is_unspecified:
         return f"{ip} is unspecified"
     if ip.is_multicast:
         return f"{ip} is multicast"
-    if allow_private:
+    if ip.is_global:
+        return None
+    if any(ip.version == net.version and ip in net for net in allow):
         return None
     if ip.is_loopback:
         return f"{ip} is loopback"
@@ -35,6 +51,4 @@ def forbidden_reason(address: str, *, allow_private: bool = False) -> str | None
         return f"{ip} is private"
     if ip.is_reserved:
         return f"{ip} is reserved"
-    if not ip.is_global:
-        return f"{ip} is not globally routable"
-    return None
+    return f"{ip} is not globally routable"

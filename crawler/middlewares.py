@@ -12,7 +12,7 @@ from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import RefusedTarget
-from crawler.guard import forbidden_reason
+from crawler.guard import Network, forbidden_reason, parse_networks
 from crawler.resolver import shared_resolver
 from crawler.verdict import ErrorKind
 from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
@@ -32,14 +32,14 @@ META_ADDRESSES = "hostwatch_addresses"
 class AddressGuardMiddleware:
     """HOSTWATCH_ALLOW_PRIVATE=1 lets loopback and private targets through."""
 
-    def __init__(self, resolver: Resolver, allow_private: bool) -> None:
+    def __init__(self, resolver: Resolver, allow: tuple[Network, ...]) -> None:
         self.resolver = resolver
-        self.allow_private = allow_private
+        self.allow = allow
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         config = Config.from_env()
-        return cls(shared_resolver(config), config.allow_private)
+        return cls(shared_resolver(config), parse_networks(config.allow_private))
 
     async def process_request(self, request: Request) -> None:
         host = urlparse_cached(request).hostname or ""
@@ -49,9 +49,9 @@ class AddressGuardMiddleware:
         if isinstance(lookup, DnsFailure):
             raise RefusedTarget(_DNS_KINDS[lookup.kind], f"{host}: {lookup.kind.value}")
         allowed = [ip for ip in lookup.addresses
-                   if forbidden_reason(ip, allow_private=self.allow_private) is None]
+                   if forbidden_reason(ip, self.allow) is None]
         if not allowed:
-            reason = forbidden_reason(lookup.addresses[0], allow_private=self.allow_private)
+            reason = forbidden_reason(lookup.addresses[0], self.allow)
             raise RefusedTarget(ErrorKind.BLOCKED, f"{host} -> {reason}")
         request.meta[META_ADDRESSES] = allowed
         return None
@@ -59,7 +59,7 @@ class AddressGuardMiddleware:
     def process_response(self, request: Request, response: Response) -> Any:
         # DNS rebinding: the address actually connected to must pass too.
         if response.ip_address is not None:
-            reason = forbidden_reason(str(response.ip_address), allow_private=self.allow_private)
+            reason = forbidden_reason(str(response.ip_address), self.allow)
             if reason is not None:
                 raise RefusedTarget(ErrorKind.BLOCKED, f"connected to {reason}")
         return response

@@ -23,7 +23,7 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from crawler.guard import forbidden_reason
+from crawler.guard import Network, forbidden_reason, parse_networks
 from enrichment.dns import Addresses, Resolver
 from hostwatch.config import Config
 
@@ -49,15 +49,15 @@ class _Resolution:
 
 @implementer(IHostnameResolver)
 class GuardedResolver:
-    def __init__(self, reactor: object, resolver: Resolver, allow_private: bool) -> None:
+    def __init__(self, reactor: object, resolver: Resolver, allow: tuple[Network, ...]) -> None:
         self.reactor = reactor
         self.resolver = resolver
-        self.allow_private = allow_private
+        self.allow = allow
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, reactor: object) -> GuardedResolver:
         config = Config.from_env()
-        return cls(reactor, shared_resolver(config), config.allow_private)
+        return cls(reactor, shared_resolver(config), parse_networks(config.allow_private))
 
     def install_on_reactor(self) -> None:
         self.reactor.installNameResolver(self)  # type: ignore[attr-defined]
@@ -77,7 +77,7 @@ class GuardedResolver:
             lookup = None if task.cancelled() or task.exception() else task.result()
             if isinstance(lookup, Addresses):
                 for ip in lookup.addresses:
-                    if forbidden_reason(ip, allow_private=self.allow_private) is not None:
+                    if forbidden_reason(ip, self.allow) is not None:
                         continue
                     parsed = ipaddress.ip_address(ip)
                     if isinstance(parsed, ipaddress.IPv6Address):

@@ -7,10 +7,18 @@ README's configuration table lists them all (a test keeps the two in step).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+
+
+# What HOSTWATCH_ALLOW_PRIVATE=1 lets through: loopback and the private ranges.
+LAB_NETWORKS: tuple[str, ...] = (
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+    "100.64.0.0/10", "fc00::/7",
+)
 
 
 class ConfigError(ValueError):
@@ -46,6 +54,19 @@ def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
     return tuple(servers)
 
 
+def _allow_private(raw: str) -> tuple[str, ...]:
+    """``0``/``1`` or a comma-separated list of networks (CIDR)."""
+    value = raw.strip().lower()
+    if value in {"", "0", "false", "no", "off"}:
+        return ()
+    if value in {"1", "true", "yes", "on"}:
+        return LAB_NETWORKS
+    networks = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return networks
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -73,13 +94,14 @@ KEYS: dict[str, _Key] = {
     "db": _Key("HOSTWATCH_DB", "sqlite:///hostwatch.db", str,
                "SQLAlchemy URL of the store; PostgreSQL as postgresql+psycopg://..."),
     "data_dir": _Key("HOSTWATCH_DATA_DIR", ".", str,
-                     "where the run lock and logs live"),
+                     "folder of the run lock when the store is not a SQLite file"),
     "nameservers": _Key("HOSTWATCH_NAMESERVERS", "", _nameservers,
                         "DNS servers as host:port list; empty = the system's resolv.conf"),
     "dns_timeout": _Key("HOSTWATCH_DNS_TIMEOUT", "5", _non_negative_float,
                         "seconds for one DNS lookup, all tries included"),
-    "allow_private": _Key("HOSTWATCH_ALLOW_PRIVATE", "0", _bool,
-                          "1 lets the crawler fetch loopback/private addresses (labs, tests)"),
+    "allow_private": _Key("HOSTWATCH_ALLOW_PRIVATE", "0", _allow_private,
+                          "1 (or a list of networks, e.g. 127.0.0.0/8) lets the crawler "
+                          "fetch those non-public addresses: labs and tests only"),
     "timeout": _Key("HOSTWATCH_TIMEOUT", "30", _non_negative_float,
                     "seconds before a fetch is given up as a timeout"),
     "max_body": _Key("HOSTWATCH_MAX_BODY", str(16 * 1024 * 1024), _positive_int,
@@ -125,7 +147,7 @@ class Config:
     data_dir: str
     nameservers: tuple[tuple[str, int], ...]
     dns_timeout: float
-    allow_private: bool
+    allow_private: tuple[str, ...]
     timeout: float
     max_body: int
     max_redirects: int
@@ -177,6 +199,8 @@ class Config:
             value = getattr(self, field.name)
             if field.name == "nameservers":
                 text = ",".join(f"{host}:{port}" for host, port in value)
+            elif field.name == "allow_private":
+                text = ",".join(value) or "0"
             elif isinstance(value, bool):
                 text = "1" if value else "0"
             else:

@@ -110,11 +110,11 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         reported = dict(session.execute(
-            select(Case.id, Case.reported_at).where(Case.id.in_(chunk))).tuples().all())
+            select(Case.id, Case.reported_at).where(Case.id.in_(chunk))).all())
         history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
         for case_id, when, verdict in session.execute(
                 select(Check.case_id, Check.checked_at, Check.verdict)
-                .where(Check.case_id.in_(chunk))).tuples():
+                .where(Check.case_id.in_(chunk))):
             history[case_id].append((when, Verdict(verdict)))
         updates = []
         for case_id in chunk:

@@ -58,7 +58,7 @@ def iter_due(store: Store, now: datetime, rule: DueRule, batch: int,
             rows = session.execute(
                 select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256)
                 .where(_due_filter(now, rule), Case.id > last_id)
-                .order_by(Case.id).limit(size)).tuples().all()
+                .order_by(Case.id).limit(size)).all()
         if not rows:
             return
         last_id = rows[-1][0]

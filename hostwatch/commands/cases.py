@@ -31,7 +31,7 @@ def status(ctx: click.Context) -> None:
     store = open_store(load_config(ctx))
     with store.session() as session:
         counts = dict(session.execute(
-            select(Case.state, func.count()).group_by(Case.state)).tuples().all())
+            select(Case.state, func.count()).group_by(Case.state)).all())
         last = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).first()
     total = sum(counts.values())
     click.echo(f"{total} cases")

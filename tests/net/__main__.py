@@ -58,9 +58,12 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if _stdin_is_pipe():
+        fd = sys.stdin.fileno()
 
         def watch_stdin() -> None:
-            while sys.stdin.buffer.read1(65536):
+            # os.read, not sys.stdin: a daemon thread blocked inside a buffered
+            # reader aborts interpreter shutdown.
+            while os.read(fd, 65536):
                 pass
             done.set()
 
@@ -84,8 +87,11 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.net", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.net",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("serve", help="serve N bench hosts with M paths each")
     run.add_argument("--hosts", type=int, default=1, help="number of hosts (default 1)")

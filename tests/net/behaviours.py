@@ -182,7 +182,7 @@ class RedirectLogin(Behaviour):
     status: int = 302
 
     def reply(self, request: Request, context: Context) -> Reply:
-        return _redirect("/login?next=" + quote(request.path, safe="/"), self.status)
+        return _redirect("/login?next=" + quote(request.path, safe="/%"), self.status)
 
 
 @dataclass(frozen=True)

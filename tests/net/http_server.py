@@ -15,6 +15,7 @@ import random
 import socket
 import struct
 import threading
+import weakref
 from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -143,6 +144,7 @@ class HttpServer:
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Task[None]] = set()
+        self._transports: weakref.WeakSet[asyncio.WriteTransport] = weakref.WeakSet()
         self._bad_request = Status(400)
 
     @property
@@ -190,6 +192,8 @@ class HttpServer:
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        for transport in list(self._transports):
+            transport.abort()  # e.g. a stream to a client that stopped reading
         for server in self._servers:
             await server.wait_closed()
 
@@ -199,15 +203,18 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._transports.add(writer.transport)
         local_ip = writer.get_extra_info("sockname")[0]
         try:
             while await self._exchange(site, local_ip, reader, writer):
                 pass
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to answer
+        except asyncio.CancelledError:
+            pass  # stop(): ending quietly here spares asyncio a spurious traceback
         finally:
             self._connections.discard(task)
-            writer.close()
+            writer.close()  # flushes what is buffered; stop() aborts what never flushes
 
     async def _exchange(
         self,

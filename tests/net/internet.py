@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
+from urllib.parse import unquote
 
 from tests.net.behaviours import (
     Behaviour,
@@ -73,7 +74,11 @@ class Host:
         return f"http://{self.name}:{self._net.port}{path}"
 
     def route(self, path: str, behaviour: Behaviour | Sequence[Behaviour]) -> Host:
-        """Answer ``path`` (query ignored) with ``behaviour`` or one per round."""
+        """Answer ``path`` with ``behaviour``, or with one behaviour per round.
+
+        The query string is ignored when matching; a request path is tried as
+        sent, then percent-decoded.
+        """
         if not path.startswith("/"):
             raise ValueError(f"path must start with '/': {path!r}")
         self._routes[path.partition("?")[0]] = _per_round(behaviour)
@@ -117,6 +122,8 @@ class Host:
             )
         )
         behaviours = self._routes.get(request.path)
+        if behaviours is None and "%" in request.path:
+            behaviours = self._routes.get(unquote(request.path))
         if behaviours is None:
             builtin = _BUILTIN.get(request.path)
             behaviours = (builtin,) if builtin is not None else self._default

@@ -1,0 +1,39 @@
+import pytest
+
+from crawler.guard import forbidden_reason, parse_networks
+from hostwatch.config import LAB_NETWORKS
+
+LAB = parse_networks(LAB_NETWORKS)
+LOOPBACK_ONLY = parse_networks(["127.0.0.0/8"])
+
+
+@pytest.mark.parametrize("address", [
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "::1",
+    "fe80::1", "fc00::1", "100.64.0.1", "::ffff:10.0.0.1", "240.0.0.1", "0.0.0.0",
+    "224.0.0.1",
+])
+def test_non_public_addresses_are_refused(address):
+    assert forbidden_reason(address) is not None
+
+
+@pytest.mark.parametrize("address", ["85.17.1.1", "8.8.8.8", "2a00:1450:4001::1"])
+def test_public_addresses_pass(address):
+    assert forbidden_reason(address) is None
+
+
+def test_lab_setting_lets_loopback_and_private_through_but_never_multicast():
+    assert forbidden_reason("127.0.0.5", LAB) is None
+    assert forbidden_reason("10.0.0.5", LAB) is None
+    assert forbidden_reason("169.254.169.254", LAB) is not None  # cloud metadata
+    assert forbidden_reason("224.0.0.1", LAB) is not None
+    assert forbidden_reason("0.0.0.0", LAB) is not None
+
+
+def test_a_network_list_allows_exactly_those_networks():
+    assert forbidden_reason("127.0.0.20", LOOPBACK_ONLY) is None
+    assert "private" in forbidden_reason("10.0.0.5", LOOPBACK_ONLY)
+    assert "loopback" in forbidden_reason("::1", LOOPBACK_ONLY)
+
+
+def test_garbage_is_refused():
+    assert "not an IP" in forbidden_reason("example.test")

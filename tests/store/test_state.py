@@ -1,0 +1,113 @@
+"""derive_state(): the debounce and reappearance rules, by hand-made histories."""
+
+from datetime import UTC, datetime, timedelta
+
+from hostwatch.model import CaseState, Verdict
+from store.state import Debounce, derive_state
+
+T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
+V = Verdict
+
+
+def h(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def test_no_checks_is_unchecked():
+    state = derive_state(T0, [])
+    assert state.state is CaseState.UNCHECKED
+    assert state.checks == 0
+
+
+def test_served_is_online():
+    state = derive_state(T0, [(h(1), V.ONLINE)])
+    assert state.state is CaseState.ONLINE
+    assert state.last_served_at == h(1)
+
+
+def test_one_gone_check_is_not_yet_a_removal():
+    state = derive_state(T0, [(h(1), V.ONLINE), (h(24), V.HTTP_GONE)])
+    assert state.state is CaseState.PENDING_REMOVAL
+    assert state.removed_at is None
+
+
+def test_two_gone_checks_too_close_together_do_not_confirm():
+    state = derive_state(T0, [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(30), V.HTTP_GONE)])
+    assert state.state is CaseState.PENDING_REMOVAL
+
+
+def test_two_gone_checks_twelve_hours_apart_confirm_removal():
+    checks = [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(36), V.PLACEHOLDER)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.REMOVED
+    # The removal interval is (last served, first gone].
+    assert (state.removed_after, state.removed_at) == (h(1), h(24))
+
+
+def test_checks_in_any_order_give_the_same_state():
+    checks = [(h(36), V.PLACEHOLDER), (h(1), V.ONLINE), (h(24), V.HTTP_GONE)]
+    assert derive_state(T0, checks).state is CaseState.REMOVED
+
+
+def test_transient_checks_neither_count_nor_break_the_run():
+    checks = [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(30), V.TIMEOUT), (h(48), V.HTTP_GONE)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.REMOVED
+    assert state.removed_at == h(24)
+    only_transient = [(h(1), V.ONLINE), (h(24), V.TIMEOUT), (h(48), V.SERVER_ERROR)]
+    assert derive_state(T0, only_transient).state is CaseState.PENDING_REMOVAL
+
+
+def test_transient_only_confirms_after_the_long_limit():
+    checks = [(h(1), V.ONLINE)] + [(h(24 * d), V.TIMEOUT) for d in range(1, 9)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.REMOVED
+    assert state.removed_at == h(24)  # the first failing check
+    short = checks[:7]  # six days of timeouts
+    assert derive_state(T0, short).state is CaseState.PENDING_REMOVAL
+
+
+def test_a_served_check_resets_the_gone_run():
+    checks = [(h(0), V.HTTP_GONE), (h(10), V.ONLINE), (h(24), V.HTTP_GONE)]
+    assert derive_state(T0, checks).state is CaseState.PENDING_REMOVAL
+
+
+def test_served_after_removal_is_a_reappearance_and_the_clock_restarts():
+    checks = [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(48), V.HTTP_GONE),
+              (h(72), V.ONLINE)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.REAPPEARED
+    assert state.reappearances == 1
+    assert state.removed_at is None
+    again = checks + [(h(96), V.HTTP_GONE), (h(120), V.HTTP_GONE)]
+    state = derive_state(T0, again)
+    assert state.state is CaseState.REMOVED
+    assert state.reappearances == 1
+    assert (state.removed_after, state.removed_at) == (h(72), h(96))
+
+
+def test_never_served_uses_the_report_as_last_seen():
+    state = derive_state(T0, [(h(24), V.NXDOMAIN), (h(48), V.NXDOMAIN)])
+    assert state.state is CaseState.REMOVED
+    assert state.removed_after == T0
+    assert state.last_served_at is None
+
+
+def test_changed_counts_as_the_material_gone():
+    checks = [(h(1), V.ONLINE), (h(24), V.CHANGED), (h(48), V.CHANGED)]
+    assert derive_state(T0, checks).state is CaseState.REMOVED
+
+
+def test_blocked_checks_are_ignored():
+    checks = [(h(1), V.ONLINE), (h(24), V.BLOCKED_ADDRESS)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.ONLINE
+    assert state.checks == 2
+
+
+def test_settings_change_the_rule():
+    checks = [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(36), V.HTTP_GONE)]
+    strict = Debounce(confirmations=3, min_hours=12, transient_days=7)
+    assert derive_state(T0, checks, strict).state is CaseState.PENDING_REMOVAL
+    quick = Debounce(confirmations=1, min_hours=0, transient_days=7)
+    assert derive_state(T0, checks[:2], quick).state is CaseState.REMOVED

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+
+from hostwatch.config import KEYS, Config, ConfigError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_documents_every_setting():
+    text = README.read_text()
+    missing = [key.env for key in KEYS.values() if f"`{key.env}`" not in text]
+    assert missing == []
+
+
+def test_defaults():
+    config = Config.from_env({})
+    assert config.db == "sqlite:///hostwatch.db"
+    assert config.removal_confirmations == 2
+    assert config.allow_private == ()
+    assert config.nameservers == ()
+
+
+def test_nameservers_parse_host_port_lists():
+    config = Config.from_env({"HOSTWATCH_NAMESERVERS": "127.0.0.1:5353, 127.0.0.2,[::1]:54"})
+    assert config.nameservers == (("127.0.0.1", 5353), ("127.0.0.2", 53), ("::1", 54))
+
+
+@pytest.mark.parametrize(("env", "value"), [
+    ("HOSTWATCH_ALLOW_PRIVATE", "maybe"),
+    ("HOSTWATCH_REMOVAL_CONFIRMATIONS", "0"),
+    ("HOSTWATCH_TIMEOUT", "-1"),
+    ("HOSTWATCH_NAMESERVERS", "127.0.0.1:99999"),
+])
+def test_bad_values_name_the_variable(env, value):
+    with pytest.raises(ConfigError, match=env):
+        Config.from_env({env: value})
+
+
+def test_round_trip_through_the_environment():
+    config = Config.from_env({"HOSTWATCH_NAMESERVERS": "127.0.0.1:5353",
+                              "HOSTWATCH_ALLOW_PRIVATE": "1"}, timeout=3.5)
+    assert Config.from_env(config.to_env()) == config
+
+
+def test_allow_private_takes_a_switch_or_networks():
+    assert Config.from_env({"HOSTWATCH_ALLOW_PRIVATE": "1"}).allow_private[0] == "127.0.0.0/8"
+    config = Config.from_env({"HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8"})
+    assert config.allow_private == ("127.0.0.0/8",)
+    with pytest.raises(ConfigError, match="HOSTWATCH_ALLOW_PRIVATE"):
+        Config.from_env({"HOSTWATCH_ALLOW_PRIVATE": "10.0.0.0/33"})
