@@ -52,6 +52,8 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
     """What kind of failure this was, and a short description of it."""
     exc = failure.value if isinstance(failure, Failure) else failure
+    if exc is None:
+        return ErrorKind.OTHER, "unknown failure"
     if isinstance(exc, RefusedTarget):
         return exc.kind, exc.detail
     causes = _causes(exc)

@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from scrapy.crawler import Crawler
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -19,12 +20,11 @@ from twisted.internet.interfaces import (
     IAddress,
     IHostnameResolver,
     IHostResolution,
-    IResolutionReceiver,
 )
 from zope.interface import implementer
 
 from crawler.guard import Network, forbidden_reason, parse_networks
-from enrichment.dns import Addresses, Resolver
+from enrichment.dns import Addresses, Lookup, Resolver
 from hostwatch.config import Config
 
 
@@ -64,7 +64,7 @@ class GuardedResolver:
 
     def resolveHostName(  # noqa: N802 - Twisted's interface
         self,
-        resolutionReceiver: IResolutionReceiver,  # noqa: N803
+        resolutionReceiver: Any,  # noqa: N803 - an IResolutionReceiver
         hostName: str,  # noqa: N803
         portNumber: int = 0,  # noqa: N803
         addressTypes: Sequence[type[IAddress]] | None = None,  # noqa: N803
@@ -73,7 +73,7 @@ class GuardedResolver:
         resolution = _Resolution(hostName)
         resolutionReceiver.resolutionBegan(resolution)
 
-        def deliver(task: asyncio.Future[object]) -> None:
+        def deliver(task: asyncio.Future[Lookup]) -> None:
             lookup = None if task.cancelled() or task.exception() else task.result()
             if isinstance(lookup, Addresses):
                 for ip in lookup.addresses:

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-
 # What HOSTWATCH_ALLOW_PRIVATE=1 lets through: loopback and the private ranges.
 LAB_NETWORKS: tuple[str, ...] = (
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",

@@ -168,7 +168,8 @@ def verify_chain(session: Session, batch: int = 10_000) -> tuple[int, list[Chain
             count += 1
             last_id = data["id"]
             if data["prev_hash"] != prev:
-                problems.append(ChainProblem(last_id, "prev_hash does not match the previous check"))
+                problems.append(ChainProblem(last_id,
+                                             "prev_hash does not match the previous check"))
             expected = record_hash(data, data["prev_hash"])
             if expected != data["record_hash"]:
                 problems.append(ChainProblem(last_id, "contents changed since written "

@@ -37,7 +37,8 @@ def need_postgres() -> None:
     if problem is None:
         return
     if REQUIRE_SERVICES:
-        pytest.fail(f"PostgreSQL required (HOSTWATCH_REQUIRE_SERVICES=1) but unreachable: {problem}")
+        pytest.fail("PostgreSQL required (HOSTWATCH_REQUIRE_SERVICES=1) "
+                    f"but unreachable: {problem}")
     pytest.skip(f"PostgreSQL unreachable: {problem}")
 
 

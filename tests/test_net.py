@@ -443,34 +443,29 @@ def test_marker_body_is_deterministic_and_holds_the_marker() -> None:
 
 @pytest.mark.parametrize("stop_by", ["sigterm", "stdin_closed"])
 def test_serve_child_process_prints_address_and_stops(stop_by: str) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.net", "serve", "--hosts", "2", "--paths", "3"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        ready = json.loads(child.stdout.readline())
-        assert [h["name"] for h in ready["hosts"]] == ["h0.bench.test", "h1.bench.test"]
-        resolver = dns.resolver.Resolver(configure=False)
-        address, port = ready["nameservers"].split(":")
-        resolver.nameservers, resolver.port = [address], int(port)
-        ip = resolver.resolve("h1.bench.test", "A")[0].to_text()
-        conn = http.client.HTTPConnection(ip, ready["port"], timeout=5)
-        conn.request("GET", "/c/2", headers={"Host": "h1.bench.test"})
-        body = conn.getresponse().read()
-        conn.close()
-        assert b"hostwatch-bench-h1-c2" in body and len(body) == 2048
-        if stop_by == "sigterm":
-            child.send_signal(signal.SIGTERM)
-        else:
-            assert child.stdin is not None
-            child.stdin.close()
-        assert child.wait(timeout=10) == 0
-        assert json.loads(child.stdout.readline()) == {"requests": 1}
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
+    command = [sys.executable, "-m", "tests.net", "serve", "--hosts", "2", "--paths", "3"]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:  # the with closes the pipes and waits
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            ready = json.loads(child.stdout.readline())
+            assert [h["name"] for h in ready["hosts"]] == ["h0.bench.test", "h1.bench.test"]
+            resolver = dns.resolver.Resolver(configure=False)
+            address, port = ready["nameservers"].split(":")
+            resolver.nameservers, resolver.port = [address], int(port)
+            ip = resolver.resolve("h1.bench.test", "A")[0].to_text()
+            conn = http.client.HTTPConnection(ip, ready["port"], timeout=5)
+            conn.request("GET", "/c/2", headers={"Host": "h1.bench.test"})
+            body = conn.getresponse().read()
+            conn.close()
+            assert b"hostwatch-bench-h1-c2" in body and len(body) == 2048
+            if stop_by == "sigterm":
+                child.send_signal(signal.SIGTERM)
+            else:
+                child.stdin.close()
+            assert child.wait(timeout=10) == 0
+            assert json.loads(child.stdout.readline()) == {"requests": 1}
+        finally:
+            if child.poll() is None:
+                child.kill()

@@ -123,17 +123,17 @@ class RecheckSpider(Spider):
         case: DueCase = response.meta[META_CASE]
         observation, check = self._observe(case, response)
         first = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules)
-        if first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED:
-            if self.config.soft404_probe:
-                done, fingerprint = self.probes.known(observation.final_url or case.url)
-                if not done:
-                    waiting = _Waiting(case, observation, check)
-                    if self.probes.wait(observation.final_url or case.url, waiting):
-                        yield self._probe_request(observation.final_url or case.url)
-                    return
-                yield self._finish(case, observation, check, fingerprint)
-                return
-        yield self._finish(case, observation, check, None)
+        served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
+        if not (served and self.config.soft404_probe):
+            yield self._finish(case, observation, check, None)
+            return
+        # Served: but is it the host's "not found" page? Ask the host once.
+        url = observation.final_url or case.url
+        done, fingerprint = self.probes.known(url)
+        if done:
+            yield self._finish(case, observation, check, fingerprint)
+        elif self.probes.wait(url, _Waiting(case, observation, check)):
+            yield self._probe_request(url)
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
@@ -195,7 +195,7 @@ class RecheckSpider(Spider):
                        dont_filter=True, meta={META_PROBE: url}, priority=10)
 
     def probed(self, response: Response) -> Iterator[NewCheck]:
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
         features = body_features(response.body[:self.config.max_body],
                                  requested_url=response.url, content_type=content_type,
                                  rules=self.rules)

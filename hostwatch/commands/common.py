@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from hostwatch.config import Config, ConfigError
 from store import Store, StoreError
 
 
-def load_config(ctx: click.Context, **overrides: object) -> Config:
+def load_config(ctx: click.Context, **overrides: Any) -> Config:
     """The config from the environment, with the global --db and ``overrides``."""
     root = ctx.find_root()
     db = (root.obj or {}).get("db")

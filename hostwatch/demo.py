@@ -1,0 +1,186 @@
+"""`hostwatch demo`: the whole pipeline on the local test internet.
+
+Starts real DNS and HTTP servers on 127.0.0.x (tests/net), invents a few
+hundred reports spread over several fictional hosters with different
+takedown habits, imports them, and runs several crawl rounds while the hosts
+take material down (or put it back). Everything stays on loopback; the
+"material" is generated filler with a marker, never anything real.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from store import Case, CrawlRun, Store
+from store.imports import import_cases
+from tests.net import (
+    Behaviour,
+    Bursts,
+    RedirectHome,
+    Serve,
+    Slow,
+    SoftNotFound,
+    Status,
+    TestInternet,
+    marker_body,
+)
+
+
+@dataclass(frozen=True)
+class DemoHoster:
+    name: str
+    share: int  # relative number of cases
+    habit: str  # what the demo hoster does, in words
+    script: Callable[[bytes, int], Sequence[Behaviour]]  # body, case number -> per round
+
+
+def _gone_from(round_: int, gone: Behaviour) -> Callable[[bytes, int], Sequence[Behaviour]]:
+    def script(body: bytes, number: int) -> list[Behaviour]:
+        return [*([Serve(body)] * round_), gone]
+
+    return script
+
+
+HOSTERS: tuple[DemoHoster, ...] = (
+    DemoHoster("fastnl-hosting.test", 20, "removes within a day (404)",
+               _gone_from(1, Status(404))),
+    DemoHoster("slowstack.test", 15, "removes late, shows a 'removed' page",
+               _gone_from(3, Serve(b"<html><body>This file has been removed.</body></html>",
+                                   content_type="text/html"))),
+    DemoHoster("bulletproof.test", 15, "never removes anything",
+               lambda body, i: [Serve(body)]),
+    DemoHoster("imgshare.test", 15, "soft-404: removed files get its 'not found' page",
+               _gone_from(2, SoftNotFound())),
+    DemoHoster("edgecache.test", 10, "behind a CDN; replaces the file",
+               lambda body, i: [Serve(body, headers={"cf-ray": f"8a{i:06x}-AMS",
+                                                     "server": "cloudflare"})] * 2
+               + [Serve(marker_body(f"replacement-{i}"))]),
+    DemoHoster("flakyhost.test", 8, "overloaded: 503s and time-outs, then removes",
+               lambda body, i: [Bursts(1, then=Serve(body)), Slow(3), Status(410)]),
+    DemoHoster("legalblock.test", 5, "blocks by law (451)", _gone_from(1, Status(451))),
+    DemoHoster("tohome.test", 5, "redirects removed files to its home page",
+               _gone_from(2, RedirectHome())),
+    DemoHoster("comeback.test", 7, "removes, then the material comes back",
+               lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)]),
+)
+VANISHING = "shortlived.test"  # its domain disappears from DNS after round 1
+
+
+def _crawl_env(net: TestInternet, out_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "HOSTWATCH_NAMESERVERS": net.nameservers_env,
+        "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8",  # the demo internet is on loopback
+        "HOSTWATCH_RECHECK_HOURS": "0",  # every round re-checks every case
+        "HOSTWATCH_REMOVAL_MIN_HOURS": "0",  # rounds are seconds apart, not nights
+        "HOSTWATCH_TIMEOUT": "2",
+        "HOSTWATCH_PROGRESS": "0",
+        "HOSTWATCH_LOG_LEVEL": "WARNING",
+        "HOSTWATCH_DATA_DIR": str(out_dir),
+    })
+    return env
+
+
+def _write_reports(path: Path, net: TestInternet, total: int) -> None:
+    """Invent ``total`` reports spread over the demo hosters and script their hosts."""
+    hosts = {h.name: net.add_host(h.name, headers={}) for h in HOSTERS}
+    vanishing = net.add_host(VANISHING)
+    weights = [(h, h.share) for h in HOSTERS]
+    scale = sum(w for _, w in weights)
+    reported = datetime.now(UTC) - timedelta(days=2)
+    rows = []
+    number = 0
+    for hoster, share in weights:
+        for _ in range(max(1, total * share // scale)):
+            body = marker_body(f"demo-case-{number}")
+            path_ = f"/media/{number:05d}.jpg"
+            hosts[hoster.name].route(path_, hoster.script(body, number))
+            rows.append((f"OL-{number:05d}", hosts[hoster.name].url(path_), body))
+            number += 1
+    for _ in range(5):
+        body = marker_body(f"demo-case-{number}")
+        path_ = f"/p/{number}.jpg"
+        vanishing.route(path_, Serve(body))
+        rows.append((f"OL-{number:05d}", vanishing.url(path_), body))
+        number += 1
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "url", "category", "reported_at", "sha256"])
+        for n, (report_id, url, body) in enumerate(rows):
+            category = "csam" if n % 4 else "ncii"
+            writer.writerow([report_id, url, category,
+                             (reported + timedelta(minutes=n)).isoformat(),
+                             hashlib.sha256(body).hexdigest()])
+
+
+def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
+             echo: Callable[[str], None] = print) -> Path:
+    """Run the demo in ``out_dir`` (its store is started afresh); returns the store file."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    db_file = out_dir / "hostwatch.db"
+    for stale in out_dir.glob("hostwatch.db*"):
+        stale.unlink()
+    db_url = f"sqlite:///{db_file}"
+    store = Store(db_url)
+    store.upgrade()
+    with TestInternet(ttl=1) as net:
+        echo(f"local test internet: DNS on {net.nameservers_env}, "
+             f"{len(HOSTERS) + 1} hosts on 127.0.0.x:{net.port}")
+        reports = out_dir / "reports.csv"
+        _write_reports(reports, net, cases)
+        result = import_cases(store, reports, source="demo-hotline")
+        echo(f"imported {reports}: {result.added} cases")
+        env = _crawl_env(net, out_dir)
+        for round_ in range(rounds):
+            net.round = round_
+            if round_ == 2:
+                net.remove_name(VANISHING)
+            completed = subprocess.run(
+                [sys.executable, "-m", "hostwatch", "--db", db_url, "crawl"],
+                env=env, cwd=out_dir, capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                raise RuntimeError(f"crawl round {round_ + 1} failed:\n{completed.stderr[-2000:]}")
+            echo(f"round {round_ + 1}: {completed.stdout.strip()}")
+    _summarise(store, echo)
+    echo("")
+    echo(f"store:   {db_file}")
+    echo(f"reports: {out_dir / 'reports.csv'}")
+    echo(f"look:    hostwatch --db {db_url} status")
+    echo(f"         hostwatch --db {db_url} cases --state reappeared --json")
+    store.dispose()
+    return db_file
+
+
+def _summarise(store: Store, echo: Callable[[str], None]) -> None:
+    with store.session() as session:
+        rows = session.execute(select(Case.host, Case.state, func.count())
+                               .group_by(Case.host, Case.state)).all()
+        runs = session.scalar(select(func.count()).select_from(CrawlRun))
+    by_host: dict[str, Counter[str]] = {}
+    for host, state, count in rows:
+        by_host.setdefault(host, Counter())[state] += count
+    habits = {h.name: h.habit for h in HOSTERS}
+    habits[VANISHING] = "domain disappears (NXDOMAIN)"
+    echo("")
+    echo(f"after {runs} crawl rounds:")
+    echo(f"{'host':<22} {'cases':>5}  {'online':>6} {'pending':>7} {'removed':>7} "
+         f"{'back':>4}  habit")
+    totals: Counter[str] = Counter()
+    for host in sorted(by_host):
+        c = by_host[host]
+        totals.update(c)
+        echo(f"{host:<22} {sum(c.values()):>5}  {c['online']:>6} {c['pending_removal']:>7} "
+             f"{c['removed']:>7} {c['reappeared']:>4}  {habits.get(host, '')}")
+    echo(f"{'all':<22} {sum(totals.values()):>5}  {totals['online']:>6} "
+         f"{totals['pending_removal']:>7} {totals['removed']:>7} {totals['reappeared']:>4}")
