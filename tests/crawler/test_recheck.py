@@ -57,6 +57,7 @@ def test_every_verdict(store, db_url, net, tmp_path):
         "/garbage.jpg": Garbage(),
         "/loop.jpg": EndlessRedirect(),
         "/to-private.jpg": Redirect(f"http://private.test:{net.port}/x.jpg"),
+        "/to-metadata.jpg": Redirect("http://169.254.169.254/latest/meta-data/"),
         "/reset.jpg": Reset(),
         "/huge.jpg": Huge(3 * 1024 * 1024),
     }
@@ -70,6 +71,7 @@ def test_every_verdict(store, db_url, net, tmp_path):
         "/to-home.jpg": "redirect_away", "/to-login.jpg": "redirect_away",
         "/slow.jpg": "timeout", "/busy.jpg": "server_error", "/garbage.jpg": "bad_response",
         "/loop.jpg": "redirect_loop", "/to-private.jpg": "blocked_address",
+        "/to-metadata.jpg": "blocked_address",
         "/reset.jpg": "refused", "/huge.jpg": "online",
     }.items()}
     expected.update({
@@ -130,3 +132,30 @@ def test_guard_refuses_loopback_without_the_lab_setting(sqlite_url, net, tmp_pat
     assert check.verdict == "blocked_address"
     assert "loopback" in check.reason
     assert net.hits == []
+
+
+@pytest.mark.slow
+def test_scrapy_crawl_recheck_runs_the_same_crawl(sqlite_url, net, tmp_path):
+    """`scrapy crawl recheck` from the project folder works like `hostwatch crawl`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from store import Store
+    from tests.crawler.conftest import crawl_env
+
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("scrapy.test")
+    host.route("/a.jpg", Serve(IMAGE))
+    host.route("/b.jpg", Status(410))
+    add_cases(store, [host.url("/a.jpg"), host.url("/b.jpg")])
+    project = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "recheck"], cwd=project,
+        env=crawl_env(net, tmp_path, HOSTWATCH_DB=sqlite_url), capture_output=True, text=True,
+        timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks = checks_by_url(store)
+    assert [c.verdict for c in checks[host.url("/a.jpg")]] == ["online"]
+    assert [c.verdict for c in checks[host.url("/b.jpg")]] == ["http_gone"]

@@ -37,3 +37,15 @@ def test_bad_url_is_a_clear_error(tmp_path):
         Store("no-such-thing")
     with pytest.raises(StoreError, match="does not exist"):
         Store(f"sqlite:///{tmp_path}/missing/dir/h.db")
+
+
+def test_migrations_match_the_models(store):
+    """A model change without a migration fails here (alembic would autogenerate a diff)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from store.models import Base
+
+    with store.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
