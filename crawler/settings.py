@@ -41,6 +41,10 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 # One item task per response instead of 100 (measured: ~2x the throughput).
 CONCURRENT_ITEMS = 1
 TWISTED_DNS_RESOLVER = "crawler.resolver.GuardedResolver"
+# Scrapy re-parses a callback's source on every response to warn about
+# `return value` in generators (its cache misses bound methods): ~13% of the
+# crawl's CPU in a profile. Our callbacks return nothing.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.AddressGuardMiddleware": 50,

@@ -8,6 +8,7 @@ NXDOMAIN is evidence (the name is gone), a SERVFAIL or a timeout is not.
 from __future__ import annotations
 
 import ipaddress
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -80,15 +81,37 @@ class Resolver:
         resolver.cache = dns.resolver.LRUCache(100_000)
         self._resolver = resolver
         self.want_ipv6 = want_ipv6
+        # name -> (expires, lookup): answers within their TTL without building
+        # dnspython query objects (the crawler asks once per request).
+        self._answers: dict[str, tuple[float, Lookup]] = {}
+        self.negative_ttl = 30.0
 
     async def addresses(self, name: str) -> Lookup:
         """A and AAAA of ``name`` (IP literals answer themselves)."""
         host = name.strip("[]").rstrip(".").lower()
+        cached = self._answers.get(host)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
         if is_ip_literal(host):
             return Addresses(host, (str(ipaddress.ip_address(host)),))
+        lookup = await self._addresses(host)
+        if isinstance(lookup, Addresses):
+            ttl = float(lookup.ttl)
+        elif lookup.kind in (DnsFailureKind.NXDOMAIN, DnsFailureKind.NO_ANSWER):
+            ttl = self.negative_ttl
+        else:
+            ttl = 0.0  # SERVFAIL and time-outs are asked again next time
+        if ttl > 0:
+            if len(self._answers) > 100_000:
+                self._answers.clear()
+            self._answers[host] = (now + ttl, lookup)
+        return lookup
+
+    async def _addresses(self, host: str) -> Lookup:
         found: list[str] = []
         chain: tuple[str, ...] = ()
-        ttl = 0
+        ttl: int | None = None
         failure: DnsFailure | None = None
         types = ("A", "AAAA") if self.want_ipv6 else ("A",)
         for rdtype in types:
@@ -101,10 +124,11 @@ class Resolver:
                 continue
             answer = result
             found.extend(rr.to_text() for rr in answer.rrset or ())
-            ttl = answer.rrset.ttl if answer.rrset is not None else ttl
+            if answer.rrset is not None:
+                ttl = answer.rrset.ttl if ttl is None else min(ttl, answer.rrset.ttl)
             chain = chain or _cname_chain(answer)
         if found:
-            return Addresses(host, tuple(found), chain, ttl)
+            return Addresses(host, tuple(found), chain, ttl or 0)
         assert failure is not None
         return failure
 

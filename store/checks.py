@@ -12,11 +12,11 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from hostwatch.model import Verdict
@@ -24,6 +24,12 @@ from store.models import Case, ChainHead, Check
 from store.state import Debounce, derive_state
 
 GENESIS = "0" * 64
+CHECKS: Table = Check.__table__  # type: ignore[assignment]
+_CASES: Table = Case.__table__  # type: ignore[assignment]
+_CASE_UPDATE = (_CASES.update().where(_CASES.c.id == bindparam("case_id"))
+                .values({name: bindparam(name) for name in (
+                    "state", "last_verdict", "last_checked_at", "last_served_at",
+                    "removed_after", "removed_at", "reappearances", "check_count")}))
 
 
 @dataclass
@@ -92,11 +98,12 @@ def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce)
     prev = head.record_hash
     rows: list[dict[str, Any]] = []
     for check in checks:
-        row = asdict(check)
+        row = {name: getattr(check, name) for name in HASHED_FIELDS}
         row["prev_hash"] = prev
         row["record_hash"] = prev = record_hash(row, prev)
         rows.append(row)
-    session.execute(insert(Check), rows)
+    # Core statements: the ORM's bulk paths cost about twice the CPU here.
+    session.connection().execute(CHECKS.insert(), rows)
     last_id = session.scalar(select(Check.id).where(Check.record_hash == prev))
     head.record_hash = prev
     head.check_id = last_id
@@ -122,7 +129,7 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
                 continue
             derived = derive_state(reported[case_id], history.get(case_id, ()), rules)
             updates.append({
-                "id": case_id,
+                "case_id": case_id,
                 "state": derived.state.value,
                 "last_verdict": derived.last_verdict.value if derived.last_verdict else None,
                 "last_checked_at": derived.last_checked_at,
@@ -133,7 +140,7 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
                 "check_count": derived.checks,
             })
         if updates:
-            session.execute(update(Case), updates)
+            session.connection().execute(_CASE_UPDATE, updates)
         done += len(updates)
     return done
 

@@ -9,6 +9,7 @@ in memory here and dropped; it is never stored, logged or written anywhere.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,11 @@ class RecheckSpider(Spider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> RecheckSpider:
+        # Scrapy filters log records in its handler, after building them: a
+        # per-response DEBUG record costs CPU even when nobody sees it.
+        level = crawler.settings.get("LOG_LEVEL", "INFO")
+        for name in ("scrapy", "twisted", "py.warnings"):
+            logging.getLogger(name).setLevel(level)
         return super().from_crawler(crawler, *args, **kwargs)  # type: ignore[return-value]
 
     # -- feeding the scheduler ------------------------------------------------
