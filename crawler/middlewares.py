@@ -8,6 +8,7 @@ from typing import Any
 
 from scrapy import Request
 from scrapy.crawler import Crawler
+from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
@@ -63,3 +64,11 @@ class AddressGuardMiddleware:
             if reason is not None:
                 raise RefusedTarget(ErrorKind.BLOCKED, f"connected to {reason}")
         return response
+
+
+class RedirectWithoutReferer(RedirectMiddleware):
+    """Scrapy's redirects, minus the Referer header: a re-check never tells a
+    host where it came from (and needs no referer middleware for that)."""
+
+    def handle_referer(self, request: Request, response: Response) -> None:
+        request.headers.pop(b"Referer", None)

@@ -79,6 +79,7 @@ class RecheckSpider(Spider):
         self.in_flight = 0
         self.counts: dict[str, int] = {}
         self.errors = 0
+        self.headers = {"User-Agent": self.config.user_agent, "Accept": "*/*"}
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -116,12 +117,17 @@ class RecheckSpider(Spider):
         for cases in iter_due(self.store, now, rule, batch, self.limit):
             for case in cases:
                 self.in_flight += 1
-                yield Request(case.url, callback=self.parse, errback=self.failed,
-                              dont_filter=True, meta={META_CASE: case})
+                yield self._request(case.url, self.parse, self.failed, {META_CASE: case})
             # Scrapy takes everything start() yields at once; hand out the
             # next batch only when this one has mostly been checked.
             while self.in_flight > batch // 2:
                 await asyncio.sleep(0.05)
+
+    def _request(self, url: str, callback: Any, errback: Any, meta: dict[str, Any],
+                 priority: int = 0) -> Request:
+        meta["download_timeout"] = self.config.timeout
+        return Request(url, callback=callback, errback=errback, dont_filter=True, meta=meta,
+                       priority=priority, headers=self.headers)
 
     # -- responses ------------------------------------------------------------
 
@@ -197,8 +203,8 @@ class RecheckSpider(Spider):
     # -- soft-404 probes ------------------------------------------------------
 
     def _probe_request(self, url: str) -> Request:
-        return Request(probe_url(url), callback=self.probed, errback=self.probe_failed,
-                       dont_filter=True, meta={META_PROBE: url}, priority=10)
+        return self._request(probe_url(url), self.probed, self.probe_failed,
+                             {META_PROBE: url}, priority=10)
 
     def probed(self, response: Response) -> Iterator[NewCheck]:
         content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")

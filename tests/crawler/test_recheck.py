@@ -109,6 +109,7 @@ def test_every_verdict(store, db_url, net, tmp_path):
     # The guard refused before connecting: the private address never got a packet,
     # and the test net saw no request for the private name.
     assert not any(hit.host == "private.test" for hit in net.hits)
+    assert {hit.user_agent for hit in net.hits} == {"hostwatch/0.1 (+hotline re-check)"}
     with store.session() as session:
         run = session.scalars(select(CrawlRun)).one()
     assert run.status == "finished"
