@@ -1,5 +1,131 @@
-"""`hostwatch import`, `import-notices`, `import-orders` (filled in by the import work)."""
+"""`hostwatch import`, `import-notices`, `import-orders`: files from the hotline.
+
+Exit status: 0 every row taken (added or unchanged), 1 some rows rejected
+(the rest kept), 2 nothing written (the file cannot be read, the store cannot
+be opened, or the store refused the write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
-COMMANDS: list[click.Command] = []
+from hostwatch.commands.common import load_config, open_store
+from store import Store
+from store.imports import FileError, ImportResult, import_cases, import_notices, import_orders
+
+EXIT_REJECTED = 1
+EXIT_NOTHING_WRITTEN = 2
+
+
+def _source(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not value.strip() or len(value) > 64:
+        raise click.BadParameter("must be 1 to 64 characters")
+    return value
+
+
+_FILE = click.argument("file", type=click.Path(path_type=Path))
+_SOURCE = click.option("--source", default="hotline", show_default=True, callback=_source,
+                       help="Name of the hotline (report ids are unique within it).")
+_FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+                       help="File format (default: from the extension: .csv, .jsonl, "
+                            ".ndjson, .json).")
+
+
+def _run(ctx: click.Context, file: Path, work: Callable[[Store], ImportResult]) -> None:
+    """Open the store, import, print the summary and the errors, exit 0/1/2."""
+    try:
+        store = open_store(load_config(ctx))
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (nothing written)", err=True)
+        ctx.exit(EXIT_NOTHING_WRITTEN)
+    try:
+        result = work(store)
+    except FileError as exc:
+        click.echo(f"error: {exc} (nothing written)", err=True)
+        ctx.exit(EXIT_NOTHING_WRITTEN)
+    except SQLAlchemyError as exc:
+        click.echo(f"error: {file}: the store refused the import, nothing written: "
+                   f"{getattr(exc, 'orig', None) or exc}", err=True)
+        ctx.exit(EXIT_NOTHING_WRITTEN)
+    finally:
+        store.dispose()
+    summary = f"{file}: {result.added} added, {result.unchanged} unchanged, " \
+              f"{result.rejected_rows} rejected"
+    if result.notices_added:
+        summary += f", {result.notices_added} notices added"
+    click.echo(summary)
+    for error in result.rejected:
+        click.echo(str(error), err=True)
+    ctx.exit(EXIT_REJECTED if result.rejected else 0)
+
+
+@click.command("import")
+@_FILE
+@_SOURCE
+@_FORMAT
+@click.pass_context
+def import_reports(ctx: click.Context, file: Path, source: str, fmt: str | None) -> None:
+    """Import hotline reports: one case per row of a CSV or JSON Lines FILE.
+
+    Columns: id, url, category, reported_at (ISO 8601 with Z or an offset);
+    optional notice_sent_at (records an e-mail notice), sha256, pdq. Other
+    columns are ignored. Each rejected row is printed as file:line: field:
+    reason; the other rows are kept. Re-importing a file changes nothing.
+
+    Exit status: 0 every row taken, 1 some rows rejected, 2 nothing written.
+
+    \b
+    Example:
+      hostwatch import reports.csv
+      hostwatch import --source meldpunt --format jsonl export.txt
+    """
+    _run(ctx, file, lambda store: import_cases(store, file, source=source, fmt=fmt))
+
+
+@click.command("import-notices")
+@_FILE
+@_SOURCE
+@_FORMAT
+@click.pass_context
+def import_notices_command(ctx: click.Context, file: Path, source: str, fmt: str | None) -> None:
+    """Import the notices sent to hosters about imported cases.
+
+    Columns: case_id (the report id), sent_at; optional recipient, channel
+    (default email), reference, trusted_flagger (true/false/1/0). A notice is
+    identified by case, sent_at and recipient.
+
+    Exit status: 0 every row taken, 1 some rows rejected, 2 nothing written.
+
+    \b
+    Example:
+      hostwatch import-notices notices.csv
+    """
+    _run(ctx, file, lambda store: import_notices(store, file, source=source, fmt=fmt))
+
+
+@click.command("import-orders")
+@_FILE
+@_SOURCE
+@_FORMAT
+@click.pass_context
+def import_orders_command(ctx: click.Context, file: Path, source: str, fmt: str | None) -> None:
+    """Import removal orders (e.g. from ATKM) about imported cases.
+
+    Columns: case_id (the report id), issued_at, issuer, deadline_at (after
+    issued_at); optional legal_basis, reference. An order is identified by
+    case, issuer and reference.
+
+    Exit status: 0 every row taken, 1 some rows rejected, 2 nothing written.
+
+    \b
+    Example:
+      hostwatch import-orders orders.csv
+    """
+    _run(ctx, file, lambda store: import_orders(store, file, source=source, fmt=fmt))
+
+
+COMMANDS: list[click.Command] = [import_reports, import_notices_command, import_orders_command]
