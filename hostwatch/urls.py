@@ -15,6 +15,8 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+import idna
+
 __all__ = ["NormalisedUrl", "UrlError", "normalise_url"]
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -93,10 +95,16 @@ def _normal_host(host: str) -> tuple[str, str]:
             raise UrlError(f"not an IPv6 address: {host}") from None
         return f"[{address.compressed}]", address.compressed
     try:
-        # The stdlib codec (IDNA 2003, nameprep) lower-cases non-ASCII labels
-        # and checks label lengths; ASCII labels pass through unchanged.
-        encoded = encodings.idna.Codec().encode(host.lower())[0].decode("ascii")
-    except UnicodeError as exc:
+        if host.isascii():
+            # ASCII names pass as they are (lower-cased): real hosts use
+            # underscores and other things IDNA would refuse.
+            encoded = encodings.idna.Codec().encode(host.lower())[0].decode("ascii")
+        else:
+            # IDNA 2008 with UTS #46 mapping, as browsers do: "straße.de" is
+            # xn--strae-oqa.de, not the IDNA 2003 "strasse.de".
+            trailing = "." if host.endswith(".") else ""
+            encoded = idna.encode(host.rstrip("."), uts46=True).decode("ascii") + trailing
+    except (UnicodeError, idna.IDNAError) as exc:
         raise UrlError(f"host is not a valid domain name ({exc})") from None
     if not encoded.strip("."):
         raise UrlError("empty host")

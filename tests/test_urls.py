@@ -125,3 +125,8 @@ def test_rejected_with_a_reason(raw, reason):
 def test_url_error_is_a_value_error():
     with pytest.raises(ValueError):
         normalise_url("gopher://example.com/")
+
+
+def test_idn_hosts_follow_idna_2008_like_browsers():
+    # IDNA 2003 would map "ß" to "ss" and send the check to another domain.
+    assert normalise_url("http://straße.de/x").host == "xn--strae-oqa.de"
