@@ -36,6 +36,16 @@ class AddressGuardMiddleware:
     def __init__(self, resolver: Resolver, allow: tuple[Network, ...]) -> None:
         self.resolver = resolver
         self.allow = allow
+        self._verdicts: dict[str, str | None] = {}  # address -> forbidden_reason()
+
+    def _reason(self, address: str) -> str | None:
+        try:
+            return self._verdicts[address]
+        except KeyError:
+            if len(self._verdicts) > 100_000:
+                self._verdicts.clear()
+            reason = self._verdicts[address] = forbidden_reason(address, self.allow)
+            return reason
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
@@ -50,9 +60,9 @@ class AddressGuardMiddleware:
         if isinstance(lookup, DnsFailure):
             raise RefusedTarget(_DNS_KINDS[lookup.kind], f"{host}: {lookup.kind.value}")
         allowed = [ip for ip in lookup.addresses
-                   if forbidden_reason(ip, self.allow) is None]
+                   if self._reason(ip) is None]
         if not allowed:
-            reason = forbidden_reason(lookup.addresses[0], self.allow)
+            reason = self._reason(lookup.addresses[0])
             raise RefusedTarget(ErrorKind.BLOCKED, f"{host} -> {reason}")
         request.meta[META_ADDRESSES] = allowed
         return None
@@ -60,7 +70,7 @@ class AddressGuardMiddleware:
     def process_response(self, request: Request, response: Response) -> Any:
         # DNS rebinding: the address actually connected to must pass too.
         if response.ip_address is not None:
-            reason = forbidden_reason(str(response.ip_address), self.allow)
+            reason = self._reason(str(response.ip_address))
             if reason is not None:
                 raise RefusedTarget(ErrorKind.BLOCKED, f"connected to {reason}")
         return response

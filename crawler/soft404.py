@@ -20,8 +20,9 @@ T = TypeVar("T")
 
 
 def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    """``scheme://host[:port]`` of an absolute URL (cheap: called per response)."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].split('#', 1)[0]}"
 
 
 def probe_url(url: str, token: Callable[[], str] = lambda: secrets.token_hex(8)) -> str:

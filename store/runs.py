@@ -84,7 +84,8 @@ def start_run(store: Store, now: datetime, cases_due: int, method: str = "http")
 
 
 def finish_run(store: Store, run_id: int, now: datetime, status: str,
-               counts: dict[str, int], errors: int) -> None:
+               counts: dict[str, int], errors: int, checks_made: int | None = None) -> None:
+    """Close a run: ``counts`` per verdict as observed, ``checks_made`` as stored."""
     with store.transaction() as session:
         run = session.get(CrawlRun, run_id)
         if run is None:
@@ -92,5 +93,5 @@ def finish_run(store: Store, run_id: int, now: datetime, status: str,
         run.finished_at = now
         run.status = status
         run.counts = dict(sorted(counts.items()))
-        run.checks_made = sum(counts.values())
+        run.checks_made = sum(counts.values()) if checks_made is None else checks_made
         run.errors = errors

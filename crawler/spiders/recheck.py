@@ -79,7 +79,7 @@ class RecheckSpider(Spider):
         self.in_flight = 0
         self.counts: dict[str, int] = {}
         self.errors = 0
-        self.headers = {"User-Agent": self.config.user_agent, "Accept": "*/*"}
+        self.headers = {"User-Agent": self.config.user_agent}
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -229,9 +229,14 @@ class RecheckSpider(Spider):
 
     def closed(self, reason: str) -> None:
         if self.run_id is not None:
-            status = "finished" if reason == "finished" else f"stopped:{reason}"[:16]
+            stats = self.crawler.stats
+            if stats.get_value("hostwatch/store_error"):
+                status = "failed"  # checks could not be written
+            else:
+                status = "finished" if reason == "finished" else "stopped"
+            written = stats.get_value("hostwatch/checks_written", self.checks_done)
             finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
-                       self.errors)
+                       self.errors, checks_made=written)
             self.logger.info("run %s %s: %s", self.run_id, status,
                              ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
         self.lock.release()

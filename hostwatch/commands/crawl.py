@@ -59,6 +59,9 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     if run_id is None:
         raise click.ClickException("the crawl ended before it started a run; see the log above")
     _report_run(store, run_id)
+    failed = stats.get("hostwatch/store_error")
+    if failed:
+        raise click.ClickException(f"checks could not be written, crawl stopped: {failed}")
     return store
 
 

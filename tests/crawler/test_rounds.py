@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from hostwatch.lock import RunLock
 from store import Case, Check, CrawlRun, Store
@@ -115,3 +115,22 @@ def test_a_second_run_does_not_start_while_one_holds_the_lock(db_url, store, net
         assert session.scalar(select(func.count()).select_from(Check)) == 0
     result = run_crawl(db_url, net, tmp_path)  # the lock is free again
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_a_store_that_refuses_writes_stops_the_crawl_with_an_error(sqlite_url, net, tmp_path):
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("full.test")
+    host.default(Serve(IMAGE))
+    add_cases(store, [host.url(f"/{i}.jpg") for i in range(30)])
+    with store.transaction() as session:
+        session.execute(text("CREATE TRIGGER no_checks BEFORE INSERT ON checks "
+                             "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"))
+    result = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_SOFT404_PROBE="0")
+    assert result.returncode == 1
+    assert "checks could not be written" in result.stderr
+    assert "disk full (simulated)" in result.stderr
+    with store.session() as session:
+        run = session.scalars(select(CrawlRun)).one()
+    assert (run.status, run.checks_made) == ("failed", 0)

@@ -20,3 +20,9 @@ def test_items_wait_for_the_one_probe_of_their_host():
     assert probes.known("http://h.test/9.jpg") == (True, fp)
     assert probes.pending() == 1
     assert origin("http://h.test:81/x") == "http://h.test:81"
+
+
+def test_origin_of_urls_with_query_or_fragment_and_no_path():
+    assert origin("https://h.test?x=1") == "https://h.test"
+    assert origin("http://h.test:8080#frag") == "http://h.test:8080"
+    assert origin("http://h.test/a/b?c") == "http://h.test"
