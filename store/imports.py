@@ -16,56 +16,27 @@ not UTF-8 in a column that is read is rejected, the other rows are kept.
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
-from hostwatch.model import CaseState, Category
+from hostwatch.model import CaseState
 from hostwatch.urls import UrlError, normalise_url
 from store.db import Store
 from store.models import Case, Notice, Order
+from store.readers import CATEGORIES, FALSE, TRUE, Fields, FileError, RowError, read_table, shown
 
 __all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_notices",
            "import_orders"]
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 CHUNK = 500  # ids per IN (...) lookup: well inside SQLite's parameter limit
 INSERT_BATCH = 10_000  # rows per executemany
 ANALYZE_AFTER = 1_000  # rows added to a PostgreSQL table that make its statistics stale
-# Times later than this after "now" are typing errors (a wrong year, a swapped
-# day and month), not reports from the future.
-FUTURE_SLACK = timedelta(days=1)
-
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_CATEGORIES = [category.value for category in Category]
-_TRUE, _FALSE = {"true", "1"}, {"false", "0"}
-
-
-class FileError(Exception):
-    """The file cannot be imported at all (nothing was written); the message names it."""
-
-
-@dataclass(frozen=True)
-class RowError:
-    """A rejected row: where it is and what is wrong with it."""
-
-    file: str
-    line: int  # physical line where the row starts, from 1
-    field: str | None  # None: the row as a whole (bad CSV, bad JSON)
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
 
 
 @dataclass
@@ -80,247 +51,6 @@ class ImportResult:
         """Rows rejected (a row with several bad fields has several errors)."""
         return len({error.line for error in self.rejected})
 
-
-# ---------------------------------------------------------------- reading files
-
-
-@dataclass
-class _Table:
-    name: str
-    rows: list[tuple[int, dict[str, Any]]]  # (line, column -> value)
-    errors: list[RowError]
-
-
-def _read(path: Path, fmt: str | None, required: Sequence[str], optional: Sequence[str]) -> _Table:
-    name = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise FileError(f"{name}: is a directory, not a file") from None
-    except OSError as exc:
-        raise FileError(f"{name}: cannot read: {exc.strerror or exc}") from None
-    if fmt is None:
-        fmt = FORMATS.get(path.suffix.lower())
-        if fmt is None:
-            raise FileError(f"{name}: unknown format: name it .csv or .jsonl, or give the format")
-    elif fmt not in ("csv", "jsonl"):
-        raise FileError(f"{name}: unknown format {fmt!r}: expected csv or jsonl")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FileError(f"{name}: UTF-16 text; save the file as UTF-8")
-    # Undecodable bytes become lone surrogates, so only the rows holding them fail.
-    decoded = data.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
-    if not decoded.strip():
-        raise FileError(f"{name}: empty file")
-    lines = _LINE.findall(decoded)
-    if fmt == "csv":
-        return _read_csv(name, lines, required, optional)
-    return _read_jsonl(name, lines)
-
-
-class _Lines:
-    """The file's lines for csv.reader, rewindable to restart after a bad row."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.pos = 0
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        if self.pos >= len(self.lines):
-            raise StopIteration
-        self.pos += 1
-        return self.lines[self.pos - 1]
-
-
-def _csv_records(lines: list[str]) -> Iterator[tuple[int, list[str] | csv.Error, _Lines]]:
-    """(line, fields or the CSV error, the line source) per non-blank record."""
-    source = _Lines(lines)
-    reader = csv.reader(source, strict=True)
-    while True:
-        start = source.pos
-        try:
-            fields: list[str] | csv.Error = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            fields = exc
-        yield start + 1, fields, source
-        if isinstance(fields, csv.Error):
-            # Go on with the line after the start of the bad row: a stray
-            # quote should cost one row, not every row up to the next quote.
-            source.pos = start + 1
-            reader = csv.reader(source, strict=True)
-
-
-def _read_csv(name: str, lines: list[str], required: Sequence[str],
-              optional: Sequence[str]) -> _Table:
-    records = ((line, fields, source) for line, fields, source in _csv_records(lines)
-               if not isinstance(fields, list) or any(f.strip() for f in fields))
-    first = next(records, None)
-    if first is None:
-        raise FileError(f"{name}: empty file")
-    line, header, _ = first
-    if isinstance(header, csv.Error):
-        raise FileError(f"{name}:{line}: the header row is not valid CSV ({header})")
-    columns = [column.strip().lower() for column in header]
-    doubled = sorted({c for c in columns if c and columns.count(c) > 1})
-    if doubled:
-        raise FileError(f"{name}: column {', '.join(doubled)} appears more than once")
-    missing = [column for column in required if column not in columns]
-    if len(missing) == len(required) and any("://" in value for value in header):
-        raise FileError(f"{name}: no header row (line {line} looks like data); "
-                        f"the first line must name the columns: {', '.join(required)}")
-    if missing:
-        raise FileError(f"{name}: missing required column {', '.join(missing)} "
-                        f"(the header has: {', '.join(c for c in columns if c)})")
-    used = {columns.index(c) for c in (*required, *optional) if c in columns}
-    table = _Table(name, [], [])
-    for line, fields, source in records:
-        if isinstance(fields, csv.Error):
-            table.errors.append(RowError(name, line, None, _csv_problem(fields)))
-        elif len(fields) > len(columns):
-            table.errors.append(RowError(
-                name, line, None, f"{len(fields)} fields but the header has {len(columns)} "
-                "(an unquoted comma?)"))
-            source.pos = line  # a record that ran over several lines: read them again
-        elif any("\n" in fields[i] or "\r" in fields[i] for i in used if i < len(fields)):
-            table.errors.append(RowError(
-                name, line, None, "line break inside a quoted field (a stray quote?)"))
-            source.pos = line
-        else:
-            table.rows.append((line, {c: v for c, v in zip(columns, fields, strict=False) if c}))
-    return table
-
-
-def _csv_problem(error: csv.Error) -> str:
-    message = str(error)
-    if message == "unexpected end of data":
-        return "bad CSV: a quoted field is never closed (a stray quote?)"
-    if message.endswith("expected after '\"'"):
-        return "bad CSV: text after a closing quote (a stray quote?)"
-    return f"bad CSV: {message}"
-
-
-def _read_jsonl(name: str, lines: list[str]) -> _Table:
-    table = _Table(name, [], [])
-    for line, content in enumerate(lines, 1):
-        if not content.strip():
-            continue
-        if not table.rows and not table.errors and content.lstrip().startswith("["):
-            raise FileError(f"{name}: a JSON array; expected JSON Lines (one object per line)")
-        try:
-            value = json.loads(content)
-        except json.JSONDecodeError as exc:
-            table.errors.append(RowError(name, line, None,
-                                         f"invalid JSON: {exc.msg} (column {exc.colno})"))
-            continue
-        if isinstance(value, dict):
-            table.rows.append((line, value))
-        else:
-            table.errors.append(RowError(
-                name, line, None, f"not a JSON object but {_json_type(value)}"))
-    return table
-
-
-def _json_type(value: object) -> str:
-    kinds = {list: "an array", str: "a string", bool: "a boolean", type(None): "null",
-             int: "a number", float: "a number", dict: "an object"}
-    return kinds.get(type(value), type(value).__name__)
-
-
-# ---------------------------------------------------------------- checking fields
-
-
-def _shown(value: str) -> str:
-    """``value`` for a message; bytes that were not UTF-8 are shown as bytes."""
-    try:
-        value.encode("utf-8")
-        return repr(value)
-    except UnicodeEncodeError:
-        pass
-    try:
-        return repr(value.encode("utf-8", "surrogateescape"))
-    except UnicodeEncodeError:  # a lone surrogate written as a JSON \\u escape
-        return ascii(value)
-
-
-def _time(value: str) -> datetime:
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        pass
-    else:
-        raise ValueError(f"a date without a time of day: {value!r}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not an ISO 8601 time with zone: {value!r}") from None
-    if parsed.utcoffset() is None:
-        raise ValueError(f"no time zone (add Z or an offset such as +01:00): {value!r}")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"time out of range: {value!r}") from None
-
-
-class _Fields:
-    """One row's values; each bad field adds a `RowError`."""
-
-    def __init__(self, name: str, line: int, record: dict[str, Any], now: datetime) -> None:
-        self.name, self.line, self.record, self.now = name, line, record, now
-        self.errors: list[RowError] = []
-
-    def fail(self, column: str | None, reason: str) -> None:
-        self.errors.append(RowError(self.name, self.line, column, reason))
-
-    def text(self, column: str, *, required: bool = False, max_len: int = 255) -> str | None:
-        value = self.record.get(column)
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, int):
-            value = str(value)
-        elif value is not None and not isinstance(value, str):
-            self.fail(column, f"expected text, not {_json_type(value)}")
-            return None
-        value = (value or "").strip()
-        if not value:
-            if required:
-                self.fail(column, "missing value")
-            return None
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            self.fail(column, f"not valid UTF-8: {_shown(value)}")
-            return None
-        if len(value) > max_len:
-            self.fail(column, f"longer than {max_len} characters")
-            return None
-        return value
-
-    def time(self, column: str, *, required: bool = False, past: bool = True) -> datetime | None:
-        value = self.text(column, required=required)
-        if value is None:
-            return None
-        try:
-            parsed = _time(value)
-        except ValueError as exc:
-            self.fail(column, str(exc))
-            return None
-        if past and parsed > self.now + FUTURE_SLACK:
-            self.fail(column, f"in the future: {value!r}")
-            return None
-        return parsed
-
-    def hex64(self, column: str, what: str) -> str | None:
-        value = self.text(column)
-        if value is not None and not _HEX64.fullmatch(value):
-            self.fail(column, f"not a {what} (64 hex digits): {value!r}")
-            return None
-        return value.lower() if value else None
 
 
 # ---------------------------------------------------------------- store helpers
@@ -401,7 +131,7 @@ _EVIDENCE = {"url": "url", "category": "category", "reported_at": "reported_at",
              "sha256": "ref_sha256", "pdq": "ref_pdq"}
 
 
-def _case_row(fields: _Fields, source: str, external_id: str | None) -> dict[str, Any]:
+def _case_row(fields: Fields, source: str, external_id: str | None) -> dict[str, Any]:
     """A row of the cases table from a file's row (with its line, and notice_sent_at)."""
     url = fields.text("url", required=True, max_len=8192)
     host = normalised = None
@@ -409,13 +139,13 @@ def _case_row(fields: _Fields, source: str, external_id: str | None) -> dict[str
         try:
             normalised_url = normalise_url(url)
         except UrlError as exc:
-            fields.fail("url", f"{exc}: {_shown(url)}")
+            fields.fail("url", f"{exc}: {shown(url)}")
         else:
             normalised, host = normalised_url.url, normalised_url.host
     category = fields.text("category", required=True)
-    if category is not None and category.lower() not in _CATEGORIES:
+    if category is not None and category.lower() not in CATEGORIES:
         fields.fail("category", f"unknown category {category!r} "
-                                f"(one of {', '.join(_CATEGORIES)})")
+                                f"(one of {', '.join(CATEGORIES)})")
     return {"line": fields.line, "source": source, "external_id": external_id,
             "url": url, "url_normalised": normalised, "host": host,
             "category": category.lower() if category else None,
@@ -435,13 +165,13 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
     """
     now = _now(now)
     _check_source(source)
-    table = _read(path, fmt, ("id", "url", "category", "reported_at"),
+    table = read_table(path, fmt, ("id", "url", "category", "reported_at"),
                   ("notice_sent_at", "sha256", "pdq"))
     result = ImportResult(rejected=table.errors)
     rows: dict[str, dict[str, Any]] = {}  # report id -> row
     first_line: dict[str, int] = {}
     for line, record in table.rows:
-        fields = _Fields(table.name, line, record, now)
+        fields = Fields(table.name, line, record, now)
         external_id = fields.text("id", required=True)
         if external_id in first_line:
             fields.fail("id", f"duplicate id {external_id!r} (first on line "
@@ -502,7 +232,7 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
 def _import_case_records(
     store: Store, path: Path, *, source: str, fmt: str | None, what: str,
     model: type[Notice | Order], required: Sequence[str], optional: Sequence[str],
-    parse: Callable[[_Fields], dict[str, Any]], key: Sequence[str],
+    parse: Callable[[Fields], dict[str, Any]], key: Sequence[str],
 ) -> ImportResult:
     """Import rows that each belong to a stored case (``case_id`` = the report id).
 
@@ -511,12 +241,12 @@ def _import_case_records(
     """
     now = _now(None)
     _check_source(source)
-    table = _read(path, fmt, ("case_id", *required), optional)
+    table = read_table(path, fmt, ("case_id", *required), optional)
     result = ImportResult(rejected=table.errors)
     rows: list[dict[str, Any]] = []
     first_line: dict[tuple[Any, ...], int] = {}
     for line, record in table.rows:
-        fields = _Fields(table.name, line, record, now)
+        fields = Fields(table.name, line, record, now)
         row: dict[str, Any] = {"line": line, "case_id": fields.text("case_id", required=True),
                                **parse(fields)}
         if not fields.errors:
@@ -563,15 +293,15 @@ def _import_case_records(
     return result
 
 
-def _notice_fields(fields: _Fields) -> dict[str, Any]:
+def _notice_fields(fields: Fields) -> dict[str, Any]:
     flag = fields.text("trusted_flagger")
-    if flag is not None and flag.lower() not in _TRUE | _FALSE:
+    if flag is not None and flag.lower() not in TRUE | FALSE:
         fields.fail("trusted_flagger", f"expected true, false, 1 or 0: {flag!r}")
     return {"sent_at": fields.time("sent_at", required=True),
             "recipient": fields.text("recipient") or "",
             "channel": fields.text("channel", max_len=32) or "email",
             "reference": fields.text("reference") or "",
-            "trusted_flagger": flag is not None and flag.lower() in _TRUE}
+            "trusted_flagger": flag is not None and flag.lower() in TRUE}
 
 
 def import_notices(store: Store, path: Path, *, source: str = "hotline",
@@ -589,7 +319,7 @@ def import_notices(store: Store, path: Path, *, source: str = "hotline",
         parse=_notice_fields, key=("sent_at", "recipient"))
 
 
-def _order_fields(fields: _Fields) -> dict[str, Any]:
+def _order_fields(fields: Fields) -> dict[str, Any]:
     issued_at = fields.time("issued_at", required=True)
     deadline_at = fields.time("deadline_at", required=True, past=False)
     if issued_at and deadline_at and deadline_at <= issued_at:
