@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -156,10 +157,19 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
     echo("")
     echo(f"store:   {db_file}")
     echo(f"reports: {out_dir / 'reports.csv'}")
-    echo(f"look:    hostwatch --db {db_url} status")
-    echo(f"         hostwatch --db {db_url} cases --state reappeared --json")
+    command = _hostwatch_command()
+    echo(f"look:    {command} --db {db_url} status")
+    echo(f"         {command} --db {db_url} cases --state reappeared --json")
     store.dispose()
     return db_file
+
+
+def _hostwatch_command() -> str:
+    """How to run hostwatch from here: on PATH, else from this Python's bin folder."""
+    if shutil.which("hostwatch"):
+        return "hostwatch"
+    beside = Path(sys.executable).parent / "hostwatch"
+    return str(beside) if beside.exists() else f"{sys.executable} -m hostwatch"
 
 
 def _summarise(store: Store, echo: Callable[[str], None]) -> None:

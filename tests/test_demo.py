@@ -15,6 +15,7 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert result.exit_code == 0, result.output
     assert "round 4: run 4 finished" in result.output
     assert f"store:   {out / 'hostwatch.db'}" in result.output
+    assert "--db sqlite:///" in result.output
     store = Store(f"sqlite:///{out / 'hostwatch.db'}")
     with store.session() as session:
         rows = session.execute(select(Case.host, Case.state, func.count())
