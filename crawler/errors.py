@@ -87,7 +87,21 @@ def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
     return ErrorKind.OTHER, detail
 
 
+# Failures whose message cannot hold bytes the server sent.
+_SAFE_MESSAGES = (txerror.TimeoutError, TimeoutError, txerror.ConnectionRefusedError,
+                  ConnectionRefusedError, DownloadTimeoutError, DownloadConnectionRefusedError,
+                  IgnoreRequest, txerror.ConnectionDone, txerror.ConnectionLost,
+                  ConnectionResetError)
+
+
 def _describe(causes: list[BaseException]) -> str:
-    innermost = causes[-1] if causes else None
-    text = f"{type(innermost).__name__}: {innermost}" if innermost else "unknown failure"
-    return text[:500]
+    """Class names, plus the message only where it cannot carry response bytes:
+    a parse error's message quotes what the server sent, which may be the
+    material itself."""
+    if not causes:
+        return "unknown failure"
+    innermost = causes[-1]
+    names = " <- ".join(dict.fromkeys(type(c).__name__ for c in causes))
+    if isinstance(innermost, _SAFE_MESSAGES):
+        return f"{names}: {innermost}"[:300]
+    return names[:300]

@@ -26,12 +26,17 @@ class BodyCap:
     def from_crawler(cls, crawler: Crawler) -> BodyCap:
         ext = cls(crawler.settings.getint("HOSTWATCH_MAX_BODY", 16 * 1024 * 1024))
         crawler.signals.connect(ext.bytes_received, signal=signals.bytes_received)
+        crawler.signals.connect(ext.headers_received, signal=signals.headers_received)
         return ext
+
+    def headers_received(self, request: Request, **_: Any) -> None:
+        # Each response counts from zero: meta is copied along redirects.
+        request.meta[META_BYTES] = 0
 
     def bytes_received(self, data: bytes, request: Request, **_: Any) -> None:
         received = request.meta.get(META_BYTES, 0) + len(data)
         request.meta[META_BYTES] = received
-        if received >= self.limit:
+        if received > self.limit:
             raise StopDownload(fail=False)
 
 

@@ -20,6 +20,12 @@ from collections.abc import Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+# IPv6 ranges that carry an IPv4 address inside (NAT64, 6to4, Teredo,
+# IPv4-compatible): through them "64:ff9b::a9fe:a9fe" reaches 169.254.169.254.
+# They are refused unless a lab network allows them explicitly.
+EMBEDS_IPV4 = tuple(ipaddress.ip_network(n) for n in (
+    "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96"))
+
 def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(item, strict=False) for item in items)
 
@@ -35,6 +41,11 @@ def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
         return f"not an IP address: {address!r}"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    if (isinstance(ip, ipaddress.IPv6Address) and not ip.is_loopback and not ip.is_unspecified
+            and any(ip in net for net in EMBEDS_IPV4)):
+        if any(ip.version == net.version and ip in net for net in allow):
+            return None
+        return f"{ip} embeds an IPv4 address (NAT64/6to4/Teredo)"
     if ip.is_unspecified:
         return f"{ip} is unspecified"
     if ip.is_multicast:

@@ -26,9 +26,11 @@ SCAN_LIMIT = 512 * 1024
 
 LOGIN_PATH = re.compile(r"(^|/)(login|log-in|signin|sign-in|sign_in|auth|account/login|session/new)"
                         r"(/|$|\.|\?)", re.IGNORECASE)
-REMOVED_NAME = re.compile(r"(removed|deleted|unavailable|notfound|not[-_]found|no[-_]image|"
-                          r"placeholder|missing|404|gone)", re.IGNORECASE)
-TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+REMOVED_NAME = re.compile(r"(?<![0-9a-z])(removed|deleted|unavailable|notfound|not[-_]found|"
+                          r"no[-_]image|placeholder|missing|404|gone)(?![0-9a-z])",
+                          re.IGNORECASE)
+TITLE_SCAN = 8192  # the <title> is looked for in the first bytes only
+TITLE_MAX = 1024
 
 
 class ErrorKind(StrEnum):
@@ -168,10 +170,23 @@ def body_features(
                 marker = candidate
                 break
         normalised = hashlib.sha256(_without_path(lowered, requested_url)).hexdigest()
-        match = TITLE.search(body)
-        if match:
-            title = match.group(1).strip().decode("utf-8", "replace")[:200]
+        title = _title(lowered[:TITLE_SCAN], body)
     return BodyFeatures(digest, len(body), truncated, marker, normalised, title)
+
+
+def _title(lowered_head: bytes, body: bytes) -> str | None:
+    """The page title, found with bounded searches: a hostile page full of
+    unclosed <title> tags must not cost more than a few microseconds."""
+    start = lowered_head.find(b"<title")
+    if start < 0:
+        return None
+    start = lowered_head.find(b">", start, start + 256)
+    if start < 0:
+        return None
+    end = lowered_head.find(b"</title", start, start + TITLE_MAX)
+    if end < 0:
+        return None
+    return body[start + 1:end].strip().decode("utf-8", "replace")[:200] or None
 
 
 def _without_path(lowered_body: bytes, url: str) -> bytes:
@@ -205,13 +220,18 @@ def _media_type(content_type: str | None) -> str:
 
 
 def _is_home_or_login(url: str, original: str) -> str | None:
+    """Where a redirect went, if it went away from the reported item.
+
+    http -> https and www. changes of the same path are not "away"."""
     parts = urlsplit(url)
-    if parts.path in ("", "/") and not parts.query:
-        return "the site's home page"
+    asked = urlsplit(original)
+    if (parts.path or "/") == (asked.path or "/"):
+        return None
+    if parts.path in ("", "/"):
+        same_site = parts.netloc.removeprefix("www.") == asked.netloc.removeprefix("www.")
+        return "the site's home page" if same_site else "another site's home page"
     if LOGIN_PATH.search(parts.path):
         return "a login page"
-    if urlsplit(original).netloc != parts.netloc and parts.path in ("", "/"):
-        return "another site's home page"
     return None
 
 
@@ -238,7 +258,9 @@ def classify(
     if status >= 500:
         return Decision(Verdict.SERVER_ERROR, f"HTTP {status}")
     if 400 <= status < 500:
-        return Decision(Verdict.HTTP_GONE, f"HTTP {status}: access refused by the host")
+        # 401/403 (bot walls, geo-blocks), 408 and the like say nothing about
+        # whether the material is still there.
+        return Decision(Verdict.ACCESS_DENIED, f"HTTP {status}: the host refused the request")
     if not 200 <= status < 300:
         return Decision(Verdict.BAD_RESPONSE, f"HTTP {status} without a usable redirect")
     final = obs.final_url or obs.url
@@ -251,7 +273,9 @@ def classify(
         return Decision(Verdict.PLACEHOLDER, "body is a known 'removed' image")
     if body is not None and body.marker:
         return Decision(Verdict.PLACEHOLDER, f"page says {body.marker!r}")
-    if obs.redirect_chain and REMOVED_NAME.search(urlsplit(final).path.rsplit("/", 1)[-1]):
+    final_name = urlsplit(final).path.rsplit("/", 1)[-1]
+    if (obs.redirect_chain and final_name != urlsplit(obs.url).path.rsplit("/", 1)[-1]
+            and REMOVED_NAME.search(final_name)):
         return Decision(Verdict.PLACEHOLDER, f"redirected to a 'removed' file: {final}")
     if body is not None and not_found is not None and matches_not_found(
             body, obs.content_type, not_found):

@@ -43,6 +43,7 @@ class Verdict(StrEnum):
     DNS_ERROR = "dns_error"
     BAD_RESPONSE = "bad_response"
     REDIRECT_LOOP = "redirect_loop"
+    ACCESS_DENIED = "access_denied"  # 401/403/408...: says nothing about the material
     # Never fetched.
     BLOCKED_ADDRESS = "blocked_address"
 
@@ -76,6 +77,7 @@ _GROUPS: dict[Verdict, VerdictGroup] = {
     Verdict.DNS_ERROR: VerdictGroup.TRANSIENT,
     Verdict.BAD_RESPONSE: VerdictGroup.TRANSIENT,
     Verdict.REDIRECT_LOOP: VerdictGroup.TRANSIENT,
+    Verdict.ACCESS_DENIED: VerdictGroup.TRANSIENT,
     Verdict.BLOCKED_ADDRESS: VerdictGroup.NOT_FETCHED,
 }
 

@@ -25,6 +25,7 @@ from crawler.errors import error_kind
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
+    ErrorKind,
     NotFoundFingerprint,
     Observation,
     PlaceholderRules,
@@ -133,6 +134,22 @@ class RecheckSpider(Spider):
 
     def parse(self, response: Response) -> Iterator[Any]:
         case: DueCase = response.meta[META_CASE]
+        try:
+            yield from self._check_response(case, response)
+        except Exception as exc:  # recorded on the check, never lost
+            self.logger.error("check of case %s failed in hostwatch: %s", case.id,
+                              type(exc).__name__)
+            yield self._failed_check(case, ErrorKind.OTHER,
+                                     f"hostwatch error {type(exc).__name__}")
+
+    def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str) -> NewCheck:
+        observation = Observation(url=case.url, error=kind, error_detail=detail)
+        check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
+                         verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
+                         error_kind=kind.value)
+        return self._finish(case, observation, check, None)
+
+    def _check_response(self, case: DueCase, response: Response) -> Iterator[Any]:
         observation, check = self._observe(case, response)
         first = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules)
         served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
@@ -207,13 +224,18 @@ class RecheckSpider(Spider):
                              {META_PROBE: url}, priority=10)
 
     def probed(self, response: Response) -> Iterator[NewCheck]:
-        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-        features = body_features(response.body[:self.config.max_body],
-                                 requested_url=response.url, content_type=content_type,
-                                 rules=self.rules)
-        fingerprint = NotFoundFingerprint(response.status, content_type,
-                                          features.normalised_sha256, features.length,
-                                          features.title)
+        fingerprint = None
+        try:
+            content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
+            features = body_features(response.body[:self.config.max_body],
+                                     requested_url=response.url, content_type=content_type,
+                                     rules=self.rules)
+            fingerprint = NotFoundFingerprint(response.status, content_type,
+                                              features.normalised_sha256, features.length,
+                                              features.title)
+        except Exception as exc:  # the waiting checks are released all the same
+            self.logger.error("soft-404 probe of %s failed: %s", response.url,
+                              type(exc).__name__)
         yield from self._release(response.meta[META_PROBE], fingerprint)
 
     def probe_failed(self, failure: Failure) -> Iterator[NewCheck]:
@@ -235,6 +257,8 @@ class RecheckSpider(Spider):
             else:
                 status = "finished" if reason == "finished" else "stopped"
             written = stats.get_value("hostwatch/checks_written", self.checks_done)
+            if status == "finished" and written < self.cases_due:
+                status = "incomplete"
             finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
                        self.errors, checks_made=written)
             self.logger.info("run %s %s: %s", self.run_id, status,

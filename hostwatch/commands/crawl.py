@@ -16,6 +16,7 @@ from store import CrawlRun, Store
 from store.models import Case
 
 EXIT_LOCKED = 3
+EXIT_INCOMPLETE = 4
 
 
 def run_crawl(config: Config, limit: int | None = None) -> dict[str, object]:
@@ -62,6 +63,12 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     failed = stats.get("hostwatch/store_error")
     if failed:
         raise click.ClickException(f"checks could not be written, crawl stopped: {failed}")
+    with store.session() as session:
+        run = session.get(CrawlRun, run_id)
+    if run is not None and run.status != "finished":
+        click.echo(f"hostwatch: run {run_id} did not finish ({run.status}); the next run "
+                   "checks the cases it did not reach", err=True)
+        sys.exit(EXIT_INCOMPLETE)
     return store
 
 
@@ -85,7 +92,9 @@ def crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     A case is due when its last check is older than HOSTWATCH_RECHECK_HOURS
     (removed cases stay due for HOSTWATCH_WATCH_REMOVED_DAYS, to see
     reappearances). Response bodies are hashed in memory and dropped.
-    Exit status 3 when another run holds the lock.
+    Exit status 3 when another run holds the lock, 4 when the run did not
+    check every due case (interrupted, or checks failed), 1 when checks
+    could not be written.
 
     \b
     Example:

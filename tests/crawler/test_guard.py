@@ -37,3 +37,11 @@ def test_a_network_list_allows_exactly_those_networks():
 
 def test_garbage_is_refused():
     assert "not an IP" in forbidden_reason("example.test")
+
+
+@pytest.mark.parametrize("address", [
+    "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:7f00:1::1", "::7f00:1", "2001:0:4136:e378::1",
+])
+def test_ipv6_forms_that_embed_an_ipv4_address_are_refused(address):
+    assert "embeds an IPv4" in forbidden_reason(address)
+    assert forbidden_reason(address, LOOPBACK_ONLY) is not None

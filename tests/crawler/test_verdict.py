@@ -63,7 +63,8 @@ def test_truncated_body_is_online_without_comparison():
 
 @pytest.mark.parametrize(("status", "verdict"), [
     (404, Verdict.HTTP_GONE), (410, Verdict.HTTP_GONE), (451, Verdict.LEGAL_BLOCK),
-    (403, Verdict.HTTP_GONE), (500, Verdict.SERVER_ERROR), (503, Verdict.SERVER_ERROR),
+    (403, Verdict.ACCESS_DENIED), (401, Verdict.ACCESS_DENIED), (408, Verdict.ACCESS_DENIED),
+    (500, Verdict.SERVER_ERROR), (503, Verdict.SERVER_ERROR),
     (429, Verdict.SERVER_ERROR), (304, Verdict.BAD_RESPONSE), (101, Verdict.BAD_RESPONSE),
 ])
 def test_status_codes(status, verdict):
@@ -177,3 +178,25 @@ def test_body_features_keep_no_bytes_of_the_body():
     features = body_features(b"<html>secret-marker-123</html>", requested_url="http://h.test/",
                              content_type="text/html", rules=RULES)
     assert "secret-marker-123" not in repr(features)
+
+
+@pytest.mark.parametrize(("asked", "final"), [
+    ("http://h.test/", "https://h.test/"),
+    ("http://h.test/", "https://www.h.test/"),
+    ("http://h.test/IMG_4041.jpg", "https://h.test/IMG_4041.jpg"),
+    ("http://h.test/gallery/missing-link.html", "https://cdn.h.test/gallery/missing-link.html"),
+])
+def test_plain_scheme_or_host_redirects_are_still_served(asked, final):
+    obs = served(url=asked, final_url=final, chain=(asked,))
+    assert classify(obs).verdict is Verdict.ONLINE
+
+
+def test_a_hostile_page_of_unclosed_titles_is_cheap():
+    import time
+
+    body = b"<html>" + b"<title>" * 70_000
+    started = time.perf_counter()
+    features = body_features(body, requested_url="http://h.test/", content_type="text/html",
+                             rules=RULES)
+    assert time.perf_counter() - started < 0.5
+    assert features.title is None
