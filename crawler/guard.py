@@ -43,7 +43,7 @@ def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
         ip = ip.ipv4_mapped
     if (isinstance(ip, ipaddress.IPv6Address) and not ip.is_loopback and not ip.is_unspecified
             and any(ip in net for net in EMBEDS_IPV4)):
-        if any(ip.version == net.version and ip in net for net in allow):
+        if _allowed(ip, allow):
             return None
         return f"{ip} embeds an IPv4 address (NAT64/6to4/Teredo)"
     if ip.is_unspecified:
@@ -52,7 +52,7 @@ def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
         return f"{ip} is multicast"
     if ip.is_global:
         return None
-    if any(ip.version == net.version and ip in net for net in allow):
+    if _allowed(ip, allow):
         return None
     if ip.is_loopback:
         return f"{ip} is loopback"
@@ -63,3 +63,7 @@ def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
     if ip.is_reserved:
         return f"{ip} is reserved"
     return f"{ip} is not globally routable"
+
+
+def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow: Sequence[Network]) -> bool:
+    return any(ip.version == net.version and ip in net for net in allow)

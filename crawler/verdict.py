@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -296,11 +296,3 @@ def _served(obs: Observation, reference_sha256: str | None) -> Decision:
     if body.sha256 == reference_sha256.lower():
         return Decision(Verdict.ONLINE, "served; matches the reference hash", True)
     return Decision(Verdict.CHANGED, "served, but not the reported file (hash differs)", False)
-
-
-@dataclass
-class VerdictCounts:
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, verdict: Verdict) -> None:
-        self.counts[verdict.value] = self.counts.get(verdict.value, 0) + 1

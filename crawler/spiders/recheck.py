@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -142,11 +142,14 @@ class RecheckSpider(Spider):
             yield self._failed_check(case, ErrorKind.OTHER,
                                      f"hostwatch error {type(exc).__name__}")
 
-    def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str) -> NewCheck:
-        observation = Observation(url=case.url, error=kind, error_detail=detail)
+    def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str,
+                      chain: Sequence[str] = (), final_url: str | None = None) -> NewCheck:
+        observation = Observation(url=case.url, final_url=final_url, redirect_chain=tuple(chain),
+                                  error=kind, error_detail=detail)
         check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
                          verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
-                         error_kind=kind.value)
+                         final_url=final_url if chain else None,
+                         redirect_chain=list(chain) or None, error_kind=kind.value)
         return self._finish(case, observation, check, None)
 
     def _check_response(self, case: DueCase, response: Response) -> Iterator[Any]:
@@ -168,23 +171,19 @@ class RecheckSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         case: DueCase = request.meta[META_CASE]
         kind, detail = error_kind(failure)
-        chain = request.meta.get("redirect_urls", [])
-        observation = Observation(url=case.url, final_url=request.url,
-                                  redirect_chain=tuple(chain), error=kind, error_detail=detail)
-        check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
-                         verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
-                         final_url=request.url if chain else None,
-                         redirect_chain=list(chain) or None, error_kind=kind.value)
-        yield self._finish(case, observation, check, None)
+        yield self._failed_check(case, kind, detail, request.meta.get("redirect_urls", ()),
+                                 request.url)
 
     def _observe(self, case: DueCase, response: Response) -> tuple[Observation, NewCheck]:
-        headers = {k.decode("latin-1").lower(): v[0].decode("latin-1")[:512]
-                   for k, v in response.headers.items()
-                   if v and k.decode("latin-1").lower() in KEPT_HEADERS}
+        headers: dict[str, str] = {}
+        for raw_name, values in response.headers.items():
+            name = raw_name.decode("latin-1").lower()
+            if values and name in KEPT_HEADERS:
+                headers[name] = values[0].decode("latin-1")[:512]
         content_type = headers.get("content-type")
         truncated = bool({"download_stopped", "dataloss"} & set(response.flags))
         # In memory only: hashed and scanned, then the response is dropped.
-        body = response.body[:self.config.max_body]
+        body = self._capped(response.body)
         features = body_features(body, requested_url=response.url, content_type=content_type,
                                  rules=self.rules, truncated=truncated)
         chain = tuple(response.meta.get("redirect_urls", ()))
@@ -202,6 +201,10 @@ class RecheckSpider(Spider):
             bytes_received=len(body), truncated=truncated, body_sha256=features.sha256,
             headers=headers or None)
         return observation, check
+
+    def _capped(self, body: bytes) -> bytes:
+        """The body up to HOSTWATCH_MAX_BODY, without copying it when it fits."""
+        return body if len(body) <= self.config.max_body else body[:self.config.max_body]
 
     def _finish(self, case: DueCase, observation: Observation, check: NewCheck,
                 fingerprint: NotFoundFingerprint | None) -> NewCheck:
@@ -227,7 +230,7 @@ class RecheckSpider(Spider):
         fingerprint = None
         try:
             content_type = (response.headers.get("Content-Type") or b"").decode("latin-1")
-            features = body_features(response.body[:self.config.max_body],
+            features = body_features(self._capped(response.body),
                                      requested_url=response.url, content_type=content_type,
                                      rules=self.rules)
             fingerprint = NotFoundFingerprint(response.status, content_type,
