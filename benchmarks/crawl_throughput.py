@@ -112,10 +112,13 @@ class ChildResult:
 def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> ChildResult:
     """Run ``argv`` to the end (killed after ``timeout`` s); its wall time, CPU and peak RSS.
 
-    The peak RSS is the child's VmHWM (/proc/PID/status), read every
-    POLL_SECONDS until it exits. Not ru_maxrss: on Linux a child's ru_maxrss
+    The peak RSS is the child's VmHWM (/proc/PID/status) plus the VmHWM of
+    each process it started (hostwatch's store writer), read every
+    POLL_SECONDS until it exits: a sum of peaks, so an upper bound of the
+    peak they had together. Not ru_maxrss: on Linux a child's ru_maxrss
     keeps the high-water mark of the process image it replaced at exec, i.e.
     this (parent) process's RSS at the fork, which grows with the case list.
+    The CPU time (wait4) includes the processes the child waited for.
     """
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.monotonic()
@@ -125,13 +128,14 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
         killed = False
         samples: list[tuple[float, int]] = []
         next_sample = started
-        peak = 0
+        peaks: dict[int, int] = {}
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            rss, hwm = _vm_kib(proc.pid)
-            peak = max(peak, hwm)
+            rss, _ = _vm_kib(proc.pid)
+            for member in _process_tree(proc.pid):
+                peaks[member] = max(peaks.get(member, 0), _vm_kib(member)[1])
             if rss and time.monotonic() >= next_sample:
                 next_sample += RSS_SAMPLE_SECONDS
                 samples.append((time.monotonic() - started, rss))
@@ -145,7 +149,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         out.seek(0)
         err.seek(0)
-        result = ChildResult(argv, proc.returncode, wall, peak, out.read(),
+        result = ChildResult(argv, proc.returncode, wall, sum(peaks.values()), out.read(),
                              err.read(), cpu_seconds=usage.ru_utime + usage.ru_stime,
                              rss_samples=samples)
     if killed:
@@ -154,6 +158,20 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
     if result.returncode != 0:
         raise BenchError(f"{argv[2:]} exited with {result.returncode}; stderr:\n{result.tail()}")
     return result
+
+
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (Linux /proc)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo.extend(int(child) for child in children.read().split())
+        except (OSError, ValueError):
+            pass
+    return tree
 
 
 def _vm_kib(pid: int) -> tuple[int, int]:
@@ -363,9 +381,19 @@ def run_hostwatch(farm: Farm, cases: int, workdir: Path, label: str,
 # -- bare Scrapy ---------------------------------------------------------------
 
 
+def _lazy_aiohttp_handler() -> Any:
+    from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler
+
+    class LazyAiohttp(AiohttpDownloadHandler):
+        lazy = True  # aiohttp needs the running loop
+        experimental = False  # no warning in the benchmark's output
+
+    return LazyAiohttp
+
+
 def bare_scrapy_settings() -> Any:
     """hostwatch's Scrapy settings without hostwatch's own components."""
-    from scrapy.settings import Settings, default_settings
+    from scrapy.settings import Settings
 
     from crawler.settings import scrapy_overrides
     from hostwatch.config import Config
@@ -381,8 +409,13 @@ def bare_scrapy_settings() -> Any:
     downloader = settings.getdict("DOWNLOADER_MIDDLEWARES")
     downloader["scrapy.downloadermiddlewares.redirect.RedirectMiddleware"] = 600
     settings.set("DOWNLOADER_MIDDLEWARES", downloader, priority="project")
-    settings.set("TWISTED_DNS_RESOLVER", default_settings.TWISTED_DNS_RESOLVER,
-                 priority="project")
+    # The same download library as hostwatch (Scrapy's aiohttp handler),
+    # without hostwatch's resolver, guard and body cap.
+    handlers = settings.getdict("DOWNLOAD_HANDLERS")
+    for scheme, handler in list(handlers.items()):
+        if isinstance(handler, str) and handler.startswith("crawler."):
+            handlers[scheme] = _lazy_aiohttp_handler()
+    settings.set("DOWNLOAD_HANDLERS", handlers, priority="project")
     settings.set("SPIDER_MODULES", [], priority="project")
     # The same values as `hostwatch crawl` applies (concurrency, timeouts, ...).
     settings.setdict(scrapy_overrides(Config.from_env()), priority="spider")

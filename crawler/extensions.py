@@ -1,4 +1,4 @@
-"""Crawler extensions: the body cap and the progress display."""
+"""Crawler extension: the progress display."""
 
 from __future__ import annotations
 
@@ -6,38 +6,10 @@ import sys
 import time
 from typing import Any
 
-from scrapy import Request, signals
+from scrapy import signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import NotConfigured, StopDownload
+from scrapy.exceptions import NotConfigured
 from twisted.internet import task
-
-# Request.meta key: bytes of the body received so far.
-META_BYTES = "hostwatch_bytes"
-
-
-class BodyCap:
-    """Stop reading a body after HOSTWATCH_MAX_BODY bytes, keeping the
-    response: what arrived is hashed and the check is marked truncated."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> BodyCap:
-        ext = cls(crawler.settings.getint("HOSTWATCH_MAX_BODY", 16 * 1024 * 1024))
-        crawler.signals.connect(ext.bytes_received, signal=signals.bytes_received)
-        crawler.signals.connect(ext.headers_received, signal=signals.headers_received)
-        return ext
-
-    def headers_received(self, request: Request, **_: Any) -> None:
-        # Each response counts from zero: meta is copied along redirects.
-        request.meta[META_BYTES] = 0
-
-    def bytes_received(self, data: bytes, request: Request, **_: Any) -> None:
-        received = request.meta.get(META_BYTES, 0) + len(data)
-        request.meta[META_BYTES] = received
-        if received > self.limit:
-            raise StopDownload(fail=False)
 
 
 class Progress:

@@ -1,9 +1,9 @@
 """The store pipeline: checks are written in batches, each batch one transaction.
 
-Writing happens in a worker thread, one batch after the other, so the reactor
-goes on fetching while SQLite or PostgreSQL works (their drivers release the
-GIL). A write that fails stops the crawl: continuing would only pile up
-checks that cannot be kept.
+Writing happens in a separate process (store/writer.py), one batch after the
+other, so the crawl goes on fetching on its own core; a worker thread hands
+each batch over and waits for the answer. A write that fails stops the crawl:
+continuing would only pile up checks that cannot be kept.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from twisted.python.failure import Failure
 
 from hostwatch.config import Config
 from store import Store
-from store.checks import NewCheck, append_checks
+from store.checks import NewCheck
 from store.state import Debounce
+from store.writer import WriterProcess, WriterSetup
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class StorePipeline:
         self.buffer: list[NewCheck] = []
         self.written = 0
         self.store: Store | None = None
+        self.writer: WriterProcess | None = None
         self.timer: task.LoopingCall | None = None
         self._writes: defer.Deferred[None] = defer.succeed(None)  # the chain of writes
         self.error: Failure | None = None
@@ -66,10 +68,17 @@ class StorePipeline:
         self._writes.addErrback(self._failed)
 
     def _write(self, batch: list[NewCheck]) -> None:
+        """In a worker thread: hand the batch to the writer process."""
         assert self.store is not None
-        with self.store.transaction() as session:
-            append_checks(session, batch, self.rules)
-        self.written += len(batch)
+        if self.writer is None:
+            # Started on the first batch, when the spider holds the run lock:
+            # the writer shares the lock file, so the lock lasts as long as
+            # the writer, even when this process dies first.
+            lock = getattr(self.crawler.spider, "lock", None)
+            fd = getattr(lock, "fd", None)
+            self.writer = WriterProcess(WriterSetup(self.store.url, self.rules),
+                                        pass_fds=(fd,) if fd is not None else ())
+        self.written += self.writer.write(batch)
 
     def _failed(self, failure: Failure) -> None:
         if self.error is None:
@@ -86,5 +95,7 @@ class StorePipeline:
             self.timer.stop()
         self.flush()
         await maybe_deferred_to_future(self._writes)
+        if self.writer is not None:
+            await maybe_deferred_to_future(threads.deferToThread(self.writer.close))
         self.crawler.stats.set_value("hostwatch/checks_written", self.written)
         logger.info("hostwatch: %d checks written", self.written)

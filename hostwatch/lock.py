@@ -59,6 +59,11 @@ class RunLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
 
+    @property
+    def fd(self) -> int | None:
+        """The lock file's descriptor (SQLite stores, while held)."""
+        return self._fd
+
     def release(self) -> None:
         if self._connection is not None:
             self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})

@@ -114,14 +114,16 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
     """Re-derive the state of ``case_ids`` from their full check history."""
     ids = sorted(set(case_ids))
     done = 0
+    # Core statements on the session's connection: no ORM result processing.
+    db = session.connection()
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        reported = dict(session.execute(
-            select(Case.id, Case.reported_at).where(Case.id.in_(chunk))).all())
+        reported = dict(db.execute(
+            select(_CASES.c.id, _CASES.c.reported_at).where(_CASES.c.id.in_(chunk))).all())
         history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
-        for case_id, when, verdict in session.execute(
-                select(Check.case_id, Check.checked_at, Check.verdict)
-                .where(Check.case_id.in_(chunk))):
+        for case_id, when, verdict in db.execute(
+                select(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.verdict)
+                .where(CHECKS.c.case_id.in_(chunk))):
             history[case_id].append((when, Verdict(verdict)))
         updates = []
         for case_id in chunk:
@@ -140,7 +142,7 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
                 "check_count": derived.checks,
             })
         if updates:
-            session.connection().execute(_CASE_UPDATE, updates)
+            db.execute(_CASE_UPDATE, updates)
         done += len(updates)
     return done
 

@@ -1,3 +1,6 @@
+import asyncio
+import socket
+
 import pytest
 
 from crawler.guard import forbidden_reason, parse_networks
@@ -45,3 +48,35 @@ def test_garbage_is_refused():
 def test_ipv6_forms_that_embed_an_ipv4_address_are_refused(address):
     assert "embeds an IPv4" in forbidden_reason(address)
     assert forbidden_reason(address, LOOPBACK_ONLY) is not None
+
+
+# -- the resolver connections are made through (crawler/resolver.py) ----------
+
+
+def _resolve(net, name, allow, family=socket.AF_INET):
+    from crawler.resolver import GuardedResolver
+    from enrichment.dns import Resolver
+
+    resolver = GuardedResolver(Resolver((net.nameserver,), timeout=2), allow)
+    return asyncio.run(resolver.resolve(name, 80, family))
+
+
+def test_connections_only_get_addresses_the_guard_allows(net):
+    net.add_a("mixed.test", "127.0.0.9")
+    net.add_a("mixed.test", "10.0.0.9")
+    results = _resolve(net, "mixed.test", LOOPBACK_ONLY)
+    assert [(r["host"], r["port"]) for r in results] == [("127.0.0.9", 80)]
+
+
+def test_a_name_with_only_forbidden_addresses_gets_no_connection(net):
+    net.add_a("inside.test", "10.0.0.9")
+    with pytest.raises(OSError, match="no address the guard allows"):
+        _resolve(net, "inside.test", LOOPBACK_ONLY)
+    net.add_a("home.test", "127.0.0.9")
+    with pytest.raises(OSError, match="no address the guard allows"):
+        _resolve(net, "home.test", ())  # loopback, without HOSTWATCH_ALLOW_PRIVATE
+
+
+def test_a_name_that_does_not_resolve_is_an_os_error_for_aiohttp(net):
+    with pytest.raises(OSError, match="nxdomain"):
+        _resolve(net, "nowhere.test", LOOPBACK_ONLY)

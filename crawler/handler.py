@@ -1,0 +1,97 @@
+"""The HTTP download handler: Scrapy's aiohttp handler, resolving through
+hostwatch's resolver and guard.
+
+Scrapy's default (Twisted) handler costs more CPU per request than its
+aiohttp handler (BENCHMARKS.md), and a re-check is bound by CPU. The aiohttp
+handler is marked experimental in Scrapy 2.19: hostwatch subclasses it and
+pins what it relies on with its own tests (every verdict, the guard, the body
+cap, hostile servers against real local servers).
+
+What this adds to Scrapy's handler:
+
+- aiohttp resolves names through `crawler.resolver.GuardedResolver`
+  (hostwatch's resolver minus every address the guard refuses); aiohttp's own
+  DNS cache is off (it would ignore TTLs).
+- The body is read up to HOSTWATCH_MAX_BODY and the rest is not read (the
+  connection is closed): what arrived is handed on with the flag
+  ``download_stopped``, so it is hashed and the check marked truncated. A body
+  cut short by the server is handed on with the flag ``dataloss``. No
+  ``bytes_received``/``headers_received`` signals are sent (nothing in
+  hostwatch listens, and each costs a signal dispatch per response).
+- The handler is built lazily, on the first request, because aiohttp needs the
+  running event loop.
+- aiohttp's exception messages can quote what the server sent (a bad status
+  line, a bad header); `crawler.errors` keeps only class names for those.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+import aiohttp
+from scrapy.core.downloader.handlers._aiohttp import AiohttpDownloadHandler, _ClientResponse
+from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloadHandler
+from scrapy.http import Response
+from scrapy.utils.ssl import _make_ssl_context
+
+from crawler.guard import parse_networks
+from crawler.resolver import GuardedResolver, shared_resolver
+from hostwatch.config import Config
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+
+class GuardedAiohttpHandler(AiohttpDownloadHandler):
+    """See the module docstring."""
+
+    lazy = True  # aiohttp needs the running loop
+    # Scrapy logs a warning for experimental handlers on every crawl; the
+    # module docstring and the README say what that means for hostwatch.
+    experimental: ClassVar[bool] = False
+
+    def __init__(self, crawler: Crawler) -> None:
+        self._max_body = crawler.settings.getint("HOSTWATCH_MAX_BODY", 16 * 1024 * 1024)
+        # Scrapy's handler minus its session (we make our own below).
+        BaseStreamingDownloadHandler.__init__(self, crawler)
+        self._ssl_context = _make_ssl_context(crawler.settings)
+        config = Config.from_env()
+        connector = aiohttp.TCPConnector(
+            local_addr=self._bind_address,
+            limit=self._pool_size_total,
+            limit_per_host=self._pool_size_per_host,
+            resolver=GuardedResolver(shared_resolver(config),
+                                     parse_networks(config.allow_private)),
+            use_dns_cache=False,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            response_class=_ClientResponse,
+            skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
+        )
+
+    async def _read_response(self, response: _ClientResponse, request: Request) -> Response:
+        headers = self._extract_headers(response)
+        args = self._build_base_response_args(response, request, headers)
+        limit = self._max_body
+        chunks: list[bytes] = []
+        received = 0
+        flags: list[str] = []
+        try:
+            async for chunk in response.content.iter_any():
+                chunks.append(chunk)
+                received += len(chunk)
+                if received > limit:
+                    flags.append("download_stopped")
+                    break
+        except aiohttp.ClientPayloadError:
+            flags.append("dataloss")
+        body = b"".join(chunks)
+        if received > limit:
+            body = body[:limit]
+        # A plain Response: hostwatch reads bytes only, so Scrapy's sniffing of
+        # a response class (HtmlResponse, TextResponse...) is skipped.
+        return Response(**args, body=body, flags=flags or None)
