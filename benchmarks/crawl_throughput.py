@@ -92,6 +92,8 @@ class ChildResult:
     """User plus system CPU time of the child, start-up included."""
     rss_samples: list[tuple[float, int]] = field(default_factory=list)
     """(seconds since start, VmRSS in KiB), about once a second."""
+    rss_parts_kib: list[int] = field(default_factory=list)
+    """The peak RSS of each process: the child first, then what it started."""
 
     def rss_at(self, fraction: float) -> int:
         """The last RSS sample taken before ``fraction`` of the child's wall time (KiB)."""
@@ -151,7 +153,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
         err.seek(0)
         result = ChildResult(argv, proc.returncode, wall, sum(peaks.values()), out.read(),
                              err.read(), cpu_seconds=usage.ru_utime + usage.ru_stime,
-                             rss_samples=samples)
+                             rss_samples=samples, rss_parts_kib=list(peaks.values()))
     if killed:
         raise BenchError(f"{argv[2:]} did not finish in {timeout:.0f} s; killed. "
                          f"stderr:\n{result.tail()}")
@@ -167,10 +169,15 @@ def _process_tree(pid: int) -> list[int]:
         current = todo.pop()
         tree.append(current)
         try:
-            with open(f"/proc/{current}/task/{current}/children") as children:
-                todo.extend(int(child) for child in children.read().split())
-        except (OSError, ValueError):
-            pass
+            threads = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for thread in threads:  # a child belongs to the thread that started it
+            try:
+                with open(f"/proc/{current}/task/{thread}/children") as children:
+                    todo.extend(int(child) for child in children.read().split())
+            except (OSError, ValueError):
+                pass
     return tree
 
 
@@ -319,7 +326,9 @@ class HostwatchRun:
     summary: str
     cpu_seconds: float = 0.0
     rss_quarters_kib: list[int] = field(default_factory=list)
-    """RSS at 25, 50 and 75 % of the child's wall time."""
+    """RSS at 25, 50 and 75 % of the child's wall time (the crawl process)."""
+    rss_parts_kib: list[int] = field(default_factory=list)
+    """Peak RSS of the crawl process, then of the writer process."""
 
     @property
     def rate(self) -> float:
@@ -375,7 +384,8 @@ def run_hostwatch(farm: Farm, cases: int, workdir: Path, label: str,
     return HostwatchRun(cases, seconds, result.wall_seconds, result.max_rss_kib, insert_seconds,
                         dict(run.counts), result.stdout.strip().splitlines()[-1],
                         result.cpu_seconds,
-                        [result.rss_at(fraction) for fraction in (0.25, 0.5, 0.75)])
+                        [result.rss_at(fraction) for fraction in (0.25, 0.5, 0.75)],
+                        result.rss_parts_kib)
 
 
 # -- bare Scrapy ---------------------------------------------------------------
@@ -694,13 +704,14 @@ def memory(farm: Farm, cases: int, workdir: Path, results: dict[str, Any]) -> No
     for count in (max(cases // 10, 1), cases):
         with step(f"hostwatch crawl of {count} cases (memory)"):
             runs.append(run_hostwatch(farm, count, workdir, f"memory-{count}"))
-    print(f"\nPeak memory of `hostwatch crawl` (the child's VmHWM; feed batch "
-          f"{Config.from_env({}).feed_batch}):")
-    print(f"{'cases':>8} {'peak RSS':>9} {'run s':>8} {'checks/s':>9}   "
-          f"RSS at 25 / 50 / 75 % of the run")
+    print(f"\nPeak memory of `hostwatch crawl` (VmHWM of the crawl plus that of its store "
+          f"writer; feed batch {Config.from_env({}).feed_batch}):")
+    print(f"{'cases':>8} {'peak RSS':>9} {'= crawl + writer':>18} {'run s':>8} {'checks/s':>9}   "
+          f"crawl RSS at 25 / 50 / 75 % of the run")
     for run in runs:
         quarters = " / ".join(f"{kib / 1024:.0f}" for kib in run.rss_quarters_kib)
-        print(f"{run.cases:>8} {mib(run.max_rss_kib):>9} {run.run_seconds:>8.1f} "
+        parts = " + ".join(f"{kib / 1024:.0f}" for kib in run.rss_parts_kib)
+        print(f"{run.cases:>8} {mib(run.max_rss_kib):>9} {parts:>18} {run.run_seconds:>8.1f} "
               f"{run.rate:>9.0f}   {quarters} MiB")
     small, large = runs
     print(f"{large.cases // small.cases}x the cases: {large.max_rss_kib / small.max_rss_kib:.2f}x "
