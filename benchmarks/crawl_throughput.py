@@ -13,12 +13,13 @@ Everything runs on loopback (127.0.0.0/8) and in child processes:
    over the run's own started_at..finished_at (``crawl_runs``), so Python and
    Scrapy start-up are left out; every case must end with exactly one check;
 3. a bare Scrapy spider with hostwatch's Scrapy settings minus hostwatch's
-   own components (middlewares, pipeline, extensions, DNS resolver), fetching
+   own components (middlewares, pipeline, extensions, download handler: it
+   gets Scrapy's stock aiohttp handler), fetching
    the same N URLs by IP (http://127.0.0.x:PORT/c/j: Scrapy's default
    resolver is the system's, which does not know the farm's names);
 4. a bare aiohttp loop fetching the same N URLs by IP with the same
    concurrency, reading every body fully;
-5. peak memory (the child's VmHWM, polled) of hostwatch crawls of M and
+5. peak memory (the child's VmHWM plus its store writer's, polled) of hostwatch crawls of M and
    M/10 cases, to show that memory does not grow with the number of cases
    (``--memory-cases 0`` skips this).
 
