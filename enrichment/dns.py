@@ -47,6 +47,14 @@ class Addresses:
 Lookup = Addresses | DnsFailure
 
 
+@dataclass(frozen=True)
+class ZoneServers:
+    """The nameservers (NS) of the zone a name belongs to."""
+
+    zone: str
+    nameservers: tuple[str, ...]
+
+
 def is_ip_literal(host: str) -> bool:
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -107,6 +115,28 @@ class Resolver:
                 self._answers.clear()
             self._answers[host] = (now + ttl, lookup)
         return lookup
+
+    async def zone_nameservers(self, name: str) -> ZoneServers | DnsFailure:
+        """The NS of the zone of ``name``: ask for NS at the name, then at each
+        parent (``a.b.example.nl``, ``b.example.nl``, ``example.nl``, ``nl``)
+        until one answers. A name that is a CNAME has no NS of its own."""
+        host = name.strip("[]").rstrip(".").lower()
+        if is_ip_literal(host):
+            return DnsFailure(host, DnsFailureKind.NO_ANSWER, "an IP address has no zone")
+        labels = host.split(".")
+        for start in range(len(labels)):
+            candidate = ".".join(labels[start:])
+            result = await self._query(candidate, "NS")
+            if isinstance(result, DnsFailure):
+                if result.kind in (DnsFailureKind.SERVFAIL, DnsFailureKind.TIMEOUT):
+                    return result
+                continue  # NXDOMAIN or no NS here: try the parent
+            if result.rrset is None or result.rrset.rdtype != dns.rdatatype.NS or \
+                    result.canonical_name.to_text().rstrip(".").lower() != candidate:
+                continue
+            servers = sorted(rr.target.to_text().rstrip(".").lower() for rr in result.rrset)
+            return ZoneServers(candidate, tuple(servers))
+        return DnsFailure(host, DnsFailureKind.NO_ANSWER, "no NS record up to the top label")
 
     async def _addresses(self, host: str) -> Lookup:
         found: list[str] = []

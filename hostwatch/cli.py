@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from hostwatch import __version__
-from hostwatch.commands import cases, crawl, demo, imports
+from hostwatch.commands import cases, crawl, demo, enrich, imports
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,5 +29,6 @@ def main(ctx: click.Context, db_url: str | None) -> None:
     ctx.obj["db"] = db_url
 
 
-for _command in [*imports.COMMANDS, *crawl.COMMANDS, *cases.COMMANDS, *demo.COMMANDS]:
+for _command in [*imports.COMMANDS, *crawl.COMMANDS, *enrich.COMMANDS, *cases.COMMANDS,
+                 *demo.COMMANDS]:
     main.add_command(_command)

@@ -137,6 +137,25 @@ KEYS: dict[str, _Key] = {
                      "print crawl progress to stderr every few seconds"),
     "log_level": _Key("HOSTWATCH_LOG_LEVEL", "INFO", str,
                       "log level of the crawler (DEBUG, INFO, WARNING)"),
+    "asn_db": _Key("HOSTWATCH_ASN_DB", "", str,
+                   "offline BGP prefix table in pyasn format (.dat or .dat.gz): IP to ASN "
+                   "and prefix; empty = no ASN layer"),
+    "asnames": _Key("HOSTWATCH_ASNAMES", "", str,
+                    "AS names file (JSON, pyasn's asnames format, may be .gz): AS name "
+                    "and country"),
+    "rdap_url": _Key("HOSTWATCH_RDAP_URL", "https://rdap.arin.net/registry", str,
+                     "RDAP base URL asked for address holders (GET {url}/ip/{ip}); ARIN "
+                     "redirects to the registry that holds the address"),
+    "rdap_timeout": _Key("HOSTWATCH_RDAP_TIMEOUT", "10", _non_negative_float,
+                         "seconds for one RDAP request"),
+    "rdap_ttl_days": _Key("HOSTWATCH_RDAP_TTL_DAYS", "30", _non_negative_float,
+                          "days an RDAP answer is reused for its network before it is asked again"),
+    "offline": _Key("HOSTWATCH_OFFLINE", "0", _bool,
+                    "1 = no external lookup at all in enrichment (no RDAP); local files only"),
+    "hosters": _Key("HOSTWATCH_HOSTERS", "", str,
+                    "your hoster registry file (TOML), merged over the shipped one by id"),
+    "enrich_batch": _Key("HOSTWATCH_ENRICH_BATCH", "1000", _positive_int,
+                         "checks attributed per transaction"),
 }
 
 
@@ -165,6 +184,14 @@ class Config:
     user_agent: str
     progress: bool
     log_level: str
+    asn_db: str
+    asnames: str
+    rdap_url: str
+    rdap_timeout: float
+    rdap_ttl_days: float
+    offline: bool
+    hosters: str
+    enrich_batch: int
 
     @classmethod
     def from_env(

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from store import Case, CrawlRun, Store
+from store import Attribution, Case, CrawlRun, Store
 from store.imports import import_cases
 from tests.net import (
     Behaviour,
@@ -44,6 +45,8 @@ class DemoHoster:
     share: int  # relative number of cases
     habit: str  # what the demo hoster does, in words
     script: Callable[[bytes, int], Sequence[Behaviour]]  # body, case number -> per round
+    network: int | str | None = None  # the test network (ASN or name) it is hosted on
+    cdn: bool = False  # behind the test internet's CDN (Cloudflare-style headers)
 
 
 def _gone_from(round_: int, gone: Behaviour) -> Callable[[bytes, int], Sequence[Behaviour]]:
@@ -55,27 +58,55 @@ def _gone_from(round_: int, gone: Behaviour) -> Callable[[bytes, int], Sequence[
 
 HOSTERS: tuple[DemoHoster, ...] = (
     DemoHoster("fastnl-hosting.test", 20, "removes within a day (404)",
-               _gone_from(1, Status(404))),
+               _gone_from(1, Status(404)), network=64501),
     DemoHoster("slowstack.test", 15, "removes late, shows a 'removed' page",
                _gone_from(3, Serve(b"<html><body>This file has been removed.</body></html>",
-                                   content_type="text/html"))),
+                                   content_type="text/html")), network=64502),
     DemoHoster("bulletproof.test", 15, "never removes anything",
-               lambda body, i: [Serve(body)]),
+               lambda body, i: [Serve(body)], network="OFFSHORE-RESELLER"),
     DemoHoster("imgshare.test", 15, "soft-404: removed files get its 'not found' page",
-               _gone_from(2, SoftNotFound())),
+               _gone_from(2, SoftNotFound()), network=64503),
     DemoHoster("edgecache.test", 10, "behind a CDN; replaces the file",
-               lambda body, i: [Serve(body, headers={"cf-ray": f"8a{i:06x}-AMS",
-                                                     "server": "cloudflare"})] * 2
-               + [Serve(marker_body(f"replacement-{i}"))]),
+               lambda body, i: [Serve(body)] * 2 + [Serve(marker_body(f"replacement-{i}"))],
+               cdn=True),
     DemoHoster("flakyhost.test", 8, "overloaded: 503s and time-outs, then removes",
-               lambda body, i: [Bursts(1, then=Serve(body)), Slow(3), Status(410)]),
-    DemoHoster("legalblock.test", 5, "blocks by law (451)", _gone_from(1, Status(451))),
+               lambda body, i: [Bursts(1, then=Serve(body)), Slow(3), Status(410)],
+               network=64504),
+    DemoHoster("legalblock.test", 5, "blocks by law (451)", _gone_from(1, Status(451)),
+               network=64503),
     DemoHoster("tohome.test", 5, "redirects removed files to its home page",
-               _gone_from(2, RedirectHome())),
-    DemoHoster("comeback.test", 7, "removes, then the material comes back",
-               lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)]),
+               _gone_from(2, RedirectHome()), network=64506),
+    DemoHoster("comeback.test", 7, "removes, then comes back at another hoster",
+               lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)],
+               network=64502),
 )
-VANISHING = "shortlived.test"  # its domain disappears from DNS after round 1
+VANISHING = "shortlived.test"  # its domain disappears from DNS after round 2
+MOVER, MOVES_TO, MOVES_AT = "comeback.test", 64504, 3  # moves hoster before round 4
+
+# The demo's hoster registry (HOSTWATCH_HOSTERS), over the shipped one: one
+# Dutch hoster and the test CDN are registered; the others are found through
+# RDAP and the AS names, as an unregistered hoster would be.
+DEMO_REGISTRY = """\
+[[hoster]]
+id = "demo-dutch-test-hosting"
+legal_name = "Dutch Test Hosting B.V."
+country = "NL"
+asns = [64501]
+rdap_orgs = ["dutch test hosting"]
+dsa_role = "hosting"
+abuse = "abuse@dutchhost.test"
+cdn = false
+
+[[hoster]]
+id = "demo-testcdn"
+legal_name = "TestCDN Inc."
+country = "US"
+asns = [64505]
+rdap_orgs = ["testcdn inc"]
+dsa_role = "cdn"
+abuse = "abuse@testcdn.test"
+cdn = true
+"""
 
 
 def _crawl_env(net: TestInternet, out_dir: Path) -> dict[str, str]:
@@ -89,14 +120,21 @@ def _crawl_env(net: TestInternet, out_dir: Path) -> dict[str, str]:
         "HOSTWATCH_PROGRESS": "0",
         "HOSTWATCH_LOG_LEVEL": "WARNING",
         "HOSTWATCH_DATA_DIR": str(out_dir),
+        # Attribution from the test internet's own data: its BGP table, AS
+        # names, RDAP server, and the demo's hoster registry.
+        "HOSTWATCH_ASN_DB": str(net.asn_table_path),
+        "HOSTWATCH_ASNAMES": str(net.asnames_path),
+        "HOSTWATCH_RDAP_URL": net.rdap_url,
+        "HOSTWATCH_HOSTERS": str(out_dir / "hosters.toml"),
     })
     return env
 
 
 def _write_reports(path: Path, net: TestInternet, total: int) -> None:
     """Invent ``total`` reports spread over the demo hosters and script their hosts."""
-    hosts = {h.name: net.add_host(h.name, headers={}) for h in HOSTERS}
-    vanishing = net.add_host(VANISHING)
+    hosts = {h.name: (net.add_cdn_site(h.name, mimic="cloudflare") if h.cdn
+                      else net.add_host(h.name, network=h.network)) for h in HOSTERS}
+    vanishing = net.add_host(VANISHING, network=64504)
     weights = [(h, h.share) for h in HOSTERS]
     scale = sum(w for _, w in weights)
     reported = datetime.now(UTC) - timedelta(days=2)
@@ -136,8 +174,9 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
     store = Store(db_url)
     store.upgrade()
     with TestInternet(ttl=1) as net:
-        echo(f"local test internet: DNS on {net.nameservers_env}, "
-             f"{len(HOSTERS) + 1} hosts on 127.0.0.x:{net.port}")
+        echo(f"local test internet: DNS on {net.nameservers_env}, RDAP on {net.rdap_url}, "
+             f"{len(HOSTERS) + 1} hosts on {len(net.networks)} test networks, port {net.port}")
+        (out_dir / "hosters.toml").write_text(DEMO_REGISTRY, encoding="utf-8")
         reports = out_dir / "reports.csv"
         _write_reports(reports, net, cases)
         result = import_cases(store, reports, source="demo-hotline")
@@ -147,12 +186,17 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
             net.round = round_
             if round_ == 2:
                 net.remove_name(VANISHING)
+            if round_ == MOVES_AT:
+                net.move_host(MOVER, MOVES_TO)
+                time.sleep(1.2)  # the zone's TTL: resolvers forget the old address
             completed = subprocess.run(
-                [sys.executable, "-m", "hostwatch", "--db", db_url, "crawl"],
+                [sys.executable, "-m", "hostwatch", "--db", db_url, "run"],
                 env=env, cwd=out_dir, capture_output=True, text=True, check=False)
             if completed.returncode != 0:
-                raise RuntimeError(f"crawl round {round_ + 1} failed:\n{completed.stderr[-2000:]}")
-            echo(f"round {round_ + 1}: {completed.stdout.strip()}")
+                raise RuntimeError(f"round {round_ + 1} failed:\n{completed.stderr[-2000:]}")
+            echo(f"round {round_ + 1}: " + "; ".join(
+                line for line in completed.stdout.splitlines()
+                if line.startswith(("run ", "enrich:"))))
     _summarise(store, echo)
     echo("")
     echo(f"store:   {db_file}")
@@ -173,13 +217,26 @@ def _hostwatch_command() -> str:
 
 
 def _summarise(store: Store, echo: Callable[[str], None]) -> None:
+    newest = (select(Attribution.case_id, func.max(Attribution.check_id).label("check_id"))
+              .where(Attribution.ip.is_not(None)).group_by(Attribution.case_id).subquery())
     with store.session() as session:
-        rows = session.execute(select(Case.host, Case.state, func.count())
-                               .group_by(Case.host, Case.state)).all()
+        rows = session.execute(
+            select(Case.host, Case.state, Attribution.hoster, Attribution.jurisdiction,
+                   Attribution.hoster_country, Attribution.cdn)
+            .outerjoin(newest, newest.c.case_id == Case.id)
+            .outerjoin(Attribution, Attribution.check_id == newest.c.check_id)).all()
         runs = session.scalar(select(func.count()).select_from(CrawlRun))
     by_host: dict[str, Counter[str]] = {}
-    for host, state, count in rows:
-        by_host.setdefault(host, Counter())[state] += count
+    where: dict[str, Counter[str]] = {}
+    by_place: dict[str, Counter[str]] = {}
+    for host, state, hoster, place, country, cdn in rows:
+        by_host.setdefault(host, Counter())[state] += 1
+        label = (f"CDN {cdn}, origin unknown" if cdn else
+                 f"{hoster} ({country or '?'})" if hoster else "unknown")
+        where.setdefault(host, Counter())[label] += 1
+        group = ("CDN-fronted" if cdn else "Dutch-hosted (NL)" if place == "NL" else
+                 "other EU" if place == "EU" else "non-EU" if place == "non-EU" else "unknown")
+        by_place.setdefault(group, Counter())[state] += 1
     habits = {h.name: h.habit for h in HOSTERS}
     habits[VANISHING] = "domain disappears (NXDOMAIN)"
     echo("")
@@ -194,3 +251,14 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
              f"{c['removed']:>7} {c['reappeared']:>4}  {habits.get(host, '')}")
     echo(f"{'all':<22} {sum(totals.values()):>5}  {totals['online']:>6} "
          f"{totals['pending_removal']:>7} {totals['removed']:>7} {totals['reappeared']:>4}")
+    echo("")
+    echo("who hosts it (hoster of record of each case's newest check that reached an address):")
+    for host in sorted(where):
+        echo(f"  {host:<22} " + "; ".join(f"{label}: {n}"
+                                          for label, n in where[host].most_common()))
+    echo("")
+    echo(f"{'jurisdiction':<22} {'cases':>5}  {'online':>6} {'removed':>7}")
+    for group in ("Dutch-hosted (NL)", "other EU", "non-EU", "CDN-fronted", "unknown"):
+        c = by_place.get(group, Counter())
+        echo(f"{group:<22} {sum(c.values()):>5}  {c['online'] + c['reappeared']:>6} "
+             f"{c['removed']:>7}")

@@ -1,14 +1,28 @@
 """The one store every stage reads and writes (SQLAlchemy 2, SQLite or PostgreSQL)."""
 
 from store.db import Store, StoreError
-from store.models import Base, Case, ChainHead, Check, CrawlRun, Notice, Order
+from store.models import (
+    Attribution,
+    Base,
+    Case,
+    ChainHead,
+    Check,
+    CrawlRun,
+    Hoster,
+    Network,
+    Notice,
+    Order,
+)
 
 __all__ = [
+    "Attribution",
     "Base",
     "Case",
     "ChainHead",
     "Check",
     "CrawlRun",
+    "Hoster",
+    "Network",
     "Notice",
     "Order",
     "Store",

@@ -188,3 +188,84 @@ class ChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     record_hash: Mapped[str] = mapped_column(String(64))
     check_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class Network(Base):
+    """RDAP's answer for one network (the address holder), cached.
+
+    Keyed by the announced prefix from the BGP table (or, without one, by the
+    network RDAP named): a million URLs on two thousand networks cost about two
+    thousand RDAP requests. Re-asked after HOSTWATCH_RDAP_TTL_DAYS.
+    """
+
+    __tablename__ = "networks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(64), unique=True)  # the cache key
+    fetched_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))  # ok / not_found / error
+    error: Mapped[str | None] = mapped_column(Text)
+    cidr: Mapped[str | None] = mapped_column(String(255))  # as RDAP states it
+    start_address: Mapped[str | None] = mapped_column(String(45))
+    end_address: Mapped[str | None] = mapped_column(String(45))
+    name: Mapped[str | None] = mapped_column(String(255))
+    handle: Mapped[str | None] = mapped_column(String(255))
+    org: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(8))
+    abuse_email: Mapped[str | None] = mapped_column(String(255))
+    rir: Mapped[str | None] = mapped_column(String(32))  # the registry that answered
+    rdap_url: Mapped[str | None] = mapped_column(Text)  # where the answer came from
+
+
+class Hoster(Base):
+    """A hosting company of record: from the registry file, or made from RDAP
+    or AS-names data when the registry does not know it."""
+
+    __tablename__ = "hosters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)  # registry id or derived
+    legal_name: Mapped[str] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(8))
+    asns: Mapped[list[int]] = mapped_column(JSON, default=list)
+    dsa_role: Mapped[str | None] = mapped_column(String(32))
+    abuse: Mapped[str | None] = mapped_column(String(255))
+    cdn: Mapped[bool] = mapped_column(Boolean, default=False)
+    source: Mapped[str] = mapped_column(String(32))  # registry / rdap / asn_names
+    updated_at: Mapped[datetime]
+
+
+class Attribution(Base):
+    """Who served a check: frozen when the check is attributed, because
+    material moves between hosters. One per check."""
+
+    __tablename__ = "attributions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("checks.id", ondelete="RESTRICT"),
+                                          unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    attributed_at: Mapped[datetime]
+    hostname: Mapped[str | None] = mapped_column(String(255))
+    cname_chain: Mapped[list[str] | None] = mapped_column(JSON)
+    nameservers: Mapped[list[str] | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    prefix: Mapped[str | None] = mapped_column(String(64))
+    as_name: Mapped[str | None] = mapped_column(String(255))
+    as_country: Mapped[str | None] = mapped_column(String(8))
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id"))
+    network_name: Mapped[str | None] = mapped_column(String(255))
+    network_handle: Mapped[str | None] = mapped_column(String(255))
+    rdap_org: Mapped[str | None] = mapped_column(String(255))
+    rdap_country: Mapped[str | None] = mapped_column(String(8))
+    abuse_email: Mapped[str | None] = mapped_column(String(255))
+    cdn: Mapped[str | None] = mapped_column(String(64))
+    cdn_evidence: Mapped[list[str] | None] = mapped_column(JSON)
+    hoster_id: Mapped[int | None] = mapped_column(ForeignKey("hosters.id"), index=True)
+    hoster: Mapped[str | None] = mapped_column(String(255))  # name, frozen
+    hoster_country: Mapped[str | None] = mapped_column(String(8))
+    dsa_role: Mapped[str | None] = mapped_column(String(32))
+    jurisdiction: Mapped[str] = mapped_column(String(16))  # NL / EU / non-EU / unknown
+    dutch: Mapped[bool] = mapped_column(Boolean, default=False)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # field -> source

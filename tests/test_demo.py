@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from hostwatch.cli import main
-from store import Case, Store
+from store import Attribution, Case, Store
 
 
 @pytest.mark.slow
@@ -30,3 +30,20 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert states["comeback.test"] == {"reappeared"}
     assert states["shortlived.test"] == {"removed"}  # NXDOMAIN
     assert (out / "reports.csv").is_file()
+
+    # Attribution: hosters, jurisdictions, a CDN-fronted host, a host that moved.
+    with store.session() as session:
+        seen = session.execute(select(Case.host, Attribution.hoster, Attribution.jurisdiction,
+                                      Attribution.cdn)
+                               .join(Attribution, Attribution.case_id == Case.id)
+                               .where(Attribution.ip.is_not(None)).distinct()).all()
+    who = {}
+    for host, hoster, place, cdn in seen:
+        who.setdefault(host, set()).add((hoster, place, cdn))
+    assert who["fastnl-hosting.test"] == {("Dutch Test Hosting B.V.", "NL", None)}
+    assert who["imgshare.test"] == {("Rhein Test Hosting GmbH", "EU", None)}
+    assert who["edgecache.test"] == {(None, "unknown", "Cloudflare")}
+    assert who["comeback.test"] == {("Polder Servers B.V.", "NL", None),
+                                    ("Liberty Test Hosting LLC", "non-EU", None)}
+    assert "Dutch-hosted (NL)" in result.output
+    assert "CDN Cloudflare, origin unknown" in result.output

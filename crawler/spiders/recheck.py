@@ -32,6 +32,7 @@ from crawler.verdict import (
     body_features,
     classify,
 )
+from enrichment.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
 from hostwatch import __version__
 from hostwatch.config import Config
 from hostwatch.lock import LockBusy, RunLock
@@ -50,7 +51,8 @@ KEPT_HEADERS = frozenset({
     "content-type", "content-length", "last-modified", "etag", "location", "age",
     "x-hw", "x-sp-edge", "cdn-pullzone", "cdn-requestid", "cdn-cache", "x-goog-hash",
     "x-guploader-uploadid", "x-azure-ref", "x-msedge-ref",
-})
+}) | CDN_HEADERS  # every header the CDN rules (enrichment/cdn.py) look at
+KEPT_HEADER_PREFIXES = CDN_HEADER_PREFIXES
 
 
 @dataclass
@@ -178,7 +180,7 @@ class RecheckSpider(Spider):
         headers: dict[str, str] = {}
         for raw_name, values in response.headers.items():
             name = raw_name.decode("latin-1").lower()
-            if values and name in KEPT_HEADERS:
+            if values and (name in KEPT_HEADERS or name.startswith(KEPT_HEADER_PREFIXES)):
                 headers[name] = values[0].decode("latin-1")[:512]
         content_type = headers.get("content-type")
         truncated = bool({"download_stopped", "dataloss"} & set(response.flags))

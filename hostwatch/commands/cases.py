@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.model import CaseState
 from store.checks import refresh_cases
-from store.models import Case, CrawlRun
+from store.models import Attribution, Case, CrawlRun
 from store.state import Debounce
 
 
@@ -54,20 +54,27 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     """List cases with their state, last verdict and removal time.
 
     With --json, one object per line with the keys id, source, url, category,
-    state, last_verdict, last_checked_at, removed_at, reappearances, checks.
+    state, last_verdict, last_checked_at, removed_at, reappearances, checks,
+    and from the attribution of the newest check that reached an address
+    (see `hostwatch enrich`): hoster, hoster_country, jurisdiction, dutch,
+    asn, ip, cdn (null until the case's checks are attributed).
 
     \b
     Example:
       hostwatch cases --state removed --json | jq .removed_at
     """
     store = open_store(load_config(ctx))
-    query = select(Case).order_by(Case.id)
+    newest = (select(Attribution.case_id, func.max(Attribution.check_id).label("check_id"))
+              .where(Attribution.ip.is_not(None)).group_by(Attribution.case_id).subquery())
+    query = (select(Case, Attribution).order_by(Case.id)
+             .outerjoin(newest, newest.c.case_id == Case.id)
+             .outerjoin(Attribution, Attribution.check_id == newest.c.check_id))
     if state:
         query = query.where(Case.state == state)
     if limit:
         query = query.limit(limit)
     with store.session() as session:
-        for case in session.scalars(query).yield_per(1000):
+        for case, who in session.execute(query).yield_per(1000):
             if as_json:
                 click.echo(json.dumps({
                     "id": case.external_id, "source": case.source, "url": case.url,
@@ -76,6 +83,13 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
                     "last_checked_at": _iso(case.last_checked_at),
                     "removed_at": _iso(case.removed_at),
                     "reappearances": case.reappearances, "checks": case.check_count,
+                    "hoster": who.hoster if who else None,
+                    "hoster_country": who.hoster_country if who else None,
+                    "jurisdiction": who.jurisdiction if who else None,
+                    "dutch": who.dutch if who else None,
+                    "asn": who.asn if who else None,
+                    "ip": who.ip if who else None,
+                    "cdn": who.cdn if who else None,
                 }, ensure_ascii=False))
             else:
                 click.echo(f"{case.source}/{case.external_id}\t{case.state}\t"

@@ -110,17 +110,22 @@ def crawl(ctx: click.Context, limit: int | None, timeout: float | None,
 @click.pass_context
 def run(ctx: click.Context, limit: int | None, timeout: float | None,
         concurrency: int | None) -> None:
-    """The nightly job: crawl every due case, then print the case states.
+    """The nightly job: crawl every due case, attribute the new checks, then
+    print the case states.
 
     Case states are brought up to date as each batch of checks is written,
     so a crashed run leaves every finished check and state in place; the
-    next run picks up the cases that were not checked.
+    next run picks up the cases that were not checked, and attributes every
+    check that has no attribution yet (see `hostwatch enrich`).
 
     \b
     Example (cron, 02:00 every night):
       0 2 * * *  cd /srv/hostwatch && .venv/bin/hostwatch run >> run.log 2>&1
     """
     store = _crawl(ctx, limit, timeout, concurrency)
+    from hostwatch.commands.enrich import run_enrich  # only `run` needs enrichment
+
+    run_enrich(load_config(ctx), store)
     with store.session() as session:
         rows = session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
     click.echo("cases: " + ", ".join(f"{state} {n}" for state, n in sorted(rows)))

@@ -1,4 +1,4 @@
-"""The local test internet: a real DNS server and scripted HTTP hosts on loopback.
+"""The local test internet: DNS, scripted HTTP hosts, test networks and RDAP on loopback.
 
 Used by the test suite (in-process), ``hostwatch demo`` and the benchmarks
 (``python -m tests.net serve``). Nothing here binds or connects outside
@@ -9,6 +9,65 @@ Used by the test suite (in-process), ``hostwatch demo`` and the benchmarks
         host.route("/img/1.jpg", [Serve(marker_body("case-1")), Status(404)])
         ...  # crawl with HOSTWATCH_NAMESERVERS=net.nameservers_env
         net.round = 1  # now /img/1.jpg answers 404
+
+Attribution (enrichment) tests put hosts into test networks:
+
+    with TestInternet() as net:  # starts with DEFAULT_NETWORKS
+        nl = net.add_host("nl.test", network=64501)        # 127.1.1.10, AS64501, NL
+        shop = net.add_cdn_site("shop.test")               # CNAME onto TestCDN, AS64505
+        ...  # enrich with HOSTWATCH_ASN_DB=net.asn_table_path,
+        ...  # HOSTWATCH_ASNAMES=net.asnames_path, HOSTWATCH_RDAP_URL=net.rdap_url
+        net.move_host("nl.test", to_network="RHEINHOST-DE")  # now 127.1.3.10
+        assert net.rdap_hit_count("127.1.1.0/24") == 1       # RDAP asked once per network
+
+The default networks (documentation ASNs; one /24 each in 127.1.0.0/16):
+
+    netname            ASN    block          AS country  RDAP org (country)
+    DUTCHHOST-NL       64501  127.1.1.0/24   NL          Dutch Test Hosting B.V. (NL)
+    POLDERHOST-NL      64502  127.1.2.0/24   NL          Polder Servers B.V. (NL)
+    RHEINHOST-DE       64503  127.1.3.0/24   DE          Rhein Test Hosting GmbH (DE)
+    LIBERTYHOST-US     64504  127.1.4.0/24   US          Liberty Test Hosting LLC (US)
+    TESTCDN (a CDN)    64505  127.1.5.0/24   US          TestCDN Inc. (US)
+    TRANSATLANTIC-AMS  64506  127.1.6.0/24   US          Transatlantic Test Hosting Inc. (NL)
+    OFFSHORE-RESELLER  64502  127.1.7.0/24   NL          Offshore Test Reseller Ltd. (SC)
+
+The last two are on purpose: a US company's NL-registered block, and a
+reseller's block inside a Dutch AS (the ASN is not the hoster). AS names are
+in tests.net.networks.DEFAULT_NETWORKS (e.g. "DUTCHHOST-NL Dutch Test
+Hosting B.V."); abuse contacts are abuse@<hoster>.test (abuse@dutchhost.test).
+
+Hosts without a network stay in 127.0.0.0/16 (127.0.0.10 up, in no ASN);
+networks added with ``add_network`` and no prefix get 127.2.0.0/24,
+127.2.1.0/24, ... A host's address is the 10th of its block up (127.1.1.10,
+127.1.1.11, ...). A host never gets an address back once it moved away.
+
+The API, all on TestInternet:
+
+- ``add_network(asn, name, country, org, abuse, *, prefix=None, cdn=False,
+  rdap_name=None, rdap_country=None) -> Network``; ``network(asn_or_name)``,
+  ``networks``;
+- ``add_host(name, *, headers=None, network=None)``: ``network`` is a
+  Network, an ASN or a name;
+- ``add_cdn_site(name, *, cdn_network=None, edge_name=None, mimic=None,
+  headers=None) -> Host``: ``name CNAME {name}.testcdn-edge.test``, the edge
+  name's A record in the CDN's block; responses carry ``Server: TestCDN`` and
+  ``X-TestCDN-Id`` (or, with ``mimic="cloudflare"|"fastly"|"cloudfront"``,
+  that CDN's headers such as ``CF-RAY``);
+- ``move_host(name, to_network) -> Host``: a new address in another block,
+  the A record swapped (zone TTL applies to cached answers), the old address
+  stops answering; routes and behaviours stay;
+- ``asn_table_path`` (pyasn text: ``prefix<TAB>asn`` under a ``;`` header) and
+  ``asnames_path`` (``{"64501": "HANDLE Org name, CC"}``), written at start
+  and rewritten when a network is added later;
+- ``rdap_url``: ``GET {rdap_url}/ip/{ip}`` answers a test network's block
+  with a RIPE-shaped "ip network" object, an address of a real answer in
+  tests/data/realdata/rdap_responses.json with that real answer, anything else
+  with 404 (``/entity/{handle}`` and ``/autnum/{asn}`` too; see tests.net.rdap);
+- ``rdap_fail(target, status=503, *, times=None, delay=0.0, retry_after=None)``,
+  ``rdap_slow(target, seconds, *, times=None)``, ``clear_rdap_faults()``:
+  scripted RDAP failures for an address, a prefix or a Network;
+- ``rdap_hits`` (list of RdapHit: path, ip, status), ``rdap_hit_count(target=None)``,
+  ``clear_rdap_hits()``: proof of caching.
 """
 
 from tests.net.behaviours import (
@@ -35,8 +94,11 @@ from tests.net.behaviours import (
     marker_body,
 )
 from tests.net.internet import Hit, Host, TestInternet
+from tests.net.networks import DEFAULT_NETWORKS, Network, NetworkSpec, cdn_headers
+from tests.net.rdap import RdapHit
 
 __all__ = [
+    "DEFAULT_NETWORKS",
     "Behaviour",
     "Bursts",
     "EndlessRedirect",
@@ -47,6 +109,9 @@ __all__ = [
     "Host",
     "Huge",
     "LoginPage",
+    "Network",
+    "NetworkSpec",
+    "RdapHit",
     "Redirect",
     "RedirectHome",
     "RedirectLogin",
@@ -60,5 +125,6 @@ __all__ = [
     "Status",
     "Stream",
     "TestInternet",
+    "cdn_headers",
     "marker_body",
 ]

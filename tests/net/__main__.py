@@ -5,7 +5,11 @@
 starts hosts h0.bench.test ... h{N-1}.bench.test, each serving a distinct
 marker_body at /c/0 ... /c/{M-1}, and prints one JSON line to stdout:
 
-    {"nameservers": "127.0.0.1:P", "port": P, "hosts": [{"name": ..., "ip": ...}], ...}
+    {"nameservers": "127.0.0.1:P", "port": P, "hosts": [{"name": ..., "ip": ...}],
+     "rdap_url": "http://127.0.0.1:R", "asn_table": "/tmp/.../ipasn.dat",
+     "asnames": "/tmp/.../asnames.json", "networks": [{"asn": 64501, ...}], ...}
+
+(the networks are the default test networks; the bench hosts are in none).
 
 then serves until SIGTERM or SIGINT, or until stdin closes when stdin is a
 pipe (so a parent that dies takes the server with it). On the way out it
@@ -77,6 +81,21 @@ def serve(args: argparse.Namespace) -> int:
             "hosts": [{"name": host.name, "ip": host.ip} for host in net.hosts],
             "paths": args.paths,
             "size": args.size,
+            "rdap_url": net.rdap_url,
+            "asn_table": str(net.asn_table_path),
+            "asnames": str(net.asnames_path),
+            "networks": [
+                {
+                    "asn": network.asn,
+                    "netname": network.netname,
+                    "as_name": network.asnames_entry,
+                    "org": network.org,
+                    "country": network.country,
+                    "prefix": str(network.prefix),
+                    "cdn": network.cdn,
+                }
+                for network in net.networks
+            ],
         }
         print(json.dumps(ready), flush=True)
         while not done.wait(0.5):

@@ -66,6 +66,15 @@ class Zone:
             if ip not in addresses:
                 addresses.append(ip)
 
+    def replace_a(self, name: str, old: str, new: str) -> None:
+        """Swap address ``old`` of ``name`` for ``new`` in one step (no gap for queries)."""
+        old, new = str(ipaddress.IPv4Address(old)), str(ipaddress.IPv4Address(new))
+        with self._lock:
+            node = self._nodes.get(canonical(name))
+            if node is None or old not in node.a:
+                raise ValueError(f"{name} has no A record {old}")
+            node.a[node.a.index(old)] = new
+
     def add_cname(self, name: str, target: str) -> None:
         key = canonical(name)
         with self._lock:

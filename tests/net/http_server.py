@@ -136,13 +136,21 @@ def listen_all(ips: list[str], attempts: int = 200) -> tuple[int, list[socket.so
     raise OSError(f"no port in {PORT_RANGE} is free on all of {ips}")
 
 
+class Listener:
+    """One listening socket being served; HttpServer.close() ends it."""
+
+    def __init__(self, server: asyncio.Server) -> None:
+        self.server = server
+        self.connections: set[asyncio.Task[None]] = set()
+
+
 class HttpServer:
     """All listeners on one event loop in one background thread."""
 
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._servers: list[asyncio.Server] = []
+        self._listeners: list[Listener] = []
         self._connections: set[asyncio.Task[None]] = set()
         self._transports: weakref.WeakSet[asyncio.WriteTransport] = weakref.WeakSet()
         self._bad_request = Status(400)
@@ -160,16 +168,35 @@ class HttpServer:
         ready.wait()
         self._loop = loop
 
-    def serve(self, sock: socket.socket, site: Site) -> None:
+    def serve(self, sock: socket.socket, site: Site) -> Listener:
         """Start answering connections to ``sock`` with ``site`` (any thread)."""
 
-        async def start() -> asyncio.Server:
+        async def start() -> Listener:
             async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-                await self._connection(site, reader, writer)
+                await self._connection(site, reader, writer, listener)
 
-            return await asyncio.start_server(handle, sock=sock, limit=HEADER_LIMIT)
+            server = await asyncio.start_server(handle, sock=sock, limit=HEADER_LIMIT)
+            # No await between here and the return: no connection is handled
+            # before `listener` exists.
+            listener = Listener(server)
+            return listener
 
-        self._servers.append(self._run(start()))
+        listener = self._run(start())
+        self._listeners.append(listener)
+        return listener
+
+    def close(self, listener: Listener) -> None:
+        """Stop listening on ``listener`` and drop its open connections (any thread)."""
+
+        async def close() -> None:
+            listener.server.close()
+            for task in list(listener.connections):
+                task.cancel()
+            await asyncio.gather(*listener.connections, return_exceptions=True)
+            await listener.server.wait_closed()
+
+        self._run(close())
+        self._listeners.remove(listener)
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -180,29 +207,34 @@ class HttpServer:
         thread.join()
         loop.close()
         self._loop = self._thread = None
-        self._servers = []
+        self._listeners = []
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         assert self._loop is not None, "start() the server first"
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     async def _shutdown(self) -> None:
-        for server in self._servers:
-            server.close()
+        for listener in self._listeners:
+            listener.server.close()
         for task in list(self._connections):
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
         for transport in list(self._transports):
             transport.abort()  # e.g. a stream to a client that stopped reading
-        for server in self._servers:
-            await server.wait_closed()
+        for listener in self._listeners:
+            await listener.server.wait_closed()
 
     async def _connection(
-        self, site: Site, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        site: Site,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        listener: Listener,
     ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        listener.connections.add(task)
         self._transports.add(writer.transport)
         local_ip = writer.get_extra_info("sockname")[0]
         try:
@@ -214,6 +246,7 @@ class HttpServer:
             pass  # stop(): ending quietly here spares asyncio a spurious traceback
         finally:
             self._connections.discard(task)
+            listener.connections.discard(task)
             writer.close()  # flushes what is buffered; stop() aborts what never flushes
 
     async def _exchange(

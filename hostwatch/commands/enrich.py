@@ -1,0 +1,118 @@
+"""`hostwatch enrich` and `hostwatch whois`: who hosts what, and where."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from enrichment import EnrichmentError
+from enrichment.attribute import Attributor, EnrichResult, Target, enrich, host_of
+from enrichment.dns import is_ip_literal
+from hostwatch.commands.common import load_config, open_store
+from hostwatch.config import Config
+from store import Store
+
+
+def make_attributor(config: Config) -> Attributor:
+    try:
+        return Attributor.from_config(config)
+    except EnrichmentError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def run_enrich(config: Config, store: Store, limit: int | None = None) -> EnrichResult:
+    """Attribute every check without an attribution, printing progress."""
+    attributor = make_attributor(config)
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        if config.progress:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            click.echo(f"hostwatch: attributed {done} of {total} checks ({rate:.0f}/s)",
+                       err=True)
+
+    try:
+        result = enrich(store, attributor, limit=limit, progress=progress)
+    except EnrichmentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    offline = " (offline: no RDAP)" if config.offline else ""
+    click.echo(f"enrich: {result.attributed} checks attributed in "
+               f"{time.monotonic() - started:.1f} s, {result.rdap_requests} RDAP "
+               f"requests{offline}")
+    return result
+
+
+@click.command("enrich")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Attribute at most this many checks.")
+@click.pass_context
+def enrich_command(ctx: click.Context, limit: int | None) -> None:
+    """Attribute every check that has no attribution yet.
+
+    For each check: CNAME chain and zone nameservers, the address the crawler
+    connected to, ASN and prefix (HOSTWATCH_ASN_DB), AS name and country
+    (HOSTWATCH_ASNAMES), the address holder (RDAP at HOSTWATCH_RDAP_URL,
+    cached per network for HOSTWATCH_RDAP_TTL_DAYS; none with
+    HOSTWATCH_OFFLINE=1), a CDN in front, the hoster of record (registry,
+    HOSTWATCH_HOSTERS) and its jurisdiction. Batched and idempotent: run it
+    again and only new checks are attributed.
+
+    \b
+    Example:
+      HOSTWATCH_ASN_DB=ipasn.dat.gz HOSTWATCH_ASNAMES=asnames.json hostwatch enrich
+    """
+    config = load_config(ctx)
+    run_enrich(config, open_store(config), limit)
+
+
+@click.command("whois")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def whois(ctx: click.Context, target: str, as_json: bool) -> None:
+    """The full attribution of one URL, host name or IP address, now.
+
+    Uses the same sources as `hostwatch enrich` (and its RDAP cache in the
+    store). With a URL or name, the first address DNS gives is attributed.
+
+    \b
+    Example:
+      hostwatch whois https://img.example.nl/a/b.jpg --json
+    """
+    config = load_config(ctx)
+    store = open_store(config)
+    attributor = make_attributor(config)
+    if "://" in target:
+        host = host_of(target)
+        if host is None:
+            raise click.BadParameter(f"no host in {target!r}", param_hint="TARGET")
+        item = Target(host, host.strip("[]") if is_ip_literal(host) else None)
+    elif is_ip_literal(target):
+        item = Target(None, target.strip("[]"))
+    else:
+        item = Target(target.lower().rstrip("."))
+    try:
+        with store.transaction() as session:
+            facts = attributor.facts(session, [item])[0]
+    except EnrichmentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = facts.as_dict()
+    if as_json:
+        click.echo(json.dumps(data, sort_keys=True))
+        return
+    width = max(len(k) for k in data)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+    if facts.ip is None:
+        click.echo(f"hostwatch: no address for {target}", err=True)
+        sys.exit(1)
+
+
+COMMANDS = [enrich_command, whois]

@@ -1,0 +1,173 @@
+"""End to end on the local test internet: crawl, `hostwatch enrich`, and what
+each case is attributed to."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from sqlalchemy import select
+
+from store import Attribution, Case, Network, Store
+from tests.crawler.conftest import add_cases
+from tests.enrichment.conftest import cases_json, hostwatch
+from tests.net import Serve, marker_body
+
+IMAGE = marker_body("attributed-image", kind="jpeg")
+
+
+def _serve(host):
+    host.default(Serve(IMAGE, content_type="image/jpeg"))
+    return host
+
+
+def test_each_case_gets_its_hoster_jurisdiction_and_cdn(db_url, net, tmp_path):
+    store = Store(db_url)
+    store.upgrade()
+    sites = {
+        "registered-nl": _serve(net.add_host("registered.test", network=64501)),
+        "rdap-nl": _serve(net.add_host("polder.test", network=64502)),
+        "de": _serve(net.add_host("rhein.test", network=64503)),
+        "us": _serve(net.add_host("liberty.test", network=64504)),
+        "reseller": _serve(net.add_host("reseller.test", network="OFFSHORE-RESELLER")),
+        "cdn-registry": _serve(net.add_cdn_site("shop.test")),
+        "cdn-headers": _serve(net.add_cdn_site("flare.test", mimic="cloudflare")),
+        "nowhere": _serve(net.add_host("plain.test")),
+    }
+    urls = {key: host.url("/img/1.jpg") for key, host in sites.items()}
+    add_cases(store, list(urls.values()))
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+
+    result = hostwatch(db_url, net, tmp_path, "enrich")
+    assert result.returncode == 0, result.stderr
+    assert "8 checks attributed" in result.stdout
+    cases = cases_json(db_url, net, tmp_path)
+    got = {key: cases[url] for key, url in urls.items()}
+
+    def who(key):
+        row = got[key]
+        return (row["hoster"], row["hoster_country"], row["jurisdiction"], row["dutch"],
+                row["cdn"])
+
+    assert who("registered-nl") == ("Dutch Test Hosting B.V.", "NL", "NL", True, None)
+    assert got["registered-nl"]["asn"] == 64501
+    assert got["registered-nl"]["ip"] == sites["registered-nl"].ip
+    assert who("rdap-nl") == ("Polder Servers B.V.", "NL", "NL", True, None)
+    assert who("de") == ("Rhein Test Hosting GmbH", "DE", "EU", False, None)
+    assert who("us") == ("Liberty Test Hosting LLC", "US", "non-EU", False, None)
+    # A reseller's block inside a Dutch AS: the RDAP holder decides, not the AS.
+    assert got["reseller"]["asn"] == 64502
+    assert who("reseller") == ("Offshore Test Reseller Ltd.", "SC", "non-EU", False, None)
+    # CDN-fronted: the CDN is named, the origin is unknown, never Dutch.
+    assert who("cdn-registry") == (None, None, "unknown", False, "TestCDN Inc.")
+    assert who("cdn-headers")[:4] == (None, None, "unknown", False)
+    assert who("cdn-headers")[4] == "Cloudflare"
+    # No ASN, no RDAP network: nothing is made up.
+    assert who("nowhere") == (None, None, "unknown", False, None)
+
+    with store.session() as session:
+        rows = {a.hostname: a for a in session.scalars(select(Attribution))}
+    cdn = rows["shop.test"]
+    assert cdn.cname_chain == [sites["cdn-registry"].edge_name]
+    assert any("cf-ray" in e for e in rows["flare.test"].cdn_evidence)
+    registered = rows["registered.test"]
+    assert registered.sources["hoster"] == "registry:asn"
+    assert registered.sources["asn"] == "asn_table"
+    assert registered.abuse_email == "abuse@dutchhost.test"
+    assert rows["polder.test"].sources["hoster"] == "rdap"
+    assert registered.nameservers  # the .test zone's NS
+
+
+def test_enrich_is_idempotent_and_asks_rdap_once_per_network(db_url, net, tmp_path):
+    store = Store(db_url)
+    store.upgrade()
+    hosts = [_serve(net.add_host(f"h{i}.test", network=64503)) for i in range(3)]
+    add_cases(store, [h.url(f"/{j}.jpg") for h in hosts for j in range(4)])
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    first = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_ENRICH_BATCH="5")
+    assert first.returncode == 0, first.stderr
+    assert "12 checks attributed" in first.stdout
+    assert net.rdap_hit_count() == 1  # twelve checks, one network
+    again = hostwatch(db_url, net, tmp_path, "enrich")
+    assert "0 checks attributed" in again.stdout
+    assert net.rdap_hit_count() == 1
+    with store.session() as session:
+        assert session.scalar(select(Network.org)) == "Rhein Test Hosting GmbH"
+
+
+def test_offline_makes_no_rdap_request(db_url, net, tmp_path):
+    store = Store(db_url)
+    store.upgrade()
+    host = _serve(net.add_host("quiet.test", network=64502))
+    add_cases(store, [host.url("/a.jpg")])
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    result = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_OFFLINE="1")
+    assert result.returncode == 0, result.stderr
+    assert net.rdap_hit_count() == 0
+    row = cases_json(db_url, net, tmp_path)[host.url("/a.jpg")]
+    # Without RDAP the AS names decide: the AS, its name and country.
+    assert (row["asn"], row["hoster"], row["hoster_country"]) == (
+        64502, "Polder Servers B.V.", "NL")
+
+
+def test_a_failing_rdap_server_is_recorded_and_asked_again_next_time(db_url, net, tmp_path):
+    store = Store(db_url)
+    store.upgrade()
+    host = _serve(net.add_host("flaky.test", network=64504))
+    add_cases(store, [host.url("/a.jpg")])
+    network = net.network(64504)
+    net.rdap_fail(network, status=503, times=1)
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    assert hostwatch(db_url, net, tmp_path, "enrich").returncode == 0
+    with store.session() as session:
+        cached = session.scalars(select(Network)).one()
+        assert (cached.status, "503" in (cached.error or "")) == ("error", True)
+    # The next night's check is attributed with a fresh answer.
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    assert hostwatch(db_url, net, tmp_path, "enrich").returncode == 0
+    with store.session() as session:
+        cached = session.scalars(select(Network)).one()
+        orgs = [a.rdap_org for a in session.scalars(select(Attribution)
+                                                    .order_by(Attribution.check_id))]
+    assert cached.status == "ok"
+    assert orgs == [None, "Liberty Test Hosting LLC"]
+
+
+def test_a_host_that_moves_shows_as_two_attributions(db_url, net, tmp_path):
+    store = Store(db_url)
+    store.upgrade()
+    mover = _serve(net.add_host("mover.test", network=64501))
+    add_cases(store, [mover.url("/a.jpg")])
+    assert hostwatch(db_url, net, tmp_path, "run").returncode == 0
+    net.move_host("mover.test", 64503)
+    time.sleep(1.5)  # the zone's TTL (1 s): cached answers expire
+    result = hostwatch(db_url, net, tmp_path, "run")
+    assert result.returncode == 0, result.stderr
+    with store.session() as session:
+        seen = session.execute(select(Attribution.hoster, Attribution.jurisdiction,
+                                      Attribution.asn, Attribution.ip)
+                               .order_by(Attribution.check_id)).all()
+        case = session.scalars(select(Case)).one()
+    assert [row[:3] for row in seen] == [("Dutch Test Hosting B.V.", "NL", 64501),
+                                         ("Rhein Test Hosting GmbH", "EU", 64503)]
+    assert seen[0].ip != seen[1].ip
+    assert case.check_count == 2
+    row = cases_json(db_url, net, tmp_path)[mover.url("/a.jpg")]
+    assert row["hoster"] == "Rhein Test Hosting GmbH"  # the newest attribution
+
+
+def test_whois_prints_the_attribution_of_an_address_and_of_a_url(db_url, net, tmp_path):
+    host = _serve(net.add_host("who.test", network=64503))
+    result = hostwatch(db_url, net, tmp_path, "whois", "--json", host.url("/x.jpg"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["hostname"], data["ip"], data["asn"]) == ("who.test", host.ip, 64503)
+    assert (data["hoster"], data["jurisdiction"], data["dutch"]) == (
+        "Rhein Test Hosting GmbH", "EU", False)
+    assert data["network"]["abuse_email"] == "abuse@rheinhost.test"
+    text = hostwatch(db_url, net, tmp_path, "whois", host.ip)
+    assert text.returncode == 0, text.stderr
+    assert "Rhein Test Hosting GmbH" in text.stdout
+    missing = hostwatch(db_url, net, tmp_path, "whois", "gone.test")
+    assert missing.returncode == 1
+    assert "no address for gone.test" in missing.stderr
