@@ -115,8 +115,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{TARGET_LOOKUPS:,}/s  {'PASS' if lookups >= TARGET_LOOKUPS else 'FAIL'}")
 
     with tempfile.TemporaryDirectory() as tmp, TestInternet(networks=()) as net:
+        # Every endpoint on loopback: RDAP and DNS are the test internet's.
         config = Config.from_env({"HOSTWATCH_RDAP_URL": net.rdap_url,
-                                  "HOSTWATCH_RDAP_TIMEOUT": "5"})
+                                  "HOSTWATCH_RDAP_TIMEOUT": "5",
+                                  "HOSTWATCH_NAMESERVERS": net.nameservers_env})
         store = Store(f"sqlite:///{tmp}/bench.db")
         store.upgrade()
         rdap = RdapClient.from_config(config)
