@@ -122,14 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         store = Store(f"sqlite:///{tmp}/bench.db")
         store.upgrade()
         rdap = RdapClient.from_config(config)
-        attributor = Attributor(config, table=table, names=names, rdap=rdap)
+        attributor = Attributor(config, store, table=table, names=names, rdap=rdap)
         started = time.perf_counter()
         places: dict[str, int] = {}
         for start in range(0, len(ips), BATCH):
-            with store.transaction() as session:
-                for facts in attributor.facts(
-                        session, [Target(None, ip) for ip in ips[start:start + BATCH]]):
-                    places[facts.jurisdiction] = places.get(facts.jurisdiction, 0) + 1
+            for facts in attributor.facts([Target(None, ip) for ip in ips[start:start + BATCH]]):
+                places[facts.jurisdiction] = places.get(facts.jurisdiction, 0) + 1
         attribute_seconds = time.perf_counter() - started
         with store.session() as session:
             cached = session.query(Network).count()

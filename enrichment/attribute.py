@@ -1,11 +1,16 @@
 """Attribution: who served a check, put together from every layer.
 
 For each check: the host that served it (the final URL's host), its CNAME
-chain and zone nameservers (DNS), the address (the peer the crawler actually
-connected to, else DNS), ASN and announced prefix (offline BGP table), AS name
-and country (AS-names file), the address holder (RDAP, cached per network in
-the store), a CDN in front (ASN, CNAMEs, the headers the crawler kept), the
-hoster of record and its jurisdiction. Each decided field records its source.
+chain and zone nameservers (DNS, asked when the check is attributed: right
+after the crawl in `hostwatch run`), the address (the peer the crawler
+actually connected to, else DNS), ASN and announced prefix (offline BGP
+table), AS name and country (AS-names file), the address holder (RDAP, cached
+per network in the store), a CDN in front (ASN, CNAMEs, the headers the
+crawler kept), the hoster of record and its jurisdiction. Each field records
+its source in ``sources``.
+
+With HOSTWATCH_OFFLINE=1 nothing is asked outside: no RDAP and no DNS (the
+address is the one the crawler connected to; no CNAME chain, no NS).
 
 `enrich()` attributes every check that has no attribution yet, in batches of
 HOSTWATCH_ENRICH_BATCH, one transaction each: idempotent, and an interrupted
@@ -15,6 +20,7 @@ run resumes where it stopped.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +33,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from crawler.guard import forbidden_reason, parse_networks
 from enrichment import EnrichmentError
 from enrichment.cdn import CdnDetection, detect_cdn
 from enrichment.dns import Addresses, DnsFailure, Resolver, ZoneServers, is_ip_literal
@@ -44,11 +51,12 @@ class NetworkFacts:
     """The address holder of one network, as cached in the store."""
 
     network_id: int | None
-    status: str  # ok / not_found / error / offline / none
+    status: str  # ok / stale / not_found / error / offline / non_public / none
     name: str | None = None
     handle: str | None = None
     org: str | None = None
-    country: str | None = None
+    org_country: str | None = None  # the holder's own address
+    country: str | None = None  # the network's
     abuse_email: str | None = None
     cidr: str | None = None
 
@@ -116,19 +124,43 @@ def host_of(url: str) -> str | None:
 
 
 def _cache_key(ip: str, prefix: str | None) -> str:
-    """The network cache key: the announced prefix, else the single address."""
+    """Where a "not found" or failed RDAP answer is kept: the announced
+    prefix, else the single address."""
     if prefix:
         return prefix
     address = ipaddress.ip_address(ip)
     return f"{address}/{address.max_prefixlen}"
 
 
+def range_key(ip: str) -> str:
+    """A sortable text key of an address: "4:" or "6:" and fixed-width hex."""
+    address = ipaddress.ip_address(ip)
+    return f"4:{int(address):08x}" if address.version == 4 else f"6:{int(address):032x}"
+
+
+def plain_ip(ip: str) -> str:
+    """The address in its plain form (an IPv4-mapped IPv6 address as IPv4)."""
+    address = ipaddress.ip_address(ip.strip("[]"))
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+# A hoster's name and the like are cut to fit their columns (PostgreSQL
+# refuses longer text; an RDAP server decides these lengths, not us).
+def _fit(value: str | None, size: int = 255) -> str | None:
+    return value[:size] if value is not None else None
+
+
 class Attributor:
     """Holds the lookup sources; `facts()` attributes targets."""
+
+    DNS_AT_ONCE = 32  # DNS lookups in flight at once
 
     def __init__(
         self,
         config: Config,
+        store: Store,
         *,
         resolver: Resolver | None = None,
         table: AsnTable | None = None,
@@ -137,65 +169,87 @@ class Attributor:
         rdap: RdapClient | None = None,
     ) -> None:
         self.config = config
+        self.store = store
+        self.offline = config.offline
         self.resolver = resolver or Resolver(config.nameservers, timeout=config.dns_timeout)
         self.table = table
         self.names = names
         self.registry = registry or HosterRegistry.load(
             user=Path(config.hosters) if config.hosters else None)
-        self.rdap = rdap
+        self.rdap = None if config.offline else rdap
+        self.allow = parse_networks(config.allow_private)
         self.ttl = timedelta(days=config.rdap_ttl_days)
-        # cache key -> what the store holds for it, within this run: one
-        # query per network, not one per check.
-        self._networks: dict[str, NetworkFacts] = {}
+        # What the store holds, within this run: RDAP networks by range (per
+        # IP version: sorted starts, and (start, end, facts)), other answers
+        # by cache key. One query per network, not one per check.
+        self._starts: dict[str, list[str]] = {"4": [], "6": []}
+        self._ranges: dict[str, list[tuple[str, str, NetworkFacts]]] = {"4": [], "6": []}
+        self._keyed: dict[str, NetworkFacts] = {}
+        self._hosters: dict[str, int] = {}
 
     @classmethod
-    def from_config(cls, config: Config) -> Attributor:
+    def from_config(cls, config: Config, store: Store) -> Attributor:
         table = AsnTable.load(Path(config.asn_db)) if config.asn_db else None
         names = AsNames.load(Path(config.asnames)) if config.asnames else None
         rdap = None if config.offline else RdapClient.from_config(config)
-        return cls(config, table=table, names=names, rdap=rdap)
+        return cls(config, store, table=table, names=names, rdap=rdap)
 
     # -- DNS ------------------------------------------------------------------
 
     async def _dns(self, hostnames: Iterable[str]) -> dict[str, tuple[Any, Any]]:
         names = sorted({h for h in hostnames if h and not is_ip_literal(h)})
+        gate = asyncio.Semaphore(self.DNS_AT_ONCE)
 
         async def one(name: str) -> tuple[str, tuple[Any, Any]]:
-            return name, (await self.resolver.addresses(name),
-                          await self.resolver.zone_nameservers(name))
+            async with gate:
+                return name, (await self.resolver.addresses(name),
+                              await self.resolver.zone_nameservers(name))
 
         results = await asyncio.gather(*(one(name) for name in names))
         return dict(results)
 
     # -- the layers -------------------------------------------------------------
 
-    def facts(self, session: Session, targets: list[Target],
-              now: datetime | None = None) -> list[Facts]:
-        """Attribute ``targets`` (DNS for their hosts at once, RDAP cached)."""
+    def facts(self, targets: list[Target], now: datetime | None = None) -> list[Facts]:
+        """Attribute ``targets`` (DNS for their hosts at once, RDAP cached).
+
+        RDAP answers are written to the store's cache as they come, each in
+        its own short transaction; nothing else is written.
+        """
         now = now or datetime.now(UTC)
-        dns_answers = asyncio.run(self._dns(t.hostname for t in targets if t.hostname))
-        return [self._one(session, target, dns_answers.get(target.hostname or ""), now)
+        dns_answers: dict[str, tuple[Any, Any]] = {}
+        if not self.offline:
+            dns_answers = asyncio.run(self._dns(t.hostname for t in targets if t.hostname))
+        return [self._one(target, dns_answers.get(target.hostname or ""), now)
                 for target in targets]
 
-    def _one(self, session: Session, target: Target, dns_answer: tuple[Any, Any] | None,
+    def _one(self, target: Target, dns_answer: tuple[Any, Any] | None,
              now: datetime) -> Facts:
         ip, ip_source = target.ip, "given" if target.ip else "none"
         facts = Facts(hostname=target.hostname, ip=None, ip_source=ip_source)
+        sources = facts.sources
+        if target.hostname:
+            sources["hostname"] = "the URL checked (the final URL after redirects)"
         if target.hostname and is_ip_literal(target.hostname) and not ip:
             ip, ip_source = target.hostname.strip("[]"), "url"
         if dns_answer is not None:
             lookup, zone = dns_answer
+            sources["cname_chain"] = sources["nameservers"] = "dns, when attributed"
             if isinstance(lookup, Addresses):
                 facts.cname_chain = list(lookup.cname_chain)
                 if not ip and lookup.addresses:
-                    ip, ip_source = lookup.addresses[0], "dns"
+                    ip, ip_source = lookup.addresses[0], "dns, when attributed"
             elif isinstance(lookup, DnsFailure):
                 facts.dns_error = lookup.kind.value
             if isinstance(zone, ZoneServers):
                 facts.zone, facts.nameservers = zone.zone, list(zone.nameservers)
-        facts.ip, facts.ip_source = ip, ip_source
-        sources = facts.sources
-        if ip:
+            elif isinstance(zone, DnsFailure) and facts.dns_error is None:
+                facts.dns_error = f"ns {zone.kind.value}"
+        elif target.hostname and self.offline:
+            sources["cname_chain"] = sources["nameservers"] = "none (offline)"
+        facts.ip, facts.ip_source = (plain_ip(ip) if ip else None), ip_source
+        if facts.ip:
+            ip = facts.ip
             sources["ip"] = ip_source
             if self.table is not None:
                 found = self.table.lookup(ip)
@@ -207,18 +261,22 @@ class Attributor:
                 if entry is not None:
                     facts.as_name, facts.as_country = entry.name, entry.country
                     sources["as_name"] = sources["as_country"] = "asn_names"
-            facts.network = self._network(session, ip, facts.prefix, now)
-            if facts.network.status == "ok":
-                for name in ("org", "country", "abuse_email"):
-                    if getattr(facts.network, name):
-                        sources[f"rdap_{name}"] = "rdap"
+            facts.network = self._network(ip, facts.prefix, now)
+            if facts.network.status in ("ok", "stale"):
+                label = "rdap" if facts.network.status == "ok" else \
+                    "rdap (an older answer: the refresh failed)"
+                for name in ("network_name", "network_handle", "rdap_org",
+                             "rdap_org_country", "rdap_country", "abuse_email"):
+                    sources[name] = label
+            else:
+                sources["rdap"] = facts.network.status
         detected = detect_cdn(asn=facts.asn, cname_chain=facts.cname_chain,
                               headers=target.headers)
         decision = facts.decision = hoster_of_record(
             asn=facts.asn, as_name=facts.as_name, as_country=facts.as_country,
-            rdap_org=facts.network.org, rdap_country=facts.network.country,
+            rdap_org=facts.network.org, rdap_country=facts.network.org_country,
             cdn=detected, registry=self.registry)
-        if detected is not None:
+        if decision.cdn and detected is not None and detected.name == decision.cdn:
             facts.cdn = detected
         elif decision.cdn:  # the registry knows the network as a CDN's
             facts.cdn = CdnDetection(decision.cdn,
@@ -227,105 +285,165 @@ class Attributor:
         sources["hoster"] = decision.sources.get("hoster", "none")
         sources["hoster_country"] = decision.sources.get("country", "none")
         sources["dsa_role"] = decision.sources.get("dsa_role", "none")
-        sources["abuse"] = decision.sources.get("abuse", "none")
+        sources["hoster_abuse"] = decision.sources.get("abuse", "none")
         if facts.cdn is not None:
             sources["cdn"] = "; ".join(facts.cdn.evidence)
+        elif detected is not None:
+            sources["cdn"] = (f"none: {detected.name} signs ({'; '.join(detected.evidence)}) "
+                              f"on an address that is not the CDN's")
+        else:
+            sources["cdn"] = "none"
         place = jurisdiction(decision.country)
         facts.jurisdiction = place.value
         facts.jurisdiction_country = decision.country
         facts.dutch = place.value == "NL"
-        sources["jurisdiction"] = ("the hoster of record's country of establishment"
-                                   if decision.country else "none")
+        sources["jurisdiction"] = sources["dutch"] = (
+            "the hoster of record's country" if decision.country else "none")
         return facts
 
-    def _network(self, session: Session, ip: str, prefix: str | None,
-                 now: datetime) -> NetworkFacts:
-        """The address holder, from the store's cache, else from RDAP."""
-        key = _cache_key(ip, prefix)
-        known = self._networks.get(key)
+    # -- the address holder (RDAP, cached) --------------------------------------
+
+    def _network(self, ip: str, prefix: str | None, now: datetime) -> NetworkFacts:
+        """The address holder: from this run's memory, the store's cache, or RDAP."""
+        if forbidden_reason(ip, self.allow) is not None:
+            return NetworkFacts(None, "non_public")  # never asked of a public registry
+        key, version = range_key(ip), range_key(ip)[0]
+        known = self._in_memory(version, key) or self._keyed.get(_cache_key(ip, prefix))
         if known is not None:
             return known
-        facts = self._network_row(session, ip, key, now)
-        if len(self._networks) > 200_000:
-            self._networks.clear()
-        self._networks[key] = facts
+        facts = self._from_store(ip, prefix, now)
+        if facts.status not in ("ok", "stale"):  # answers are remembered by range
+            self._remember(ip, prefix, facts)
         return facts
 
-    def _network_row(self, session: Session, ip: str, key: str, now: datetime) -> NetworkFacts:
-        row = session.scalars(select(Network).where(Network.prefix == key)).first()
-        fresh = row is not None and row.fetched_at + self.ttl > now and row.status != "error"
-        if row is None or not fresh:
-            if self.rdap is None:
-                if row is None:
-                    return NetworkFacts(None, "offline")
-            else:
-                row = self._fetch(session, row, key, ip, now)
-        assert row is not None
-        return NetworkFacts(row.id, row.status, row.name, row.handle, row.org, row.country,
-                            row.abuse_email, row.cidr)
+    def _in_memory(self, version: str, key: str) -> NetworkFacts | None:
+        starts, ranges = self._starts[version], self._ranges[version]
+        index = bisect.bisect_right(starts, key) - 1
+        for candidate in range(index, max(index - 8, -1), -1):  # nested ranges
+            start, end, facts = ranges[candidate]
+            if start <= key <= end:
+                return facts
+        return None
 
-    def _fetch(self, session: Session, row: Network | None, key: str, ip: str,
-               now: datetime) -> Network:
+    def _remember(self, ip: str, prefix: str | None, facts: NetworkFacts,
+                  span: tuple[str, str] | None = None) -> None:
+        if span is None or not (span[0] <= range_key(ip) <= span[1]):
+            self._keyed[_cache_key(ip, prefix)] = facts
+            return
+        version = span[0][0]
+        index = bisect.bisect_right(self._starts[version], span[0])
+        self._starts[version].insert(index, span[0])
+        self._ranges[version].insert(index, (span[0], span[1], facts))
+
+    def _from_store(self, ip: str, prefix: str | None, now: datetime) -> NetworkFacts:
+        key = range_key(ip)
+        with self.store.session() as session:
+            answered = session.scalars(
+                select(Network).where(Network.status == "ok", Network.range_start <= key,
+                                      Network.range_end >= key,
+                                      Network.range_start.like(f"{key[0]}:%"))
+                .order_by(Network.range_start.desc()).limit(1)).first()
+            kept = session.scalars(select(Network).where(
+                Network.prefix == _cache_key(ip, prefix))).first()
+        if answered is not None and answered.fetched_at + self.ttl > now:
+            facts = _network_facts(answered)
+            span = (answered.range_start or "", answered.range_end or "")
+            self._remember(ip, prefix, facts, span)
+            return facts
+        if kept is not None and kept.status == "not_found" and kept.fetched_at + self.ttl > now:
+            return _network_facts(kept)
+        if self.rdap is None:
+            if answered is not None:
+                return self._stale(ip, prefix, answered)
+            return NetworkFacts(None, "offline")
+        return self._fetch(ip, prefix, now, stale=answered)
+
+    def _stale(self, ip: str, prefix: str | None, row: Network) -> NetworkFacts:
+        """An older answer, used (and marked) when no fresh one can be had."""
+        facts = _network_facts(row, status="stale")
+        self._remember(ip, prefix, facts, (row.range_start or "", row.range_end or ""))
+        return facts
+
+    def _fetch(self, ip: str, prefix: str | None, now: datetime,
+               stale: Network | None) -> NetworkFacts:
         assert self.rdap is not None
-        if row is None:
-            row = Network(prefix=key)
-            session.add(row)
-        row.fetched_at = now
-        row.rdap_url = f"{self.rdap.base_url}/ip/{ip}"
+        url = f"{self.rdap.base_url}/ip/{ip}"
         try:
             info = self.rdap.lookup(ip)
         except EnrichmentError as exc:
-            row.status, row.error = "error", str(exc)[:1000]
             logger.warning("RDAP for %s failed: %s", ip, exc)
-        else:
-            if info is None:
-                row.status, row.error = "not_found", None
-            else:
-                row.status, row.error = "ok", None
-                _copy_network(row, info)
-        session.flush()
-        return row
+            self._keep(_cache_key(ip, prefix), now, url, status="error", error=str(exc))
+            if stale is not None:
+                return self._stale(ip, prefix, stale)
+            return NetworkFacts(None, "error")
+        if info is None or info.start_address is None or info.end_address is None:
+            row_id = self._keep(_cache_key(ip, prefix), now, url, status="not_found")
+            return NetworkFacts(row_id, "not_found")
+        span = (range_key(info.start_address), range_key(info.end_address))
+        row_id = self._keep(f"{info.start_address}-{info.end_address}", now, url,
+                            status="ok", info=info, span=span)
+        facts = NetworkFacts(row_id, "ok", _fit(info.name), _fit(info.handle), _fit(info.org),
+                             info.org_country, info.country, _fit(info.abuse_email), info.cidr)
+        self._remember(ip, prefix, facts, span)
+        return facts
+
+    def _keep(self, key: str, now: datetime, url: str, *, status: str, error: str | None = None,
+              info: NetworkInfo | None = None, span: tuple[str, str] | None = None) -> int:
+        """Write one RDAP answer to the store's cache (its own transaction)."""
+        with self.store.transaction() as session:
+            row = session.scalars(select(Network).where(Network.prefix == key)).first()
+            if row is None:
+                row = Network(prefix=key)
+                session.add(row)
+            row.fetched_at, row.status, row.rdap_url = now, status, url
+            row.error = error[:1000] if error else None
+            if info is not None and span is not None:
+                row.range_start, row.range_end = span
+                row.cidr = info.cidr
+                row.start_address, row.end_address = info.start_address, info.end_address
+                row.name, row.handle = _fit(info.name), _fit(info.handle)
+                row.org, row.org_country = _fit(info.org), info.org_country
+                row.country, row.abuse_email = info.country, _fit(info.abuse_email)
+                row.rir = info.registry
+            session.flush()
+            return row.id
 
     # -- hosters ----------------------------------------------------------------
 
-    def hoster_row(self, session: Session, decision: HosterDecision, now: datetime,
-                   cache: dict[str, int]) -> int | None:
+    def hoster_row(self, session: Session, facts: Facts, now: datetime) -> int | None:
         """The hosters row of the decision (made or updated), by key."""
-        if not decision.hoster:
+        decision = facts.decision
+        if decision is None or not decision.hoster:
             return None
-        key = decision.hoster_id or f"unregistered:{decision.hoster.lower()}"
-        if key in cache:
-            return cache[key]
+        origin = decision.sources.get("hoster", "none")
+        key = decision.hoster_id or f"{origin}:{decision.hoster.lower()}"[:300]
+        if key in self._hosters:
+            return self._hosters[key]
         row = session.scalars(select(Hoster).where(Hoster.key == key)).first()
         registered = self.registry.get(decision.hoster_id) if decision.hoster_id else None
         if row is None:
-            row = Hoster(key=key, legal_name=decision.hoster, updated_at=now, asns=[],
-                         source="registry" if registered else
-                         decision.sources.get("hoster", "rdap"), cdn=False)
+            row = Hoster(key=key, legal_name=_fit(decision.hoster), updated_at=now, asns=[],
+                         source="registry" if registered else origin, cdn=False)
             session.add(row)
-        row.legal_name = decision.hoster
-        row.country = decision.country
-        row.dsa_role = decision.dsa_role
-        row.abuse = decision.abuse or row.abuse
+        row.legal_name = _fit(decision.hoster) or row.legal_name
+        row.country = decision.country or row.country
+        row.dsa_role = decision.dsa_role or row.dsa_role
+        # An unregistered hoster's abuse contact is its network's, from RDAP.
+        row.abuse = _fit(decision.abuse or facts.network.abuse_email) or row.abuse
         if registered is not None:
             row.asns = list(registered.asns)
             row.cdn = registered.cdn
+        elif facts.asn is not None and facts.asn not in (row.asns or []):
+            row.asns = sorted([*(row.asns or []), facts.asn])
         row.updated_at = now
         session.flush()
-        cache[key] = row.id
+        self._hosters[key] = row.id
         return row.id
 
 
-def _copy_network(row: Network, info: NetworkInfo) -> None:
-    row.cidr = info.cidr
-    row.start_address = info.start_address
-    row.end_address = info.end_address
-    row.name = info.name
-    row.handle = info.handle
-    row.org = info.org
-    row.country = info.country
-    row.abuse_email = info.abuse_email
-    row.rir = info.registry
+def _network_facts(row: Network, status: str | None = None) -> NetworkFacts:
+    return NetworkFacts(row.id, status or row.status, row.name, row.handle, row.org,
+                        row.org_country, row.country, row.abuse_email, row.cidr)
 
 
 def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
@@ -338,11 +456,12 @@ def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
         "prefix": facts.prefix, "as_name": facts.as_name, "as_country": facts.as_country,
         "network_id": facts.network.network_id, "network_name": facts.network.name,
         "network_handle": facts.network.handle, "rdap_org": facts.network.org,
+        "rdap_org_country": facts.network.org_country,
         "rdap_country": facts.network.country, "abuse_email": facts.network.abuse_email,
         "cdn": facts.cdn.name if facts.cdn else None,
         "cdn_evidence": list(facts.cdn.evidence) if facts.cdn else None,
         "hoster_id": hoster_row_id,
-        "hoster": decision.hoster if decision else None,
+        "hoster": _fit(decision.hoster) if decision else None,
         "hoster_country": decision.country if decision else None,
         "dsa_role": decision.dsa_role if decision else None,
         "jurisdiction": facts.jurisdiction, "dutch": facts.dutch,
@@ -372,37 +491,36 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
         total = min(total, limit)
     before = attributor.rdap.requests_made if attributor.rdap else 0
     last_id = 0
-    hosters: dict[str, int] = {}
     while result.attributed < total:
         take = min(size, total - result.attributed)
-        with store.transaction() as session:
+        with store.session() as session:
             rows = session.execute(
                 select(Check.id, Check.case_id, Check.url, Check.final_url, Check.peer_ip,
                        Check.headers)
                 .outerjoin(Attribution, Attribution.check_id == Check.id)
                 .where(Attribution.id.is_(None), Check.id > last_id)
                 .order_by(Check.id).limit(take)).all()
-            if not rows:
-                break
-            now = datetime.now(UTC)
-            targets = [Target(host_of(final_url or url), peer_ip, headers or {})
-                       for _, _, url, final_url, peer_ip, headers in rows]
-            facts = attributor.facts(session, targets, now)
-            for target_facts, (_, _, _, _, peer_ip, _) in zip(facts, rows, strict=True):
-                if peer_ip:
-                    target_facts.ip_source = "peer"
-                    target_facts.sources["ip"] = "peer (the address the crawler connected to)"
-            values = []
-            for (check_id, case_id, *_), item in zip(rows, facts, strict=True):
-                assert item.decision is not None
-                hoster_id = attributor.hoster_row(session, item.decision, now, hosters)
-                values.append(attribution_row(item, check_id, case_id, now, hoster_id))
+        if not rows:
+            break
+        now = datetime.now(UTC)
+        # DNS and RDAP outside the write transaction: the store is not held
+        # while a registry takes its time.
+        targets = [Target(host_of(final_url or url), peer_ip, headers or {})
+                   for _, _, url, final_url, peer_ip, headers in rows]
+        facts = attributor.facts(targets, now)
+        for item, (_, _, _, _, peer_ip, _) in zip(facts, rows, strict=True):
+            if peer_ip:
+                item.ip_source = "peer"
+                item.sources["ip"] = "peer (the address the crawler connected to)"
+        with store.transaction() as session:
+            values = [attribution_row(item, check_id, case_id, now,
+                                      attributor.hoster_row(session, item, now))
+                      for (check_id, case_id, *_), item in zip(rows, facts, strict=True)]
             session.execute(insert(Attribution), values)
-            last_id = rows[-1][0]
+        last_id = rows[-1][0]
         result.attributed += len(rows)
         result.batches += 1
         if progress is not None:
             progress(result.attributed, total)
     result.rdap_requests = (attributor.rdap.requests_made if attributor.rdap else 0) - before
     return result
-

@@ -275,9 +275,14 @@ class HosterRegistry:
         return None
 
 
+# Codes registries use that name no country: unknown (ZZ), the EU as a whole
+# (EU), Asia-Pacific (AP). They fall through to the next source.
+_NO_COUNTRY = frozenset({"ZZ", "EU", "AP", "XX"})
+
+
 def _country(value: str | None) -> str | None:
     value = (value or "").strip().upper()
-    return value if _COUNTRY.match(value) else None
+    return value if _COUNTRY.match(value) and value not in _NO_COUNTRY else None
 
 
 def _cdn_fronted(cdn_name: str, cdn_source: str, operator: Hoster | None) -> HosterDecision:
@@ -287,6 +292,15 @@ def _cdn_fronted(cdn_name: str, cdn_source: str, operator: Hoster | None) -> Hos
         abuse=abuse, cdn=cdn_name,
         sources={"hoster": "cdn", "country": "cdn", "dsa_role": "cdn",
                  "abuse": "registry:cdn" if abuse else "none", "cdn": cdn_source})
+
+
+def _address_is_cdns(cdn: CdnDetection, asn: int | None, entry: Hoster | None) -> bool:
+    """Whether the address may belong to the detected CDN (see hoster_of_record)."""
+    if any(e.startswith("asn ") for e in cdn.evidence):
+        return True
+    if entry is not None:
+        return entry.cdn or entry.id in CDN_OPERATORS.get(cdn.name, ())
+    return asn is None
 
 
 def _cdn_name(entry: Hoster) -> str:
@@ -311,13 +325,19 @@ def hoster_of_record(*, asn: int | None, as_name: str | None, as_country: str | 
     has an unknown origin: hoster and country are None, ``dsa_role`` is
     "intermediary" and ``cdn`` names the CDN. It is never counted as hosted
     in the CDN's country.
+
+    CDN signs in headers or CNAMEs count only when the address may be the
+    CDN's: its ASN is a CDN's (a CDN rule or the registry says so, or the CDN's
+    operator holds it), or nothing is known of the address. A server's own
+    headers cannot hide a known hoster (a ``cf-ray`` header served from
+    LeaseWeb's network leaves the case at LeaseWeb).
     """
     by_asn = registry.by_asn(asn)
     by_org = registry.by_org(rdap_org) if by_asn is None else None
     entry, source = (by_asn, "registry:asn") if by_asn is not None else \
         (by_org, "registry:rdap_org")
 
-    if cdn is not None:
+    if cdn is not None and _address_is_cdns(cdn, asn, entry):
         ids = CDN_OPERATORS.get(cdn.name, ())
         operator = entry if entry is not None and entry.id in ids else \
             next((h for h in map(registry.get, ids) if h is not None), None)

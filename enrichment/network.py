@@ -288,12 +288,13 @@ class NetworkInfo:
     handle: str | None  # the network's handle, e.g. "NET-74-125-0-0-1"
     org: str | None  # the holder's name (see `parse_rdap` for the rule)
     org_handle: str | None
-    country: str | None
+    country: str | None  # the network's country (where the block is registered)
     abuse_email: str | None
     registry: str | None  # arin / ripencc / apnic / lacnic / afrinic, if recognisable
     net_type: str | None = None  # "ASSIGNED PA", "ALLOCATED PORTABLE", ...
     parent_handle: str | None = None
     source: str = "rdap"
+    org_country: str | None = None  # the holder's own address country, if given
 
 
 # ARIN's network objects carry no country; ARIN writes the holder's country as
@@ -377,6 +378,7 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
         org_handle=holder.handle if holder else None,
         country=country, abuse_email=abuse, registry=_registry(raw),
         net_type=_text(raw.get("type")), parent_handle=_text(raw.get("parentHandle")),
+        org_country=holder.country if holder else None,
     )
 
 

@@ -149,9 +149,10 @@ KEYS: dict[str, _Key] = {
     "rdap_timeout": _Key("HOSTWATCH_RDAP_TIMEOUT", "10", _non_negative_float,
                          "seconds for one RDAP request"),
     "rdap_ttl_days": _Key("HOSTWATCH_RDAP_TTL_DAYS", "30", _non_negative_float,
-                          "days an RDAP answer is reused for its network before it is asked again"),
+                          "days an RDAP answer is reused for its address range before it is "
+                          "asked again"),
     "offline": _Key("HOSTWATCH_OFFLINE", "0", _bool,
-                    "1 = no external lookup at all in enrichment (no RDAP); local files only"),
+                    "1 = enrichment asks nothing outside (no RDAP, no DNS); local files only"),
     "hosters": _Key("HOSTWATCH_HOSTERS", "", str,
                     "your hoster registry file (TOML), merged over the shipped one by id"),
     "enrich_batch": _Key("HOSTWATCH_ENRICH_BATCH", "1000", _positive_int,

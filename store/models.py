@@ -193,25 +193,33 @@ class ChainHead(Base):
 class Network(Base):
     """RDAP's answer for one network (the address holder), cached.
 
-    Keyed by the announced prefix from the BGP table (or, without one, by the
-    network RDAP named): a million URLs on two thousand networks cost about two
-    thousand RDAP requests. Re-asked after HOSTWATCH_RDAP_TTL_DAYS.
+    An answer is found again by its range (``range_start``..``range_end``,
+    sortable keys of the addresses): every address inside a network RDAP
+    described is answered from it, so a million URLs on two thousand networks
+    cost about two thousand RDAP requests. "Not found" and failed answers are
+    kept under the announced prefix (or the address). Re-asked after
+    HOSTWATCH_RDAP_TTL_DAYS; a failed answer is re-asked on the next run.
     """
 
     __tablename__ = "networks"
+    __table_args__ = (Index("ix_networks_range", "range_start", "range_end"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    prefix: Mapped[str] = mapped_column(String(64), unique=True)  # the cache key
+    # "start-end" of an answered network; else the announced prefix or address
+    prefix: Mapped[str] = mapped_column(String(100), unique=True)
+    range_start: Mapped[str | None] = mapped_column(String(40))
+    range_end: Mapped[str | None] = mapped_column(String(40))
     fetched_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))  # ok / not_found / error
     error: Mapped[str | None] = mapped_column(Text)
-    cidr: Mapped[str | None] = mapped_column(String(255))  # as RDAP states it
+    cidr: Mapped[str | None] = mapped_column(Text)  # as RDAP states it
     start_address: Mapped[str | None] = mapped_column(String(45))
     end_address: Mapped[str | None] = mapped_column(String(45))
     name: Mapped[str | None] = mapped_column(String(255))
     handle: Mapped[str | None] = mapped_column(String(255))
     org: Mapped[str | None] = mapped_column(String(255))
-    country: Mapped[str | None] = mapped_column(String(8))
+    org_country: Mapped[str | None] = mapped_column(String(8))  # the holder's address
+    country: Mapped[str | None] = mapped_column(String(8))  # the network's
     abuse_email: Mapped[str | None] = mapped_column(String(255))
     rir: Mapped[str | None] = mapped_column(String(32))  # the registry that answered
     rdap_url: Mapped[str | None] = mapped_column(Text)  # where the answer came from
@@ -224,7 +232,7 @@ class Hoster(Base):
     __tablename__ = "hosters"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    key: Mapped[str] = mapped_column(String(255), unique=True)  # registry id or derived
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # registry id or derived
     legal_name: Mapped[str] = mapped_column(String(255))
     country: Mapped[str | None] = mapped_column(String(8))
     asns: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -258,7 +266,8 @@ class Attribution(Base):
     network_name: Mapped[str | None] = mapped_column(String(255))
     network_handle: Mapped[str | None] = mapped_column(String(255))
     rdap_org: Mapped[str | None] = mapped_column(String(255))
-    rdap_country: Mapped[str | None] = mapped_column(String(8))
+    rdap_org_country: Mapped[str | None] = mapped_column(String(8))
+    rdap_country: Mapped[str | None] = mapped_column(String(8))  # the network's
     abuse_email: Mapped[str | None] = mapped_column(String(255))
     cdn: Mapped[str | None] = mapped_column(String(64))
     cdn_evidence: Mapped[list[str] | None] = mapped_column(JSON)

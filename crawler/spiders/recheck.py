@@ -53,6 +53,7 @@ KEPT_HEADERS = frozenset({
     "x-guploader-uploadid", "x-azure-ref", "x-msedge-ref",
 }) | CDN_HEADERS  # every header the CDN rules (enrichment/cdn.py) look at
 KEPT_HEADER_PREFIXES = CDN_HEADER_PREFIXES
+MAX_KEPT_HEADERS = 40
 
 
 @dataclass
@@ -181,6 +182,8 @@ class RecheckSpider(Spider):
         for raw_name, values in response.headers.items():
             name = raw_name.decode("latin-1").lower()
             if values and (name in KEPT_HEADERS or name.startswith(KEPT_HEADER_PREFIXES)):
+                if len(headers) >= MAX_KEPT_HEADERS:  # the server decides how many
+                    break
                 headers[name] = values[0].decode("latin-1")[:512]
         content_type = headers.get("content-type")
         truncated = bool({"download_stopped", "dataloss"} & set(response.flags))

@@ -13,19 +13,40 @@ from enrichment.attribute import Attributor, EnrichResult, Target, enrich, host_
 from enrichment.dns import is_ip_literal
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.config import Config
+from hostwatch.lock import LockBusy, RunLock
 from store import Store
 
+EXIT_LOCKED = 3
 
-def make_attributor(config: Config) -> Attributor:
+
+def make_attributor(config: Config, store: Store) -> Attributor:
     try:
-        return Attributor.from_config(config)
+        return Attributor.from_config(config, store)
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
 def run_enrich(config: Config, store: Store, limit: int | None = None) -> EnrichResult:
-    """Attribute every check without an attribution, printing progress."""
-    attributor = make_attributor(config)
+    """Attribute every check without an attribution, printing progress.
+
+    Holds the run lock (the crawl's): a crawl and an enrichment, or two
+    enrichments, never write at once.
+    """
+    attributor = make_attributor(config, store)
+    lock = RunLock(store, config.data_dir)
+    try:
+        lock.acquire()
+    except LockBusy as exc:
+        click.echo(f"hostwatch: enrich not started: {exc}", err=True)
+        sys.exit(EXIT_LOCKED)
+    try:
+        return _enrich(config, store, attributor, limit)
+    finally:
+        lock.release()
+
+
+def _enrich(config: Config, store: Store, attributor: Attributor,
+            limit: int | None) -> EnrichResult:
     started = time.monotonic()
 
     def progress(done: int, total: int) -> None:
@@ -58,7 +79,9 @@ def enrich_command(ctx: click.Context, limit: int | None) -> None:
     cached per network for HOSTWATCH_RDAP_TTL_DAYS; none with
     HOSTWATCH_OFFLINE=1), a CDN in front, the hoster of record (registry,
     HOSTWATCH_HOSTERS) and its jurisdiction. Batched and idempotent: run it
-    again and only new checks are attributed.
+    again and only new checks are attributed. With HOSTWATCH_OFFLINE=1
+    nothing is asked outside (no RDAP, no DNS). Exit status 3 when a crawl
+    or another enrichment holds the lock.
 
     \b
     Example:
@@ -76,7 +99,9 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     """The full attribution of one URL, host name or IP address, now.
 
     Uses the same sources as `hostwatch enrich` (and its RDAP cache in the
-    store). With a URL or name, the first address DNS gives is attributed.
+    store). With a URL or name, the first address DNS gives is attributed
+    (with HOSTWATCH_OFFLINE=1 no DNS is asked: give an address). Exit
+    status 1 when there is no address to attribute.
 
     \b
     Example:
@@ -84,7 +109,7 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     """
     config = load_config(ctx)
     store = open_store(config)
-    attributor = make_attributor(config)
+    attributor = make_attributor(config, store)
     if "://" in target:
         host = host_of(target)
         if host is None:
@@ -95,8 +120,7 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     else:
         item = Target(target.lower().rstrip("."))
     try:
-        with store.transaction() as session:
-            facts = attributor.facts(session, [item])[0]
+        facts = attributor.facts([item])[0]
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
     data = facts.as_dict()

@@ -4,11 +4,13 @@ each case is attributed to."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 
+import pytest
 from sqlalchemy import select
 
-from store import Attribution, Case, Network, Store
+from store import Attribution, Case, Hoster, Network, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import cases_json, hostwatch
 from tests.net import Serve, marker_body
@@ -30,6 +32,10 @@ def test_each_case_gets_its_hoster_jurisdiction_and_cdn(db_url, net, tmp_path):
         "de": _serve(net.add_host("rhein.test", network=64503)),
         "us": _serve(net.add_host("liberty.test", network=64504)),
         "reseller": _serve(net.add_host("reseller.test", network="OFFSHORE-RESELLER")),
+        "us-block-in-nl": _serve(net.add_host("transatlantic.test", network=64506)),
+        "spoofed-cdn": _serve(net.add_host("spoof.test", network=64501,
+                                           headers={"CF-RAY": "8a0000000000-AMS",
+                                                    "Server": "cloudflare"})),
         "cdn-registry": _serve(net.add_cdn_site("shop.test")),
         "cdn-headers": _serve(net.add_cdn_site("flare.test", mimic="cloudflare")),
         "nowhere": _serve(net.add_host("plain.test")),
@@ -40,7 +46,7 @@ def test_each_case_gets_its_hoster_jurisdiction_and_cdn(db_url, net, tmp_path):
 
     result = hostwatch(db_url, net, tmp_path, "enrich")
     assert result.returncode == 0, result.stderr
-    assert "8 checks attributed" in result.stdout
+    assert "10 checks attributed" in result.stdout
     cases = cases_json(db_url, net, tmp_path)
     got = {key: cases[url] for key, url in urls.items()}
 
@@ -55,9 +61,16 @@ def test_each_case_gets_its_hoster_jurisdiction_and_cdn(db_url, net, tmp_path):
     assert who("rdap-nl") == ("Polder Servers B.V.", "NL", "NL", True, None)
     assert who("de") == ("Rhein Test Hosting GmbH", "DE", "EU", False, None)
     assert who("us") == ("Liberty Test Hosting LLC", "US", "non-EU", False, None)
-    # A reseller's block inside a Dutch AS: the RDAP holder decides, not the AS.
+    # A reseller's block inside a Dutch AS that the registry does not list:
+    # the RDAP holder decides, not the AS (a registered AS would decide first).
     assert got["reseller"]["asn"] == 64502
     assert who("reseller") == ("Offshore Test Reseller Ltd.", "SC", "non-EU", False, None)
+    # A US company's block registered in NL: the holder's own country decides;
+    # where the block is registered is kept beside it.
+    assert who("us-block-in-nl") == ("Transatlantic Test Hosting Inc.", "US", "non-EU", False,
+                                     None)
+    # Cloudflare headers served from a Dutch hoster's own address do not hide it.
+    assert who("spoofed-cdn") == ("Dutch Test Hosting B.V.", "NL", "NL", True, None)
     # CDN-fronted: the CDN is named, the origin is unknown, never Dutch.
     assert who("cdn-registry") == (None, None, "unknown", False, "TestCDN Inc.")
     assert who("cdn-headers")[:4] == (None, None, "unknown", False)
@@ -75,7 +88,16 @@ def test_each_case_gets_its_hoster_jurisdiction_and_cdn(db_url, net, tmp_path):
     assert registered.sources["asn"] == "asn_table"
     assert registered.abuse_email == "abuse@dutchhost.test"
     assert rows["polder.test"].sources["hoster"] == "rdap"
-    assert registered.nameservers  # the .test zone's NS
+    assert registered.nameservers == ["ns1.test"]  # the .test zone's NS
+    assert registered.ip == sites["registered-nl"].ip
+    transatlantic = rows["transatlantic.test"]
+    assert (transatlantic.rdap_country, transatlantic.rdap_org_country) == ("NL", "US")
+    assert "not the CDN's" in rows["spoof.test"].sources["cdn"]
+    with store.session() as session:
+        hosters = {h.legal_name: h for h in session.scalars(select(Hoster))}
+    # Unregistered hosters are kept with their RDAP abuse contact.
+    assert hosters["Polder Servers B.V."].abuse == "abuse@polderservers.test"
+    assert hosters["Dutch Test Hosting B.V."].source == "registry"
 
 
 def test_enrich_is_idempotent_and_asks_rdap_once_per_network(db_url, net, tmp_path):
@@ -95,19 +117,28 @@ def test_enrich_is_idempotent_and_asks_rdap_once_per_network(db_url, net, tmp_pa
         assert session.scalar(select(Network.org)) == "Rhein Test Hosting GmbH"
 
 
-def test_offline_makes_no_rdap_request(db_url, net, tmp_path):
+def test_offline_makes_no_rdap_request_and_no_dns_query(db_url, net, tmp_path):
     store = Store(db_url)
     store.upgrade()
     host = _serve(net.add_host("quiet.test", network=64502))
     add_cases(store, [host.url("/a.jpg")])
     assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
-    result = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_OFFLINE="1")
+    # A nameserver that only listens: offline, it must hear nothing.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.setblocking(False)
+        port = listener.getsockname()[1]
+        result = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_OFFLINE="1",
+                           HOSTWATCH_NAMESERVERS=f"127.0.0.1:{port}")
+        with pytest.raises(BlockingIOError):
+            listener.recv(512)
     assert result.returncode == 0, result.stderr
     assert net.rdap_hit_count() == 0
     row = cases_json(db_url, net, tmp_path)[host.url("/a.jpg")]
-    # Without RDAP the AS names decide: the AS, its name and country.
-    assert (row["asn"], row["hoster"], row["hoster_country"]) == (
-        64502, "Polder Servers B.V.", "NL")
+    # Without RDAP the AS names decide: the AS, its name and country; the
+    # address is the one the crawler connected to.
+    assert (row["asn"], row["hoster"], row["hoster_country"], row["ip"]) == (
+        64502, "Polder Servers B.V.", "NL", host.ip)
 
 
 def test_a_failing_rdap_server_is_recorded_and_asked_again_next_time(db_url, net, tmp_path):
@@ -126,10 +157,12 @@ def test_a_failing_rdap_server_is_recorded_and_asked_again_next_time(db_url, net
     assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
     assert hostwatch(db_url, net, tmp_path, "enrich").returncode == 0
     with store.session() as session:
-        cached = session.scalars(select(Network)).one()
+        cached = {n.status: n for n in session.scalars(select(Network))}
         orgs = [a.rdap_org for a in session.scalars(select(Attribution)
                                                     .order_by(Attribution.check_id))]
-    assert cached.status == "ok"
+    # The failure stays on record (under the prefix); the answer is kept by its range.
+    assert set(cached) == {"error", "ok"}
+    assert cached["ok"].prefix == "127.1.4.0-127.1.4.255"
     assert orgs == [None, "Liberty Test Hosting LLC"]
 
 
@@ -171,3 +204,35 @@ def test_whois_prints_the_attribution_of_an_address_and_of_a_url(db_url, net, tm
     missing = hostwatch(db_url, net, tmp_path, "whois", "gone.test")
     assert missing.returncode == 1
     assert "no address for gone.test" in missing.stderr
+
+
+def test_rdap_answers_are_reused_by_range_not_by_announced_prefix(net, tmp_path):
+    """Two customers' blocks inside one announced prefix: each gets its own
+    holder, and every further address is answered from the cache."""
+    from enrichment.attribute import Attributor, Target
+    from enrichment.network import AsnTable, RdapClient
+    from hostwatch.config import Config
+
+    store = Store(f"sqlite:///{tmp_path}/cache.db")
+    store.upgrade()
+    config = Config.from_env({"HOSTWATCH_RDAP_URL": net.rdap_url,
+                              "HOSTWATCH_NAMESERVERS": net.nameservers_env,
+                              "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8"})
+    table = AsnTable.from_lines(["127.1.0.0/16\t64501"])  # one announcement for both
+    rdap = RdapClient.from_config(config)
+    first = Attributor(config, store, table=table, rdap=rdap)
+    ips = ["127.1.1.20", "127.1.3.20", "127.1.1.21", "127.1.3.21", "::ffff:127.1.1.22"]
+    orgs = [f.network.org for f in first.facts([Target(None, ip) for ip in ips])]
+    assert orgs == ["Dutch Test Hosting B.V.", "Rhein Test Hosting GmbH",
+                    "Dutch Test Hosting B.V.", "Rhein Test Hosting GmbH",
+                    "Dutch Test Hosting B.V."]
+    assert rdap.requests_made == 2
+    # A new run reads the store's cache: no request at all.
+    again = Attributor(config, store, table=table, rdap=rdap)
+    assert again.facts([Target(None, "127.1.3.99")])[0].network.org == "Rhein Test Hosting GmbH"
+    assert rdap.requests_made == 2
+    # Addresses the guard refuses are never sent to a registry.
+    strict = Attributor(Config.from_env({"HOSTWATCH_RDAP_URL": net.rdap_url}), store,
+                        table=table, rdap=rdap)
+    assert strict.facts([Target(None, "127.1.4.20")])[0].network.status == "non_public"
+    assert rdap.requests_made == 2

@@ -279,9 +279,21 @@ def test_a_cdn_established_in_nl_does_not_make_the_case_dutch_hosted():
     assert decision.cdn == "Akamai"
 
 
-def test_cdn_headers_on_a_dutch_hosters_address_still_hide_the_origin():
-    decision = decide(asn=60781, as_country="NL", cdn=CLOUDFLARE)
-    assert (decision.hoster, decision.country, decision.cdn) == (None, None, "Cloudflare")
+CF_HEADER_ONLY = CdnDetection("Cloudflare", ("header cf-ray",))
+
+
+def test_cdn_headers_served_from_a_known_hosters_address_do_not_hide_it():
+    # A server's own headers (cf-ray...) cannot move a LeaseWeb case out of NL.
+    decision = decide(asn=60781, as_country="NL", cdn=CF_HEADER_ONLY)
+    assert (decision.hoster, decision.country, decision.cdn) == (
+        "LeaseWeb Netherlands B.V.", "NL", None)
+    # The same for an unregistered AS that is no CDN's...
+    decision = decide(asn=64999, as_name="Small Host B.V.", as_country="NL",
+                      cdn=CF_HEADER_ONLY)
+    assert (decision.hoster, decision.country, decision.cdn) == ("Small Host B.V.", "NL", None)
+    # ...but with nothing known of the address, the signs decide.
+    decision = decide(cdn=CF_HEADER_ONLY)
+    assert (decision.hoster, decision.cdn) == (None, "Cloudflare")
 
 
 def test_a_registry_cdn_network_is_cdn_fronted_without_any_header():

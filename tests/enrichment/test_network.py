@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import random
 import socket
 import threading
 import time
@@ -65,18 +64,6 @@ def test_real_table_loads_every_prefix_and_knows_unannounced_space(real_table: A
 
 def test_ipv4_mapped_ipv6_address_is_looked_up_as_ipv4(real_table: AsnTable) -> None:
     assert real_table.lookup("::ffff:85.17.1.1") == (16265, "85.17.0.0/16")
-
-
-def test_real_table_does_at_least_100k_lookups_a_second(real_table: AsnTable) -> None:
-    rng = random.Random(1)
-    ips = [".".join(str(rng.randrange(1, 255)) for _ in range(4)) for _ in range(50_000)]
-    best = 0.0
-    for _ in range(3):  # best of three: a busy machine should not fail this
-        started = time.perf_counter()
-        for ip in ips:
-            real_table.lookup(ip)
-        best = max(best, len(ips) / (time.perf_counter() - started))
-    assert best >= 100_000, f"{best:,.0f} lookups/s"
 
 
 def test_small_table_from_lines() -> None:

@@ -59,6 +59,8 @@ class Network:
     abuse: str
     prefix: ipaddress.IPv4Network
     cdn: bool = False
+    org_country: str = ""
+    """Where the holder ``org`` is established (its RDAP address); default ``country``."""
 
     @property
     def handle(self) -> str:
@@ -98,6 +100,7 @@ class NetworkSpec:
     cdn: bool = False
     rdap_name: str | None = None
     rdap_country: str | None = None
+    org_country: str | None = None
     note: str = field(default="", compare=False)
 
 
@@ -119,11 +122,11 @@ DEFAULT_NETWORKS: tuple[NetworkSpec, ...] = (
                 note="CDN (edge addresses of add_cdn_site)"),
     NetworkSpec(64506, "TRANSATLANTIC-US Transatlantic Test Hosting Inc.", "US",
                 "Transatlantic Test Hosting Inc.", "abuse@transatlantic.test", "127.1.6.0/24",
-                rdap_name="TRANSATLANTIC-AMS", rdap_country="NL",
+                rdap_name="TRANSATLANTIC-AMS", rdap_country="NL", org_country="US",
                 note="US company, AS in the US, address block registered in NL"),
     NetworkSpec(64502, "POLDERHOST-NL Polder Servers B.V.", "NL",
                 "Offshore Test Reseller Ltd.", "abuse@offshore-reseller.test", "127.1.7.0/24",
-                rdap_name="OFFSHORE-RESELLER", rdap_country="SC",
+                rdap_name="OFFSHORE-RESELLER", rdap_country="SC", org_country="SC",
                 note="a Seychelles reseller's block inside the Dutch AS64502"),
 )
 """The networks every TestInternet starts with (unless given ``networks=()``)."""
@@ -142,7 +145,7 @@ def make_network(
         raise ValueError(f"ASN out of range: {spec.asn}")
     if not spec.name.split():
         raise ValueError("the AS name must start with a handle, e.g. 'EXAMPLE-NL Example B.V.'")
-    for country in (spec.country, spec.rdap_country):
+    for country in (spec.country, spec.rdap_country, spec.org_country):
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise ValueError(f"country must be a two-letter code, got {country!r}")
     for other in taken:
@@ -172,6 +175,7 @@ def make_network(
         abuse=spec.abuse,
         prefix=prefix,
         cdn=spec.cdn,
+        org_country=(spec.org_country or spec.rdap_country or spec.country).upper(),
     )
 
 
