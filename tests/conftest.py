@@ -6,9 +6,12 @@ HOSTWATCH_REQUIRE_SERVICES=1 (as in CI), where they fail instead.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -76,3 +79,56 @@ def store(db_url) -> Iterator[Store]:
     s.upgrade()
     yield s
     s.dispose()
+
+
+# -- loopback only --------------------------------------------------------------
+# No test may send a packet outside 127.0.0.0/8. Every socket this test process
+# opens goes through these checks (the crawl children get loopback endpoints
+# from their environment: HOSTWATCH_NAMESERVERS, HOSTWATCH_RDAP_URL...).
+
+_CONNECT = socket.socket.connect
+_CONNECT_EX = socket.socket.connect_ex
+_SENDTO = socket.socket.sendto
+
+
+def _refuse_outside(address: object) -> None:
+    if not isinstance(address, tuple) or not address:
+        return  # a Unix socket path
+    host = str(address[0]).split("%")[0]
+    if host == "localhost":
+        return
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise OSError(f"a test connected to the name {host!r}: tests use loopback "
+                      "addresses only") from None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if not (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
+        raise OSError(f"a test tried to reach {host}: tests stay on 127.0.0.0/8")
+
+
+def _connect(self: socket.socket, address: Any) -> None:
+    _refuse_outside(address)
+    _CONNECT(self, address)
+
+
+def _connect_ex(self: socket.socket, address: Any) -> int:
+    _refuse_outside(address)
+    return _CONNECT_EX(self, address)
+
+
+def _sendto(self: socket.socket, data: Any, *args: Any) -> int:
+    _refuse_outside(args[-1])
+    return _SENDTO(self, data, *args)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    socket.socket.connect = _connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = _connect_ex  # type: ignore[method-assign]
+    socket.socket.sendto = _sendto  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _CONNECT  # type: ignore[method-assign]
+    socket.socket.connect_ex = _CONNECT_EX  # type: ignore[method-assign]
+    socket.socket.sendto = _SENDTO  # type: ignore[method-assign]
+
