@@ -186,6 +186,7 @@ class Attributor:
         self._ranges: dict[str, list[tuple[str, str, NetworkFacts]]] = {"4": [], "6": []}
         self._keyed: dict[str, NetworkFacts] = {}
         self._hosters: dict[str, int] = {}
+        self._guard: dict[str, bool] = {}  # announced prefix (or address) -> public
 
     @classmethod
     def from_config(cls, config: Config, store: Store) -> Attributor:
@@ -305,9 +306,10 @@ class Attributor:
 
     def _network(self, ip: str, prefix: str | None, now: datetime) -> NetworkFacts:
         """The address holder: from this run's memory, the store's cache, or RDAP."""
-        if forbidden_reason(ip, self.allow) is not None:
+        if not self._public(ip, prefix):
             return NetworkFacts(None, "non_public")  # never asked of a public registry
-        key, version = range_key(ip), range_key(ip)[0]
+        key = range_key(ip)
+        version = key[0]
         known = self._in_memory(version, key) or self._keyed.get(_cache_key(ip, prefix))
         if known is not None:
             return known
@@ -315,6 +317,19 @@ class Attributor:
         if facts.status not in ("ok", "stale"):  # answers are remembered by range
             self._remember(ip, prefix, facts)
         return facts
+
+    def _public(self, ip: str, prefix: str | None) -> bool:
+        """Whether the guard lets ``ip`` through (checked once per announced
+        prefix: special-purpose ranges are never split across prefixes)."""
+        where = prefix or ip
+        verdict = self._guard.get(where)
+        if verdict is None:
+            target = prefix.split("/")[0] if prefix else ip
+            verdict = self._guard[where] = (forbidden_reason(target, self.allow) is None
+                                            and forbidden_reason(ip, self.allow) is None)
+            if len(self._guard) > 100_000:
+                self._guard.clear()
+        return verdict
 
     def _in_memory(self, version: str, key: str) -> NetworkFacts | None:
         starts, ranges = self._starts[version], self._ranges[version]

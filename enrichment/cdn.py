@@ -222,6 +222,9 @@ def _match(rule: Rule, asn: int | None, names: Sequence[str],
     return signs
 
 
+_RULE_ASNS = frozenset(asn for rule in RULES if rule.kind is Kind.ASN for asn in rule.asns)
+
+
 def _decides(signs: list[_Sign]) -> bool:
     """One strong sign, or two weak signs of different kinds."""
     if any(s.rule.strength is Strength.STRONG for s in signs):
@@ -237,6 +240,8 @@ def detect_cdn(*, asn: int | None, cname_chain: Sequence[str],
     case do not matter); ``headers`` are the response headers as kept by the
     crawler (names are compared lower-case).
     """
+    if not cname_chain and not headers and asn not in _RULE_ASNS:
+        return None  # nothing any rule could match (most addresses of a big run)
     names = [_norm_name(n) for n in cname_chain]
     lowered = {name.lower(): value for name, value in headers.items()}
     by_cdn: dict[str, list[_Sign]] = {}
