@@ -16,6 +16,7 @@ not UTF-8 in a column that is read is rejected, the other rows are kept.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,14 +26,17 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, select, text
 from sqlalchemy.orm import Session
 
-from hostwatch.model import CaseState
+from hostwatch import __version__
+from hostwatch.model import CaseState, Method, Verdict
 from hostwatch.urls import UrlError, normalise_url
+from store.checks import NewCheck, append_checks
 from store.db import Store
-from store.models import Case, Notice, Order
+from store.models import Case, Check, Notice, Order
 from store.readers import CATEGORIES, FALSE, TRUE, Fields, FileError, RowError, read_table, shown
+from store.state import Debounce
 
-__all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_notices",
-           "import_orders"]
+__all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_checks",
+           "import_notices", "import_orders"]
 
 CHUNK = 500  # ids per IN (...) lookup: well inside SQLite's parameter limit
 INSERT_BATCH = 10_000  # rows per executemany
@@ -343,3 +347,101 @@ def import_orders(store: Store, path: Path, *, source: str = "hotline",
         store, path, source=source, fmt=fmt, what="order", model=Order,
         required=("issued_at", "issuer", "deadline_at"), optional=("legal_basis", "reference"),
         parse=_order_fields, key=("issuer", "reference"))
+
+
+def _check_fields(fields: Fields) -> dict[str, Any]:
+    checked_at = fields.time("checked_at", required=True)
+    verdict = fields.text("verdict", required=True, max_len=32)
+    if verdict is not None:
+        verdict = verdict.strip().lower()
+        if verdict not in {v.value for v in Verdict}:
+            fields.fail("verdict", f"not a verdict: {verdict!r} (one of "
+                                   f"{', '.join(v.value for v in Verdict)})")
+    status_text = fields.text("http_status", max_len=8)
+    status = None
+    if status_text:
+        if status_text.isdigit() and 100 <= int(status_text) <= 599:
+            status = int(status_text)
+        else:
+            fields.fail("http_status", f"not an HTTP status (100-599): {status_text!r}")
+    ip = fields.text("ip", max_len=45)
+    if ip:
+        try:
+            ip = str(ipaddress.ip_address(ip.strip("[]")))
+        except ValueError:
+            fields.fail("ip", f"not an IP address: {ip!r}")
+    return {"checked_at": checked_at, "verdict": verdict, "http_status": status,
+            "peer_ip": ip or None}
+
+
+def import_checks(store: Store, path: Path, rules: Debounce, *, source: str = "hotline",
+                  fmt: str | None = None) -> ImportResult:
+    """Import the check log a hotline kept before hostwatch.
+
+    Columns: ``case_id`` (the report id within ``source``), ``checked_at``,
+    ``verdict`` (one of hostwatch's verdicts); optional ``http_status``,
+    ``ip``. The checks join the hash chain in the file's time order, marked
+    ``imported`` (method ``imported``), and the cases' states are derived
+    again from their whole history. A check is identified by case and
+    checked_at: importing the same file again changes nothing.
+    """
+    now = _now(None)
+    _check_source(source)
+    table = read_table(path, fmt, ("case_id", "checked_at", "verdict"), ("http_status", "ip"))
+    result = ImportResult(rejected=table.errors)
+    rows: list[dict[str, Any]] = []
+    first_line: dict[tuple[Any, ...], int] = {}
+    for line, record in table.rows:
+        fields = Fields(table.name, line, record, now)
+        row = {"line": line, "case_id": fields.text("case_id", required=True),
+               **_check_fields(fields)}
+        if not fields.errors:
+            key = (row["case_id"], row["checked_at"])
+            if key in first_line:
+                fields.fail(None, f"duplicate check (first on line {first_line[key]})")
+            else:
+                first_line[key] = line
+        if fields.errors:
+            result.rejected.extend(fields.errors)
+        else:
+            rows.append(row)
+    compared = ("verdict", "http_status", "peer_ip")
+    with store.transaction() as session:
+        ids = _case_ids(session, source, (row["case_id"] for row in rows))
+        urls: dict[int, str] = {}
+        stored: dict[tuple[int, datetime], dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(ids.values()))):
+            urls.update((case_id, url) for case_id, url in session.execute(
+                select(Case.id, Case.url).where(_among(session, Case.id, chunk))))
+            for found in session.execute(
+                    select(Check.case_id, Check.checked_at, *(getattr(Check, c) for c in compared))
+                    .where(_among(session, Check.case_id, chunk), Check.imported.is_(True))):
+                values = tuple(found)
+                stored[(values[0], values[1])] = dict(zip(compared, values[2:], strict=True))
+        new: list[NewCheck] = []
+        for row in rows:
+            report_id = row["case_id"]
+            if report_id not in ids:
+                result.rejected.append(RowError(table.name, row["line"], "case_id",
+                                                f"no case {report_id!r} from source {source!r}"))
+                continue
+            case_id = ids[report_id]
+            old = stored.get((case_id, row["checked_at"]))
+            if old is None:
+                new.append(NewCheck(
+                    case_id=case_id, checked_at=row["checked_at"], method=Method.IMPORTED.value,
+                    verdict=row["verdict"], url=urls[case_id], tool_version=__version__,
+                    http_status=row["http_status"], peer_ip=row["peer_ip"],
+                    reason=f"imported from {path.name}", imported=True))
+            elif column := _first_difference(old, {c: row[c] for c in compared}, compared):
+                result.rejected.append(_conflict(
+                    table.name, row["line"], f"this check of case {report_id!r}", column,
+                    old[column], row[column]))
+            else:
+                result.unchanged += 1
+        new.sort(key=lambda check: check.checked_at)
+        for start in range(0, len(new), INSERT_BATCH):
+            append_checks(session, new[start:start + INSERT_BATCH], rules)
+        result.added = len(new)
+    result.rejected.sort(key=lambda error: error.line)
+    return result

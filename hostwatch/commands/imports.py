@@ -1,4 +1,5 @@
-"""`hostwatch import`, `import-notices`, `import-orders`: files from the hotline.
+"""`hostwatch import`, `import-notices`, `import-orders`, `import-checks`: files
+from the hotline.
 
 Exit status: 0 every row taken (added or unchanged), 1 some rows rejected
 (the rest kept), 2 nothing written (the file cannot be read, the store cannot
@@ -14,8 +15,17 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hostwatch.commands.common import load_config, open_store
+from hostwatch.lock import LockBusy, RunLock
 from store import Store
-from store.imports import FileError, ImportResult, import_cases, import_notices, import_orders
+from store.imports import (
+    FileError,
+    ImportResult,
+    import_cases,
+    import_checks,
+    import_notices,
+    import_orders,
+)
+from store.state import Debounce
 
 EXIT_REJECTED = 1
 EXIT_NOTHING_WRITTEN = 2
@@ -128,4 +138,47 @@ def import_orders_command(ctx: click.Context, file: Path, source: str, fmt: str 
     _run(ctx, file, lambda store: import_orders(store, file, source=source, fmt=fmt))
 
 
-COMMANDS: list[click.Command] = [import_reports, import_notices_command, import_orders_command]
+@click.command("import-checks")
+@_FILE
+@_SOURCE
+@_FORMAT
+@click.pass_context
+def import_checks_command(ctx: click.Context, file: Path, source: str, fmt: str | None) -> None:
+    """Import the check log kept before hostwatch, for imported cases.
+
+    Columns: case_id (the report id), checked_at (ISO 8601 with zone),
+    verdict (one of hostwatch's verdicts: online, changed, http_gone,
+    legal_block, placeholder, redirect_away, nxdomain, timeout, ...);
+    optional http_status, ip. The checks join the hash chain marked as
+    imported and take part in every state and figure; the cases' states are
+    derived again. A check is identified by case and checked_at.
+    Takes the run lock: not while a crawl runs.
+
+    Exit status: 0 every row taken, 1 some rows rejected, 2 nothing written,
+    3 a crawl or enrichment holds the lock.
+
+    \b
+    Example:
+      hostwatch import-checks old-checks.csv
+    """
+    config = load_config(ctx)
+    rules = Debounce(config.removal_confirmations, config.removal_min_hours,
+                     config.transient_days)
+
+    def work(store: Store) -> ImportResult:
+        lock = RunLock(store, config.data_dir)
+        try:
+            lock.acquire()
+        except LockBusy as exc:
+            click.echo(f"error: {exc} (nothing written)", err=True)
+            ctx.exit(3)
+        try:
+            return import_checks(store, file, rules, source=source, fmt=fmt)
+        finally:
+            lock.release()
+
+    _run(ctx, file, work)
+
+
+COMMANDS: list[click.Command] = [import_reports, import_notices_command, import_orders_command,
+                                 import_checks_command]
