@@ -32,7 +32,17 @@ from hostwatch.urls import UrlError, normalise_url
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
-from store.readers import CATEGORIES, FALSE, TRUE, Fields, FileError, RowError, read_table, shown
+from store.readers import (
+    CATEGORIES,
+    FALSE,
+    TRUE,
+    Fields,
+    FileError,
+    FileRows,
+    RowError,
+    read_table,
+    shown,
+)
 from store.state import Debounce
 
 __all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_checks",
@@ -233,20 +243,10 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
 # ---------------------------------------------------------------- notices and orders
 
 
-def _import_case_records(
-    store: Store, path: Path, *, source: str, fmt: str | None, what: str,
-    model: type[Notice | Order], required: Sequence[str], optional: Sequence[str],
-    parse: Callable[[Fields], dict[str, Any]], key: Sequence[str],
-) -> ImportResult:
-    """Import rows that each belong to a stored case (``case_id`` = the report id).
-
-    ``key``: the columns (besides the case) that identify a record, as in the
-    model's unique constraint; every other column must match a stored record.
-    """
-    now = _now(None)
-    _check_source(source)
-    table = read_table(path, fmt, ("case_id", *required), optional)
-    result = ImportResult(rejected=table.errors)
+def _case_rows(table: FileRows, now: datetime, parse: Callable[[Fields], dict[str, Any]],
+               key: Sequence[str], what: str, result: ImportResult) -> list[dict[str, Any]]:
+    """The good rows of a file whose rows each belong to a case (``case_id``);
+    bad rows and repeats of a (case, ``key``) go to ``result.rejected``."""
     rows: list[dict[str, Any]] = []
     first_line: dict[tuple[Any, ...], int] = {}
     for line, record in table.rows:
@@ -263,7 +263,24 @@ def _import_case_records(
             result.rejected.extend(fields.errors)
         else:
             rows.append(row)
+    return rows
 
+
+def _import_case_records(
+    store: Store, path: Path, *, source: str, fmt: str | None, what: str,
+    model: type[Notice | Order], required: Sequence[str], optional: Sequence[str],
+    parse: Callable[[Fields], dict[str, Any]], key: Sequence[str],
+) -> ImportResult:
+    """Import rows that each belong to a stored case (``case_id`` = the report id).
+
+    ``key``: the columns (besides the case) that identify a record, as in the
+    model's unique constraint; every other column must match a stored record.
+    """
+    now = _now(None)
+    _check_source(source)
+    table = read_table(path, fmt, ("case_id", *required), optional)
+    result = ImportResult(rejected=table.errors)
+    rows = _case_rows(table, now, parse, key, what, result)
     columns = [column for column in rows[0] if column != "line"] if rows else []
     compared = [column for column in columns if column not in ("case_id", *key)]
     with store.transaction() as session:
@@ -389,22 +406,7 @@ def import_checks(store: Store, path: Path, rules: Debounce, *, source: str = "h
     _check_source(source)
     table = read_table(path, fmt, ("case_id", "checked_at", "verdict"), ("http_status", "ip"))
     result = ImportResult(rejected=table.errors)
-    rows: list[dict[str, Any]] = []
-    first_line: dict[tuple[Any, ...], int] = {}
-    for line, record in table.rows:
-        fields = Fields(table.name, line, record, now)
-        row = {"line": line, "case_id": fields.text("case_id", required=True),
-               **_check_fields(fields)}
-        if not fields.errors:
-            key = (row["case_id"], row["checked_at"])
-            if key in first_line:
-                fields.fail(None, f"duplicate check (first on line {first_line[key]})")
-            else:
-                first_line[key] = line
-        if fields.errors:
-            result.rejected.extend(fields.errors)
-        else:
-            rows.append(row)
+    rows = _case_rows(table, now, _check_fields, ("checked_at",), "check", result)
     compared = ("verdict", "http_status", "peer_ip")
     with store.transaction() as session:
         ids = _case_ids(session, source, (row["case_id"] for row in rows))
