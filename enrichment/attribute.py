@@ -67,7 +67,7 @@ class Facts:
 
     hostname: str | None
     ip: str | None
-    ip_source: str  # peer / dns / given / none
+    ip_source: str  # the target's source (e.g. the crawl's peer), url, dns, or none
     cname_chain: list[str] = field(default_factory=list)
     nameservers: list[str] | None = None
     zone: str | None = None
@@ -82,7 +82,6 @@ class Facts:
     jurisdiction: str = "unknown"
     jurisdiction_country: str | None = None
     dutch: bool = False
-    hoster_row_id: int | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,6 +115,7 @@ class Target:
     hostname: str | None
     ip: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    ip_source: str = "given"  # where ``ip`` came from, as recorded in ``sources``
 
 
 def host_of(url: str) -> str | None:
@@ -226,7 +226,7 @@ class Attributor:
 
     def _one(self, target: Target, dns_answer: tuple[Any, Any] | None,
              now: datetime) -> Facts:
-        ip, ip_source = target.ip, "given" if target.ip else "none"
+        ip, ip_source = target.ip, target.ip_source if target.ip else "none"
         facts = Facts(hostname=target.hostname, ip=None, ip_source=ip_source)
         sources = facts.sources
         if target.hostname:
@@ -520,13 +520,10 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
         now = datetime.now(UTC)
         # DNS and RDAP outside the write transaction: the store is not held
         # while a registry takes its time.
-        targets = [Target(host_of(final_url or url), peer_ip, headers or {})
+        targets = [Target(host_of(final_url or url), peer_ip, headers or {},
+                          "peer (the address the crawler connected to)")
                    for _, _, url, final_url, peer_ip, headers in rows]
         facts = attributor.facts(targets, now)
-        for item, (_, _, _, _, peer_ip, _) in zip(facts, rows, strict=True):
-            if peer_ip:
-                item.ip_source = "peer"
-                item.sources["ip"] = "peer (the address the crawler connected to)"
         with store.transaction() as session:
             values = [attribution_row(item, check_id, case_id, now,
                                       attributor.hoster_row(session, item, now))
