@@ -49,6 +49,34 @@ ATKM_MAX_HOURS = 12
 TERRORIST_HOURS = 1
 
 
+def order_regime(issuer: str, legal_basis: str = "") -> Regime | None:
+    """The regime of an order, from its issuer and legal basis.
+
+    A legal basis naming the terrorist-content regulation (EU 2021/784, "TCO")
+    or terrorist content makes a ``terrorist_1h`` order; any other order from
+    ATKM is an ``atkm_order``. Other issuers: None (no regime; give the
+    ``regime`` column when importing).
+    """
+    basis = legal_basis.lower()
+    if "2021/784" in basis or "tco" in basis.split() or "terror" in basis:
+        return Regime.TERRORIST_1H
+    if issuer.strip().upper() == "ATKM" or "kinderpornografisch" in issuer.lower():
+        return Regime.ATKM_ORDER
+    return None
+
+
+def order_due(regime: Regime | None, issued_at: datetime, deadline_at: datetime) -> datetime:
+    """When an order is due: its regime's deadline, else its own ``deadline_at``."""
+    if regime is None or regime is Regime.NOTICE_24H:
+        return deadline_at
+    return deadline(regime, issued_at, deadline_at)
+
+
+def notice_due(sent_at: datetime) -> datetime:
+    """The 24-hour notice norm's deadline for a notice sent at ``sent_at``."""
+    return deadline(Regime.NOTICE_24H, sent_at)
+
+
 def deadline(regime: Regime, start: datetime, deadline_at: datetime | None = None) -> datetime:
     """The deadline of ``regime`` for a notice sent / an order issued at ``start``."""
     if regime is Regime.NOTICE_24H:

@@ -29,9 +29,12 @@ from sqlalchemy.orm import Session
 from hostwatch import __version__
 from hostwatch.model import CaseState, Method, Verdict
 from hostwatch.urls import UrlError, normalise_url
+from reports.deadlines import Regime, notice_due, order_due, order_regime
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
+
+ORDER_REGIMES = (Regime.ATKM_ORDER.value, Regime.TERRORIST_1H.value)
 from store.readers import (
     CATEGORIES,
     FALSE,
@@ -234,7 +237,8 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
                 .where(Notice.recipient == "", _among(session, Notice.case_id, chunk)))}
         _insert(session, Notice, [
             {"case_id": case_id, "sent_at": sent_at, "channel": "email", "recipient": "",
-             "reference": "", "trusted_flagger": False} for case_id, sent_at in sorted(notices)])
+             "reference": "", "trusted_flagger": False, "due_at": notice_due(sent_at)}
+            for case_id, sent_at in sorted(notices)])
         result.notices_added = len(notices)
     result.rejected.sort(key=lambda error: error.line)
     return result
@@ -318,7 +322,9 @@ def _notice_fields(fields: Fields) -> dict[str, Any]:
     flag = fields.text("trusted_flagger")
     if flag is not None and flag.lower() not in TRUE | FALSE:
         fields.fail("trusted_flagger", f"expected true, false, 1 or 0: {flag!r}")
-    return {"sent_at": fields.time("sent_at", required=True),
+    sent_at = fields.time("sent_at", required=True)
+    return {"sent_at": sent_at,
+            "due_at": notice_due(sent_at) if sent_at else None,
             "recipient": fields.text("recipient") or "",
             "channel": fields.text("channel", max_len=32) or "email",
             "reference": fields.text("reference") or "",
@@ -346,10 +352,21 @@ def _order_fields(fields: Fields) -> dict[str, Any]:
     if issued_at and deadline_at and deadline_at <= issued_at:
         fields.fail("deadline_at", f"must be after issued_at {fields.text('issued_at')!r}: "
                                    f"{fields.text('deadline_at')!r}")
-    return {"issuer": fields.text("issuer", required=True, max_len=64),
-            "legal_basis": fields.text("legal_basis") or "",
+    issuer = fields.text("issuer", required=True, max_len=64) or ""
+    legal_basis = fields.text("legal_basis") or ""
+    given = fields.text("regime", max_len=16)
+    regime: Regime | None
+    if given:
+        if given not in ORDER_REGIMES:
+            fields.fail("regime", f"expected one of {', '.join(ORDER_REGIMES)}: {given!r}")
+        regime = Regime(given) if given in ORDER_REGIMES else None
+    else:
+        regime = order_regime(issuer, legal_basis)
+    due = order_due(regime, issued_at, deadline_at) if issued_at and deadline_at else None
+    return {"issuer": issuer, "legal_basis": legal_basis,
             "reference": fields.text("reference") or "",
-            "issued_at": issued_at, "deadline_at": deadline_at}
+            "issued_at": issued_at, "deadline_at": deadline_at,
+            "regime": regime.value if regime else None, "due_at": due}
 
 
 def import_orders(store: Store, path: Path, *, source: str = "hotline",
@@ -358,11 +375,14 @@ def import_orders(store: Store, path: Path, *, source: str = "hotline",
 
     Columns: ``case_id`` (the report id within ``source``), ``issued_at``,
     ``issuer``, ``deadline_at`` (after issued_at); optional ``legal_basis``,
-    ``reference``. An order is identified by case, issuer and reference.
+    ``reference``, ``regime`` (atkm_order or terrorist_1h; by default told from
+    the issuer and legal basis, see ``reports.deadlines.order_regime``). An
+    order is identified by case, issuer and reference.
     """
     return _import_case_records(
         store, path, source=source, fmt=fmt, what="order", model=Order,
-        required=("issued_at", "issuer", "deadline_at"), optional=("legal_basis", "reference"),
+        required=("issued_at", "issuer", "deadline_at"),
+        optional=("legal_basis", "reference", "regime"),
         parse=_order_fields, key=("issuer", "reference"))
 
 

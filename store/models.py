@@ -83,6 +83,11 @@ class Case(Base):
     removed_at: Mapped[datetime | None]  # first gone check of the confirmed removal
     reappearances: Mapped[int] = mapped_column(Integer, default=0)
     check_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The attribution of record: that of the newest attributed check with an
+    # address (set by enrichment), so reports group cases by hoster without
+    # reading every check.
+    # (No foreign key: attributions already point at cases.)
+    attribution_id: Mapped[int | None] = mapped_column(BigId, index=True)
 
 
 class Notice(Base):
@@ -100,6 +105,7 @@ class Notice(Base):
     recipient: Mapped[str] = mapped_column(String(255), default="")
     reference: Mapped[str] = mapped_column(String(255), default="")
     trusted_flagger: Mapped[bool] = mapped_column(Boolean, default=False)
+    due_at: Mapped[datetime] = mapped_column(index=True)  # the 24-hour notice norm
 
 
 class Order(Base):
@@ -116,7 +122,12 @@ class Order(Base):
     legal_basis: Mapped[str] = mapped_column(String(255), default="")
     reference: Mapped[str] = mapped_column(String(255), default="")
     issued_at: Mapped[datetime]
-    deadline_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]  # as the order states it
+    # reports.deadlines.Regime (atkm_order / terrorist_1h), None when hostwatch
+    # cannot tell; due_at = the regime's deadline (an ATKM order's own deadline,
+    # at most 12 hours; 1 hour for a terrorist-content order), else deadline_at.
+    regime: Mapped[str | None] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class CrawlRun(Base):

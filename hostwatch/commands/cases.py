@@ -64,11 +64,8 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
       hostwatch cases --state removed --json | jq .removed_at
     """
     store = open_store(load_config(ctx))
-    newest = (select(Attribution.case_id, func.max(Attribution.check_id).label("check_id"))
-              .where(Attribution.ip.is_not(None)).group_by(Attribution.case_id).subquery())
     query = (select(Case, Attribution).order_by(Case.id)
-             .outerjoin(newest, newest.c.case_id == Case.id)
-             .outerjoin(Attribution, Attribution.check_id == newest.c.check_id))
+             .outerjoin(Attribution, Attribution.id == Case.attribution_id))
     if state:
         query = query.where(Case.state == state)
     if limit:
