@@ -33,8 +33,6 @@ from reports.deadlines import Regime, notice_due, order_due, order_regime
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
-
-ORDER_REGIMES = (Regime.ATKM_ORDER.value, Regime.TERRORIST_1H.value)
 from store.readers import (
     CATEGORIES,
     FALSE,
@@ -47,6 +45,8 @@ from store.readers import (
     shown,
 )
 from store.state import Debounce
+
+ORDER_REGIMES = (Regime.ATKM_ORDER.value, Regime.TERRORIST_1H.value)
 
 __all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_checks",
            "import_notices", "import_orders"]
