@@ -6,15 +6,33 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test check lint types bench clean
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install chromium demo test check lint types bench clean
 
 $(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory chromium
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Debian's Chromium (Playwright cannot download its own browsers everywhere):
+# the HTML report's test and the browser checks drive it.
+chromium:
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "chromium: $(CHROMIUM)"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	elif command -v apt-get >/dev/null && command -v sudo >/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "hostwatch needs Chromium at $(CHROMIUM) and cannot install it here:" >&2; \
+		echo "  install your system's chromium package (Debian: apt-get install chromium)." >&2; \
+		exit 1; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/hostwatch demo

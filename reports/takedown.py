@@ -69,6 +69,7 @@ __all__ = [
     "durations",
     "figures_by",
     "figures_by_hoster",
+    "figures_from_counts",
     "hours_between",
     "removal_duration",
     "survival_curve",
@@ -270,8 +271,29 @@ def takedown_figures(
     """Counts and Kaplan–Meier figures of ``cases`` (any group) on ``clock``."""
     cases = list(cases)
     measured = [d for d in (duration(case, clock) for case in cases) if d is not None]
-    removed = sum(case.removed for case in cases)
-    fitter = _fit(measured, confidence)
+    return figures_from_counts(
+        clock, cases=len(cases), removed=sum(case.removed for case in cases),
+        reappearances=sum(case.reappearances for case in cases),
+        durations=[(d.point_hours, d.removed, 1) for d in measured], confidence=confidence)
+
+
+def figures_from_counts(
+    clock: Clock,
+    *,
+    cases: int,
+    removed: int,
+    reappearances: int,
+    durations: Sequence[tuple[float, bool, int]],
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> TakedownFigures:
+    """`takedown_figures()` from counts already aggregated (e.g. by SQL).
+
+    ``durations``: (point hours, removed, number of cases) per distinct
+    duration; the Kaplan–Meier fit weighs each by its number of cases, which
+    gives the same curve and bands as one row per case.
+    """
+    measured = sum(count for _, _, count in durations)
+    fitter = _fit_counts(durations, confidence)
     if fitter is None:
         unknown = Estimate(None, None, None)
         median = p90 = unknown
@@ -279,16 +301,16 @@ def takedown_figures(
         curve: list[tuple[float, float]] = []
     else:
         median, p90 = _quantile(fitter, 0.5), _quantile(fitter, 0.1)
-        longest = max(d.point_hours for d in measured)
+        longest = max(hours for hours, _, _ in durations)
         shares = [_share_removed_by(fitter, hours, longest) for hours in SHARE_HORIZONS_HOURS]
         curve = _curve(fitter)
     return TakedownFigures(
         clock=clock,
-        cases=len(cases),
+        cases=cases,
         removed=removed,
-        still_online=len(cases) - removed,
-        reappearances=sum(case.reappearances for case in cases),
-        measured=len(measured),
+        still_online=cases - removed,
+        reappearances=reappearances,
+        measured=measured,
         confidence_level=confidence,
         median=median,
         p90=p90,
@@ -325,12 +347,19 @@ def figures_by_hoster(
 
 
 def _fit(measured: Sequence[Duration], confidence: float) -> KaplanMeierFitter | None:
-    if not measured:
+    return _fit_counts([(d.point_hours, d.removed, 1) for d in measured], confidence)
+
+
+def _fit_counts(durations: Sequence[tuple[float, bool, int]],
+                confidence: float) -> KaplanMeierFitter | None:
+    rows = [row for row in durations if row[2] > 0]
+    if not rows:
         return None
     fitter = KaplanMeierFitter(alpha=1.0 - confidence)
     fitter.fit(
-        [d.point_hours for d in measured],
-        event_observed=[d.removed for d in measured],
+        [hours for hours, _, _ in rows],
+        event_observed=[removed for _, removed, _ in rows],
+        weights=[count for _, _, count in rows],
     )
     return fitter
 

@@ -1,0 +1,210 @@
+"""The hoster report as JSON, CSV and Markdown (HTML: ``reports.html``).
+
+``report_dict()`` is the one place that turns a `HosterReport` into plain
+values; every format renders from it, so the figures cannot differ between
+formats. Hours are rounded to 0.1, shares to 0.001.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+from reports.csvsafe import safe_cell
+from reports.deadlines import Regime
+from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
+from reports.takedown import Estimate
+
+__all__ = ["CSV_COLUMNS", "render_csv", "render_json", "render_markdown", "report_dict"]
+
+TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
+          "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases"}
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _hours(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _share(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _estimate(estimate: Estimate) -> dict[str, float | None]:
+    return {"hours": _hours(estimate.hours), "ci_lower": _hours(estimate.ci_lower_hours),
+            "ci_upper": _hours(estimate.ci_upper_hours)}
+
+
+def _figures(figures: GroupFigures) -> dict[str, Any]:
+    takedown = figures.takedown
+    return {
+        "cases": figures.cases,
+        "online": figures.online,
+        "removed": figures.removed,
+        "unchecked": figures.unchecked,
+        "median_hours_to_removal": _hours(takedown.median.hours),
+        "p90_hours_to_removal": _hours(takedown.p90.hours),
+        "removed_within_24h_share": _share(takedown.share_within_24h),
+        "removed_within_72h_share": _share(takedown.share_within_72h),
+        "removed_within_7d_share": _share(takedown.share_within_7d),
+        "deadline_breaches": figures.breaches,
+        "reappearances": figures.reappearances,
+        "oldest_open_days": None if figures.oldest_open_days is None
+        else round(figures.oldest_open_days, 1),
+        "median_ci_hours": [_hours(takedown.median.ci_lower_hours),
+                            _hours(takedown.median.ci_upper_hours)],
+        "p90_ci_hours": [_hours(takedown.p90.ci_lower_hours),
+                         _hours(takedown.p90.ci_upper_hours)],
+        "measured": takedown.measured,
+        "deadlines": figures.deadlines,
+    }
+
+
+def _hoster(line: HosterLine) -> dict[str, Any]:
+    return {"hoster": line.hoster, "key": line.key, "section": line.section.value,
+            "country": line.country, "dutch": line.dutch, "asns": line.asns,
+            "dsa_role": line.dsa_role, "abuse_contact": line.abuse,
+            **_figures(line.figures)}
+
+
+def report_dict(report: HosterReport) -> dict[str, Any]:
+    """The report as JSON-ready values (the JSON format is exactly this)."""
+    query = report.query
+    return {
+        "generated_at": iso(report.generated_at),
+        "period": {"since": iso(query.since), "until": iso(query.until),
+                   "category": query.category},
+        "method": {
+            "clock": query.clock.value,
+            "confidence_level": query.confidence,
+            "check_resolution_hours": _hours(report.check_resolution_hours),
+            **report.method,
+        },
+        "totals": {name: _figures(figures) for name, figures in report.totals.items()},
+        "hosters": [_hoster(line) for line in report.hosters],
+        "over_time": [{"month": month, "group": group, "cases": cases, "removed": removed}
+                      for month, group, cases, removed in report.over_time],
+        "removal_time_distribution": [{"bucket": bucket, "dutch": dutch, "foreign": foreign}
+                                      for bucket, dutch, foreign in report.histogram],
+    }
+
+
+def render_json(report: HosterReport) -> str:
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+CSV_COLUMNS = [
+    "section", "hoster", "key", "country", "dutch", "asns", "dsa_role", "abuse_contact",
+    "cases", "online", "removed", "unchecked", "median_hours_to_removal",
+    "median_ci_lower", "median_ci_upper", "p90_hours_to_removal",
+    "removed_within_24h_share", "removed_within_72h_share", "removed_within_7d_share",
+    *(f"breaches_{regime.value}" for regime in Regime),
+    "reappearances", "oldest_open_days",
+]
+
+
+def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
+    row = {"section": section, "hoster": name, **values,
+           "asns": " ".join(str(asn) for asn in values.get("asns", [])),
+           "median_ci_lower": values["median_ci_hours"][0],
+           "median_ci_upper": values["median_ci_hours"][1]}
+    for regime, count in values["deadline_breaches"].items():
+        row[f"breaches_{regime}"] = count
+    return [row.get(column) for column in CSV_COLUMNS]
+
+
+def render_csv(report: HosterReport) -> str:
+    """One row per hoster (by section), then one per total. Cells that a
+    spreadsheet would run as a formula are escaped (``reports.csvsafe``)."""
+    data = report_dict(report)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for hoster in data["hosters"]:
+        writer.writerow([safe_cell(v) for v in _csv_row(hoster["section"], hoster["hoster"],
+                                                       hoster)])
+    for name, figures in data["totals"].items():
+        writer.writerow([safe_cell(v) for v in _csv_row("total", TOTALS[name], figures)])
+    return out.getvalue()
+
+
+# ---------------------------------------------------------------- Markdown
+
+# Specials that act inside a table cell; the line-start ones (#, -, +) cannot.
+# HTML specials become entities (safe in every Markdown renderer).
+_MD_SPECIAL = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;",
+                             **{c: "\\" + c for c in "\\`*_{}[]|~"}})
+
+
+def md(value: Any) -> str:
+    """A table cell: Markdown and HTML specials escaped, one line."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return " ".join(str(value).split()).translate(_MD_SPECIAL)
+
+
+def share_text(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f} %"
+
+
+def hours_text(value: float | None) -> str:
+    return "not reached" if value is None else f"{value:.1f} h"
+
+
+MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h "
+             "| p90 h | ≤24 h | Breaches 24h / ATKM / TCO | Reapp. | Oldest open (d) "
+             "| Abuse contact |")
+
+
+def _md_line(name: str, values: dict[str, Any]) -> str:
+    b = values["deadline_breaches"]
+    cells = [md(name), md(values.get("country")), md(values.get("asns")),
+             md(values.get("dsa_role")), md(values["cases"]), md(values["online"]),
+             md(values["removed"]), md(hours_text(values["median_hours_to_removal"])),
+             md(hours_text(values["p90_hours_to_removal"])),
+             md(share_text(values["removed_within_24h_share"])),
+             md(f"{b['notice_24h']} / {b['atkm_order']} / {b['terrorist_1h']}"),
+             md(values["reappearances"]), md(values["oldest_open_days"]),
+             md(values.get("abuse_contact"))]
+    return "| " + " | ".join(cells) + " |"
+
+
+def render_markdown(report: HosterReport) -> str:
+    data = report_dict(report)
+    period = data["period"]
+    lines = ["# Hoster report", "",
+             f"Generated {data['generated_at']}; cases reported "
+             f"{period['since'] or 'from the start'} to {period['until'] or 'now'}"
+             + (f", category {md(period['category'])}" if period["category"] else "")
+             + f"; hours to removal from the {data['method']['clock']}.", "",
+             "## Dutch-hosted vs foreign", "", MD_HEADER, "|" + "---|" * 14]
+    for name, figures in data["totals"].items():
+        lines.append(_md_line(TOTALS[name], figures))
+    by_section: dict[str, list[dict[str, Any]]] = {}
+    for hoster in data["hosters"]:
+        by_section.setdefault(hoster["section"], []).append(hoster)
+    for section in Section:
+        lines += ["", f"## {section.heading}", ""]
+        rows = by_section.get(section.value, [])
+        if not rows:
+            lines.append("No cases.")
+            continue
+        lines += [MD_HEADER, "|" + "---|" * 14]
+        lines += [_md_line(row["hoster"], row) for row in rows]
+    lines += ["", "## Method and limitations", "",
+              f"- Check resolution: the median gap between the last served and the first "
+              f"gone check of a removal is "
+              f"{hours_text(data['method']['check_resolution_hours'])}.", ""]
+    for name, text in report.method.items():
+        lines.append(f"- **{name}**: {md(text)}")
+    return "\n".join(lines) + "\n"

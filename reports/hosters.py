@@ -1,0 +1,513 @@
+"""The hoster-problem report: figures per hoster of record, Dutch-hosted apart
+from foreign (DESIGN.md, "Reports").
+
+Every count is aggregated in SQL; Python only fits the Kaplan–Meier curves on
+the aggregated (duration, removed, number of cases) rows and arranges the
+result. A case belongs to the hoster of its *attribution of record*
+(``cases.attribution_id``: the newest attributed check that reached an
+address); its section follows that attribution:
+
+- ``dutch``: the hoster of record is established in the Netherlands;
+- ``eu`` / ``non_eu``: another member state / outside the EU, by the hoster's
+  country;
+- ``cdn``: the case is served through a CDN: the CDN is an intermediary and the
+  origin hoster is unknown, so these cases are neither Dutch nor foreign;
+- ``unattributed``: no attribution yet, or the hoster's country is unknown.
+
+Times are compared to the second. The report's own definitions are in
+``METHOD`` (printed in every format).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from hostwatch.model import CaseState, Verdict, VerdictGroup
+from reports.deadlines import Outcome, Regime
+from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
+from store.models import Attribution, Case, Check, Hoster, Notice, Order
+
+__all__ = [
+    "FOREIGN",
+    "METHOD",
+    "GroupFigures",
+    "HosterLine",
+    "HosterReport",
+    "ReportQuery",
+    "Section",
+    "hoster_report",
+]
+
+
+class Section(StrEnum):
+    DUTCH = "dutch"
+    EU = "eu"
+    NON_EU = "non_eu"
+    CDN = "cdn"
+    UNATTRIBUTED = "unattributed"
+
+    @property
+    def heading(self) -> str:
+        return _TITLES[self]
+
+
+_TITLES = {
+    Section.DUTCH: "Dutch-hosted",
+    Section.EU: "Foreign: other EU member states",
+    Section.NON_EU: "Foreign: outside the EU",
+    Section.CDN: "CDN-fronted (origin hoster unknown)",
+    Section.UNATTRIBUTED: "Unattributed (hoster or its country unknown)",
+}
+FOREIGN = (Section.EU, Section.NON_EU)
+
+SERVED = tuple(v.value for v in Verdict if v.group is VerdictGroup.SERVED)
+GONE = tuple(v.value for v in Verdict if v.group is VerdictGroup.GONE)
+OPEN_STATES = (CaseState.ONLINE.value, CaseState.PENDING_REMOVAL.value,
+               CaseState.REAPPEARED.value)
+# Removal-time distribution buckets: (label, upper bound in hours).
+HISTOGRAM = (("< 1 h", 1.0), ("1–6 h", 6.0), ("6–12 h", 12.0), ("12–24 h", 24.0),
+             ("1–3 d", 72.0), ("3–7 d", 168.0), ("7–30 d", 720.0), ("> 30 d", float("inf")))
+
+METHOD: dict[str, str] = {
+    "checks": "Each reported URL is re-checked over HTTP (nightly, plus checks at the "
+              "deadline of every open removal order). The response body is hashed in "
+              "memory and dropped; no material is stored. A check ends in one verdict: "
+              "served (online), gone (404/410, 451, a 'removed' placeholder, a redirect "
+              "away, the name no longer exists, or content that no longer matches the "
+              "reported file) or transient (time-outs, 5xx, refused...), which says "
+              "nothing about the material. Checks imported from the hotline's own log "
+              "(import-checks) count like any other.",
+    "removal": "A case counts as removed after the configured number of consecutive gone "
+               "checks spanning the configured minimum time (defaults: 2 checks, 12 h). "
+               "The removal lies between the last check that found the material served "
+               "(the report, if none did) and the first gone check of the confirmed run; "
+               "its point estimate is the middle of that interval, so figures are "
+               "accurate to about half the check gap (see check_resolution). Material "
+               "served again after a removal counts as a reappearance and its clock "
+               "restarts.",
+    "clocks": "Hours to removal are counted from the clock named in `clock`: the report "
+             "(when the hotline learned of it), the first notice to the hoster, or the "
+             "first removal order. A case whose removal was already seen before its "
+             "clock started has no duration on that clock (counted in the case totals "
+             "only).",
+    "survival": "Median and 90th percentile hours to removal are Kaplan–Meier estimates: "
+                "cases still online count as right-censored at their last check (followed "
+                "that long, not yet removed). A median is empty (not reached) when fewer "
+                "than half of the cases were seen removed within the follow-up. 95 % "
+                "confidence intervals use the exponential Greenwood formula. The share "
+                "removed within 24 h is 1 - S(24 h) from the same curve.",
+    "deadlines": "Deadlines: the 24-hour notice norm (from the first notice), ATKM removal "
+                 "orders (the order's own deadline, at most 12 h) and terrorist-content "
+                 "orders (1 h). A deadline is met when the last decisive check at or "
+                 "before it found the material gone, breached when the first decisive "
+                 "check after it found the material served (and none before it found it "
+                 "gone), undecided when the checks do not bracket it. Checks are "
+                 "scheduled at each open order's deadline and just after it, so order "
+                 "breaches can be shown; the notice norm relies on the nightly checks.",
+    "attribution": "The hoster of record is the company that held the address of the "
+                   "newest check that reached an address: from the hostwatch registry "
+                   "(ASN and organisation matches), else the RDAP registrant, else the AS "
+                   "name. 'Dutch-hosted' means the hoster of record is established in "
+                   "the Netherlands, whatever country its address block is registered "
+                   "in. Each attribution records the source of every field.",
+    "cdn": "CDN-fronted cases are grouped apart: a CDN edge address says where the CDN "
+           "answers, not where the material is hosted, so these cases count neither as "
+           "Dutch nor as foreign. The CDN is named as the intermediary.",
+    "definitions": "cases: reported URLs in the period (by report time); online: checked "
+                   "and not (yet) confirmed removed (online, pending removal or "
+                   "reappeared); removed: removal confirmed; unchecked: never checked; "
+                   "oldest_open_days: age of the oldest case not confirmed removed.",
+}
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """Which cases: reported in [since, until), of one category, of one hoster."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    category: str | None = None
+    hoster_key: str | None = None
+    clock: Clock = Clock.REPORT
+    confidence: float = DEFAULT_CONFIDENCE
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    cases: int
+    online: int
+    removed: int
+    unchecked: int
+    reappearances: int
+    oldest_open_days: float | None
+    takedown: TakedownFigures
+    deadlines: dict[str, dict[str, int]]  # regime -> outcome -> cases
+
+    @property
+    def breaches(self) -> dict[str, int]:
+        return {regime: outcomes.get(Outcome.BREACHED.value, 0)
+                for regime, outcomes in self.deadlines.items()}
+
+
+@dataclass(frozen=True)
+class HosterLine:
+    key: str | None  # the hosters row's key; None when the hoster is not known
+    hoster: str
+    section: Section
+    country: str | None
+    asns: list[int]
+    dsa_role: str | None
+    abuse: str | None
+    figures: GroupFigures
+
+    @property
+    def dutch(self) -> bool:
+        return self.section is Section.DUTCH
+
+
+@dataclass(frozen=True)
+class HosterReport:
+    generated_at: datetime
+    query: ReportQuery
+    hosters: list[HosterLine]
+    totals: dict[str, GroupFigures]  # dutch, foreign, cdn, unattributed, all
+    check_resolution_hours: float | None  # median check gap around removals
+    over_time: list[tuple[str, str, int, int]]  # (month, dutch|foreign, cases, removed)
+    histogram: list[tuple[str, int, int]]  # (bucket, dutch, foreign) removed cases
+    method: dict[str, str] = field(default_factory=lambda: dict(METHOD))
+
+    def section(self, section: Section) -> list[HosterLine]:
+        return [line for line in self.hosters if line.section is section]
+
+
+# ---------------------------------------------------------------- SQL pieces
+
+
+def _epoch(column: Any, dialect: str) -> ColumnElement[int]:
+    """Whole seconds since 1970 of a UTC timestamp column."""
+    if dialect == "sqlite":
+        seconds = (func.julianday(column) - 2440587.5) * 86400.0
+    else:
+        seconds = func.extract("epoch", column)
+    return cast(func.round(seconds), Integer)
+
+
+def _month(column: Any, dialect: str) -> ColumnElement[str]:
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m", column)
+    return func.to_char(column, "YYYY-MM")
+
+
+def _section() -> ColumnElement[str]:
+    return case(
+        (Attribution.id.is_(None), Section.UNATTRIBUTED.value),
+        (Attribution.cdn.is_not(None), Section.CDN.value),
+        (Attribution.dutch.is_(True), Section.DUTCH.value),
+        (Attribution.jurisdiction == "EU", Section.EU.value),
+        (Attribution.jurisdiction == "non-EU", Section.NON_EU.value),
+        else_=Section.UNATTRIBUTED.value)
+
+
+def _nonneg(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((value > 0, value), else_=0)
+
+
+class _Sql:
+    """The report's queries over one filtered set of cases."""
+
+    def __init__(self, session: Session, query: ReportQuery) -> None:
+        self.session = session
+        self.query = query
+        self.dialect = session.get_bind().dialect.name
+        self.section = _section().label("section")
+        # A CDN-fronted case is grouped under its CDN (the origin hoster is
+        # unknown); a hoster not in the hosters table under its frozen name.
+        self.key = [Attribution.hoster_id,
+                    case((Attribution.cdn.is_not(None), Attribution.cdn),
+                         (Attribution.hoster_id.is_(None), Attribution.hoster)).label("name"),
+                    self.section]
+
+    def cases(self, *columns: Any) -> Any:
+        """SELECT columns FROM the filtered cases and their attribution of record."""
+        q = self.query
+        stmt = (select(*columns).select_from(Case)
+                .outerjoin(Attribution, Attribution.id == Case.attribution_id))
+        if q.since is not None:
+            stmt = stmt.where(Case.reported_at >= q.since)
+        if q.until is not None:
+            stmt = stmt.where(Case.reported_at < q.until)
+        if q.category is not None:
+            stmt = stmt.where(Case.category == q.category)
+        if q.hoster_key is not None:
+            stmt = stmt.join(Hoster, Hoster.id == Attribution.hoster_id).where(
+                Hoster.key == q.hoster_key)
+        return stmt
+
+    def counts(self) -> list[Any]:
+        removed = Case.removed_at.is_not(None)
+        open_ = Case.state != CaseState.REMOVED.value
+        stmt = self.cases(
+            *self.key,
+            func.count().label("cases"),
+            func.sum(case((Case.state.in_(OPEN_STATES), 1), else_=0)).label("online"),
+            func.sum(case((removed, 1), else_=0)).label("removed"),
+            func.sum(case((Case.state == CaseState.UNCHECKED.value, 1), else_=0))
+            .label("unchecked"),
+            func.sum(Case.reappearances).label("reappearances"),
+            func.min(case((open_, _epoch(Case.reported_at, self.dialect)))).label("oldest"),
+        ).group_by(*self.key)
+        return list(self.session.execute(stmt))
+
+    def _clock_start(self) -> tuple[Any, Any]:
+        """(start column, the join it needs) of the report's clock."""
+        clock = self.query.clock
+        if clock is Clock.REPORT:
+            return Case.reported_at, None
+        if clock is Clock.NOTICE:
+            first = (select(Notice.case_id, func.min(Notice.sent_at).label("start"))
+                     .group_by(Notice.case_id).subquery())
+        else:
+            first = (select(Order.case_id, func.min(Order.issued_at).label("start"))
+                     .group_by(Order.case_id).subquery())
+        return first.c.start, first
+
+    def durations(self) -> list[Any]:
+        """(key..., twice the point estimate in seconds, removed, cases) rows.
+
+        The same arithmetic as ``reports.takedown.duration`` (to the second):
+        removed cases lie in (removed_after, removed_at] from the clock's start,
+        the lower bound clamped at 0, none when the removal came first;
+        others are censored at their last check (or the report).
+        """
+        start_col, join = self._clock_start()
+        start = _epoch(start_col, self.dialect)
+        after = _epoch(Case.removed_after, self.dialect)
+        at = _epoch(Case.removed_at, self.dialect)
+        last = _epoch(func.coalesce(Case.last_checked_at, Case.reported_at), self.dialect)
+        removed = Case.removed_at.is_not(None)
+        twice = case(
+            (removed, _nonneg(after - start) + (at - start)),
+            else_=2 * _nonneg(last - start)).label("twice")
+        event = case((removed, 1), else_=0).label("event")
+        stmt = self.cases(*self.key, twice, event, func.count().label("n"))
+        if join is not None:
+            stmt = stmt.join(join, join.c.case_id == Case.id)
+        stmt = stmt.where(or_(~removed, at > start)).group_by(*self.key, twice, event)
+        return list(self.session.execute(stmt))
+
+    def deadlines(self) -> list[Any]:
+        """(key..., regime, outcome, cases): every case's deadline judgements.
+
+        One deadline per case and regime: the first notice's (notice_24h) and
+        each regime's earliest order deadline. Same rule as
+        ``reports.deadlines.judge``.
+        """
+        due = union_all(
+            select(Notice.case_id.label("case_id"),
+                   literal(Regime.NOTICE_24H.value, String).label("regime"),
+                   func.min(Notice.due_at).label("due"))
+            .group_by(Notice.case_id),
+            select(Order.case_id, Order.regime, func.min(Order.due_at))
+            .where(Order.regime.is_not(None)).group_by(Order.case_id, Order.regime),
+        ).subquery("due")
+        decisive = (*SERVED, *GONE)
+
+        def nearest(before: bool) -> Any:
+            side = Check.checked_at <= due.c.due if before else Check.checked_at > due.c.due
+            order = ((Check.checked_at.desc(), Check.id.desc()) if before
+                     else (Check.checked_at.asc(), Check.id.asc()))
+            return (select(Check.verdict)
+                    .where(Check.case_id == due.c.case_id, side, Check.verdict.in_(decisive))
+                    .order_by(*order).limit(1).scalar_subquery())
+
+        judged = select(due.c.case_id, due.c.regime,
+                        nearest(True).label("before"),
+                        nearest(False).label("after")).subquery("judged")
+        outcome = case(
+            (judged.c.before.in_(GONE), Outcome.MET.value),
+            (judged.c.after.in_(SERVED), Outcome.BREACHED.value),
+            else_=Outcome.UNDECIDED.value).label("outcome")
+        stmt = (self.cases(*self.key, judged.c.regime, outcome, func.count().label("n"))
+                .join(judged, judged.c.case_id == Case.id)
+                .group_by(*self.key, judged.c.regime, outcome))
+        return list(self.session.execute(stmt))
+
+    def over_time(self) -> list[tuple[str, str, int, int]]:
+        month = _month(Case.reported_at, self.dialect).label("month")
+        stmt = self.cases(month, self.section, func.count(),
+                          func.sum(case((Case.removed_at.is_not(None), 1), else_=0))
+                          ).group_by(month, self.section).order_by(month)
+        rows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for month_, section, cases, removed in self.session.execute(stmt):
+            group = _total_group(Section(section))
+            if group in ("dutch", "foreign"):
+                rows[(month_, group)][0] += cases
+                rows[(month_, group)][1] += removed or 0
+        return [(m, g, c, r) for (m, g), (c, r) in sorted(rows.items())]
+
+    def check_gaps(self) -> list[tuple[float, int]]:
+        """(hours between last served and first gone check, cases) of removals."""
+        gap = cast(_epoch(Case.removed_at, self.dialect)
+                   - _epoch(Case.removed_after, self.dialect), Float) / 3600.0
+        hours = func.round(gap, 1).label("hours")
+        stmt = self.cases(hours, func.count()).where(Case.removed_at.is_not(None)
+                                                      ).group_by(hours)
+        return [(float(h), n) for h, n in self.session.execute(stmt) if h is not None]
+
+
+def _total_group(section: Section) -> str:
+    if section is Section.DUTCH:
+        return "dutch"
+    if section in FOREIGN:
+        return "foreign"
+    return section.value
+
+
+# ---------------------------------------------------------------- assembling
+
+
+@dataclass
+class _Acc:
+    """One group's aggregated rows, before the figures are fitted."""
+
+    cases: int = 0
+    online: int = 0
+    removed: int = 0
+    unchecked: int = 0
+    reappearances: int = 0
+    oldest: int | None = None  # epoch seconds of the oldest open report
+    durations: dict[tuple[int, bool], int] = field(default_factory=lambda: defaultdict(int))
+    deadlines: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+
+    def add(self, other: _Acc) -> None:
+        self.cases += other.cases
+        self.online += other.online
+        self.removed += other.removed
+        self.unchecked += other.unchecked
+        self.reappearances += other.reappearances
+        if other.oldest is not None:
+            self.oldest = other.oldest if self.oldest is None else min(self.oldest, other.oldest)
+        for key, n in other.durations.items():
+            self.durations[key] += n
+        for regime, outcomes in other.deadlines.items():
+            for outcome, n in outcomes.items():
+                self.deadlines[regime][outcome] += n
+
+    def figures(self, query: ReportQuery, now: datetime) -> GroupFigures:
+        takedown = figures_from_counts(
+            query.clock, cases=self.cases, removed=self.removed,
+            reappearances=self.reappearances, confidence=query.confidence,
+            durations=[(twice / 7200.0, removed, n)
+                       for (twice, removed), n in sorted(self.durations.items())])
+        oldest = (None if self.oldest is None
+                  else max(0.0, (now.timestamp() - self.oldest) / 86400.0))
+        return GroupFigures(
+            cases=self.cases, online=self.online, removed=self.removed,
+            unchecked=self.unchecked, reappearances=self.reappearances,
+            oldest_open_days=oldest, takedown=takedown,
+            deadlines={regime.value: {outcome.value: self.deadlines.get(regime.value, {})
+                                      .get(outcome.value, 0) for outcome in Outcome}
+                       for regime in Regime})
+
+
+def _median(weighted: Sequence[tuple[float, int]]) -> float | None:
+    total = sum(n for _, n in weighted)
+    if not total:
+        return None
+    seen = 0
+    for value, n in sorted(weighted):
+        seen += n
+        if seen * 2 >= total:
+            return value
+    return None  # unreachable
+
+
+def _histogram(groups: dict[tuple[Any, ...], _Acc]) -> list[tuple[str, int, int]]:
+    counts = {label: {"dutch": 0, "foreign": 0} for label, _ in HISTOGRAM}
+    for key, acc in groups.items():
+        group = _total_group(Section(key[2]))
+        if group not in ("dutch", "foreign"):
+            continue
+        for (twice, removed), n in acc.durations.items():
+            if not removed:
+                continue
+            hours = twice / 7200.0
+            label = next(label for label, upper in HISTOGRAM if hours < upper)
+            counts[label][group] += n
+    return [(label, c["dutch"], c["foreign"]) for label, c in counts.items()]
+
+
+def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
+                  now: datetime | None = None) -> HosterReport:
+    """Build the hoster-problem report of the cases ``query`` selects."""
+    now = now or datetime.now(UTC)
+    sql = _Sql(session, query)
+    groups: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
+    for row in sql.counts():
+        acc = groups[tuple(row[:3])]
+        acc.cases, acc.online, acc.removed = row.cases, row.online or 0, row.removed or 0
+        acc.unchecked, acc.reappearances = row.unchecked or 0, row.reappearances or 0
+        acc.oldest = row.oldest
+    for *key, twice, event, n in sql.durations():
+        groups[tuple(key)].durations[(int(twice), bool(event))] += n
+    for *key, regime, outcome, n in sql.deadlines():
+        groups[tuple(key)].deadlines[regime][outcome] += n
+
+    ids = sorted({key[0] for key in groups if key[0] is not None})
+    hosters = {h.id: h for h in session.scalars(select(Hoster).where(Hoster.id.in_(ids)))} \
+        if ids else {}
+    cdn_names = sorted({key[1] for key in groups if key[2] == Section.CDN.value and key[1]})
+    cdns = {h.legal_name: h for h in session.scalars(
+        select(Hoster).where(Hoster.cdn.is_(True), Hoster.legal_name.in_(cdn_names)))} \
+        if cdn_names else {}
+    totals: dict[str, _Acc] = defaultdict(_Acc)
+    lines: list[HosterLine] = []
+    for (hoster_id, name, section_value), acc in groups.items():
+        section = Section(section_value)
+        totals[_total_group(section)].add(acc)
+        totals["all"].add(acc)
+        row = cdns.get(name) if section is Section.CDN else hosters.get(hoster_id)
+        lines.append(HosterLine(
+            key=row.key if row else None,
+            hoster=(row.legal_name if row else name) or "unknown",
+            section=section,
+            country=row.country if row else None,
+            asns=list(row.asns) if row else [],
+            dsa_role=row.dsa_role if row else None,
+            abuse=row.abuse if row else None,
+            figures=acc.figures(query, now)))
+    order = list(Section)
+    lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
+                                 -line.figures.cases, line.hoster.lower()))
+    return HosterReport(
+        generated_at=now,
+        query=query,
+        hosters=lines,
+        totals={name: totals[name].figures(query, now)
+                for name in ("dutch", "foreign", "cdn", "unattributed", "all")},
+        check_resolution_hours=_median(sql.check_gaps()),
+        over_time=sql.over_time(),
+        histogram=_histogram(groups),
+    )
+

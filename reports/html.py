@@ -1,0 +1,84 @@
+"""The hoster report as one self-contained HTML file: tables, inline SVG
+charts, print styles; no script and nothing loaded from elsewhere.
+
+The template (``templates/hosters.html.j2``) is autoescaped: every value from
+the store is escaped, whoever wrote it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+
+from reports.charts import bar_chart, step_chart
+from reports.formats import TOTALS, hours_text, report_dict, share_text
+from reports.hosters import HosterReport, Section
+
+__all__ = ["render_html"]
+
+TEMPLATES = Path(__file__).with_name("templates")
+CURVES = 6  # hosters with their own survival curve (the most cases)
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]),
+                   trim_blocks=True, lstrip_blocks=True)
+_env.filters["hours"] = hours_text
+_env.filters["share"] = share_text
+
+
+def _charts(report: HosterReport) -> list[tuple[str, str, Markup]]:
+    totals = [(TOTALS[name], figures.takedown) for name, figures in report.totals.items()
+              if name in ("dutch", "foreign")]
+    busiest = sorted((line for line in report.hosters if line.figures.takedown.curve),
+                     key=lambda line: -line.figures.cases)[:CURVES]
+    named = totals + [(line.hoster, line.figures.takedown) for line in busiest]
+    series = [(name, takedown.curve) for name, takedown in named if takedown.curve]
+    x_max = max((t for _, curve in series for t, _ in curve), default=24.0)
+    clock = report.query.clock.value
+    charts = [(
+        "survival",
+        f"Share still online by hours since the {clock}: Dutch-hosted, foreign and the "
+        f"{len(busiest)} hosters with the most cases (Kaplan–Meier)",
+        step_chart("Survival curves", series, x_max,
+                   x_label=f"hours since the {clock}"))]
+    buckets = [label for label, _, _ in report.histogram]
+    charts.append((
+        "distribution",
+        "Removed cases by time to removal (point estimate), Dutch-hosted vs foreign",
+        bar_chart("Removal-time distribution", buckets,
+                  [("Dutch-hosted", [d for _, d, _ in report.histogram]),
+                   ("Foreign", [f for _, _, f in report.histogram])],
+                  x_label=f"time to removal since the {clock}")))
+    months = sorted({month for month, _, _, _ in report.over_time})
+    counts = {(month, group): (cases, removed)
+              for month, group, cases, removed in report.over_time}
+    charts.append((
+        "over-time",
+        "Cases reported per month, Dutch-hosted vs foreign, and how many of them were "
+        "removed",
+        bar_chart("Dutch-hosted vs foreign over time", months, [
+            ("Dutch-hosted reported", [counts.get((m, "dutch"), (0, 0))[0] for m in months]),
+            ("Dutch-hosted removed", [counts.get((m, "dutch"), (0, 0))[1] for m in months]),
+            ("Foreign reported", [counts.get((m, "foreign"), (0, 0))[0] for m in months]),
+            ("Foreign removed", [counts.get((m, "foreign"), (0, 0))[1] for m in months]),
+        ], x_label="month reported")))
+    return charts
+
+
+def render_html(report: HosterReport) -> str:
+    data = report_dict(report)
+    sections: list[dict[str, Any]] = []
+    for section in Section:
+        rows = [h for h in data["hosters"] if h["section"] == section.value]
+        groups: dict[str, list[dict[str, Any]]] = {}
+        if section in (Section.EU, Section.NON_EU):
+            for row in rows:
+                groups.setdefault(row["country"] or "unknown", []).append(row)
+        else:
+            groups[""] = rows
+        sections.append({"id": section.value, "title": section.heading, "groups": groups,
+                         "count": len(rows)})
+    return _env.get_template("hosters.html.j2").render(
+        data=data, totals=[(TOTALS[name], figures) for name, figures in data["totals"].items()],
+        sections=sections, charts=_charts(report))
