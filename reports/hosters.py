@@ -28,8 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    Float,
-    Integer,
+    BigInteger,
     String,
     case,
     cast,
@@ -209,7 +208,7 @@ def _epoch(column: Any, dialect: str) -> ColumnElement[int]:
         seconds = (func.julianday(column) - 2440587.5) * 86400.0
     else:
         seconds = func.extract("epoch", column)
-    return cast(func.round(seconds), Integer)
+    return cast(func.round(seconds), BigInteger)
 
 
 def _month(column: Any, dialect: str) -> ColumnElement[str]:
@@ -367,12 +366,11 @@ class _Sql:
 
     def check_gaps(self) -> list[tuple[float, int]]:
         """(hours between last served and first gone check, cases) of removals."""
-        gap = cast(_epoch(Case.removed_at, self.dialect)
-                   - _epoch(Case.removed_after, self.dialect), Float) / 3600.0
-        hours = func.round(gap, 1).label("hours")
-        stmt = self.cases(hours, func.count()).where(Case.removed_at.is_not(None)
-                                                      ).group_by(hours)
-        return [(float(h), n) for h, n in self.session.execute(stmt) if h is not None]
+        gap = _epoch(Case.removed_at, self.dialect) - _epoch(Case.removed_after, self.dialect)
+        tenths = ((gap + 180) // 360).label("tenths")  # tenths of an hour, rounded
+        stmt = self.cases(tenths, func.count()).where(Case.removed_at.is_not(None)
+                                                       ).group_by(tenths)
+        return [(int(t) / 10.0, n) for t, n in self.session.execute(stmt) if t is not None]
 
 
 def _total_group(section: Section) -> str:
