@@ -155,11 +155,13 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
         number += 1
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "url", "category", "reported_at", "sha256"])
+        writer.writerow(["id", "url", "category", "reported_at", "notice_sent_at", "sha256"])
         for n, (report_id, url, body) in enumerate(rows):
             category = "csam" if n % 4 else "ncii"
-            writer.writerow([report_id, url, category,
-                             (reported + timedelta(minutes=n)).isoformat(),
+            at = reported + timedelta(minutes=n)
+            # The hotline notifies the hoster an hour after the report (most cases).
+            notice = (at + timedelta(hours=1)).isoformat() if n % 5 else ""
+            writer.writerow([report_id, url, category, at.isoformat(), notice,
                              hashlib.sha256(body).hexdigest()])
 
 
@@ -198,14 +200,28 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
                 line for line in completed.stdout.splitlines()
                 if line.startswith(("run ", "enrich:"))))
     _summarise(store, echo)
+    report_file = _hoster_report(store, out_dir)
     echo("")
     echo(f"store:   {db_file}")
     echo(f"reports: {out_dir / 'reports.csv'}")
+    echo(f"hoster report (HTML): {report_file}")
     command = _hostwatch_command()
     echo(f"look:    {command} --db {db_url} status")
     echo(f"         {command} --db {db_url} cases --state reappeared --json")
     store.dispose()
     return db_file
+
+
+def _hoster_report(store: Store, out_dir: Path) -> Path:
+    """The HTML hoster-problem report of the demo's store."""
+    from reports.hosters import hoster_report  # heavy imports, only here
+    from reports.html import render_html
+
+    with store.session() as session:
+        text = render_html(hoster_report(session))
+    path = out_dir / "hoster-report.html"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _hostwatch_command() -> str:
@@ -217,14 +233,11 @@ def _hostwatch_command() -> str:
 
 
 def _summarise(store: Store, echo: Callable[[str], None]) -> None:
-    newest = (select(Attribution.case_id, func.max(Attribution.check_id).label("check_id"))
-              .where(Attribution.ip.is_not(None)).group_by(Attribution.case_id).subquery())
     with store.session() as session:
         rows = session.execute(
             select(Case.host, Case.state, Attribution.hoster, Attribution.jurisdiction,
                    Attribution.hoster_country, Attribution.cdn)
-            .outerjoin(newest, newest.c.case_id == Case.id)
-            .outerjoin(Attribution, Attribution.check_id == newest.c.check_id)).all()
+            .outerjoin(Attribution, Attribution.id == Case.attribution_id)).all()
         runs = session.scalar(select(func.count()).select_from(CrawlRun))
     by_host: dict[str, Counter[str]] = {}
     where: dict[str, Counter[str]] = {}

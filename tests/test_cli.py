@@ -2,13 +2,26 @@
 
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from hostwatch.cli import main
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-COMMANDS = sorted(main.commands)
+
+
+def _command_names(group: click.Group, prefix: str = "") -> list[str]:
+    """Every command, with a group's subcommands as "group sub"."""
+    names = []
+    for name, command in group.commands.items():
+        names.append(prefix + name)
+        if isinstance(command, click.Group):
+            names += _command_names(command, f"{prefix}{name} ")
+    return sorted(names)
+
+
+COMMANDS = _command_names(main)
 
 
 def test_the_core_commands_exist():
@@ -18,7 +31,7 @@ def test_the_core_commands_exist():
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help_with_an_example(name):
-    result = CliRunner().invoke(main, [name, "--help"])
+    result = CliRunner().invoke(main, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output
     assert "Example" in result.output, f"`hostwatch {name} --help` shows no example"
 

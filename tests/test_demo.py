@@ -30,6 +30,10 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert states["comeback.test"] == {"reappeared"}
     assert states["shortlived.test"] == {"removed"}  # NXDOMAIN
     assert (out / "reports.csv").is_file()
+    report = out / "hoster-report.html"
+    assert f"hoster report (HTML): {report}" in result.output
+    html = report.read_text()
+    assert "Dutch Test Hosting B.V." in html and "<svg" in html
 
     # Attribution: hosters, jurisdictions, a CDN-fronted host, a host that moved.
     with store.session() as session:
