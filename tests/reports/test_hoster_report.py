@@ -293,6 +293,12 @@ def test_html_report_in_chromium(history, tmp_path):
                             "section-cdn", "section-unattributed", "charts", "method"):
                 assert page.locator(f"#{section}").count() == 1, section
             assert page.locator("#section-dutch table tbody tr").count() == 1
+            cells = page.locator("#section-dutch tbody tr td").all_inner_texts()
+            # hoster, country, ASNs, role, cases, online, removed, median (CI), p90,
+            # <= 24 h, breaches 24 h / ATKM / terrorist, reappearances.
+            assert cells[:13] == ["Dutch Test Hosting B.V.", "NL", "64501", "hosting", "3", "1",
+                                  "2", "38.0 h (6.0–open)", "not reached", "33 %", "1", "0",
+                                  "1"]
             assert page.locator("#section-eu h3").inner_text() == "DE"
             assert page.locator("#totals tbody tr").count() == 5
             # Three charts, each drawn: curves and bars.
