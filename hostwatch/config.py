@@ -121,6 +121,9 @@ KEYS: dict[str, _Key] = {
                               "hours the confirming gone checks must span"),
     "transient_days": _Key("HOSTWATCH_TRANSIENT_DAYS", "7", _non_negative_float,
                            "days of only failing checks after which removal counts as confirmed"),
+    "deadline_margin": _Key("HOSTWATCH_DEADLINE_MARGIN_SECONDS", "300", _positive_int,
+                            "seconds before and after an order's deadline at which "
+                            "`hostwatch crawl --due` checks its case"),
     "write_batch": _Key("HOSTWATCH_WRITE_BATCH", "500", _positive_int,
                         "checks written per transaction"),
     "feed_batch": _Key("HOSTWATCH_FEED_BATCH", "2000", _positive_int,
@@ -177,6 +180,7 @@ class Config:
     removal_confirmations: int
     removal_min_hours: float
     transient_days: float
+    deadline_margin: int
     write_batch: int
     feed_batch: int
     soft404_probe: bool

@@ -1,5 +1,9 @@
 """`recheck`: one HTTP check of every due case.
 
+``-a due=deadlines`` checks instead only the cases with a pending deadline
+check (store.schedule): the checks at and just after a removal order's
+deadline. With none pending it records no run and takes no lock.
+
 The spider is glue: the store says which cases are due (store.runs), the
 downloader middleware resolves and guards addresses, `crawler.verdict`
 decides, the pipeline writes. The body of a response is hashed and scanned
@@ -12,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scrapy import Request, Spider
@@ -40,6 +44,14 @@ from hostwatch.model import Method, Verdict, VerdictGroup
 from store import Store
 from store.checks import NewCheck
 from store.runs import DueCase, DueRule, count_due, finish_run, iter_due, start_run
+from store.schedule import (
+    DEADLINE_RUN_METHOD,
+    DUE_DEADLINES,
+    DUE_NIGHTLY,
+    ScheduleRule,
+    count_deadline_due,
+    iter_deadline_due,
+)
 
 META_CASE = "hostwatch_case"
 META_PROBE = "hostwatch_probe"
@@ -68,9 +80,14 @@ class _Waiting:
 class RecheckSpider(Spider):
     name = "recheck"
 
-    def __init__(self, *args: Any, limit: str | int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limit: str | int | None = None,
+                 due: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit = int(limit) if limit not in (None, "") else None
+        self.due = due or DUE_NIGHTLY
+        if self.due not in (DUE_NIGHTLY, DUE_DEADLINES):
+            raise ValueError(f"spider argument due: expected {DUE_NIGHTLY} or {DUE_DEADLINES}, "
+                             f"got {due!r}")
         self.config = Config.from_env()
         self.rules = PlaceholderRules.load(self.config.placeholder_hashes,
                                            self.config.placeholder_markers)
@@ -103,6 +120,15 @@ class RecheckSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.store.upgrade()
+        deadlines = ScheduleRule(timedelta(seconds=self.config.deadline_margin))
+        if self.due == DUE_DEADLINES:
+            # Run every few minutes: with nothing pending, leave no trace and
+            # do not contend for the lock with the nightly run.
+            with self.store.session() as session:
+                if count_deadline_due(session, datetime.now(UTC), deadlines) == 0:
+                    self.crawler.stats.set_value("hostwatch/nothing_due", True)
+                    self.logger.info("no deadline checks due")
+                    return
         try:
             self.lock.acquire()
         except LockBusy as exc:
@@ -112,13 +138,21 @@ class RecheckSpider(Spider):
         now = datetime.now(UTC)
         rule = DueRule(self.config.recheck_hours, self.config.watch_removed_days)
         with self.store.session() as session:
-            due = count_due(session, now, rule)
+            if self.due == DUE_DEADLINES:
+                due = count_deadline_due(session, now, deadlines)
+            else:
+                due = count_due(session, now, rule)
         self.cases_due = due if self.limit is None else min(due, self.limit)
-        self.run_id = start_run(self.store, now, self.cases_due)
+        method = DEADLINE_RUN_METHOD if self.due == DUE_DEADLINES else Method.HTTP.value
+        self.run_id = start_run(self.store, now, self.cases_due, method=method)
         self.crawler.stats.set_value("hostwatch/run_id", self.run_id)
-        self.logger.info("run %s: %d cases due", self.run_id, self.cases_due)
+        self.logger.info("run %s: %d cases due (%s)", self.run_id, self.cases_due, self.due)
         batch = self.config.feed_batch
-        for cases in iter_due(self.store, now, rule, batch, self.limit):
+        if self.due == DUE_DEADLINES:
+            feed = iter_deadline_due(self.store, now, deadlines, batch, self.limit)
+        else:
+            feed = iter_due(self.store, now, rule, batch, self.limit)
+        for cases in feed:
             for case in cases:
                 self.in_flight += 1
                 yield self._request(case.url, self.parse, self.failed, {META_CASE: case})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime, timedelta
 
 import click
 from scrapy.crawler import CrawlerProcess
@@ -14,15 +15,19 @@ from hostwatch.commands.common import load_config, open_store
 from hostwatch.config import Config
 from store import CrawlRun, Store
 from store.models import Case
+from store.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule, count_deadline_due
 
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4
 
 
-def run_crawl(config: Config, limit: int | None = None) -> dict[str, object]:
+def run_crawl(config: Config, limit: int | None = None,
+              due: str = DUE_NIGHTLY) -> dict[str, object]:
     """Run the recheck spider in this process; returns Scrapy's stats.
 
-    Scrapy's reactor cannot be restarted: call this once per process.
+    ``due``: ``nightly`` (every due case) or ``deadlines`` (only the pending
+    deadline checks, store.schedule). Scrapy's reactor cannot be restarted:
+    call this once per process.
     """
     # The spider's components read HOSTWATCH_* themselves (so that
     # `scrapy crawl recheck` works the same): hand them this config.
@@ -31,7 +36,7 @@ def run_crawl(config: Config, limit: int | None = None) -> dict[str, object]:
     settings.setmodule("crawler.settings", priority="project")
     process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler("recheck")
-    process.crawl(crawler, limit=limit)
+    process.crawl(crawler, limit=limit, due=due)
     process.start()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
@@ -48,10 +53,16 @@ def _report_run(store: Store, run_id: object) -> None:
 
 
 def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
-           concurrency: int | None) -> Store:
+           concurrency: int | None, due: str = DUE_NIGHTLY) -> Store:
     config = load_config(ctx, timeout=timeout, concurrency=concurrency)
     store = open_store(config)
-    stats = run_crawl(config, limit)
+    if due == DUE_DEADLINES and not _deadline_checks_pending(config, store):
+        click.echo("no deadline checks due")
+        return store  # without starting Scrapy: cheap enough for a cron job every minute
+    stats = run_crawl(config, limit, due)
+    if stats.get("hostwatch/nothing_due"):
+        click.echo("no deadline checks due")
+        return store
     busy = stats.get("hostwatch/lock_busy")
     if busy:
         click.echo(f"hostwatch: not started: {busy}", err=True)
@@ -72,6 +83,12 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     return store
 
 
+def _deadline_checks_pending(config: Config, store: Store) -> bool:
+    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    with store.session() as session:
+        return count_deadline_due(session, datetime.now(UTC), rule) > 0
+
+
 _limit = click.option("--limit", type=click.IntRange(min=1), default=None,
                       help="Check at most this many due cases.")
 _timeout = click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
@@ -81,11 +98,13 @@ _concurrency = click.option("--concurrency", type=click.IntRange(min=1), default
 
 
 @click.command("crawl")
+@click.option("--due", "deadlines", is_flag=True,
+              help="Make only the deadline checks that are due (removal orders), nothing else.")
 @_limit
 @_timeout
 @_concurrency
 @click.pass_context
-def crawl(ctx: click.Context, limit: int | None, timeout: float | None,
+def crawl(ctx: click.Context, deadlines: bool, limit: int | None, timeout: float | None,
           concurrency: int | None) -> None:
     """Re-check every due case over HTTP, once.
 
@@ -96,11 +115,26 @@ def crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     check every due case (interrupted, or checks failed), 1 when checks
     could not be written.
 
+    With --due, only the deadline checks of removal orders: each order's
+    case is checked HOSTWATCH_DEADLINE_MARGIN_SECONDS (300) before its
+    deadline, so that the check lands at or before it, and as long after it.
+    A check is due once its time has come and the case has not been checked
+    since; one check does every due check of a case; deadlines more than two
+    days past are not chased. Run it from cron every few minutes, more often
+    than the margin; `hostwatch deadlines` shows the outcome. With nothing due it
+    prints "no deadline checks due", records no run and exits 0. While the
+    nightly run holds the lock it exits 3 and checks nothing: the checks stay
+    due and the next call after the nightly run makes them (late: an "at"
+    check missed this way can leave the deadline undecided).
+
     \b
     Example:
       HOSTWATCH_NAMESERVERS=127.0.0.1:5353 hostwatch crawl --limit 100
+    \b
+    Example (cron, deadline checks every two minutes):
+      */2 * * * *  cd /srv/hostwatch && .venv/bin/hostwatch crawl --due >> due.log 2>&1
     """
-    _crawl(ctx, limit, timeout, concurrency)
+    _crawl(ctx, limit, timeout, concurrency, DUE_DEADLINES if deadlines else DUE_NIGHTLY)
 
 
 @click.command("run")

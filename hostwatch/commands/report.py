@@ -12,10 +12,13 @@ from pathlib import Path
 import click
 
 from hostwatch.commands.common import load_config, open_store
+from hostwatch.commands.evidence import evidence
 from hostwatch.model import Category
-from reports.takedown import Clock
 
 FORMATS = ("html", "md", "csv", "json")
+# reports.takedown.Clock's values; the module itself loads lifelines (slow),
+# so it is imported only when a report is made.
+CLOCKS = ("report", "notice", "order")
 
 
 @click.group("report")
@@ -66,7 +69,7 @@ def write_atomically(path: Path, text: str) -> None:
 @click.option("--until", callback=_when, help="Cases reported before this date/time (UTC).")
 @click.option("--category", type=click.Choice([c.value for c in Category]), default=None,
               help="Only cases of this category.")
-@click.option("--clock", type=click.Choice([c.value for c in Clock]), default=Clock.REPORT.value,
+@click.option("--clock", type=click.Choice(CLOCKS), default="report",
               show_default=True,
               help="Count hours to removal from the report, the first notice or the first "
                    "removal order.")
@@ -97,6 +100,7 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
       hostwatch report hosters --clock notice --format json -o - | jq '.totals'
     """
     from reports.hosters import ReportQuery, hoster_report  # the report's imports are heavy
+    from reports.takedown import Clock
 
     if since and until and until <= since:
         raise click.BadParameter("must be after --since", param_hint="--until")
@@ -132,5 +136,7 @@ def render(built: object, fmt: str) -> str:
                  "json": render_json}
     return renderers[fmt](built)
 
+
+report.add_command(evidence)
 
 COMMANDS = [report]

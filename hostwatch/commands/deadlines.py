@@ -1,0 +1,104 @@
+"""`hostwatch deadlines`: was each notice and order deadline met?"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from hostwatch.commands.common import load_config, open_store
+from reports.deadline_cases import CaseDeadline, case_deadlines
+from store.schedule import ScheduleRule
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _as_json(row: CaseDeadline) -> str:
+    judgement = row.judgement
+    return json.dumps({
+        "id": row.external_id, "source": row.source, "url": row.url, "state": row.state,
+        "regime": row.regime.value, "issuer": row.issuer, "reference": row.reference,
+        "start": _iso(row.start), "deadline": _iso(judgement.deadline),
+        "outcome": judgement.outcome.value,
+        "last_before": _iso(judgement.last_before),
+        "last_before_verdict": row.last_before_verdict,
+        "first_after": _iso(judgement.first_after),
+        "first_after_verdict": row.first_after_verdict,
+        "open": row.open,
+        "next_check": _iso(row.next_check.due) if row.next_check else None,
+        "next_check_kind": row.next_check.kind.value if row.next_check else None,
+    }, ensure_ascii=False)
+
+
+def _check(verdict: str | None, when: datetime | None) -> str:
+    return f"{verdict} {_iso(when)}" if verdict and when else "-"
+
+
+def _as_text(row: CaseDeadline) -> str:
+    judgement = row.judgement
+    upcoming = (f"{row.next_check.kind.value} {_iso(row.next_check.due)}"
+                if row.next_check else "-")
+    return "\t".join([
+        f"{row.source}/{row.external_id}", row.regime.value, _iso(judgement.deadline) or "",
+        judgement.outcome.value,
+        _check(row.last_before_verdict, judgement.last_before),
+        _check(row.first_after_verdict, judgement.first_after),
+        upcoming, row.url])
+
+
+@click.command("deadlines")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--open", "only_open", is_flag=True,
+              help="Only deadlines not long past (still chased by `hostwatch crawl --due`).")
+@click.pass_context
+def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
+    """Judge every deadline: met, breached or undecided.
+
+    Deadlines: the first notice of a case (notice_24h, 24 hours after it was
+    sent) and each removal order with a regime (atkm_order: the order's own
+    deadline, at most 12 hours; terrorist_1h: 1 hour after issue). A deadline
+    is met when the last served-or-gone check at or before it found the
+    material gone, breached when the first such check after it found the
+    material served, else undecided (the checks do not bracket it). Time-outs
+    and other failed checks count for neither.
+
+    Each line: case, regime, deadline, outcome, the last decisive check at or
+    before the deadline, the first one after it, the next deadline check of
+    `hostwatch crawl --due` ("at" HOSTWATCH_DEADLINE_MARGIN_SECONDS before the
+    deadline, "after" as long after it; orders only, "-" when both are done or
+    the deadline is more than two days past), and the URL; then a count per
+    regime and outcome. With --json, one object per line with the keys id,
+    source, url, state, regime, issuer, reference, start, deadline, outcome,
+    last_before, last_before_verdict, first_after, first_after_verdict, open,
+    next_check, next_check_kind.
+
+    \b
+    Example:
+      hostwatch deadlines --open
+      hostwatch deadlines --json | jq 'select(.outcome == "breached")'
+    """
+    config = load_config(ctx)
+    store = open_store(config)
+    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    tally: Counter[tuple[str, str]] = Counter()
+    for row in case_deadlines(store, datetime.now(UTC), rule, only_open=only_open):
+        if as_json:
+            click.echo(_as_json(row))
+        else:
+            click.echo(_as_text(row))
+            tally[row.regime.value, row.judgement.outcome.value] += 1
+    if not as_json:
+        regimes = sorted({regime for regime, _ in tally})
+        for regime in regimes:
+            outcomes = ", ".join(f"{outcome} {tally[regime, outcome]}"
+                                 for outcome in ("met", "breached", "undecided"))
+            click.echo(f"{regime}: {outcomes}")
+        if not regimes:
+            click.echo("no deadlines" + (" open" if only_open else ""))
+
+
+COMMANDS = [deadlines]
