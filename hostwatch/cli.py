@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from hostwatch import __version__
-from hostwatch.commands import cases, crawl, deadlines, demo, enrich, imports, report
+from hostwatch.commands import cases, crawl, deadlines, demo, enrich, evidence, imports, report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,5 +30,6 @@ def main(ctx: click.Context, db_url: str | None) -> None:
 
 
 for _command in [*imports.COMMANDS, *crawl.COMMANDS, *enrich.COMMANDS, *cases.COMMANDS,
-                 *demo.COMMANDS, *report.COMMANDS, *deadlines.COMMANDS]:
+                 *demo.COMMANDS, *report.COMMANDS, *deadlines.COMMANDS,
+                 *evidence.COMMANDS]:
     main.add_command(_command)

@@ -317,8 +317,8 @@ class _Sql:
     def deadlines(self) -> list[Any]:
         """(key..., regime, outcome, cases): every case's deadline judgements.
 
-        One deadline per case and regime: the first notice's (notice_24h) and
-        each regime's earliest order deadline. Same rule as
+        The first notice's deadline (notice_24h) and every order's with a
+        regime: a second order is a deadline of its own. Same rule as
         ``reports.deadlines.judge``.
         """
         due = union_all(
@@ -326,8 +326,7 @@ class _Sql:
                    literal(Regime.NOTICE_24H.value, String).label("regime"),
                    func.min(Notice.due_at).label("due"))
             .group_by(Notice.case_id),
-            select(Order.case_id, Order.regime, func.min(Order.due_at))
-            .where(Order.regime.is_not(None)).group_by(Order.case_id, Order.regime),
+            select(Order.case_id, Order.regime, Order.due_at).where(Order.regime.is_not(None)),
         ).subquery("due")
         decisive = (*SERVED, *GONE)
 

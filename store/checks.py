@@ -159,33 +159,57 @@ class ChainProblem:
 def verify_chain(session: Session, batch: int = 10_000) -> tuple[int, list[ChainProblem]]:
     """Recompute the hash chain over every check, in id order.
 
-    Returns the number of checks read and every link that does not hold.
+    Returns the number of checks read and every link that does not hold, each
+    naming its check and what differs: its contents no longer give its
+    ``record_hash`` (a field was changed), its ``record_hash`` itself was
+    overwritten (its contents still give the hash the next check links to), or
+    its ``prev_hash`` is not the previous check's ``record_hash`` (a check was
+    removed in between, or a link was rewritten); and a chain head that is not
+    the last check.
     """
     problems: list[ChainProblem] = []
-    prev = GENESIS
+    prev, prev_id = GENESIS, 0
+    # The last check whose contents did not give its record_hash:
+    # (its index in problems, id, stored hash, recomputed hash).
+    unmatched: tuple[int, int, str, str] | None = None
     count = 0
-    last_id = 0
     columns = [getattr(Check, name) for name in HASHED_FIELDS]
     while True:
         rows = session.execute(
             select(Check.id, Check.prev_hash, Check.record_hash, *columns)
-            .where(Check.id > last_id).order_by(Check.id).limit(batch)).all()
+            .where(Check.id > prev_id).order_by(Check.id).limit(batch)).all()
         if not rows:
             break
         for row in rows:
             data = row._asdict()
             count += 1
-            last_id = data["id"]
+            check_id = data["id"]
             if data["prev_hash"] != prev:
-                problems.append(ChainProblem(last_id,
-                                             "prev_hash does not match the previous check"))
+                if (unmatched is not None and unmatched[1] == prev_id
+                        and data["prev_hash"] == unmatched[3]):
+                    # The previous check's contents are intact: its record_hash
+                    # was overwritten, and this link still names the true one.
+                    problems[unmatched[0]] = ChainProblem(prev_id, (
+                        f"record_hash changed since written (stored {unmatched[2][:12]}…, "
+                        f"its contents and check {check_id}'s prev_hash give "
+                        f"{unmatched[3][:12]}…)"))
+                else:
+                    before = f"check {prev_id}" if prev_id else "the chain's start"
+                    problems.append(ChainProblem(check_id, (
+                        f"prev_hash {data['prev_hash'][:12]}… is not the record_hash "
+                        f"{prev[:12]}… of {before} before it (a check between them was "
+                        "removed, or a link was rewritten)")))
             expected = record_hash(data, data["prev_hash"])
+            unmatched = None
             if expected != data["record_hash"]:
-                problems.append(ChainProblem(last_id, "contents changed since written "
+                unmatched = (len(problems), check_id, data["record_hash"], expected)
+                problems.append(ChainProblem(check_id, "contents changed since written "
                                              f"(hash {data['record_hash'][:12]}…, "
                                              f"recomputed {expected[:12]}…)"))
-            prev = data["record_hash"]
+            prev, prev_id = data["record_hash"], check_id
     head = session.get(ChainHead, 1)
-    if head is not None and head.record_hash != prev:
-        problems.append(ChainProblem(last_id, "chain head does not match the last check"))
+    if head is not None and (head.record_hash != prev or (count and head.check_id != prev_id)):
+        problems.append(ChainProblem(prev_id, (
+            f"chain head (check {head.check_id}, {head.record_hash[:12]}…) is not the last "
+            f"check (check {prev_id}, {prev[:12]}…)")))
     return count, problems

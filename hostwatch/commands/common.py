@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -28,3 +29,21 @@ def open_store(config: Config) -> Store:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     return store
+
+
+def when_option(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """Click callback: a date (its midnight, UTC) or an ISO 8601 time with a zone."""
+    if value is None:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not a date (2026-01-31) or a time with zone: {value!r}",
+                                 param=param) from None
+    if parsed.utcoffset() is None:
+        raise click.BadParameter(f"a time needs a zone (Z or +01:00): {value!r}", param=param)
+    return parsed.astimezone(UTC)

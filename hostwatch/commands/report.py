@@ -6,12 +6,12 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
-from hostwatch.commands.common import load_config, open_store
+from hostwatch.commands.common import load_config, open_store, when_option
 from hostwatch.commands.evidence import evidence
 from hostwatch.model import Category
 
@@ -31,24 +31,6 @@ def report() -> None:
     """
 
 
-def _when(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """A date (midnight UTC) or an ISO 8601 time with zone."""
-    if value is None:
-        return None
-    try:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"not a date (2026-01-31) or a time with zone: {value!r}",
-                                 param=param) from None
-    if parsed.utcoffset() is None:
-        raise click.BadParameter(f"a time needs a zone (Z or +01:00): {value!r}", param=param)
-    return parsed.astimezone(UTC)
-
-
 def write_atomically(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file: never half a report."""
     path = path.expanduser()
@@ -65,8 +47,9 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 @report.command("hosters")
-@click.option("--since", callback=_when, help="Cases reported at or after this date/time (UTC).")
-@click.option("--until", callback=_when, help="Cases reported before this date/time (UTC).")
+@click.option("--since", callback=when_option,
+              help="Cases reported at or after this date/time (UTC).")
+@click.option("--until", callback=when_option, help="Cases reported before this date/time (UTC).")
 @click.option("--category", type=click.Choice([c.value for c in Category]), default=None,
               help="Only cases of this category.")
 @click.option("--clock", type=click.Choice(CLOCKS), default="report",
