@@ -25,7 +25,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from store import Attribution, Case, CrawlRun, Store
-from store.imports import import_cases
+from store.imports import import_cases, import_orders
+from store.state import Debounce
 from tests.net import (
     Behaviour,
     Bursts,
@@ -80,6 +81,7 @@ HOSTERS: tuple[DemoHoster, ...] = (
                lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)],
                network=64502),
 )
+PACK_HOSTER = "Dutch Test Hosting B.V."  # the demo's evidence pack is about this hoster
 VANISHING = "shortlived.test"  # its domain disappears from DNS after round 2
 MOVER, MOVES_TO, MOVES_AT = "comeback.test", 64504, 3  # moves hoster before round 4
 
@@ -165,6 +167,28 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
                              hashlib.sha256(body).hexdigest()])
 
 
+def _write_orders(path: Path, reports: Path) -> None:
+    """ATKM removal orders for the first few cases at each Dutch-hosted demo
+    hoster, issued two hours after the report with a 12-hour deadline."""
+    dutch = {h.name for h in HOSTERS if h.network in (64501, 64502)}
+    taken: Counter[str] = Counter()
+    with reports.open(newline="", encoding="utf-8") as handle, \
+            path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["case_id", "issued_at", "issuer", "deadline_at", "legal_basis",
+                         "reference"])
+        for row in csv.DictReader(handle):
+            host = row["url"].split("/")[2].split(":")[0]
+            if host not in dutch or taken[host] >= 3:
+                continue
+            taken[host] += 1
+            issued = datetime.fromisoformat(row["reported_at"]) + timedelta(hours=2)
+            writer.writerow([row["id"], issued.isoformat(), "ATKM",
+                             (issued + timedelta(hours=12)).isoformat(),
+                             "Wet bestuursrechtelijke aanpak online kinderpornografisch "
+                             "materiaal", f"ATKM-DEMO-{row['id']}"])
+
+
 def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
              echo: Callable[[str], None] = print) -> Path:
     """Run the demo in ``out_dir`` (its store is started afresh); returns the store file."""
@@ -183,6 +207,10 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
         _write_reports(reports, net, cases)
         result = import_cases(store, reports, source="demo-hotline")
         echo(f"imported {reports}: {result.added} cases")
+        orders = out_dir / "orders.csv"
+        _write_orders(orders, reports)
+        result = import_orders(store, orders, source="demo-hotline")
+        echo(f"imported {orders}: {result.added} ATKM removal orders")
         env = _crawl_env(net, out_dir)
         for round_ in range(rounds):
             net.round = round_
@@ -201,10 +229,12 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
                 if line.startswith(("run ", "enrich:"))))
     _summarise(store, echo)
     report_file = _hoster_report(store, out_dir)
+    pack, archive = _evidence_pack(store, out_dir)
     echo("")
     echo(f"store:   {db_file}")
     echo(f"reports: {out_dir / 'reports.csv'}")
     echo(f"hoster report (HTML): {report_file}")
+    echo(f"evidence pack (ATKM, {PACK_HOSTER}): {pack} and {archive}")
     command = _hostwatch_command()
     echo(f"look:    {command} --db {db_url} status")
     echo(f"         {command} --db {db_url} cases --state reappeared --json")
@@ -222,6 +252,19 @@ def _hoster_report(store: Store, out_dir: Path) -> Path:
     path = out_dir / "hoster-report.html"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def _evidence_pack(store: Store, out_dir: Path) -> tuple[Path, Path]:
+    """An ATKM evidence pack about the demo's registered Dutch hoster."""
+    from reports.evidence import Audience, build_pack, read_evidence, write_pack
+
+    # The demo's debounce rule (HOSTWATCH_REMOVAL_MIN_HOURS=0, see _crawl_env).
+    rules = Debounce(min_hours=0.0)
+    with store.session() as session:
+        data = read_evidence(session, PACK_HOSTER, Audience.ATKM, store_url=store.safe_url,
+                             rules=rules)
+    return write_pack(build_pack(data), out_dir / "evidence-atkm", force=True,
+                      generated_at=data.generated_at)
 
 
 def _hostwatch_command() -> str:

@@ -34,6 +34,13 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert f"hoster report (HTML): {report}" in result.output
     html = report.read_text()
     assert "Dutch Test Hosting B.V." in html and "<svg" in html
+    pack = out / "evidence-atkm"
+    assert (f"evidence pack (ATKM, Dutch Test Hosting B.V.): {pack} and {pack}.zip"
+            in result.output)
+    verified = CliRunner().invoke(main, ["--db", f"sqlite:///{out / 'hostwatch.db'}", "verify",
+                                         "--pack", str(pack), "--pack", f"{pack}.zip"])
+    assert verified.exit_code == 0, verified.output
+    assert "ATKM-DEMO-" in (pack / "orders.csv").read_text()
 
     # Attribution: hosters, jurisdictions, a CDN-fronted host, a host that moved.
     with store.session() as session:
