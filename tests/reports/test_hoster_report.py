@@ -315,3 +315,21 @@ def test_html_report_in_chromium(history, tmp_path):
             assert page.pdf()[:4] == b"%PDF"
         finally:
             browser.close()
+
+
+def test_evidence_pack_figures_equal_the_report_row(history, tmp_path):
+    """The hoster report (SQL) and the hoster's evidence pack (pure functions
+    over the rows) give the same figures for the same hoster."""
+    db, _ = history
+    row = by_hoster(json.loads(report(db, tmp_path / "r.json")))["Dutch Test Hosting B.V."]
+    result = CliRunner().invoke(main, ["--db", db, "report", "evidence", "--hoster",
+                                       "dutch-test-hosting", "--for", "acm",
+                                       "-o", str(tmp_path / "pack")])
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "pack" / "figures.json").read_text())
+    clock = figures["clocks"]["report"]
+    assert (clock["cases"], clock["removed"], clock["median"]["hours"], clock["p90"]["hours"],
+            round(clock["share_within_24h"], 3), clock["reappearances"]) == (
+        row["cases"], row["removed"], row["median_hours_to_removal"],
+        row["p90_hours_to_removal"], row["removed_within_24h_share"], row["reappearances"])
+    assert figures["deadlines"]["counts"] == row["deadlines"]
