@@ -8,7 +8,17 @@ from __future__ import annotations
 import click
 
 from hostwatch import __version__
-from hostwatch.commands import cases, crawl, deadlines, demo, enrich, evidence, imports, report
+from hostwatch.commands import (
+    cases,
+    crawl,
+    deadlines,
+    demo,
+    enrich,
+    evidence,
+    export,
+    imports,
+    report,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,5 +41,5 @@ def main(ctx: click.Context, db_url: str | None) -> None:
 
 for _command in [*imports.COMMANDS, *crawl.COMMANDS, *enrich.COMMANDS, *cases.COMMANDS,
                  *demo.COMMANDS, *report.COMMANDS, *deadlines.COMMANDS,
-                 *evidence.COMMANDS]:
+                 *evidence.COMMANDS, *export.COMMANDS]:
     main.add_command(_command)

@@ -1,0 +1,295 @@
+"""`hostwatch export xarf`: XARF v4 reports for notices to a hoster.
+
+The reports are built by `reports.xarf` (pure); this module finds the hoster,
+reads its cases and writes the files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+import tempfile
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hostwatch.commands.common import load_config, open_store
+from hostwatch.model import CaseState
+from reports.xarf import (
+    CLASSIFICATIONS,
+    CaseFacts,
+    HosterFacts,
+    NoXarfType,
+    Party,
+    SeenFacts,
+    XarfError,
+    build_report,
+    xarf_type,
+)
+from store.models import Attribution, Case, Check, Hoster
+
+# A notice goes to a hoster about material that may still be there; removed
+# cases only with --all. Unchecked cases have no hoster of record yet.
+OPEN_STATES = (CaseState.ONLINE.value, CaseState.PENDING_REMOVAL.value,
+               CaseState.REAPPEARED.value)
+SKIPPED_SHOWN = 10  # case references listed per skipped category
+
+
+@click.group("export")
+def export() -> None:
+    """Export cases for other systems: XARF v4 abuse reports for hosters.
+
+    \b
+    Example:
+      hostwatch export xarf --hoster dutch-test-hosting -o - > reports.jsonl
+    """
+
+
+def _party(role: str, org: str | None, contact: str | None, domain: str | None,
+           required: bool) -> Party | None:
+    given = {"org": org, "contact": contact, "domain": domain}
+    if not any(given.values()) and not required:
+        return None
+    missing = [f"--{role}-{name} (or HOSTWATCH_XARF_{role.upper()}_{name.upper()})"
+               for name, value in given.items() if not (value or "").strip()]
+    if missing:
+        what = "missing reporter identity" if role == "reporter" else \
+            "a sender needs org, contact and domain"
+        raise click.UsageError(f"{what}: give {', '.join(missing)}")
+    party = Party(org or "", contact or "", domain or "")
+    problems = party.problems()
+    if problems:
+        raise click.UsageError(
+            "; ".join(f"--{role}-{p.split(':', 1)[0]}:{p.split(':', 1)[1]}" for p in problems))
+    return party
+
+
+def find_hoster(session: Session, wanted: str) -> Hoster:
+    """The hoster whose key or legal name is ``wanted`` (case-insensitive)."""
+    hosters = list(session.scalars(select(Hoster).order_by(Hoster.key)))
+    folded = wanted.strip().casefold()
+    for hoster in hosters:
+        if hoster.key.casefold() == folded:
+            return hoster
+    named = [h for h in hosters if h.legal_name.casefold() == folded]
+    if len(named) == 1:
+        return named[0]
+    if named:
+        keys = ", ".join(h.key for h in named)
+        raise click.UsageError(f"{len(named)} hosters are called {wanted!r}: give the key "
+                               f"of one ({keys})")
+    if not hosters:
+        raise click.UsageError(f"no hoster {wanted!r}: the store knows no hosters yet "
+                               "(run `hostwatch enrich` first)")
+    by_text: dict[str, set[str]] = defaultdict(set)
+    for h in hosters:
+        label = f"{h.legal_name} (key {h.key})"
+        by_text[h.key.casefold()].add(label)
+        by_text[h.legal_name.casefold()].add(label)
+    close = difflib.get_close_matches(folded, list(by_text), n=5, cutoff=0.6)
+    labels = sorted({label for text in close for label in by_text[text]}
+                    | {label for text, found in by_text.items() if folded and folded in text
+                       for label in found})
+    hint = ("; close matches: " + ", ".join(labels[:8])) if labels else \
+        "; no close match (see `hostwatch cases --json` for the hosters of record)"
+    raise click.UsageError(f"no hoster with key or legal name {wanted!r}{hint}")
+
+
+def _facts(case: Case, who: Attribution, check: Check) -> tuple[CaseFacts, SeenFacts]:
+    return (
+        CaseFacts(source=case.source, external_id=case.external_id, url=case.url_normalised,
+                  host=case.host, category=case.category, state=case.state,
+                  reported_at=case.reported_at, ref_sha256=case.ref_sha256,
+                  last_verdict=case.last_verdict, last_checked_at=case.last_checked_at,
+                  last_served_at=case.last_served_at),
+        SeenFacts(ip=who.ip, hostname=who.hostname, asn=who.asn,
+                  nameservers=tuple(who.nameservers or ()), checked_at=check.checked_at,
+                  verdict=check.verdict, http_status=check.http_status,
+                  content_type=check.content_type),
+    )
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(reports: Sequence[dict[str, Any]], output: str) -> str:
+    """Write ``reports``; returns where, in words.
+
+    ``-``: JSON Lines on standard output. A directory (existing, or a path
+    ending in ``/``, created): one ``<report_id>.json`` per report. Anything
+    else: a JSON Lines file. Files are written whole or not at all.
+    """
+    if output == "-":
+        for report in reports:
+            sys.stdout.write(json.dumps(report, ensure_ascii=False) + "\n")
+        return "standard output"
+    path = Path(output).expanduser()
+    if path.is_dir() or output.endswith(("/", os.sep)):
+        try:
+            path.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot create directory {path}: {exc}") from exc
+        for report in reports:
+            _write_atomically(path / f"{report['report_id']}.json",
+                              json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+        return f"{path}{os.sep} (one file per report)"
+    if not path.parent.is_dir():
+        raise click.ClickException(f"cannot write {path}: directory {path.parent} "
+                                   "does not exist")
+    _write_atomically(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in reports))
+    return str(path)
+
+
+@export.command("xarf")
+@click.option("--hoster", "hoster_name", required=True,
+              help="The hoster of record: its key (as in the hoster registry) or legal "
+                   "name, case-insensitive.")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="'-' = JSON Lines on standard output; a directory (existing, or ending "
+                   "in '/') = one <report_id>.json per report; else a JSON Lines file.")
+@click.option("--all", "include_removed", is_flag=True,
+              help="Also removed cases (content_removed: true).")
+@click.option("--classification", type=click.Choice(CLASSIFICATIONS),
+              envvar="HOSTWATCH_XARF_CLASSIFICATION", show_envvar=True,
+              help="Legal classification that XARF csam reports require "
+                   "(hostwatch does not record one per case).")
+@click.option("--with-ncii", "with_ncii", is_flag=True,
+              help="Also export intimate-image cases (ncii, deepfake_adult, sextortion) as "
+                   "category content, type ncii: hostwatch's own type, NOT in XARF v4. "
+                   "Receivers that validate against the official v4 schema reject these "
+                   "reports; agree with the receiver before sending them.")
+@click.option("--reporter-org", envvar="HOSTWATCH_XARF_REPORTER_ORG", show_envvar=True,
+              help="Reporting organisation (the hotline).")
+@click.option("--reporter-contact", envvar="HOSTWATCH_XARF_REPORTER_CONTACT",
+              show_envvar=True, help="Its contact e-mail address.")
+@click.option("--reporter-domain", envvar="HOSTWATCH_XARF_REPORTER_DOMAIN", show_envvar=True,
+              help="Its domain name.")
+@click.option("--sender-org", envvar="HOSTWATCH_XARF_SENDER_ORG", show_envvar=True,
+              help="Organisation that transmits the reports, if not the reporter.")
+@click.option("--sender-contact", envvar="HOSTWATCH_XARF_SENDER_CONTACT", show_envvar=True,
+              help="Its contact e-mail address.")
+@click.option("--sender-domain", envvar="HOSTWATCH_XARF_SENDER_DOMAIN", show_envvar=True,
+              help="Its domain name.")
+@click.pass_context
+def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: bool,
+         classification: str | None, with_ncii: bool, reporter_org: str | None,
+         reporter_contact: str | None, reporter_domain: str | None, sender_org: str | None,
+         sender_contact: str | None, sender_domain: str | None) -> None:
+    """XARF abuse reports for one hoster: type csam (v4); ncii only with --with-ncii.
+
+    One report per case whose hoster of record (the attribution of its
+    newest check that reached an address, see `hostwatch enrich`) is the
+    hoster: cases online, pending removal or reappeared; with --all also
+    removed ones. Unchecked cases have no hoster of record yet.
+
+    csam and csam_ai cases become type csam (csam_ai tagged
+    csam:ai_generated). Terrorist and other cases have no XARF v4 type:
+    they are skipped and counted on standard error.
+
+    Intimate-image cases (ncii, deepfake_adult, sextortion) are skipped and
+    counted too, unless --with-ncii is given. XARF v4 has no registered type
+    for non-consensual intimate images; with --with-ncii they become
+    category content, type ncii, which is hostwatch's own extension type,
+    tagged xarf-extension:ncii (and ncii:deepfake or ncii:sextortion), with
+    no classification. Receivers that validate strictly against the
+    official XARF v4 schema will reject these reports: agree with the
+    receiver that it accepts type ncii before sending them.
+
+    A report carries the URL, its domain, the address and AS the check saw,
+    the hoster's name, when the material was last seen served, the
+    reference SHA-256 and the last check's verdict; never any material.
+    The reporter identity is required; the sender defaults to it. Exporting
+    records no notice: import the notices you send (`hostwatch
+    import-notices`).
+
+    \b
+    Example:
+      export HOSTWATCH_XARF_REPORTER_ORG="Offlimits"
+      export HOSTWATCH_XARF_REPORTER_CONTACT=meldpunt@offlimits.nl
+      export HOSTWATCH_XARF_REPORTER_DOMAIN=offlimits.nl
+      hostwatch export xarf --hoster "Dutch Test Hosting B.V." \\
+          --classification baseline -o notices/
+      # intimate-image cases too, for a receiver that agreed to type ncii:
+      hostwatch export xarf --hoster dutch-test-hosting \\
+          --classification baseline --with-ncii -o notices/
+    """
+    reporter = _party("reporter", reporter_org, reporter_contact, reporter_domain, True)
+    assert reporter is not None
+    sender = _party("sender", sender_org, sender_contact, sender_domain, False)
+    states = (*OPEN_STATES, CaseState.REMOVED.value) if include_removed else OPEN_STATES
+
+    store = open_store(load_config(ctx))
+    with store.session() as session:
+        hoster = find_hoster(session, hoster_name)
+        rows = session.execute(
+            select(Case, Attribution, Check)
+            .join(Attribution, Attribution.id == Case.attribution_id)
+            .join(Check, Check.id == Attribution.check_id)
+            .where(Attribution.hoster_id == hoster.id, Case.state.in_(states))
+            .order_by(Case.id)).all()
+        facts = [_facts(case, who, check) for case, who, check in rows]
+        target = HosterFacts(key=hoster.key, legal_name=hoster.legal_name,
+                             country=hoster.country, abuse=hoster.abuse)
+
+    exported = [(case, seen) for case, seen in facts
+                if xarf_type(case.category, with_ncii=with_ncii)]
+    skipped: dict[str, list[str]] = defaultdict(list)
+    for case, _seen in facts:
+        if not xarf_type(case.category, with_ncii=with_ncii):
+            skipped[case.category].append(f"{case.source}/{case.external_id}")
+    csam = sum(1 for case, _ in exported if xarf_type(case.category) == ("content", "csam"))
+    if csam and classification is None:
+        raise click.UsageError(
+            f"{csam} csam cases need --classification (or "
+            f"HOSTWATCH_XARF_CLASSIFICATION), one of {', '.join(CLASSIFICATIONS)}: XARF v4 "
+            "csam reports require the legal classification, which hostwatch does not record")
+
+    reports: list[dict[str, Any]] = []
+    for case, seen in exported:
+        try:
+            reports.append(build_report(case, seen, target, reporter=reporter, sender=sender,
+                                        classification=classification, with_ncii=with_ncii,
+                                        report_id=str(uuid.uuid4())))
+        except NoXarfType:  # pragma: no cover - filtered above
+            continue
+        except XarfError as exc:
+            raise click.ClickException(
+                f"case {case.source}/{case.external_id}: {exc}") from exc
+
+    where = write_reports(reports, output)
+    states_text = Counter(case.state for case, _ in exported)
+    click.echo(f"xarf: {len(reports)} reports for {target.legal_name} (key {target.key}, "
+               f"abuse {target.abuse or 'unknown'}) to {where}"
+               + (": " + ", ".join(f"{n} {s}" for s, n in sorted(states_text.items()))
+                  if states_text else ""), err=True)
+    ncii = sum(1 for report in reports if report["type"] == "ncii")
+    if ncii:
+        click.echo(f"xarf: {ncii} of them have type ncii, hostwatch's own extension, not "
+                   "XARF v4: receivers that validate against the official schema reject "
+                   "them", err=True)
+    for category, refs in sorted(skipped.items()):
+        shown = ", ".join(refs[:SKIPPED_SHOWN])
+        more = f" and {len(refs) - SKIPPED_SHOWN} more" if len(refs) > SKIPPED_SHOWN else ""
+        why = ("no XARF v4 type; --with-ncii exports them as hostwatch's own type ncii"
+               if xarf_type(category, with_ncii=True) else "no XARF v4 type")
+        click.echo(f"xarf: skipped {len(refs)} {category} cases ({why}): "
+                   f"{shown}{more}", err=True)
+
+
+COMMANDS = [export]
