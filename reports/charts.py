@@ -76,15 +76,28 @@ def step_chart(title: str, series: Sequence[tuple[str, Sequence[tuple[float, flo
                     f'text-anchor="middle">{hours:.0f}</text>')
     for i, (name, curve) in enumerate(series):
         points = [(0.0, 1.0), *curve] if not curve or curve[0][0] > 0 else list(curve)
-        path = f"M{px(points[0][0]):.1f},{py(points[0][1]):.1f}"
-        for t, s in points[1:]:
-            path += f" H{px(t):.1f} V{py(s):.1f}"
+        corners = _corners([(f"{px(t):.1f}", f"{py(s):.1f}") for t, s in points])
+        path = f"M{corners[0][0]},{corners[0][1]}" + "".join(
+            f" H{x} V{y}" for x, y in corners[1:])
         path += f" H{px(x_max):.1f}" if points[-1][0] < x_max else ""
         body.append(f'<path class="series" data-name="{escape(name)}" d="{path}" fill="none" '
                     f'stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2" '
                     f'stroke-dasharray="{DASHES[i % len(DASHES)]}"/>')
     body += _legend([name for name, _ in series], "line")
     return _frame(title, body, x_label, y_label, "survival")
+
+
+def _corners(points: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The steps of a curve as drawn: one corner per pixel column (to 0.1 px),
+    at the level the curve has when it leaves that column. A curve over a
+    million cases has as many steps; the drawing needs a few thousand."""
+    corners = [points[0]]
+    for x, y in points[1:]:
+        if x == corners[-1][0] and len(corners) > 1:
+            corners[-1] = (x, y)  # several steps within one column: the last one shows
+        elif y != corners[-1][1]:
+            corners.append((x, y))
+    return corners
 
 
 def bar_chart(title: str, categories: Sequence[str],

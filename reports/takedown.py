@@ -52,6 +52,7 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
 from lifelines import KaplanMeierFitter
 
 if TYPE_CHECKING:
@@ -355,12 +356,12 @@ def _fit_counts(durations: Sequence[tuple[float, bool, int]],
     rows = [row for row in durations if row[2] > 0]
     if not rows:
         return None
+    # Arrays, not lists: lifelines turns whatever it gets into arrays, and a
+    # report over a million cases hands it a million rows.
+    hours, removed, counts = zip(*rows, strict=True)
     fitter = KaplanMeierFitter(alpha=1.0 - confidence)
-    fitter.fit(
-        [hours for hours, _, _ in rows],
-        event_observed=[removed for _, removed, _ in rows],
-        weights=[count for _, _, count in rows],
-    )
+    fitter.fit(np.asarray(hours, dtype=float), event_observed=np.asarray(removed, dtype=bool),
+               weights=np.asarray(counts, dtype=float))
     return fitter
 
 
@@ -382,12 +383,22 @@ def _quantile(fitter: KaplanMeierFitter, q: float) -> Estimate:
 
 def _share_removed_by(fitter: KaplanMeierFitter, hours: float, longest: float) -> float | None:
     """1 - S(hours); None past the longest follow-up unless S already reached 0."""
-    survival = float(fitter.survival_function_at_times(hours).iloc[0])
+    survival = _survival_at(fitter, hours)
     if hours > longest and survival > 0.0:
         return None
     return 1.0 - survival
 
 
+def _survival_at(fitter: KaplanMeierFitter, hours: float) -> float:
+    """S(hours) of the step curve: its value at the last step at or before
+    ``hours`` (what lifelines' survival_function_at_times reads, without a
+    pandas lookup per call)."""
+    curve = fitter.survival_function_.iloc[:, 0]
+    step = int(np.searchsorted(curve.index.to_numpy(), hours, side="right")) - 1
+    return 1.0 if step < 0 else float(curve.iloc[step])
+
+
 def _curve(fitter: KaplanMeierFitter) -> list[tuple[float, float]]:
     column = fitter.survival_function_.iloc[:, 0]
-    return [(float(t), float(s)) for t, s in column.items()]
+    return list(zip(column.index.to_numpy(dtype=float).tolist(),
+                    column.to_numpy(dtype=float).tolist(), strict=True))

@@ -158,7 +158,10 @@ class Check(Base):
     """
 
     __tablename__ = "checks"
-    __table_args__ = (Index("ix_checks_case_time", "case_id", "checked_at"),)
+    __table_args__ = (
+        # id and verdict: the deadline judgements read the index only (0005).
+        Index("ix_checks_case_time_verdict", "case_id", "checked_at", "id", "verdict"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="RESTRICT"))
