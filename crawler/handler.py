@@ -22,6 +22,10 @@ What this adds to Scrapy's handler:
   running event loop.
 - aiohttp's exception messages can quote what the server sent (a bad status
   line, a bad header); `crawler.errors` keeps only class names for those.
+- Requests marked for the browser (``crawler.browser.META_BROWSER``) are
+  browser checks (crawler.browser.check): Chromium starts on the first one
+  and stops with the crawl; their media is hashed through this handler's
+  session, so the same resolver, guard and body cap apply.
 """
 
 from __future__ import annotations
@@ -34,9 +38,13 @@ from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloa
 from scrapy.http import Response
 from scrapy.utils.ssl import _make_ssl_context
 
+from crawler.browser import META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
 from crawler.guard import parse_networks
 from crawler.resolver import GuardedResolver, shared_resolver
 from hostwatch.config import Config
+
+if TYPE_CHECKING:
+    from crawler.browser.check import BrowserChecker
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -56,7 +64,8 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
         # Scrapy's handler minus its session (we make our own below).
         BaseStreamingDownloadHandler.__init__(self, crawler)
         self._ssl_context = _make_ssl_context(crawler.settings)
-        config = Config.from_env()
+        config = self._config = Config.from_env()
+        self._browser: BrowserChecker | None = None
         connector = aiohttp.TCPConnector(
             local_addr=self._bind_address,
             limit=self._pool_size_total,
@@ -72,6 +81,36 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
             response_class=_ClientResponse,
             skip_auto_headers=("Accept", "Accept-Encoding", "Content-Type", "User-Agent"),
         )
+
+    async def download_request(self, request: Request) -> Response:
+        if META_BROWSER in request.meta:
+            return await self._browser_check(request)
+        return await super().download_request(request)
+
+    async def _browser_check(self, request: Request) -> Response:
+        """A browser check (crawler.browser): its result travels in
+        ``request.meta``; the response itself is an empty stand-in."""
+        if self._browser is None:
+            from crawler.browser.check import BrowserChecker
+            from crawler.browser.pool import BrowserSettings
+
+            config = self._config
+            self._browser = BrowserChecker(
+                BrowserSettings.from_config(config), self._session, shared_resolver(config),
+                parse_networks(config.allow_private), user_agent=config.user_agent,
+                max_body=self._max_body, max_redirects=config.max_redirects,
+                timeout=config.timeout)
+        request.meta[META_BROWSER_RESULT] = await self._browser.check(
+            request.url, reference_sha256=request.meta.get(META_REFERENCE),
+            removed=request.meta[META_BROWSER])
+        return Response(url=request.url, status=200, body=b"", flags=["browser"],
+                        request=request)
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+            self._browser = None
+        await super().close()
 
     async def _read_response(self, response: _ClientResponse, request: Request) -> Response:
         headers = self._extract_headers(response)

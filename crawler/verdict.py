@@ -29,6 +29,10 @@ LOGIN_PATH = re.compile(r"(^|/)(login|log-in|signin|sign-in|sign_in|auth|account
 REMOVED_NAME = re.compile(r"(?<![0-9a-z])(removed|deleted|unavailable|notfound|not[-_]found|"
                           r"no[-_]image|placeholder|missing|404|gone)(?![0-9a-z])",
                           re.IGNORECASE)
+# What shows media in a page as served (before any script runs): without
+# any of these, a page with scripts is a shell a browser fills in.
+MEDIA_TAGS = (b"<img", b"<video", b"<picture", b"<audio", b"<source", b"<embed", b"<object",
+              b"og:image", b"background-image")
 TITLE_SCAN = 8192  # the <title> is looked for in the first bytes only
 TITLE_MAX = 1024
 
@@ -78,6 +82,9 @@ class BodyFeatures:
     marker: str | None = None  # first placeholder text marker found
     normalised_sha256: str | None = None  # hash with the requested path removed
     title: str | None = None
+    scanned: bool = False  # a page small enough to be scanned (the fields below)
+    scripts: int = 0  # <script> tags
+    media_tags: int = 0  # tags and properties that show media (MEDIA_TAGS)
 
 
 @dataclass(frozen=True)
@@ -163,7 +170,9 @@ def body_features(
     """Hash ``body`` and read the few facts classify() needs, in memory."""
     digest = hashlib.sha256(body).hexdigest()
     marker = normalised = title = None
-    if is_textual(content_type) and len(body) <= SCAN_LIMIT:
+    scripts = media = 0
+    scanned = is_textual(content_type) and len(body) <= SCAN_LIMIT
+    if scanned:
         lowered = body.lower()
         for candidate in rules.markers:
             if candidate.encode("utf-8") in lowered:
@@ -171,7 +180,10 @@ def body_features(
                 break
         normalised = hashlib.sha256(_without_path(lowered, requested_url)).hexdigest()
         title = _title(lowered[:TITLE_SCAN], body)
-    return BodyFeatures(digest, len(body), truncated, marker, normalised, title)
+        scripts = lowered.count(b"<script")
+        media = sum(lowered.count(tag) for tag in MEDIA_TAGS)
+    return BodyFeatures(digest, len(body), truncated, marker, normalised, title, scanned,
+                        scripts, media)
 
 
 def _title(lowered_head: bytes, body: bytes) -> str | None:

@@ -160,6 +160,26 @@ KEYS: dict[str, _Key] = {
                     "your hoster registry file (TOML), merged over the shipped one by id"),
     "enrich_batch": _Key("HOSTWATCH_ENRICH_BATCH", "1000", _positive_int,
                          "checks attributed per transaction"),
+    "browser_rules": _Key("HOSTWATCH_BROWSER_RULES", "", str,
+                          "your browser rule file (TOML): hosts that need the browser, their "
+                          "'removed' texts and elements; read before the shipped one"),
+    "chromium": _Key("HOSTWATCH_CHROMIUM", "/usr/bin/chromium", str,
+                     "the Chromium executable browser checks run (Debian's package)"),
+    "browser_pages": _Key("HOSTWATCH_BROWSER_PAGES", "2", _positive_int,
+                          "browser pages open at once"),
+    "browser_timeout": _Key("HOSTWATCH_BROWSER_TIMEOUT", "30", _non_negative_float,
+                            "seconds a page may take in the browser, all in"),
+    "browser_settle": _Key("HOSTWATCH_BROWSER_SETTLE", "2", _non_negative_float,
+                           "seconds a page's scripts get after it loaded, to fetch and draw"),
+    "browser_restart_pages": _Key("HOSTWATCH_BROWSER_RESTART_PAGES", "100", _positive_int,
+                                  "pages after which the browser is restarted"),
+    "browser_media_limit": _Key("HOSTWATCH_BROWSER_MEDIA_LIMIT", "8", _positive_int,
+                                "media files of one page hashed at most"),
+    "browser_temp": _Key("HOSTWATCH_BROWSER_TEMP", "", str,
+                         "where the browser's temporary profile goes (default /dev/shm, "
+                         "else the system's temp dir); removed after the crawl"),
+    "browser_user_agent": _Key("HOSTWATCH_BROWSER_USER_AGENT", "", str,
+                               "the browser's User-Agent (default: Chromium's own)"),
 }
 
 
@@ -197,6 +217,15 @@ class Config:
     offline: bool
     hosters: str
     enrich_batch: int
+    browser_rules: str
+    chromium: str
+    browser_pages: int
+    browser_timeout: float
+    browser_settle: float
+    browser_restart_pages: int
+    browser_media_limit: int
+    browser_temp: str
+    browser_user_agent: str
 
     @classmethod
     def from_env(

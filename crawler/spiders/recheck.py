@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -25,6 +26,9 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
+from crawler.browser import META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
+from crawler.browser.decide import decide
+from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
@@ -81,9 +85,12 @@ class RecheckSpider(Spider):
     name = "recheck"
 
     def __init__(self, *args: Any, limit: str | int | None = None,
-                 due: str | None = None, **kwargs: Any) -> None:
+                 due: str | None = None, browser: str | bool | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit = int(limit) if limit not in (None, "") else None
+        # -a browser=1: every case in the browser (hostwatch crawl --browser).
+        self.force_browser = str(browser or "").lower() in ("1", "true", "yes")
         self.due = due or DUE_NIGHTLY
         if self.due not in (DUE_NIGHTLY, DUE_DEADLINES):
             raise ValueError(f"spider argument due: expected {DUE_NIGHTLY} or {DUE_DEADLINES}, "
@@ -91,6 +98,8 @@ class RecheckSpider(Spider):
         self.config = Config.from_env()
         self.rules = PlaceholderRules.load(self.config.placeholder_hashes,
                                            self.config.placeholder_markers)
+        self.browser_rules = BrowserRules.load(self.config.browser_rules)
+        self.browser_checks = 0
         self.store = Store(self.config.db)
         self.lock = RunLock(self.store, self.config.data_dir)
         self.probes: NotFoundProbes[_Waiting] = NotFoundProbes()
@@ -155,7 +164,10 @@ class RecheckSpider(Spider):
         for cases in feed:
             for case in cases:
                 self.in_flight += 1
-                yield self._request(case.url, self.parse, self.failed, {META_CASE: case})
+                if self.force_browser or self._use(case) is BrowserUse.ALWAYS:
+                    yield self._browser_request(case)
+                else:
+                    yield self._request(case.url, self.parse, self.failed, {META_CASE: case})
             # Scrapy takes everything start() yields at once; hand out the
             # next batch only when this one has mostly been checked.
             while self.in_flight > batch // 2:
@@ -166,6 +178,20 @@ class RecheckSpider(Spider):
         meta["download_timeout"] = self.config.timeout
         return Request(url, callback=callback, errback=errback, dont_filter=True, meta=meta,
                        priority=priority, headers=self.headers)
+
+    def _use(self, case: DueCase) -> BrowserUse:
+        return self.browser_rules.use(urlsplit(case.url).hostname or "")
+
+    def _browser_request(self, case: DueCase) -> Request:
+        host = urlsplit(case.url).hostname or ""
+        own = self.browser_rules.removed_for(host)
+        # The host's own "removed" texts, everyone's, then the placeholder texts
+        # HTTP checks look for.
+        removed = Removed(tuple(dict.fromkeys((*own.texts, *self.rules.markers))), own.selectors)
+        self.browser_checks += 1
+        return self._request(case.url, self.parse_browser, self.failed,
+                             {META_CASE: case, META_BROWSER: removed,
+                              META_REFERENCE: case.ref_sha256})
 
     # -- responses ------------------------------------------------------------
 
@@ -180,10 +206,11 @@ class RecheckSpider(Spider):
                                      f"hostwatch error {type(exc).__name__}")
 
     def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str,
-                      chain: Sequence[str] = (), final_url: str | None = None) -> NewCheck:
+                      chain: Sequence[str] = (), final_url: str | None = None,
+                      method: Method = Method.HTTP) -> NewCheck:
         observation = Observation(url=case.url, final_url=final_url, redirect_chain=tuple(chain),
                                   error=kind, error_detail=detail)
-        check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
+        check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=method.value,
                          verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
                          final_url=final_url if chain else None,
                          redirect_chain=list(chain) or None, error_kind=kind.value)
@@ -193,6 +220,11 @@ class RecheckSpider(Spider):
         observation, check = self._observe(case, response)
         first = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules)
         served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
+        if (served and self._use(case) is BrowserUse.FALLBACK
+                and looks_like_shell(observation.body, observation.content_type)):
+            # A page its scripts fill in: only the browser can say what it shows.
+            yield self._browser_request(case)
+            return
         if not (served and self.config.soft404_probe):
             yield self._finish(case, observation, check, None)
             return
@@ -208,8 +240,42 @@ class RecheckSpider(Spider):
         request = failure.request  # type: ignore[attr-defined]
         case: DueCase = request.meta[META_CASE]
         kind, detail = error_kind(failure)
+        method = Method.BROWSER if META_BROWSER in request.meta else Method.HTTP
+        if method is Method.BROWSER and kind is ErrorKind.OTHER:
+            detail = f"browser check failed: {_first_line(failure.value)}"
+            self.logger.error("case %s: %s", case.id, detail)
         yield self._failed_check(case, kind, detail, request.meta.get("redirect_urls", ()),
-                                 request.url)
+                                 request.url, method)
+
+    def parse_browser(self, response: Response) -> Iterator[NewCheck]:
+        """A browser check's result (crawler.browser): decided, then recorded."""
+        case: DueCase = response.meta[META_CASE]
+        try:
+            yield self._browser_check(case, response.meta[META_BROWSER_RESULT])
+        except Exception as exc:  # recorded on the check, never lost
+            self.logger.error("browser check of case %s failed in hostwatch: %s", case.id,
+                              type(exc).__name__)
+            yield self._failed_check(case, ErrorKind.OTHER,
+                                     f"hostwatch error {type(exc).__name__}",
+                                     method=Method.BROWSER)
+
+    def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
+        seen = result.visit
+        decision, media = decide(seen, result.hashes, reference_sha256=case.ref_sha256,
+                                 rules=self.rules)
+        check = NewCheck(
+            case_id=case.id, checked_at=datetime.now(UTC), method=Method.BROWSER.value,
+            verdict=decision.verdict.value, url=case.url, tool_version=__version__,
+            run_id=self.run_id, http_status=seen.status, final_url=seen.final_url,
+            redirect_chain=list(seen.redirect_chain) or None, peer_ip=seen.peer_ip,
+            content_type=media.content_type if media and media.sha256 else seen.content_type,
+            bytes_received=media.length if media and media.sha256 else None,
+            truncated=bool(media and media.truncated),
+            body_sha256=media.sha256 if media else None,
+            reference_match=decision.reference_match, reason=decision.reason,
+            error_kind=seen.error.value if seen.error else None, headers=seen.headers or None)
+        self._count(check, decision.verdict)
+        return check
 
     def _observe(self, case: DueCase, response: Response) -> tuple[Observation, NewCheck]:
         headers: dict[str, str] = {}
@@ -252,12 +318,15 @@ class RecheckSpider(Spider):
         check.verdict = decision.verdict.value
         check.reason = decision.reason
         check.reference_match = decision.reference_match
+        self._count(check, decision.verdict)
+        return check
+
+    def _count(self, check: NewCheck, verdict: Verdict) -> None:
         self.counts[check.verdict] = self.counts.get(check.verdict, 0) + 1
-        if decision.verdict.group is VerdictGroup.TRANSIENT:
+        if verdict.group is VerdictGroup.TRANSIENT:
             self.errors += 1
         self.checks_done += 1
         self.in_flight -= 1
-        return check
 
     # -- soft-404 probes ------------------------------------------------------
 
@@ -306,3 +375,8 @@ class RecheckSpider(Spider):
             self.logger.info("run %s %s: %s", self.run_id, status,
                              ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
         self.lock.release()
+
+
+def _first_line(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

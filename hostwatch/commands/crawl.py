@@ -22,11 +22,12 @@ EXIT_INCOMPLETE = 4
 
 
 def run_crawl(config: Config, limit: int | None = None,
-              due: str = DUE_NIGHTLY) -> dict[str, object]:
+              due: str = DUE_NIGHTLY, browser: bool = False) -> dict[str, object]:
     """Run the recheck spider in this process; returns Scrapy's stats.
 
     ``due``: ``nightly`` (every due case) or ``deadlines`` (only the pending
-    deadline checks, store.schedule). Scrapy's reactor cannot be restarted:
+    deadline checks, store.schedule). ``browser``: every case in the browser.
+    Scrapy's reactor cannot be restarted:
     call this once per process.
     """
     # The spider's components read HOSTWATCH_* themselves (so that
@@ -36,7 +37,7 @@ def run_crawl(config: Config, limit: int | None = None,
     settings.setmodule("crawler.settings", priority="project")
     process = CrawlerProcess(settings, install_root_handler=True)
     crawler = process.create_crawler("recheck")
-    process.crawl(crawler, limit=limit, due=due)
+    process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "")
     process.start()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
@@ -53,13 +54,13 @@ def _report_run(store: Store, run_id: object) -> None:
 
 
 def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
-           concurrency: int | None, due: str = DUE_NIGHTLY) -> Store:
+           concurrency: int | None, due: str = DUE_NIGHTLY, browser: bool = False) -> Store:
     config = load_config(ctx, timeout=timeout, concurrency=concurrency)
     store = open_store(config)
     if due == DUE_DEADLINES and not _deadline_checks_pending(config, store):
         click.echo("no deadline checks due")
         return store  # without starting Scrapy: cheap enough for a cron job every minute
-    stats = run_crawl(config, limit, due)
+    stats = run_crawl(config, limit, due, browser)
     if stats.get("hostwatch/nothing_due"):
         click.echo("no deadline checks due")
         return store
@@ -97,16 +98,27 @@ _concurrency = click.option("--concurrency", type=click.IntRange(min=1), default
                             help="Requests in flight (default $HOSTWATCH_CONCURRENCY or 64).")
 
 
+_browser = click.option("--browser", is_flag=True,
+                        help="Check every case in the browser (Chromium), not by a plain GET.")
+
+
 @click.command("crawl")
 @click.option("--due", "deadlines", is_flag=True,
               help="Make only the deadline checks that are due (removal orders), nothing else.")
+@_browser
 @_limit
 @_timeout
 @_concurrency
 @click.pass_context
-def crawl(ctx: click.Context, deadlines: bool, limit: int | None, timeout: float | None,
-          concurrency: int | None) -> None:
+def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
+          timeout: float | None, concurrency: int | None) -> None:
     """Re-check every due case over HTTP, once.
+
+    Pages that need a browser are checked in Chromium (method "browser"):
+    hosts your HOSTWATCH_BROWSER_RULES file marks "always", and pages whose
+    plain GET returns an HTML shell (scripts, no media); --browser sends every
+    case there. The browser loads no image, video or font: the media a page
+    shows is fetched over HTTP, hashed in memory and dropped.
 
     A case is due when its last check is older than HOSTWATCH_RECHECK_HOURS
     (removed cases stay due for HOSTWATCH_WATCH_REMOVED_DAYS, to see
@@ -131,10 +143,14 @@ def crawl(ctx: click.Context, deadlines: bool, limit: int | None, timeout: float
     Example:
       HOSTWATCH_NAMESERVERS=127.0.0.1:5353 hostwatch crawl --limit 100
     \b
+    Example (every case in the browser):
+      hostwatch crawl --browser --limit 20
+    \b
     Example (cron, deadline checks every two minutes):
       */2 * * * *  cd /srv/hostwatch && .venv/bin/hostwatch crawl --due >> due.log 2>&1
     """
-    _crawl(ctx, limit, timeout, concurrency, DUE_DEADLINES if deadlines else DUE_NIGHTLY)
+    _crawl(ctx, limit, timeout, concurrency, DUE_DEADLINES if deadlines else DUE_NIGHTLY,
+           browser)
 
 
 @click.command("run")

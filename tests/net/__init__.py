@@ -68,6 +68,23 @@ The API, all on TestInternet:
   scripted RDAP failures for an address, a prefix or a Network;
 - ``rdap_hits`` (list of RdapHit: path, ip, status), ``rdap_hit_count(target=None)``,
   ``clear_rdap_hits()``: proof of caching.
+
+Galleries that render with JavaScript (tests.net.gallery), for the browser
+checks: a plain fetch of the page gets a shell without media; only a browser
+running its script sees the image, the video, the CSS background, the
+changed image, the removal notice, the popups and redirect, or a page that
+never finishes loading:
+
+    gallery = add_js_gallery(net, "jsgallery.test", network=64501, marker=b"HW-MARKER-1")
+    gallery.item("a1", ("present", "removed"))   # one ItemState per round
+    gallery.page_url("a1")       # http://jsgallery.test:PORT/g/a1
+    gallery.media_url("a1")      # .../m/a1.jpg this round; None once removed
+    gallery.media_sha256("a1")   # the original's hash, every round
+    # the removal notice: REMOVED_SELECTOR ("div.hw-removed-notice"), REMOVED_TEXT
+
+A browser reaches it with ``--host-resolver-rules=MAP jsgallery.test
+{gallery.host.ip}``. The URL layout and every state are in that module's
+docstring.
 """
 
 from tests.net.behaviours import (
@@ -93,12 +110,21 @@ from tests.net.behaviours import (
     Stream,
     marker_body,
 )
+from tests.net.gallery import (
+    REMOVED_SELECTOR,
+    REMOVED_TEXT,
+    ItemState,
+    JsGallery,
+    add_js_gallery,
+)
 from tests.net.internet import Hit, Host, TestInternet
 from tests.net.networks import DEFAULT_NETWORKS, Network, NetworkSpec, cdn_headers
 from tests.net.rdap import RdapHit
 
 __all__ = [
     "DEFAULT_NETWORKS",
+    "REMOVED_SELECTOR",
+    "REMOVED_TEXT",
     "Behaviour",
     "Bursts",
     "EndlessRedirect",
@@ -108,6 +134,8 @@ __all__ = [
     "Homepage",
     "Host",
     "Huge",
+    "ItemState",
+    "JsGallery",
     "LoginPage",
     "Network",
     "NetworkSpec",
@@ -125,6 +153,7 @@ __all__ = [
     "Status",
     "Stream",
     "TestInternet",
+    "add_js_gallery",
     "cdn_headers",
     "marker_body",
 ]

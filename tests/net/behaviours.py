@@ -59,14 +59,18 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class Hangup:
-    """No HTTP response: write ``data`` (maybe nothing), then close.
+    """No complete HTTP response: write ``data`` (maybe nothing), then close.
 
-    ``reset`` closes with a TCP RST (SO_LINGER 0) instead of a FIN.
+    ``reset`` closes with a TCP RST (SO_LINGER 0) instead of a FIN. ``hold``
+    keeps the connection open that many seconds after ``data`` (or until the
+    client closes its side), for a page that stalls half-sent yet never
+    holds a server thread or a test's teardown for long.
     """
 
     data: bytes = b""
     reset: bool = False
     delay: float = 0.0
+    hold: float = 0.0
 
 
 Reply = Response | Hangup

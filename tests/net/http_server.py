@@ -287,7 +287,7 @@ class HttpServer:
         except Exception:
             log.exception("behaviour failed for %s %s", request.method, request.target)
             reply = Status(500).reply(request, _NoContext())
-        return await self._send(writer, request, reply, _keep_alive(request))
+        return await self._send(reader, writer, request, reply, _keep_alive(request))
 
     async def _refuse(self, writer: asyncio.StreamWriter, code: int) -> None:
         reply = Status(code).reply(_NO_REQUEST, _NoContext())
@@ -296,12 +296,17 @@ class HttpServer:
         await writer.drain()
 
     async def _send(
-        self, writer: asyncio.StreamWriter, request: Request, reply: Reply, keep_alive: bool
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        request: Request,
+        reply: Reply,
+        keep_alive: bool,
     ) -> bool:
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if isinstance(reply, Hangup):
-            await _hang_up(writer, reply)
+            await _hang_up(reader, writer, reply)
             return False
         head_only = request.method == "HEAD"
         stream = reply.stream
@@ -323,15 +328,29 @@ class HttpServer:
         return keep_alive
 
 
-async def _hang_up(writer: asyncio.StreamWriter, reply: Hangup) -> None:
+async def _hang_up(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Hangup
+) -> None:
     if reply.data:
         writer.write(reply.data)
         await writer.drain()
+    if reply.hold > 0:
+        await _until_client_leaves(reader, reply.hold)
     if reply.reset:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         writer.transport.abort()
+
+
+async def _until_client_leaves(reader: asyncio.StreamReader, seconds: float) -> None:
+    """Wait up to ``seconds`` for the client to close its side, discarding what it sends."""
+    try:
+        async with asyncio.timeout(seconds):
+            while await reader.read(CHUNK_SIZE):
+                pass
+    except TimeoutError:
+        pass  # held as long as asked: now close
 
 
 async def _write_stream(writer: asyncio.StreamWriter, stream: Stream) -> None:

@@ -1,0 +1,18 @@
+"""Browser checks: pages that only show their media once their scripts run.
+
+rules.py decides which cases need the browser; pool.py runs Chromium;
+proxy.py is the browser's only way out (our DNS, the address guard, no
+media bodies); page.py visits one page with media blocked; check.py hashes
+the media the page shows over the HTTP path; decide.py turns all that into
+the same verdicts as an HTTP check. The spider (crawler.spiders.recheck)
+sends a case to the browser with the Request.meta keys below, and the
+download handler (crawler.handler) runs it.
+"""
+
+# Request.meta: the host's "removed" texts and selectors (a rules.Removed);
+# its presence makes the request a browser check.
+META_BROWSER = "hostwatch_browser"
+# Request.meta, set by the handler: the check.BrowserResult.
+META_BROWSER_RESULT = "hostwatch_browser_result"
+# Request.meta: the case's reference SHA-256 (or None).
+META_REFERENCE = "hostwatch_reference"

@@ -1,0 +1,146 @@
+"""A browser check: the page visit, then its media hashed over the HTTP path.
+
+The browser shows which media the page references (crawler.browser.page)
+but never loads it; each media URL is then fetched here with the crawl's own
+guarded HTTP client (the aiohttp session of crawler.handler), streamed
+through SHA-256 in memory and dropped, up to HOSTWATCH_MAX_BODY, and
+compared with the case's reference hash (crawler.browser.decide). The media
+request carries the page as its Referer, as the browser's would: hosts that
+refuse hot-linked media would otherwise answer with a stand-in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+
+from crawler.browser.decide import MediaHash, PageVisit
+from crawler.browser.page import MEDIA_PATH, visit
+from crawler.browser.pool import BrowserPool, BrowserSettings
+from crawler.browser.rules import Removed
+from crawler.guard import Network, forbidden_reason
+from crawler.verdict import ErrorKind, Observation, classify
+from enrichment.dns import Resolver
+from hostwatch.model import Verdict
+
+
+@dataclass(frozen=True)
+class BrowserResult:
+    visit: PageVisit
+    hashes: tuple[MediaHash, ...]
+
+
+class BrowserChecker:
+    """Browser checks for one crawl: one pool, the crawl's HTTP session."""
+
+    def __init__(self, settings: BrowserSettings, session: aiohttp.ClientSession,
+                 resolver: Resolver, allow: Sequence[Network], *, user_agent: str,
+                 max_body: int, max_redirects: int, timeout: float) -> None:
+        self.pool = BrowserPool(settings)
+        self.session = session
+        self.resolver = resolver
+        self.allow = tuple(allow)
+        self.user_agent = user_agent
+        self.max_body = max_body
+        self.max_redirects = max_redirects
+        self.timeout = timeout
+
+    async def check(self, url: str, *, reference_sha256: str | None,
+                    removed: Removed) -> BrowserResult:
+        if MEDIA_PATH.search(urlsplit(url).path):
+            # The URL names a media file: the browser would only be refused it.
+            seen = PageVisit(url=url, main_is_media=True)
+        else:
+            await self.pool.start()  # once; BrowserUnavailable when Chromium cannot run
+            seen = await visit(self.pool, url, removed, resolver=self.resolver,
+                               allow=self.allow, max_body=self.max_body)
+        hashes: list[MediaHash] = []
+        for media in _to_hash(seen, self.pool.settings.media_limit):
+            result = await hash_media(self.session, media, referer=url, allow=self.allow,
+                                      user_agent=self.user_agent, max_body=self.max_body,
+                                      max_redirects=self.max_redirects, timeout=self.timeout)
+            hashes.append(result)
+            if result.usable and (reference_sha256 is None
+                                  or result.sha256 == reference_sha256.lower()):
+                break  # the match, or (no reference) proof that media is shown
+        return BrowserResult(seen, tuple(hashes))
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+def _to_hash(seen: PageVisit, limit: int) -> list[str]:
+    """The media worth fetching: none when the page itself already decides."""
+    if seen.error is not None:
+        return []
+    if seen.main_is_media:
+        return [seen.url]
+    page = classify(Observation(url=seen.url, status=seen.status, final_url=seen.final_url,
+                                redirect_chain=seen.redirect_chain,
+                                content_type=seen.content_type))
+    if page.verdict is not Verdict.ONLINE or seen.removed:
+        return []
+    return list(seen.media[:limit])
+
+
+async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
+                     allow: Sequence[Network], user_agent: str, max_body: int,
+                     max_redirects: int, timeout: float) -> MediaHash:
+    """GET ``url`` and hash its body in memory (redirects followed, each guarded)."""
+    headers = {"User-Agent": user_agent, "Referer": referer}
+    limit = aiohttp.ClientTimeout(total=timeout)
+    current = url
+    try:
+        for _ in range(max_redirects + 1):
+            refused = _literal_refused(current, allow)
+            if refused:
+                return MediaHash(url, error=ErrorKind.BLOCKED)
+            async with session.get(current, headers=headers, allow_redirects=False,
+                                   timeout=limit) as response:
+                location = response.headers.get("Location")
+                if response.status in (301, 302, 303, 307, 308) and location:
+                    current = urljoin(current, location)
+                    if urlsplit(current).scheme not in ("http", "https"):
+                        return MediaHash(url, status=response.status,
+                                         error=ErrorKind.UNSUPPORTED)
+                    continue
+                content_type = response.headers.get("Content-Type")
+                if not 200 <= response.status < 300:
+                    return MediaHash(url, status=response.status, content_type=content_type)
+                digest = hashlib.sha256()
+                received = 0
+                truncated = False
+                async for chunk in response.content.iter_any():
+                    room = max_body - received
+                    if len(chunk) > room:
+                        digest.update(chunk[:room])
+                        received += room
+                        truncated = True
+                        break
+                    digest.update(chunk)
+                    received += len(chunk)
+                return MediaHash(url, response.status, digest.hexdigest(), received,
+                                 content_type, truncated)
+        return MediaHash(url, error=ErrorKind.REDIRECT_LOOP)
+    except TimeoutError:
+        return MediaHash(url, error=ErrorKind.TIMEOUT)
+    except aiohttp.ClientConnectorError as exc:
+        kind = ErrorKind.NXDOMAIN if "nxdomain" in str(exc) else ErrorKind.REFUSED
+        return MediaHash(url, error=kind)
+    except (aiohttp.ClientError, ValueError):
+        return MediaHash(url, error=ErrorKind.BAD_RESPONSE)
+
+
+def _literal_refused(url: str, allow: Sequence[Network]) -> str | None:
+    """aiohttp asks no resolver for an IP literal: such targets are guarded here."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+    return forbidden_reason(host, allow)

@@ -1,0 +1,300 @@
+"""One page visit in the browser, without loading any media.
+
+A fresh browser context per visit (no cookies, no cache, nothing kept), with
+its own guarded proxy (crawler.browser.proxy), service workers and downloads
+off, WebRTC removed, and a request filter that aborts every image, media and
+font request and every request whose path names a media file, recording
+their URLs. Popups are closed as they open. The page gets
+HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then up to
+HOSTWATCH_BROWSER_SETTLE seconds for its scripts to fetch and draw; then the
+page is read (media it shows, the host's "removed" texts and elements) and
+the context is closed. The result is a `PageVisit`: URLs, statuses, counts,
+never a body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from crawler.browser.decide import PageVisit
+from crawler.browser.pool import BrowserPool
+from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
+from crawler.browser.rules import Removed
+from crawler.guard import Network
+from crawler.verdict import ErrorKind
+from enrichment.dns import Resolver
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Page, Request, Response, Route
+
+BLOCKED_TYPES = frozenset({"image", "media", "font"})
+QUIET = 0.5  # seconds after "load" before the page is read, whatever the network does
+NAVIGATIONS = 4  # times a page may navigate by itself while it is being read
+MEDIA_PATH = re.compile(r"\.(jpe?g|png|gif|webp|avif|bmp|tiff?|heic|svg|ico|mp4|m4v|webm|mkv|"
+                        r"mov|avi|wmv|flv|mpe?g|3gp|m3u8|mpd|ts|mp3|m4a|ogg|ogv|oga|wav|flac|"
+                        r"woff2?|ttf|otf|eot|zip|rar|7z)$", re.IGNORECASE)
+KEPT_HEADERS = frozenset({"server", "via", "x-cache", "x-served-by", "cf-ray", "cf-cache-status",
+                          "x-amz-cf-id", "x-amz-cf-pop", "x-fastly-request-id", "x-cdn",
+                          "content-type", "content-length", "last-modified", "etag", "age"})
+NO_WEBRTC = """
+for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel",
+                    "RTCRtpSender", "RTCRtpReceiver", "RTCIceCandidate"]) {
+  try { delete window[name]; } catch (e) {}
+  try { Object.defineProperty(window, name, {value: undefined, configurable: false}); } catch (e) {}
+}
+"""
+# What the page shows once its scripts ran: media URLs (page order) and the
+# first "removed" text or element. Reads the DOM only; returns no content.
+READ_PAGE = """
+([texts, selectors, limit]) => {
+  const out = [];
+  const add = (value) => {
+    if (!value || out.length >= limit) return;
+    let url;
+    try { url = new URL(value, document.baseURI).href; } catch (e) { return; }
+    if (/^https?:/i.test(url) && !out.includes(url)) out.push(url);
+  };
+  for (const el of document.querySelectorAll(
+      "img, video, audio, source, embed, object, input[type=image], image")) {
+    for (const attr of ["src", "data", "poster", "href", "xlink:href"]) add(el.getAttribute(attr));
+    const srcset = el.getAttribute("srcset");
+    if (srcset) for (const part of srcset.split(",")) add(part.trim().split(/\\s+/)[0]);
+    if (el.currentSrc) add(el.currentSrc);
+  }
+  for (const el of document.querySelectorAll(
+      'meta[property="og:image"], meta[property="og:video"], meta[name="twitter:image"]'))
+    add(el.getAttribute("content"));
+  let seen = 0;
+  for (const el of document.querySelectorAll("body *")) {
+    if (++seen > 5000) break;
+    const bg = getComputedStyle(el).backgroundImage;
+    if (bg && bg !== "none")
+      for (const m of bg.matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) add(m[1]);
+  }
+  const text = (document.body ? document.body.innerText : "").toLowerCase().slice(0, 500000);
+  let removed = null;
+  for (const t of texts) if (text.includes(t)) { removed = "text " + JSON.stringify(t); break; }
+  if (!removed) for (const s of selectors) {
+    try { if (document.querySelector(s)) { removed = "element " + s; break; } } catch (e) {}
+  }
+  return {media: out, removed: removed};
+}
+"""
+
+
+class _Visit:
+    """The bookkeeping of one visit (filled by Playwright's event handlers)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.page: Page | None = None
+        self.requested_media: list[str] = []
+        self.navigations: list[str] = []
+        self.popups = 0
+        self.requests = 0
+        self.blocked = 0
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    async def route(self, route: Route) -> None:
+        request = route.request
+        self.requests += 1
+        media_path = bool(MEDIA_PATH.search(urlsplit(request.url).path))
+        main = request.is_navigation_request() and self._in_main_frame(request)
+        if request.resource_type in BLOCKED_TYPES or (media_path and not main):
+            self.blocked += 1
+            if request.url not in self.requested_media:
+                self.requested_media.append(request.url)
+            await route.abort("blockedbyclient")
+        elif request.is_navigation_request() and not self._in_main_page(request):
+            await route.abort("blockedbyclient")  # a popup's page, or a frame of one
+        else:
+            await route.continue_()
+
+    def _in_main_page(self, request: Request) -> bool:
+        with contextlib.suppress(Exception):
+            return request.frame.page is self.page
+        return False
+
+    def _in_main_frame(self, request: Request) -> bool:
+        with contextlib.suppress(Exception):
+            return self.page is not None and request.frame is self.page.main_frame
+        return False
+
+    def popup(self, page: Page) -> None:
+        if page is self.page:
+            return
+        self.popups += 1
+        task = asyncio.ensure_future(page.close())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def navigated(self, frame: Any) -> None:
+        if self.page is not None and frame is self.page.main_frame:
+            self.navigations.append(frame.url)
+
+
+async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Resolver,
+                allow: Sequence[Network], max_body: int) -> PageVisit:
+    """Visit ``url`` in the browser and say what it shows (see the module docstring)."""
+    settings = pool.settings
+    async with pool.browser() as browser, GuardedProxy(
+            resolver, allow, timeout=settings.timeout, max_body=max_body) as proxy:
+        options: dict[str, Any] = {
+            "proxy": {"server": proxy.url, "bypass": "<-loopback>"},
+            "service_workers": "block", "accept_downloads": False}
+        if settings.user_agent:
+            options["user_agent"] = settings.user_agent
+        context = await browser.new_context(**options)
+        try:
+            return await asyncio.wait_for(
+                _visit(context, url, removed, proxy, settings.timeout, settings.settle),
+                settings.timeout + 5)
+        except TimeoutError:
+            return PageVisit(url=url, error=ErrorKind.TIMEOUT,
+                             error_detail=f"the page took over {settings.timeout:.0f} s")
+        finally:
+            try:
+                await asyncio.wait_for(context.close(), 10)
+            except Exception:
+                await pool.kill()  # a context that will not close: a new browser
+
+
+async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: GuardedProxy,
+                 timeout: float, settle: float) -> PageVisit:
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    seen = _Visit(url)
+    await context.add_init_script(NO_WEBRTC)
+    await context.route("**/*", seen.route)
+    page = seen.page = await context.new_page()
+    context.on("page", seen.popup)  # after the page itself: every later page is a popup
+    page.on("framenavigated", seen.navigated)
+    deadline = time.monotonic() + timeout
+    response: Response | None = None
+    try:
+        response = await page.goto(url, wait_until="commit", timeout=timeout * 1000)
+        shown = None
+        for _ in range(NAVIGATIONS):
+            await page.wait_for_load_state("load", timeout=_left(deadline))
+            loaded = time.monotonic()
+            with contextlib.suppress(PlaywrightTimeout):
+                await page.wait_for_load_state("networkidle",
+                                               timeout=min(settle * 1000, _left(deadline)))
+            # Timers a page sets on load (a redirect, a gallery drawn late).
+            await asyncio.sleep(max(0.0, loaded + QUIET - time.monotonic()))
+            moves = len(seen.navigations)
+            try:
+                shown = await page.evaluate(READ_PAGE, [list(removed.texts),
+                                                        list(removed.selectors), 200])
+            except PlaywrightError as exc:
+                if "context was destroyed" not in str(exc):
+                    raise
+                continue  # the page navigated while it was read: read the new one
+            if len(seen.navigations) == moves:
+                break
+        if shown is None:
+            return _failed(seen, proxy, ErrorKind.REDIRECT_LOOP,
+                           f"the page kept navigating ({NAVIGATIONS} times)")
+    except PlaywrightTimeout:
+        return _failed(seen, proxy, ErrorKind.TIMEOUT,
+                       f"the page did not finish loading in {timeout:.0f} s")
+    except PlaywrightError as exc:
+        kind, detail = _error_kind(str(exc), proxy)
+        return _failed(seen, proxy, kind, detail)
+    return await _result(seen, proxy, page, response, shown)
+
+
+def _left(deadline: float) -> float:
+    return max(1.0, (deadline - time.monotonic()) * 1000)
+
+
+async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Response | None,
+                  shown: dict[str, Any]) -> PageVisit:
+    chain: list[str] = []
+    status = content_type = None
+    headers: dict[str, str] = {}
+    main_is_media = False
+    if response is not None:
+        request: Request | None = response.request.redirected_from
+        while request is not None:
+            chain.insert(0, request.url)
+            request = request.redirected_from
+        status = response.status
+        raw = await response.all_headers()
+        content_type = raw.get("content-type")
+        headers = {k: v[:512] for k, v in raw.items() if k in KEPT_HEADERS}
+        main_is_media = raw.get(REFUSED_HEADER.lower()) == "media"
+        if main_is_media:
+            status = next((e.status for e in proxy.events if e.target == response.url), status)
+    final = page.url
+    if response is not None and final != response.url:
+        # Script navigations after the document (location.href, meta refresh).
+        steps = [response.url, *(u for u in seen.navigations if u not in (response.url, final))]
+        chain.extend(u for u in dict.fromkeys(steps) if u not in chain)
+    media = list(dict.fromkeys([*shown.get("media", []), *seen.requested_media,
+                                *(e.target for e in proxy.events if e.media)]))
+    main_event = next((e for e in proxy.events if e.target in (seen.url, final)), None)
+    return PageVisit(
+        url=seen.url, status=status, final_url=final if chain else None,
+        redirect_chain=tuple(chain), content_type=content_type, headers=headers,
+        peer_ip=_peer_ip(proxy, final), media=tuple(media),
+        removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
+        requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
+        error=main_event.error if main_event is not None and main_event.error else None,
+        error_detail=main_event.refused if main_event is not None and main_event.error
+        else None)
+
+
+def _peer_ip(proxy: GuardedProxy, url: str) -> str | None:
+    parts = urlsplit(url)
+    tunnel = f"{parts.hostname}:{parts.port or 443}"
+    for event in proxy.events:
+        if event.target == url or (parts.scheme == "https" and event.target == tunnel):
+            return event.ip
+    return None
+
+
+def _failed(seen: _Visit, proxy: GuardedProxy, kind: ErrorKind, detail: str) -> PageVisit:
+    return PageVisit(url=seen.url, error=kind, error_detail=detail, popups=seen.popups,
+                     requests=seen.requests, blocked=seen.blocked)
+
+
+_NET_ERRORS = {
+    "ERR_NAME_NOT_RESOLVED": ErrorKind.NXDOMAIN,
+    "ERR_CONNECTION_REFUSED": ErrorKind.REFUSED,
+    "ERR_CONNECTION_RESET": ErrorKind.CONNECTION_LOST,
+    "ERR_CONNECTION_CLOSED": ErrorKind.CONNECTION_LOST,
+    "ERR_EMPTY_RESPONSE": ErrorKind.CONNECTION_LOST,
+    "ERR_TIMED_OUT": ErrorKind.TIMEOUT,
+    "ERR_CONNECTION_TIMED_OUT": ErrorKind.TIMEOUT,
+    "ERR_TOO_MANY_REDIRECTS": ErrorKind.REDIRECT_LOOP,
+    "ERR_INVALID_RESPONSE": ErrorKind.BAD_RESPONSE,
+    "ERR_INVALID_HTTP_RESPONSE": ErrorKind.BAD_RESPONSE,
+    "ERR_UNSAFE_PORT": ErrorKind.BLOCKED,
+}
+
+
+def _error_kind(message: str, proxy: GuardedProxy) -> tuple[ErrorKind, str]:
+    """What a Playwright error means for the check (names only, no page content)."""
+    found = re.search(r"net::(ERR_[A-Z_]+)", message)
+    code = found.group(1) if found else ""
+    if code in ("ERR_TUNNEL_CONNECTION_FAILED", "ERR_PROXY_CONNECTION_FAILED") or not code:
+        refused = next((e for e in proxy.events if e.error is not None), None)
+        if refused is not None and refused.error is not None:
+            return refused.error, refused.refused or refused.error.value
+    if code.startswith("ERR_CERT") or code.startswith("ERR_SSL"):
+        return ErrorKind.TLS, code
+    if code in _NET_ERRORS:
+        return _NET_ERRORS[code], code
+    if "crash" in message.lower() or "closed" in message.lower():
+        return ErrorKind.OTHER, "the browser page crashed or was closed"
+    if "Download is starting" in message:
+        return ErrorKind.UNSUPPORTED, "the URL starts a download"
+    return ErrorKind.OTHER, code or f"browser error: {message[:300]}"

@@ -1,0 +1,250 @@
+"""One Chromium for the crawl: started on demand, bounded, restarted.
+
+- Debian's Chromium (HOSTWATCH_CHROMIUM, default /usr/bin/chromium) with the
+  flags below; a missing or broken executable is a `BrowserUnavailable` that
+  says what to install.
+- At most HOSTWATCH_BROWSER_PAGES pages at once (the others wait).
+- The browser is restarted after HOSTWATCH_BROWSER_RESTART_PAGES pages and
+  whenever it dies (crash, killed): the next page starts a new one. A page
+  that hangs is bounded by the page timeout in crawler.browser.page.
+- Everything Chromium and Playwright's driver write (the temporary profile,
+  crash reports, a refused download's first bytes) goes under one private
+  temporary directory (`root`; on /dev/shm where there is one, so it stays in
+  memory), removed when the pool closes. Chromium resolves no name itself:
+  host-resolver rules map every name to "not found" except the proxy address
+  each page is given (crawler.browser.proxy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Playwright
+
+    from hostwatch.config import Config
+
+logger = logging.getLogger(__name__)
+
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         # No HTTP cache on disk, whatever the context.
+         "--disk-cache-size=1", "--disk-cache-dir=/dev/null",
+         "--disable-breakpad", "--disable-crash-reporter",
+         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp")
+PROXY_ADDRESS = "127.0.0.1"
+PREFIX = "hwb-"
+# Chromium puts a Unix socket (at most 107 bytes of path) under its TMPDIR:
+# <root>/t/org.chromium.Chromium.XXXXXX/SingletonSocket.
+SOCKET_PATH_MAX = 107
+SOCKET_TAIL = len("/t/org.chromium.Chromium.XXXXXX/SingletonSocket")
+
+
+class BrowserError(RuntimeError):
+    """Root of the browser check's errors."""
+
+
+class BrowserUnavailable(BrowserError):
+    """Chromium cannot be started here; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class BrowserSettings:
+    executable: str = "/usr/bin/chromium"
+    pages: int = 2
+    timeout: float = 30.0  # seconds a page may take, all in
+    settle: float = 2.0  # seconds to let scripts fetch and draw after "load"
+    restart_after: int = 100  # pages per browser process
+    media_limit: int = 8  # media files of a page hashed at most
+    temp_root: str = ""  # "" = /dev/shm when writable, else the system's temp dir
+    user_agent: str = ""  # "" = Chromium's own
+
+    @classmethod
+    def from_config(cls, config: Config) -> BrowserSettings:
+        return cls(config.chromium, config.browser_pages, config.browser_timeout,
+                   config.browser_settle, config.browser_restart_pages,
+                   config.browser_media_limit, config.browser_temp, config.browser_user_agent)
+
+
+def temp_root(setting: str = "") -> Path:
+    if setting:
+        return Path(setting)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm
+    return Path(tempfile.gettempdir())
+
+
+def sweep_stale(root: Path) -> list[Path]:
+    """Remove directories of pools whose process is gone (a crawl killed -9)."""
+    removed = []
+    for path in root.glob(f"{PREFIX}*"):
+        pid_text = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BrowserPool:
+    """See the module docstring. ``async with BrowserPool(settings) as pool``."""
+
+    def __init__(self, settings: BrowserSettings) -> None:
+        self.settings = settings
+        self.root: Path | None = None
+        self.launches = 0
+        self.pages_done = 0
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+        self._pages_on_browser = 0
+        self._in_flight = 0
+        self._slots = asyncio.Semaphore(settings.pages)
+        self._launching = asyncio.Lock()
+
+    async def __aenter__(self) -> BrowserPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start Playwright's driver (once; pages start the browser itself)."""
+        async with self._launching:
+            if self._playwright is None:
+                await self._start()
+
+    async def _start(self) -> None:
+        executable = Path(self.settings.executable)
+        if not (executable.is_file() and os.access(executable, os.X_OK)):
+            raise BrowserUnavailable(
+                f"Chromium not found at {executable} (HOSTWATCH_CHROMIUM). On Debian or "
+                "Ubuntu: 'sudo apt-get install chromium' (or run 'make chromium'); elsewhere "
+                "set HOSTWATCH_CHROMIUM to a Chromium executable.")
+        base = temp_root(self.settings.temp_root)
+        base.mkdir(parents=True, exist_ok=True)
+        for stale in sweep_stale(base):
+            logger.info("removed the browser directory of a crawl that is gone: %s", stale)
+        longest = len(str(base)) + len(f"/{PREFIX}{os.getpid()}-xxxxxxxx") + SOCKET_TAIL
+        if longest > SOCKET_PATH_MAX:
+            raise BrowserUnavailable(
+                f"the browser's temporary directory {base} (HOSTWATCH_BROWSER_TEMP) is too "
+                f"deep: Chromium's socket path under it would be {longest} bytes, over the "
+                f"{SOCKET_PATH_MAX} a Unix socket allows; use a shorter path such as /tmp")
+        self.root = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))
+        # d: the driver's (the profile), t: Chromium's temp files, h: its home,
+        # c and k: its config and cache (crash reports land there).
+        for sub in ("d", "t", "h", "c", "k"):
+            (self.root / sub).mkdir(mode=0o700)
+        from playwright.async_api import async_playwright
+
+        # Playwright's driver puts the temporary profile under its TMPDIR,
+        # read from this process's environment when the driver starts.
+        saved = os.environ.get("TMPDIR")
+        os.environ["TMPDIR"] = str(self.root / "d")
+        try:
+            self._playwright = await async_playwright().start()
+        finally:
+            if saved is None:
+                os.environ.pop("TMPDIR", None)
+            else:
+                os.environ["TMPDIR"] = saved
+
+    @property
+    def profile_dirs(self) -> list[Path]:
+        """The browser's profile directories now (for the safety tests)."""
+        return sorted((self.root / "d").glob("playwright_chromiumdev_profile-*")) \
+            if self.root else []
+
+    async def _launch(self) -> Browser:
+        assert self._playwright is not None and self.root is not None
+        env: dict[str, str | float | bool] = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "TMPDIR": str(self.root / "t"), "HOME": str(self.root / "h"),
+            "XDG_CONFIG_HOME": str(self.root / "c"), "XDG_CACHE_HOME": str(self.root / "k")}
+        args = [*FLAGS, f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {PROXY_ADDRESS}"]
+        try:
+            browser = await self._playwright.chromium.launch(
+                executable_path=self.settings.executable, args=args, env=env,
+                handle_sigint=False, handle_sigterm=False, handle_sighup=False,
+                timeout=60_000)
+        except Exception as exc:
+            lines = str(exc).splitlines()
+            fatal = next((line for line in lines if "FATAL" in line), lines[0] if lines else "")
+            raise BrowserUnavailable(f"Chromium at {self.settings.executable} did not start: "
+                                     f"{fatal[:300]}") from exc
+        self.launches += 1
+        self._pages_on_browser = 0
+        browser.on("disconnected", self._disconnected)
+        logger.debug("browser started (%d)", self.launches)
+        return browser
+
+    def _disconnected(self, browser: Any) -> None:
+        if browser is self._browser:
+            logger.warning("the browser went away (crash or killed); the next page starts "
+                           "a new one")
+            self._browser = None
+
+    async def _current(self) -> Browser:
+        async with self._launching:
+            old = self._browser
+            worn = old is not None and self._pages_on_browser >= self.settings.restart_after
+            if worn and self._in_flight == 0:
+                assert old is not None
+                self._browser = None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(old.close(), 10)
+            if self._browser is None or not self._browser.is_connected():
+                self._browser = await self._launch()
+            return self._browser
+
+    @contextlib.asynccontextmanager
+    async def browser(self) -> AsyncIterator[Browser]:
+        """A slot for one page on a live browser."""
+        async with self._slots:
+            browser = await self._current()
+            self._in_flight += 1
+            self._pages_on_browser += 1
+            try:
+                yield browser
+            finally:
+                self._in_flight -= 1
+                self.pages_done += 1
+
+    async def kill(self) -> None:
+        """Drop the current browser (a page would not close): the next page starts anew."""
+        async with self._launching:
+            browser, self._browser = self._browser, None
+        if browser is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(browser.close(), 10)
+
+    async def close(self) -> None:
+        await self.kill()
+        if self._playwright is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._playwright.stop(), 10)
+            self._playwright = None
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
