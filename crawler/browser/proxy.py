@@ -210,7 +210,7 @@ class GuardedProxy:
                 writer.write(_answer(413, event.refused))
                 return
             body = await asyncio.wait_for(reader.readexactly(int(length)), self.timeout)
-        elif False:
+        elif _header(headers, "transfer-encoding"):
             event.refused = "chunked request bodies are not forwarded"
             writer.write(_answer(411, event.refused))
             return
