@@ -55,6 +55,7 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
     """See the module docstring."""
 
     lazy = True  # aiohttp needs the running loop
+    _shared_browser: ClassVar[BrowserChecker | None] = None
     # Scrapy logs a warning for experimental handlers on every crawl; the
     # module docstring and the README say what that means for hostwatch.
     experimental: ClassVar[bool] = False
@@ -91,11 +92,14 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
         """A browser check (crawler.browser): its result travels in
         ``request.meta``; the response itself is an empty stand-in."""
         if self._browser is None:
+            self._browser = GuardedAiohttpHandler._shared_browser
+        if self._browser is None:
             from crawler.browser.check import BrowserChecker
             from crawler.browser.pool import BrowserSettings
 
             config = self._config
-            self._browser = BrowserChecker(
+            # One browser for the crawl: Scrapy makes a handler per scheme.
+            self._browser = GuardedAiohttpHandler._shared_browser = BrowserChecker(
                 BrowserSettings.from_config(config), self._session, shared_resolver(config),
                 parse_networks(config.allow_private), user_agent=config.user_agent,
                 max_body=self._max_body, max_redirects=config.max_redirects,
@@ -108,7 +112,9 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
 
     async def close(self) -> None:
         if self._browser is not None:
-            await self._browser.close()
+            if GuardedAiohttpHandler._shared_browser is self._browser:
+                GuardedAiohttpHandler._shared_browser = None
+                await self._browser.close()
             self._browser = None
         await super().close()
 

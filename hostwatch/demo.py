@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from store import Attribution, Case, CrawlRun, Store
+from store import Attribution, Case, Check, CrawlRun, Store
 from store.imports import import_cases, import_orders
 from store.state import Debounce
 from tests.net import (
@@ -36,6 +36,7 @@ from tests.net import (
     SoftNotFound,
     Status,
     TestInternet,
+    add_js_gallery,
     marker_body,
 )
 
@@ -82,6 +83,23 @@ HOSTERS: tuple[DemoHoster, ...] = (
                network=64502),
 )
 PACK_HOSTER = "Dutch Test Hosting B.V."  # the demo's evidence pack is about this hoster
+# A gallery that draws its images with JavaScript: its pages are checked in
+# the browser (the demo's rule file says so; the shell would send them there
+# anyway). Per item, its state in each round (the last one repeats).
+GALLERY, GALLERY_NETWORK = "jsgallery.test", 64502
+GALLERY_ITEMS: tuple[tuple[str, ...], ...] = (
+    ("present",), ("present", "present", "removed"), ("present", "removed"),
+    ("present", "changed"), ("present_background", "present_background", "removed"),
+    ("popup_redirect",), ("present", "removed", "removed", "present"),
+)
+GALLERY_RULES = """\
+# The demo's browser rules (HOSTWATCH_BROWSER_RULES): the JS gallery is always
+# checked in the browser; its "removed" notice is this element.
+[[host]]
+pattern = "jsgallery.test"
+browser = "always"
+removed_selectors = ["div.hw-removed-notice"]
+"""
 VANISHING = "shortlived.test"  # its domain disappears from DNS after round 2
 MOVER, MOVES_TO, MOVES_AT = "comeback.test", 64504, 3  # moves hoster before round 4
 
@@ -128,6 +146,7 @@ def _crawl_env(net: TestInternet, out_dir: Path) -> dict[str, str]:
         "HOSTWATCH_ASNAMES": str(net.asnames_path),
         "HOSTWATCH_RDAP_URL": net.rdap_url,
         "HOSTWATCH_HOSTERS": str(out_dir / "hosters.toml"),
+        "HOSTWATCH_BROWSER_RULES": str(out_dir / "browser_rules.toml"),
     })
     return env
 
@@ -155,6 +174,14 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
         vanishing.route(path_, Serve(body))
         rows.append((f"OL-{number:05d}", vanishing.url(path_), body))
         number += 1
+    gallery = add_js_gallery(net, GALLERY, network=GALLERY_NETWORK)
+    references: dict[str, str] = {}
+    for index in range(max(7, total // 25)):
+        item = f"d{index}"
+        gallery.item(item, GALLERY_ITEMS[index % len(GALLERY_ITEMS)])
+        rows.append((f"OL-{number:05d}", gallery.page_url(item), b""))
+        references[gallery.page_url(item)] = gallery.media_sha256(item)
+        number += 1
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "url", "category", "reported_at", "notice_sent_at", "sha256"])
@@ -164,7 +191,7 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
             # The hotline notifies the hoster an hour after the report (most cases).
             notice = (at + timedelta(hours=1)).isoformat() if n % 5 else ""
             writer.writerow([report_id, url, category, at.isoformat(), notice,
-                             hashlib.sha256(body).hexdigest()])
+                             references.get(url) or hashlib.sha256(body).hexdigest()])
 
 
 def _write_orders(path: Path, reports: Path) -> None:
@@ -203,6 +230,7 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
         echo(f"local test internet: DNS on {net.nameservers_env}, RDAP on {net.rdap_url}, "
              f"{len(HOSTERS) + 1} hosts on {len(net.networks)} test networks, port {net.port}")
         (out_dir / "hosters.toml").write_text(DEMO_REGISTRY, encoding="utf-8")
+        (out_dir / "browser_rules.toml").write_text(GALLERY_RULES, encoding="utf-8")
         reports = out_dir / "reports.csv"
         _write_reports(reports, net, cases)
         result = import_cases(store, reports, source="demo-hotline")
@@ -282,6 +310,9 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
                    Attribution.hoster_country, Attribution.cdn)
             .outerjoin(Attribution, Attribution.id == Case.attribution_id)).all()
         runs = session.scalar(select(func.count()).select_from(CrawlRun))
+        browser = dict(session.execute(select(Check.verdict, func.count())
+                                       .where(Check.method == "browser")
+                                       .group_by(Check.verdict)).all())
     by_host: dict[str, Counter[str]] = {}
     where: dict[str, Counter[str]] = {}
     by_place: dict[str, Counter[str]] = {}
@@ -295,6 +326,7 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         by_place.setdefault(group, Counter())[state] += 1
     habits = {h.name: h.habit for h in HOSTERS}
     habits[VANISHING] = "domain disappears (NXDOMAIN)"
+    habits[GALLERY] = "JavaScript gallery, checked in the browser"
     echo("")
     echo(f"after {runs} crawl rounds:")
     echo(f"{'host':<22} {'cases':>5}  {'online':>6} {'pending':>7} {'removed':>7} "
@@ -318,3 +350,7 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         c = by_place.get(group, Counter())
         echo(f"{group:<22} {sum(c.values()):>5}  {c['online'] + c['reappeared']:>6} "
              f"{c['removed']:>7}")
+    echo("")
+    echo(f"browser checks ({GALLERY}, media never loaded by the browser): "
+         f"{sum(browser.values())} (" + ", ".join(f"{v} {n}" for v, n in sorted(browser.items()))
+         + ")")

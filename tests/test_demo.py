@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from hostwatch.cli import main
-from store import Attribution, Case, Store
+from store import Attribution, Case, Check, Store
 
 
 @pytest.mark.slow
@@ -58,3 +58,18 @@ def test_demo_shows_each_hosters_habit(tmp_path):
                                     ("Liberty Test Hosting LLC", "non-EU", None)}
     assert "Dutch-hosted (NL)" in result.output
     assert "CDN Cloudflare, origin unknown" in result.output
+
+    # The JS gallery: every check of its pages ran in the browser, and its
+    # items ended as their per-round scripts say (hostwatch/demo.py).
+    with store.session() as session:
+        gallery = session.execute(select(Case.url, Case.state, Check.method, Check.verdict)
+                                  .join(Check, Check.case_id == Case.id)
+                                  .where(Case.host == "jsgallery.test")).all()
+    assert {method for _, _, method, _ in gallery} == {"browser"}
+    assert len(gallery) == 7 * 4  # seven items, four rounds
+    final = {url.rsplit("/", 1)[-1]: state for url, state, _, _ in gallery}
+    assert final == {"d0": "online", "d1": "removed", "d2": "removed", "d3": "removed",
+                     "d4": "removed", "d5": "removed", "d6": "reappeared"}
+    verdicts = {verdict for _, _, _, verdict in gallery}
+    assert verdicts == {"online", "placeholder", "changed", "redirect_away"}
+    assert "browser checks (jsgallery.test" in result.output

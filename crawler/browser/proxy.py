@@ -11,12 +11,13 @@ passes here, where:
   for HTTP checks (a page cannot reach the hotline's network or a cloud
   metadata address);
 - a plain-HTTP response whose headers say it is media (image, video, audio,
-  font, a download) is refused before a byte of its body is read, whatever
-  asked for it (an <img>, a script's fetch(), a frame): the browser never
-  holds the material. The URL is recorded, so the check knows what the page
-  wanted to show. (HTTPS goes through as a CONNECT tunnel the proxy cannot
-  read; there the browser's own request filter in `crawler.browser.page`
-  is what blocks media.)
+  font, a download) is refused before a byte of its body is read, and one
+  whose first bytes are those of a media file (sent without a type, or as
+  text) is refused after those few bytes, whatever asked for it (an <img>, a
+  script's fetch(), a frame): the browser never holds the material. The URL
+  is recorded, so the check knows what the page wanted to show. (HTTPS goes
+  through as a CONNECT tunnel the proxy cannot read; there the browser's own
+  request filter in `crawler.browser.page` is what blocks media.)
 
 Every answer the proxy gives the browser closes the connection; the browser
 opens a new one for its next request. Each request is recorded as a
@@ -45,6 +46,17 @@ MEDIA_TYPES = ("image/", "video/", "audio/", "font/", "application/font",
                "application/ogg", "application/x-mpegurl", "application/vnd.apple.mpegurl",
                "application/dash+xml")
 REFUSED_HEADER = "X-Hostwatch-Refused"
+SNIFF_BYTES = 64
+# The first bytes of media files (and archives that could carry them).
+MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "jpeg"), (0, b"\x89PNG\r\n\x1a\n", "png"), (0, b"GIF87a", "gif"),
+    (0, b"GIF89a", "gif"), (0, b"RIFF", "riff (webp, avi, wav)"), (4, b"ftyp", "mp4/mov/heic/avif"),
+    (0, b"\x1aE\xdf\xa3", "webm/mkv"), (0, b"OggS", "ogg"), (0, b"fLaC", "flac"),
+    (0, b"ID3", "mp3"), (0, b"II*\x00", "tiff"), (0, b"MM\x00*", "tiff"),
+    (0, b"\x00\x00\x01\x00", "ico"), (0, b"wOFF", "woff"), (0, b"wOF2", "woff2"),
+    (0, b"OTTO", "otf"), (0, b"\x00\x01\x00\x00", "ttf"), (0, b"PK\x03\x04", "zip"),
+    (0, b"Rar!", "rar"), (0, b"7z\xbc\xaf", "7z"), (0, b"FLV", "flv"),
+)
 
 _DNS_KINDS = {
     DnsFailureKind.NXDOMAIN: ErrorKind.NXDOMAIN,
@@ -77,6 +89,31 @@ def is_media_response(content_type: str | None, disposition: str | None) -> bool
     if kind.startswith(MEDIA_TYPES):
         return True
     return (disposition or "").strip().lower().startswith("attachment")
+
+
+def sniff_media(first: bytes) -> str | None:
+    """The media kind the first bytes of a body announce, or None."""
+    for offset, magic, kind in MAGIC:
+        if first[offset:offset + len(magic)] == magic:
+            return kind
+    return None
+
+
+async def _head_of_body(reader: asyncio.StreamReader) -> bytes:
+    """Up to SNIFF_BYTES of the body: enough for every signature, or all there is."""
+    data = b""
+    while len(data) < SNIFF_BYTES:
+        chunk = await reader.read(SNIFF_BYTES - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _after_chunk_size(data: bytes) -> bytes:
+    """The data of a chunked body's first chunk (its size line removed)."""
+    line, sep, rest = data.partition(b"\r\n")
+    return rest if sep and line.split(b";")[0].strip().isalnum() else data
 
 
 class GuardedProxy:
@@ -240,9 +277,22 @@ class GuardedProxy:
                 event.refused = "media"
                 writer.write(_answer(403, "media", refused="media"))
                 return
-            writer.write(_relay_head(head))
-            await _copy(up_reader, writer, _body_length(answer_headers), self.max_body,
-                        self.timeout)
+            body_length = _body_length(answer_headers)
+            first = b""
+            if not _header(answer_headers, "content-encoding") and body_length != 0:
+                # Media sent as something else (no type, text/plain...): its
+                # first bytes say so. They stay here; the browser gets nothing.
+                first = await asyncio.wait_for(_head_of_body(up_reader), self.timeout)
+                chunked = "chunked" in (_header(answer_headers, "transfer-encoding") or "")
+                kind = sniff_media(_after_chunk_size(first) if chunked else first)
+                if kind is not None:
+                    event.refused = "media"
+                    writer.write(_answer(403, f"media ({kind})", refused="media"))
+                    return
+            writer.write(_relay_head(head) + first)
+            await _copy(up_reader, writer,
+                        None if body_length is None else body_length - len(first),
+                        self.max_body - len(first), self.timeout)
         finally:
             up_writer.close()
 

@@ -100,6 +100,7 @@ class RecheckSpider(Spider):
                                            self.config.placeholder_markers)
         self.browser_rules = BrowserRules.load(self.config.browser_rules)
         self.browser_checks = 0
+        self.browser_failures: set[str] = set()
         self.store = Store(self.config.db)
         self.lock = RunLock(self.store, self.config.data_dir)
         self.probes: NotFoundProbes[_Waiting] = NotFoundProbes()
@@ -243,7 +244,9 @@ class RecheckSpider(Spider):
         method = Method.BROWSER if META_BROWSER in request.meta else Method.HTTP
         if method is Method.BROWSER and kind is ErrorKind.OTHER:
             detail = f"browser check failed: {_first_line(failure.value)}"
-            self.logger.error("case %s: %s", case.id, detail)
+            if detail not in self.browser_failures:  # once per kind of failure, not per case
+                self.browser_failures.add(detail)
+                self.logger.error("case %s: %s", case.id, detail)
         yield self._failed_check(case, kind, detail, request.meta.get("redirect_urls", ()),
                                  request.url, method)
 

@@ -187,10 +187,6 @@ async def _verdict(checker: BrowserChecker, gallery: JsGallery, item: str) -> st
     return decision.verdict.value
 
 
-def _run(coro: object) -> object:
-    return asyncio.run(coro)  # type: ignore[arg-type]
-
-
 def test_browser_restarts_after_n_pages(resolver, gallery, browser_temp):
     for item in ("a", "b", "c", "d", "e"):
         gallery.item(item, "present")
@@ -200,7 +196,7 @@ def test_browser_restarts_after_n_pages(resolver, gallery, browser_temp):
             verdicts = [await _verdict(checker, gallery, i) for i in ("a", "b", "c", "d", "e")]
             return verdicts, checker.pool.launches
 
-    verdicts, launches = _run(go())  # type: ignore[misc]
+    verdicts, launches = asyncio.run(go())
     assert verdicts == ["online"] * 5
     assert launches == 3  # pages 1-2, 3-4, 5
 
@@ -235,7 +231,7 @@ def test_a_killed_browser_is_replaced_and_the_next_page_is_checked(resolver, gal
             second = await _verdict(checker, gallery, "b")
             return first, second, checker.pool.launches
 
-    first, second, launches = _run(go())  # type: ignore[misc]
+    first, second, launches = asyncio.run(go())
     assert (first, second) == ("online", "placeholder")
     assert launches == 2
 
@@ -256,7 +252,49 @@ def test_a_page_that_never_finishes_is_bounded_by_the_timeout(resolver, gallery,
             took = time.monotonic() - started
             return hung, took, await _verdict(checker, gallery, "p")
 
-    hung, took, after = _run(go())  # type: ignore[misc]
+    hung, took, after = asyncio.run(go())
     assert hung == "timeout"
     assert took < 10
     assert after == "online"  # the browser is still usable
+
+
+def test_without_chromium_browser_checks_fail_clearly_and_http_checks_go_on(
+        store, db_url, net, gallery, tmp_path, browser_temp):
+    image = net.add_host("plain.test")
+    image.route("/a.jpg", Serve(b"plain image", content_type="image/jpeg"))
+    gallery.item("p", "present")
+    always = _rules(tmp_path, "jsgallery.test")
+    add_cases(store, [gallery.page_url("p"), image.url("/a.jpg")])
+
+    result = run_crawl(db_url, net, tmp_path, timeout=120, HOSTWATCH_BROWSER_RULES=always,
+                       HOSTWATCH_CHROMIUM=str(tmp_path / "no-chromium"),
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks = checks_by_url(store)
+    page = checks[gallery.page_url("p")]
+    assert [(c.method, c.verdict) for c in page] == [("browser", "bad_response")]
+    assert f"Chromium not found at {tmp_path / 'no-chromium'}" in (page[0].reason or "")
+    assert "apt-get install chromium" in (page[0].reason or "")
+    assert [c.verdict for c in checks[image.url("/a.jpg")]] == ["online"]
+    assert result.stderr.count("Chromium not found") == 1  # said once, not per case
+
+
+def test_no_more_pages_open_at_once_than_the_setting(resolver, gallery, browser_temp):
+    """Two pages that never finish, one page at a time: the second waits for
+    the first one's timeout, so the pair takes two timeouts, not one."""
+    gallery.item("h1", "hang")
+    gallery.item("h2", "hang")
+
+    async def go(pages: int) -> tuple[list[str], float]:
+        async with _checker(resolver, browser_temp, timeout=2.0, pages=pages) as checker:
+            await _verdict(checker, gallery, "h1")  # the browser is up before timing
+            started = time.monotonic()
+            verdicts = await asyncio.gather(_verdict(checker, gallery, "h1"),
+                                            _verdict(checker, gallery, "h2"))
+            return list(verdicts), time.monotonic() - started
+
+    one_at_a_time, serial = asyncio.run(go(1))
+    two_at_once, parallel = asyncio.run(go(2))
+    assert one_at_a_time == two_at_once == ["timeout", "timeout"]
+    assert serial >= 4.0
+    assert parallel < serial - 1.0

@@ -1,0 +1,364 @@
+"""crawler.browser.decide: the verdict of a browser check, from hand-built visits.
+
+Every question of the module docstring, in its order: the visit failed, the
+page's own status and redirects, the host's "removed" notice, no media, then
+the media hashed over the HTTP path against the reference. Pure: no browser,
+no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from crawler.browser.decide import MediaHash, PageVisit, decide
+from crawler.verdict import Decision, ErrorKind, PlaceholderRules
+from hostwatch.model import Verdict
+
+PAGE = "http://gallery.test/g/a1"
+IMG = "http://gallery.test/m/a1.jpg"
+OTHER_IMG = "http://cdn.gallery.test/m/b2.jpg"
+THUMB = "http://gallery.test/m/a1-thumb.jpg"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+REFERENCE = sha(b"the reported image")
+DIFFERENT = sha(b"some other image")
+STAND_IN = sha(b"the host's 'image removed' picture")
+RULES = PlaceholderRules(hashes=frozenset({STAND_IN}))
+
+
+LOADED = PageVisit(url=PAGE, status=200, content_type="text/html; charset=utf-8",
+                   peer_ip="127.0.0.10", media=(IMG,))
+
+
+def page(**fields: Any) -> PageVisit:
+    """A page that loaded fine (200, HTML) and showed ``IMG``, unless told otherwise."""
+    return replace(LOADED, **fields)
+
+
+def hashed(url: str = IMG, digest: str | None = REFERENCE, status: int | None = 200, *,
+           truncated: bool = False) -> MediaHash:
+    return MediaHash(url, status, digest, 2048, "image/jpeg", truncated)
+
+
+def run(visit: PageVisit, hashes: list[MediaHash] | tuple[MediaHash, ...] = (),
+        reference: str | None = REFERENCE,
+        rules: PlaceholderRules = RULES) -> tuple[Decision, MediaHash | None]:
+    return decide(visit, hashes, reference_sha256=reference, rules=rules)
+
+
+# -- 1. the visit failed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "verdict"), [
+    (ErrorKind.NXDOMAIN, Verdict.NXDOMAIN),
+    (ErrorKind.BLOCKED, Verdict.BLOCKED_ADDRESS),
+    (ErrorKind.TIMEOUT, Verdict.TIMEOUT),
+    (ErrorKind.DNS_SERVFAIL, Verdict.DNS_ERROR),
+    (ErrorKind.REFUSED, Verdict.REFUSED),
+    (ErrorKind.TLS, Verdict.TLS_ERROR),
+    (ErrorKind.OTHER, Verdict.BAD_RESPONSE),
+])
+def test_a_failed_visit_gets_the_verdict_of_its_error(kind, verdict):
+    visit = PageVisit(url=PAGE, error=kind, error_detail="gallery.test: why")
+    decision, media = run(visit, [hashed()])
+    assert decision.verdict is verdict
+    assert "gallery.test: why" in decision.reason
+    assert decision.reference_match is None
+    assert media is None
+
+
+def test_an_error_wins_over_what_the_page_seemed_to_show():
+    # A visit that timed out after the page had already named its media
+    # (and even a hash that matches) is still a timeout: nothing was decided.
+    visit = page(error=ErrorKind.TIMEOUT, error_detail="took over 20 s", removed="text 'x'")
+    decision, media = run(visit, [hashed()])
+    assert decision.verdict is Verdict.TIMEOUT
+    assert media is None
+
+
+# -- 2. the page's own status and redirects -------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "verdict"), [
+    (404, Verdict.HTTP_GONE),
+    (410, Verdict.HTTP_GONE),
+    (451, Verdict.LEGAL_BLOCK),
+    (503, Verdict.SERVER_ERROR),
+    (500, Verdict.SERVER_ERROR),
+    (429, Verdict.SERVER_ERROR),
+    (403, Verdict.ACCESS_DENIED),
+    (401, Verdict.ACCESS_DENIED),
+    (304, Verdict.BAD_RESPONSE),
+    (None, Verdict.BAD_RESPONSE),
+])
+def test_the_pages_status_decides_before_its_media(status, verdict):
+    # Even a page that shows the reported image: its status says it all.
+    decision, media = run(page(status=status), [hashed()])
+    assert decision.verdict is verdict
+    assert decision.reference_match is None
+    assert media is None
+
+
+def test_a_script_redirect_to_the_home_page_is_redirect_away():
+    home = "http://gallery.test/"
+    visit = page(final_url=home, redirect_chain=(PAGE,), media=(THUMB,))
+    decision, media = run(visit, [hashed(THUMB, DIFFERENT)])
+    assert decision.verdict is Verdict.REDIRECT_AWAY
+    assert home in decision.reason
+    assert media is None
+
+
+def test_a_redirect_to_a_login_page_is_redirect_away():
+    visit = page(final_url="http://gallery.test/login?next=/g/a1", redirect_chain=(PAGE,))
+    decision, _ = run(visit, [hashed()])
+    assert decision.verdict is Verdict.REDIRECT_AWAY
+    assert "login" in decision.reason
+
+
+def test_a_redirect_to_https_of_the_same_page_is_followed_to_its_media():
+    visit = page(final_url="https://gallery.test/g/a1", redirect_chain=(PAGE,))
+    decision, media = run(visit, [hashed()])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert media == hashed()
+
+
+# -- 3. the host's "removed" notice, 4. no media ------------------------------------
+
+
+def test_the_hosts_removed_text_means_placeholder():
+    visit = page(removed='text "this image has been removed"', media=(THUMB,))
+    decision, media = run(visit, [hashed(THUMB, DIFFERENT)])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert "this image has been removed" in decision.reason
+    assert media is None
+
+
+def test_the_removed_notice_wins_even_over_a_matching_hash():
+    # The notice is what the visitor sees; a stale <img> behind it does not
+    # make the material shown.
+    decision, media = run(page(removed="element div.hw-removed-notice"), [hashed()])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert "div.hw-removed-notice" in decision.reason
+    assert media is None
+
+
+def test_a_page_that_shows_no_media_is_a_placeholder():
+    decision, media = run(page(media=()), [])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert "no media" in decision.reason
+    assert decision.reference_match is None
+    assert media is None
+
+
+# -- 5. the media, hashed over the HTTP path ------------------------------------------
+
+
+def test_media_matching_the_reference_is_online_and_the_match_is_returned():
+    first = hashed(THUMB, DIFFERENT)
+    match = hashed(IMG, REFERENCE)
+    decision, media = run(page(media=(THUMB, IMG)), [first, match])
+    assert decision.verdict is Verdict.ONLINE
+    assert decision.reference_match is True
+    assert IMG in decision.reason
+    assert media == match
+
+
+def test_the_reference_is_compared_case_insensitively():
+    match = hashed(IMG, REFERENCE)
+    decision, media = run(page(), [hashed(THUMB, DIFFERENT), match], reference=REFERENCE.upper())
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert media == match
+
+
+def test_media_that_all_differ_from_the_reference_is_changed():
+    first = hashed(OTHER_IMG, DIFFERENT)
+    second = hashed(THUMB, sha(b"a thumbnail"))
+    decision, media = run(page(media=(OTHER_IMG, THUMB)), [first, second])
+    assert decision.verdict is Verdict.CHANGED
+    assert decision.reference_match is False
+    assert OTHER_IMG in decision.reason
+    assert media == first  # the first usable one is what the check records
+
+
+def test_changed_records_the_first_usable_media_not_the_first_fetched():
+    gone = hashed(THUMB, None, 404)
+    broken = MediaHash(IMG, error=ErrorKind.TIMEOUT)
+    other = hashed(OTHER_IMG, DIFFERENT)
+    decision, media = run(page(media=(THUMB, IMG, OTHER_IMG)), [gone, broken, other])
+    assert decision.verdict is Verdict.CHANGED
+    assert media == other
+
+
+def test_only_the_hosts_known_removed_image_is_a_placeholder():
+    stand_in = hashed(IMG, STAND_IN)
+    decision, media = run(page(), [stand_in])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert "known 'removed' image" in decision.reason
+    assert media == stand_in
+
+
+def test_the_known_removed_image_is_recognised_without_a_reference_too():
+    decision, _ = run(page(), [hashed(IMG, STAND_IN)], reference=None)
+    assert decision.verdict is Verdict.PLACEHOLDER
+
+
+def test_a_known_removed_image_beside_a_different_one_is_changed_not_placeholder():
+    decision, media = run(page(media=(IMG, OTHER_IMG)),
+                          [hashed(IMG, STAND_IN), hashed(OTHER_IMG, DIFFERENT)])
+    assert decision.verdict is Verdict.CHANGED
+    assert media == hashed(IMG, STAND_IN)
+
+
+def test_media_that_is_all_gone_is_a_placeholder():
+    first = hashed(IMG, None, 404)
+    decision, media = run(page(media=(IMG, THUMB)), [first, hashed(THUMB, None, 410)])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert "HTTP 404" in decision.reason and IMG in decision.reason
+    assert decision.reference_match is None
+    assert media == first
+
+
+def test_media_partly_gone_partly_unreachable_is_not_called_gone():
+    decision, _ = run(page(media=(IMG, THUMB)),
+                      [hashed(IMG, None, 404), MediaHash(THUMB, error=ErrorKind.REFUSED)])
+    assert decision.verdict is Verdict.ONLINE
+    assert decision.reference_match is None
+
+
+@pytest.mark.parametrize("failure", [
+    MediaHash(IMG, error=ErrorKind.TIMEOUT),
+    MediaHash(IMG, error=ErrorKind.BLOCKED),
+    MediaHash(IMG, status=503, content_type="text/html"),
+    MediaHash(IMG, status=403, content_type="text/html"),
+])
+def test_media_shown_but_unreachable_is_online_without_a_comparison(failure):
+    decision, media = run(page(), [failure])
+    assert decision.verdict is Verdict.ONLINE
+    assert decision.reference_match is None
+    assert "could not be fetched" in decision.reason
+    assert media == failure
+
+
+def test_media_shown_but_never_hashed_is_online_without_a_comparison():
+    decision, media = run(page(), [])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert media is None
+
+
+def test_without_a_reference_media_shown_is_online():
+    shown = hashed(IMG, DIFFERENT)
+    decision, media = run(page(), [shown], reference=None)
+    assert decision.verdict is Verdict.ONLINE
+    assert decision.reference_match is None
+    assert "no reference" in decision.reason
+    assert media == shown
+
+
+def test_a_truncated_hash_is_never_compared():
+    # Over HOSTWATCH_MAX_BODY: the hash covers only the first bytes. Even if
+    # it happened to equal the reference it proves nothing, and a difference
+    # proves nothing either.
+    for digest in (REFERENCE, DIFFERENT):
+        cut = hashed(IMG, digest, truncated=True)
+        decision, media = run(page(), [cut])
+        assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+        assert media == cut
+
+
+def test_a_truncated_hash_beside_a_full_one_defers_to_the_full_one():
+    decision, media = run(page(media=(THUMB, IMG)),
+                          [hashed(THUMB, REFERENCE, truncated=True), hashed(IMG, DIFFERENT)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.CHANGED, False)
+    assert media == hashed(IMG, DIFFERENT)
+
+
+def test_a_hash_of_a_non_2xx_answer_is_never_compared():
+    decision, _ = run(page(), [hashed(IMG, REFERENCE, status=304)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+
+
+# -- the URL itself is the media --------------------------------------------------------
+
+
+def media_url(**fields: Any) -> PageVisit:
+    """The reported URL answered with media itself (the proxy refused its body)."""
+    return page(url=IMG, content_type=None, media=(), main_is_media=True, **fields)
+
+
+def test_a_url_that_serves_the_reported_media_is_online():
+    match = hashed(IMG, REFERENCE)
+    decision, media = run(media_url(), [match])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert IMG in decision.reason
+    assert media == match
+
+
+def test_a_url_that_serves_other_media_is_changed():
+    decision, media = run(media_url(), [hashed(IMG, DIFFERENT)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.CHANGED, False)
+    assert media == hashed(IMG, DIFFERENT)
+
+
+def test_a_url_that_serves_media_without_a_reference_is_online():
+    decision, _ = run(media_url(), [hashed(IMG, DIFFERENT)], reference=None)
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+
+
+def test_a_url_that_serves_the_known_removed_image_is_a_placeholder():
+    decision, _ = run(media_url(), [hashed(IMG, STAND_IN)])
+    assert decision.verdict is Verdict.PLACEHOLDER
+
+
+def test_a_url_that_serves_media_is_decided_by_its_hash_not_by_no_media_shown():
+    # No <img> in a page (there is no page): not "shows no media".
+    decision, _ = run(media_url(), [hashed(IMG, REFERENCE)])
+    assert decision.verdict is not Verdict.PLACEHOLDER
+
+
+def test_a_url_that_serves_media_truncated_is_online_without_a_comparison():
+    decision, _ = run(media_url(), [hashed(IMG, REFERENCE, truncated=True)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+
+
+@pytest.mark.parametrize(("status", "verdict"), [
+    (404, Verdict.HTTP_GONE),
+    (410, Verdict.HTTP_GONE),
+    (451, Verdict.LEGAL_BLOCK),
+    (403, Verdict.ACCESS_DENIED),
+    (503, Verdict.SERVER_ERROR),
+])
+def test_a_media_url_with_an_error_status_gets_the_verdict_an_http_check_would(status, verdict):
+    # A 451/403/503 answered with an image/* type (a "blocked" or "not found"
+    # picture): the proxy refuses it as media and keeps the upstream status;
+    # the hash fetch of the same URL (check.py) gets the same status. It is
+    # not "online" because an image-typed answer came back.
+    fetched = MediaHash(IMG, status=status, content_type="image/png")
+    decision, media = run(media_url(status=status), [fetched])
+    assert decision.verdict is verdict
+    assert decision.reference_match is None
+    assert media == fetched
+
+
+@pytest.mark.parametrize(("kind", "verdict"), [
+    (ErrorKind.TIMEOUT, Verdict.TIMEOUT),
+    (ErrorKind.BLOCKED, Verdict.BLOCKED_ADDRESS),
+    (ErrorKind.REFUSED, Verdict.REFUSED),
+])
+def test_a_media_url_whose_hash_fetch_failed_gets_the_verdict_of_that_failure(kind, verdict):
+    decision, _ = run(media_url(), [MediaHash(IMG, error=kind)])
+    assert decision.verdict is verdict
+
+
+def test_a_media_url_whose_visit_failed_is_still_the_error():
+    decision, media = run(media_url(error=ErrorKind.BLOCKED, error_detail="10.0.0.5 is private"),
+                          [hashed()])
+    assert decision.verdict is Verdict.BLOCKED_ADDRESS
+    assert media is None
