@@ -181,6 +181,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     try:
         response = await page.goto(url, wait_until="commit", timeout=timeout * 1000)
         shown = None
+        waited = False
         for _ in range(NAVIGATIONS):
             await page.wait_for_load_state("load", timeout=_left(deadline))
             loaded = time.monotonic()
@@ -188,17 +189,19 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                 await page.wait_for_load_state("networkidle",
                                                timeout=min(settle * 1000, _left(deadline)))
             # Timers a page sets on load (a redirect, a gallery drawn late).
-            await asyncio.sleep(max(0.0, loaded + QUIET - time.monotonic()))
+            await _sleep_until(loaded + QUIET, deadline)
             moves = len(seen.navigations)
-            try:
-                shown = await page.evaluate(READ_PAGE, [list(removed.texts),
-                                                        list(removed.selectors), 200])
-            except PlaywrightError as exc:
-                if "context was destroyed" not in str(exc):
-                    raise
-                continue  # the page navigated while it was read: read the new one
-            if len(seen.navigations) == moves:
+            shown = await _read(page, removed)
+            if shown is not None and not shown["media"] and not shown["removed"] \
+                    and not waited and len(seen.navigations) == moves:
+                # Nothing shown yet: a gallery drawn late, or a redirect on a
+                # timer. The page gets the whole settle time before "no media".
+                waited = True
+                await _sleep_until(loaded + settle, deadline)
+                shown = await _read(page, removed)
+            if shown is not None and len(seen.navigations) == moves:
                 break
+            shown = None  # it navigated while it was read: read the new page
         if shown is None:
             return _failed(seen, proxy, ErrorKind.REDIRECT_LOOP,
                            f"the page kept navigating ({NAVIGATIONS} times)")
@@ -209,6 +212,24 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
         kind, detail = _error_kind(str(exc), proxy)
         return _failed(seen, proxy, kind, detail)
     return await _result(seen, proxy, page, response, shown)
+
+
+async def _read(page: Page, removed: Removed) -> dict[str, Any] | None:
+    """What the page shows; None when it navigated away while being read."""
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        shown: dict[str, Any] = await page.evaluate(
+            READ_PAGE, [list(removed.texts), list(removed.selectors), 200])
+    except PlaywrightError as exc:
+        if "context was destroyed" not in str(exc):
+            raise
+        return None
+    return shown
+
+
+async def _sleep_until(moment: float, deadline: float) -> None:
+    await asyncio.sleep(max(0.0, min(moment, deadline - 1.0) - time.monotonic()))
 
 
 def _left(deadline: float) -> float:
