@@ -117,7 +117,8 @@ class BrowserPool:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._pages_on_browser = 0
-        self._in_flight = 0
+        self._open_pages: dict[Browser, int] = {}  # pages open per browser
+        self._retired: set[Browser] = set()  # worn browsers closing when their pages end
         self._slots = asyncio.Semaphore(settings.pages)
         self._launching = asyncio.Lock()
 
@@ -207,13 +208,17 @@ class BrowserPool:
 
     async def _current(self) -> Browser:
         async with self._launching:
-            old = self._browser
-            worn = old is not None and self._pages_on_browser >= self.settings.restart_after
-            if worn and self._in_flight == 0:
+            worn = self._browser is not None and \
+                self._pages_on_browser >= self.settings.restart_after
+            if worn:
+                # New pages go to a new browser; the worn one closes when its
+                # last page is done (at once when it has none).
+                old, self._browser = self._browser, None
                 assert old is not None
-                self._browser = None
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(old.close(), 10)
+                if self._open_pages.get(old, 0) == 0:
+                    await _close_quietly(old)
+                else:
+                    self._retired.add(old)
             if self._browser is None or not self._browser.is_connected():
                 self._browser = await self._launch()
             return self._browser
@@ -223,24 +228,31 @@ class BrowserPool:
         """A slot for one page on a live browser."""
         async with self._slots:
             browser = await self._current()
-            self._in_flight += 1
+            self._open_pages[browser] = self._open_pages.get(browser, 0) + 1
             self._pages_on_browser += 1
             try:
                 yield browser
             finally:
-                self._in_flight -= 1
                 self.pages_done += 1
+                left = self._open_pages[browser] = self._open_pages[browser] - 1
+                if left == 0:
+                    del self._open_pages[browser]
+                    if browser in self._retired:
+                        self._retired.discard(browser)
+                        await _close_quietly(browser)
 
     async def kill(self) -> None:
         """Drop the current browser (a page would not close): the next page starts anew."""
         async with self._launching:
             browser, self._browser = self._browser, None
         if browser is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(browser.close(), 10)
+            await _close_quietly(browser)
 
     async def close(self) -> None:
         await self.kill()
+        for browser in list(self._retired):
+            await _close_quietly(browser)
+        self._retired.clear()
         if self._playwright is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._playwright.stop(), 10)
@@ -248,3 +260,8 @@ class BrowserPool:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+
+async def _close_quietly(browser: Browser) -> None:
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(browser.close(), 10)

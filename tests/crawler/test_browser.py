@@ -298,3 +298,35 @@ def test_no_more_pages_open_at_once_than_the_setting(resolver, gallery, browser_
     assert one_at_a_time == two_at_once == ["timeout", "timeout"]
     assert serial >= 4.0
     assert parallel < serial - 1.0
+
+
+def test_a_worn_browser_is_replaced_even_while_pages_keep_coming(resolver, gallery,
+                                                                 browser_temp):
+    """Two pages at a time and a steady queue: new pages go to a new browser
+    and the worn one closes when its last page is done."""
+    items = [f"q{i}" for i in range(8)]
+    for item in items:
+        gallery.item(item, "present")
+
+    async def go() -> tuple[list[str], int, list[int]]:
+        async with _checker(resolver, browser_temp, restart_after=2, pages=2) as checker:
+            verdicts = await asyncio.gather(*(_verdict(checker, gallery, i) for i in items))
+            assert checker.pool.root is not None
+            await asyncio.sleep(1.0)
+            return list(verdicts), checker.pool.launches, _main_processes(checker.pool.root)
+
+    verdicts, launches, browsers = asyncio.run(go())
+    assert verdicts == ["online"] * len(items)
+    assert launches >= 4  # 8 pages, 2 per browser
+    assert len(browsers) == 1  # the worn ones are gone; only the last one runs
+
+
+def _main_processes(root: Path) -> list[int]:
+    """Chromium's browser processes (not its renderers and helpers) under ``root``."""
+    mains = []
+    for pid in _chromium_pids(root):
+        with contextlib.suppress(OSError):
+            program, _, args = Path(f"/proc/{pid}/cmdline").read_bytes().partition(b"\0")
+            if program.endswith(b"/chromium") and b"--type=" not in args:
+                mains.append(pid)
+    return mains
