@@ -137,7 +137,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
             if pid:
                 break
             rss, _ = _vm_kib(proc.pid)
-            for member in _process_tree(proc.pid):
+            for member in process_tree(proc.pid):
                 peaks[member] = max(peaks.get(member, 0), _vm_kib(member)[1])
             if rss and time.monotonic() >= next_sample:
                 next_sample += RSS_SAMPLE_SECONDS
@@ -163,7 +163,7 @@ def run_child(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
     return result
 
 
-def _process_tree(pid: int) -> list[int]:
+def process_tree(pid: int) -> list[int]:
     """``pid`` and its descendants (Linux /proc)."""
     tree, todo = [], [pid]
     while todo:
