@@ -64,10 +64,10 @@ if str(REPO) not in sys.path:
 
 from benchmarks.crawl_throughput import (  # noqa: E402
     BenchError,
-    process_tree,
     child_env,
     load,
     machine,
+    process_tree,
     revision,
 )
 
