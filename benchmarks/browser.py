@@ -46,7 +46,6 @@ import argparse
 import contextlib
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -69,6 +68,7 @@ from benchmarks.crawl_throughput import (  # noqa: E402
     machine,
     process_tree,
     revision,
+    start_farm,
 )
 
 POLL_SECONDS = 0.1
@@ -140,16 +140,7 @@ class Farm:
     def __enter__(self) -> Farm:
         argv = [sys.executable, str(Path(__file__).resolve()), "--serve",
                 "--pages", str(self.pages), "--galleries", str(self.galleries)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-                                     env=child_env())
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], FARM_START_SECONDS)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.__exit__()
-            raise BenchError(f"the gallery farm did not start in {FARM_START_SECONDS:.0f} s")
-        info = json.loads(line)
+        self.proc, info = start_farm(argv, "gallery farm")
         self.nameservers, self.items = info["nameservers"], info["items"]
         addresses = [*info["ips"], *(ns.rpartition(":")[0] for ns in self.nameservers.split(","))]
         if not all(address.startswith(LOOPBACK_PREFIX) for address in addresses):

@@ -204,6 +204,24 @@ def child_timeout(requests: int) -> float:
 # -- the server farm -----------------------------------------------------------
 
 
+def start_farm(argv: list[str], what: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Start a farm child and read the JSON line it prints when it is ready.
+
+    stdin stays a pipe: if this process dies, the farm sees EOF and stops.
+    """
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=child_env())
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], FARM_START_SECONDS)
+    line = proc.stdout.readline() if ready else ""
+    if not line:
+        proc.kill()
+        proc.communicate()
+        raise BenchError(f"the {what} did not start in {FARM_START_SECONDS:.0f} s")
+    info: dict[str, Any] = json.loads(line)
+    return proc, info
+
+
 @dataclass
 class Farm:
     """The local test internet, running as ``python -m tests.net serve``."""
@@ -221,17 +239,7 @@ class Farm:
     def start(self) -> Farm:
         argv = [sys.executable, "-m", "tests.net", "serve", "--hosts", str(self.hosts),
                 "--paths", str(self.paths), "--size", str(self.size)]
-        # stdin stays a pipe: if this process dies, the farm sees EOF and stops.
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True, cwd=REPO,
-                                     env=child_env())
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], FARM_START_SECONDS)
-        line = self.proc.stdout.readline() if ready else ""
-        if not line:
-            self.stop()
-            raise BenchError(f"the server farm did not start in {FARM_START_SECONDS:.0f} s")
-        info = json.loads(line)
+        self.proc, info = start_farm(argv, "server farm")
         self.nameservers = info["nameservers"]
         self.port = int(info["port"])
         self.names = [host["name"] for host in info["hosts"]]

@@ -19,7 +19,8 @@ from crawler.verdict import ErrorKind
 from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
 from hostwatch.config import Config
 
-_DNS_KINDS = {
+# What each DNS failure is as a check's error (also the browser's proxy's).
+DNS_ERROR_KINDS = {
     DnsFailureKind.NXDOMAIN: ErrorKind.NXDOMAIN,
     DnsFailureKind.SERVFAIL: ErrorKind.DNS_SERVFAIL,
     DnsFailureKind.TIMEOUT: ErrorKind.DNS_TIMEOUT,
@@ -58,7 +59,7 @@ class AddressGuardMiddleware:
             raise RefusedTarget(ErrorKind.UNSUPPORTED, f"no host in {request.url}")
         lookup = await self.resolver.addresses(host)
         if isinstance(lookup, DnsFailure):
-            raise RefusedTarget(_DNS_KINDS[lookup.kind], f"{host}: {lookup.kind.value}")
+            raise RefusedTarget(DNS_ERROR_KINDS[lookup.kind], f"{host}: {lookup.kind.value}")
         allowed = [ip for ip in lookup.addresses
                    if self._reason(ip) is None]
         if not allowed:

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from crawler.guard import Network, forbidden_reason
+from crawler.middlewares import DNS_ERROR_KINDS
 from crawler.verdict import ErrorKind
-from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
+from enrichment.dns import DnsFailure, Resolver
 
 HEAD_LIMIT = 64 * 1024
 REQUEST_BODY_LIMIT = 1024 * 1024
@@ -58,12 +59,6 @@ MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"Rar!", "rar"), (0, b"7z\xbc\xaf", "7z"), (0, b"FLV", "flv"),
 )
 
-_DNS_KINDS = {
-    DnsFailureKind.NXDOMAIN: ErrorKind.NXDOMAIN,
-    DnsFailureKind.SERVFAIL: ErrorKind.DNS_SERVFAIL,
-    DnsFailureKind.TIMEOUT: ErrorKind.DNS_TIMEOUT,
-    DnsFailureKind.NO_ANSWER: ErrorKind.DNS_NO_ANSWER,
-}
 
 
 @dataclass
@@ -188,7 +183,7 @@ class GuardedProxy:
         """A guarded address for ``host``; None (and the event says why) when none."""
         lookup = await self.resolver.addresses(host)
         if isinstance(lookup, DnsFailure):
-            event.error = _DNS_KINDS[lookup.kind]
+            event.error = DNS_ERROR_KINDS[lookup.kind]
             event.refused = f"{host}: {lookup.kind.value}"
             return None
         for ip in lookup.addresses:
