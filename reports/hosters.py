@@ -300,7 +300,9 @@ class _Sql:
         """
         start_col, join = self._clock_start()
         start = _epoch(start_col, self.dialect)
-        after = _epoch(Case.removed_after, self.dialect)
+        # An unknown last sighting (None) clamps to the clock's start, as a
+        # start inside the interval does.
+        after = _epoch(func.coalesce(Case.removed_after, start_col), self.dialect)
         at = _epoch(Case.removed_at, self.dialect)
         last = _epoch(func.coalesce(Case.last_checked_at, Case.reported_at), self.dialect)
         removed = Case.removed_at.is_not(None)

@@ -99,8 +99,11 @@ class Clock(StrEnum):
 class CaseTimes:
     """One case's times, as aware datetimes (UTC from the store).
 
-    ``removed_after`` and ``removed_at`` are both set (a confirmed removal) or
-    both None (no confirmed removal: the case counts as still online).
+    ``removed_at`` is set for a confirmed removal and None otherwise (the
+    case counts as still online). ``removed_after`` (at most ``removed_at``) is
+    the last time the material was known served; None when nothing showed it
+    served before ``removed_at`` (checks older than a report filed late): then
+    only the upper bound of the removal is known.
     ``last_checked_at`` is None for a case never checked.
     """
 
@@ -119,14 +122,14 @@ class CaseTimes:
             value = getattr(self, field.name)
             if isinstance(value, datetime) and value.utcoffset() is None:
                 raise ValueError(f"case {self.case_id}: {field.name} must be timezone-aware")
-        if (self.removed_after is None) != (self.removed_at is None):
-            raise ValueError(f"case {self.case_id}: removed_after and removed_at go together")
+        if self.removed_after is not None and self.removed_at is None:
+            raise ValueError(f"case {self.case_id}: removed_after needs removed_at")
         if (
             self.removed_after is not None
             and self.removed_at is not None
-            and self.removed_at <= self.removed_after
+            and self.removed_at < self.removed_after
         ):
-            raise ValueError(f"case {self.case_id}: removed_at must be after removed_after")
+            raise ValueError(f"case {self.case_id}: removed_at must not precede removed_after")
         if self.reappearances < 0:
             raise ValueError(f"case {self.case_id}: reappearances cannot be negative")
 
@@ -197,17 +200,19 @@ def hours_between(start: datetime, end: datetime) -> float:
 
 
 def removal_duration(
-    start: datetime, removed_after: datetime, removed_at: datetime
+    start: datetime, removed_after: datetime | None, removed_at: datetime
 ) -> Duration | None:
     """The removal interval (removed_after, removed_at] seen from ``start``.
 
-    A start inside the interval clamps the lower bound to 0; a start at or after
-    ``removed_at`` (removal already seen) gives None: no duration on this clock.
+    A start inside the interval clamps the lower bound to 0, and so does an
+    unknown ``removed_after`` (None: the interval is open below); a start at
+    or after ``removed_at`` (removal already seen) gives None: no duration on
+    this clock.
     """
     upper = hours_between(start, removed_at)
     if upper <= 0:
         return None
-    lower = max(0.0, hours_between(start, removed_after))
+    lower = 0.0 if removed_after is None else max(0.0, hours_between(start, removed_after))
     return Duration(
         lower_hours=lower,
         upper_hours=upper,
@@ -245,7 +250,7 @@ def duration(case: CaseTimes, clock: Clock = Clock.REPORT) -> Duration | None:
     start = clock_start(case, clock)
     if start is None:
         return None
-    if case.removed_after is not None and case.removed_at is not None:
+    if case.removed_at is not None:
         return removal_duration(start, case.removed_after, case.removed_at)
     return censored_duration(start, case.last_checked_at or case.reported_at)
 
