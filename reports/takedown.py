@@ -7,8 +7,9 @@ No database access: a case comes in as plain times (`CaseTimes`), as the store's
 (``removed_after``, ``removed_at``]: the material was last seen served at
 ``removed_after`` (the later of the last served check and the report; None
 when neither came before the first miss: then the interval is open below and
-a clock counts from its own start) and first missed at ``removed_at``. On each clock (`Clock`: from the report, the
-first notice, the removal order) that interval becomes hours since the clock's
+a clock counts from its own start) and first missed at ``removed_at``. On
+each clock (`Clock`: from the report, the first notice, the removal order)
+that interval becomes hours since the clock's
 start, with its midpoint as the point estimate and its width (the check gap) as
 the uncertainty. After a reappearance the store restarts the removal interval,
 so a duration measures the time until the *latest* confirmed removal;

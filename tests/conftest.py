@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from store import Store
@@ -22,6 +23,15 @@ PG_URL = os.environ.get(
     "HOSTWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_SERVICES = os.environ.get("HOSTWATCH_REQUIRE_SERVICES") == "1"
+
+# Property tests (tests/*_properties.py): a bounded number of examples, no
+# per-example time limit (a busy machine is not a failure), and in CI the same
+# examples every run, so a red CI always reproduces. HYPOTHESIS_PROFILE=deep
+# searches longer by hand.
+settings.register_profile("hostwatch", max_examples=100, deadline=None,
+                          derandomize=os.environ.get("CI") == "true")
+settings.register_profile("deep", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "hostwatch"))
 
 
 def _pg_reachable() -> str | None:

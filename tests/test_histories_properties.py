@@ -114,7 +114,7 @@ def ok(result: Result, what: str) -> Result:
     return result
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow])
 @given(histories())
 def test_every_accepted_history_makes_every_report_pack_and_export(files):
     with tempfile.TemporaryDirectory() as tmp:

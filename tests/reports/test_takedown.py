@@ -144,10 +144,24 @@ def test_online_case_not_checked_since_the_clock_started_is_censored_at_zero():
 def test_case_times_refuse_inconsistent_input():
     with pytest.raises(ValueError, match="timezone-aware"):
         CaseTimes(1, "A", datetime(2026, 5, 1))
-    with pytest.raises(ValueError, match="go together"):
-        CaseTimes(1, "A", T0, removed_at=h(5))
-    with pytest.raises(ValueError, match="after removed_after"):
-        CaseTimes(1, "A", T0, removed_after=h(5), removed_at=h(5))
+    with pytest.raises(ValueError, match="needs removed_at"):
+        CaseTimes(1, "A", T0, removed_after=h(5))
+    with pytest.raises(ValueError, match="must not precede removed_after"):
+        CaseTimes(1, "A", T0, removed_after=h(6), removed_at=h(5))
+
+
+def test_an_unknown_last_sighting_counts_from_the_clock():
+    # Removed, last sighting unknown (checks older than a late report): on a
+    # clock that starts before the first miss the removal lies in (0, upper].
+    case = CaseTimes(1, "A", h(10), removed_at=h(5), first_notice_at=h(1))
+    assert case.removed
+    assert duration(case, Clock.REPORT) is None  # removal seen before the report
+    notice = duration(case, Clock.NOTICE)
+    assert notice is not None
+    assert (notice.lower_hours, notice.upper_hours, notice.point_hours) == (0.0, 4.0, 2.0)
+    # A zero-width interval (served and missed at one moment) is a removal at it.
+    same = duration(CaseTimes(2, "A", T0, removed_after=h(5), removed_at=h(5)))
+    assert same is not None and (same.lower_hours, same.upper_hours) == (5.0, 5.0)
 
 
 # ---------------------------------------------------------------- groups
