@@ -50,6 +50,7 @@ class CaseDeadline:
     reference: str
     stated: datetime | None  # orders only: deadline_at as the order states it
     judgement: Judgement  # judgement.deadline: the due time (capped to the legal maximum)
+    at_start_verdict: Verdict | None
     last_before_verdict: Verdict | None
     first_after_verdict: Verdict | None
     open: bool  # the deadline is not long past (store.schedule.is_open)
@@ -157,6 +158,7 @@ def case_deadlines(store: Store, now: datetime, rule: ScheduleRule,
                     start=deadline.start, issuer=deadline.issuer,
                     reference=deadline.reference, stated=deadline.stated,
                     judgement=judgement,
+                    at_start_verdict=_decisive_at(history, judgement.at_start),
                     last_before_verdict=_decisive_at(history, judgement.last_before),
                     first_after_verdict=_decisive_at(history, judgement.first_after),
                     open=still_open,

@@ -2,7 +2,8 @@
 
 Removal orders whose deadlines are seconds away: the deadline run checks
 their cases at and just after the deadline (and nothing else), and
-`hostwatch deadlines` judges them met, breached or undecided.
+`hostwatch deadlines` judges them met, breached or undecided once they have
+passed, pending before.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def checks_of(store: Store) -> dict[str, list[tuple[datetime, str]]]:
     for name, when, verdict in rows:
         out.setdefault(name, []).append((when, verdict))
     return out
+
+
+def deadline_lines(stdout: str) -> dict[str, tuple[str, ...]]:
+    """`crawl --due`'s deadline lines: case -> (regime, deadline, as stated, outcome)."""
+    lines = [line.split("\t") for line in stdout.splitlines() if line.startswith("deadline\t")]
+    return {cells[1].split("/", 1)[1]: tuple(cells[2:6]) for cells in lines}
 
 
 def import_all(db: str, workdir: Path, reports: str, orders: str, notices: str = "") -> None:
@@ -117,6 +124,13 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
     assert landed <= deadline, (
         f"the 'at' checks landed {(landed - deadline).total_seconds():.1f} s after the "
         f"deadline: this machine needs a larger MARGIN")
+    # The run says how each order stands: before the deadline, pending (QUICK's
+    # image is gone already, but it may come back before the deadline).
+    assert deadline_lines(at_run.stdout) == {
+        "QUICK": ("atkm_order", iso(deadline), iso(deadline), "pending"),
+        "LATE": ("atkm_order", iso(deadline), iso(deadline), "pending"),
+        "STAY": ("terrorist_1h", iso(deadline), iso(deadline + timedelta(hours=5))
+                 + " (capped)", "pending")}
 
     net.round = 2  # late.test removes it only now, after the deadline
     wait_until(deadline + timedelta(seconds=MARGIN))
@@ -128,6 +142,8 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
         "STAY": ["online", "online"], "QUICK": ["http_gone", "http_gone"],
         "LATE": ["online", "http_gone"]}
     assert all(history[1][0] > deadline for history in checks.values())
+    assert {name: line[3] for name, line in deadline_lines(after_run.stdout).items()} == {
+        "STAY": "breached", "QUICK": "met", "LATE": "undecided"}
     with store.session() as session:
         runs = session.execute(select(CrawlRun.method, CrawlRun.status, CrawlRun.cases_due)
                                .order_by(CrawlRun.id)).all()
@@ -140,8 +156,9 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
                             ("NOTICE", "notice_24h"), ("QUICK", "atkm_order"),
                             ("STAY", "terrorist_1h")]
     outcome = {name: row["outcome"] for (name, _), row in rows.items()}
+    # LATER's deadline is 10 hours ahead, NOTICE's 21 hours: pending, not judged.
     assert outcome == {"STAY": "breached", "QUICK": "met", "LATE": "undecided",
-                       "LATER": "undecided", "NOTICE": "undecided"}
+                       "LATER": "pending", "NOTICE": "pending"}
     stay = rows["STAY", "terrorist_1h"]
     assert stay["deadline"] == iso(deadline)  # issue + 1 h, not the order's deadline_at
     assert (stay["last_before_verdict"], stay["first_after_verdict"]) == ("online", "online")
@@ -155,6 +172,11 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
     # check comes MARGIN before that.
     later = rows["LATER", "atkm_order"]
     assert later["deadline"] == iso(deadline + timedelta(hours=10))
+    assert (later["deadline_stated"], later["capped"]) == (
+        iso(deadline + timedelta(hours=11)), True)
+    assert (quick_row["deadline_stated"], quick_row["capped"]) == (iso(deadline), False)
+    assert (rows["NOTICE", "notice_24h"]["deadline_stated"],
+            rows["NOTICE", "notice_24h"]["capped"]) == (None, False)
     assert later["next_check_kind"] == "at"
     assert later["next_check"] == iso(deadline + timedelta(hours=10, seconds=-MARGIN))
     # Notices are judged but not scheduled.
@@ -162,9 +184,16 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
 
     text = hostwatch(sqlite_url, "deadlines", "--open")
     assert text.exit_code == 0, text.output
-    assert "atkm_order: met 1, breached 0, undecided 2" in text.stdout
-    assert "terrorist_1h: met 0, breached 1, undecided 0" in text.stdout
-    assert "notice_24h: met 0, breached 0, undecided 1" in text.stdout
+    assert ("atkm_order: met 1, already_gone 0, breached 0, undecided 1, pending 1"
+            in text.stdout)
+    assert ("terrorist_1h: met 0, already_gone 0, breached 1, undecided 0, pending 0"
+            in text.stdout)
+    assert ("notice_24h: met 0, already_gone 0, breached 0, undecided 0, pending 1"
+            in text.stdout)
+    later_line = next(line.split("\t") for line in text.stdout.splitlines()
+                      if line.startswith("hotline/LATER\t"))
+    assert later_line[1:5] == ["atkm_order", iso(deadline + timedelta(hours=10)),
+                               iso(deadline + timedelta(hours=11)) + " (capped)", "pending"]
 
 
 @pytest.mark.slow
