@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from reports.charts import bar_chart, step_chart
-from reports.formats import TOTALS, hours_text, report_dict, share_text
+from reports.formats import TOTALS, estimate_text, hours_text, report_dict, share_text
 from reports.hosters import HosterReport, Section
 
 __all__ = ["render_html"]
@@ -24,6 +24,7 @@ CURVES = 6  # hosters with their own survival curve (the most cases)
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]),
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["hours"] = hours_text
+_env.filters["estimate"] = estimate_text
 _env.filters["share"] = share_text
 
 
