@@ -28,6 +28,7 @@ import gzip
 import ipaddress
 import json
 import re
+import ssl
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -543,7 +544,8 @@ class RdapClient:
 
     def __init__(self, base_url: str, *, timeout: float = 10.0, offline: bool = False,
                  user_agent: str = "hostwatch/0.1", max_bytes: int = 4 * 1024 * 1024,
-                 resolver: Resolver | None = None, allow: Sequence[GuardNetwork] = ()) -> None:
+                 resolver: Resolver | None = None, allow: Sequence[GuardNetwork] = (),
+                 tls: ssl.SSLContext | None = None) -> None:
         if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
             raise EnrichmentError(f"RDAP base URL must be http(s)://host..., got {base_url!r}")
         self.base_url = base_url.rstrip("/")
@@ -554,7 +556,7 @@ class RdapClient:
         self.requests_made = 0
         self.failures: Counter[RdapErrorKind] = Counter()
         self._get = GuardedGet(resolver or Resolver(), allow, timeout=timeout,
-                               max_bytes=max_bytes, max_redirects=5)
+                               max_bytes=max_bytes, max_redirects=5, tls=tls)
 
     @classmethod
     def from_config(cls, config: Config, resolver: Resolver | None = None) -> RdapClient:

@@ -149,18 +149,19 @@ class GuardedGet:
     """GET with redirects, every hop resolved and guarded (see the module doc).
 
     ``allow``: the non-public networks the operator lets through
-    (HOSTWATCH_ALLOW_PRIVATE); empty in production.
+    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``tls``: the TLS context
+    (default: the system's trusted CAs, names verified).
     """
 
     def __init__(self, resolver: Resolver, allow: Sequence[Network] = (), *,
                  timeout: float = 10.0, max_bytes: int = 4 * 1024 * 1024,
-                 max_redirects: int = 5) -> None:
+                 max_redirects: int = 5, tls: ssl.SSLContext | None = None) -> None:
         self.resolver = resolver
         self.allow = tuple(allow)
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self._tls = ssl.create_default_context()
+        self._tls = tls or ssl.create_default_context()
 
     def get(self, url: str, headers: Mapping[str, str]) -> Reply:
         """The answer at the end of the redirects (any status but a redirect).
