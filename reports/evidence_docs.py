@@ -206,6 +206,11 @@ def method_md(data: EvidenceData) -> str:
         "cases censored. The median is the first time the curve reaches 50 % still "
         "online; it is empty (not reached) when fewer than half the cases were seen "
         "removed. 95 % confidence intervals use the exponential Greenwood formula. A "
+        "bound the data do not give is open: null in figures.json (ci_lower_hours, "
+        "ci_upper_hours). That is the case when the confidence band reaches the level "
+        "only where the curve reaches 0 (every case followed was removed; the band is "
+        "undefined there): a single removed case has a median with two open bounds, "
+        "never an interval of zero width. A "
         "share is empty when the time lies beyond the longest follow-up.", "",
         "## Deadlines", "",
         "Three deadlines are judged: the 24-hour norm after a notice (notice_24h), "

@@ -18,7 +18,11 @@ from reports.deadlines import Outcome, Regime
 from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
+<<<<<<< HEAD
 __all__ = ["CSV_COLUMNS", "deadline_rows", "render_csv", "render_json", "render_markdown",
+=======
+__all__ = ["CSV_COLUMNS", "estimate_text", "render_csv", "render_json", "render_markdown",
+>>>>>>> i10-p79
            "report_dict"]
 
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
@@ -169,7 +173,21 @@ def hours_text(value: float | None) -> str:
     return "not reached" if value is None else f"{value:.1f} h"
 
 
-MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h "
+def estimate_text(hours: float | None, ci: list[float | None] | tuple[float | None, ...]) -> str:
+    """``38.0 h (6.0–open)``: a time with its confidence interval. A bound the
+    data do not give (JSON null) is written "open", never as a number: one
+    removed case reads ``12.0 h (CI open)``, not ``(12.0–12.0)``."""
+    lower, upper = ci
+    if hours is None and lower is None and upper is None:
+        return hours_text(None)
+    if lower is None and upper is None:
+        return f"{hours_text(hours)} (CI open)"
+    low = "open" if lower is None else f"{lower:.1f}"
+    high = "open" if upper is None else f"{upper:.1f}"
+    return f"{hours_text(hours)} ({low}–{high})"
+
+
+MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h (CI) "
              "| p90 h | ≤24 h | Breaches 24h / ATKM / TCO | Reapp. | Oldest open (d) "
              "| Abuse contact |")
 
@@ -178,7 +196,8 @@ def _md_line(name: str, values: dict[str, Any]) -> str:
     b = values["deadline_breaches"]
     cells = [md(name), md(values.get("country")), md(values.get("asns")),
              md(values.get("dsa_role")), md(values["cases"]), md(values["online"]),
-             md(values["removed"]), md(hours_text(values["median_hours_to_removal"])),
+             md(values["removed"]),
+             md(estimate_text(values["median_hours_to_removal"], values["median_ci_hours"])),
              md(hours_text(values["p90_hours_to_removal"])),
              md(share_text(values["removed_within_24h_share"])),
              md(f"{b['notice_24h']} / {b['atkm_order']} / {b['terrorist_1h']}"),

@@ -113,7 +113,11 @@ METHOD: dict[str, str] = {
                 "cases still online count as right-censored at their last check (followed "
                 "that long, not yet removed). A median is empty (not reached) when fewer "
                 "than half of the cases were seen removed within the follow-up. 95 % "
-                "confidence intervals use the exponential Greenwood formula. The share "
+                "confidence intervals use the exponential Greenwood formula; a bound the "
+                "data do not give is open (null in JSON, empty in CSV, 'open' in text), "
+                "e.g. when the confidence band reaches the level only where the curve "
+                "reaches 0 (every case followed was removed): one removed case has a "
+                "median with two open bounds, not a zero-width interval. The share "
                 "removed within 24 h is 1 - S(24 h) from the same curve.",
     "deadlines": "Deadlines: the 24-hour notice norm (from the first notice), ATKM removal "
                  "orders (the order's own deadline, at most 12 h: a later deadline_at is "

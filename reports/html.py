@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from reports.charts import bar_chart, step_chart
+<<<<<<< HEAD
 from reports.deadlines import Outcome
 from reports.formats import (
     DEADLINES_NOTE,
@@ -25,6 +26,9 @@ from reports.formats import (
     report_dict,
     share_text,
 )
+=======
+from reports.formats import TOTALS, estimate_text, hours_text, report_dict, share_text
+>>>>>>> i10-p79
 from reports.hosters import HosterReport, Section
 
 __all__ = ["render_html"]
@@ -34,6 +38,7 @@ CURVES = 6  # hosters with their own survival curve (the most cases)
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]),
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["hours"] = hours_text
+_env.filters["estimate"] = estimate_text
 _env.filters["share"] = share_text
 
 

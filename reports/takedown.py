@@ -36,7 +36,11 @@ are the first times the survival curve drops to 0.5 and 0.1 (S(t) <= q), None
 when it never does. Their confidence intervals invert lifelines' pointwise
 band for S(t) (exponential Greenwood, i.e. the log(-log S) transform; 95 % by
 default): the bounds are the first times the lower and the upper band drop to q,
-None when that band never does (the bound is open). The share removed within
+None when that band never does (the bound is open: the data do not give it).
+The band is undefined where the curve has reached 0 (after the last case still
+at risk was removed), so a band that drops to q only there leaves its bound
+open too, rather than closing it at the last removal: one removed case gives a
+median with two open bounds, never the zero-width interval [t, t]. The share removed within
 24 h, 72 h and 7 days is 1 - S(t) read from the same curve, so censored cases
 count for as long as they were followed, not as "never removed"; it is None
 when t lies beyond the longest follow-up and the curve has not reached 0 there
@@ -379,12 +383,21 @@ def _first_time_at_or_below(curve: pd.Series, q: float) -> float | None:
 
 
 def _quantile(fitter: KaplanMeierFitter, q: float) -> Estimate:
-    """First time S(t) <= q, with the first times the lower/upper band do."""
+    """First time S(t) <= q, with the first times the lower/upper band do.
+
+    The band is defined only where S(t) > 0: once the curve reaches 0 the
+    exponential Greenwood band is log(-log 0) and lifelines writes 0 for both
+    bounds, a value no data gave. A band that reaches ``q`` only there leaves
+    its bound open (None), instead of a bound at the last removal (a single
+    removed case would get the zero-width interval [t, t]).
+    """
+    survival = fitter.survival_function_.iloc[:, 0]
     band = fitter.confidence_interval_survival_function_
+    defined = (survival.to_numpy() > 0.0) & np.isfinite(band.to_numpy()).all(axis=1)
     return Estimate(
-        hours=_first_time_at_or_below(fitter.survival_function_.iloc[:, 0], q),
-        ci_lower_hours=_first_time_at_or_below(band.iloc[:, 0], q),
-        ci_upper_hours=_first_time_at_or_below(band.iloc[:, 1], q),
+        hours=_first_time_at_or_below(survival, q),
+        ci_lower_hours=_first_time_at_or_below(band.iloc[:, 0][defined], q),
+        ci_upper_hours=_first_time_at_or_below(band.iloc[:, 1][defined], q),
     )
 
 

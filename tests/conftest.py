@@ -18,6 +18,7 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from store import Store
+from tests import netns
 
 PG_URL = os.environ.get(
     "HOSTWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -142,3 +143,22 @@ def loopback_only() -> Iterator[None]:
     socket.socket.connect_ex = _CONNECT_EX  # type: ignore[method-assign]
     socket.socket.sendto = _SENDTO  # type: ignore[method-assign]
 
+
+
+# -- tests aimed at addresses outside loopback: in a network namespace -----------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A ``netns`` test's body runs only in a child inside ``unshare --net``
+    (tests/netns.py); here it takes the child's result."""
+    if pyfuncitem.get_closest_marker("netns") is None:
+        return None
+    if netns.inside():
+        if not netns.only_loopback():
+            pytest.fail("a netns test found network interfaces other than lo")
+        return None  # run the body here, in the namespace
+    passed, output = netns.run_in_namespace(pyfuncitem.nodeid)
+    if not passed:
+        pytest.fail(f"in a network namespace:\n{output}", pytrace=False)
+    return True

@@ -182,6 +182,11 @@ def test_json_figures_match_the_hand_computed_history(history, tmp_path):
             rhein["median_hours_to_removal"], rhein["p90_hours_to_removal"],
             rhein["removed_within_24h_share"], rhein["oldest_open_days"]) == (
         "eu", "DE", 1, 12.0, 12.0, 1.0, None)
+    # One removed case: S drops to 0 at 12 h, where the confidence band is
+    # undefined; both bounds are open (null), not the zero-width [12.0, 12.0].
+    assert (rhein["median_ci_hours"], rhein["p90_ci_hours"]) == ([None, None], [None, None])
+    # D1 6 h, D2 38 h, D3 censored at 50 h: the upper band stays above 0.5.
+    assert dutch["median_ci_hours"] == [6.0, None]
     assert (evil["section"], evil["online"], evil["removed"], evil["reappearances"],
             evil["median_hours_to_removal"], evil["removed_within_24h_share"]) == (
         "non_eu", 1, 0, 1, None, 0.0)
@@ -210,6 +215,8 @@ def test_the_notice_clock_counts_from_the_first_notice(history, tmp_path):
     # From the notice at 1 h: D1 (1, 9] -> 5 h, D2 (25, 49] -> 37 h; D3 had no notice.
     assert (dutch["median_hours_to_removal"], dutch["p90_hours_to_removal"],
             dutch["removed_within_24h_share"], dutch["measured"]) == (5.0, 37.0, 0.5, 2)
+    # Both removed: the curve reaches 0 at 37 h, so no upper bound closes there.
+    assert (dutch["median_ci_hours"], dutch["p90_ci_hours"]) == ([5.0, None], [5.0, None])
     assert data["method"]["clock"] == "notice"
 
 
@@ -290,6 +297,10 @@ def test_csv_has_the_same_figures_and_escapes_formulas(history, tmp_path):
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
     totals = {row["hoster"]: row for row in rows if row["section"] == "total"}
     assert totals["Foreign (EU and non-EU)"]["median_hours_to_removal"] == "12.0"
+    rhein = named["'" + FORMULA]  # one removed case: open bounds are empty cells
+    assert (rhein["median_hours_to_removal"], rhein["median_ci_lower"],
+            rhein["median_ci_upper"]) == ("12.0", "", "")
+    assert (dutch["median_ci_lower"], dutch["median_ci_upper"]) == ("6.0", "")
 
 
 def test_markdown_has_sections_figures_and_method(history, tmp_path):
@@ -299,7 +310,9 @@ def test_markdown_has_sections_figures_and_method(history, tmp_path):
         < text.index("## Foreign: outside the EU") < text.index("## CDN-fronted") \
         < text.index("## Method and limitations")
     dutch_line = next(line for line in text.splitlines() if "Dutch Test Hosting" in line)
-    assert "| 3 | 1 | 2 | 38.0 h | not reached | 33 % | 1 / 0 / 1 | 0 |" in dutch_line
+    assert "| 3 | 1 | 2 | 38.0 h (6.0–open) | not reached | 33 % | 1 / 0 / 1 | 0 |" in dutch_line
+    rhein_line = next(line for line in text.splitlines() if "HYPERLINK" in line)
+    assert "| 1 | 0 | 1 | 12.0 h (CI open) | 12.0 h |" in rhein_line
     # Every deadline outcome per regime: met, already gone, breached, undecided, pending.
     assert "| Dutch Test Hosting B.V. | notice 24 h | 1 | 0 | 1 | 0 | 0 |" in text
     assert "| Dutch Test Hosting B.V. | terrorist 1 h | 0 | 0 | 1 | 0 | 0 |" in text
@@ -344,6 +357,9 @@ def test_html_report_in_chromium(history, tmp_path):
                                   "2", "38.0 h (6.0–open)", "not reached", "33 %", "1", "0",
                                   "1"]
             assert page.locator("#section-eu h3").inner_text() == "DE"
+            # One removed case: open bounds, not "12.0 h (12.0–12.0)".
+            rhein = page.locator("#section-eu tbody tr td").all_inner_texts()
+            assert rhein[4:9] == ["1", "0", "1", "12.0 h (CI open)", "12.0 h"]
             assert page.locator("#totals tbody tr").count() == 5
             deadline_cells = page.locator("#deadlines tbody tr").nth(0).locator(
                 "td").all_inner_texts()
@@ -380,3 +396,7 @@ def test_evidence_pack_figures_equal_the_report_row(history, tmp_path):
         row["cases"], row["removed"], row["median_hours_to_removal"],
         row["p90_hours_to_removal"], row["removed_within_24h_share"], row["reappearances"])
     assert figures["deadlines"]["counts"] == row["deadlines"]
+    assert clock["median"] == {"hours": 38.0, "ci_lower_hours": 6.0, "ci_upper_hours": None}
+    # From the notice: 5 h and 37 h, both removed; the curve reaches 0 at 37 h.
+    assert figures["clocks"]["notice"]["p90"] == {"hours": 37.0, "ci_lower_hours": 5.0,
+                                                  "ci_upper_hours": None}
