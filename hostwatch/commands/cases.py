@@ -72,9 +72,10 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     With --json, one object per line with the keys id, source, url, category,
     state, last_verdict, last_checked_at, removed_at, reappearances, checks,
     unconfirmed_checks (failed checks of suspect runs since the last check
-    that counts: they await a healthy run), and from the attribution of the newest check that has an address (see
-    `hostwatch enrich`): hoster, hoster_country, jurisdiction, dutch,
-    asn, ip, cdn (null until the case's checks are attributed).
+    that counts: they await a healthy run), and from the attribution of the
+    newest check that has an address (see `hostwatch enrich`): hoster,
+    hoster_country, jurisdiction, dutch, asn, ip, cdn (null until the
+    case's checks are attributed).
 
     \b
     Example:
