@@ -418,21 +418,29 @@ class RecheckSpider(Spider):
     # -- end of run -----------------------------------------------------------
 
     def closed(self, reason: str) -> None:
-        if self.run_id is not None:
-            stats = self.crawler.stats
-            if stats.get_value("hostwatch/store_error"):
-                status = "failed"  # checks could not be written
-            else:
-                status = "finished" if reason == "finished" else "stopped"
-            written = stats.get_value("hostwatch/checks_written", self.checks_done)
-            if status == "finished" and written < self.cases_due:
-                status = "incomplete"
-            finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
-                       self.errors, checks_made=written)
-            self.logger.info("run %s %s: %s", self.run_id, status,
-                             ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
-            self._judge()
-        self.lock.release()
+        try:
+            if self.run_id is not None:
+                self._close_run(reason)
+        finally:
+            # Also when the store failed: the next run judges what is left
+            # unjudged (store.health.judge_pending_runs).
+            self.lock.release()
+
+    def _close_run(self, reason: str) -> None:
+        assert self.run_id is not None
+        stats = self.crawler.stats
+        if stats.get_value("hostwatch/store_error"):
+            status = "failed"  # checks could not be written
+        else:
+            status = "finished" if reason == "finished" else "stopped"
+        written = stats.get_value("hostwatch/checks_written", self.checks_done)
+        if status == "finished" and written < self.cases_due:
+            status = "incomplete"
+        finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
+                   self.errors, checks_made=written)
+        self.logger.info("run %s %s: %s", self.run_id, status,
+                         ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
+        self._judge()
 
     def _judge(self) -> None:
         """Judge the run now that its last check is written: healthy, or suspect

@@ -143,7 +143,7 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
 
     Exit status 3 when another run holds the lock, 4 when the run did not
     check every due case (interrupted, or checks failed), 5 when the run
-    is suspect, 1 when checks could not be written.
+    is suspect (finished or not), 1 when checks could not be written.
 
     With --due, only the deadline checks of removal orders: each order's
     case is checked HOSTWATCH_DEADLINE_MARGIN_SECONDS (300) before its
