@@ -66,10 +66,10 @@ def _split_held(
     counted = list(checks)
     failures = []
     for when, verdict in held:
-        if verdict.group is VerdictGroup.SERVED:
-            counted.append((when, verdict))
-        elif verdict.group is not VerdictGroup.NOT_FETCHED:
+        if verdict.group in (VerdictGroup.GONE, VerdictGroup.TRANSIENT):
             failures.append((when, verdict))
+        else:  # served counts; not fetched is ignored by the fold either way
+            counted.append((when, verdict))
     return counted, failures
 
 

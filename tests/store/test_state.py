@@ -159,3 +159,5 @@ def test_a_healthy_run_that_finds_it_served_clears_held_failures():
 def test_blocked_checks_do_not_move_the_schedulers_clock():
     state = derive_state(T0, [(h(1), V.ONLINE), (h(24), V.BLOCKED_ADDRESS)])
     assert (state.last_checked_at, state.last_counted_at) == (h(24), h(1))
+    held = derive_state(T0, [(h(1), V.ONLINE)], held=[(h(24), V.BLOCKED_ADDRESS)])
+    assert (held.last_checked_at, held.last_counted_at, held.checks) == (h(24), h(1), 2)
