@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import Verdict
+from hostwatch.model import RunHealth, Verdict
 from reports.deadlines import Judgement, Outcome, Regime, judge
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
 from store.checks import GENESIS
 from store.models import Attribution, Case, ChainHead, Check, CrawlRun, Hoster, Notice, Order
-from store.state import Debounce
+from store.state import Debounce, counts
 
 __all__ = [
     "ATTRIBUTION_COLUMNS",
@@ -230,9 +230,14 @@ def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
 
 
 def _history(data: EvidenceData) -> dict[int, list[tuple[datetime, Verdict]]]:
+    """Each case's checks that count (store.state.counts: a suspect or
+    unjudged run's failures do not)."""
+    held = {run.id for run in data.runs if run.health != RunHealth.HEALTHY.value}
     history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
     for check in data.checks:
-        history[check.case_id].append((check.checked_at, Verdict(check.verdict)))
+        verdict = Verdict(check.verdict)
+        if counts(verdict, check.run_id in held):
+            history[check.case_id].append((check.checked_at, verdict))
     return history
 
 
