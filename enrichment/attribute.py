@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crawler.guard import forbidden_reason, parse_networks
@@ -41,7 +41,8 @@ from enrichment.hosters import HosterDecision, HosterRegistry, hoster_of_record
 from enrichment.jurisdiction import jurisdiction
 from enrichment.network import AsNames, AsnTable, NetworkInfo, RdapClient
 from hostwatch.config import Config
-from store import Attribution, Case, Check, Hoster, Network, Store
+from store import Attribution, Check, Hoster, Network, Store
+from store.of_record import set_attributions_of_record
 
 logger = logging.getLogger(__name__)
 
@@ -491,18 +492,6 @@ class EnrichResult:
     rdap_requests: int = 0
 
 
-def _point_cases_at_attributions(session: Session, case_ids: list[int]) -> None:
-    """Set each case's attribution of record: its newest attributed check with
-    an address (a check that never reached an address keeps the one before)."""
-    newest = (select(Attribution.id).where(Attribution.case_id == Case.id,
-                                           Attribution.ip.is_not(None))
-              .order_by(Attribution.check_id.desc()).limit(1).scalar_subquery())
-    ids = sorted(set(case_ids))
-    for start in range(0, len(ids), 500):
-        session.execute(update(Case).where(Case.id.in_(ids[start:start + 500]))
-                        .values(attribution_id=newest))
-
-
 def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
            limit: int | None = None,
            progress: Callable[[int, int], None] | None = None) -> EnrichResult:
@@ -541,7 +530,7 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
                                       attributor.hoster_row(session, item, now))
                       for (check_id, case_id, *_), item in zip(rows, facts, strict=True)]
             session.execute(insert(Attribution), values)
-            _point_cases_at_attributions(session, [case_id for _, case_id, *_ in rows])
+            set_attributions_of_record(session, [case_id for _, case_id, *_ in rows])
         last_id = rows[-1][0]
         result.attributed += len(rows)
         result.batches += 1

@@ -82,7 +82,9 @@ def jurisdiction_md(data: EvidenceData) -> str:
              "company's Amsterdam address block is not Dutch-hosted.", "",
              "## How each case was attributed", "",
              "Each case belongs to the hoster of its *attribution of record*: the "
-             "attribution of its newest check that reached an address. The "
+             "attribution of its newest check that reached an address (by check "
+             "time, ties by check id: the order in which checks were imported "
+             "does not matter). The "
              "attributions of record of the cases in this pack:", ""]
     by_id = {a.id: a for a in data.attributions}
     groups: dict[tuple[Any, ...], list[Case]] = defaultdict(list)

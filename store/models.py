@@ -83,8 +83,9 @@ class Case(Base):
     removed_at: Mapped[datetime | None]  # first gone check of the confirmed removal
     reappearances: Mapped[int] = mapped_column(Integer, default=0)
     check_count: Mapped[int] = mapped_column(Integer, default=0)
-    # The attribution of record: that of the newest attributed check with an
-    # address (set by enrichment), so reports group cases by hoster without
+    # The attribution of record: that of the attributed check with the newest
+    # checked_at that has an address, ties by check id (store.of_record, set by
+    # enrichment and import-checks), so reports group cases by hoster without
     # reading every check.
     # (No foreign key: attributions already point at cases.)
     attribution_id: Mapped[int | None] = mapped_column(BigId, index=True)
