@@ -174,6 +174,9 @@ class HosterBook:
                 self.session.scalars(select(Hoster).where(
                     Hoster.key == identity.registry_id)).first()
             how = f"registry entry {identity.registry_id}"
+            if row is None:  # rows found below by handle or name merge into it
+                row = self._new(identity)
+                how = f"new hoster, registry entry {identity.registry_id}"
         if row is None and identity.handle is not None:
             row = self._by_alias(AliasKind.RDAP_HANDLE, identity.handle)
             how = f"RDAP organisation handle {identity.handle}" if row is not None else ""
