@@ -451,8 +451,9 @@ class Attributor:
         if cached is not None:
             facts.sources["hoster_identity"] = cached[1]
             return cached[0]
-        row, how = HosterBook(session, now).row(identity)
-        if "merged with" in how:
+        match = HosterBook(session, now).row(identity)
+        row, how = match.row, match.how
+        if match.merged:
             self._hosters.clear()  # rows this run remembered may be gone
         registered = self.registry.get(identity.registry_id) if identity.registry_id else None
         row.dsa_role = decision.dsa_role or row.dsa_role

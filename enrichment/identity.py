@@ -38,13 +38,10 @@ from sqlalchemy.orm import Session
 from enrichment.hosters import HosterDecision, HosterRegistry
 from hostwatch.model import NAME_KINDS, AliasKind
 from hostwatch.orgnames import OrgName, org_name, same_company
-from store.hosters import add_alias, merge_hosters, reduced_alias
+from store.hosters import SOURCE_RANK, add_alias, merge_hosters, reduced_alias
 from store.models import Hoster, HosterAlias
 
-__all__ = ["Claim", "HosterBook", "Identity", "identity_of"]
-
-SOURCE_RANK = {"registry": 0, "rdap": 1, "asn_names": 2}
-
+__all__ = ["Claim", "HosterBook", "Identity", "Match", "identity_of"]
 
 @dataclass(frozen=True)
 class Claim:
@@ -117,6 +114,15 @@ def identity_of(decision: HosterDecision, *, asn: int | None, as_name: str | Non
                     org_name(decision.hoster), tuple(c for c in claims if c))
 
 
+@dataclass(frozen=True)
+class Match:
+    """The hosters row of an identity and how it was found."""
+
+    row: Hoster
+    how: str  # kept in the attribution's sources as ``hoster_identity``
+    merged: bool = False  # other rows were merged into it (their ids are gone)
+
+
 class HosterBook:
     """Finds or makes the hosters row of an identity, within one session."""
 
@@ -165,10 +171,11 @@ class HosterBook:
             HosterAlias.kind == AliasKind.RDAP_HANDLE.value)).all()
         return not handles or identity.handle in handles
 
-    def row(self, identity: Identity) -> tuple[Hoster, str]:
+    def row(self, identity: Identity) -> Match:
         """The row of ``identity`` (found, made or merged) and how it was matched."""
         row: Hoster | None = None
         how = ""
+        merged = False
         if identity.registry_id is not None:
             row = self._by_alias(AliasKind.REGISTRY, identity.registry_id) or \
                 self.session.scalars(select(Hoster).where(
@@ -197,11 +204,12 @@ class HosterBook:
             for other in {o.id: o for o in others}.values():
                 merge_hosters(self.session, row, other, self.now)
                 how += f"; merged with the earlier hoster {other.key}"
+                merged = True
         self._update(row, identity)
         for claim in identity.claims:
             add_alias(self.session, row.id, claim.kind, claim.value, claim.seen_as,
                       self.now, claim.base)
-        return row, how
+        return Match(row, how, merged)
 
     def _new(self, identity: Identity) -> Hoster:
         if identity.registry_id is not None:

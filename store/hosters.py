@@ -24,10 +24,11 @@ from hostwatch.orgnames import OrgName, org_name, same_company
 from store.db import StoreError
 from store.models import Attribution, Hoster, HosterAlias
 
-__all__ = ["HosterAmbiguous", "HosterLookupError", "HosterNotFound", "add_alias",
+__all__ = ["SOURCE_RANK", "HosterAmbiguous", "HosterLookupError", "HosterNotFound", "add_alias",
            "find_hoster", "merge_hosters", "reduced_alias"]
 
-_SOURCE_RANK = {"registry": 0, "rdap": 1, "asn_names": 2}
+# Which source names a hoster best (its legal name and country): lower is better.
+SOURCE_RANK = {"registry": 0, "rdap": 1, "asn_names": 2}
 
 
 class HosterLookupError(StoreError):
@@ -129,7 +130,7 @@ def merge_hosters(session: Session, survivor: Hoster, duplicate: Hoster, now: da
         alias.hoster_id = survivor.id
     session.flush()
     key = duplicate.key
-    if _SOURCE_RANK.get(duplicate.source, 9) < _SOURCE_RANK.get(survivor.source, 9):
+    if SOURCE_RANK.get(duplicate.source, 9) < SOURCE_RANK.get(survivor.source, 9):
         survivor.legal_name, survivor.source = duplicate.legal_name, duplicate.source
     survivor.country = survivor.country or duplicate.country
     survivor.abuse = survivor.abuse or duplicate.abuse

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,11 +80,22 @@ def test_checks_named_by_as_name_and_by_rdap_are_one_hoster(db_url, net, tmp_pat
         code, output = _cli(db_url, tmp_path, "export", "xarf", "--hoster", name)
         assert code == 0, (name, output)
     jurisdiction = (tmp_path / "pack" / "jurisdiction.md").read_text()
-    assert "moved to another hoster" not in jurisdiction
+    assert "another hoster" not in jurisdiction  # one company: nothing moved
     assert "## How this hoster was identified" in jurisdiction
     assert "the AS name: Polder Servers B.V." in jurisdiction
     document = json.loads((tmp_path / "pack" / "hoster.json").read_text())
     assert {(a["kind"], a["seen_as"]) for a in document["aliases"]} == aliases
+
+    # The material moves to another company: now, and only now, the pack says so.
+    net.move_host("polder.test", 64503)
+    time.sleep(1.5)  # the zone's TTL (1 s): cached answers expire
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    assert hostwatch(db_url, net, tmp_path, "enrich").returncode == 0
+    code, output = _cli(db_url, tmp_path, "report", "evidence", "--hoster",
+                        "Rhein Test Hosting GmbH", "--for", "atkm", "-o", "rhein")
+    assert code == 0, output
+    moved = (tmp_path / "rhein" / "jurisdiction.md").read_text()
+    assert "## Cases that moved to another hoster" in moved
     store.dispose()
 
 
@@ -116,8 +128,8 @@ def _row(store: Store, decision: HosterDecision, *, handle: str | None = None,
                            rdap_org_handle=handle, registry=registry)
     assert identity is not None
     with store.transaction() as session:
-        row, how = HosterBook(session, NOW).row(identity)
-        return row.key, how
+        match = HosterBook(session, NOW).row(identity)
+        return match.row.key, match.how
 
 
 def test_two_companies_of_one_name_stay_two(store):
