@@ -134,12 +134,14 @@ def jurisdiction_md(data: EvidenceData) -> str:
     moved = sorted({a.case_id for a in data.attributions
                     if a.hoster_id is not None and a.hoster_id != h.id})
     if moved:
+        others = sorted({a.hoster or "?" for a in data.attributions
+                         if a.hoster_id is not None and a.hoster_id != h.id})
         lines += ["## Cases that moved to another hoster", "",
                   "Material moves between hosters. Cases " + ", ".join(map(str, moved))
                   + " have checks attributed to another company (another legal "
-                  "entity; see attributions.csv, columns hoster_id and of_record); they "
-                  "are in this pack because their attribution of record is to this "
-                  "hoster.", ""]
+                  "entity: " + _md("; ".join(others)) + "; see attributions.csv, columns "
+                  "hoster_id and of_record); they are in this pack because their "
+                  "attribution of record is to this hoster.", ""]
     lines += ["## CDN caveat", "",
               "A content delivery network (Cloudflare, Akamai, Fastly, CloudFront...) "
               "answers from its own edge addresses and hides the origin server. A case "

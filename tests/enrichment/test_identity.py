@@ -96,6 +96,7 @@ def test_checks_named_by_as_name_and_by_rdap_are_one_hoster(db_url, net, tmp_pat
     assert code == 0, output
     moved = (tmp_path / "rhein" / "jurisdiction.md").read_text()
     assert "## Cases that moved to another hoster" in moved
+    assert "another company (another legal entity: Polder Servers B.V.;" in moved
     store.dispose()
 
 
