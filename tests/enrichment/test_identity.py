@@ -202,4 +202,4 @@ def test_an_ambiguous_hoster_is_one_error_with_one_exit_status(command, tmp_path
     assert code == 2 and "no hoster with key or name 'nobody at all'" in output
     code, output = _cli(db, tmp_path, *command[:2], "--help")
     assert code == 0
-    assert "Exit status 2 when --hoster names no hoster, 5 when it names more than" in output
+    assert "Exit status 2 when --hoster names no hoster, 6 when it names more than" in output
