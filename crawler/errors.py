@@ -1,4 +1,11 @@
-"""Typed crawler errors and the mapping of fetch failures to error kinds."""
+"""Typed crawler errors and the mapping of fetch failures to error kinds.
+
+This is where a failed fetch becomes what a check records: an error kind and
+a short reason in hostwatch's own words. Exception messages of other
+libraries are kept only where they cannot hold a byte the server sent (a
+timeout, a refused connection); elsewhere the reason names the classes only,
+because parsers quote what they choke on (hostwatch.redact).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
 from crawler.verdict import ErrorKind
+from hostwatch.redact import causes as exception_causes
 
 
 class CrawlerError(Exception):
@@ -31,24 +39,6 @@ class RefusedTarget(IgnoreRequest, CrawlerError):
         self.detail = detail
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception, what it was raised from, and what Twisted wrapped in it."""
-    seen: list[BaseException] = []
-    stack = [exc]
-    while stack and len(seen) < 20:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.append(current)
-        if current.__cause__ is not None:
-            stack.append(current.__cause__)
-        for reason in getattr(current, "reasons", None) or ():
-            value = getattr(reason, "value", None)
-            if isinstance(value, BaseException):
-                stack.append(value)
-    return seen
-
-
 def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
     """What kind of failure this was, and a short description of it."""
     exc = failure.value if isinstance(failure, Failure) else failure
@@ -56,7 +46,7 @@ def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
         return ErrorKind.OTHER, "unknown failure"
     if isinstance(exc, RefusedTarget):
         return exc.kind, exc.detail
-    causes = _causes(exc)
+    causes = exception_causes(exc)
     detail = _describe(causes)
     names = {type(c).__name__ for c in causes}
     if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):

@@ -16,7 +16,7 @@ import pytest
 
 from store import Store
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import Huge, Redirect, Serve, SoftNotFound, Status, marker_body
+from tests.net import Huge, Raw, Redirect, Serve, SoftNotFound, Status, marker_body
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:
@@ -59,3 +59,74 @@ def test_no_body_is_written_to_disk_or_logs(sqlite_url, net, tmp_path):
     assert marker not in result.stdout
     assert marker not in result.stderr
     assert "DEBUG" in result.stderr  # the logs were as verbose as they get
+
+
+def hostile_replies(marker: bytes) -> dict[str, bytes]:
+    """Replies no well-behaved server sends, each quoting ``marker`` where a
+    parser's error message would quote it. Path -> the whole reply."""
+    body = marker_body(marker.decode(), kind="html")
+    ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+    sized = b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body
+    return {
+        # No status line at all: the body comes first.
+        "/no-status-line": body + b"\r\n\r\n",
+        "/no-status-line-text": marker + b" is what this server says\r\n\r\n",
+        "/garbage-status": b"HTTP/1.1 2" + marker + b" OK\r\n\r\n",
+        "/garbage-version": b"HTTX/" + marker + b" 200 OK\r\n\r\n",
+        "/long-status-line": b"HTTP/1.1 200 " + marker + b"x" * 20_000 + b"\r\n\r\n",
+        "/reason-phrase": b"HTTP/1.1 200 " + marker + b"\r\nContent-Type: text/html\r\n" + sized,
+        "/garbage-header": ok + marker + b"\r\n" + sized,
+        "/garbage-header-name": ok + marker + b" bad name: x\r\n" + sized,
+        "/oversized-header": ok + b"X-Pad: " + marker + b"a" * 20_000 + b"\r\n" + sized,
+        "/oversized-header-name": ok + marker + b"a" * 20_000 + b": x\r\n" + sized,
+        "/too-many-headers": ok + b"".join(b"X-H%d: %b\r\n" % (n, marker)
+                                           for n in range(300)) + sized,
+        "/unkept-header": ok + b"X-Material: " + marker + b"\r\n" + sized,
+        "/control-in-header": ok + b"X-Ctl: \x01" + marker + b"\x7f\r\n" + sized,
+        "/bad-content-length": ok + b"Content-Length: " + marker + b"\r\n\r\n" + body,
+        "/bad-chunk-size": ok + b"Transfer-Encoding: chunked\r\n\r\n" + marker + b"\r\n"
+                           + body + b"\r\n0\r\n\r\n",
+        "/bad-transfer-encoding": ok + b"Transfer-Encoding: " + marker + b"\r\n\r\n" + body,
+        "/data-location": b"HTTP/1.1 302 Found\r\nLocation: data:text/html," + marker
+                          + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "/bad-location": b"HTTP/1.1 302 Found\r\nLocation: http://[" + marker
+                         + b"/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        "/nul-location": b"HTTP/1.1 302 Found\r\nLocation: /\x00" + marker
+                         + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_hostile_replies_leave_no_server_bytes_anywhere(sqlite_url, net, tmp_path, level):
+    """Malformed replies whose parser errors quote what the server sent: at
+    every log level, nothing the server sent outside the evidence hostwatch
+    keeps on purpose (status, selected headers, redirect URLs) reaches a log,
+    the store or a file. The markers sit only where no evidence is kept."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}".encode()
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("hostile.test")
+    replies = hostile_replies(marker)
+    for path, data in replies.items():
+        host.route(path, Raw(data))
+    # The soft-404 probe of a served URL gets a hostile reply too.
+    host.default(Raw(replies["/garbage-header"]))
+    urls = [host.url(path) for path in replies]
+    add_cases(store, urls)
+
+    result = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_LOG_LEVEL=level)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    assert set(checks) == set(urls)  # every hostile reply was fetched and recorded
+    leaks = [line for line in (result.stdout + result.stderr).splitlines()
+             if marker.decode() in line]
+    assert leaks == []
+    assert files_containing(tmp_path, marker) == []
+    for url in urls:  # the record says what hostwatch saw, in its own words
+        check = checks[url][0]
+        assert marker.decode() not in repr(vars(check))
+    if level == "DEBUG":
+        assert "DEBUG" in result.stderr
