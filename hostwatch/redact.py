@@ -26,7 +26,8 @@ and whichever handler prints it:
   do). A library changing a template makes its line withheld, never leaked;
 - an exception attached to a record (``logger.exception``, ``exc_info``) is
   printed as its traceback's frames and the class names of its causes; the
-  message is kept only for hostwatch's own exception classes.
+  message is kept only for hostwatch's own exception classes. So is an
+  exception nothing caught (``sys.excepthook``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import traceback
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 # Packages whose log records and exception messages are hostwatch's own words.
@@ -238,8 +241,15 @@ def redact(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """An uncaught exception, printed as safe_traceback() does."""
+    sys.stderr.write(safe_traceback(exc.with_traceback(tb)) + "\n")
+
+
 def install() -> None:
-    """Redact every log record this process makes from now on (idempotent)."""
+    """Redact every log record this process makes from now on, and the
+    traceback of an uncaught exception (idempotent)."""
+    sys.excepthook = _excepthook
     previous = logging.getLogRecordFactory()
     if getattr(previous, _FACTORY_MARK, False):
         return

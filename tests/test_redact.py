@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +28,7 @@ MARKER = "MATERIAL-5c1e0b9d"
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
     """Everything logged while hostwatch.redact is installed, formatted as Scrapy does."""
-    factory = logging.getLogRecordFactory()
+    factory, hook = logging.getLogRecordFactory(), sys.excepthook
     out = io.StringIO()
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("[%(name)s] %(levelname)s: %(message)s"))
@@ -39,6 +41,7 @@ def log() -> Iterator[io.StringIO]:
         yield out
     finally:
         logging.setLogRecordFactory(factory)
+        sys.excepthook = hook
         root.removeHandler(handler)
         root.setLevel(level)
 
@@ -139,3 +142,14 @@ def test_a_stored_location_that_carries_content_is_described(value):
 
 def test_a_stored_header_value_is_cut():
     assert redact.evidence_header("server", "x" * 2000) == "x" * redact.MAX_HEADER_VALUE
+
+
+def test_an_uncaught_exception_prints_without_its_message():
+    code = ("from hostwatch import redact\nredact.install()\n"
+            f"raise ValueError({MARKER!r})\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 1
+    assert MARKER not in result.stderr
+    assert result.stderr.rstrip().endswith("ValueError")
+    assert "Traceback (most recent call last):" in result.stderr
