@@ -96,6 +96,7 @@ TRUSTED_LOGGERS = frozenset({"alembic"})
 MAX_HEADER_VALUE = 512
 # URL schemes a stored Location may name; any other (data:, javascript:...)
 # can carry content itself, so it is stored as a description.
+NUMERIC_HEADERS = frozenset({"content-length", "age"})
 _URL_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
 _FACTORY_MARK = "_hostwatch_redacts"
 
@@ -148,12 +149,16 @@ def evidence_header(name: str, value: str) -> str:
     Headers are evidence (attribution, CDN detection, redirects), stored cut
     to MAX_HEADER_VALUE characters. A Location naming anything but an http(s)
     URL or a relative reference (``data:text/html,...``) is content, not an
-    address: it is stored as its scheme, length and hash.
+    address: it is stored as its scheme, length and hash; so is a value of a
+    numeric header (Content-Length, Age) that is not a number.
     """
     if name in ("location", "content-location"):
         scheme = _URL_SCHEME.match(value)
         if scheme and scheme.group(1).lower() not in ("http", "https"):
             return f"<{scheme.group(1).lower()}: URL withheld: {digest(value)}>"
+    if name in NUMERIC_HEADERS and not (value.strip().isdigit() and len(value) <= 20):
+        # A number by definition: anything else is not evidence of a length.
+        return f"<not a number, withheld: {digest(value)}>"
     return value[:MAX_HEADER_VALUE]
 
 

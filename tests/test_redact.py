@@ -153,3 +153,11 @@ def test_an_uncaught_exception_prints_without_its_message():
     assert MARKER not in result.stderr
     assert result.stderr.rstrip().endswith("ValueError")
     assert "Traceback (most recent call last):" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["content-length", "age"])
+def test_a_numeric_header_that_is_not_a_number_is_described(name):
+    assert redact.evidence_header(name, "2048") == "2048"
+    stored = redact.evidence_header(name, MARKER)
+    assert MARKER not in stored
+    assert stored.startswith("<not a number, withheld: ")

@@ -4,11 +4,22 @@ Every scripted host serves bodies holding a unique marker. After a crawl
 (debug logging on, so the logs say as much as they ever will), no file under
 the data directory (the SQLite store and its journal included), the temp
 directory or the logs contains the marker.
+
+Hostile hosts go further (#10): replies with no status line, garbage or
+oversized headers, broken chunking, a ``data:`` Location..., each with a
+marker where a parser's error message would quote it, crawled at DEBUG and
+at INFO, over HTTP and in the browser. The markers sit only where hostwatch
+keeps no evidence on purpose: hostwatch stores the status, selected headers
+(crawler.spiders.recheck.KEPT_HEADERS, through hostwatch.redact.evidence_header)
+and the URLs it requested, so a marker in a Server header or a redirect URL
+would rightly be found in the store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -130,3 +141,50 @@ def test_hostile_replies_leave_no_server_bytes_anywhere(sqlite_url, net, tmp_pat
         assert marker.decode() not in repr(vars(check))
     if level == "DEBUG":
         assert "DEBUG" in result.stderr
+
+
+@pytest.mark.slow
+def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_url, net,
+                                                                      tmp_path):
+    """The same replies checked in Chromium (through hostwatch's proxy), plus a
+    page whose scripts log, throw and request URLs carrying the marker: at
+    DEBUG, no log, file or stored field holds it."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}".encode()
+    text = marker.decode()
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("hostile.test")
+    # A broken chunked body keeps a browser waiting for the rest: left out.
+    replies = {path: data for path, data in hostile_replies(marker).items()
+               if path != "/bad-chunk-size"}
+    for path, data in replies.items():
+        host.route(path, Raw(data))
+    script = (f'console.log("{text}"); console.error("{text}"); document.title = "{text}";'
+              f'setTimeout(() => {{ throw new Error("{text}"); }}, 10);'
+              f'Array.prototype.includes = function () {{ throw new Error("{text}"); }};'
+              f'fetch("/x-{text}.json");')
+    host.route("/page.html", Serve(f"<!doctype html><title>{text}</title><p>hello</p>"
+                                   f"<script>{script}</script>".encode(),
+                                   content_type="text/html"))
+    host.default(Raw(replies["/garbage-header"]))
+    urls = [host.url(path) for path in [*replies, "/page.html"]]
+    add_cases(store, urls)
+    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
+    try:
+        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    finally:
+        shutil.rmtree(browser_temp, ignore_errors=True)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    assert set(checks) == set(urls)
+    assert {c.method for url in urls for c in checks[url]} == {"browser"}
+    leaks = [line for line in (result.stdout + result.stderr).splitlines() if text in line]
+    assert leaks == []
+    assert files_containing(tmp_path, marker) == []
+    for url in urls:
+        assert text not in repr(vars(checks[url][0]))
+    assert "DEBUG" in result.stderr
