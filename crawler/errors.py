@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 
 from crawler.verdict import ErrorKind
 from hostwatch.redact import causes as exception_causes
+from hostwatch.redact import describe_exception
 
 
 class CrawlerError(Exception):
@@ -47,7 +48,7 @@ def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
     if isinstance(exc, RefusedTarget):
         return exc.kind, exc.detail
     causes = exception_causes(exc)
-    detail = _describe(causes)
+    detail = _describe(exc, causes)
     names = {type(c).__name__ for c in causes}
     if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):
         return ErrorKind.REDIRECT_LOOP, "too many redirects"
@@ -84,14 +85,12 @@ _SAFE_MESSAGES = (txerror.TimeoutError, TimeoutError, txerror.ConnectionRefusedE
                   ConnectionResetError)
 
 
-def _describe(causes: list[BaseException]) -> str:
-    """Class names, plus the message only where it cannot carry response bytes:
-    a parse error's message quotes what the server sent, which may be the
-    material itself."""
-    if not causes:
-        return "unknown failure"
+def _describe(exc: BaseException, causes: list[BaseException]) -> str:
+    """Class names, plus the message only where it cannot carry response bytes
+    (a timeout, a refused connection, hostwatch's own errors): a parse error's
+    message quotes what the server sent, which may be the material itself."""
     innermost = causes[-1]
-    names = " <- ".join(dict.fromkeys(type(c).__name__ for c in causes))
     if isinstance(innermost, _SAFE_MESSAGES):
+        names = " <- ".join(dict.fromkeys(type(c).__name__ for c in causes))
         return f"{names}: {innermost}"[:300]
-    return names[:300]
+    return describe_exception(exc).splitlines()[0][:500]

@@ -7,8 +7,9 @@ the material itself, and a log file is as much a stored copy as a database
 row. So no log record, error message or free-text reason carries them:
 hostwatch describes them in its own words (a kind, a class name, a length, a
 hash). What it keeps on purpose, as evidence in fields of their own, is the
-status code, the selected response headers (crawler.evidence) and the URLs
-it requested (the reported URL, every redirect hop, the final URL).
+status code, the selected response headers (`evidence_header()` says what
+of them is stored) and the URLs it requested (the reported URL, every
+redirect hop, the final URL).
 
 This module is the log side of that rule. `install()` puts a record factory
 in front of every log record the process makes, whichever library makes it
@@ -65,7 +66,6 @@ SAFE_TEMPLATES: dict[str, frozenset[str]] = {
     "Spider opened": ALL,
     "Closing spider (%(reason)s)": ALL,
     "Spider closed (%(reason)s)": ALL,
-    "Dumping Scrapy stats:\n%(stats)s": ALL,
     "Received %(signame)s, shutting down gracefully. Send again to force ": ALL,
     "Received %(signame)s twice, forcing unclean shutdown": ALL,
     # scrapy: per request (scrapy.logformatter, the redirect middleware)
@@ -77,7 +77,7 @@ SAFE_TEMPLATES: dict[str, frozenset[str]] = {
     "Error downloading %(request)s: %(errmsg)s": frozenset(),
     "Spider error processing %(request)s (referer: %(referer)s)": frozenset(),
     "Error processing %(item)s": frozenset(),
-    "Redirecting (%(reason)s) to %(redirected)s from %(request)s": ALL,
+    "Redirecting (%(reason)s) to %(redirected)s from %(request)s": frozenset({"reason"}),
     "Discarding %(request)s: max redirections reached": frozenset(),
     # asyncio
     "Using selector: %s": ALL,
@@ -94,9 +94,10 @@ TRUSTED_LOGGERS = frozenset({"alembic"})
 
 # Header values longer than this are cut before they are stored.
 MAX_HEADER_VALUE = 512
-# URL schemes a stored Location may name; any other (data:, javascript:...)
-# can carry content itself, so it is stored as a description.
+# Headers whose value is a number by definition.
 NUMERIC_HEADERS = frozenset({"content-length", "age"})
+# The scheme of a URL. A stored Location may name http(s) only: any other
+# (data:, javascript:...) can carry content itself.
 _URL_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
 _FACTORY_MARK = "_hostwatch_redacts"
 
