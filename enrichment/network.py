@@ -573,25 +573,28 @@ class RdapClient:
             with self._opener.open(request, timeout=self.timeout) as response:
                 final_url = response.geturl()
                 body = self._read(response, deadline, final_url)
+        # The details below are hostwatch's words: the server's reason phrase,
+        # headers and the lines http.client chokes on are not repeated
+        # (hostwatch.redact), since error messages end up in logs and the cache.
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 404:
                 return None
             kind = RdapErrorKind.REDIRECT if 300 <= exc.code < 400 else RdapErrorKind.HTTP
-            retry = exc.headers.get("Retry-After") if exc.headers else None
-            detail = f"HTTP {exc.code} {exc.reason}" + (f", retry after {retry}" if retry else "")
-            raise RdapError(kind, url, detail, status=exc.code) from None
+            raise RdapError(kind, url, _status_detail(exc.code, exc.headers),
+                            status=exc.code) from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):  # while connecting
                 raise RdapError(RdapErrorKind.TIMEOUT, url,
                                 f"no connection within {self.timeout} s") from None
-            raise RdapError(RdapErrorKind.CONNECTION, url, str(exc.reason)) from None
+            raise RdapError(RdapErrorKind.CONNECTION, url, _os_error(exc.reason)) from None
         except TimeoutError:
             raise RdapError(RdapErrorKind.TIMEOUT, url,
                             f"no answer within {self.timeout} s") from None
         except (OSError, http.client.HTTPException) as exc:
-            raise RdapError(RdapErrorKind.CONNECTION, url,
-                            f"{type(exc).__name__}: {exc}") from None
+            raise RdapError(RdapErrorKind.CONNECTION, url, _os_error(exc)) from None
+        except ValueError:  # urllib, on a malformed Location
+            raise RdapError(RdapErrorKind.REDIRECT, url, "redirect to a malformed URL") from None
         try:
             raw = json.loads(body)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -613,6 +616,29 @@ class RdapClient:
         return b"".join(chunks)
 
 
+def _status_detail(code: int, headers: Any) -> str:
+    """An HTTP error status in hostwatch's words (no reason phrase, no URL)."""
+    detail = f"HTTP {code}"
+    retry = (headers.get("Retry-After") or "").strip() if headers else ""
+    if retry.isdigit() and len(retry) < 10:
+        detail += f", retry after {retry} s"
+    location = (headers.get("Location") or "") if headers else ""
+    if 300 <= code < 400 and location:
+        scheme = urlsplit(location).scheme.lower()[:20]
+        if scheme and scheme not in ("http", "https"):  # urllib refused to follow it
+            detail += f": redirect to a {scheme}: URL refused (http and https only)"
+    return detail
+
+
+def _os_error(reason: object) -> str:
+    """A connection failure in hostwatch's words: the class, and the system's
+    message for an OS error (never http.client's, which quotes the reply)."""
+    if isinstance(reason, OSError) and not isinstance(reason, http.client.HTTPException):
+        return f"{type(reason).__name__}: {reason.strerror}" if reason.strerror \
+            else type(reason).__name__
+    return type(reason).__name__ if isinstance(reason, BaseException) else "connection failed"
+
+
 class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     """Follows redirects (ARIN sends other RIRs' addresses on) to http(s) only."""
 
@@ -626,7 +652,8 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             fp.close()
             raise RdapError(RdapErrorKind.REDIRECT, req.full_url,
-                            f"redirect to {newurl!r} refused (http and https only)")
+                            f"redirect to a {urlsplit(newurl).scheme.lower()[:20]}: URL "
+                            "refused (http and https only)")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
             self._client.requests_made += 1
