@@ -148,6 +148,9 @@ def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_ur
     checks = checks_by_url(store)
     assert set(checks) == set(urls)
     assert {c.method for url in urls for c in checks[url]} == {"browser"}
+    for path in ("/no-status-line", "/garbage-status", "/garbage-version"):
+        # The host sent no HTTP: a bad response, not a 400 "from the host".
+        assert checks[host.url(path)][0].verdict == "bad_response", path
     leaks = [line for line in (result.stdout + result.stderr).splitlines() if text in line]
     assert leaks == []
     assert files_containing(tmp_path, marker) == []
