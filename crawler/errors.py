@@ -1,4 +1,11 @@
-"""Typed crawler errors and the mapping of fetch failures to error kinds."""
+"""Typed crawler errors and the mapping of fetch failures to error kinds.
+
+This is where a failed fetch becomes what a check records: an error kind and
+a short reason in hostwatch's own words. Exception messages of other
+libraries are kept only where they cannot hold a byte the server sent (a
+timeout, a refused connection); elsewhere the reason names the classes only,
+because parsers quote what they choke on (hostwatch.redact).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,8 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
 from crawler.verdict import ErrorKind
+from hostwatch.redact import causes as exception_causes
+from hostwatch.redact import describe_exception
 
 
 class CrawlerError(Exception):
@@ -31,24 +40,6 @@ class RefusedTarget(IgnoreRequest, CrawlerError):
         self.detail = detail
 
 
-def _causes(exc: BaseException) -> list[BaseException]:
-    """The exception, what it was raised from, and what Twisted wrapped in it."""
-    seen: list[BaseException] = []
-    stack = [exc]
-    while stack and len(seen) < 20:
-        current = stack.pop()
-        if current in seen:
-            continue
-        seen.append(current)
-        if current.__cause__ is not None:
-            stack.append(current.__cause__)
-        for reason in getattr(current, "reasons", None) or ():
-            value = getattr(reason, "value", None)
-            if isinstance(value, BaseException):
-                stack.append(value)
-    return seen
-
-
 def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
     """What kind of failure this was, and a short description of it."""
     exc = failure.value if isinstance(failure, Failure) else failure
@@ -56,8 +47,8 @@ def error_kind(failure: Failure | BaseException) -> tuple[ErrorKind, str]:
         return ErrorKind.OTHER, "unknown failure"
     if isinstance(exc, RefusedTarget):
         return exc.kind, exc.detail
-    causes = _causes(exc)
-    detail = _describe(causes)
+    causes = exception_causes(exc)
+    detail = _describe(exc, causes)
     names = {type(c).__name__ for c in causes}
     if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc):
         return ErrorKind.REDIRECT_LOOP, "too many redirects"
@@ -94,14 +85,12 @@ _SAFE_MESSAGES = (txerror.TimeoutError, TimeoutError, txerror.ConnectionRefusedE
                   ConnectionResetError)
 
 
-def _describe(causes: list[BaseException]) -> str:
-    """Class names, plus the message only where it cannot carry response bytes:
-    a parse error's message quotes what the server sent, which may be the
-    material itself."""
-    if not causes:
-        return "unknown failure"
+def _describe(exc: BaseException, causes: list[BaseException]) -> str:
+    """Class names, plus the message only where it cannot carry response bytes
+    (a timeout, a refused connection, hostwatch's own errors): a parse error's
+    message quotes what the server sent, which may be the material itself."""
     innermost = causes[-1]
-    names = " <- ".join(dict.fromkeys(type(c).__name__ for c in causes))
     if isinstance(innermost, _SAFE_MESSAGES):
+        names = " <- ".join(dict.fromkeys(type(c).__name__ for c in causes))
         return f"{names}: {innermost}"[:300]
-    return names[:300]
+    return describe_exception(exc).splitlines()[0][:500]

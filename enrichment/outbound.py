@@ -98,9 +98,14 @@ def redirect_target(current: str, location: str | None, hop: int) -> str:
     (REDIRECT) when it is not http(s) or there is none."""
     if not location:
         raise FetchError(FetchErrorKind.REDIRECT, hop, f"redirect {hop} refused: no Location")
-    target = urljoin(current, location.strip())
-    parts = urlsplit(target)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        target = urljoin(current, location.strip())
+        parts = urlsplit(target)
+        host = parts.hostname
+    except ValueError:  # e.g. "http://[" : a server's garbage, not a crash
+        raise FetchError(FetchErrorKind.REDIRECT, hop,
+                         f"redirect {hop} refused: not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise FetchError(FetchErrorKind.REDIRECT, hop,
                          f"redirect {hop} refused: not an http(s) URL with a host")
     return target

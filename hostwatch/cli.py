@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from hostwatch import __version__
+from hostwatch import __version__, redact
 from hostwatch.commands import (
     cases,
     crawl,
@@ -35,6 +35,8 @@ def main(ctx: click.Context, db_url: str | None) -> None:
       hostwatch run                    # re-check every due case
       hostwatch status                 # how many are online, removed...
     """
+    # No log line of any command may quote what a server sent (hostwatch.redact).
+    redact.install()
     ctx.ensure_object(dict)
     ctx.obj["db"] = db_url
 

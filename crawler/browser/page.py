@@ -29,6 +29,7 @@ from crawler.browser.rules import Removed
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
+from hostwatch.redact import digest, evidence_header
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
@@ -250,7 +251,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Respo
         status = response.status
         raw = await response.all_headers()
         content_type = raw.get("content-type")
-        headers = {k: v[:512] for k, v in raw.items() if k in KEPT_HEADERS}
+        headers = {k: evidence_header(k, v) for k, v in raw.items() if k in KEPT_HEADERS}
         main_is_media = raw.get(REFUSED_HEADER.lower()) == "media"
         if main_is_media:
             status = next((e.status for e in proxy.events if e.target == response.url), status)
@@ -318,4 +319,10 @@ def _error_kind(message: str, proxy: GuardedProxy) -> tuple[ErrorKind, str]:
         return ErrorKind.OTHER, "the browser page crashed or was closed"
     if "Download is starting" in message:
         return ErrorKind.UNSUPPORTED, "the URL starts a download"
-    return ErrorKind.OTHER, code or f"browser error: {message[:300]}"
+    if code:
+        return ErrorKind.OTHER, code
+    # The rest of a Playwright message can quote the page (an error its
+    # script threw, text it was asked about): keep the API's name only.
+    api = re.match(r"[A-Za-z]+\.[A-Za-z]+(?=:)", message)
+    return ErrorKind.OTHER, (f"browser error in {api.group(0) if api else 'the browser'} "
+                             f"(message withheld: {digest(message)})")

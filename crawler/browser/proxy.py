@@ -262,8 +262,22 @@ class GuardedProxy:
             lines.append("Connection: close")
             up_writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
             await up_writer.drain()
-            head = await asyncio.wait_for(up_reader.readuntil(b"\r\n\r\n"), self.timeout)
-            status, answer_headers = _parse_status(head)
+            try:
+                head = await asyncio.wait_for(up_reader.readuntil(b"\r\n\r\n"),
+                                              self.timeout)
+                status, answer_headers = _parse_status(head)
+            except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+                # The server's fault, not the browser's: the check records a
+                # bad response (in hostwatch's words), not a 400 from the host.
+                event.error = ErrorKind.BAD_RESPONSE
+                event.refused = f"the server's reply is not HTTP/1.x ({type(exc).__name__})"
+                writer.write(_answer(502, event.refused))
+                return
+            except TimeoutError:
+                event.error = ErrorKind.TIMEOUT
+                event.refused = f"no reply within {self.timeout:.0f} s"
+                writer.write(_answer(504, event.refused))
+                return
             event.status = status
             event.content_type = _header(answer_headers, "content-type")
             if is_media_response(event.content_type,

@@ -45,7 +45,7 @@ from crawler.verdict import (
     classify,
 )
 from enrichment.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
-from hostwatch import __version__
+from hostwatch import __version__, redact
 from hostwatch.config import Config
 from hostwatch.lock import LockBusy, RunLock
 from hostwatch.model import Method, Verdict, VerdictGroup
@@ -132,6 +132,8 @@ class RecheckSpider(Spider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> RecheckSpider:
+        # No log record may quote what a server sent (also under `scrapy crawl`).
+        redact.install()
         # Scrapy filters log records in its handler, after building them: a
         # per-response DEBUG record costs CPU even when nobody sees it.
         level = crawler.settings.get("LOG_LEVEL", "INFO")
@@ -261,7 +263,7 @@ class RecheckSpider(Spider):
         kind, detail = error_kind(failure)
         method = Method.BROWSER if META_BROWSER in request.meta else Method.HTTP
         if method is Method.BROWSER and kind is ErrorKind.OTHER:
-            detail = f"browser check failed: {_first_line(failure.value)}"
+            detail = f"browser check failed: {detail}"
             if detail not in self.browser_failures:  # once per kind of failure, not per case
                 self.browser_failures.add(detail)
                 self.logger.error("case %s: %s", case.id, detail)
@@ -305,7 +307,7 @@ class RecheckSpider(Spider):
             if values and (name in KEPT_HEADERS or name.startswith(KEPT_HEADER_PREFIXES)):
                 if len(headers) >= MAX_KEPT_HEADERS:  # the server decides how many
                     break
-                headers[name] = values[0].decode("latin-1")[:512]
+                headers[name] = redact.evidence_header(name, values[0].decode("latin-1"))
         content_type = headers.get("content-type")
         truncated = bool({"download_stopped", "dataloss"} & set(response.flags))
         # In memory only: hashed and scanned, then the response is dropped.
@@ -408,7 +410,9 @@ class RecheckSpider(Spider):
 
     def probe_failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
-        self.logger.debug("soft-404 probe failed for %s: %s", request.url, failure.value)
+        kind, detail = error_kind(failure)
+        self.logger.debug("soft-404 probe failed for %s: %s (%s)", request.url, kind.value,
+                          detail)
         yield from self._release(request.meta[META_PROBE], None)
 
     def _release(self, url: str, fingerprint: NotFoundFingerprint | None) -> Iterator[NewCheck]:
@@ -454,7 +458,3 @@ class RecheckSpider(Spider):
         if judgement.reason:
             self.logger.warning("run %s is suspect: %s", self.run_id, judgement.reason)
 
-
-def _first_line(exc: BaseException | None) -> str:
-    text = str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

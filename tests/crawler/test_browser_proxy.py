@@ -24,7 +24,7 @@ from crawler.browser.proxy import REQUEST_BODY_LIMIT, GuardedProxy, ProxyEvent
 from crawler.guard import Network, parse_networks
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
-from tests.net import Behaviour, Host, Serve, Slow, Status, TestInternet, marker_body
+from tests.net import Behaviour, Host, Raw, Serve, Slow, Status, TestInternet, marker_body
 from tests.net.behaviours import Context, Hangup, Reply, Request
 
 ALLOW = parse_networks(["127.0.0.0/8"])
@@ -512,3 +512,24 @@ def test_a_page_that_merely_mentions_a_signature_is_relayed(resolver, gallery):
 
     answer = run(scenario)
     assert answer.status == 200 and answer.body == page  # the first bytes were passed on too
+
+
+@pytest.mark.parametrize("reply", [MARKER_BYTES + b" and no status line\r\n\r\n",
+                                   b"HTTP/1.1 2" + MARKER_BYTES + b" OK\r\n\r\n",
+                                   b"HTTP/1.1 200 OK\r\n" + MARKER_BYTES + b"\r\n\r\n",
+                                   MARKER_BYTES])
+def test_a_reply_that_is_not_http_is_the_servers_bad_response_not_a_400(resolver, net, reply):
+    host = net.add_host("hostile.test")
+    host.route("/p", Raw(reply))
+    url = host.url("/p")
+
+    async def scenario() -> tuple[Answer, list[ProxyEvent]]:
+        async with proxy_for(resolver) as proxy:
+            answer = await exchange(proxy, f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            return answer, proxy.events
+
+    answer, events = run(scenario)
+    assert answer.status == 502  # a gateway's answer: the host said nothing usable
+    assert MARKER_BYTES not in answer.raw
+    assert events[0].error is ErrorKind.BAD_RESPONSE
+    assert MARKER not in (events[0].refused or "")

@@ -4,8 +4,11 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 from twisted.web._newclient import ParseError, ResponseNeverReceived
 
+from crawler.browser.page import _error_kind as browser_error_kind
+from crawler.browser.proxy import GuardedProxy
 from crawler.errors import error_kind
 from crawler.verdict import ErrorKind
+from enrichment.dns import Resolver
 
 
 def test_a_parse_error_keeps_the_class_not_the_bytes_the_server_sent():
@@ -22,3 +25,13 @@ def test_refused_and_timeouts_keep_their_message():
     assert kind is ErrorKind.REFUSED
     assert "Connection refused" in detail
     assert error_kind(txerror.TimeoutError())[0] is ErrorKind.TIMEOUT
+
+
+def test_a_browser_error_keeps_the_api_name_not_what_the_page_said():
+    # A page's script can make Playwright's evaluate() throw with any text.
+    proxy = GuardedProxy(Resolver((("127.0.0.1", 53),)), ())
+    message = "Page.evaluate: Error: SECRET-PAGE-TEXT\n    at eval (eval at <anonymous>)"
+    kind, detail = browser_error_kind(message, proxy)
+    assert kind is ErrorKind.OTHER
+    assert "SECRET" not in detail
+    assert detail.startswith("browser error in Page.evaluate (message withheld: ")

@@ -4,11 +4,22 @@ Every scripted host serves bodies holding a unique marker. After a crawl
 (debug logging on, so the logs say as much as they ever will), no file under
 the data directory (the SQLite store and its journal included), the temp
 directory or the logs contains the marker.
+
+Hostile hosts go further (#10): replies with no status line, garbage or
+oversized headers, broken chunking, a ``data:`` Location..., each with a
+marker where a parser's error message would quote it, crawled at DEBUG and
+at INFO, over HTTP and in the browser. The markers sit only where hostwatch
+keeps no evidence on purpose: hostwatch stores the status, selected headers
+(crawler.spiders.recheck.KEPT_HEADERS, through hostwatch.redact.evidence_header)
+and the URLs it requested, so a marker in a Server header or a redirect URL
+would rightly be found in the store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -16,7 +27,8 @@ import pytest
 
 from store import Store
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import Huge, Redirect, Serve, SoftNotFound, Status, marker_body
+from tests.net import Huge, Raw, Redirect, Serve, SoftNotFound, Status, marker_body
+from tests.net.hostile import hostile_replies
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:
@@ -59,3 +71,89 @@ def test_no_body_is_written_to_disk_or_logs(sqlite_url, net, tmp_path):
     assert marker not in result.stdout
     assert marker not in result.stderr
     assert "DEBUG" in result.stderr  # the logs were as verbose as they get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_hostile_replies_leave_no_server_bytes_anywhere(sqlite_url, net, tmp_path, level):
+    """Malformed replies whose parser errors quote what the server sent: at
+    every log level, nothing the server sent outside the evidence hostwatch
+    keeps on purpose (status, selected headers, redirect URLs) reaches a log,
+    the store or a file. The markers sit only where no evidence is kept."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}".encode()
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("hostile.test")
+    replies = hostile_replies(marker)
+    for path, data in replies.items():
+        host.route(path, Raw(data))
+    # The soft-404 probe of a served URL gets a hostile reply too.
+    host.default(Raw(replies["/garbage-header"]))
+    urls = [host.url(path) for path in replies]
+    add_cases(store, urls)
+
+    result = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_LOG_LEVEL=level)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    assert set(checks) == set(urls)  # every hostile reply was fetched and recorded
+    leaks = [line for line in (result.stdout + result.stderr).splitlines()
+             if marker.decode() in line]
+    assert leaks == []
+    assert files_containing(tmp_path, marker) == []
+    for url in urls:  # the record says what hostwatch saw, in its own words
+        check = checks[url][0]
+        assert marker.decode() not in repr(vars(check))
+    if level == "DEBUG":
+        assert "DEBUG" in result.stderr
+
+
+@pytest.mark.slow
+def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_url, net,
+                                                                      tmp_path):
+    """The same replies checked in Chromium (through hostwatch's proxy), plus a
+    page whose scripts log, throw and request URLs carrying the marker: at
+    DEBUG, no log, file or stored field holds it."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}".encode()
+    text = marker.decode()
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("hostile.test")
+    # A broken chunked body keeps a browser waiting for the rest: left out.
+    replies = {path: data for path, data in hostile_replies(marker).items()
+               if path != "/bad-chunk-size"}
+    for path, data in replies.items():
+        host.route(path, Raw(data))
+    script = (f'console.log("{text}"); console.error("{text}"); document.title = "{text}";'
+              f'setTimeout(() => {{ throw new Error("{text}"); }}, 10);'
+              f'Array.prototype.includes = function () {{ throw new Error("{text}"); }};'
+              f'fetch("/x-{text}.json");')
+    host.route("/page.html", Serve(f"<!doctype html><title>{text}</title><p>hello</p>"
+                                   f"<script>{script}</script>".encode(),
+                                   content_type="text/html"))
+    host.default(Raw(replies["/garbage-header"]))
+    urls = [host.url(path) for path in [*replies, "/page.html"]]
+    add_cases(store, urls)
+    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
+    try:
+        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    finally:
+        shutil.rmtree(browser_temp, ignore_errors=True)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    assert set(checks) == set(urls)
+    assert {c.method for url in urls for c in checks[url]} == {"browser"}
+    for path in ("/no-status-line", "/garbage-status", "/garbage-version"):
+        # The host sent no HTTP: a bad response, not a 400 "from the host".
+        assert checks[host.url(path)][0].verdict == "bad_response", path
+    leaks = [line for line in (result.stdout + result.stderr).splitlines() if text in line]
+    assert leaks == []
+    assert files_containing(tmp_path, marker) == []
+    for url in urls:
+        assert text not in repr(vars(checks[url][0]))
+    assert "DEBUG" in result.stderr

@@ -246,6 +246,21 @@ class Garbage(Behaviour):
 
 
 @dataclass(frozen=True)
+class Raw(Behaviour):
+    """Write ``data`` exactly as given as the whole reply, then close.
+
+    For hostile replies no well-behaved server sends: a body with no status
+    line, a garbage or oversized header, a broken chunked body. The server
+    adds nothing (no Content-Length, no Connection header).
+    """
+
+    data: bytes
+
+    def reply(self, request: Request, context: Context) -> Reply:
+        return Hangup(self.data)
+
+
+@dataclass(frozen=True)
 class Huge(Behaviour):
     """Stream ``size`` bytes of ``fill`` in 64 KiB chunks (never held whole)."""
 
