@@ -89,7 +89,7 @@ def normalise_url(raw: str) -> NormalisedUrl:
         raise UrlError(Refusal.CONTROL)
     match = _SCHEME.match(text)
     if match is None or match.group(1).lower() not in SCHEMES:
-        raise UrlError(Refusal.SCHEME, f"got {match.group(1)!r}" if match else "no scheme")
+        raise UrlError(Refusal.SCHEME, "" if match else "no scheme")
     try:
         url = URL(text)
     except ValueError:
