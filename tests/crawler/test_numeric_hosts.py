@@ -152,3 +152,50 @@ def test_whois_reads_numeric_hosts_as_addresses(sqlite_url, net, tmp_path):
         assert result.returncode == 0, (target, result.stderr)
         data = json.loads(result.stdout)
         assert (data["ip"], data["asn"]) == (host.ip, 64503), target
+
+
+def test_the_browser_check_s_media_redirects_read_numeric_hosts_as_addresses(net):
+    """The browser check hashes the media a page shows with its own HTTP
+    client (crawler.browser.check.hash_media); a redirect there to
+    ``http://0xa9.0xfe.0xa9.0xfe/`` is the metadata address, refused by the
+    guard before any connect, and one to the host's own address in hex is
+    followed."""
+    import asyncio
+    import hashlib
+
+    import aiohttp
+
+    from crawler.browser.check import hash_media
+    from crawler.guard import parse_networks
+    from crawler.resolver import GuardedResolver
+    from crawler.verdict import ErrorKind
+    from enrichment.dns import Resolver
+
+    host = net.add_host("media.test")
+    host.route("/real.jpg", Serve(IMAGE))
+    host.route("/to-meta.jpg", Redirect("http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/"))
+    host.route("/to-self.jpg", Redirect(f"http://{_hex_short(host.ip)}:{net.port}/real.jpg"))
+    host.route("/to-decimal.jpg", Redirect(f"http://{_decimal(host.ip)}:{net.port}/real.jpg"))
+    allow = loopback = parse_networks(["127.0.0.0/8"])
+
+    async def fetch(path: str, allow=allow):
+        # Names resolve through the guard with the lab setting; ``allow`` is
+        # what hash_media lets through for an address in a URL.
+        resolver = GuardedResolver(Resolver((net.nameserver,), timeout=2), loopback)
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=resolver)) as session:
+            return await hash_media(session, host.url(path), referer=host.url("/"),
+                                    allow=allow, user_agent="hostwatch-test", max_body=1 << 20,
+                                    max_redirects=3, timeout=5)
+
+    blocked = asyncio.run(fetch("/to-meta.jpg"))
+    assert blocked.error is ErrorKind.BLOCKED
+    followed = asyncio.run(fetch("/to-self.jpg"))
+    assert (followed.error, followed.sha256) == (None, hashlib.sha256(IMAGE).hexdigest())
+    # Without the lab setting the decimal form of a loopback address is the
+    # loopback address: blocked by the guard (aiohttp alone would call the
+    # URL invalid, a bad response, not a refused target).
+    before = len(net.hits)
+    refused = asyncio.run(fetch("/to-decimal.jpg", allow=()))
+    assert refused.error is ErrorKind.BLOCKED
+    assert [hit.path for hit in net.hits[before:]] == ["/to-decimal.jpg"]
