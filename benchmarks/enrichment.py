@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, TestInternet(networks=()) as net:
         # Every endpoint on loopback: RDAP and DNS are the test internet's.
         config = Config.from_env({"HOSTWATCH_RDAP_URL": net.rdap_url,
+                                  "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8",
                                   "HOSTWATCH_RDAP_TIMEOUT": "5",
                                   "HOSTWATCH_NAMESERVERS": net.nameservers_env})
         store = Store(f"sqlite:///{tmp}/bench.db")

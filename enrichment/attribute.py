@@ -23,6 +23,7 @@ import asyncio
 import bisect
 import ipaddress
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -185,6 +186,7 @@ class Attributor:
     ) -> None:
         self.config = config
         self.store = store
+        self.rdap_cache_hits = 0  # holders answered from this run's memory or the store
         self.offline = config.offline
         self.resolver = resolver or Resolver(config.nameservers, timeout=config.dns_timeout)
         self.table = table
@@ -327,6 +329,7 @@ class Attributor:
         version = key[0]
         known = self._in_memory(version, key) or self._keyed.get(_cache_key(ip, prefix))
         if known is not None:
+            self.rdap_cache_hits += 1
             return known
         facts = self._from_store(ip, prefix, now)
         if facts.status not in ("ok", "stale"):  # answers are remembered by range
@@ -379,8 +382,10 @@ class Attributor:
             facts = _network_facts(answered)
             span = (answered.range_start or "", answered.range_end or "")
             self._remember(ip, prefix, facts, span)
+            self.rdap_cache_hits += 1
             return facts
         if kept is not None and kept.status == "not_found" and kept.fetched_at + self.ttl > now:
+            self.rdap_cache_hits += 1
             return _network_facts(kept)
         if self.rdap is None:
             if answered is not None:
@@ -501,9 +506,20 @@ def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
 
 @dataclass
 class EnrichResult:
+    """What one `enrich()` did. RDAP: HTTP requests sent (redirect hops
+    included), lookups that failed by kind (an error status, a timeout, a
+    redirect the address guard refused...: the check keeps no holder, or an
+    older one), and holders answered from the cache without asking."""
+
     attributed: int = 0
     batches: int = 0
     rdap_requests: int = 0
+    rdap_failures: dict[str, int] = field(default_factory=dict)
+    rdap_cache_hits: int = 0
+
+    @property
+    def rdap_failed(self) -> int:
+        return sum(self.rdap_failures.values())
 
 
 def _point_cases_at_attributions(session: Session, case_ids: list[int]) -> None:
@@ -532,6 +548,8 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
     if limit is not None:
         total = min(total, limit)
     before = attributor.rdap.requests_made if attributor.rdap else 0
+    failed_before = Counter(attributor.rdap.failures) if attributor.rdap else Counter()
+    hits_before = attributor.rdap_cache_hits
     last_id = 0
     while result.attributed < total:
         take = min(size, total - result.attributed)
@@ -563,4 +581,8 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
         if progress is not None:
             progress(result.attributed, total)
     result.rdap_requests = (attributor.rdap.requests_made if attributor.rdap else 0) - before
+    if attributor.rdap is not None:
+        failed = attributor.rdap.failures - failed_before
+        result.rdap_failures = {kind.value: count for kind, count in sorted(failed.items())}
+    result.rdap_cache_hits = attributor.rdap_cache_hits - hits_before
     return result

@@ -7,7 +7,9 @@
   JSON (``{"60781": "LEASEWEB-NL LeaseWeb Netherlands B.V., NL"}``).
 - `parse_rdap`: an RDAP "ip network" answer -> `NetworkInfo`, the address holder.
 - `RdapClient`: ``GET {base_url}/ip/{ip}``; no cache (the store caches per
-  network), no proxy from the environment, an ``offline`` switch.
+  network), no proxy from the environment, an ``offline`` switch; every
+  connection (redirects included) behind the crawl's address guard
+  (`enrichment.outbound`).
 
 Errors, all `EnrichmentError`s::
 
@@ -23,15 +25,13 @@ returns None, as it does in offline mode (when no request is made at all).
 from __future__ import annotations
 
 import gzip
-import http.client
 import ipaddress
 import json
 import re
-import time
-import urllib.error
-import urllib.request
+import ssl
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -45,7 +45,11 @@ import pyasn
 # it leaves nested entities (where RIPE and ARIN put the abuse contact) unparsed.
 from ipwhois.utils import calculate_cidr, ipv4_lstrip_zeros
 
+from crawler.guard import Network as GuardNetwork
+from crawler.guard import parse_networks
 from enrichment import EnrichmentError
+from enrichment.dns import Resolver
+from enrichment.outbound import FetchError, FetchErrorKind, GuardedGet, status_text
 
 if TYPE_CHECKING:
     from hostwatch.config import Config
@@ -72,7 +76,8 @@ class RdapErrorKind(StrEnum):
     TIMEOUT = "timeout"  # no (complete) answer within the timeout
     CONNECTION = "connection"  # refused, reset, unresolvable host, broken HTTP
     INVALID = "invalid"  # not JSON, too large, or not an RDAP ip network object
-    REDIRECT = "redirect"  # to a non-http(s) URL, or too many redirects
+    REDIRECT = "redirect"  # to a non-http(s) URL, a loop, or too many redirects
+    REFUSED = "refused"  # the address guard refused the server's or a redirect's address
 
 
 class RdapError(EnrichmentError):
@@ -520,34 +525,48 @@ class RdapClient:
     """Asks an RDAP server who holds an address: ``GET {base_url}/ip/{ip}``.
 
     - 404 (no registry holds it) -> None; offline -> None, with no request.
+    - Every connection, to ``base_url``'s host and to every redirect target,
+      goes through `enrichment.outbound.GuardedGet`: resolved by ``resolver``
+      (hostwatch's, HOSTWATCH_NAMESERVERS), refused unless the crawl's address
+      guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE; a
+      loopback ``base_url`` needs it too), and made to the checked address.
     - Any other failure raises `RdapError`: HTTP error status (kind HTTP),
-      no answer within ``timeout`` seconds (TIMEOUT; each wait, and the whole
-      body read, are bounded), connection failure (CONNECTION), a body that
-      is not JSON, larger than ``max_bytes`` or no ip network (INVALID), a
-      redirect to anything but http(s), or more than 5 redirects (REDIRECT).
+      no answer within ``timeout`` seconds (TIMEOUT; the whole fetch, redirects
+      and body read included, is bounded), connection failure (CONNECTION),
+      an address the guard refuses (REFUSED), a body that is not JSON, larger
+      than ``max_bytes`` or no ip network (INVALID), a redirect to anything but
+      http(s), a loop or more than 5 redirects (REDIRECT).
     - Proxies from the environment are ignored: every request goes where
       ``base_url`` says. There is no cache; ``requests_made`` counts every
-      HTTP request sent, redirect hops included.
+      HTTP request sent, redirect hops included, and ``failures`` every
+      lookup that raised `RdapError`, by kind.
     """
 
     def __init__(self, base_url: str, *, timeout: float = 10.0, offline: bool = False,
-                 user_agent: str = "hostwatch/0.1", max_bytes: int = 4 * 1024 * 1024) -> None:
-        if urlsplit(base_url).scheme not in ("http", "https"):
-            raise EnrichmentError(f"RDAP base URL must be http(s)://..., got {base_url!r}")
+                 user_agent: str = "hostwatch/0.1", max_bytes: int = 4 * 1024 * 1024,
+                 resolver: Resolver | None = None, allow: Sequence[GuardNetwork] = (),
+                 tls: ssl.SSLContext | None = None) -> None:
+        if urlsplit(base_url).scheme not in ("http", "https") or not urlsplit(base_url).hostname:
+            raise EnrichmentError(f"RDAP base URL must be http(s)://host..., got {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.offline = offline
         self.user_agent = user_agent
         self.max_bytes = max_bytes
         self.requests_made = 0
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _RedirectHandler(self))
+        self.failures: Counter[RdapErrorKind] = Counter()
+        self._get = GuardedGet(resolver or Resolver(), allow, timeout=timeout,
+                               max_bytes=max_bytes, max_redirects=5, tls=tls)
 
     @classmethod
-    def from_config(cls, config: Config) -> RdapClient:
-        """HOSTWATCH_RDAP_URL, HOSTWATCH_RDAP_TIMEOUT, HOSTWATCH_OFFLINE, HOSTWATCH_USER_AGENT."""
+    def from_config(cls, config: Config, resolver: Resolver | None = None) -> RdapClient:
+        """HOSTWATCH_RDAP_URL, HOSTWATCH_RDAP_TIMEOUT, HOSTWATCH_OFFLINE,
+        HOSTWATCH_USER_AGENT, HOSTWATCH_ALLOW_PRIVATE; names resolved by
+        ``resolver`` or one on HOSTWATCH_NAMESERVERS."""
+        resolver = resolver or Resolver(config.nameservers, timeout=config.dns_timeout)
         return cls(config.rdap_url, timeout=config.rdap_timeout, offline=config.offline,
-                   user_agent=config.user_agent)
+                   user_agent=config.user_agent, resolver=resolver,
+                   allow=parse_networks(config.allow_private))
 
     def lookup(self, ip: str) -> NetworkInfo | None:
         """The holder of ``ip``; None if no registry holds it, or when offline."""
@@ -557,77 +576,55 @@ class RdapClient:
     def fetch(self, ip: str) -> RdapAnswer | None:
         """Like `lookup`, with the raw answer and the URL it finally came from."""
         try:
+            return self._fetch(ip)
+        except RdapError as exc:
+            self.failures[exc.kind] += 1
+            raise
+
+    def _fetch(self, ip: str) -> RdapAnswer | None:
+        try:
             address = str(ipaddress.ip_address(ip.strip().strip("[]")))
         except ValueError:
             raise EnrichmentError(f"not an IP address: {ip!r}") from None
         if self.offline:
             return None
         url = f"{self.base_url}/ip/{address}"
-        request = urllib.request.Request(url, headers={
-            "Accept": "application/rdap+json, application/json;q=0.9",
-            "User-Agent": self.user_agent,
-        })
-        deadline = time.monotonic() + self.timeout
-        self.requests_made += 1
+        headers = {"Accept": "application/rdap+json, application/json;q=0.9",
+                   "User-Agent": self.user_agent}
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                final_url = response.geturl()
-                body = self._read(response, deadline, final_url)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code == 404:
-                return None
-            kind = RdapErrorKind.REDIRECT if 300 <= exc.code < 400 else RdapErrorKind.HTTP
-            retry = exc.headers.get("Retry-After") if exc.headers else None
-            detail = f"HTTP {exc.code} {exc.reason}" + (f", retry after {retry}" if retry else "")
-            raise RdapError(kind, url, detail, status=exc.code) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):  # while connecting
-                raise RdapError(RdapErrorKind.TIMEOUT, url,
-                                f"no connection within {self.timeout} s") from None
-            raise RdapError(RdapErrorKind.CONNECTION, url, str(exc.reason)) from None
-        except TimeoutError:
-            raise RdapError(RdapErrorKind.TIMEOUT, url,
-                            f"no answer within {self.timeout} s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise RdapError(RdapErrorKind.CONNECTION, url,
-                            f"{type(exc).__name__}: {exc}") from None
+            reply = self._get.get(url, headers)
+        except FetchError as exc:
+            self.requests_made += exc.requests
+            raise RdapError(_FETCH_KINDS[exc.kind], url, exc.detail) from None
+        self.requests_made += reply.requests
+        if reply.status == 404:
+            return None
+        if not 200 <= reply.status < 300:
+            retry = _retry_after(reply.headers.get("Retry-After"))
+            detail = status_text(reply.status) + (f", retry after {retry}" if retry else "")
+            raise RdapError(RdapErrorKind.HTTP, url, detail, status=reply.status)
         try:
-            raw = json.loads(body)
+            raw = json.loads(reply.body)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise RdapError(RdapErrorKind.INVALID, final_url, f"not JSON: {exc}") from None
-        return RdapAnswer(final_url, raw, parse_rdap(raw, source=final_url))
-
-    def _read(self, response: http.client.HTTPResponse, deadline: float, url: str) -> bytes:
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := response.read1(65536):
-            size += len(chunk)
-            if size > self.max_bytes:
-                raise RdapError(RdapErrorKind.INVALID, url,
-                                f"answer larger than {self.max_bytes} bytes")
-            if time.monotonic() > deadline:
-                raise RdapError(RdapErrorKind.TIMEOUT, url,
-                                f"answer not complete within {self.timeout} s")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            raise RdapError(RdapErrorKind.INVALID, reply.url,
+                            f"not JSON ({type(exc).__name__})") from None
+        return RdapAnswer(reply.url, raw, parse_rdap(raw, source=reply.url))
 
 
-class _RedirectHandler(urllib.request.HTTPRedirectHandler):
-    """Follows redirects (ARIN sends other RIRs' addresses on) to http(s) only."""
+_FETCH_KINDS = {
+    FetchErrorKind.TIMEOUT: RdapErrorKind.TIMEOUT,
+    FetchErrorKind.CONNECTION: RdapErrorKind.CONNECTION,
+    FetchErrorKind.REFUSED: RdapErrorKind.REFUSED,
+    FetchErrorKind.REDIRECT: RdapErrorKind.REDIRECT,
+    FetchErrorKind.TOO_LARGE: RdapErrorKind.INVALID,
+}
 
-    max_redirections = 5
 
-    def __init__(self, client: RdapClient) -> None:
-        self._client = client
-
-    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                         headers: Any, newurl: str) -> urllib.request.Request | None:
-        if urlsplit(newurl).scheme.lower() not in ("http", "https"):
-            fp.close()
-            raise RdapError(RdapErrorKind.REDIRECT, req.full_url,
-                            f"redirect to {newurl!r} refused (http and https only)")
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None:
-            self._client.requests_made += 1
-        return new
+def _retry_after(value: str | None) -> str | None:
+    """Retry-After as hostwatch words it: seconds, or "a date" (never the raw value)."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit() and len(value) <= 9:
+        return f"{int(value)} s"
+    return "a date it gave"

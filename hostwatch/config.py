@@ -100,7 +100,8 @@ KEYS: dict[str, _Key] = {
                         "seconds for one DNS lookup, all tries included"),
     "allow_private": _Key("HOSTWATCH_ALLOW_PRIVATE", "0", _allow_private,
                           "1 (or a list of networks, e.g. 127.0.0.0/8) lets the crawler "
-                          "fetch those non-public addresses: labs and tests only"),
+                          "and RDAP connect to those non-public addresses: labs and tests "
+                          "only"),
     "timeout": _Key("HOSTWATCH_TIMEOUT", "30", _non_negative_float,
                     "seconds before a fetch is given up as a timeout"),
     "max_body": _Key("HOSTWATCH_MAX_BODY", str(16 * 1024 * 1024), _positive_int,

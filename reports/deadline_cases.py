@@ -9,8 +9,11 @@ Per case, the deadlines are:
   ``due_at``. Orders whose regime hostwatch cannot tell are scheduled for
   deadline checks (store.schedule) but not judged here.
 
-Each is judged from all of the case's checks. For orders the deadline
-scheduler's next check is given while the deadline is open (not long past).
+Each is judged at ``now`` (the caller's clock: ``pending`` until the deadline
+has passed) from all of the case's checks. An order carries both its stated
+``deadline_at`` and the ``due_at`` it is judged at (capped to the regime's
+legal maximum). For orders the deadline scheduler's next check is given while
+the deadline is open (not long past).
 """
 
 from __future__ import annotations
@@ -45,11 +48,18 @@ class CaseDeadline:
     start: datetime  # the notice was sent / the order issued
     issuer: str | None  # orders only
     reference: str
-    judgement: Judgement
+    stated: datetime | None  # orders only: deadline_at as the order states it
+    judgement: Judgement  # judgement.deadline: the due time (capped to the legal maximum)
+    at_start_verdict: Verdict | None
     last_before_verdict: Verdict | None
     first_after_verdict: Verdict | None
     open: bool  # the deadline is not long past (store.schedule.is_open)
     next_check: DeadlineCheck | None  # orders only: the scheduler's next check
+
+    @property
+    def capped(self) -> bool:
+        """The order states a later deadline than the one it is judged at."""
+        return self.stated is not None and self.stated > self.judgement.deadline
 
 
 @dataclass(frozen=True)
@@ -59,15 +69,20 @@ class _Deadline:
     due: datetime
     issuer: str | None
     reference: str
+    stated: datetime | None
     scheduled: bool
 
 
-def _case_ids(session: Session, since: datetime | None) -> list[int]:
+def _case_ids(session: Session, since: datetime | None,
+              among: Sequence[int] | None) -> list[int]:
     notices = select(Notice.case_id)
     orders = select(Order.case_id).where(Order.regime.is_not(None))
     if since is not None:
         notices = notices.where(Notice.due_at >= since)
         orders = orders.where(Order.due_at >= since)
+    if among is not None:
+        notices = notices.where(Notice.case_id.in_(among))
+        orders = orders.where(Order.case_id.in_(among))
     return sorted(session.scalars(select(union(notices, orders).subquery().c.case_id)))
 
 
@@ -80,14 +95,14 @@ def _deadlines(session: Session, ids: Sequence[int]) -> dict[int, list[_Deadline
             first_notice.add(notice.case_id)
             found[notice.case_id].append(_Deadline(
                 Regime.NOTICE_24H, notice.sent_at, notice.due_at, None, notice.reference,
-                scheduled=False))
+                stated=None, scheduled=False))
     for order in session.scalars(select(Order).where(Order.case_id.in_(ids))
                                  .order_by(Order.case_id, Order.due_at, Order.id)):
         if order.regime is None:  # hostwatch cannot tell its regime: not judged
             continue
         found[order.case_id].append(_Deadline(
             Regime(order.regime), order.issued_at, order.due_at, order.issuer, order.reference,
-            scheduled=True))
+            stated=order.deadline_at, scheduled=True))
     return found
 
 
@@ -102,22 +117,25 @@ def _checks(session: Session, ids: Sequence[int]) -> dict[int, list[tuple[dateti
 
 def _decisive_at(checks: Sequence[tuple[datetime, Verdict]],
                  when: datetime | None) -> Verdict | None:
-    """The served or gone verdict of the check at ``when`` (the judgement's own pick)."""
+    """The served or gone verdict of the check at ``when`` (the judgement's own
+    pick: at one instant, a served verdict outweighs a gone one)."""
     if when is None:
         return None
-    for checked_at, verdict in checks:
-        if checked_at == when and verdict.group in (VerdictGroup.SERVED, VerdictGroup.GONE):
-            return verdict
-    return None
+    found = [verdict for checked_at, verdict in checks if checked_at == when
+             and verdict.group in (VerdictGroup.SERVED, VerdictGroup.GONE)]
+    served = [verdict for verdict in found if verdict.group is VerdictGroup.SERVED]
+    return next(iter(served or found), None)
 
 
 def case_deadlines(store: Store, now: datetime, rule: ScheduleRule,
-                   only_open: bool = False) -> Iterator[CaseDeadline]:
-    """Every deadline of every case with a notice or a regime order, by case id;
-    ``only_open``: only those not long past (see store.schedule)."""
+                   only_open: bool = False,
+                   among: Sequence[int] | None = None) -> Iterator[CaseDeadline]:
+    """Every deadline of every case with a notice or a regime order, by case id,
+    judged at ``now``; ``only_open``: only those not long past (see
+    store.schedule); ``among``: only these cases."""
     since = now - rule.window - rule.margin if only_open else None
     with store.session() as session:
-        ids = _case_ids(session, since)
+        ids = _case_ids(session, since, among)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         with store.session() as session:
@@ -133,12 +151,14 @@ def case_deadlines(store: Store, now: datetime, rule: ScheduleRule,
                 still_open = is_open(deadline.due, now, rule)
                 if only_open and not still_open:
                     continue
-                judgement = judge(deadline.regime, deadline.due, history)
+                judgement = judge(deadline.regime, deadline.start, deadline.due, history, now)
                 yield CaseDeadline(
                     case_id=case_id, source=case.source, external_id=case.external_id,
                     url=case.url, state=case.state, regime=deadline.regime,
                     start=deadline.start, issuer=deadline.issuer,
-                    reference=deadline.reference, judgement=judgement,
+                    reference=deadline.reference, stated=deadline.stated,
+                    judgement=judgement,
+                    at_start_verdict=_decisive_at(history, judgement.at_start),
                     last_before_verdict=_decisive_at(history, judgement.last_before),
                     first_after_verdict=_decisive_at(history, judgement.first_after),
                     open=still_open,

@@ -112,7 +112,8 @@ def build_pack(data: EvidenceData) -> dict[str, bytes]:
 
     notice_rows = [[n.id, n.case_id, n.sent_at, n.channel, n.recipient, n.reference,
                     n.trusted_flagger, n.due_at, per_notice[n.id].outcome.value,
-                    per_notice[n.id].last_before, per_notice[n.id].first_after]
+                    per_notice[n.id].at_start, per_notice[n.id].last_before,
+                    per_notice[n.id].first_after]
                    for n in data.notices]
     order_rows = []
     for o in data.orders:
@@ -120,7 +121,8 @@ def build_pack(data: EvidenceData) -> dict[str, bytes]:
         order_rows.append([o.id, o.case_id, o.issuer, o.legal_basis, o.reference, o.issued_at,
                            o.deadline_at, o.regime, o.due_at,
                            j.outcome.value if j else "not judged (no regime)",
-                           j.last_before if j else None, j.first_after if j else None])
+                           j.at_start if j else None, j.last_before if j else None,
+                           j.first_after if j else None])
     files: dict[str, str | bytes] = {
         "cases.csv": csv_text(CASE_COLUMNS, [case_cells(c) for c in data.cases]),
         "checks.csv": csv_text(CHECK_COLUMNS, [check_cells(c) for c in data.checks]),

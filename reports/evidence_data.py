@@ -177,10 +177,14 @@ ATTRIBUTION_COLUMNS = (
     "jurisdiction", "dutch", "sources")
 NOTICE_COLUMNS = (
     "notice_id", "case_id", "sent_at", "channel", "recipient", "reference", "trusted_flagger",
-    "due_at", "outcome", "last_decisive_check_before", "first_decisive_check_after")
+    "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
+    "first_decisive_check_after")
+# deadline_at: as the order states it; due_at: when it is judged (capped to the
+# regime's legal maximum).
 ORDER_COLUMNS = (
     "order_id", "case_id", "issuer", "legal_basis", "reference", "issued_at", "deadline_at",
-    "regime", "due_at", "outcome", "last_decisive_check_before", "first_decisive_check_after")
+    "regime", "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
+    "first_decisive_check_after")
 
 
 def check_cells(check: Check) -> list[Any]:
@@ -233,6 +237,7 @@ class Judged:
     case_id: int
     subject: str  # "notice 3" / "order 7"
     judgement: Judgement
+    stated: datetime | None = None  # orders: deadline_at as stated (judgement.deadline: due)
 
 
 def judgements(data: EvidenceData) -> tuple[dict[int, Judgement], dict[int, Judgement],
@@ -240,13 +245,17 @@ def judgements(data: EvidenceData) -> tuple[dict[int, Judgement], dict[int, Judg
     """(per notice id, per order id, the counted ones): every deadline judged.
 
     Every notice and every order with a regime is judged against its own
-    ``due_at``; the counted judgements are each case's first notice
-    (``notice_24h``) and each order with a regime (by its regime).
+    ``due_at``, at the pack's time (``generated_at``: a deadline not yet
+    passed then is pending); the counted judgements are each case's first
+    notice (``notice_24h``) and each order with a regime (by its regime).
     """
     history = _history(data)
-    per_notice = {n.id: judge(Regime.NOTICE_24H, n.due_at, history.get(n.case_id, ()))
+    now = data.generated_at
+    per_notice = {n.id: judge(Regime.NOTICE_24H, n.sent_at, n.due_at,
+                              history.get(n.case_id, ()), now)
                   for n in data.notices}
-    per_order = {o.id: judge(Regime(o.regime), o.due_at, history.get(o.case_id, ()))
+    per_order = {o.id: judge(Regime(o.regime), o.issued_at, o.due_at,
+                             history.get(o.case_id, ()), now)
                  for o in data.orders if o.regime is not None}
     counted: list[Judged] = []
     seen: set[int] = set()
@@ -254,7 +263,7 @@ def judgements(data: EvidenceData) -> tuple[dict[int, Judgement], dict[int, Judg
         if notice.case_id not in seen:
             seen.add(notice.case_id)
             counted.append(Judged(notice.case_id, f"notice {notice.id}", per_notice[notice.id]))
-    counted += [Judged(o.case_id, f"order {o.id}", per_order[o.id])
+    counted += [Judged(o.case_id, f"order {o.id}", per_order[o.id], o.deadline_at)
                 for o in data.orders if o.id in per_order]
     return per_notice, per_order, counted
 
@@ -311,6 +320,9 @@ def _duration(case: CaseTimes, clock: Clock) -> dict[str, Any] | None:
 def _judged(item: Judged) -> dict[str, Any]:
     j = item.judgement
     return {"case_id": item.case_id, "subject": item.subject, "regime": j.regime.value,
-            "due_at": j.deadline, "outcome": j.outcome.value,
+            "start": j.start, "deadline_at": item.stated, "due_at": j.deadline,
+            "capped": item.stated is not None and item.stated > j.deadline,
+            "outcome": j.outcome.value,
+            "decisive_check_at_start": j.at_start,
             "last_decisive_check_before": j.last_before,
             "first_decisive_check_after": j.first_after}

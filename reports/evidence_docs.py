@@ -206,17 +206,31 @@ def method_md(data: EvidenceData) -> str:
         "cases censored. The median is the first time the curve reaches 50 % still "
         "online; it is empty (not reached) when fewer than half the cases were seen "
         "removed. 95 % confidence intervals use the exponential Greenwood formula. A "
+        "bound the data do not give is open: null in figures.json (ci_lower_hours, "
+        "ci_upper_hours). That is the case when the confidence band reaches the level "
+        "only where the curve reaches 0 (every case followed was removed; the band is "
+        "undefined there): a single removed case has a median with two open bounds, "
+        "never an interval of zero width. A "
         "share is empty when the time lies beyond the longest follow-up.", "",
         "## Deadlines", "",
         "Three deadlines are judged: the 24-hour norm after a notice (notice_24h), "
         "an ATKM removal order's own deadline, at most 12 hours after it was issued "
-        "(atkm_order), and one hour for a terrorist-content order (terrorist_1h). A "
-        "deadline is **met** when the last served-or-gone check at or before it found "
+        "(atkm_order), and one hour for a terrorist-content order (terrorist_1h). An "
+        "order that states a later deadline (orders.csv: deadline_at) is judged at the "
+        "legal maximum (due_at). Each deadline is judged as of the time this pack was "
+        "written (pack.json: generated_at). A deadline not yet passed then is "
+        "**pending**, whatever the checks found so far. Once it has passed, it is "
+        "**already_gone** when the material was gone when the notice was sent or the "
+        "order issued (the last served-or-gone check at or before that moment found it "
+        "gone: decisive_check_at_start) and no check from then to the deadline found "
+        "it served: there was nothing left to remove, so this is not compliance; "
+        "**met** when the last served-or-gone check at or before the deadline found "
         "the material gone; **breached** when the first served-or-gone check after it "
         "found the material served and no check before it had found it gone; "
         "**undecided** when the checks do not bracket it (for example served before "
         "and gone after: the removal may have come just in time or just too late). "
-        "Transient checks are skipped. figures.json counts each case's first notice and "
+        "Transient checks are skipped; checks at one instant that disagree count as "
+        "served. figures.json counts each case's first notice and "
         "each order with a regime; notices.csv and orders.csv judge every notice and "
         "order against its own deadline. A nightly check cannot prove a breach of a "
         "1- or 12-hour deadline by itself; hostwatch therefore also checks at each "
@@ -240,7 +254,9 @@ def method_md(data: EvidenceData) -> str:
 
 
 def _handling(notice: Notice, case: Case, judgement: Judgement) -> str:
-    if case.removed_at is not None and case.removed_at <= notice.sent_at:
+    if judgement.outcome is Outcome.PENDING:
+        return "deadline_pending"
+    if judgement.outcome is Outcome.ALREADY_GONE:
         return "removed_before_notice"
     if judgement.outcome is Outcome.MET:
         return "removed_within_24h"
@@ -260,7 +276,8 @@ HANDLING_TEXT = {
     "removed_within_24h": "removed within 24 h",
     "removed_later": "removed, but later than 24 h",
     "still_online": "still online (not removed)",
-    "removed_before_notice": "already removed before the notice",
+    "removed_before_notice": "already gone before the notice (not counted as compliance)",
+    "deadline_pending": "the 24 h have not yet passed (pending)",
     "removal_not_yet_confirmed": "gone, removal not yet confirmed",
     "never_checked": "never checked",
     "undecided": "undecided (the checks do not bracket the deadline)",
@@ -388,24 +405,33 @@ def atkm_md(data: EvidenceData) -> str:
         lines += [f"The hoster of record, {_md(h.legal_name)}, is {_establishment(h)}: "
                   "ATKM removal orders reach it.", ""]
     lines += ["## Orders", "",
-              "| order | case | issuer | reference | issued (UTC) | regime | due (UTC) | "
-              "outcome | last decisive check before | first decisive check after |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              f"Outcomes as of {_md(data.generated_at)}, when this pack was written: a "
+              "deadline not yet passed then is *pending*. *already_gone*: the material was "
+              "gone before the order was issued and stayed gone (not compliance). The "
+              "order's deadline is shown as stated and as judged: a deadline later than "
+              "the legal maximum (12 hours for an ATKM order, 1 hour for a "
+              "terrorist-content order) is judged at that maximum.", "",
+              "| order | case | issuer | reference | issued (UTC) | regime | "
+              "deadline as stated (UTC) | judged at (UTC) | outcome | "
+              "last decisive check before | first decisive check after |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for o in data.orders:
         j = per_order.get(o.id)
         case = by_case[o.case_id]
+        due = _md(o.due_at) + (" (capped)" if o.deadline_at > o.due_at else "")
         lines.append(
             f"| {o.id} | {o.case_id} ({_md(case.external_id)}) | {_md(o.issuer)} | "
             f"{_md(o.reference or '-')} | {_md(o.issued_at)} | {_md(o.regime or 'none')} | "
-            f"{_md(o.due_at)} | {j.outcome.value if j else 'not judged (no regime)'} | "
+            f"{_md(o.deadline_at)} | {due} | "
+            f"{j.outcome.value if j else 'not judged (no regime)'} | "
             f"{_md(j.last_before) if j and j.last_before else '-'} | "
             f"{_md(j.first_after) if j and j.first_after else '-'} |")
     if not data.orders:
-        lines.append("| (no orders) | | | | | | | | | |")
+        lines.append("| (no orders) | | | | | | | | | | |")
     counts = deadline_counts(counted)
     lines += ["", "## Deadline outcomes per regime", ""]
-    lines += [f"- {regime}: met {c['met']}, breached {c['breached']}, undecided "
-              f"{c['undecided']}" for regime, c in counts.items()]
+    lines += [f"- {regime}: " + ", ".join(f"{outcome} {n}" for outcome, n in c.items())
+              for regime, c in counts.items()]
     lines += ["", "notice_24h counts each case's first notice; the orders count one each. "
               "How a deadline is judged: method.md.", ""]
     return "\n".join(lines)

@@ -14,11 +14,16 @@ from datetime import datetime
 from typing import Any
 
 from reports.csvsafe import safe_cell
-from reports.deadlines import Regime
+from reports.deadlines import Outcome, Regime
 from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
-__all__ = ["CSV_COLUMNS", "render_csv", "render_json", "render_markdown", "report_dict"]
+<<<<<<< HEAD
+__all__ = ["CSV_COLUMNS", "deadline_rows", "render_csv", "render_json", "render_markdown",
+=======
+__all__ = ["CSV_COLUMNS", "estimate_text", "render_csv", "render_json", "render_markdown",
+>>>>>>> i10-p79
+           "report_dict"]
 
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
           "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases"}
@@ -106,6 +111,9 @@ CSV_COLUMNS = [
     "removed_within_24h_share", "removed_within_72h_share", "removed_within_7d_share",
     *(f"breaches_{regime.value}" for regime in Regime),
     "reappearances", "oldest_open_days",
+    # Every other deadline outcome per regime (breaches: above).
+    *(f"{outcome.value}_{regime.value}" for outcome in Outcome
+      if outcome is not Outcome.BREACHED for regime in Regime),
 ]
 
 
@@ -116,6 +124,10 @@ def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
            "median_ci_upper": values["median_ci_hours"][1]}
     for regime, count in values["deadline_breaches"].items():
         row[f"breaches_{regime}"] = count
+    for regime, outcomes in values["deadlines"].items():
+        for outcome, count in outcomes.items():
+            if outcome != Outcome.BREACHED.value:
+                row[f"{outcome}_{regime}"] = count
     return [row.get(column) for column in CSV_COLUMNS]
 
 
@@ -161,7 +173,21 @@ def hours_text(value: float | None) -> str:
     return "not reached" if value is None else f"{value:.1f} h"
 
 
-MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h "
+def estimate_text(hours: float | None, ci: list[float | None] | tuple[float | None, ...]) -> str:
+    """``38.0 h (6.0–open)``: a time with its confidence interval. A bound the
+    data do not give (JSON null) is written "open", never as a number: one
+    removed case reads ``12.0 h (CI open)``, not ``(12.0–12.0)``."""
+    lower, upper = ci
+    if hours is None and lower is None and upper is None:
+        return hours_text(None)
+    if lower is None and upper is None:
+        return f"{hours_text(hours)} (CI open)"
+    low = "open" if lower is None else f"{lower:.1f}"
+    high = "open" if upper is None else f"{upper:.1f}"
+    return f"{hours_text(hours)} ({low}–{high})"
+
+
+MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h (CI) "
              "| p90 h | ≤24 h | Breaches 24h / ATKM / TCO | Reapp. | Oldest open (d) "
              "| Abuse contact |")
 
@@ -170,13 +196,34 @@ def _md_line(name: str, values: dict[str, Any]) -> str:
     b = values["deadline_breaches"]
     cells = [md(name), md(values.get("country")), md(values.get("asns")),
              md(values.get("dsa_role")), md(values["cases"]), md(values["online"]),
-             md(values["removed"]), md(hours_text(values["median_hours_to_removal"])),
+             md(values["removed"]),
+             md(estimate_text(values["median_hours_to_removal"], values["median_ci_hours"])),
              md(hours_text(values["p90_hours_to_removal"])),
              md(share_text(values["removed_within_24h_share"])),
              md(f"{b['notice_24h']} / {b['atkm_order']} / {b['terrorist_1h']}"),
              md(values["reappearances"]), md(values["oldest_open_days"]),
              md(values.get("abuse_contact"))]
     return "| " + " | ".join(cells) + " |"
+
+
+OUTCOME_TITLES = {Outcome.MET.value: "Met", Outcome.ALREADY_GONE.value: "Already gone",
+                  Outcome.BREACHED.value: "Breached", Outcome.UNDECIDED.value: "Undecided",
+                  Outcome.PENDING.value: "Pending"}
+REGIME_TITLES = {Regime.NOTICE_24H.value: "notice 24 h", Regime.ATKM_ORDER.value: "ATKM order",
+                 Regime.TERRORIST_1H.value: "terrorist 1 h"}
+DEADLINES_NOTE = ("Per regime, the deadlines judged when the report was generated: pending = "
+                  "not yet passed; already gone = the material was gone before the notice or "
+                  "order and stayed gone (not compliance); met, breached, undecided: see the "
+                  "method. Groups and hosters without deadlines are left out.")
+
+
+def deadline_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, int]]]:
+    """(group or hoster, regime, outcome -> deadlines) of every total and
+    hoster with at least one deadline of that regime, totals first."""
+    named = [(TOTALS[name], figures) for name, figures in data["totals"].items()]
+    named += [(hoster["hoster"], hoster) for hoster in data["hosters"]]
+    return [(name, regime, outcomes) for name, values in named
+            for regime, outcomes in values["deadlines"].items() if sum(outcomes.values())]
 
 
 def render_markdown(report: HosterReport) -> str:
@@ -201,6 +248,17 @@ def render_markdown(report: HosterReport) -> str:
             continue
         lines += [MD_HEADER, "|" + "---|" * 14]
         lines += [_md_line(row["hoster"], row) for row in rows]
+    lines += ["", "## Deadline outcomes", "", DEADLINES_NOTE, ""]
+    outcome_rows = deadline_rows(data)
+    if outcome_rows:
+        lines += ["| Group or hoster | Regime | "
+                  + " | ".join(OUTCOME_TITLES[o.value] for o in Outcome) + " |",
+                  "|" + "---|" * (2 + len(Outcome))]
+        lines += ["| " + " | ".join([md(name), md(REGIME_TITLES[regime]),
+                                     *(md(outcomes[o.value]) for o in Outcome)]) + " |"
+                  for name, regime, outcomes in outcome_rows]
+    else:
+        lines.append("No deadlines.")
     lines += ["", "## Method and limitations", "",
               f"- Check resolution: the median gap between the last served and the first "
               f"gone check of a removal is "

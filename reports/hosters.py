@@ -113,14 +113,24 @@ METHOD: dict[str, str] = {
                 "cases still online count as right-censored at their last check (followed "
                 "that long, not yet removed). A median is empty (not reached) when fewer "
                 "than half of the cases were seen removed within the follow-up. 95 % "
-                "confidence intervals use the exponential Greenwood formula. The share "
+                "confidence intervals use the exponential Greenwood formula; a bound the "
+                "data do not give is open (null in JSON, empty in CSV, 'open' in text), "
+                "e.g. when the confidence band reaches the level only where the curve "
+                "reaches 0 (every case followed was removed): one removed case has a "
+                "median with two open bounds, not a zero-width interval. The share "
                 "removed within 24 h is 1 - S(24 h) from the same curve.",
     "deadlines": "Deadlines: the 24-hour notice norm (from the first notice), ATKM removal "
-                 "orders (the order's own deadline, at most 12 h) and terrorist-content "
-                 "orders (1 h). A deadline is met when the last decisive check at or "
-                 "before it found the material gone, breached when the first decisive "
+                 "orders (the order's own deadline, at most 12 h: a later deadline_at is "
+                 "judged at 12 h) and terrorist-content orders (1 h). A deadline not yet "
+                 "passed when the report was generated is pending, whatever the checks "
+                 "found so far. Once passed, it is already_gone when the last decisive "
+                 "check at or before the notice or order found the material gone and no "
+                 "check from then to the deadline found it served (nothing was left to "
+                 "remove: not compliance); met when the last decisive check at or before "
+                 "the deadline found the material gone; breached when the first decisive "
                  "check after it found the material served (and none before it found it "
-                 "gone), undecided when the checks do not bracket it. Checks are "
+                 "gone); undecided when the checks do not bracket it. Decisive checks are "
+                 "served or gone; at one instant, served outweighs gone. Checks are "
                  "scheduled at each open order's deadline and just after it, so order "
                  "breaches can be shown; the notice norm relies on the nightly checks.",
     "attribution": "The hoster of record is the company that held the address of the "
@@ -300,7 +310,9 @@ class _Sql:
         """
         start_col, join = self._clock_start()
         start = _epoch(start_col, self.dialect)
-        after = _epoch(Case.removed_after, self.dialect)
+        # An unknown last sighting (None) clamps to the clock's start, as a
+        # start inside the interval does.
+        after = _epoch(func.coalesce(Case.removed_after, start_col), self.dialect)
         at = _epoch(Case.removed_at, self.dialect)
         last = _epoch(func.coalesce(Case.last_checked_at, Case.reported_at), self.dialect)
         removed = Case.removed_at.is_not(None)
@@ -314,34 +326,50 @@ class _Sql:
         stmt = stmt.where(or_(~removed, at > start)).group_by(*self.key, twice, event)
         return list(self.session.execute(stmt))
 
-    def deadlines(self) -> list[Any]:
-        """(key..., regime, outcome, cases): every case's deadline judgements.
+    def deadlines(self, now: datetime) -> list[Any]:
+        """(key..., regime, outcome, cases): every case's deadline judgements at ``now``.
 
         The first notice's deadline (notice_24h) and every order's with a
         regime: a second order is a deadline of its own. Same rule as
-        ``reports.deadlines.judge``.
+        ``reports.deadlines.judge`` (tests/reports/test_hoster_sql.py).
         """
         due = union_all(
             select(Notice.case_id.label("case_id"),
                    literal(Regime.NOTICE_24H.value, String).label("regime"),
+                   func.min(Notice.sent_at).label("start"),
                    func.min(Notice.due_at).label("due"))
             .group_by(Notice.case_id),
-            select(Order.case_id, Order.regime, Order.due_at).where(Order.regime.is_not(None)),
+            select(Order.case_id, Order.regime, Order.issued_at, Order.due_at)
+            .where(Order.regime.is_not(None)),
         ).subquery("due")
         decisive = (*SERVED, *GONE)
+        # At one instant a served check outweighs a gone one (judge()'s rule).
+        served_first = case((Check.verdict.in_(SERVED), 0), else_=1)
 
-        def nearest(before: bool) -> Any:
-            side = Check.checked_at <= due.c.due if before else Check.checked_at > due.c.due
-            order = ((Check.checked_at.desc(), Check.id.desc()) if before
-                     else (Check.checked_at.asc(), Check.id.asc()))
+        def nearest(bound: Any, before: bool) -> Any:
+            side = Check.checked_at <= bound if before else Check.checked_at > bound
+            order = ((Check.checked_at.desc(), served_first, Check.id.desc()) if before
+                     else (Check.checked_at.asc(), served_first, Check.id.asc()))
             return (select(Check.verdict)
                     .where(Check.case_id == due.c.case_id, side, Check.verdict.in_(decisive))
                     .order_by(*order).limit(1).scalar_subquery())
 
+        served_since_start = (
+            select(Check.id).where(Check.case_id == due.c.case_id,
+                                   Check.checked_at > due.c.start,
+                                   Check.checked_at <= due.c.due,
+                                   Check.verdict.in_(SERVED))
+            .exists())
         judged = select(due.c.case_id, due.c.regime,
-                        nearest(True).label("before"),
-                        nearest(False).label("after")).subquery("judged")
+                        (due.c.due > literal(now, Case.reported_at.type)).label("ahead"),
+                        nearest(due.c.start, True).label("at_start"),
+                        served_since_start.label("served_since"),
+                        nearest(due.c.due, True).label("before"),
+                        nearest(due.c.due, False).label("after")).subquery("judged")
         outcome = case(
+            (judged.c.ahead, Outcome.PENDING.value),
+            (judged.c.before.in_(GONE) & judged.c.at_start.in_(GONE) & ~judged.c.served_since,
+             Outcome.ALREADY_GONE.value),
             (judged.c.before.in_(GONE), Outcome.MET.value),
             (judged.c.after.in_(SERVED), Outcome.BREACHED.value),
             else_=Outcome.UNDECIDED.value).label("outcome")
@@ -468,7 +496,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         acc.oldest = row.oldest
     for *key, twice, event, n in sql.durations():
         groups[tuple(key)].durations[(int(twice), bool(event))] += n
-    for *key, regime, outcome, n in sql.deadlines():
+    for *key, regime, outcome, n in sql.deadlines(now):
         groups[tuple(key)].deadlines[regime][outcome] += n
 
     ids = sorted({key[0] for key in groups if key[0] is not None})

@@ -14,7 +14,21 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from reports.charts import bar_chart, step_chart
-from reports.formats import TOTALS, hours_text, report_dict, share_text
+<<<<<<< HEAD
+from reports.deadlines import Outcome
+from reports.formats import (
+    DEADLINES_NOTE,
+    OUTCOME_TITLES,
+    REGIME_TITLES,
+    TOTALS,
+    deadline_rows,
+    hours_text,
+    report_dict,
+    share_text,
+)
+=======
+from reports.formats import TOTALS, estimate_text, hours_text, report_dict, share_text
+>>>>>>> i10-p79
 from reports.hosters import HosterReport, Section
 
 __all__ = ["render_html"]
@@ -24,6 +38,7 @@ CURVES = 6  # hosters with their own survival curve (the most cases)
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["j2"]),
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["hours"] = hours_text
+_env.filters["estimate"] = estimate_text
 _env.filters["share"] = share_text
 
 
@@ -81,4 +96,6 @@ def render_html(report: HosterReport) -> str:
                          "count": len(rows)})
     return _env.get_template("hosters.html.j2").render(
         data=data, totals=[(TOTALS[name], figures) for name, figures in data["totals"].items()],
-        sections=sections, charts=_charts(report))
+        sections=sections, charts=_charts(report), deadlines=deadline_rows(data),
+        deadlines_note=DEADLINES_NOTE, regimes=REGIME_TITLES,
+        outcomes=[(o.value, OUTCOME_TITLES[o.value]) for o in Outcome])

@@ -5,9 +5,11 @@ No database access: a case comes in as plain times (`CaseTimes`), as the store's
 
 **Durations.** A confirmed removal is only known to lie in the interval
 (``removed_after``, ``removed_at``]: the material was last seen served at
-``removed_after`` (the report itself when no check ever saw it served) and
-first missed at ``removed_at``. On each clock (`Clock`: from the report, the
-first notice, the removal order) that interval becomes hours since the clock's
+``removed_after`` (the later of the last served check and the report; None
+when neither came before the first miss: then the interval is open below and
+a clock counts from its own start) and first missed at ``removed_at``. On
+each clock (`Clock`: from the report, the first notice, the removal order)
+that interval becomes hours since the clock's
 start, with its midpoint as the point estimate and its width (the check gap) as
 the uncertainty. After a reappearance the store restarts the removal interval,
 so a duration measures the time until the *latest* confirmed removal;
@@ -34,7 +36,11 @@ are the first times the survival curve drops to 0.5 and 0.1 (S(t) <= q), None
 when it never does. Their confidence intervals invert lifelines' pointwise
 band for S(t) (exponential Greenwood, i.e. the log(-log S) transform; 95 % by
 default): the bounds are the first times the lower and the upper band drop to q,
-None when that band never does (the bound is open). The share removed within
+None when that band never does (the bound is open: the data do not give it).
+The band is undefined where the curve has reached 0 (after the last case still
+at risk was removed), so a band that drops to q only there leaves its bound
+open too, rather than closing it at the last removal: one removed case gives a
+median with two open bounds, never the zero-width interval [t, t]. The share removed within
 24 h, 72 h and 7 days is 1 - S(t) read from the same curve, so censored cases
 count for as long as they were followed, not as "never removed"; it is None
 when t lies beyond the longest follow-up and the curve has not reached 0 there
@@ -99,8 +105,11 @@ class Clock(StrEnum):
 class CaseTimes:
     """One case's times, as aware datetimes (UTC from the store).
 
-    ``removed_after`` and ``removed_at`` are both set (a confirmed removal) or
-    both None (no confirmed removal: the case counts as still online).
+    ``removed_at`` is set for a confirmed removal and None otherwise (the
+    case counts as still online). ``removed_after`` (at most ``removed_at``) is
+    the last time the material was known served; None when nothing showed it
+    served before ``removed_at`` (checks older than a report filed late): then
+    only the upper bound of the removal is known.
     ``last_checked_at`` is None for a case never checked.
     """
 
@@ -119,14 +128,14 @@ class CaseTimes:
             value = getattr(self, field.name)
             if isinstance(value, datetime) and value.utcoffset() is None:
                 raise ValueError(f"case {self.case_id}: {field.name} must be timezone-aware")
-        if (self.removed_after is None) != (self.removed_at is None):
-            raise ValueError(f"case {self.case_id}: removed_after and removed_at go together")
+        if self.removed_after is not None and self.removed_at is None:
+            raise ValueError(f"case {self.case_id}: removed_after needs removed_at")
         if (
             self.removed_after is not None
             and self.removed_at is not None
-            and self.removed_at <= self.removed_after
+            and self.removed_at < self.removed_after
         ):
-            raise ValueError(f"case {self.case_id}: removed_at must be after removed_after")
+            raise ValueError(f"case {self.case_id}: removed_at must not precede removed_after")
         if self.reappearances < 0:
             raise ValueError(f"case {self.case_id}: reappearances cannot be negative")
 
@@ -197,17 +206,19 @@ def hours_between(start: datetime, end: datetime) -> float:
 
 
 def removal_duration(
-    start: datetime, removed_after: datetime, removed_at: datetime
+    start: datetime, removed_after: datetime | None, removed_at: datetime
 ) -> Duration | None:
     """The removal interval (removed_after, removed_at] seen from ``start``.
 
-    A start inside the interval clamps the lower bound to 0; a start at or after
-    ``removed_at`` (removal already seen) gives None: no duration on this clock.
+    A start inside the interval clamps the lower bound to 0, and so does an
+    unknown ``removed_after`` (None: the interval is open below); a start at
+    or after ``removed_at`` (removal already seen) gives None: no duration on
+    this clock.
     """
     upper = hours_between(start, removed_at)
     if upper <= 0:
         return None
-    lower = max(0.0, hours_between(start, removed_after))
+    lower = 0.0 if removed_after is None else max(0.0, hours_between(start, removed_after))
     return Duration(
         lower_hours=lower,
         upper_hours=upper,
@@ -245,7 +256,7 @@ def duration(case: CaseTimes, clock: Clock = Clock.REPORT) -> Duration | None:
     start = clock_start(case, clock)
     if start is None:
         return None
-    if case.removed_after is not None and case.removed_at is not None:
+    if case.removed_at is not None:
         return removal_duration(start, case.removed_after, case.removed_at)
     return censored_duration(start, case.last_checked_at or case.reported_at)
 
@@ -372,12 +383,21 @@ def _first_time_at_or_below(curve: pd.Series, q: float) -> float | None:
 
 
 def _quantile(fitter: KaplanMeierFitter, q: float) -> Estimate:
-    """First time S(t) <= q, with the first times the lower/upper band do."""
+    """First time S(t) <= q, with the first times the lower/upper band do.
+
+    The band is defined only where S(t) > 0: once the curve reaches 0 the
+    exponential Greenwood band is log(-log 0) and lifelines writes 0 for both
+    bounds, a value no data gave. A band that reaches ``q`` only there leaves
+    its bound open (None), instead of a bound at the last removal (a single
+    removed case would get the zero-width interval [t, t]).
+    """
+    survival = fitter.survival_function_.iloc[:, 0]
     band = fitter.confidence_interval_survival_function_
+    defined = (survival.to_numpy() > 0.0) & np.isfinite(band.to_numpy()).all(axis=1)
     return Estimate(
-        hours=_first_time_at_or_below(fitter.survival_function_.iloc[:, 0], q),
-        ci_lower_hours=_first_time_at_or_below(band.iloc[:, 0], q),
-        ci_upper_hours=_first_time_at_or_below(band.iloc[:, 1], q),
+        hours=_first_time_at_or_below(survival, q),
+        ci_lower_hours=_first_time_at_or_below(band.iloc[:, 0][defined], q),
+        ci_upper_hours=_first_time_at_or_below(band.iloc[:, 1][defined], q),
     )
 
 

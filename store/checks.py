@@ -123,7 +123,9 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
         history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
         for case_id, when, verdict in db.execute(
                 select(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.verdict)
-                .where(CHECKS.c.case_id.in_(chunk))):
+                .where(CHECKS.c.case_id.in_(chunk))
+                # checks at the same moment: in the order they were written
+                .order_by(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.id)):
             history[case_id].append((when, Verdict(verdict)))
         updates = []
         for case_id in chunk:

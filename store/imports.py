@@ -29,7 +29,15 @@ from sqlalchemy.orm import Session
 from hostwatch import __version__
 from hostwatch.model import CaseState, Method, Verdict
 from hostwatch.urls import UrlError, normalise_url
-from reports.deadlines import Regime, notice_due, order_due, order_regime
+from reports.deadlines import (
+    LEGAL_CAP_HOURS,
+    REGIME_TEXT,
+    Regime,
+    capped,
+    notice_due,
+    order_due,
+    order_regime,
+)
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
@@ -41,6 +49,7 @@ from store.readers import (
     FileError,
     FileRows,
     RowError,
+    RowNote,
     read_table,
     shown,
 )
@@ -48,8 +57,8 @@ from store.state import Debounce
 
 ORDER_REGIMES = (Regime.ATKM_ORDER.value, Regime.TERRORIST_1H.value)
 
-__all__ = ["FileError", "ImportResult", "RowError", "import_cases", "import_checks",
-           "import_notices", "import_orders"]
+__all__ = ["FileError", "ImportResult", "RowError", "RowNote", "import_cases",
+           "import_checks", "import_notices", "import_orders"]
 
 CHUNK = 500  # ids per IN (...) lookup: well inside SQLite's parameter limit
 INSERT_BATCH = 10_000  # rows per executemany
@@ -62,6 +71,9 @@ class ImportResult:
     unchanged: int = 0
     rejected: list[RowError] = field(default_factory=list)
     notices_added: int = 0  # by import_cases, from notice_sent_at
+    # Rows taken (added or unchanged) with something to know about them, e.g.
+    # an order's deadline capped to the legal maximum. Not rejections.
+    notes: list[RowNote] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> int:
@@ -256,7 +268,7 @@ def _case_rows(table: FileRows, now: datetime, parse: Callable[[Fields], dict[st
     for line, record in table.rows:
         fields = Fields(table.name, line, record, now)
         row: dict[str, Any] = {"line": line, "case_id": fields.text("case_id", required=True),
-                               **parse(fields)}
+                               **parse(fields), "notes": fields.notes}
         if not fields.errors:
             row_key = tuple(row[column] for column in ("case_id", *key))
             if row_key in first_line:
@@ -285,7 +297,7 @@ def _import_case_records(
     table = read_table(path, fmt, ("case_id", *required), optional)
     result = ImportResult(rejected=table.errors)
     rows = _case_rows(table, now, parse, key, what, result)
-    columns = [column for column in rows[0] if column != "line"] if rows else []
+    columns = [column for column in rows[0] if column not in ("line", "notes")] if rows else []
     compared = [column for column in columns if column not in ("case_id", *key)]
     with store.transaction() as session:
         ids = _case_ids(session, source, (row["case_id"] for row in rows))
@@ -310,8 +322,10 @@ def _import_case_records(
                 result.rejected.append(_conflict(
                     table.name, row["line"], f"this {what} of case {report_id!r}", column,
                     old[column], values[column]))
+                continue
             else:
                 result.unchanged += 1
+            result.notes.extend(row["notes"])
         _insert(session, model, new)
         result.added = len(new)
     result.rejected.sort(key=lambda error: error.line)
@@ -363,6 +377,13 @@ def _order_fields(fields: Fields) -> dict[str, Any]:
     else:
         regime = order_regime(issuer, legal_basis)
     due = order_due(regime, issued_at, deadline_at) if issued_at and deadline_at else None
+    if (regime is not None and issued_at and deadline_at and due is not None
+            and not fields.errors and capped(regime, issued_at, deadline_at)):
+        # Taken, not rejected: the order stands, but the law allows no later
+        # deadline, so it is judged at the cap (both times are stored and shown).
+        fields.note("deadline_at", f"later than the {LEGAL_CAP_HOURS[regime]}-hour legal cap "
+                                   f"for {REGIME_TEXT[regime]}; judged at "
+                                   f"{due.isoformat().replace('+00:00', 'Z')}")
     return {"issuer": issuer, "legal_basis": legal_basis,
             "reference": fields.text("reference") or "",
             "issued_at": issued_at, "deadline_at": deadline_at,
@@ -377,7 +398,10 @@ def import_orders(store: Store, path: Path, *, source: str = "hotline",
     ``issuer``, ``deadline_at`` (after issued_at); optional ``legal_basis``,
     ``reference``, ``regime`` (atkm_order or terrorist_1h; by default told from
     the issuer and legal basis, see ``reports.deadlines.order_regime``). An
-    order is identified by case, issuer and reference.
+    order is identified by case, issuer and reference. An order whose
+    ``deadline_at`` lies beyond its regime's legal cap is taken as stated and
+    judged at the cap (``due_at``); each such row gets a `RowNote` in
+    ``notes`` (not a rejection).
     """
     return _import_case_records(
         store, path, source=source, fmt=fmt, what="order", model=Order,

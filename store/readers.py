@@ -46,6 +46,20 @@ class RowError:
         return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
 
 
+@dataclass(frozen=True)
+class RowNote:
+    """Something to know about a row that was taken as it is (not a rejection):
+    e.g. an order's deadline beyond the legal maximum, judged at the maximum."""
+
+    file: str
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.reason}"
+
+
 
 # ---------------------------------------------------------------- reading files
 
@@ -235,14 +249,19 @@ def _time(value: str) -> datetime:
 
 
 class Fields:
-    """One row's values; each bad field adds a `RowError`."""
+    """One row's values; each bad field adds a `RowError`, each remark about a
+    good one a `RowNote`."""
 
     def __init__(self, name: str, line: int, record: dict[str, Any], now: datetime) -> None:
         self.name, self.line, self.record, self.now = name, line, record, now
         self.errors: list[RowError] = []
+        self.notes: list[RowNote] = []
 
     def fail(self, column: str | None, reason: str) -> None:
         self.errors.append(RowError(self.name, self.line, column, reason))
+
+    def note(self, column: str, reason: str) -> None:
+        self.notes.append(RowNote(self.name, self.line, column, reason))
 
     def text(self, column: str, *, required: bool = False, max_len: int = 255) -> str | None:
         value = self.record.get(column)

@@ -8,8 +8,13 @@ Debounced removal (DESIGN.md, "Verdicts and case state"):
 - when only failing checks (gone or transient) have been seen for at least
   ``transient_days`` since the first of them, removal counts as confirmed too;
 - the removal time is the interval (last served, first gone]: the material was
-  last seen at ``removed_after`` and first missed at ``removed_at``; before the
-  first check, the report itself is the last time it was seen served;
+  last seen at ``removed_after`` and first missed at ``removed_at``. The report
+  counts as a sighting too: ``removed_after`` is the later of the last served
+  check and the report time, of those not after ``removed_at``. When neither
+  precedes the first gone check (a log of checks older than a report filed
+  late), nothing says when the material was last served: ``removed_after`` is
+  None and only ``removed_at`` bounds the removal. So ``removed_after <=
+  removed_at`` holds in every state the rule can reach;
 - served again after a confirmed removal is a *reappearance*: counted, and the
   clock restarts from that check.
 
@@ -50,9 +55,10 @@ def derive_state(
     rules: Debounce = Debounce(),
 ) -> CaseHistory:
     """Fold a case's checks (any order) into its current state."""
+    # A stable sort: checks at the same moment keep the order given (the
+    # store gives them in id order).
     ordered = sorted(checks, key=lambda c: c[0])
     state = CaseState.UNCHECKED
-    last_served: datetime = reported_at
     seen_served: datetime | None = None
     removed_after = removed_at = None
     reappearances = 0
@@ -71,7 +77,7 @@ def derive_state(
                 state = CaseState.REAPPEARED
             elif state is not CaseState.REAPPEARED:
                 state = CaseState.ONLINE
-            last_served = seen_served = when
+            seen_served = when
             gone_run = []
             first_failure = None
             continue
@@ -88,8 +94,8 @@ def derive_state(
         confirmed_by_time = when - first_failure >= transient_span
         if confirmed_by_gone or confirmed_by_time:
             state = CaseState.REMOVED
-            removed_after = last_served
             removed_at = gone_run[0] if confirmed_by_gone else first_failure
+            removed_after = _last_sighting(reported_at, seen_served, removed_at)
         else:
             state = CaseState.PENDING_REMOVAL
 
@@ -106,3 +112,14 @@ def derive_state(
         reappearances=reappearances,
         checks=len(ordered),
     )
+
+
+def _last_sighting(reported_at: datetime, last_served: datetime | None,
+                   removed_at: datetime) -> datetime | None:
+    """The last time the material was known served, not after ``removed_at``.
+
+    A served check comes before ``removed_at`` by construction (it precedes the
+    run of failures); the report counts only when it was not filed later.
+    """
+    sightings = [t for t in (last_served, reported_at) if t is not None and t <= removed_at]
+    return max(sightings, default=None)

@@ -14,14 +14,25 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, text
 
 from store import Store
+from tests import netns
 
 PG_URL = os.environ.get(
     "HOSTWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_SERVICES = os.environ.get("HOSTWATCH_REQUIRE_SERVICES") == "1"
+
+# Property tests (tests/*_properties.py): a bounded number of examples, no
+# per-example time limit (a busy machine is not a failure), and in CI the same
+# examples every run, so a red CI always reproduces. HYPOTHESIS_PROFILE=deep
+# searches longer by hand.
+settings.register_profile("hostwatch", max_examples=100, deadline=None,
+                          derandomize=os.environ.get("CI") == "true")
+settings.register_profile("deep", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "hostwatch"))
 
 
 def _pg_reachable() -> str | None:
@@ -132,3 +143,22 @@ def loopback_only() -> Iterator[None]:
     socket.socket.connect_ex = _CONNECT_EX  # type: ignore[method-assign]
     socket.socket.sendto = _SENDTO  # type: ignore[method-assign]
 
+
+
+# -- tests aimed at addresses outside loopback: in a network namespace -----------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A ``netns`` test's body runs only in a child inside ``unshare --net``
+    (tests/netns.py); here it takes the child's result."""
+    if pyfuncitem.get_closest_marker("netns") is None:
+        return None
+    if netns.inside():
+        if not netns.only_loopback():
+            pytest.fail("a netns test found network interfaces other than lo")
+        return None  # run the body here, in the namespace
+    passed, output = netns.run_in_namespace(pyfuncitem.nodeid)
+    if not passed:
+        pytest.fail(f"in a network namespace:\n{output}", pytrace=False)
+    return True

@@ -2,7 +2,8 @@
 
 Removal orders whose deadlines are seconds away: the deadline run checks
 their cases at and just after the deadline (and nothing else), and
-`hostwatch deadlines` judges them met, breached or undecided.
+`hostwatch deadlines` judges them met, breached or undecided once they have
+passed, pending before.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from tests.net import Serve, Status, TestInternet, marker_body
 IMAGE = marker_body("deadline-image")
 # The "at" check is due MARGIN before the deadline and must land before it:
 # MARGIN has to cover a crawl's start-up (about 4 s on a busy test machine).
-MARGIN = 6
+# The deadline lines of the "at" run say "pending" when the run ends before
+# the deadline, so MARGIN also leaves the run time to end.
+MARGIN = 10
 
 
 @pytest.fixture
@@ -58,6 +61,12 @@ def checks_of(store: Store) -> dict[str, list[tuple[datetime, str]]]:
     for name, when, verdict in rows:
         out.setdefault(name, []).append((when, verdict))
     return out
+
+
+def deadline_lines(stdout: str) -> dict[str, tuple[str, ...]]:
+    """`crawl --due`'s deadline lines: case -> (regime, deadline, as stated, outcome)."""
+    lines = [line.split("\t") for line in stdout.splitlines() if line.startswith("deadline\t")]
+    return {cells[1].split("/", 1)[1]: tuple(cells[2:6]) for cells in lines}
 
 
 def import_all(db: str, workdir: Path, reports: str, orders: str, notices: str = "") -> None:
@@ -109,6 +118,7 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
     net.round = 1  # quick.test has removed the image before the deadline
     wait_until(deadline - timedelta(seconds=MARGIN))
     at_run = run_crawl(sqlite_url, net, tmp_path, "--due")
+    ended = datetime.now(UTC)
     assert at_run.returncode == 0, at_run.stderr[-3000:]
     assert "3 of 3 due cases checked" in at_run.stdout
     checks = checks_of(store)
@@ -117,6 +127,22 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
     assert landed <= deadline, (
         f"the 'at' checks landed {(landed - deadline).total_seconds():.1f} s after the "
         f"deadline: this machine needs a larger MARGIN")
+    # The run says how each order stands when it ends: pending while the
+    # deadline is ahead (QUICK's image is gone already, but it may come back
+    # before the deadline); judged from the checks so far once it has passed
+    # (a slow machine ends the run after the deadline).
+    lines = deadline_lines(at_run.stdout)
+    assert {name: line[:3] for name, line in lines.items()} == {
+        "QUICK": ("atkm_order", iso(deadline), iso(deadline)),
+        "LATE": ("atkm_order", iso(deadline), iso(deadline)),
+        "STAY": ("terrorist_1h", iso(deadline), iso(deadline + timedelta(hours=5))
+                 + " (capped)")}
+    outcomes = {name: line[3] for name, line in lines.items()}
+    if ended < deadline:
+        assert outcomes == {"QUICK": "pending", "LATE": "pending", "STAY": "pending"}
+    else:
+        assert outcomes in ({"QUICK": "pending", "LATE": "pending", "STAY": "pending"},
+                            {"QUICK": "met", "LATE": "undecided", "STAY": "undecided"})
 
     net.round = 2  # late.test removes it only now, after the deadline
     wait_until(deadline + timedelta(seconds=MARGIN))
@@ -128,6 +154,8 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
         "STAY": ["online", "online"], "QUICK": ["http_gone", "http_gone"],
         "LATE": ["online", "http_gone"]}
     assert all(history[1][0] > deadline for history in checks.values())
+    assert {name: line[3] for name, line in deadline_lines(after_run.stdout).items()} == {
+        "STAY": "breached", "QUICK": "met", "LATE": "undecided"}
     with store.session() as session:
         runs = session.execute(select(CrawlRun.method, CrawlRun.status, CrawlRun.cases_due)
                                .order_by(CrawlRun.id)).all()
@@ -140,8 +168,9 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
                             ("NOTICE", "notice_24h"), ("QUICK", "atkm_order"),
                             ("STAY", "terrorist_1h")]
     outcome = {name: row["outcome"] for (name, _), row in rows.items()}
+    # LATER's deadline is 10 hours ahead, NOTICE's 21 hours: pending, not judged.
     assert outcome == {"STAY": "breached", "QUICK": "met", "LATE": "undecided",
-                       "LATER": "undecided", "NOTICE": "undecided"}
+                       "LATER": "pending", "NOTICE": "pending"}
     stay = rows["STAY", "terrorist_1h"]
     assert stay["deadline"] == iso(deadline)  # issue + 1 h, not the order's deadline_at
     assert (stay["last_before_verdict"], stay["first_after_verdict"]) == ("online", "online")
@@ -155,6 +184,11 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
     # check comes MARGIN before that.
     later = rows["LATER", "atkm_order"]
     assert later["deadline"] == iso(deadline + timedelta(hours=10))
+    assert (later["deadline_stated"], later["capped"]) == (
+        iso(deadline + timedelta(hours=11)), True)
+    assert (quick_row["deadline_stated"], quick_row["capped"]) == (iso(deadline), False)
+    assert (rows["NOTICE", "notice_24h"]["deadline_stated"],
+            rows["NOTICE", "notice_24h"]["capped"]) == (None, False)
     assert later["next_check_kind"] == "at"
     assert later["next_check"] == iso(deadline + timedelta(hours=10, seconds=-MARGIN))
     # Notices are judged but not scheduled.
@@ -162,9 +196,16 @@ def test_deadline_runs_judge_met_breached_and_undecided(sqlite_url, net, tmp_pat
 
     text = hostwatch(sqlite_url, "deadlines", "--open")
     assert text.exit_code == 0, text.output
-    assert "atkm_order: met 1, breached 0, undecided 2" in text.stdout
-    assert "terrorist_1h: met 0, breached 1, undecided 0" in text.stdout
-    assert "notice_24h: met 0, breached 0, undecided 1" in text.stdout
+    assert ("atkm_order: met 1, already_gone 0, breached 0, undecided 1, pending 1"
+            in text.stdout)
+    assert ("terrorist_1h: met 0, already_gone 0, breached 1, undecided 0, pending 0"
+            in text.stdout)
+    assert ("notice_24h: met 0, already_gone 0, breached 0, undecided 0, pending 1"
+            in text.stdout)
+    later_line = next(line.split("\t") for line in text.stdout.splitlines()
+                      if line.startswith("hotline/LATER\t"))
+    assert later_line[1:5] == ["atkm_order", iso(deadline + timedelta(hours=10)),
+                               iso(deadline + timedelta(hours=11)) + " (capped)", "pending"]
 
 
 @pytest.mark.slow

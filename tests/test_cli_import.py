@@ -139,13 +139,24 @@ def test_import_notices_and_orders(db, workdir):
         "case_id,issued_at,issuer,deadline_at,reference\n"
         "A1,2026-02-03T09:00:00Z,ATKM,2026-02-04T09:00:00Z,ATKM-1\n")
     orders = hostwatch(db, "import-orders", "orders.csv")
+    # 24 hours is more than an ATKM order may set: taken (exit 0), judged at 12 hours,
+    # and said so for the row.
+    capped = ("orders.csv:2: deadline_at: later than the 12-hour legal cap for an ATKM "
+              "order; judged at 2026-02-03T21:00:00Z\n")
     assert orders.exit_code == 0, orders.output
-    assert orders.stdout == "orders.csv: 1 added, 0 unchanged, 0 rejected\n"
+    assert orders.stdout == "orders.csv: 1 added, 0 unchanged, 0 rejected, 1 with a note\n" \
+        + capped
+    assert orders.stderr == ""
     assert hostwatch(db, "import-orders", "orders.csv").stdout == (
-        "orders.csv: 0 added, 1 unchanged, 0 rejected\n")
+        "orders.csv: 0 added, 1 unchanged, 0 rejected, 1 with a note\n" + capped)
+    (workdir / "in-time.csv").write_text(
+        "case_id,issued_at,issuer,deadline_at,reference\n"
+        "A1,2026-02-03T09:00:00Z,ATKM,2026-02-03T15:00:00Z,ATKM-2\n")
+    assert hostwatch(db, "import-orders", "in-time.csv").stdout == (
+        "in-time.csv: 1 added, 0 unchanged, 0 rejected\n")
     missing = hostwatch(db, "import-orders", "nope.csv")
     assert missing.exit_code == 2
-    assert (count(db, Notice), count(db, Order)) == (1, 1)
+    assert (count(db, Notice), count(db, Order)) == (1, 2)
 
 
 def test_exit_status_reaches_the_shell(db, workdir):

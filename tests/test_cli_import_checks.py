@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -76,3 +78,35 @@ def test_bad_rows_are_named_and_the_good_ones_kept(workdir, db):  # noqa: F811
     conflict = hostwatch(db, "import-checks", "other.csv")
     assert conflict.exit_code == 1
     assert "other.csv:2: verdict:" in conflict.output
+
+
+def test_a_log_older_than_a_late_report_makes_packs_and_reports(workdir, db, monkeypatch):  # noqa: F811
+    """Gone checks before the report time: the case is removed with no known
+    last sighting, and the report, the pack and the XARF export all succeed."""
+    realdata = Path(__file__).parent / "data" / "realdata"
+    monkeypatch.setenv("HOSTWATCH_OFFLINE", "1")
+    monkeypatch.setenv("HOSTWATCH_NAMESERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("HOSTWATCH_ASN_DB", str(realdata / "ipasn_20140513.dat.gz"))
+    monkeypatch.setenv("HOSTWATCH_ASNAMES", str(realdata / "asnames.json.gz"))
+    (workdir / "reports.csv").write_text(
+        "id,url,category,reported_at\nA1,https://img.example.com/a.jpg,csam,2026-02-05T10:00:00Z\n")
+    (workdir / "checks.csv").write_text(
+        "case_id,checked_at,verdict,http_status,ip\n"
+        "A1,2026-02-01T12:00:00Z,http_gone,404,85.17.1.1\n"
+        "A1,2026-02-02T12:00:00Z,http_gone,404,85.17.1.1\n")
+    assert hostwatch(db, "import", "reports.csv").exit_code == 0
+    assert hostwatch(db, "import-checks", "checks.csv").exit_code == 0
+    assert hostwatch(db, "enrich").exit_code == 0
+    store = Store(db)
+    with store.session() as session:
+        case = session.scalars(select(Case)).one()
+    store.dispose()
+    assert (case.state, case.removed_after, case.removed_at) == ("removed", None, _t(1))
+    pack = hostwatch(db, "report", "evidence", "--hoster", "leaseweb-network", "--for", "atkm",
+                     "-o", "pack")
+    assert pack.exit_code == 0, pack.output
+    assert (workdir / "pack.zip").exists()
+    report = hostwatch(db, "report", "hosters", "--format", "json", "-o", "-")
+    assert report.exit_code == 0, report.output
+    method = json.loads(report.output)["method"]
+    assert method["check_resolution_hours"] is None  # no interval to measure

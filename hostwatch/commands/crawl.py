@@ -13,8 +13,10 @@ from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.config import Config
+from reports.deadline_cases import case_deadlines
+from reports.deadlines import Regime
 from store import CrawlRun, Store
-from store.models import Case
+from store.models import Case, Check
 from store.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule, count_deadline_due
 
 EXIT_LOCKED = 3
@@ -53,6 +55,21 @@ def _report_run(store: Store, run_id: object) -> None:
                    f"checked in {seconds:.1f} s ({counts})")
 
 
+def _report_deadlines(config: Config, store: Store, run_id: object) -> None:
+    """The order deadlines of the cases a deadline run checked, judged now
+    (the lines of `hostwatch deadlines`)."""
+    from hostwatch.commands.deadlines import as_text  # a sibling command's line format
+
+    with store.session() as session:
+        ids = sorted(set(session.scalars(select(Check.case_id).where(Check.run_id == run_id))))
+    if not ids:
+        return
+    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    for row in case_deadlines(store, datetime.now(UTC), rule, among=ids):
+        if row.regime is not Regime.NOTICE_24H:
+            click.echo("deadline\t" + as_text(row))
+
+
 def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
            concurrency: int | None, due: str = DUE_NIGHTLY, browser: bool = False) -> Store:
     config = load_config(ctx, timeout=timeout, concurrency=concurrency)
@@ -72,6 +89,8 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
     if run_id is None:
         raise click.ClickException("the crawl ended before it started a run; see the log above")
     _report_run(store, run_id)
+    if due == DUE_DEADLINES:
+        _report_deadlines(config, store, run_id)
     failed = stats.get("hostwatch/store_error")
     if failed:
         raise click.ClickException(f"checks could not be written, crawl stopped: {failed}")
@@ -133,7 +152,13 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
     A check is due once its time has come and the case has not been checked
     since; one check does every due check of a case; deadlines more than two
     days past are not chased. Run it from cron every few minutes, more often
-    than the margin; `hostwatch deadlines` shows the outcome. With nothing due it
+    than the margin. After the run summary it prints one line per order
+    deadline of the cases it checked, as `hostwatch deadlines` does, after
+    the word "deadline": case, regime, the deadline judged, the deadline as
+    the order states it, the outcome now (pending before the deadline; met,
+    already_gone, breached or undecided after it), the last decisive check at
+    or before the deadline, the first after it, the next deadline check, the
+    URL. With nothing due it
     prints "no deadline checks due", records no run and exits 0. While the
     nightly run holds the lock it exits 3 and checks nothing: the checks stay
     due and the next call after the nightly run makes them (late: an "at"

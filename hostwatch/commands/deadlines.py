@@ -10,6 +10,7 @@ import click
 
 from hostwatch.commands.common import load_config, open_store
 from reports.deadline_cases import CaseDeadline, case_deadlines
+from reports.deadlines import Outcome
 from store.schedule import ScheduleRule
 
 
@@ -23,7 +24,10 @@ def _as_json(row: CaseDeadline) -> str:
         "id": row.external_id, "source": row.source, "url": row.url, "state": row.state,
         "regime": row.regime.value, "issuer": row.issuer, "reference": row.reference,
         "start": _iso(row.start), "deadline": _iso(judgement.deadline),
+        "deadline_stated": _iso(row.stated), "capped": row.capped,
         "outcome": judgement.outcome.value,
+        "at_start": _iso(judgement.at_start),
+        "at_start_verdict": row.at_start_verdict,
         "last_before": _iso(judgement.last_before),
         "last_before_verdict": row.last_before_verdict,
         "first_after": _iso(judgement.first_after),
@@ -38,13 +42,16 @@ def _check(verdict: str | None, when: datetime | None) -> str:
     return f"{verdict} {_iso(when)}" if verdict and when else "-"
 
 
-def _as_text(row: CaseDeadline) -> str:
+def as_text(row: CaseDeadline) -> str:
+    """One deadline as a tab-separated line (`hostwatch deadlines`, `crawl --due`)."""
     judgement = row.judgement
     upcoming = (f"{row.next_check.kind.value} {_iso(row.next_check.due)}"
                 if row.next_check else "-")
+    stated = "-" if row.stated is None else (
+        f"{_iso(row.stated)}{' (capped)' if row.capped else ''}")
     return "\t".join([
         f"{row.source}/{row.external_id}", row.regime.value, _iso(judgement.deadline) or "",
-        judgement.outcome.value,
+        stated, judgement.outcome.value,
         _check(row.last_before_verdict, judgement.last_before),
         _check(row.first_after_verdict, judgement.first_after),
         upcoming, row.url])
@@ -53,28 +60,38 @@ def _as_text(row: CaseDeadline) -> str:
 @click.command("deadlines")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--open", "only_open", is_flag=True,
-              help="Only deadlines not long past (still chased by `hostwatch crawl --due`).")
+              help="Only deadlines not yet passed or passed less than two days ago "
+                   "(still chased by `hostwatch crawl --due`).")
 @click.pass_context
 def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
-    """Judge every deadline: met, breached or undecided.
+    """Judge every deadline now: pending, met, already_gone, breached or undecided.
 
     Deadlines: the first notice of a case (notice_24h, 24 hours after it was
     sent) and each removal order with a regime (atkm_order: the order's own
     deadline, at most 12 hours; terrorist_1h: 1 hour after issue). A deadline
-    is met when the last served-or-gone check at or before it found the
-    material gone, breached when the first such check after it found the
-    material served, else undecided (the checks do not bracket it). Time-outs
-    and other failed checks count for neither.
+    that has not passed yet is pending, whatever the checks found so far.
+    Once passed, it is already_gone when the last served-or-gone check at or
+    before the notice or order found the material gone and no check since
+    found it served (nothing was left to remove: not compliance); met when the
+    last such check at or before the deadline found the material gone;
+    breached when the first such check after it found the material served;
+    else undecided (the checks do not bracket it). Time-outs and other failed
+    checks count for neither.
 
-    Each line: case, regime, deadline, outcome, the last decisive check at or
-    before the deadline, the first one after it, the next deadline check of
-    `hostwatch crawl --due` ("at" HOSTWATCH_DEADLINE_MARGIN_SECONDS before the
-    deadline, "after" as long after it; orders only, "-" when both are done or
-    the deadline is more than two days past), and the URL; then a count per
-    regime and outcome. With --json, one object per line with the keys id,
-    source, url, state, regime, issuer, reference, start, deadline, outcome,
-    last_before, last_before_verdict, first_after, first_after_verdict, open,
-    next_check, next_check_kind.
+    Each line: case, regime, the deadline it is judged at, the order's
+    deadline as stated ("(capped)" when it lies beyond the legal maximum and
+    the earlier one is judged; "-" for notices), outcome, the last decisive
+    check at or before the deadline (so far, while pending), the first one
+    after it, the next deadline check of `hostwatch crawl --due` ("at"
+    HOSTWATCH_DEADLINE_MARGIN_SECONDS before the deadline, "after" as long
+    after it; orders only, "-" when both are done or the deadline is more
+    than two days past), and the URL; then a count per regime and outcome.
+    With --open, only the deadlines still chased: those not yet passed
+    (pending) and those passed less than two days ago. With --json, one
+    object per line with the keys id, source, url, state, regime, issuer,
+    reference, start, deadline, deadline_stated, capped, outcome, at_start,
+    at_start_verdict, last_before, last_before_verdict, first_after,
+    first_after_verdict, open, next_check, next_check_kind.
 
     \b
     Example:
@@ -89,13 +106,13 @@ def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
         if as_json:
             click.echo(_as_json(row))
         else:
-            click.echo(_as_text(row))
+            click.echo(as_text(row))
             tally[row.regime.value, row.judgement.outcome.value] += 1
     if not as_json:
         regimes = sorted({regime for regime, _ in tally})
         for regime in regimes:
-            outcomes = ", ".join(f"{outcome} {tally[regime, outcome]}"
-                                 for outcome in ("met", "breached", "undecided"))
+            outcomes = ", ".join(f"{outcome.value} {tally[regime, outcome.value]}"
+                                 for outcome in Outcome)
             click.echo(f"{regime}: {outcomes}")
         if not regimes:
             click.echo("no deadlines" + (" open" if only_open else ""))

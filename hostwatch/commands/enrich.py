@@ -66,11 +66,20 @@ def _enrich(config: Config, store: Store, attributor: Attributor,
         result = enrich(store, attributor, limit=limit, progress=progress)
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
-    offline = " (offline: no RDAP)" if config.offline else ""
     click.echo(f"enrich: {result.attributed} checks attributed in "
-               f"{time.monotonic() - started:.1f} s, {result.rdap_requests} RDAP "
-               f"requests{offline}")
+               f"{time.monotonic() - started:.1f} s; {rdap_summary(result, config.offline)}")
     return result
+
+
+def rdap_summary(result: EnrichResult, offline: bool) -> str:
+    """``RDAP: 3 requests, 1 failed (1 refused), 40 cache hits``: failed lookups
+    are counted, not only requests, so a run whose registry failed says so."""
+    if offline:
+        return f"RDAP: offline, no requests, {result.rdap_cache_hits} cache hits"
+    kinds = ", ".join(f"{count} {kind}" for kind, count in result.rdap_failures.items())
+    failed = f"{result.rdap_failed} failed" + (f" ({kinds})" if kinds else "")
+    return (f"RDAP: {result.rdap_requests} requests, {failed}, "
+            f"{result.rdap_cache_hits} cache hits")
 
 
 @click.command("enrich")

@@ -3,7 +3,9 @@ from the hotline.
 
 Exit status: 0 every row taken (added or unchanged), 1 some rows rejected
 (the rest kept), 2 nothing written (the file cannot be read, the store cannot
-be opened, or the store refused the write).
+be opened, or the store refused the write). A row taken with a note (an
+order's deadline beyond the legal cap, judged at the cap) is taken: the note
+goes to standard output after the summary and does not change the exit status.
 """
 
 from __future__ import annotations
@@ -67,7 +69,11 @@ def _run(ctx: click.Context, file: Path, work: Callable[[Store], ImportResult]) 
               f"{result.rejected_rows} rejected"
     if result.notices_added:
         summary += f", {result.notices_added} notices added"
+    if result.notes:
+        summary += f", {len(result.notes)} with a note"
     click.echo(summary)
+    for note in result.notes:
+        click.echo(str(note))
     for error in result.rejected:
         click.echo(str(error), err=True)
     ctx.exit(EXIT_REJECTED if result.rejected else 0)
@@ -126,8 +132,16 @@ def import_orders_command(ctx: click.Context, file: Path, source: str, fmt: str 
     """Import removal orders (e.g. from ATKM) about imported cases.
 
     Columns: case_id (the report id), issued_at, issuer, deadline_at (after
-    issued_at); optional legal_basis, reference. An order is identified by
-    case, issuer and reference.
+    issued_at); optional legal_basis, reference, regime (atkm_order or
+    terrorist_1h; else told from the issuer and legal basis). An order is
+    identified by case, issuer and reference.
+
+    An ATKM order may set at most 12 hours, a terrorist-content order 1
+    hour: a later deadline_at is stored as stated and judged at that cap.
+    Each such row is taken and named on standard output after the summary,
+    e.g. "orders.csv:7: deadline_at: later than the 12-hour legal cap for an
+    ATKM order; judged at 2026-03-02T21:00:00Z"; it does not change the exit
+    status.
 
     Exit status: 0 every row taken, 1 some rows rejected, 2 nothing written.
 

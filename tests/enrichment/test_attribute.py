@@ -117,6 +117,25 @@ def test_enrich_is_idempotent_and_asks_rdap_once_per_network(db_url, net, tmp_pa
         assert session.scalar(select(Network.org)) == "Rhein Test Hosting GmbH"
 
 
+def test_enrich_summary_counts_failed_rdap_lookups_and_cache_hits(net, tmp_path):
+    """A registry that fails is visible in the run's summary, not hidden
+    behind a count of requests (issue #10, point 9)."""
+    db_url = f"sqlite:///{tmp_path / 'summary.db'}"
+    store = Store(db_url)
+    store.upgrade()
+    failing = _serve(net.add_host("down.test", network=64503))
+    fine = [_serve(net.add_host(f"up{i}.test", network=64501)) for i in range(3)]
+    add_cases(store, [failing.url("/a.jpg"), *(h.url("/b.jpg") for h in fine)])
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    net.rdap_fail(net.network(64503), 503)
+    result = hostwatch(db_url, net, tmp_path, "enrich")
+    assert result.returncode == 0, result.stderr
+    assert "4 checks attributed" in result.stdout
+    # one request per network; the other two up*.test come from the cache
+    assert "RDAP: 2 requests, 1 failed (1 http), 2 cache hits" in result.stdout
+    store.dispose()
+
+
 def test_offline_makes_no_rdap_request_and_no_dns_query(db_url, net, tmp_path):
     store = Store(db_url)
     store.upgrade()

@@ -64,8 +64,10 @@ The API, all on TestInternet:
   tests/data/realdata/rdap_responses.json with that real answer, anything else
   with 404 (``/entity/{handle}`` and ``/autnum/{asn}`` too; see tests.net.rdap);
 - ``rdap_fail(target, status=503, *, times=None, delay=0.0, retry_after=None)``,
-  ``rdap_slow(target, seconds, *, times=None)``, ``clear_rdap_faults()``:
-  scripted RDAP failures for an address, a prefix or a Network;
+  ``rdap_slow(target, seconds, *, times=None)``, ``rdap_redirect(target, to,
+  status=302, *, times=None)`` (``Location: {to}/ip/{address}``),
+  ``clear_rdap_faults()``: scripted RDAP failures and redirects for an
+  address, a prefix or a Network;
 - ``rdap_hits`` (list of RdapHit: path, ip, status), ``rdap_hit_count(target=None)``,
   ``clear_rdap_hits()``: proof of caching.
 

@@ -414,6 +414,14 @@ class TestInternet:
         """RDAP queries inside ``target`` are answered normally, after ``seconds``."""
         self._rdap.slow(target, seconds, times=times)
 
+    def rdap_redirect(self, target: Target, to: str, status: int = 302, *,
+                      times: int | None = None) -> None:
+        """RDAP queries inside ``target`` get ``status`` with ``Location:
+        {to}/ip/{address}`` (as ARIN sends a RIPE address on to RIPE); only the
+        next ``times`` ones (None: all). ``to`` may name any host: the client
+        under test decides whether to follow."""
+        self._rdap.redirect(target, to, status, times=times)
+
     def clear_rdap_faults(self) -> None:
         self._rdap.clear_faults()
 

@@ -2,7 +2,8 @@
 
 An IP query is answered by the first of these that applies:
 
-1. a scripted fault for the address (``TestInternet.rdap_fail`` / ``rdap_slow``);
+1. a scripted fault or redirect for the address (``TestInternet.rdap_fail`` /
+   ``rdap_slow`` / ``rdap_redirect``);
 2. the test network holding the address: a synthetic "ip network" object in
    the shape of a RIPE answer (handle, start/endAddress, name, country,
    cidr0_cidrs, a registrant entity whose vcard ``fn`` is the org, an abuse
@@ -65,6 +66,7 @@ class _Fault:
     delay: float
     retry_after: int | None
     remaining: int | None  # None: forever
+    location: str | None = None  # a redirect's base URL: Location {location}/ip/{ip}
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,14 @@ class RdapServer:
         """IP queries inside ``target`` are answered normally, but only after ``seconds``."""
         self._add_fault(_Fault(as_network(target), None, seconds, None, times))
 
+    def redirect(self, target: Target, to: str, status: int = 302, *,
+                 times: int | None = None) -> None:
+        """IP queries inside ``target`` are redirected as ARIN does: ``status``
+        with ``Location: {to}/ip/{address}``."""
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError(f"a redirect needs a 30x status, got {status}")
+        self._add_fault(_Fault(as_network(target), status, 0.0, None, times, to.rstrip("/")))
+
     def _add_fault(self, fault: _Fault) -> None:
         if fault.remaining is not None and fault.remaining < 1:
             raise ValueError("times must be at least 1 (or None for always)")
@@ -246,7 +256,10 @@ class RdapServer:
         except ValueError:
             return None, _json_reply(400, error_object(400, f"Not an IP address: {value}"))
         fault = self._fault_for(ip)
-        if fault is not None and fault.status is not None:
+        if fault is not None and fault.location is not None:
+            assert fault.status is not None
+            reply = Response(fault.status, (("Location", f"{fault.location}/ip/{ip}"),))
+        elif fault is not None and fault.status is not None:
             extra = (("Retry-After", str(fault.retry_after)),) if fault.retry_after else ()
             reply = _json_reply(
                 fault.status, error_object(fault.status, "Scripted failure"), extra

@@ -11,6 +11,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -195,9 +196,11 @@ def test_figures_match_the_history_worked_out_by_hand(built, pack):
     assert per_case["B2"]["order"]["point_hours"] == pytest.approx(60.0)
     assert order["median"]["hours"] == pytest.approx(3.0)
     counts = figures["deadlines"]["counts"]
-    assert counts["notice_24h"] == {"met": 1, "breached": 1, "undecided": 0}
-    assert counts["atkm_order"] == {"met": 1, "breached": 1, "undecided": 0}
-    assert counts["terrorist_1h"] == {"met": 0, "breached": 0, "undecided": 0}
+    assert counts["notice_24h"] == {"met": 1, "already_gone": 0, "breached": 1,
+                                    "undecided": 0, "pending": 0}
+    assert counts["atkm_order"] == {"met": 1, "already_gone": 0, "breached": 1,
+                                    "undecided": 0, "pending": 0}
+    assert set(counts["terrorist_1h"].values()) == {0}
     assert figures["check_resolution_hours"] == pytest.approx(16.0)  # median of 24 h and 8 h
 
 
@@ -288,7 +291,73 @@ def test_atkm_pack_puts_orders_first_and_says_when_atkm_cannot_reach(built):
     assert dutch.exit_code == 0, dutch.output
     nl_text = (built.workdir / "nl-atkm" / "atkm.md").read_text()
     assert "reach only providers" not in nl_text
-    assert "atkm_order: met 1, breached 1, undecided 0" in nl_text
+    assert "atkm_order: met 1, already_gone 0, breached 1, undecided 0, pending 0" in nl_text
+
+
+def test_a_pack_judges_as_of_its_own_time_and_tells_already_gone_from_met(tmp_path):
+    """Made while deadlines are still ahead: pending, not met (the issue's
+    example: gone an hour before the deadline). Material gone before the
+    notice and the order were sent: already_gone, not met. A capped order
+    shows its stated deadline and the time it is judged at."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def ago(hours: float) -> str:
+        return (now - timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    with TestInternet(ttl=1) as net:
+        dutch = net.add_host("dutch.test", network=64501)
+        files = {
+            "reports.csv": "id,url,category,reported_at\n"
+                           f"P1,{dutch.url('/p.jpg')},csam,{ago(3)}\n"
+                           f"G1,{dutch.url('/g.jpg')},csam,{ago(72)}\n",
+            "checks.csv": "case_id,checked_at,verdict,http_status,ip\n"
+                          f"P1,{ago(2.5)},online,200,{dutch.ip}\n"
+                          f"P1,{ago(1)},http_gone,404,{dutch.ip}\n"
+                          f"G1,{ago(70)},online,200,{dutch.ip}\n"
+                          f"G1,{ago(60)},http_gone,404,{dutch.ip}\n"
+                          f"G1,{ago(40)},http_gone,404,{dutch.ip}\n",
+            # P1: due in 22 h (notice) and in 10 h (the order's 20 h capped at 12 h).
+            "notices.csv": f"case_id,sent_at,recipient\nP1,{ago(2)},a@x.test\n"
+                           f"G1,{ago(30)},a@x.test\n",
+            "orders.csv": "case_id,issued_at,issuer,deadline_at,legal_basis,reference\n"
+                          f"P1,{ago(2)},ATKM,{ago(-18)},,O-P\n"
+                          f"G1,{ago(30)},ATKM,{ago(25)},,O-G\n",
+        }
+        for name, text in files.items():
+            (tmp_path / name).write_text(text)
+        for command, name in (("import", "reports.csv"), ("import-checks", "checks.csv"),
+                              ("import-notices", "notices.csv"),
+                              ("import-orders", "orders.csv")):
+            result = hostwatch(db, command, str(tmp_path / name))
+            assert result.exit_code == 0, (command, result.output)
+        assert hostwatch_child(db, net, tmp_path, "enrich").returncode == 0
+    built = Built(tmp_path, db, {})
+    for audience in ("atkm", "acm"):
+        result = write_pack(built, "--hoster", "dutch-test-hosting", "--for", audience,
+                            out=audience)
+        assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "atkm" / "figures.json").read_text())
+    judged = {(row["subject"].split()[0], row["outcome"]) for row in
+              figures["deadlines"]["judgements"]}
+    assert judged == {("notice", "pending"), ("order", "pending"),
+                      ("notice", "already_gone"), ("order", "already_gone")}
+    assert figures["deadlines"]["counts"]["atkm_order"] == {
+        "met": 0, "already_gone": 1, "breached": 0, "undecided": 0, "pending": 1}
+    capped = next(row for row in figures["deadlines"]["judgements"] if row["capped"])
+    assert (capped["deadline_at"], capped["due_at"], capped["outcome"]) == (
+        ago(-18), ago(-10), "pending")
+    text = (tmp_path / "atkm" / "atkm.md").read_text()
+    row = next(line for line in text.splitlines() if "O-P" in line)
+    assert f"| {ago(-18)} | {ago(-10)} (capped) | pending |" in row
+    assert "atkm_order: met 0, already_gone 1, breached 0, undecided 0, pending 1" in text
+    orders = {row["reference"]: row for row in read_csv(tmp_path / "atkm" / "orders.csv")}
+    assert (orders["O-G"]["outcome"], orders["O-G"]["decisive_check_at_start"]) == (
+        "already_gone", ago(40))
+    dsa = json.loads((tmp_path / "acm" / "dsa.json").read_text())
+    assert dsa["notices"]["handling"]["deadline_pending"] == 1
+    assert dsa["notices"]["handling"]["removed_before_notice"] == 1
+    assert dsa["notices"]["handling"]["removed_within_24h"] == 0
 
 
 def test_since_and_until_select_cases_by_report_time(built):

@@ -101,9 +101,10 @@ CHECKS = "case_id,checked_at,verdict,http_status,ip\n" + "".join(
     f"{case},{at(hours)},{verdict},{200 if verdict == 'online' else 404},{ip}\n"
     for case, rows in HISTORY.items() for hours, verdict, ip in rows)
 # Notices 1 h after the report (due at 25 h): D1 was gone at 10 h -> met; D2 was
-# served at 2 h and at 26 h -> breached.
+# served at 2 h and at 26 h -> breached. E1: a notice at 30 h (due 54 h), when
+# the material had been gone since 24 h and stayed gone -> already_gone.
 NOTICES = f"case_id,sent_at,recipient\nD1,{at(1)},abuse@dutchhost.test\n" \
-          f"D2,{at(1)},abuse@dutchhost.test\n"
+          f"D2,{at(1)},abuse@dutchhost.test\nE1,{at(30)},abuse@rheinhost.test\n"
 # D2: an ATKM order at 20 h asking for 40 h, capped at 12 h -> due 32 h: served
 # at 26 h, gone at 50 h -> undecided. D3: a terrorist-content order at 48 h ->
 # due 49 h: served at 26 h and at 50 h -> breached.
@@ -166,8 +167,13 @@ def test_json_figures_match_the_hand_computed_history(history, tmp_path):
         "removed_within_24h_share": 0.333, "reappearances": 0,
         "abuse_contact": "abuse@dutchhost.test"}
     assert dutch["deadline_breaches"] == {"notice_24h": 1, "atkm_order": 0, "terrorist_1h": 1}
-    assert dutch["deadlines"]["notice_24h"] == {"met": 1, "breached": 1, "undecided": 0}
-    assert dutch["deadlines"]["atkm_order"] == {"met": 0, "breached": 0, "undecided": 1}
+    assert dutch["deadlines"]["notice_24h"] == {"met": 1, "already_gone": 0, "breached": 1,
+                                                "undecided": 0, "pending": 0}
+    assert dutch["deadlines"]["atkm_order"] == {"met": 0, "already_gone": 0, "breached": 0,
+                                                "undecided": 1, "pending": 0}
+    # Gone before the notice was sent: not counted as met.
+    assert by_hoster(data)[FORMULA]["deadlines"]["notice_24h"] == {
+        "met": 0, "already_gone": 1, "breached": 0, "undecided": 0, "pending": 0}
     expected_days = (datetime.now(UTC) - T0).total_seconds() / 86400
     assert dutch["oldest_open_days"] == pytest.approx(expected_days, abs=0.2)
 
@@ -176,6 +182,11 @@ def test_json_figures_match_the_hand_computed_history(history, tmp_path):
             rhein["median_hours_to_removal"], rhein["p90_hours_to_removal"],
             rhein["removed_within_24h_share"], rhein["oldest_open_days"]) == (
         "eu", "DE", 1, 12.0, 12.0, 1.0, None)
+    # One removed case: S drops to 0 at 12 h, where the confidence band is
+    # undefined; both bounds are open (null), not the zero-width [12.0, 12.0].
+    assert (rhein["median_ci_hours"], rhein["p90_ci_hours"]) == ([None, None], [None, None])
+    # D1 6 h, D2 38 h, D3 censored at 50 h: the upper band stays above 0.5.
+    assert dutch["median_ci_hours"] == [6.0, None]
     assert (evil["section"], evil["online"], evil["removed"], evil["reappearances"],
             evil["median_hours_to_removal"], evil["removed_within_24h_share"]) == (
         "non_eu", 1, 0, 1, None, 0.0)
@@ -204,6 +215,8 @@ def test_the_notice_clock_counts_from_the_first_notice(history, tmp_path):
     # From the notice at 1 h: D1 (1, 9] -> 5 h, D2 (25, 49] -> 37 h; D3 had no notice.
     assert (dutch["median_hours_to_removal"], dutch["p90_hours_to_removal"],
             dutch["removed_within_24h_share"], dutch["measured"]) == (5.0, 37.0, 0.5, 2)
+    # Both removed: the curve reaches 0 at 37 h, so no upper bound closes there.
+    assert (dutch["median_ci_hours"], dutch["p90_ci_hours"]) == ([5.0, None], [5.0, None])
     assert data["method"]["clock"] == "notice"
 
 
@@ -216,16 +229,46 @@ def test_sql_deadlines_agree_with_the_pure_judgement(history):
         for check in session.scalars(select(Check)):
             checks.setdefault(cases[check.case_id], []).append(
                 (check.checked_at, Verdict(check.verdict)))
-        dues = [(cases[n.case_id], Regime.NOTICE_24H, n.due_at)
+        dues = [(cases[n.case_id], Regime.NOTICE_24H, n.sent_at, n.due_at)
                 for n in session.scalars(select(Notice))]
-        dues += [(cases[o.case_id], Regime(o.regime), o.due_at)
+        dues += [(cases[o.case_id], Regime(o.regime), o.issued_at, o.due_at)
                  for o in session.scalars(select(Order))]
     store.dispose()
-    judged = {(case, regime.value): judge(regime, due, checks[case]).outcome
-              for case, regime, due in dues}
+    now = datetime.now(UTC)
+    judged = {(case, regime.value): judge(regime, start, due, checks[case], now).outcome
+              for case, regime, start, due in dues}
     assert judged == {("D1", "notice_24h"): Outcome.MET, ("D2", "notice_24h"): Outcome.BREACHED,
                       ("D2", "atkm_order"): Outcome.UNDECIDED,
-                      ("D3", "terrorist_1h"): Outcome.BREACHED}
+                      ("D3", "terrorist_1h"): Outcome.BREACHED,
+                      ("E1", "notice_24h"): Outcome.ALREADY_GONE}
+
+
+def test_a_report_made_before_a_deadline_calls_it_pending_not_met(history):
+    """The issue's example: at 24 h, D1 has been gone since 10 h, but its
+    notice's deadline (25 h) is an hour away: pending, not met, in every format."""
+    from reports.formats import render_csv, render_markdown, report_dict
+    from reports.hosters import hoster_report
+    from reports.html import render_html
+
+    db, _ = history
+    store = Store(db)
+    with store.session() as session:
+        built = hoster_report(session, now=T0 + timedelta(hours=24))
+    store.dispose()
+    data = report_dict(built)
+    dutch = by_hoster(data)["Dutch Test Hosting B.V."]
+    # D1 and D2's notices (due 25 h) and D2's order (due 32 h) are still ahead.
+    assert dutch["deadlines"]["notice_24h"] == {"met": 0, "already_gone": 0, "breached": 0,
+                                                "undecided": 0, "pending": 2}
+    assert dutch["deadlines"]["atkm_order"]["pending"] == 1
+    assert dutch["deadline_breaches"]["notice_24h"] == 0
+    rows = {row["hoster"]: row for row in csv.DictReader(io.StringIO(render_csv(built)))}
+    assert (rows["Dutch Test Hosting B.V."]["pending_notice_24h"],
+            rows["Dutch Test Hosting B.V."]["met_notice_24h"]) == ("2", "0")
+    markdown = render_markdown(built)
+    assert "| Dutch Test Hosting B.V. | notice 24 h | 0 | 0 | 0 | 0 | 2 |" in markdown
+    assert "Dutch Test Hosting B.V.</td><td class=\"text\">notice 24 h</td><td>0</td>" \
+        "<td>0</td><td>0</td><td>0</td><td>2</td>" in render_html(built)
 
 
 def test_filters_select_the_cases(history, tmp_path):
@@ -246,11 +289,18 @@ def test_csv_has_the_same_figures_and_escapes_formulas(history, tmp_path):
     assert (dutch["cases"], dutch["median_hours_to_removal"], dutch["removed_within_24h_share"],
             dutch["breaches_notice_24h"], dutch["breaches_terrorist_1h"]) == (
         "3", "38.0", "0.333", "1", "1")
+    assert (dutch["met_notice_24h"], dutch["undecided_atkm_order"],
+            dutch["pending_notice_24h"]) == ("1", "1", "0")
+    assert named["'" + FORMULA]["already_gone_notice_24h"] == "1"
     # The formula-like hoster name is neutralised for spreadsheets, not lost.
     assert "'" + FORMULA in named
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
     totals = {row["hoster"]: row for row in rows if row["section"] == "total"}
     assert totals["Foreign (EU and non-EU)"]["median_hours_to_removal"] == "12.0"
+    rhein = named["'" + FORMULA]  # one removed case: open bounds are empty cells
+    assert (rhein["median_hours_to_removal"], rhein["median_ci_lower"],
+            rhein["median_ci_upper"]) == ("12.0", "", "")
+    assert (dutch["median_ci_lower"], dutch["median_ci_upper"]) == ("6.0", "")
 
 
 def test_markdown_has_sections_figures_and_method(history, tmp_path):
@@ -260,7 +310,13 @@ def test_markdown_has_sections_figures_and_method(history, tmp_path):
         < text.index("## Foreign: outside the EU") < text.index("## CDN-fronted") \
         < text.index("## Method and limitations")
     dutch_line = next(line for line in text.splitlines() if "Dutch Test Hosting" in line)
-    assert "| 3 | 1 | 2 | 38.0 h | not reached | 33 % | 1 / 0 / 1 | 0 |" in dutch_line
+    assert "| 3 | 1 | 2 | 38.0 h (6.0–open) | not reached | 33 % | 1 / 0 / 1 | 0 |" in dutch_line
+    rhein_line = next(line for line in text.splitlines() if "HYPERLINK" in line)
+    assert "| 1 | 0 | 1 | 12.0 h (CI open) | 12.0 h |" in rhein_line
+    # Every deadline outcome per regime: met, already gone, breached, undecided, pending.
+    assert "| Dutch Test Hosting B.V. | notice 24 h | 1 | 0 | 1 | 0 | 0 |" in text
+    assert "| Dutch Test Hosting B.V. | terrorist 1 h | 0 | 0 | 1 | 0 | 0 |" in text
+    assert "notice 24 h | 0 | 1 | 0 | 0 | 0 |" in text  # Rhein: already gone
     assert "<img" not in text  # the HTML in the hoster name is escaped
     assert "&lt;img src=x onerror=alert(1)&gt;Evil &amp; \"Co\" Hosting" in text
 
@@ -290,7 +346,8 @@ def test_html_report_in_chromium(history, tmp_path):
             page.on("request", lambda r: requests.append(r.url))
             page.goto(out.as_uri())
             for section in ("totals", "section-dutch", "section-eu", "section-non_eu",
-                            "section-cdn", "section-unattributed", "charts", "method"):
+                            "section-cdn", "section-unattributed", "deadlines", "charts",
+                            "method"):
                 assert page.locator(f"#{section}").count() == 1, section
             assert page.locator("#section-dutch table tbody tr").count() == 1
             cells = page.locator("#section-dutch tbody tr td").all_inner_texts()
@@ -300,7 +357,13 @@ def test_html_report_in_chromium(history, tmp_path):
                                   "2", "38.0 h (6.0–open)", "not reached", "33 %", "1", "0",
                                   "1"]
             assert page.locator("#section-eu h3").inner_text() == "DE"
+            # One removed case: open bounds, not "12.0 h (12.0–12.0)".
+            rhein = page.locator("#section-eu tbody tr td").all_inner_texts()
+            assert rhein[4:9] == ["1", "0", "1", "12.0 h (CI open)", "12.0 h"]
             assert page.locator("#totals tbody tr").count() == 5
+            deadline_cells = page.locator("#deadlines tbody tr").nth(0).locator(
+                "td").all_inner_texts()
+            assert deadline_cells == ["Dutch-hosted", "notice 24 h", "1", "0", "1", "0", "0"]
             # Three charts, each drawn: curves and bars.
             assert page.locator("svg.chart").count() == 3
             assert page.locator("#chart-survival path.series").count() >= 3
@@ -333,3 +396,7 @@ def test_evidence_pack_figures_equal_the_report_row(history, tmp_path):
         row["cases"], row["removed"], row["median_hours_to_removal"],
         row["p90_hours_to_removal"], row["removed_within_24h_share"], row["reappearances"])
     assert figures["deadlines"]["counts"] == row["deadlines"]
+    assert clock["median"] == {"hours": 38.0, "ci_lower_hours": 6.0, "ci_upper_hours": None}
+    # From the notice: 5 h and 37 h, both removed; the curve reaches 0 at 37 h.
+    assert figures["clocks"]["notice"]["p90"] == {"hours": 37.0, "ci_lower_hours": 5.0,
+                                                  "ci_upper_hours": None}

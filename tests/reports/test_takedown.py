@@ -26,6 +26,7 @@ from reports.takedown import (
     duration,
     durations,
     figures_by_hoster,
+    figures_from_counts,
     survival_curve,
     takedown_figures,
 )
@@ -144,10 +145,24 @@ def test_online_case_not_checked_since_the_clock_started_is_censored_at_zero():
 def test_case_times_refuse_inconsistent_input():
     with pytest.raises(ValueError, match="timezone-aware"):
         CaseTimes(1, "A", datetime(2026, 5, 1))
-    with pytest.raises(ValueError, match="go together"):
-        CaseTimes(1, "A", T0, removed_at=h(5))
-    with pytest.raises(ValueError, match="after removed_after"):
-        CaseTimes(1, "A", T0, removed_after=h(5), removed_at=h(5))
+    with pytest.raises(ValueError, match="needs removed_at"):
+        CaseTimes(1, "A", T0, removed_after=h(5))
+    with pytest.raises(ValueError, match="must not precede removed_after"):
+        CaseTimes(1, "A", T0, removed_after=h(6), removed_at=h(5))
+
+
+def test_an_unknown_last_sighting_counts_from_the_clock():
+    # Removed, last sighting unknown (checks older than a late report): on a
+    # clock that starts before the first miss the removal lies in (0, upper].
+    case = CaseTimes(1, "A", h(10), removed_at=h(5), first_notice_at=h(1))
+    assert case.removed
+    assert duration(case, Clock.REPORT) is None  # removal seen before the report
+    notice = duration(case, Clock.NOTICE)
+    assert notice is not None
+    assert (notice.lower_hours, notice.upper_hours, notice.point_hours) == (0.0, 4.0, 2.0)
+    # A zero-width interval (served and missed at one moment) is a removal at it.
+    same = duration(CaseTimes(2, "A", T0, removed_after=h(5), removed_at=h(5)))
+    assert same is not None and (same.lower_hours, same.upper_hours) == (5.0, 5.0)
 
 
 # ---------------------------------------------------------------- groups
@@ -229,24 +244,57 @@ def test_quantiles_and_their_confidence_intervals():
     #   7  0.3  0.233333  0.0711  0.5779
     #   8  0.2  0.4       0.0309  0.4747
     #   9  0.1  0.9       0.0057  0.3581
-    #  10  0    -         0       0
+    #  10  0    -         undefined (lifelines writes 0 and 0)
     # median 5: lower band <= 0.5 first at 1, upper band first at 8 -> (1, 8)
-    # p90 9:    lower band <= 0.1 first at 7, upper band first at 10 -> (7, 10)
+    # p90 9:    lower band <= 0.1 first at 7; the upper band is still 0.3581
+    #           at 9 and undefined at 10, where S reaches 0 -> (7, open)
     cases = [removed(k, k - 0.5, k + 0.5) for k in range(1, 11)]
     figures = takedown_figures(cases)
     assert figures.median == Estimate(5.0, 1.0, 8.0)
-    assert figures.p90 == Estimate(9.0, 7.0, 10.0)
+    assert figures.p90 == Estimate(9.0, 7.0, None)
 
 
 def test_median_at_an_exact_half_is_not_pushed_a_step_later():
     # Six removals at 1..6 h: S(3) = 5/6 * 4/5 * 3/4 = 1/2 exactly, so the
     # median is 3 h (lifelines' own product gives 0.5000000000000001 and 4 h).
-    # Band: lower <= 0.5 first at 1 (0.2731); upper 0.5168 at 5, 0 at 6 -> (1, 6).
+    # Band: lower <= 0.5 first at 1 (0.2731); upper 0.5168 at 5, undefined at
+    # 6 (S = 0) -> (1, open).
     # p90: S(5) = 1/6 > 0.1, S(6) = 0 -> 6.
     cases = [removed(k, k - 0.5, k + 0.5) for k in range(1, 7)]
     figures = takedown_figures(cases)
-    assert figures.median == Estimate(3.0, 1.0, 6.0)
+    assert figures.median == Estimate(3.0, 1.0, None)
     assert figures.p90.hours == 6.0
+
+
+def test_a_single_removal_has_open_bounds_not_a_zero_width_interval():
+    # One case removed in (4, 6] -> 5 h: S drops from 1 to 0 at 5, and the
+    # Greenwood band is undefined there (lifelines writes 0 for both bounds,
+    # which made the interval [5, 5]). Nothing bounds the median: both open.
+    figures = takedown_figures([removed(1, 4, 6)])
+    assert figures.median == Estimate(5.0, None, None)
+    assert figures.p90 == Estimate(5.0, None, None)
+    # The same through the counts the SQL report hands over (three cases, one time).
+    counted = figures_from_counts(Clock.REPORT, cases=3, removed=3, reappearances=0,
+                                  durations=[(5.0, True, 3)])
+    assert counted.median == Estimate(5.0, None, None)
+
+
+def test_bounds_that_only_the_curve_reaching_zero_would_close_stay_open():
+    # Removals at 2, 5 and 10 h, none censored:
+    #   t  n d  S      V                 lower   upper
+    #   2  3 1  2/3    1/(3*2) = 0.1667  0.0541  0.9452
+    #   5  2 1  1/3    + 1/(2*1) = 0.6667  0.0090  0.7741
+    #  10  1 1  0      undefined (lifelines: 0, 0)
+    # median 5: lower band <= 0.5 first at 2; upper band never before S = 0 -> open.
+    # p90 10:   lower band <= 0.1 first at 2; upper band open.
+    figures = takedown_figures([removed(1, 1, 3), removed(2, 4, 6), removed(3, 9, 11)])
+    assert figures.median == Estimate(5.0, 2.0, None)
+    assert figures.p90 == Estimate(10.0, 2.0, None)
+    # A bound the data do give is kept, however narrow: 99 removals at 5 h and
+    # one case followed to 100 h put both bands below 0.1 at 5 h (S = 0.01 > 0).
+    counted = figures_from_counts(Clock.REPORT, cases=100, removed=99, reappearances=0,
+                                  durations=[(5.0, True, 99), (100.0, False, 1)])
+    assert counted.median == Estimate(5.0, 5.0, 5.0)
 
 
 def test_median_not_reached():

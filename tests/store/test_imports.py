@@ -587,6 +587,34 @@ def test_orders_are_attached_and_reimport_changes_nothing(two_cases, tmp_path):
     ]
     again = import_orders(two_cases, path)
     assert (again.added, again.unchanged, again.rejected) == (0, 2, [])
+    # Both ask 24 hours of an ATKM order: taken, judged at 12 hours, noted per row.
+    assert [str(note) for note in again.notes] == [
+        f"{path}:{line}: deadline_at: later than the 12-hour legal cap for an ATKM order; "
+        f"judged at {judged}" for line, judged in ((2, "2026-02-03T20:00:00Z"),
+                                                   (3, "2026-02-03T21:00:00Z"))]
+    assert result.notes == again.notes
+
+
+def test_an_order_beyond_its_legal_cap_is_taken_capped_and_noted(two_cases, tmp_path):
+    path = write(tmp_path, "orders.csv",
+                 "case_id,issued_at,issuer,deadline_at,legal_basis,reference\n"
+                 "A1,2026-02-03T09:00:00Z,ATKM,2026-02-03T19:00:00Z,,in-time\n"
+                 "A1,2026-02-03T09:00:00Z,Politie,2026-02-03T14:00:00Z,EU 2021/784,tco\n"
+                 "A1,2026-02-03T09:00:00Z,Politie,2026-02-05T09:00:00Z,,no-regime\n"
+                 "QQ,2026-02-03T09:00:00Z,ATKM,2026-02-05T09:00:00Z,,no-case\n")
+    result = import_orders(two_cases, path)
+    assert (result.added, where(result.rejected)) == (3, [(5, "case_id")])
+    # Only the terrorist-content order (1 hour at most) is capped; an order
+    # without a regime keeps its own deadline; a rejected row gets no note.
+    assert [(n.line, n.field, n.reason) for n in result.notes] == [
+        (3, "deadline_at", "later than the 1-hour legal cap for a terrorist-content order; "
+                           "judged at 2026-02-03T10:00:00Z")]
+    store = two_cases
+    with store.session() as session:
+        rows = {o.reference: (o.deadline_at, o.due_at) for o in session.scalars(select(Order))}
+    assert rows["tco"] == (datetime(2026, 2, 3, 14, tzinfo=UTC),
+                           datetime(2026, 2, 3, 10, tzinfo=UTC))
+    assert rows["no-regime"][0] == rows["no-regime"][1]
 
 
 def test_bad_order_rows_are_reported(two_cases, tmp_path):

@@ -111,3 +111,31 @@ def test_settings_change_the_rule():
     assert derive_state(T0, checks, strict).state is CaseState.PENDING_REMOVAL
     quick = Debounce(confirmations=1, min_hours=0, transient_days=7)
     assert derive_state(T0, checks[:2], quick).state is CaseState.REMOVED
+
+
+def test_gone_checks_older_than_a_late_report_give_no_inverted_interval():
+    # An imported log: the URL was missed twice before the report was filed.
+    checks = [(h(-48), V.HTTP_GONE), (h(-24), V.HTTP_GONE)]
+    state = derive_state(T0, checks)
+    assert state.state is CaseState.REMOVED
+    # Nothing showed it served before the first miss: only the upper bound is known.
+    assert (state.removed_after, state.removed_at) == (None, h(-48))
+
+
+def test_the_report_is_a_sighting_later_than_an_older_served_check():
+    checks = [(h(-24), V.ONLINE), (h(24), V.HTTP_GONE), (h(48), V.HTTP_GONE)]
+    state = derive_state(T0, checks)
+    assert (state.removed_after, state.removed_at) == (T0, h(24))
+
+
+def test_a_report_filed_inside_the_removal_interval_is_not_a_sighting_after_it():
+    checks = [(h(-48), V.ONLINE), (h(-24), V.HTTP_GONE), (h(-6), V.HTTP_GONE)]
+    state = derive_state(T0, checks)
+    assert (state.removed_after, state.removed_at) == (h(-48), h(-24))
+
+
+def test_a_served_and_a_gone_check_at_the_same_moment_keep_their_order():
+    same = h(24)
+    state = derive_state(T0, [(same, V.ONLINE), (same, V.HTTP_GONE), (h(48), V.HTTP_GONE)])
+    assert state.state is CaseState.REMOVED
+    assert (state.removed_after, state.removed_at) == (same, same)

@@ -1,0 +1,158 @@
+"""enrichment.outbound: the guarded GET behind the RDAP client.
+
+The decisions (which addresses a hop may use, where a redirect goes) are
+plain functions tested here without servers; over TLS, a real local HTTPS
+server with a certificate made here shows that the connection goes to the
+checked address while the name is what TLS verifies. Loopback only.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from crawler.guard import parse_networks
+from enrichment.dns import Resolver
+from enrichment.network import RdapClient, RdapError, RdapErrorKind
+from enrichment.outbound import FetchError, FetchErrorKind, allowed_addresses, redirect_target
+from tests.net import TestInternet
+
+LOOPBACK = parse_networks(["127.0.0.0/8"])
+REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
+RIPE = json.loads((REALDATA / "rdap_responses.json").read_text("utf-8"))["62.239.237.1"]
+
+
+# -- the decisions ------------------------------------------------------------------
+
+
+def test_a_hop_uses_only_the_addresses_the_guard_allows() -> None:
+    assert allowed_addresses(["10.0.0.9", "127.0.0.9"], LOOPBACK) == (["127.0.0.9"], None)
+    assert allowed_addresses(["169.254.169.254"], LOOPBACK) == (
+        [], "169.254.169.254 is link-local")
+    assert allowed_addresses(["127.0.0.1"], ()) == ([], "127.0.0.1 is loopback")
+    assert allowed_addresses(["85.17.1.1"], ()) == (["85.17.1.1"], None)
+    assert allowed_addresses([], LOOPBACK) == ([], "no address")
+
+
+@pytest.mark.parametrize(("location", "target"), [
+    ("/ripe/ip/1.2.3.4", "http://rdap.test/ripe/ip/1.2.3.4"),
+    ("https://rdap.db.ripe.net/ip/1.2.3.4", "https://rdap.db.ripe.net/ip/1.2.3.4"),
+    (" http://[::1]:8080/x ", "http://[::1]:8080/x"),
+])
+def test_a_redirect_goes_to_an_absolute_http_url(location: str, target: str) -> None:
+    assert redirect_target("http://rdap.test/arin/ip/1.2.3.4", location, 1) == target
+
+
+@pytest.mark.parametrize("location", [None, "", "file:///etc/passwd", "ftp://127.0.0.1/x",
+                                      "gopher://x/", "https://"])
+def test_a_redirect_elsewhere_is_refused_without_repeating_it(location: str | None) -> None:
+    with pytest.raises(FetchError) as caught:
+        redirect_target("http://rdap.test/ip/1.2.3.4", location, 2)
+    assert caught.value.kind is FetchErrorKind.REDIRECT
+    assert str(caught.value).startswith("redirect 2 refused")
+    assert not location or location not in str(caught.value)
+
+
+# -- over TLS: connected to the checked address, verified for the name ----------------
+
+
+def _certificate(tmp: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+class TlsRdap:
+    """An HTTPS RDAP server on 127.0.0.1 whose certificate names ``name``;
+    it records the server name (SNI) and Host header of every request."""
+
+    def __init__(self, tmp: Path, name: str) -> None:
+        self.cert, key = _certificate(tmp, name)
+        self.seen: list[tuple[str | None, str | None]] = []
+        sni: list[str | None] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                server.seen.append((sni[-1] if sni else None, self.headers.get("Host")))
+                body = json.dumps(RIPE["response"]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rdap+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+
+        def remember_sni(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+            sni.append(name)
+
+        context.sni_callback = remember_sni  # type: ignore[assignment]
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        self.port = self._httpd.server_address[1]
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+
+    def close(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture
+def tls_rdap(tmp_path: Path) -> Iterator[TlsRdap]:
+    server = TlsRdap(tmp_path, "rdap.tls.test")
+    yield server
+    server.close()
+
+
+def _client(net: TestInternet, base: str, server: TlsRdap) -> RdapClient:
+    trust = ssl.create_default_context(cafile=str(server.cert))
+    return RdapClient(base, timeout=5, allow=LOOPBACK, tls=trust,
+                      resolver=Resolver((net.nameserver,), timeout=2))
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_name(
+        tls_rdap: TlsRdap, tmp_path: Path) -> None:
+    with TestInternet() as net:
+        # A name only hostwatch's resolver knows, with a forbidden address first.
+        net.add_a("rdap.tls.test", "10.0.0.8")
+        net.add_a("rdap.tls.test", "127.0.0.1")
+        client = _client(net, f"https://rdap.tls.test:{tls_rdap.port}", tls_rdap)
+        answer = client.fetch("62.239.237.1")
+        assert answer is not None and answer.info.name == "BT-CORPORATE"
+        assert tls_rdap.seen == [("rdap.tls.test", f"rdap.tls.test:{tls_rdap.port}")]
+        # The same server under another name: the certificate does not match it.
+        net.add_a("other.tls.test", "127.0.0.1")
+        other = _client(net, f"https://other.tls.test:{tls_rdap.port}", tls_rdap)
+        with pytest.raises(RdapError, match="TLS failed") as caught:
+            other.lookup("62.239.237.1")
+        assert caught.value.kind is RdapErrorKind.CONNECTION
