@@ -18,12 +18,8 @@ from reports.deadlines import Outcome, Regime
 from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
-<<<<<<< HEAD
-__all__ = ["CSV_COLUMNS", "deadline_rows", "render_csv", "render_json", "render_markdown",
-=======
-__all__ = ["CSV_COLUMNS", "estimate_text", "render_csv", "render_json", "render_markdown",
->>>>>>> i10-p79
-           "report_dict"]
+__all__ = ["CSV_COLUMNS", "deadline_rows", "estimate_text", "render_csv", "render_json",
+           "render_markdown", "report_dict"]
 
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
           "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases"}

@@ -14,7 +14,6 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from reports.charts import bar_chart, step_chart
-<<<<<<< HEAD
 from reports.deadlines import Outcome
 from reports.formats import (
     DEADLINES_NOTE,
@@ -22,13 +21,11 @@ from reports.formats import (
     REGIME_TITLES,
     TOTALS,
     deadline_rows,
+    estimate_text,
     hours_text,
     report_dict,
     share_text,
 )
-=======
-from reports.formats import TOTALS, estimate_text, hours_text, report_dict, share_text
->>>>>>> i10-p79
 from reports.hosters import HosterReport, Section
 
 __all__ = ["render_html"]
