@@ -3,19 +3,15 @@
 never looked up in DNS as a name, and the address guard applies to them.
 
 Cases go in through the real import (the normaliser), then a real crawl runs
-in a child process. Targets that are not loopback are only ever given to a
-crawl inside a network namespace with no route anywhere (``unshare -n``), and
-the guard must refuse them before any connect.
+in a child process. A test with a target that is not loopback is marked
+``netns`` (tests/netns.py: it runs inside ``unshare --net``), and the guard
+must refuse such a target before any connect.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -54,6 +50,7 @@ def _hex_short(ip: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.netns
 def test_a_numeric_host_is_checked_at_its_address_and_found_online(sqlite_url, net, tmp_path):
     store = Store(sqlite_url)
     store.upgrade()
@@ -102,18 +99,12 @@ def test_a_numeric_loopback_host_is_refused_without_the_lab_setting(sqlite_url, 
     assert net.hits == []
 
 
-def _no_network() -> list[str]:
-    if shutil.which("unshare") is None or subprocess.run(
-            ["unshare", "-n", "true"], capture_output=True, check=False).returncode != 0:
-        pytest.fail("these targets are not loopback: the test needs `unshare -n` (root)")
-    return ["unshare", "-n"]
-
-
 @pytest.mark.slow
-def test_numeric_forms_of_private_addresses_are_blocked_in_a_namespace(sqlite_url, tmp_path):
-    """The crawl runs where no packet can leave (``unshare -n``: no route, not
-    even loopback); the guard must refuse every one of these by address,
-    with the tests' own lab setting (loopback allowed)."""
+@pytest.mark.netns
+def test_numeric_forms_of_private_addresses_are_blocked(sqlite_url, net, tmp_path):
+    """With the tests' own lab setting (loopback allowed), the guard refuses
+    every one of these by the address a browser would connect to, before any
+    connect (and in a network namespace: had it not, nothing would leave)."""
     store = Store(sqlite_url)
     store.upgrade()
     reported = {
@@ -127,19 +118,13 @@ def test_numeric_forms_of_private_addresses_are_blocked_in_a_namespace(sqlite_ur
         "http://0x64.0x40.0.1/": "100.64.0.1 is not globally routable",
     }
     _import(store, tmp_path, list(reported))
-    env = dict(os.environ)
-    env.update({"HOSTWATCH_NAMESERVERS": "127.0.0.1:53", "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8",
-                "HOSTWATCH_RECHECK_HOURS": "0", "HOSTWATCH_TIMEOUT": "2",
-                "HOSTWATCH_DNS_TIMEOUT": "2", "HOSTWATCH_PROGRESS": "0",
-                "HOSTWATCH_SOFT404_PROBE": "0", "HOSTWATCH_DATA_DIR": str(tmp_path)})
-    result = subprocess.run(
-        [*_no_network(), sys.executable, "-m", "hostwatch", "--db", sqlite_url, "crawl"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    result = run_crawl(sqlite_url, net, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     checks = checks_by_url(store)
     got = {url: [(c.verdict, reason in (c.reason or "")) for c in checks[url]]
            for url, reason in reported.items()}
     assert got == {url: [("blocked_address", True)] for url in reported}
+    assert net.hits == []
 
 
 @pytest.mark.slow
@@ -154,6 +139,7 @@ def test_whois_reads_numeric_hosts_as_addresses(sqlite_url, net, tmp_path):
         assert (data["ip"], data["asn"]) == (host.ip, 64503), target
 
 
+@pytest.mark.netns
 def test_the_browser_check_s_media_redirects_read_numeric_hosts_as_addresses(net):
     """The browser check hashes the media a page shows with its own HTTP
     client (crawler.browser.check.hash_media); a redirect there to
