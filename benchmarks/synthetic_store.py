@@ -135,7 +135,8 @@ CHECK_COLUMNS = ("id", "case_id", "run_id", "checked_at", "method", "verdict", "
 CASE_COLUMNS = ("id", "source", "external_id", "url", "url_normalised", "host", "category",
                 "reported_at", "ref_sha256", "ref_pdq", "imported_at", "state", "last_verdict",
                 "last_checked_at", "last_served_at", "removed_after", "removed_at",
-                "reappearances", "check_count", "attribution_id")
+                "reappearances", "check_count", "attribution_id", "last_counted_at",
+                "unconfirmed_checks")
 ATTRIBUTION_COLUMNS = ("id", "check_id", "case_id", "attributed_at", "hostname", "ip", "asn",
                        "prefix", "as_name", "as_country", "network_name", "rdap_org",
                        "rdap_org_country", "rdap_country", "abuse_email", "cdn",
@@ -652,7 +653,8 @@ def generate(spec: Spec, loaders: Sequence[Loader], log: Callable[[str], None] =
             derived.last_verdict.value if derived.last_verdict else None,
             _db(derived.last_checked_at), _db(derived.last_served_at),
             _db(derived.removed_after), _db(derived.removed_at), derived.reappearances,
-            derived.checks, case_id if last_address >= 0 else None))
+            derived.checks, case_id if last_address >= 0 else None,
+            _db(derived.last_counted_at), derived.unconfirmed))
         hoster = hosters[hoster_l[i]]
         if sent_l[i] >= 0:
             sent = sent_l[i]

@@ -528,8 +528,11 @@ class RdapClient:
     - Every connection, to ``base_url``'s host and to every redirect target,
       goes through `enrichment.outbound.GuardedGet`: resolved by ``resolver``
       (hostwatch's, HOSTWATCH_NAMESERVERS), refused unless the crawl's address
-      guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE; a
-      loopback ``base_url`` needs it too), and made to the checked address.
+      guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE),
+      and made to the checked address. A ``base_url`` written with an IP
+      address is the operator's own choice and is trusted as written (a lab's
+      or test's loopback RDAP server); a redirect to any other address, or a
+      ``base_url`` with a name, passes the guard.
     - Any other failure raises `RdapError`: HTTP error status (kind HTTP),
       no answer within ``timeout`` seconds (TIMEOUT; the whole fetch, redirects
       and body read included, is bounded), connection failure (CONNECTION),
@@ -556,7 +559,8 @@ class RdapClient:
         self.requests_made = 0
         self.failures: Counter[RdapErrorKind] = Counter()
         self._get = GuardedGet(resolver or Resolver(), allow, timeout=timeout,
-                               max_bytes=max_bytes, max_redirects=5, tls=tls)
+                               max_bytes=max_bytes, max_redirects=5, tls=tls,
+                               trusted=[urlsplit(base_url).hostname or ""])
 
     @classmethod
     def from_config(cls, config: Config, resolver: Resolver | None = None) -> RdapClient:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import ipaddress
 import socket
 import ssl
 import time
@@ -149,15 +150,21 @@ class GuardedGet:
     """GET with redirects, every hop resolved and guarded (see the module doc).
 
     ``allow``: the non-public networks the operator lets through
-    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``tls``: the TLS context
-    (default: the system's trusted CAs, names verified).
+    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``trusted``: addresses
+    the operator wrote into the configuration themselves (an RDAP base URL
+    such as ``http://127.0.0.1:8080``): a hop to exactly such an address is
+    the operator's own choice, not a server's, and is not refused. A name is
+    never trusted (what it resolves to is not the operator's word). ``tls``:
+    the TLS context (default: the system's trusted CAs, names verified).
     """
 
     def __init__(self, resolver: Resolver, allow: Sequence[Network] = (), *,
                  timeout: float = 10.0, max_bytes: int = 4 * 1024 * 1024,
-                 max_redirects: int = 5, tls: ssl.SSLContext | None = None) -> None:
+                 max_redirects: int = 5, tls: ssl.SSLContext | None = None,
+                 trusted: Sequence[str] = ()) -> None:
         self.resolver = resolver
         self.allow = tuple(allow)
+        self.trusted = frozenset(_literal(a) for a in trusted) - {None}
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -190,6 +197,8 @@ class GuardedGet:
             raise
 
     def _addresses(self, host: str, hop: int) -> list[str]:
+        if _literal(host) in self.trusted:
+            return [host.strip("[]")]
         lookup = asyncio.run(self.resolver.addresses(host))
         if isinstance(lookup, DnsFailure):
             raise FetchError(FetchErrorKind.CONNECTION, hop,
@@ -253,6 +262,14 @@ class GuardedGet:
                                  f"answer not complete within {self.timeout} s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _literal(host: str) -> str | None:
+    """The canonical form of an IP address literal; None for a name."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).compressed
+    except ValueError:
+        return None
 
 
 def status_text(status: int) -> str:

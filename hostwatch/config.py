@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 # What HOSTWATCH_ALLOW_PRIVATE=1 lets through: loopback and the private ranges.
 LAB_NETWORKS: tuple[str, ...] = (
@@ -64,6 +65,23 @@ def _allow_private(raw: str) -> tuple[str, ...]:
     for network in networks:
         ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
     return networks
+
+
+def _control_urls(raw: str) -> tuple[str, ...]:
+    """Comma-separated absolute http(s) URLs with a host."""
+    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL with a host: {url!r}")
+    return urls
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 1:
+        raise ValueError(f"must be a share in (0, 1], got {value}")
+    return value
 
 
 def _positive_int(raw: str) -> int:
@@ -125,6 +143,19 @@ KEYS: dict[str, _Key] = {
     "deadline_margin": _Key("HOSTWATCH_DEADLINE_MARGIN_SECONDS", "300", _positive_int,
                             "seconds before and after an order's deadline at which "
                             "`hostwatch crawl --due` checks its case"),
+    "control_urls": _Key("HOSTWATCH_CONTROL_URLS", "", _control_urls,
+                         "URLs that must be served (2xx) at the start and end of every run, "
+                         "fetched like the checks; a failure makes the run suspect"),
+    "suspect_share": _Key("HOSTWATCH_SUSPECT_SHARE", "0.5", _share,
+                          "share of a run's previously served cases failing at network level "
+                          "(no name, no DNS answer, refused, time-out, TLS, guard) that makes "
+                          "the run suspect"),
+    "suspect_min_cases": _Key("HOSTWATCH_SUSPECT_MIN_CASES", "20", _positive_int,
+                              "cases a run must have checked before a share judges it"),
+    "suspect_no_address_share": _Key("HOSTWATCH_SUSPECT_NO_ADDRESS_SHARE", "0.9", _share,
+                                     "share of a run's checks without a usable address (no "
+                                     "name, no DNS answer, refused by the guard) that makes "
+                                     "the run suspect, unless every control URL was served"),
     "write_batch": _Key("HOSTWATCH_WRITE_BATCH", "500", _positive_int,
                         "checks written per transaction"),
     "feed_batch": _Key("HOSTWATCH_FEED_BATCH", "2000", _positive_int,
@@ -202,6 +233,10 @@ class Config:
     removal_min_hours: float
     transient_days: float
     deadline_margin: int
+    control_urls: tuple[str, ...]
+    suspect_share: float
+    suspect_min_cases: int
+    suspect_no_address_share: float
     write_batch: int
     feed_batch: int
     soft404_probe: bool
@@ -262,6 +297,8 @@ class Config:
                 text = ",".join(f"{host}:{port}" for host, port in value)
             elif field.name == "allow_private":
                 text = ",".join(value) or "0"
+            elif field.name == "control_urls":
+                text = ",".join(value)
             elif isinstance(value, bool):
                 text = "1" if value else "0"
             else:

@@ -2,7 +2,9 @@
 releases by itself when its holder dies, so a crash never leaves it stuck.
 
 SQLite stores: an exclusive ``flock`` on ``<database>.lock``.
-PostgreSQL stores: a session-level advisory lock on a dedicated connection.
+PostgreSQL stores: a session-level advisory lock on a dedicated connection,
+keyed by the store's schema: two stores in one database (schemas on the
+search path) do not block each other.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from sqlalchemy import text
 
 from store import Store
 
-# "hostwatch" as a number: the advisory lock key every hostwatch run shares.
-ADVISORY_KEY = 0x686F737477617463
+# "host" as a number: the first half of every hostwatch advisory lock key; the
+# second is a hash of the store's schema (current_schema()).
+ADVISORY_KEY = 0x686F7374
+_LOCK = text("SELECT pg_try_advisory_lock(:k, hashtext(coalesce(current_schema(), '')))")
+_UNLOCK = text("SELECT pg_advisory_unlock(:k, hashtext(coalesce(current_schema(), '')))")
 
 
 class LockBusy(RuntimeError):
@@ -41,8 +46,7 @@ class RunLock:
         """Take the lock or raise LockBusy at once (never waits)."""
         if self.path is None:
             connection = self.store.engine.connect()
-            got = connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                     {"k": ADVISORY_KEY}).scalar()
+            got = connection.execute(_LOCK, {"k": ADVISORY_KEY}).scalar()
             connection.commit()
             if not got:
                 connection.close()
@@ -66,7 +70,7 @@ class RunLock:
 
     def release(self) -> None:
         if self._connection is not None:
-            self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_KEY})
+            self._connection.execute(_UNLOCK, {"k": ADVISORY_KEY})
             self._connection.commit()
             self._connection.close()
             self._connection = None

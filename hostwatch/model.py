@@ -88,3 +88,18 @@ class CaseState(StrEnum):
     PENDING_REMOVAL = "pending_removal"  # gone or unreachable, not yet confirmed
     REMOVED = "removed"  # removal confirmed by the debounce rule
     REAPPEARED = "reappeared"  # served again after a confirmed removal
+
+
+class RunHealth(StrEnum):
+    """Whether a crawl run's vantage point could be trusted (store.health).
+
+    The failing (gone and transient) checks of a run count toward a case's
+    state only once the run is judged healthy: a dead resolver or a blocked
+    uplink makes every URL look gone at once, and that says nothing about the
+    material. Served checks always count: a URL that answered with the
+    material is positive evidence from any vantage point.
+    """
+
+    PENDING = "pending"  # running, or ended without a judgement yet
+    HEALTHY = "healthy"  # controls served (if any), no anomaly
+    SUSPECT = "suspect"  # a control failed, or the anomaly rule fired

@@ -36,6 +36,7 @@ from reports.evidence_data import (
     MANIFEST,
     NOTICE_COLUMNS,
     ORDER_COLUMNS,
+    RUN_COLUMNS,
     Audience,
     EvidenceData,
     EvidenceError,
@@ -46,6 +47,7 @@ from reports.evidence_data import (
     find_hoster,
     judgements,
     read_evidence,
+    run_cells,
 )
 from reports.evidence_docs import (
     atkm_md,
@@ -126,6 +128,7 @@ def build_pack(data: EvidenceData) -> dict[str, bytes]:
     files: dict[str, str | bytes] = {
         "cases.csv": csv_text(CASE_COLUMNS, [case_cells(c) for c in data.cases]),
         "checks.csv": csv_text(CHECK_COLUMNS, [check_cells(c) for c in data.checks]),
+        "runs.csv": csv_text(RUN_COLUMNS, [run_cells(r) for r in data.runs]),
         "attributions.csv": csv_text(ATTRIBUTION_COLUMNS, [
             attribution_cells(a, a.id in of_record) for a in data.attributions]),
         "notices.csv": csv_text(NOTICE_COLUMNS, notice_rows),

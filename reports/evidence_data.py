@@ -16,10 +16,11 @@ writes the documents for people.
 from __future__ import annotations
 
 import difflib
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -31,7 +32,7 @@ from hostwatch.model import Verdict
 from reports.deadlines import Judgement, Outcome, Regime, judge
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
 from store.checks import GENESIS
-from store.models import Attribution, Case, ChainHead, Check, Hoster, Notice, Order
+from store.models import Attribution, Case, ChainHead, Check, CrawlRun, Hoster, Notice, Order
 from store.state import Debounce
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "MANIFEST",
     "NOTICE_COLUMNS",
     "ORDER_COLUMNS",
+    "RUN_COLUMNS",
     "Audience",
     "EvidenceData",
     "EvidenceError",
@@ -55,6 +57,7 @@ __all__ = [
     "find_hoster",
     "judgements",
     "read_evidence",
+    "run_cells",
 ]
 
 # The pack's checksum file: here rather than in reports.evidence because the
@@ -89,6 +92,7 @@ class EvidenceData:
     store_url: str
     generated_at: datetime
     rules: Debounce
+    runs: list[CrawlRun] = field(default_factory=list)  # the runs that made the checks
 
 
 # ---------------------------------------------------------------- reading
@@ -154,7 +158,17 @@ def read_evidence(session: Session, hoster_name: str, audience: Audience, *,
         notices=sorted(notices, key=lambda n: (n.case_id, n.sent_at, n.id)),
         orders=sorted(orders, key=lambda o: (o.case_id, o.issued_at, o.id)),
         head_check_id=head_id, head_hash=head_hash, store_url=store_url,
-        generated_at=(now or datetime.now(UTC)).replace(microsecond=0), rules=rules)
+        generated_at=(now or datetime.now(UTC)).replace(microsecond=0), rules=rules,
+        runs=_runs(session, {c.run_id for c in checks if c.run_id is not None}))
+
+
+def _runs(session: Session, ids: set[int]) -> list[CrawlRun]:
+    runs: list[CrawlRun] = []
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        runs += session.scalars(select(CrawlRun).where(
+            CrawlRun.id.in_(ordered[start:start + 500])))
+    return sorted(runs, key=lambda r: r.id)
 
 
 # ---------------------------------------------------------------- tables
@@ -164,6 +178,8 @@ CASE_COLUMNS = (
     "reported_at", "state", "last_verdict", "last_checked_at", "last_served_at",
     "removed_after", "removed_at", "reappearances", "check_count", "ref_sha256", "ref_pdq",
     "attribution_id")
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "method", "health",
+               "health_reason", "controls", "tool_version")
 CHECK_COLUMNS = (
     "check_id", "case_id", "run_id", "checked_at", "method", "verdict", "http_status", "url",
     "final_url", "redirect_chain", "peer_ip", "content_type", "content_length",
@@ -190,6 +206,14 @@ ORDER_COLUMNS = (
 def check_cells(check: Check) -> list[Any]:
     """One checks.csv row (before cell escaping); `hostwatch verify` compares it too."""
     return [check.id if name == "check_id" else getattr(check, name) for name in CHECK_COLUMNS]
+
+
+def run_cells(run: CrawlRun) -> list[Any]:
+    """A run's row: whether its vantage point was healthy, and its control fetches."""
+    return [run.id, run.started_at, run.finished_at, run.status, run.method, run.health,
+            run.health_reason,
+            json.dumps(run.controls, sort_keys=True) if run.controls is not None else None,
+            run.tool_version]
 
 
 def case_cells(case: Case) -> list[Any]:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from hostwatch import __version__
-from hostwatch.model import Verdict, VerdictGroup
+from hostwatch.model import RunHealth, Verdict, VerdictGroup
 from reports.csvsafe import rfc3339
 from reports.deadlines import Judgement, Outcome
 from reports.evidence_data import (
@@ -145,6 +145,7 @@ def jurisdiction_md(data: EvidenceData) -> str:
 
 def method_md(data: EvidenceData) -> str:
     rules = data.rules
+    suspect = [r for r in data.runs if r.health == RunHealth.SUSPECT.value]
     resolution = check_resolution_hours(data)
     res_text = (f"In this pack the median gap between the last check that found the "
                 f"material served and the first that found it gone is {resolution:g} h: "
@@ -185,6 +186,18 @@ def method_md(data: EvidenceData) -> str:
         "confirmed run (cases.csv: removed_after, removed_at). Material served again "
         "after a removal is a *reappearance*: it is counted, and the removal is "
         "measured again from scratch.", "",
+        "## Suspect runs", "",
+        "Each crawl run is judged when it ends (runs.csv, checks.csv: run_id). A run is "
+        "*suspect* when its vantage point was broken: a control URL that must be served "
+        "was not, at the start or the end of the run, or an anomalous share of cases "
+        "failed at network level at once (a dead resolver, a blocked uplink). A suspect "
+        "run's checks are kept and shown here, but its gone and failed checks count "
+        "toward no removal: a removal is confirmed, and dated, by the gone checks of "
+        "healthy runs only. Its served checks do count: served is evidence from any "
+        "vantage point. "
+        + (f"Suspect runs among those that checked this pack's cases: "
+           f"{', '.join(str(r.id) for r in suspect)}."
+           if suspect else "No run that checked this pack's cases was suspect."), "",
         "## Clocks", "",
         "Time to removal is measured on three clocks: from the **report** (when the "
         "hotline learned of the material), from the **first notice** to the hoster, "
@@ -443,6 +456,7 @@ def readme_md(data: EvidenceData, names: Sequence[str]) -> str:
         "README.md": "this list",
         "cases.csv": "every case of this hoster: ids, URL as reported, category, times, state",
         "checks.csv": "every check of those cases (UTC times, verdict, hashes, hash chain)",
+        "runs.csv": "the crawl runs that made those checks: healthy or suspect, and why",
         "attributions.csv": "who served each check, with the source of every fact",
         "notices.csv": "notices to the hoster, each judged against the 24-hour norm",
         "orders.csv": "removal orders, their regime, deadline and outcome",

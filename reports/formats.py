@@ -19,7 +19,8 @@ from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
 __all__ = ["CSV_COLUMNS", "deadline_rows", "estimate_text", "render_csv", "render_json",
-           "render_markdown", "report_dict"]
+           "render_markdown",
+           "report_dict"]
 
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
           "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases"}
@@ -87,6 +88,8 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
             "check_resolution_hours": _hours(report.check_resolution_hours),
             **report.method,
         },
+        "suspect_runs": [{"run": run_id, "started_at": iso(started), "reason": reason}
+                         for run_id, started, reason in report.suspect_runs],
         "totals": {name: _figures(figures) for name, figures in report.totals.items()},
         "hosters": [_hoster(line) for line in report.hosters],
         "over_time": [{"month": month, "group": group, "cases": cases, "removed": removed}

@@ -41,10 +41,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from hostwatch.model import CaseState, Verdict, VerdictGroup
+from hostwatch.model import CaseState, RunHealth, Verdict, VerdictGroup
 from reports.deadlines import Outcome, Regime
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
-from store.models import Attribution, Case, Check, Hoster, Notice, Order
+from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice, Order
 
 __all__ = [
     "FOREIGN",
@@ -204,6 +204,8 @@ class HosterReport:
     over_time: list[tuple[str, str, int, int]]  # (month, dutch|foreign, cases, removed)
     histogram: list[tuple[str, int, int]]  # (bucket, dutch, foreign) removed cases
     method: dict[str, str] = field(default_factory=lambda: dict(METHOD))
+    # Runs judged suspect that checked the report's cases: (id, started, reason).
+    suspect_runs: list[tuple[int, datetime, str | None]] = field(default_factory=list)
 
     def section(self, section: Section) -> list[HosterLine]:
         return [line for line in self.hosters if line.section is section]
@@ -391,6 +393,17 @@ class _Sql:
                 rows[(month_, group)][1] += removed or 0
         return [(m, g, c, r) for (m, g), (c, r) in sorted(rows.items())]
 
+    def suspect_runs(self) -> list[tuple[int, datetime, str | None]]:
+        """Suspect runs that checked any of the selected cases (a few runs:
+        one indexed look-up each)."""
+        runs = self.session.execute(
+            select(CrawlRun.id, CrawlRun.started_at, CrawlRun.health_reason)
+            .where(CrawlRun.health == RunHealth.SUSPECT.value).order_by(CrawlRun.id)).all()
+        return [(run_id, started, reason) for run_id, started, reason in runs
+                if self.session.execute(self.cases(literal(1))
+                                        .join(Check, Check.case_id == Case.id)
+                                        .where(Check.run_id == run_id).limit(1)).first()]
+
     def check_gaps(self) -> list[tuple[float, int]]:
         """(hours between last served and first gone check, cases) of removals."""
         gap = _epoch(Case.removed_at, self.dialect) - _epoch(Case.removed_after, self.dialect)
@@ -488,6 +501,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     """Build the hoster-problem report of the cases ``query`` selects."""
     now = now or datetime.now(UTC)
     sql = _Sql(session, query)
+    suspect = sql.suspect_runs()
     groups: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
     for row in sql.counts():
         acc = groups[tuple(row[:3])]
@@ -534,5 +548,20 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         check_resolution_hours=_median(sql.check_gaps()),
         over_time=sql.over_time(),
         histogram=_histogram(groups),
+        method={**METHOD, "suspect_runs": _suspect_text(suspect)},
+        suspect_runs=suspect,
     )
+
+
+def _suspect_text(runs: Sequence[tuple[int, datetime, str | None]]) -> str:
+    rule = ("A run whose vantage point was broken (a control URL not served at its start "
+            "or end, or an anomalous share of cases failing at network level at once: a "
+            "dead resolver, a blocked uplink) is suspect: its checks are kept and shown, "
+            "but its gone and failed checks count toward no removal, and a removal is "
+            "dated by the gone checks of healthy runs only.")
+    if not runs:
+        return rule + " No run that checked these cases was suspect."
+    named = "; ".join(f"run {run_id} of {started.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+                      f" ({reason or 'no reason recorded'})" for run_id, started, reason in runs)
+    return rule + f" Suspect runs that checked these cases: {named}."
 

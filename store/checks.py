@@ -19,17 +19,19 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import Verdict
-from store.models import Case, ChainHead, Check
+from hostwatch.model import RunHealth, Verdict
+from store.models import Case, ChainHead, Check, CrawlRun
 from store.state import Debounce, derive_state
 
 GENESIS = "0" * 64
 CHECKS: Table = Check.__table__  # type: ignore[assignment]
 _CASES: Table = Case.__table__  # type: ignore[assignment]
+_RUNS: Table = CrawlRun.__table__  # type: ignore[assignment]
 _CASE_UPDATE = (_CASES.update().where(_CASES.c.id == bindparam("case_id"))
                 .values({name: bindparam(name) for name in (
                     "state", "last_verdict", "last_checked_at", "last_served_at",
-                    "removed_after", "removed_at", "reappearances", "check_count")}))
+                    "removed_after", "removed_at", "reappearances", "check_count",
+                    "last_counted_at", "unconfirmed_checks")}))
 
 
 @dataclass
@@ -110,10 +112,22 @@ def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce)
     refresh_cases(session, {c.case_id for c in checks}, rules)
 
 
+def held_run_ids(session: Session) -> set[int]:
+    """The runs whose failing checks do not count (yet): suspect, or not judged.
+
+    A handful at any time (the running run and the suspect ones), so reading
+    them once beats joining every check to its run.
+    """
+    return set(session.connection().scalars(
+        select(_RUNS.c.id).where(_RUNS.c.health != RunHealth.HEALTHY.value)))
+
+
 def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) -> int:
-    """Re-derive the state of ``case_ids`` from their full check history."""
+    """Re-derive the state of ``case_ids`` from their full check history,
+    honouring run health (store.state: held checks)."""
     ids = sorted(set(case_ids))
     done = 0
+    held_runs = held_run_ids(session)
     # Core statements on the session's connection: no ORM result processing.
     db = session.connection()
     for start in range(0, len(ids), 500):
@@ -121,17 +135,19 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
         reported = dict(db.execute(
             select(_CASES.c.id, _CASES.c.reported_at).where(_CASES.c.id.in_(chunk))).all())
         history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
-        for case_id, when, verdict in db.execute(
-                select(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.verdict)
+        held: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
+        for case_id, when, verdict, run_id in db.execute(
+                select(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.verdict, CHECKS.c.run_id)
                 .where(CHECKS.c.case_id.in_(chunk))
                 # checks at the same moment: in the order they were written
                 .order_by(CHECKS.c.case_id, CHECKS.c.checked_at, CHECKS.c.id)):
-            history[case_id].append((when, Verdict(verdict)))
+            (held if run_id in held_runs else history)[case_id].append((when, Verdict(verdict)))
         updates = []
         for case_id in chunk:
             if case_id not in reported:
                 continue
-            derived = derive_state(reported[case_id], history.get(case_id, ()), rules)
+            derived = derive_state(reported[case_id], history.get(case_id, ()), rules,
+                                   held=held.get(case_id, ()))
             updates.append({
                 "case_id": case_id,
                 "state": derived.state.value,
@@ -142,6 +158,8 @@ def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) ->
                 "removed_at": derived.removed_at,
                 "reappearances": derived.reappearances,
                 "check_count": derived.checks,
+                "last_counted_at": derived.last_counted_at,
+                "unconfirmed_checks": derived.unconfirmed,
             })
         if updates:
             db.execute(_CASE_UPDATE, updates)

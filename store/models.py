@@ -59,7 +59,7 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         UniqueConstraint("source", "external_id", name="uq_cases_source_external_id"),
-        Index("ix_cases_due", "state", "last_checked_at"),
+        Index("ix_cases_due", "state", "last_counted_at"),
         Index("ix_cases_host", "host"),
     )
 
@@ -83,6 +83,13 @@ class Case(Base):
     removed_at: Mapped[datetime | None]  # first gone check of the confirmed removal
     reappearances: Mapped[int] = mapped_column(Integer, default=0)
     check_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest check that counts toward the state (it reached an address,
+    # and is served or from a healthy run): the scheduler's clock, so a case
+    # checked only by a suspect run, or refused by the guard, stays due (0007).
+    last_counted_at: Mapped[datetime | None]
+    # Failing checks of suspect (or not yet judged) runs after that one: they
+    # await a healthy run that confirms or clears them.
+    unconfirmed_checks: Mapped[int] = mapped_column(Integer, default=0)
     # The attribution of record: that of the newest attributed check with an
     # address (set by enrichment), so reports group cases by hoster without
     # reading every check.
@@ -131,7 +138,9 @@ class Order(Base):
 
 
 class CrawlRun(Base):
-    """One crawl: when, how far it got, what it found."""
+    """One crawl: when, how far it got, what it found, and whether its
+    vantage point could be trusted (``health``, hostwatch.model.RunHealth;
+    store.health)."""
 
     __tablename__ = "crawl_runs"
 
@@ -147,6 +156,14 @@ class CrawlRun(Base):
     tool_version: Mapped[str] = mapped_column(String(32))
     pid: Mapped[int | None] = mapped_column(Integer)
     hostname: Mapped[str | None] = mapped_column(String(255))
+    # pending while running; healthy / suspect once judged (0007). Runs from
+    # before 0007 are healthy: they were counted as such.
+    health: Mapped[str] = mapped_column(String(16), default="healthy",
+                                        server_default="healthy")
+    health_reason: Mapped[str | None] = mapped_column(Text)  # why suspect, in words
+    # The control URLs' results: [{"phase": "start"|"end", "url", "status",
+    # "error", "checked_at"}]; None when no control was configured.
+    controls: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Check(Base):

@@ -12,16 +12,22 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from hostwatch import __version__
-from hostwatch.model import CaseState
+from hostwatch.model import CaseState, RunHealth
 from store.db import Store
+from store.health import HealthRule, judge_pending_runs
 from store.models import Case, CrawlRun
+from store.state import Debounce
 
 
 @dataclass(frozen=True)
 class DueRule:
-    """A case is due when its last check is older than ``recheck_hours``;
-    removed cases stay due for ``watch_removed_days`` after their removal so
-    that a reappearance is seen."""
+    """A case is due when its last counted check is older than
+    ``recheck_hours``; removed cases stay due for ``watch_removed_days`` after
+    their removal so that a reappearance is seen.
+
+    A check that never reached an address (``blocked_address``) and a failing
+    check of a suspect run do not count (``cases.last_counted_at``): such cases
+    stay due, and the next run checks them again."""
 
     recheck_hours: float = 20.0
     watch_removed_days: float = 30.0
@@ -38,7 +44,7 @@ class DueCase:
 def _due_filter(now: datetime, rule: DueRule):  # type: ignore[no-untyped-def]
     stale = now - timedelta(hours=rule.recheck_hours)
     watched = now - timedelta(days=rule.watch_removed_days)
-    not_recent = or_(Case.last_checked_at.is_(None), Case.last_checked_at <= stale)
+    not_recent = or_(Case.last_counted_at.is_(None), Case.last_counted_at <= stale)
     still_watched = or_(Case.state != CaseState.REMOVED.value, Case.removed_at >= watched)
     return and_(not_recent, still_watched)
 
@@ -67,17 +73,22 @@ def iter_due(store: Store, now: datetime, rule: DueRule, batch: int,
         yield [DueCase(*row) for row in rows]
 
 
-def start_run(store: Store, now: datetime, cases_due: int, method: str = "http") -> int:
-    """Record a new run; runs left 'running' by a crash are marked 'aborted'.
+def start_run(store: Store, now: datetime, cases_due: int, method: str = "http", *,
+              health: HealthRule, debounce: Debounce) -> int:
+    """Record a new run, not judged yet (its failing checks are held until it
+    is: store.health). Runs left 'running' by a crash are marked 'aborted' and
+    judged by their checks alone (``health``, ``debounce``: the rules).
 
     Call only while holding the run lock: then no other run can be running.
     """
     with store.transaction() as session:
         session.execute(update(CrawlRun).where(CrawlRun.status == "running")
                         .values(status="aborted"))
+        judge_pending_runs(session, health, debounce)
         run = CrawlRun(started_at=now, status="running", method=method, cases_due=cases_due,
                        checks_made=0, counts={}, errors=0, tool_version=__version__,
-                       pid=os.getpid(), hostname=socket.gethostname())
+                       pid=os.getpid(), hostname=socket.gethostname(),
+                       health=RunHealth.PENDING.value)
         session.add(run)
         session.flush()
         return run.id

@@ -8,8 +8,11 @@ A nightly check cannot prove a 1-hour or 12-hour breach (DESIGN.md,
 - ``after``: due at ``deadline + margin``: found served there, it was breached.
 
 Nothing is stored for this: a deadline check is *done* when the case has any
-check (nightly, deadline run or imported) at or after its due time, and
-*pending* when its due time has come and it is not done. One check therefore
+check that counts (nightly, deadline run or imported) at or after its due
+time, and *pending* when its due time has come and it is not done. A check
+that never reached an address (``blocked_address``) and a failing check of a
+suspect run (store.health) do not count: the deadline check stays pending,
+and the next ``crawl --due`` makes it again. One check therefore
 does every pending check of a case at once, and a late ``at`` check (the
 deadline run could not run in time) is simply a check after the deadline.
 
@@ -32,9 +35,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.orm import Session
 
+from hostwatch.model import Verdict, VerdictGroup
+from store.checks import held_run_ids
 from store.db import Store
 from store.models import Case, Check, Order
 from store.runs import DueCase
@@ -122,9 +127,17 @@ def pending_case_ids(session: Session, now: datetime, rule: ScheduleRule) -> lis
     """Ids of the cases with a pending deadline check at ``now``, in id order.
 
     Reads only the orders whose deadline checks can be pending (deadline within
-    the window; the index on ``orders.due_at``) and each one's newest check.
+    the window; the index on ``orders.due_at``) and each one's newest check
+    that counts.
     """
-    newest = (select(func.max(Check.checked_at)).where(Check.case_id == Order.case_id)
+    failing = tuple(v.value for v in Verdict
+                    if v.group in (VerdictGroup.GONE, VerdictGroup.TRANSIENT))
+    held = held_run_ids(session)
+    counts = and_(Check.verdict != Verdict.BLOCKED_ADDRESS.value,
+                  # (an imported check has no run: NULL must not drop it)
+                  not_(and_(Check.verdict.in_(failing), Check.run_id.is_not(None),
+                            Check.run_id.in_(held))))
+    newest = (select(func.max(Check.checked_at)).where(Check.case_id == Order.case_id, counts)
               .correlate(Order).scalar_subquery())
     rows = session.execute(
         select(Order.case_id, Order.due_at, newest)

@@ -19,6 +19,18 @@ Debounced removal (DESIGN.md, "Verdicts and case state"):
   clock restarts from that check.
 
 ``blocked_address`` checks never fetched anything and are ignored.
+
+Checks of a *suspect* run (its vantage point was broken: a control URL failed,
+or an anomalous share of served cases failed at once; store.health), and of a
+run not judged yet, are passed apart as ``held``. Their served verdicts count
+like any other (the material answered: positive evidence from any vantage
+point); their gone and transient verdicts count for nothing, now or later. A
+healthy run *confirms* such a failure only with gone checks of its own: the
+removal interval runs from the last served check to the first gone check of a
+healthy run, and a suspect run's gone check inside it does not narrow it (a
+broken vantage point cannot date a removal). Held failures newer than the last
+counted check are reported as ``unconfirmed``; the case's ``last_counted_at``
+ignores them, so the scheduler keeps the case due.
 """
 
 from __future__ import annotations
@@ -47,17 +59,39 @@ class CaseHistory:
     removed_at: datetime | None
     reappearances: int
     checks: int
+    last_counted_at: datetime | None = None  # newest check that counts (not blocked, not held)
+    unconfirmed: int = 0  # held failing checks newer than that
+
+
+def _split_held(
+    checks: Iterable[tuple[datetime, Verdict]],
+    held: Iterable[tuple[datetime, Verdict]],
+) -> tuple[list[tuple[datetime, Verdict]], list[tuple[datetime, Verdict]]]:
+    """(the checks that count, the held failures that do not)."""
+    counted = list(checks)
+    failures = []
+    for when, verdict in held:
+        if verdict.group in (VerdictGroup.GONE, VerdictGroup.TRANSIENT):
+            failures.append((when, verdict))
+        else:  # served counts; not fetched is ignored by the fold either way
+            counted.append((when, verdict))
+    return counted, failures
 
 
 def derive_state(
     reported_at: datetime,
     checks: Iterable[tuple[datetime, Verdict]],
     rules: Debounce = Debounce(),
+    held: Iterable[tuple[datetime, Verdict]] = (),
 ) -> CaseHistory:
-    """Fold a case's checks (any order) into its current state."""
+    """Fold a case's checks (any order) into its current state.
+
+    ``held``: the checks of suspect or not yet judged runs (see above).
+    """
+    counted, failures = _split_held(checks, held)
     # A stable sort: checks at the same moment keep the order given (the
     # store gives them in id order).
-    ordered = sorted(checks, key=lambda c: c[0])
+    ordered = sorted(counted, key=lambda c: c[0])
     state = CaseState.UNCHECKED
     seen_served: datetime | None = None
     removed_after = removed_at = None
@@ -99,7 +133,10 @@ def derive_state(
         else:
             state = CaseState.PENDING_REMOVAL
 
-    last = ordered[-1] if ordered else None
+    every = sorted([*ordered, *failures], key=lambda c: c[0])
+    last = every[-1] if every else None
+    last_counted = max((when for when, verdict in ordered
+                        if verdict.group is not VerdictGroup.NOT_FETCHED), default=None)
     if state is not CaseState.REMOVED:
         removed_after = removed_at = None
     return CaseHistory(
@@ -110,7 +147,9 @@ def derive_state(
         removed_after=removed_after,
         removed_at=removed_at,
         reappearances=reappearances,
-        checks=len(ordered),
+        checks=len(every),
+        last_counted_at=last_counted,
+        unconfirmed=sum(1 for when, _ in failures if last_counted is None or when > last_counted),
     )
 
 

@@ -53,3 +53,48 @@ def test_unusable_store_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path}/no/such/dir.db", "status"])
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_status_and_update_honour_a_suspect_run(tmp_path):
+    """`status` shows the last run suspect and the cases awaiting confirmation;
+    `update` re-derives states without the suspect run's failures (#10 point 8)."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select
+
+    from store import Store
+    from store.models import Case, Check, CrawlRun
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    store = Store(db)
+    store.upgrade()
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    with store.transaction() as session:
+        healthy = CrawlRun(started_at=t0, status="finished", tool_version="t", health="healthy")
+        broken = CrawlRun(started_at=t0 + timedelta(days=1), status="finished",
+                          tool_version="t", health="suspect",
+                          health_reason="control http://c.test/ not served")
+        session.add_all([healthy, broken])
+        session.flush()
+        for n in range(3):
+            case = Case(source="t", external_id=str(n), url=f"http://h{n}.test/a.jpg",
+                        url_normalised=f"http://h{n}.test/a.jpg", host=f"h{n}.test",
+                        category="csam", reported_at=t0, imported_at=t0)
+            session.add(case)
+            session.flush()
+            # Written without deriving states, as an old store or a crash leaves them.
+            for hours, verdict, run in ((1, "online", healthy), (24, "nxdomain", broken),
+                                        (48, "nxdomain", broken)):
+                session.add(Check(case_id=case.id, run_id=run.id, checked_at=t0 + timedelta(
+                    hours=hours), method="http", verdict=verdict, url=case.url,
+                    tool_version="t", prev_hash="0" * 64, record_hash=f"{n}-{hours}"))
+    result = CliRunner().invoke(main, ["--db", db, "update"])
+    assert result.exit_code == 0, result.output
+    with store.session() as session:
+        assert set(session.scalars(select(Case.state))) == {"online"}
+    result = CliRunner().invoke(main, ["--db", db, "status"])
+    assert result.exit_code == 0, result.output
+    assert f"last run {broken.id}: finished, suspect" in result.output
+    assert "suspect: control http://c.test/ not served" in result.output
+    assert "3 cases await confirmation" in result.output
+    store.dispose()

@@ -31,14 +31,29 @@ def test_nameservers_parse_host_port_lists():
     ("HOSTWATCH_REMOVAL_CONFIRMATIONS", "0"),
     ("HOSTWATCH_TIMEOUT", "-1"),
     ("HOSTWATCH_NAMESERVERS", "127.0.0.1:99999"),
+    ("HOSTWATCH_CONTROL_URLS", "ftp://control.example/"),
+    ("HOSTWATCH_CONTROL_URLS", "https://ok.example/,not a url"),
+    ("HOSTWATCH_SUSPECT_SHARE", "0"),
+    ("HOSTWATCH_SUSPECT_NO_ADDRESS_SHARE", "1.5"),
+    ("HOSTWATCH_SUSPECT_MIN_CASES", "0"),
 ])
 def test_bad_values_name_the_variable(env, value):
     with pytest.raises(ConfigError, match=env):
         Config.from_env({env: value})
 
 
+def test_control_urls_and_suspect_thresholds():
+    config = Config.from_env({})
+    assert (config.control_urls, config.suspect_share, config.suspect_min_cases,
+            config.suspect_no_address_share) == ((), 0.5, 20, 0.9)
+    urls = "https://a.example/ok, http://b.example:8080/x"
+    assert Config.from_env({"HOSTWATCH_CONTROL_URLS": urls}).control_urls == (
+        "https://a.example/ok", "http://b.example:8080/x")
+
+
 def test_round_trip_through_the_environment():
     config = Config.from_env({"HOSTWATCH_NAMESERVERS": "127.0.0.1:5353",
+                              "HOSTWATCH_CONTROL_URLS": "https://a.example/,https://b.example/",
                               "HOSTWATCH_ALLOW_PRIVATE": "1"}, timeout=3.5)
     assert Config.from_env(config.to_env()) == config
 

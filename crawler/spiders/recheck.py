@@ -6,8 +6,11 @@ deadline. With none pending it records no run and takes no lock.
 
 The spider is glue: the store says which cases are due (store.runs), the
 downloader middleware resolves and guards addresses, `crawler.verdict`
-decides, the pipeline writes. The body of a response is hashed and scanned
-in memory here and dropped; it is never stored, logged or written anywhere.
+decides, the pipeline writes. The control URLs (HOSTWATCH_CONTROL_URLS) are
+fetched the same way before the first case and after the last one, and the
+run is judged healthy or suspect when it closes (store.health). The body of
+a response is hashed and scanned in memory here and dropped; it is never
+stored, logged or written anywhere.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
@@ -47,6 +51,7 @@ from hostwatch.lock import LockBusy, RunLock
 from hostwatch.model import Method, Verdict, VerdictGroup
 from store import Store
 from store.checks import NewCheck
+from store.health import ControlPhase, ControlResult, HealthRule, judge_run
 from store.runs import DueCase, DueRule, count_due, finish_run, iter_due, start_run
 from store.schedule import (
     DEADLINE_RUN_METHOD,
@@ -56,9 +61,11 @@ from store.schedule import (
     count_deadline_due,
     iter_deadline_due,
 )
+from store.state import Debounce
 
 META_CASE = "hostwatch_case"
 META_PROBE = "hostwatch_probe"
+META_CONTROL = "hostwatch_control"  # (ControlPhase, the configured URL)
 
 # Response headers kept with a check (attribution and CDN detection need them).
 KEPT_HEADERS = frozenset({
@@ -111,6 +118,12 @@ class RecheckSpider(Spider):
         self.counts: dict[str, int] = {}
         self.errors = 0
         self.headers = {"User-Agent": self.config.user_agent}
+        self.controls: list[ControlResult] = []
+        self.end_controls_sent = False
+        self.debounce = Debounce(self.config.removal_confirmations,
+                                 self.config.removal_min_hours, self.config.transient_days)
+        self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
+                                      self.config.suspect_no_address_share)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -124,7 +137,9 @@ class RecheckSpider(Spider):
         level = crawler.settings.get("LOG_LEVEL", "INFO")
         for name in ("scrapy", "twisted", "py.warnings"):
             logging.getLogger(name).setLevel(level)
-        return super().from_crawler(crawler, *args, **kwargs)  # type: ignore[return-value]
+        spider: RecheckSpider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[assignment]
+        crawler.signals.connect(spider.idle, signal=signals.spider_idle)
+        return spider
 
     # -- feeding the scheduler ------------------------------------------------
 
@@ -154,9 +169,12 @@ class RecheckSpider(Spider):
                 due = count_due(session, now, rule)
         self.cases_due = due if self.limit is None else min(due, self.limit)
         method = DEADLINE_RUN_METHOD if self.due == DUE_DEADLINES else Method.HTTP.value
-        self.run_id = start_run(self.store, now, self.cases_due, method=method)
+        self.run_id = start_run(self.store, now, self.cases_due, method=method,
+                                health=self.health_rule, debounce=self.debounce)
         self.crawler.stats.set_value("hostwatch/run_id", self.run_id)
         self.logger.info("run %s: %d cases due (%s)", self.run_id, self.cases_due, self.due)
+        for request in self._control_requests(ControlPhase.START):
+            yield request
         batch = self.config.feed_batch
         if self.due == DUE_DEADLINES:
             feed = iter_deadline_due(self.store, now, deadlines, batch, self.limit)
@@ -331,6 +349,42 @@ class RecheckSpider(Spider):
         self.checks_done += 1
         self.in_flight -= 1
 
+    # -- control URLs ---------------------------------------------------------
+
+    def _control_requests(self, phase: ControlPhase) -> list[Request]:
+        return [self._request(url, self.control_answered, self.control_failed,
+                              {META_CONTROL: (phase, url)}, priority=20)
+                for url in self.config.control_urls]
+
+    def control_answered(self, response: Response) -> Iterator[NewCheck]:
+        phase, url = response.meta[META_CONTROL]
+        self._control(ControlResult(phase, url, response.status, None, datetime.now(UTC)))
+        return iter(())
+
+    def control_failed(self, failure: Failure) -> Iterator[NewCheck]:
+        phase, url = failure.request.meta[META_CONTROL]  # type: ignore[attr-defined]
+        kind, _detail = error_kind(failure)  # the kind only: no server bytes kept
+        self._control(ControlResult(phase, url, None, kind.value, datetime.now(UTC)))
+        return iter(())
+
+    def _control(self, result: ControlResult) -> None:
+        self.controls.append(result)
+        if not result.served:
+            self.logger.warning("run %s: control %s not served at the %s of the run (%s)",
+                                self.run_id, result.url, result.phase.value,
+                                result.status if result.status is not None else result.error)
+
+    def idle(self) -> None:
+        """Every case checked: fetch the control URLs once more before closing."""
+        if self.run_id is None or self.end_controls_sent or not self.config.control_urls:
+            return
+        self.end_controls_sent = True
+        engine = self.crawler.engine
+        assert engine is not None
+        for request in self._control_requests(ControlPhase.END):
+            engine.crawl(request)
+        raise DontCloseSpider
+
     # -- soft-404 probes ------------------------------------------------------
 
     def _probe_request(self, url: str) -> Request:
@@ -364,20 +418,41 @@ class RecheckSpider(Spider):
     # -- end of run -----------------------------------------------------------
 
     def closed(self, reason: str) -> None:
-        if self.run_id is not None:
-            stats = self.crawler.stats
-            if stats.get_value("hostwatch/store_error"):
-                status = "failed"  # checks could not be written
-            else:
-                status = "finished" if reason == "finished" else "stopped"
-            written = stats.get_value("hostwatch/checks_written", self.checks_done)
-            if status == "finished" and written < self.cases_due:
-                status = "incomplete"
-            finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
-                       self.errors, checks_made=written)
-            self.logger.info("run %s %s: %s", self.run_id, status,
-                             ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
-        self.lock.release()
+        try:
+            if self.run_id is not None:
+                self._close_run(reason)
+        finally:
+            # Also when the store failed: the next run judges what is left
+            # unjudged (store.health.judge_pending_runs).
+            self.lock.release()
+
+    def _close_run(self, reason: str) -> None:
+        assert self.run_id is not None
+        stats = self.crawler.stats
+        if stats.get_value("hostwatch/store_error"):
+            status = "failed"  # checks could not be written
+        else:
+            status = "finished" if reason == "finished" else "stopped"
+        written = stats.get_value("hostwatch/checks_written", self.checks_done)
+        if status == "finished" and written < self.cases_due:
+            status = "incomplete"
+        finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,
+                   self.errors, checks_made=written)
+        self.logger.info("run %s %s: %s", self.run_id, status,
+                         ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())))
+        self._judge()
+
+    def _judge(self) -> None:
+        """Judge the run now that its last check is written: healthy, or suspect
+        (its failing checks then keep counting for nothing; store.health)."""
+        assert self.run_id is not None
+        controls = self.controls if self.config.control_urls else None
+        with self.store.transaction() as session:
+            judgement = judge_run(session, self.run_id, controls, self.health_rule,
+                                  self.debounce)
+        self.crawler.stats.set_value("hostwatch/health", judgement.health.value)
+        if judgement.reason:
+            self.logger.warning("run %s is suspect: %s", self.run_id, judgement.reason)
 
 
 def _first_line(exc: BaseException | None) -> str:

@@ -9,7 +9,7 @@ import click
 from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
-from hostwatch.model import CaseState
+from hostwatch.model import CaseState, RunHealth
 from store.checks import refresh_cases
 from store.models import Attribution, Case, CrawlRun
 from store.state import Debounce
@@ -22,7 +22,10 @@ def _iso(value: datetime | None) -> str | None:
 @click.command("status")
 @click.pass_context
 def status(ctx: click.Context) -> None:
-    """Count the cases in each state and show the last crawl run.
+    """Count the cases in each state and show the last crawl run, whether
+    its vantage point was healthy or suspect, and how many cases have
+    checks of suspect (or still running) runs awaiting confirmation by a
+    healthy run.
 
     \b
     Example:
@@ -33,15 +36,28 @@ def status(ctx: click.Context) -> None:
         counts = dict(session.execute(
             select(Case.state, func.count()).group_by(Case.state)).all())
         last = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).first()
+        unconfirmed = session.scalar(select(func.count()).select_from(Case)
+                                     .where(Case.unconfirmed_checks > 0)) or 0
+        suspect = session.scalar(select(func.count()).select_from(CrawlRun)
+                                 .where(CrawlRun.health == RunHealth.SUSPECT.value)) or 0
     total = sum(counts.values())
     click.echo(f"{total} cases")
     for state in CaseState:
         click.echo(f"  {state.value:<16} {counts.get(state.value, 0)}")
     if last is not None:
-        click.echo(f"last run {last.id}: {last.status}, started {_iso(last.started_at)}, "
-                   f"{last.checks_made} checks")
+        click.echo(f"last run {last.id}: {last.status}, {last.health}, started "
+                   f"{_iso(last.started_at)}, {last.checks_made} checks")
+        if last.health == RunHealth.SUSPECT.value:
+            click.echo(f"  suspect: {last.health_reason}")
     else:
         click.echo("no crawl run yet")
+    if suspect:
+        click.echo(f"{suspect} suspect run{'s' if suspect != 1 else ''} in all "
+                   "(their gone and failed checks count toward no removal)")
+    if unconfirmed:
+        click.echo(f"{unconfirmed} case{'s' if unconfirmed != 1 else ''} await confirmation: "
+                   "their newest checks failed in a suspect (or still running) run; "
+                   "they stay due until a healthy run checks them")
 
 
 @click.command("cases")
@@ -55,9 +71,11 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
 
     With --json, one object per line with the keys id, source, url, category,
     state, last_verdict, last_checked_at, removed_at, reappearances, checks,
-    and from the attribution of the newest check that has an address (see
-    `hostwatch enrich`): hoster, hoster_country, jurisdiction, dutch,
-    asn, ip, cdn (null until the case's checks are attributed).
+    unconfirmed_checks (failed checks of suspect runs since the last check
+    that counts: they await a healthy run), and from the attribution of the
+    newest check that has an address (see `hostwatch enrich`): hoster,
+    hoster_country, jurisdiction, dutch, asn, ip, cdn (null until the
+    case's checks are attributed).
 
     \b
     Example:
@@ -80,6 +98,7 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
                     "last_checked_at": _iso(case.last_checked_at),
                     "removed_at": _iso(case.removed_at),
                     "reappearances": case.reappearances, "checks": case.check_count,
+                    "unconfirmed_checks": case.unconfirmed_checks,
                     "hoster": who.hoster if who else None,
                     "hoster_country": who.hoster_country if who else None,
                     "jurisdiction": who.jurisdiction if who else None,
@@ -98,7 +117,8 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
 @click.pass_context
 def update(ctx: click.Context) -> None:
     """Re-derive every case's state from its checks (after changing the
-    HOSTWATCH_REMOVAL_* or HOSTWATCH_TRANSIENT_DAYS settings).
+    HOSTWATCH_REMOVAL_* or HOSTWATCH_TRANSIENT_DAYS settings). The failed
+    checks of suspect runs count for nothing, as in the nightly run.
 
     \b
     Example:

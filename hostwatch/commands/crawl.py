@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.config import Config
+from hostwatch.model import RunHealth
 from reports.deadline_cases import case_deadlines
 from reports.deadlines import Regime
 from store import CrawlRun, Store
@@ -21,6 +22,7 @@ from store.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule, count_deadl
 
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4
+EXIT_SUSPECT = 5  # the run was judged suspect: its failing checks count for nothing yet
 
 
 def run_crawl(config: Config, limit: int | None = None,
@@ -53,6 +55,10 @@ def _report_run(store: Store, run_id: object) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing due"
         click.echo(f"run {run.id} {run.status}: {run.checks_made} of {run.cases_due} due cases "
                    f"checked in {seconds:.1f} s ({counts})")
+        if run.health == RunHealth.SUSPECT.value:
+            click.echo(f"run {run.id} SUSPECT: {run.health_reason}. Its checks are kept, but "
+                       "its gone and failed checks count toward no removal until a healthy "
+                       "run confirms them; its cases stay due.")
 
 
 def _report_deadlines(config: Config, store: Store, run_id: object) -> None:
@@ -96,6 +102,10 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
         raise click.ClickException(f"checks could not be written, crawl stopped: {failed}")
     with store.session() as session:
         run = session.get(CrawlRun, run_id)
+    if run is not None and run.health == RunHealth.SUSPECT.value:
+        click.echo(f"hostwatch: run {run_id} is suspect ({run.health_reason}); check the "
+                   "vantage point (resolver, uplink) and run again", err=True)
+        sys.exit(EXIT_SUSPECT)
     if run is not None and run.status != "finished":
         click.echo(f"hostwatch: run {run_id} did not finish ({run.status}); the next run "
                    "checks the cases it did not reach", err=True)
@@ -142,9 +152,17 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
     A case is due when its last check is older than HOSTWATCH_RECHECK_HOURS
     (removed cases stay due for HOSTWATCH_WATCH_REMOVED_DAYS, to see
     reappearances). Response bodies are hashed in memory and dropped.
+
+    The control URLs (HOSTWATCH_CONTROL_URLS) are fetched before the first
+    case and after the last; a run is suspect when one is not served, or
+    when an anomalous share of its cases fails at network level at once
+    (HOSTWATCH_SUSPECT_*: a dead resolver, a blocked uplink). A suspect
+    run's checks are kept, but its gone and failed checks count toward no
+    removal until a healthy run confirms them, and its cases stay due.
+
     Exit status 3 when another run holds the lock, 4 when the run did not
-    check every due case (interrupted, or checks failed), 1 when checks
-    could not be written.
+    check every due case (interrupted, or checks failed), 5 when the run
+    is suspect (finished or not), 1 when checks could not be written.
 
     With --due, only the deadline checks of removal orders: each order's
     case is checked HOSTWATCH_DEADLINE_MARGIN_SECONDS (300) before its
@@ -191,7 +209,9 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
     Case states are brought up to date as each batch of checks is written,
     so a crashed run leaves every finished check and state in place; the
     next run picks up the cases that were not checked, and attributes every
-    check that has no attribution yet (see `hostwatch enrich`).
+    check that has no attribution yet (see `hostwatch enrich`). Exit
+    status as for `hostwatch crawl` (5: the run is suspect; it then stops
+    before attributing, and the next run attributes its checks).
 
     \b
     Example (cron, 02:00 every night):

@@ -352,6 +352,7 @@ ROUTES: dict[str, Route] = {
     "/rdap/ip/192.0.2.6": lambda h: _send(h, 302, b"", (("Location", "file:///etc/passwd"),)),
     "/rdap/ip/192.0.2.10": lambda h: _send(h, 302, b"", (("Location", "ftp://127.0.0.1/x"),)),
     "/rdap/ip/192.0.2.7": lambda h: _send(h, 302, b"", (("Location", "/rdap/ip/192.0.2.7"),)),
+    "/rdap/ip/192.0.2.11": lambda h: _send(h, 302, b"", (("Location", "http://127.0.0.2:9/x"),)),
     "/rdap/ip/192.0.2.8": lambda h: _send(h, 200, b'{"objectClassName": "entity"}'),
     "/rdap/ip/192.0.2.9": _trickle,
 }
@@ -496,16 +497,20 @@ def test_bad_base_url_and_bad_address_are_refused(server: RdapTestServer) -> Non
     assert server.paths == []
 
 
-def test_a_loopback_rdap_server_is_refused_unless_allowed(server: RdapTestServer) -> None:
-    """The RDAP base URL passes the crawl's address guard like any target:
-    a lab's loopback server needs HOSTWATCH_ALLOW_PRIVATE, as the crawl does."""
+def test_the_configured_rdap_address_is_trusted_and_redirects_are_guarded(
+        server: RdapTestServer) -> None:
+    """An RDAP base URL written with an address is the operator's own choice
+    (a lab's loopback server works without HOSTWATCH_ALLOW_PRIVATE); a
+    redirect it sends to any other non-public address passes the guard."""
     client = RdapClient.from_config(Config.from_env({"HOSTWATCH_RDAP_URL": server.url}))
-    with pytest.raises(RdapError, match="first request refused by the address guard: "
-                                        "127.0.0.1 is loopback") as caught:
-        client.lookup("62.239.237.1")
+    assert client.lookup("62.239.237.1") is not None
+    before = len(server.paths)
+    with pytest.raises(RdapError, match="redirect 1 refused by the address guard: "
+                                        "127.0.0.2 is loopback") as caught:
+        client.lookup("192.0.2.11")
     assert caught.value.kind is RdapErrorKind.REFUSED
-    assert server.paths == []
-    assert client.requests_made == 0
+    assert len(server.paths) == before + 1  # the first request only
     allowed = RdapClient.from_config(Config.from_env(
-        {"HOSTWATCH_RDAP_URL": server.url, "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.0/8"}))
-    assert allowed.lookup("62.239.237.1") is not None
+        {"HOSTWATCH_RDAP_URL": server.url, "HOSTWATCH_ALLOW_PRIVATE": "127.0.0.1/32"}))
+    with pytest.raises(RdapError, match="127.0.0.2 is loopback"):
+        allowed.lookup("192.0.2.11")

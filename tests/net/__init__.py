@@ -56,6 +56,9 @@ The API, all on TestInternet:
 - ``move_host(name, to_network) -> Host``: a new address in another block,
   the A record swapped (zone TTL applies to cached answers), the old address
   stops answering; routes and behaviours stay;
+- ``break_dns("servfail" | "nxdomain" | None)``: the DNS server answers
+  every question with SERVFAIL or NXDOMAIN (a dead or wrong resolver), or
+  answers normally again;
 - ``asn_table_path`` (pyasn text: ``prefix<TAB>asn`` under a ``;`` header) and
   ``asnames_path`` (``{"64501": "HANDLE Org name, CC"}``), written at start
   and rewritten when a network is added later;

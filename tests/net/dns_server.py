@@ -49,6 +49,8 @@ class Zone:
         self.ns_name = "ns1." + self.origin
         self._lock = threading.Lock()
         self._nodes: dict[str, _Node] = {self.ns_name: _Node(a=[ns_ip])}
+        # None, or "servfail" / "nxdomain": the answer to every question.
+        self.broken: str | None = None
 
     def add_a(self, name: str, ip: str) -> None:
         self._add_address(name, str(ipaddress.IPv4Address(ip)), "a")
@@ -101,7 +103,12 @@ class Zone:
         qname = canonical(str(request.q.qname))
         qtype = request.q.qtype
         with self._lock:
-            self._fill(reply, qname, qtype)
+            if self.broken == "servfail":
+                self._fail(reply)
+            elif self.broken == "nxdomain":
+                reply.header.rcode = RCODE.NXDOMAIN
+            else:
+                self._fill(reply, qname, qtype)
         return reply
 
     def _fill(self, reply: DNSRecord, qname: str, qtype: int) -> None:

@@ -262,6 +262,13 @@ class TestInternet:
     def add_servfail(self, name: str) -> None:
         self.zone.add_servfail(name)
 
+    def break_dns(self, answer: str | None) -> None:
+        """Make the DNS server a broken resolver: ``"servfail"`` or ``"nxdomain"``
+        for every question (a dead or wrong resolver); ``None`` mends it."""
+        if answer not in (None, "servfail", "nxdomain"):
+            raise ValueError(f"break_dns: expected servfail, nxdomain or None, got {answer!r}")
+        self.zone.broken = answer
+
     def remove_name(self, name: str) -> None:
         """Drop every DNS record of ``name`` (NXDOMAIN from now on); hosts keep serving."""
         self.zone.remove(name)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostwatch.model import CaseState
-from store.models import Case, Check, Order
+from hostwatch.model import CaseState, RunHealth
+from store.models import Case, Check, CrawlRun, Order
 from store.schedule import (
     CheckKind,
     ScheduleRule,
@@ -117,10 +117,11 @@ def _order(session, case_id: int, due: datetime, regime: str | None = "atkm_orde
                       deadline_at=due, regime=regime, due_at=due))
 
 
-def _check(session, case_id: int, when: datetime, verdict: str = "online") -> None:
+def _check(session, case_id: int, when: datetime, verdict: str = "online",
+           run_id: int | None = None) -> None:
     session.add(Check(case_id=case_id, checked_at=when, method="http", verdict=verdict,
                       url="http://x.test/", tool_version="t", prev_hash="0" * 64,
-                      record_hash=f"{case_id}-{when.isoformat()}"))
+                      record_hash=f"{case_id}-{when.isoformat()}", run_id=run_id))
 
 
 def test_pending_cases_from_the_store(store):
@@ -172,3 +173,29 @@ def test_pending_cases_from_the_store(store):
         # ...until the next ones come due.
         later = pending_case_ids(session, m(9), RULE)
     assert sorted(names[i] for i in later) == ["checked", "noregime", "now", "removed", "soon"]
+
+
+def test_a_check_that_does_not_count_leaves_the_deadline_check_pending(store):
+    """A blocked check and a failing check of a suspect run (#10 point 8) never
+    reached the material: the deadline check stays pending; a served check of
+    a suspect run, an imported failing check and a healthy run's check do it."""
+    with store.transaction() as session:
+        suspect = CrawlRun(started_at=m(-30), status="finished", tool_version="t",
+                           health=RunHealth.SUSPECT.value, health_reason="test")
+        healthy = CrawlRun(started_at=m(-30), status="finished", tool_version="t",
+                           health=RunHealth.HEALTHY.value)
+        session.add_all([suspect, healthy])
+        session.flush()
+        ids = {name: _case(session, name) for name in (
+            "blocked", "suspect_gone", "suspect_served", "imported_gone", "healthy_gone")}
+        for case_id in ids.values():
+            _order(session, case_id, m(3))
+        _check(session, ids["blocked"], m(-1), "blocked_address")
+        _check(session, ids["suspect_gone"], m(-1), "nxdomain", run_id=suspect.id)
+        _check(session, ids["suspect_served"], m(-1), "online", run_id=suspect.id)
+        _check(session, ids["imported_gone"], m(-1), "http_gone")
+        _check(session, ids["healthy_gone"], m(-1), "http_gone", run_id=healthy.id)
+    with store.session() as session:
+        pending = pending_case_ids(session, m(0), RULE)
+    names = {v: k for k, v in ids.items()}
+    assert sorted(names[i] for i in pending) == ["blocked", "suspect_gone"]

@@ -139,3 +139,53 @@ def test_a_served_and_a_gone_check_at_the_same_moment_keep_their_order():
     state = derive_state(T0, [(same, V.ONLINE), (same, V.HTTP_GONE), (h(48), V.HTTP_GONE)])
     assert state.state is CaseState.REMOVED
     assert (state.removed_after, state.removed_at) == (same, same)
+
+
+# -- checks of suspect runs (#10 point 8) -----------------------------------------
+
+def test_failing_checks_of_a_suspect_run_count_toward_no_removal():
+    served = [(h(1), V.ONLINE)]
+    broken = [(h(24), V.NXDOMAIN), (h(48), V.NXDOMAIN), (h(24 * 9), V.DNS_ERROR)]
+    state = derive_state(T0, served, held=broken)
+    assert state.state is CaseState.ONLINE  # not removed, not even pending
+    assert state.removed_at is None
+    # shown: the newest check and the count include them...
+    assert (state.last_verdict, state.last_checked_at, state.checks) == (V.DNS_ERROR,
+                                                                        h(24 * 9), 4)
+    # ...but the scheduler's clock does not move, and they await confirmation
+    assert state.last_counted_at == h(1)
+    assert state.unconfirmed == 3
+
+
+def test_a_served_check_of_a_suspect_run_counts():
+    checks = [(h(1), V.ONLINE), (h(24), V.HTTP_GONE), (h(48), V.HTTP_GONE)]
+    state = derive_state(T0, checks, held=[(h(72), V.ONLINE)])
+    assert state.state is CaseState.REAPPEARED
+    assert (state.last_served_at, state.last_counted_at, state.unconfirmed) == (h(72), h(72), 0)
+
+
+def test_a_healthy_run_confirms_with_gone_checks_of_its_own():
+    """The removal interval runs to the first gone check of a healthy run: a
+    suspect gone check before it does not narrow it."""
+    served = [(h(1), V.ONLINE)]
+    held = [(h(24), V.HTTP_GONE)]
+    one = derive_state(T0, [*served, (h(48), V.HTTP_GONE)], held=held)
+    assert one.state is CaseState.PENDING_REMOVAL  # one counted gone check so far
+    assert one.unconfirmed == 0  # a later counted check has taken over
+    two = derive_state(T0, [*served, (h(48), V.HTTP_GONE), (h(72), V.HTTP_GONE)], held=held)
+    assert two.state is CaseState.REMOVED
+    assert (two.removed_after, two.removed_at) == (h(1), h(48))
+
+
+def test_a_healthy_run_that_finds_it_served_clears_held_failures():
+    state = derive_state(T0, [(h(1), V.ONLINE), (h(48), V.ONLINE)],
+                         held=[(h(24), V.NXDOMAIN)])
+    assert (state.state, state.unconfirmed, state.last_counted_at) == (CaseState.ONLINE, 0,
+                                                                       h(48))
+
+
+def test_blocked_checks_do_not_move_the_schedulers_clock():
+    state = derive_state(T0, [(h(1), V.ONLINE), (h(24), V.BLOCKED_ADDRESS)])
+    assert (state.last_checked_at, state.last_counted_at) == (h(24), h(1))
+    held = derive_state(T0, [(h(1), V.ONLINE)], held=[(h(24), V.BLOCKED_ADDRESS)])
+    assert (held.last_checked_at, held.last_counted_at, held.checks) == (h(24), h(1), 2)

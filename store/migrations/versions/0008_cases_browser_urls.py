@@ -11,7 +11,7 @@ keeps its old values and is named in the log. Checks already made are
 evidence and stay as they are.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 import logging
 
@@ -21,7 +21,7 @@ from alembic import op
 from hostwatch.urls import UrlError, normalise_url
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
