@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import select, text
 
 from store import Case, Store
 from store.db import _alembic_config
@@ -29,11 +29,14 @@ def test_stored_cases_get_the_browser_s_host(db_url, caplog):
         "plain": ("https://a.example/x.jpg", "https://a.example/x.jpg", "a.example"),
         "bad": ("http://1.2.3.4.5/x", "http://1.2.3.4.5/x", "1.2.3.4.5"),
     }
+    # Plain SQL against the 0005 schema (the model has columns of later migrations).
     with store.engine.begin() as connection:
-        connection.execute(insert(Case.__table__), [
-            {"source": "hotline", "external_id": key, "url": url, "url_normalised": normal,
-             "host": host, "category": "csam", "reported_at": NOW, "imported_at": NOW,
-             "state": "unchecked", "reappearances": 0, "check_count": 0}
+        connection.execute(text(
+            "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
+            "reported_at, imported_at, state, reappearances, check_count) VALUES "
+            "('hotline', :key, :url, :normal, :host, 'csam', :at, :at, 'unchecked', 0, 0)"), [
+            {"key": key, "url": url, "normal": normal, "host": host,
+             "at": NOW.replace(tzinfo=None)}
             for key, (url, normal, host) in old.items()])
 
     with caplog.at_level(logging.WARNING, logger="hostwatch.migrations"):
