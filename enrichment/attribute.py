@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crawler.guard import forbidden_reason, parse_networks
@@ -39,11 +39,13 @@ from enrichment import EnrichmentError
 from enrichment.cdn import CdnDetection, detect_cdn
 from enrichment.dns import Addresses, DnsFailure, Resolver, ZoneServers, is_ip_literal
 from enrichment.hosters import HosterDecision, HosterRegistry, hoster_of_record
+from enrichment.identity import HosterBook, identity_of
 from enrichment.jurisdiction import jurisdiction
 from enrichment.network import AsNames, AsnTable, NetworkInfo, RdapClient
 from hostwatch.config import Config
 from hostwatch.urls import url_host
-from store import Attribution, Case, Check, Hoster, Network, Store
+from store import Attribution, Check, Network, Store
+from store.of_record import set_attributions_of_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class NetworkFacts:
     country: str | None = None  # the network's
     abuse_email: str | None = None
     cidr: str | None = None
+    org_handle: str | None = None  # the holder's RDAP handle
 
 
 @dataclass
@@ -202,7 +205,8 @@ class Attributor:
         self._starts: dict[str, list[str]] = {"4": [], "6": []}
         self._ranges: dict[str, list[tuple[str, str, NetworkFacts]]] = {"4": [], "6": []}
         self._keyed: dict[str, NetworkFacts] = {}
-        self._hosters: dict[str, int] = {}
+        # identity -> (hosters row id, how it was matched), within this run
+        self._hosters: dict[tuple[str | None, ...], tuple[int, str]] = {}
         self._guard: dict[str, bool] = {}  # announced prefix (or address) -> public
 
     @classmethod
@@ -418,7 +422,8 @@ class Attributor:
         row_id = self._keep(f"{info.start_address}-{info.end_address}", now, url,
                             status="ok", info=info, span=span)
         facts = NetworkFacts(row_id, "ok", _fit(info.name), _fit(info.handle), _fit(info.org),
-                             info.org_country, info.country, _fit(info.abuse_email), info.cidr)
+                             info.org_country, info.country, _fit(info.abuse_email), info.cidr,
+                             _fit(info.org_handle))
         self._remember(ip, prefix, facts, span)
         return facts
 
@@ -438,6 +443,7 @@ class Attributor:
                 row.start_address, row.end_address = info.start_address, info.end_address
                 row.name, row.handle = _fit(info.name), _fit(info.handle)
                 row.org, row.org_country = _fit(info.org), info.org_country
+                row.org_handle = _fit(info.org_handle)
                 row.country, row.abuse_email = info.country, _fit(info.abuse_email)
                 row.rir = info.registry
             session.flush()
@@ -446,39 +452,49 @@ class Attributor:
     # -- hosters ----------------------------------------------------------------
 
     def hoster_row(self, session: Session, facts: Facts, now: datetime) -> int | None:
-        """The hosters row of the decision (made or updated), by key."""
+        """The hosters row of the decision: one per company, whichever source
+        named it (`enrichment.identity`); how it was matched goes into the
+        facts' ``sources`` (``hoster_identity``)."""
         decision = facts.decision
         if decision is None or not decision.hoster:
             return None
-        origin = decision.sources.get("hoster", "none")
-        key = decision.hoster_id or f"{origin}:{decision.hoster.lower()}"[:300]
-        if key in self._hosters:
-            return self._hosters[key]
-        row = session.scalars(select(Hoster).where(Hoster.key == key)).first()
-        registered = self.registry.get(decision.hoster_id) if decision.hoster_id else None
-        if row is None:
-            row = Hoster(key=key, legal_name=_fit(decision.hoster), updated_at=now, asns=[],
-                         source="registry" if registered else origin, cdn=False)
-            session.add(row)
-        row.legal_name = _fit(decision.hoster) or row.legal_name
-        row.country = decision.country or row.country
+        identity = identity_of(decision, asn=facts.asn, as_name=facts.as_name,
+                               rdap_org=facts.network.org,
+                               rdap_org_handle=facts.network.org_handle,
+                               registry=self.registry)
+        if identity is None:
+            return None
+        cache_key = (identity.registry_id, identity.handle,
+                     identity.name.full if identity.name else identity.legal_name,
+                     identity.country, identity.source)
+        cached = self._hosters.get(cache_key)
+        if cached is not None:
+            facts.sources["hoster_identity"] = cached[1]
+            return cached[0]
+        match = HosterBook(session, now).row(identity)
+        row, how = match.row, match.how
+        if match.merged:
+            self._hosters.clear()  # rows this run remembered may be gone
+        registered = self.registry.get(identity.registry_id) if identity.registry_id else None
         row.dsa_role = decision.dsa_role or row.dsa_role
         # An unregistered hoster's abuse contact is its network's, from RDAP.
         row.abuse = _fit(decision.abuse or facts.network.abuse_email) or row.abuse
         if registered is not None:
             row.asns = list(registered.asns)
             row.cdn = registered.cdn
+            row.country = registered.country
         elif facts.asn is not None and facts.asn not in (row.asns or []):
             row.asns = sorted([*(row.asns or []), facts.asn])
-        row.updated_at = now
         session.flush()
-        self._hosters[key] = row.id
+        facts.sources["hoster_identity"] = how
+        self._hosters[cache_key] = (row.id, how)
         return row.id
 
 
 def _network_facts(row: Network, status: str | None = None) -> NetworkFacts:
     return NetworkFacts(row.id, status or row.status, row.name, row.handle, row.org,
-                        row.org_country, row.country, row.abuse_email, row.cidr)
+                        row.org_country, row.country, row.abuse_email, row.cidr,
+                        row.org_handle)
 
 
 def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
@@ -522,18 +538,6 @@ class EnrichResult:
         return sum(self.rdap_failures.values())
 
 
-def _point_cases_at_attributions(session: Session, case_ids: list[int]) -> None:
-    """Set each case's attribution of record: its newest attributed check with
-    an address (a check that never reached an address keeps the one before)."""
-    newest = (select(Attribution.id).where(Attribution.case_id == Case.id,
-                                           Attribution.ip.is_not(None))
-              .order_by(Attribution.check_id.desc()).limit(1).scalar_subquery())
-    ids = sorted(set(case_ids))
-    for start in range(0, len(ids), 500):
-        session.execute(update(Case).where(Case.id.in_(ids[start:start + 500]))
-                        .values(attribution_id=newest))
-
-
 def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
            limit: int | None = None,
            progress: Callable[[int, int], None] | None = None) -> EnrichResult:
@@ -570,11 +574,14 @@ def enrich(store: Store, attributor: Attributor, *, batch: int | None = None,
                    for _, _, url, final_url, peer_ip, headers in rows]
         facts = attributor.facts(targets, now)
         with store.transaction() as session:
-            values = [attribution_row(item, check_id, case_id, now,
-                                      attributor.hoster_row(session, item, now))
-                      for (check_id, case_id, *_), item in zip(rows, facts, strict=True)]
+            # hoster_row first: it records in the facts' sources how the
+            # hoster was matched, which the attribution row keeps.
+            hoster_ids = [attributor.hoster_row(session, item, now) for item in facts]
+            values = [attribution_row(item, check_id, case_id, now, hoster_id)
+                      for (check_id, case_id, *_), item, hoster_id
+                      in zip(rows, facts, hoster_ids, strict=True)]
             session.execute(insert(Attribution), values)
-            _point_cases_at_attributions(session, [case_id for _, case_id, *_ in rows])
+            set_attributions_of_record(session, [case_id for _, case_id, *_ in rows])
         last_id = rows[-1][0]
         result.attributed += len(rows)
         result.batches += 1

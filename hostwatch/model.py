@@ -103,3 +103,18 @@ class RunHealth(StrEnum):
     PENDING = "pending"  # running, or ended without a judgement yet
     HEALTHY = "healthy"  # controls served (if any), no anomaly
     SUSPECT = "suspect"  # a control failed, or the anomaly rule fired
+
+
+class AliasKind(StrEnum):
+    """How a source names a hoster (store.HosterAlias.kind), most certain first."""
+
+    REGISTRY = "registry"  # the id of hostwatch's registry entry
+    ASN = "asn"  # an AS number the registry entry lists
+    RDAP_HANDLE = "rdap_handle"  # the RDAP organisation handle of the registrant
+    LEGAL_NAME = "legal_name"  # the registry entry's legal name, reduced
+    RDAP_ORG = "rdap_org"  # the RDAP registrant's name, reduced
+    AS_NAME = "as_name"  # the company part of the AS name, reduced
+    KEY = "key"  # a key the hoster had before duplicates were merged
+
+
+NAME_KINDS = (AliasKind.LEGAL_NAME, AliasKind.RDAP_ORG, AliasKind.AS_NAME)

@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 
 from hostwatch.model import Verdict, VerdictGroup
 from reports.deadlines import Judgement, Regime, judge
+from store.checks import held_run_ids
 from store.db import Store
 from store.models import Case, Check, Notice, Order
 from store.schedule import DeadlineCheck, ScheduleRule, is_open, next_check
+from store.state import counts
 
 CHUNK = 500  # cases read per round of queries
 
@@ -107,11 +109,14 @@ def _deadlines(session: Session, ids: Sequence[int]) -> dict[int, list[_Deadline
 
 
 def _checks(session: Session, ids: Sequence[int]) -> dict[int, list[tuple[datetime, Verdict]]]:
+    """The checks that count (store.state.counts: a suspect run's failures do not)."""
+    held = held_run_ids(session)
     found: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
-    for case_id, when, verdict in session.execute(
-            select(Check.case_id, Check.checked_at, Check.verdict)
+    for case_id, when, verdict, run_id in session.execute(
+            select(Check.case_id, Check.checked_at, Check.verdict, Check.run_id)
             .where(Check.case_id.in_(ids))):
-        found[case_id].append((when, Verdict(verdict)))
+        if counts(Verdict(verdict), run_id in held):
+            found[case_id].append((when, Verdict(verdict)))
     return found
 
 

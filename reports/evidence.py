@@ -22,6 +22,7 @@ import os
 import shutil
 import uuid
 import zipfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,7 @@ from reports.evidence_docs import (
     method_md,
     readme_md,
 )
-from store.models import Hoster
+from store.models import Hoster, HosterAlias
 
 __all__ = [
     "CASE_COLUMNS",
@@ -100,11 +101,15 @@ def manifest_text(files: dict[str, bytes]) -> str:
     return "".join(f"{sha256_hex(files[name])}  {name}\n" for name in sorted(files))
 
 
-def hoster_document(hoster: Hoster) -> dict[str, Any]:
+def hoster_document(hoster: Hoster, aliases: Sequence[HosterAlias] = ()) -> dict[str, Any]:
+    """hoster.json: the hoster, and every way its sources named it (``aliases``:
+    how its attributions were matched to this one company)."""
     return {"key": hoster.key, "legal_name": hoster.legal_name, "country": hoster.country,
             "asns": list(hoster.asns or []), "dsa_role": hoster.dsa_role,
             "abuse_contact": hoster.abuse, "cdn": hoster.cdn, "source": hoster.source,
-            "updated_at": hoster.updated_at}
+            "updated_at": hoster.updated_at,
+            "aliases": [{"kind": a.kind, "value": a.value, "seen_as": a.seen_as,
+                         "first_seen": a.first_seen} for a in aliases]}
 
 
 def build_pack(data: EvidenceData) -> dict[str, bytes]:
@@ -134,7 +139,7 @@ def build_pack(data: EvidenceData) -> dict[str, bytes]:
         "notices.csv": csv_text(NOTICE_COLUMNS, notice_rows),
         "orders.csv": csv_text(ORDER_COLUMNS, order_rows),
         "figures.json": json_bytes(figures(data)),
-        "hoster.json": json_bytes(hoster_document(data.hoster)),
+        "hoster.json": json_bytes(hoster_document(data.hoster, data.aliases)),
         "jurisdiction.md": jurisdiction_md(data),
         "method.md": method_md(data),
     }

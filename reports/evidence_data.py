@@ -15,7 +15,6 @@ writes the documents for people.
 
 from __future__ import annotations
 
-import difflib
 import json
 import statistics
 from collections import defaultdict
@@ -28,12 +27,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import Verdict
+from hostwatch.model import RunHealth, Verdict
 from reports.deadlines import Judgement, Outcome, Regime, judge
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
 from store.checks import GENESIS
-from store.models import Attribution, Case, ChainHead, Check, CrawlRun, Hoster, Notice, Order
-from store.state import Debounce
+from store.hosters import find_hoster
+from store.models import (
+    Attribution,
+    Case,
+    ChainHead,
+    Check,
+    CrawlRun,
+    Hoster,
+    HosterAlias,
+    Notice,
+    Order,
+)
+from store.state import Debounce, counts
 
 __all__ = [
     "ATTRIBUTION_COLUMNS",
@@ -93,40 +103,25 @@ class EvidenceData:
     generated_at: datetime
     rules: Debounce
     runs: list[CrawlRun] = field(default_factory=list)  # the runs that made the checks
+    # How the hoster's sources name it (registry id, RDAP handle, names...):
+    # the evidence of how each attribution was matched to this hoster.
+    aliases: list[HosterAlias] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- reading
 
 
-def find_hoster(session: Session, name: str) -> Hoster:
-    """The hoster whose key or legal name is ``name`` (case-insensitive)."""
-    wanted = name.strip().casefold()
-    hosters = list(session.scalars(select(Hoster).order_by(Hoster.legal_name)))
-    found = [h for h in hosters if wanted in (h.key.casefold(), h.legal_name.casefold())]
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        keys = ", ".join(h.key for h in found)
-        raise EvidenceError(f"hoster {name!r} is ambiguous: give one key of {keys}")
-    names = {h.key.casefold(): h.key for h in hosters}
-    names.update({h.legal_name.casefold(): h.legal_name for h in hosters})
-    close = difflib.get_close_matches(wanted, list(names), n=5, cutoff=0.5)
-    close += [n for n in names if wanted and wanted in n and n not in close]
-    if close:
-        hint = "close: " + ", ".join(repr(names[n]) for n in close[:8])
-    elif hosters:
-        hint = "known hosters: " + ", ".join(repr(h.key) for h in hosters[:10]) + (
-            ", ..." if len(hosters) > 10 else "")
-    else:
-        hint = "the store has no hosters yet (run `hostwatch enrich`)"
-    raise EvidenceError(f"no hoster {name!r} in the store ({hint})")
-
-
 def read_evidence(session: Session, hoster_name: str, audience: Audience, *,
                   store_url: str, rules: Debounce, since: datetime | None = None,
                   until: datetime | None = None, now: datetime | None = None) -> EvidenceData:
-    """Read the cases of one hoster of record (reported in [since, until))."""
+    """Read the cases of one hoster of record (reported in [since, until)).
+
+    Raises `store.hosters.HosterNotFound` / `HosterAmbiguous` when
+    ``hoster_name`` names no single hoster.
+    """
     hoster = find_hoster(session, hoster_name)
+    aliases = list(session.scalars(select(HosterAlias).where(HosterAlias.hoster_id == hoster.id)
+                                   .order_by(HosterAlias.first_seen, HosterAlias.id)))
     head = session.get(ChainHead, 1)
     head_id = head.check_id if head is not None else None
     head_hash = head.record_hash if head is not None else GENESIS
@@ -159,7 +154,8 @@ def read_evidence(session: Session, hoster_name: str, audience: Audience, *,
         orders=sorted(orders, key=lambda o: (o.case_id, o.issued_at, o.id)),
         head_check_id=head_id, head_hash=head_hash, store_url=store_url,
         generated_at=(now or datetime.now(UTC)).replace(microsecond=0), rules=rules,
-        runs=_runs(session, {c.run_id for c in checks if c.run_id is not None}))
+        runs=_runs(session, {c.run_id for c in checks if c.run_id is not None}),
+        aliases=aliases)
 
 
 def _runs(session: Session, ids: set[int]) -> list[CrawlRun]:
@@ -230,9 +226,14 @@ def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
 
 
 def _history(data: EvidenceData) -> dict[int, list[tuple[datetime, Verdict]]]:
+    """Each case's checks that count (store.state.counts: a suspect or
+    unjudged run's failures do not)."""
+    held = {run.id for run in data.runs if run.health != RunHealth.HEALTHY.value}
     history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
     for check in data.checks:
-        history[check.case_id].append((check.checked_at, Verdict(check.verdict)))
+        verdict = Verdict(check.verdict)
+        if counts(verdict, check.run_id in held):
+            history[check.case_id].append((check.checked_at, verdict))
     return history
 
 

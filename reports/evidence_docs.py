@@ -82,7 +82,9 @@ def jurisdiction_md(data: EvidenceData) -> str:
              "company's Amsterdam address block is not Dutch-hosted.", "",
              "## How each case was attributed", "",
              "Each case belongs to the hoster of its *attribution of record*: the "
-             "attribution of its newest check that reached an address. The "
+             "attribution of its newest check that reached an address (by check "
+             "time, ties by check id: the order in which checks were imported "
+             "does not matter). The "
              "attributions of record of the cases in this pack:", ""]
     by_id = {a.id: a for a in data.attributions}
     groups: dict[tuple[Any, ...], list[Case]] = defaultdict(list)
@@ -125,14 +127,21 @@ def jurisdiction_md(data: EvidenceData) -> str:
         lines.append("")
     if not groups:
         lines += ["(no case in this pack)", ""]
+    lines += _identity_lines(data)
+    # A hoster is one company (legal entity) whichever source named it, so
+    # hoster_id differs only when the company did: then, and only then, the
+    # material moved to another hoster.
     moved = sorted({a.case_id for a in data.attributions
                     if a.hoster_id is not None and a.hoster_id != h.id})
     if moved:
-        lines += ["## Cases that were served by another hoster at some check", "",
+        others = sorted({a.hoster or "?" for a in data.attributions
+                         if a.hoster_id is not None and a.hoster_id != h.id})
+        lines += ["## Cases that moved to another hoster", "",
                   "Material moves between hosters. Cases " + ", ".join(map(str, moved))
-                  + " have checks attributed to another hoster (see attributions.csv, "
-                  "column of_record); they are in this pack because their newest "
-                  "attribution is to this hoster.", ""]
+                  + " have checks attributed to another company (another legal "
+                  "entity: " + _md("; ".join(others)) + "; see attributions.csv, columns "
+                  "hoster_id and of_record); they are in this pack because their "
+                  "attribution of record is to this hoster.", ""]
     lines += ["## CDN caveat", "",
               "A content delivery network (Cloudflare, Akamai, Fastly, CloudFront...) "
               "answers from its own edge addresses and hides the origin server. A case "
@@ -141,6 +150,36 @@ def jurisdiction_md(data: EvidenceData) -> str:
               + ("Some cases of this pack were served through a CDN (above)."
                  if cdn_seen else "No case of this pack was served through a CDN."), ""]
     return "\n".join(lines)
+
+
+_ALIAS_KINDS = {
+    "registry": "hostwatch's registry entry",
+    "asn": "an AS number the registry entry lists",
+    "rdap_handle": "the RDAP registrant's organisation handle",
+    "legal_name": "the registry's legal name",
+    "rdap_org": "the RDAP registrant's name",
+    "as_name": "the AS name",
+    "key": "a key this hoster had before two records of it were merged",
+}
+
+
+def _identity_lines(data: EvidenceData) -> list[str]:
+    """How the sources name this hoster: the evidence that its checks are one company's."""
+    if not data.aliases:
+        return []
+    lines = ["## How this hoster was identified", "",
+             "One company is one hoster, whichever source named it on a check (the "
+             "registry, the RDAP registrant, the AS name). Names are compared without "
+             "case, accents, punctuation and the spelling of the legal form (B.V. = BV); "
+             "a different legal form, country of establishment or RDAP handle is "
+             "another company. The sources named this hoster as (the column "
+             "hoster_identity in the attributions' sources says which matched each "
+             "check):", ""]
+    for alias in data.aliases:
+        lines.append(f"- {_md(_ALIAS_KINDS.get(alias.kind, alias.kind))}: "
+                     f"{_md(alias.seen_as)} (compared as {_md(alias.value)}; first seen "
+                     f"{alias.first_seen:%Y-%m-%d %H:%M} UTC)")
+    return [*lines, ""]
 
 
 def method_md(data: EvidenceData) -> str:

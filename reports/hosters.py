@@ -44,6 +44,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hostwatch.model import CaseState, RunHealth, Verdict, VerdictGroup
 from reports.deadlines import Outcome, Regime
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
+from store.checks import held_run_ids
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice, Order
 
 __all__ = [
@@ -345,6 +346,12 @@ class _Sql:
             .where(Order.regime.is_not(None)),
         ).subquery("due")
         decisive = (*SERVED, *GONE)
+        # A suspect or unjudged run's gone checks do not count (store.state.counts).
+        held = sorted(held_run_ids(self.session))
+        counted = (Check.verdict.in_(decisive) if not held else
+                   Check.verdict.in_(SERVED) | (Check.verdict.in_(GONE)
+                                                & (Check.run_id.is_(None)
+                                                   | Check.run_id.not_in(held))))
         # At one instant a served check outweighs a gone one (judge()'s rule).
         served_first = case((Check.verdict.in_(SERVED), 0), else_=1)
 
@@ -353,7 +360,7 @@ class _Sql:
             order = ((Check.checked_at.desc(), served_first, Check.id.desc()) if before
                      else (Check.checked_at.asc(), served_first, Check.id.asc()))
             return (select(Check.verdict)
-                    .where(Check.case_id == due.c.case_id, side, Check.verdict.in_(decisive))
+                    .where(Check.case_id == due.c.case_id, side, counted)
                     .order_by(*order).limit(1).scalar_subquery())
 
         served_since_start = (

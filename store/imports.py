@@ -41,6 +41,7 @@ from reports.deadlines import (
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
+from store.of_record import set_attributions_of_record
 from store.readers import (
     CATEGORIES,
     FALSE,
@@ -443,8 +444,10 @@ def import_checks(store: Store, path: Path, rules: Debounce, *, source: str = "h
     ``verdict`` (one of hostwatch's verdicts); optional ``http_status``,
     ``ip``. The checks join the hash chain in the file's time order, marked
     ``imported`` (method ``imported``), and the cases' states are derived
-    again from their whole history. A check is identified by case and
-    checked_at: importing the same file again changes nothing.
+    again from their whole history, and so is their attribution of record
+    (`store.of_record`: by check time, whatever the order of import). A
+    check is identified by case and checked_at: importing the same file
+    again changes nothing.
     """
     now = _now(None)
     _check_source(source)
@@ -488,6 +491,9 @@ def import_checks(store: Store, path: Path, rules: Debounce, *, source: str = "h
         new.sort(key=lambda check: check.checked_at)
         for start in range(0, len(new), INSERT_BATCH):
             append_checks(session, new[start:start + INSERT_BATCH], rules)
+        # An older log imported after crawling began must not take a case
+        # over: the attribution of record goes by check time, not by id.
+        set_attributions_of_record(session, {check.case_id for check in new})
         result.added = len(new)
     result.rejected.sort(key=lambda error: error.line)
     return result

@@ -90,8 +90,9 @@ class Case(Base):
     # Failing checks of suspect (or not yet judged) runs after that one: they
     # await a healthy run that confirms or clears them.
     unconfirmed_checks: Mapped[int] = mapped_column(Integer, default=0)
-    # The attribution of record: that of the newest attributed check with an
-    # address (set by enrichment), so reports group cases by hoster without
+    # The attribution of record: that of the attributed check with the newest
+    # checked_at that has an address, ties by check id (store.of_record, set by
+    # enrichment and import-checks), so reports group cases by hoster without
     # reading every check.
     # (No foreign key: attributions already point at cases.)
     attribution_id: Mapped[int | None] = mapped_column(BigId, index=True)
@@ -252,6 +253,7 @@ class Network(Base):
     org_country: Mapped[str | None] = mapped_column(String(8))  # the holder's address
     country: Mapped[str | None] = mapped_column(String(8))  # the network's
     abuse_email: Mapped[str | None] = mapped_column(String(255))
+    org_handle: Mapped[str | None] = mapped_column(String(255))  # the holder's RDAP handle
     rir: Mapped[str | None] = mapped_column(String(32))  # the registry that answered
     rdap_url: Mapped[str | None] = mapped_column(Text)  # where the answer came from
 
@@ -270,8 +272,37 @@ class Hoster(Base):
     dsa_role: Mapped[str | None] = mapped_column(String(32))
     abuse: Mapped[str | None] = mapped_column(String(255))
     cdn: Mapped[bool] = mapped_column(Boolean, default=False)
-    source: Mapped[str] = mapped_column(String(32))  # registry / rdap / asn_names
+    # The best source that named it: registry, else rdap, else asn_names. How
+    # each attribution was matched to it: its aliases (HosterAlias).
+    source: Mapped[str] = mapped_column(String(32))
     updated_at: Mapped[datetime]
+
+
+class HosterAlias(Base):
+    """One way a source names a hoster: how an attribution was matched to it.
+
+    ``kind`` is a `hostwatch.model.AliasKind`: the registry entry id, an AS
+    number the registry lists, an RDAP organisation handle, a company name
+    reduced by `hostwatch.orgnames` (from RDAP, an AS name or the registry's
+    legal name; ``base`` holds it without the legal form), or a key the
+    hoster had before duplicates were merged. A (kind, value) names one
+    hoster; ``seen_as`` keeps the text as the source wrote it.
+    """
+
+    __tablename__ = "hoster_aliases"
+    __table_args__ = (
+        UniqueConstraint("kind", "value", name="uq_hoster_aliases_kind_value"),
+        Index("ix_hoster_aliases_base", "base"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    hoster_id: Mapped[int] = mapped_column(ForeignKey("hosters.id", ondelete="CASCADE"),
+                                           index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(300))
+    base: Mapped[str | None] = mapped_column(String(300))
+    seen_as: Mapped[str] = mapped_column(String(300))
+    first_seen: Mapped[datetime]
 
 
 class Attribution(Base):

@@ -63,6 +63,13 @@ class CaseHistory:
     unconfirmed: int = 0  # held failing checks newer than that
 
 
+def counts(verdict: Verdict, held: bool) -> bool:
+    """Whether a check counts as evidence about the material: every check of
+    a healthy run; of a held (suspect or unjudged) run only a served one.
+    Deadline judgements use the same rule as the state."""
+    return not held or verdict.group is VerdictGroup.SERVED
+
+
 def _split_held(
     checks: Iterable[tuple[datetime, Verdict]],
     held: Iterable[tuple[datetime, Verdict]],

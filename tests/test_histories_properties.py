@@ -146,7 +146,15 @@ def test_every_accepted_history_makes_every_report_pack_and_export(files):
             if fmt == "json":
                 report = json.loads(out.read_text())
         assert report is not None
-        ok(run(db, "deadlines", "--json"), "deadlines")
+        listed = ok(run(db, "deadlines", "--json"), "deadlines")
+        for line in listed.output.splitlines():
+            row = json.loads(line)
+            due = datetime.fromisoformat(row["deadline"].replace("Z", "+00:00"))
+            # Judged at the command's clock, which is later than NOW.
+            if row["outcome"] == "pending":
+                assert due > NOW, row
+            else:
+                assert due <= datetime.now(UTC), row
         packs = []
         for hoster in report["hosters"]:
             key = hoster["key"]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.model import CaseState, RunHealth
 from store.checks import refresh_cases
-from store.models import Attribution, Case, CrawlRun
+from store.models import Attribution, Case, CrawlRun, Hoster
 from store.state import Debounce
 
 
@@ -74,22 +74,24 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     unconfirmed_checks (failed checks of suspect runs since the last check
     that counts: they await a healthy run), and from the attribution of the
     newest check that has an address (see `hostwatch enrich`): hoster,
-    hoster_country, jurisdiction, dutch, asn, ip, cdn (null until the
-    case's checks are attributed).
+    hoster_key (the key to give --hoster: one per company, whichever source
+    named it), hoster_country, jurisdiction, dutch, asn, ip, cdn (null until
+    the case's checks are attributed).
 
     \b
     Example:
       hostwatch cases --state removed --json | jq .removed_at
     """
     store = open_store(load_config(ctx))
-    query = (select(Case, Attribution).order_by(Case.id)
-             .outerjoin(Attribution, Attribution.id == Case.attribution_id))
+    query = (select(Case, Attribution, Hoster.key).order_by(Case.id)
+             .outerjoin(Attribution, Attribution.id == Case.attribution_id)
+             .outerjoin(Hoster, Hoster.id == Attribution.hoster_id))
     if state:
         query = query.where(Case.state == state)
     if limit:
         query = query.limit(limit)
     with store.session() as session:
-        for case, who in session.execute(query).yield_per(1000):
+        for case, who, hoster_key in session.execute(query).yield_per(1000):
             if as_json:
                 click.echo(json.dumps({
                     "id": case.external_id, "source": case.source, "url": case.url,
@@ -100,6 +102,7 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
                     "reappearances": case.reappearances, "checks": case.check_count,
                     "unconfirmed_checks": case.unconfirmed_checks,
                     "hoster": who.hoster if who else None,
+                    "hoster_key": hoster_key,
                     "hoster_country": who.hoster_country if who else None,
                     "jurisdiction": who.jurisdiction if who else None,
                     "dutch": who.dutch if who else None,

@@ -9,6 +9,12 @@ import click
 
 from hostwatch.config import Config, ConfigError
 from store import Store, StoreError
+from store.hosters import HosterAmbiguous, HosterLookupError
+
+# Exit status of every command with a --hoster option when the value names no
+# hoster (2, as for any bad option) or more than one (5: give the key).
+EXIT_UNKNOWN_HOSTER = 2
+EXIT_AMBIGUOUS_HOSTER = 6  # 5 is a suspect crawl run: one meaning per status
 
 
 def load_config(ctx: click.Context, **overrides: Any) -> Config:
@@ -29,6 +35,21 @@ def open_store(config: Config) -> Store:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     return store
+
+
+class UnknownHosterError(click.ClickException):
+    exit_code = EXIT_UNKNOWN_HOSTER
+
+
+class AmbiguousHosterError(click.ClickException):
+    exit_code = EXIT_AMBIGUOUS_HOSTER
+
+
+def hoster_error(exc: HosterLookupError) -> click.ClickException:
+    """The error every --hoster option gives: one message and exit status per kind."""
+    if isinstance(exc, HosterAmbiguous):
+        return AmbiguousHosterError(str(exc))
+    return UnknownHosterError(str(exc))
 
 
 def when_option(_ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:

@@ -8,15 +8,17 @@ from pathlib import Path
 
 import click
 
-from hostwatch.commands.common import load_config, open_store, when_option
+from hostwatch.commands.common import hoster_error, load_config, open_store, when_option
 from store.checks import verify_chain
+from store.hosters import HosterLookupError
 from store.models import ChainHead
 from store.state import Debounce
 
 
 @click.command("evidence")
 @click.option("--hoster", "hoster", required=True,
-              help="The hoster of record: its key or legal name (any case).")
+              help="The hoster of record: its key, or a name any source gave it "
+                   "(legal name, RDAP registrant, AS name), case-insensitive.")
 @click.option("--for", "audience", required=True,
               type=click.Choice(["atkm", "acm"], case_sensitive=False),
               help="atkm: removal orders first; acm: the DSA points (dsa.md, dsa.json).")
@@ -41,6 +43,9 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
     check hash chain; and MANIFEST.sha256 over every file. No material is
     stored or included: hashes, URLs and metadata only.
 
+    Exit status 2 when --hoster names no hoster, 6 when it names more than
+    one (the message lists their keys: give one), as for every --hoster.
+
     \b
     Example:
       hostwatch report evidence --hoster "Example Hosting B.V." --for atkm -o pack-2026-02
@@ -63,6 +68,8 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
         files = build_pack(data)
         folder, archive = write_pack(files, output, force=force,
                                      generated_at=data.generated_at)
+    except HosterLookupError as exc:
+        raise hoster_error(exc) from exc
     except (EvidenceError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

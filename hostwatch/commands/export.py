@@ -6,7 +6,6 @@ reads its cases and writes the files.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import sys
@@ -19,9 +18,8 @@ from typing import Any
 
 import click
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from hostwatch.commands.common import load_config, open_store
+from hostwatch.commands.common import hoster_error, load_config, open_store
 from hostwatch.model import CaseState
 from reports.xarf import (
     CLASSIFICATIONS,
@@ -34,7 +32,8 @@ from reports.xarf import (
     build_report,
     xarf_type,
 )
-from store.models import Attribution, Case, Check, Hoster
+from store.hosters import HosterLookupError, find_hoster
+from store.models import Attribution, Case, Check
 
 # A notice goes to a hoster about material that may still be there; removed
 # cases only with --all. Unchecked cases have no hoster of record yet.
@@ -70,37 +69,6 @@ def _party(role: str, org: str | None, contact: str | None, domain: str | None,
         raise click.UsageError(
             "; ".join(f"--{role}-{p.split(':', 1)[0]}:{p.split(':', 1)[1]}" for p in problems))
     return party
-
-
-def find_hoster(session: Session, wanted: str) -> Hoster:
-    """The hoster whose key or legal name is ``wanted`` (case-insensitive)."""
-    hosters = list(session.scalars(select(Hoster).order_by(Hoster.key)))
-    folded = wanted.strip().casefold()
-    for hoster in hosters:
-        if hoster.key.casefold() == folded:
-            return hoster
-    named = [h for h in hosters if h.legal_name.casefold() == folded]
-    if len(named) == 1:
-        return named[0]
-    if named:
-        keys = ", ".join(h.key for h in named)
-        raise click.UsageError(f"{len(named)} hosters are called {wanted!r}: give the key "
-                               f"of one ({keys})")
-    if not hosters:
-        raise click.UsageError(f"no hoster {wanted!r}: the store knows no hosters yet "
-                               "(run `hostwatch enrich` first)")
-    by_text: dict[str, set[str]] = defaultdict(set)
-    for h in hosters:
-        label = f"{h.legal_name} (key {h.key})"
-        by_text[h.key.casefold()].add(label)
-        by_text[h.legal_name.casefold()].add(label)
-    close = difflib.get_close_matches(folded, list(by_text), n=5, cutoff=0.6)
-    labels = sorted({label for text in close for label in by_text[text]}
-                    | {label for text, found in by_text.items() if folded and folded in text
-                       for label in found})
-    hint = ("; close matches: " + ", ".join(labels[:8])) if labels else \
-        "; no close match (see `hostwatch cases --json` for the hosters of record)"
-    raise click.UsageError(f"no hoster with key or legal name {wanted!r}{hint}")
 
 
 def _facts(case: Case, who: Attribution, check: Check) -> tuple[CaseFacts, SeenFacts]:
@@ -158,8 +126,8 @@ def write_reports(reports: Sequence[dict[str, Any]], output: str) -> str:
 
 @export.command("xarf")
 @click.option("--hoster", "hoster_name", required=True,
-              help="The hoster of record: its key (as in the hoster registry) or legal "
-                   "name, case-insensitive.")
+              help="The hoster of record: its key, or a name any source gave it "
+                   "(legal name, RDAP registrant, AS name), case-insensitive.")
 @click.option("-o", "--output", default="-", show_default=True,
               help="'-' = JSON Lines on standard output; a directory (existing, or ending "
                    "in '/') = one <report_id>.json per report; else a JSON Lines file.")
@@ -218,6 +186,9 @@ def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: boo
     records no notice: import the notices you send (`hostwatch
     import-notices`).
 
+    Exit status 2 when --hoster names no hoster, 6 when it names more than
+    one (the message lists their keys: give one), as for every --hoster.
+
     \b
     Example:
       export HOSTWATCH_XARF_REPORTER_ORG="Offlimits"
@@ -236,7 +207,10 @@ def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: boo
 
     store = open_store(load_config(ctx))
     with store.session() as session:
-        hoster = find_hoster(session, hoster_name)
+        try:
+            hoster = find_hoster(session, hoster_name)
+        except HosterLookupError as exc:
+            raise hoster_error(exc) from exc
         rows = session.execute(
             select(Case, Attribution, Check)
             .join(Attribution, Attribution.id == Case.attribution_id)

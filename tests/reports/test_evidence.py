@@ -370,9 +370,9 @@ def test_since_and_until_select_cases_by_report_time(built):
 
 def test_unknown_hoster_names_close_ones(built):
     result = write_pack(built, "--hoster", "dutch-test-hostin", "--for", "acm", out="x")
-    assert result.exit_code == 1
-    assert "no hoster 'dutch-test-hostin'" in result.output
-    assert "'dutch-test-hosting'" in result.output
+    assert result.exit_code == 2
+    assert "no hoster with key or name 'dutch-test-hostin'" in result.output
+    assert "Dutch Test Hosting B.V. (key dutch-test-hosting)" in result.output
     assert not (built.workdir / "x").exists()
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from hostwatch.model import RunHealth
 from reports.evidence import Audience, EvidenceData, build_pack
+from reports.evidence_data import judgements
 from reports.formats import render_json, render_markdown
 from reports.hosters import ReportQuery, hoster_report
 from reports.html import render_html
@@ -104,3 +105,47 @@ def test_an_evidence_pack_shows_each_checks_run_and_whether_it_was_suspect(store
     assert f"Suspect runs among those that checked this pack's cases: {broken}." in method
     assert "runs.csv" in files["README.md"].decode()
     assert "runs.csv" in files["MANIFEST.sha256"].decode()
+
+
+def test_a_suspect_runs_gone_check_does_not_meet_a_deadline(store):
+    """Deadlines use the checks that count: a broken vantage point that missed
+    the material before the deadline does not make it met when healthy runs
+    saw it served on both sides of the deadline."""
+    from reports.deadline_cases import case_deadlines
+    from store.models import Notice
+    from store.schedule import ScheduleRule
+
+    with store.transaction() as session:
+        case_id = _case(session, "a", "csam")
+        session.add(Notice(case_id=case_id, sent_at=T0 + timedelta(hours=1), channel="email",
+                           recipient="abuse@a.test", reference="N1", trusted_flagger=False,
+                           due_at=T0 + timedelta(hours=25)))
+        healthy = _run(session, RunHealth.HEALTHY, None, 2)
+        broken = _run(session, RunHealth.SUSPECT, "resolver dead", 10)
+        later = _run(session, RunHealth.HEALTHY, None, 30)
+        append_checks(session, [
+            NewCheck(case_id=case_id, checked_at=T0 + timedelta(hours=hours), method="http",
+                     verdict=verdict, url="http://a.test/a.jpg", tool_version="t", run_id=run)
+            for run, hours, verdict in ((healthy, 2, "online"), (broken, 10, "http_gone"),
+                                        (later, 30, "online"))], Debounce())
+    now = T0 + timedelta(days=3)
+    rows = list(case_deadlines(store, now, ScheduleRule(timedelta(minutes=5))))
+    assert [row.judgement.outcome.value for row in rows] == ["breached"]
+    with store.session() as session:
+        report = json.loads(render_json(hoster_report(session, ReportQuery(), now=now)))
+    outcomes = report["totals"]["all"]["deadlines"]["notice_24h"]
+    assert (outcomes["breached"], outcomes["met"]) == (1, 0)
+    with store.session() as session:
+        case = session.get(Case, case_id)
+        notices = list(session.scalars(select(Notice)))
+        checks = list(session.scalars(select(Check).order_by(Check.id)))
+        runs = list(session.scalars(select(CrawlRun).order_by(CrawlRun.id)))
+    hoster = Hoster(key="h", legal_name="H B.V.", country="NL", asns=[], source="registry",
+                    updated_at=T0)
+    data = EvidenceData(hoster=hoster, audience=Audience.ATKM, since=None, until=None,
+                        cases=[case], checks=checks, attributions=[], notices=notices,
+                        orders=[], head_check_id=checks[-1].id,
+                        head_hash=checks[-1].record_hash, store_url="sqlite://",
+                        generated_at=now, rules=Debounce(), runs=runs)
+    per_notice, _, _ = judgements(data)
+    assert [j.outcome.value for j in per_notice.values()] == ["breached"]

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import click
 import pytest
 from click.testing import CliRunner, Result
 from jsonschema import Draft202012Validator, FormatChecker
@@ -46,6 +45,7 @@ from reports.xarf import (
     uri_of,
 )
 from store import Hoster, Store
+from store.hosters import HosterAmbiguous
 from tests.conftest import PG_URL, need_postgres
 from tests.enrichment.conftest import enrich_env
 from tests.net import TestInternet
@@ -516,7 +516,7 @@ def test_the_hoster_is_found_by_key_or_legal_name_in_any_case(built):
 def test_an_unknown_hoster_is_an_error_that_lists_close_matches(built):
     result = run_export(built, "--hoster", "dutch tset hosting")
     assert result.exit_code == 2
-    assert "no hoster with key or legal name 'dutch tset hosting'" in result.stderr
+    assert "no hoster with key or name 'dutch tset hosting'" in result.stderr
     assert "Dutch Test Hosting B.V. (key dutch-test-hosting)" in result.stderr
     assert result.stdout == ""
     part = run_export(built, "--hoster", "rhein")
@@ -561,10 +561,12 @@ def test_a_legal_name_shared_by_two_hosters_asks_for_the_key(tmp_path):
         for key in ("rdap:acme hosting", "asn:64999"):
             session.add(Hoster(key=key, legal_name="ACME Hosting", source="rdap",
                                updated_at=T))
-    with store.session() as session, pytest.raises(click.UsageError) as raised:
+    with store.session() as session, pytest.raises(HosterAmbiguous) as raised:
         find_hoster(session, "acme hosting")
-    assert "2 hosters are called 'acme hosting'" in str(raised.value)
-    assert "asn:64999, rdap:acme hosting" in str(raised.value)
+    assert "hoster 'acme hosting' is ambiguous: 2 hosters match" in str(raised.value)
+    assert "asn:64999 (ACME Hosting); rdap:acme hosting (ACME Hosting)" in str(raised.value)
+    assert raised.value.candidates == [("asn:64999", "ACME Hosting"),
+                                       ("rdap:acme hosting", "ACME Hosting")]
     with store.session() as session:
         assert find_hoster(session, "ASN:64999").key == "asn:64999"
     store.dispose()

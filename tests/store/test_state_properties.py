@@ -112,3 +112,17 @@ def test_the_order_checks_arrive_in_does_not_matter(reported_at, raw, rules, rnd
     shuffled = list(checks)
     rnd.shuffle(shuffled)
     assert derive_state(reported_at, checks, rules) == derive_state(reported_at, shuffled, rules)
+
+
+@given(moments, checks_st, checks_st, debounce_st)
+def test_a_suspect_runs_failures_never_count(reported_at, checks, held, rules):
+    """Held checks (suspect or unjudged runs): their served verdicts count like
+    any other, their failures change nothing about removal."""
+    served = [c for c in held if c[1].group is VerdictGroup.SERVED]
+    with_held = derive_state(reported_at, checks, rules, held=held)
+    counted = derive_state(reported_at, [*checks, *served], rules)
+    assert ((with_held.state, with_held.removed_after, with_held.removed_at,
+             with_held.reappearances)
+            == (counted.state, counted.removed_after, counted.removed_at,
+                counted.reappearances))
+    assert with_held.checks == len(checks) + len(held)

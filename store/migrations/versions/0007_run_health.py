@@ -7,13 +7,13 @@ address; ``hostwatch update`` re-derives it like every other derived column.
 The due index moves from last_checked_at to last_counted_at.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

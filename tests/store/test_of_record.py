@@ -1,0 +1,112 @@
+"""The attribution of record goes by check time, whatever the order in which
+checks reached the store (store.of_record, #10 point 3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, text
+
+from enrichment.attribute import Attributor, enrich
+from enrichment.network import AsNames, AsnTable
+from hostwatch.config import Config
+from store import Attribution, Case, Store
+from store.checks import NewCheck, append_checks
+from store.imports import import_checks
+from store.state import Debounce
+from tests.crawler.conftest import add_cases
+
+RULES = Debounce()
+URL = "http://img.example.test/a.jpg"
+DUTCH_IP, GERMAN_IP = "127.1.1.10", "127.1.3.10"
+NOW = datetime.now(UTC).replace(microsecond=0)
+# An older check log: the material was on a German server two weeks ago.
+OLD_LOG = ("case_id,checked_at,verdict,http_status,ip\n"
+           f"r0,{(NOW - timedelta(days=14)).isoformat()},online,200,{GERMAN_IP}\n"
+           f"r0,{(NOW - timedelta(days=13)).isoformat()},online,200,{GERMAN_IP}\n")
+
+
+def _attributor(store: Store) -> Attributor:
+    config = Config.from_env({"HOSTWATCH_OFFLINE": "1", "HOSTWATCH_NAMESERVERS": "127.0.0.1"})
+    table = AsnTable.from_lines(["127.1.1.0/24\t64501", "127.1.3.0/24\t64503"])
+    names = AsNames({64501: "DUTCHHOST-NL Dutch Test Hosting B.V., NL",
+                     64503: "RHEINHOST-DE Rhein Test Hosting GmbH, DE"}, "test")
+    return Attributor(config, store, table=table, names=names)
+
+
+def _crawl(store: Store, case_id: int) -> None:
+    """What the crawl writes: a check of now, from the Dutch server."""
+    with store.transaction() as session:
+        append_checks(session, [NewCheck(case_id=case_id, checked_at=NOW, method="http",
+                                         verdict="online", url=URL, tool_version="test",
+                                         http_status=200, peer_ip=DUTCH_IP)], RULES)
+
+
+def _import_old_log(store: Store, folder: Path) -> None:
+    log = folder / "old-checks.csv"
+    log.write_text(OLD_LOG)
+    result = import_checks(store, log, RULES, source="test")
+    assert (result.added, result.rejected) == (2, [])
+
+
+def _of_record(store: Store) -> tuple[str | None, str | None, bool]:
+    with store.session() as session:
+        row = session.execute(select(Attribution.hoster, Attribution.ip, Attribution.dutch)
+                              .join(Case, Case.attribution_id == Attribution.id)).one()
+    return row.hoster, row.ip, row.dutch
+
+
+def test_an_older_log_imported_after_crawling_does_not_take_the_case_over(store, tmp_path):
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _crawl(store, case_id)
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+    _import_old_log(store, tmp_path)
+    # Before enrichment and after it, the newest check in time stays of record.
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+    assert enrich(store, attributor).attributed == 2
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+
+
+def test_the_other_order_gives_the_same_hoster_of_record(store, tmp_path):
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _import_old_log(store, tmp_path)
+    enrich(store, attributor)
+    assert _of_record(store) == ("Rhein Test Hosting GmbH", GERMAN_IP, False)
+    _crawl(store, case_id)
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+
+
+def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_path):
+    """A store that the highest-id rule left pointing at the older import."""
+    from alembic import command
+
+    from store.db import _alembic_config
+
+    store = Store(db_url)
+    with store.engine.begin() as connection:
+        cfg = _alembic_config(db_url)
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, "0005")
+    case_id = add_cases(store, [URL])[URL]
+    _crawl(store, case_id)
+    _import_old_log(store, tmp_path)
+    with store.transaction() as session:
+        # What enrichment wrote under the old rule: the highest check id.
+        for check_id, ip in session.execute(text("SELECT id, peer_ip FROM checks")).all():
+            session.execute(text(
+                "INSERT INTO attributions (check_id, case_id, attributed_at, ip, hoster, "
+                "jurisdiction, dutch, sources) VALUES (:c, :case, :t, :ip, :h, :j, :d, '{}')"),
+                {"c": check_id, "case": case_id, "t": NOW.replace(tzinfo=None), "ip": ip,
+                 "h": "Dutch" if ip == DUTCH_IP else "German",
+                 "j": "NL" if ip == DUTCH_IP else "EU", "d": ip == DUTCH_IP})
+        session.execute(text(
+            "UPDATE cases SET attribution_id = (SELECT max(id) FROM attributions)"))
+    assert _of_record(store) == ("German", GERMAN_IP, False)
+    store.upgrade()
+    assert _of_record(store) == ("Dutch", DUTCH_IP, True)
+    store.dispose()
