@@ -1,6 +1,10 @@
 """Downloader middleware: resolve through hostwatch's resolver and apply the
 address guard before any connection is made (also for every redirect hop,
-because a redirected request passes through here again)."""
+because a redirected request passes through here again).
+
+Every request's URL is read as a browser reads it (hostwatch.urls): a
+redirect to ``http://0x7f.1/`` goes to 127.0.0.1, so it is guarded as that
+address, not looked up in DNS as a name."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from crawler.resolver import shared_resolver
 from crawler.verdict import ErrorKind
 from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
 from hostwatch.config import Config
+from hostwatch.urls import browser_url, url_host
 
 # What each DNS failure is as a check's error (also the browser's proxy's).
 DNS_ERROR_KINDS = {
@@ -29,6 +34,8 @@ DNS_ERROR_KINDS = {
 
 # Request.meta key: the addresses the request's host resolved to.
 META_ADDRESSES = "hostwatch_addresses"
+# Request.meta key: the URL last rewritten to the form a browser requests.
+META_REWRITTEN = "hostwatch_browser_url"
 
 
 class AddressGuardMiddleware:
@@ -53,8 +60,21 @@ class AddressGuardMiddleware:
         config = Config.from_env()
         return cls(shared_resolver(config), parse_networks(config.allow_private))
 
-    async def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> Request | None:
         host = urlparse_cached(request).hostname or ""
+        browser_host = url_host(request.url)
+        as_browser = browser_url(request.url)
+        if browser_host is None or as_browser is None:
+            # A redirect a browser could not follow (a case URL never gets here).
+            raise RefusedTarget(ErrorKind.UNSUPPORTED, "not a URL a browser would open")
+        if browser_host != host.rstrip("."):
+            # A host a browser reads as something else (a numeric IPv4 form
+            # such as 0x7f.1, an IDN): request the URL a browser would. Its
+            # host reads the same both ways, so this happens once a request.
+            if request.meta.get(META_REWRITTEN) == request.url:
+                raise RefusedTarget(ErrorKind.UNSUPPORTED, "host read two ways")
+            return request.replace(url=as_browser,
+                                   meta={**request.meta, META_REWRITTEN: as_browser})
         if not host:
             raise RefusedTarget(ErrorKind.UNSUPPORTED, f"no host in {request.url}")
         lookup = await self.resolver.addresses(host)

@@ -43,6 +43,7 @@ from enrichment.identity import HosterBook, identity_of
 from enrichment.jurisdiction import jurisdiction
 from enrichment.network import AsNames, AsnTable, NetworkInfo, RdapClient
 from hostwatch.config import Config
+from hostwatch.urls import url_host
 from store import Attribution, Check, Network, Store
 from store.of_record import set_attributions_of_record
 
@@ -123,8 +124,22 @@ class Target:
 
 
 def host_of(url: str) -> str | None:
-    host = urlsplit(url).hostname
-    return host.lower() if host else None
+    """The host a browser connects to for ``url`` ("http://0x7f.1/" is the
+    address 127.0.0.1, not a name); the plain reading of a stored URL that a
+    browser would not open."""
+    host = url_host(url)
+    if host is not None:
+        return host
+    plain = urlsplit(url).hostname
+    return plain.lower() if plain else None
+
+
+def host_target(text: str) -> str:
+    """A host name or address given on its own, read as it would be in a URL:
+    "3232235777" is 192.168.1.1 and "BÜCHER.example" is xn--bcher-kva.example."""
+    if is_ip_literal(text) or any(c in text for c in "/?#@\\"):
+        return text.strip("[]").lower().rstrip(".")
+    return url_host(f"http://{text}/") or text.lower().rstrip(".")
 
 
 def _cache_key(ip: str, prefix: str | None) -> str:

@@ -1,133 +1,174 @@
-"""Normalising reported URLs: one spelling per URL, without changing what is fetched.
+"""Reported URLs read the way a browser reads them: one spelling per URL.
 
-The normal form is what the crawler requests and what cases are grouped by:
-scheme and host lower-cased, IDN hosts in punycode, default port and fragment
-dropped, an empty path made "/". Everything the server sees is kept as
-reported: the path and query keep their percent-encoding and dot segments;
-only spaces and non-ASCII characters, which cannot travel in a request line,
-are percent-encoded (as UTF-8), as a browser would.
+A reported URL is what an analyst saw in a browser, so hostwatch parses it
+with a WHATWG URL parser (ada-url, the URL Standard that browsers follow) and
+checks what a browser would open. Hand-written rules disagree with browsers
+exactly where it matters: ``http://3232235777/`` and ``http://0x7f.1/`` are the
+IPv4 addresses 192.168.1.1 and 127.0.0.1 to a browser, but a DNS name to a
+naive parser, which then finds "nxdomain" and would report the material
+removed while the server still serves it.
+
+The normal form is the browser's serialisation without the fragment (which
+never reaches the server): scheme and host lower-cased, IDN hosts in punycode
+(UTS #46 non-transitional, i.e. IDNA 2008: "straße" stays "straße"), numeric
+IPv4 hosts (decimal, hex, octal, short dotted) as a dotted quad, IPv6 hosts
+compressed, the default port dropped, dot segments resolved, and spaces,
+quotes, non-ASCII and the like percent-encoded as UTF-8; existing escapes
+are kept as given. This is the URL the crawler and the browser check fetch
+and the one cases are grouped by.
+
+Some URLs a browser would open cannot be checked honestly; they are refused
+with a `Refusal` (the closed set the README documents under "Reported URLs").
 """
 
 from __future__ import annotations
 
-import encodings.idna
 import ipaddress
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-import idna
+from ada_url import URL, HostType
 
-__all__ = ["NormalisedUrl", "UrlError", "normalise_url"]
+__all__ = ["NormalisedUrl", "Refusal", "UrlError", "browser_url", "normalise_url",
+           "url_host"]
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
+SCHEMES = ("http", "https")
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+# What the URL Standard strips from both ends, plus the Unicode spaces a
+# paste from a mail or a spreadsheet brings along (a browser would keep a
+# trailing no-break space as "%C2%A0" in the path: never what was meant).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# After IDNA encoding: letters, digits, hyphen, dot; underscore occurs in real
-# host names (service labels, some CDNs) and resolves fine.
-_HOST_CHARS = re.compile(r"[a-z0-9\-_.]+")
-_NEEDS_QUOTING = re.compile(r"[^\x21-\x7e]")  # space, and everything outside ASCII
+# The scheme as the URL Standard reads it: an ASCII letter, then letters,
+# digits, "+", "-", ".", up to the first ":".
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+# A DNS host name hostwatch can look up: after UTS #46 (lower case, punycode)
+# letters, digits, "-", and "_" (it occurs in real names: service labels, some
+# CDNs, and resolves fine); labels of 1 to 63 characters, 253 in all.
+_LABEL = re.compile(r"[a-z0-9_\-]{1,63}")
+
+
+class Refusal(StrEnum):
+    """Why hostwatch refuses a reported URL (documented in the README)."""
+
+    SCHEME = "scheme must be http or https"
+    NOT_A_URL = "not a URL a browser would open"
+    CONTROL = "control character in URL"
+    NOT_UNICODE = "URL is not valid Unicode"
+    CREDENTIALS = "user name or password in URL: credentials are not stored, remove them"
+    HOST_NOT_DNS = "host is not a DNS name that can be looked up"
+    PORT_ZERO = "port 0 cannot be connected to"
 
 
 class UrlError(ValueError):
-    """A reported URL that hostwatch cannot check; the message says why."""
+    """A reported URL that hostwatch cannot check; ``refusal`` says why."""
+
+    def __init__(self, refusal: Refusal, detail: str = "") -> None:
+        super().__init__(f"{refusal.value} ({detail})" if detail else refusal.value)
+        self.refusal = refusal
+        self.detail = detail
 
 
 @dataclass(frozen=True)
 class NormalisedUrl:
     url: str
-    host: str  # lower-case, punycode, no trailing dot; IPv6 addresses without brackets
+    host: str  # lower-case, punycode, no trailing dot; IPv4 dotted; IPv6 without brackets
 
 
 def normalise_url(raw: str) -> NormalisedUrl:
-    """The normal form of ``raw``, or `UrlError` with a short reason."""
-    text = raw.strip()
-    if _CONTROL.search(text):
-        raise UrlError("control character in URL")
-    match = _SCHEME.match(text)
-    scheme = match.group(1).lower() if match else ""
-    if scheme not in DEFAULT_PORTS:
-        raise UrlError("scheme must be http or https")
-    rest = text[match.end():] if match else ""
-    if not rest.startswith("//"):
-        raise UrlError(f"missing '//' after '{scheme}:'")
-    rest = rest[2:]
-    end = len(rest)
-    for delimiter in "/?#":
-        found = rest.find(delimiter)
-        if found != -1:
-            end = min(end, found)
-    authority, target = rest[:end], rest[end:]
-    if "@" in authority:
-        raise UrlError("user name or password in URL: credentials are not stored, remove them")
-    host, port_text = _split_host_port(authority)
-    display_host, host = _normal_host(host)
-    port = _port(port_text)
-    netloc = display_host if port in (None, DEFAULT_PORTS[scheme]) else f"{display_host}:{port}"
-    target = target.partition("#")[0]
-    path, mark, query = target.partition("?")
-    return NormalisedUrl(url=f"{scheme}://{netloc}{_quote(path) or '/'}{mark}{_quote(query)}",
-                         host=host)
-
-
-def _split_host_port(authority: str) -> tuple[str, str | None]:
-    if authority.startswith("["):
-        literal, bracket, after = authority[1:].partition("]")
-        if not bracket:
-            raise UrlError("IPv6 address without closing ']'")
-        if after and not after.startswith(":"):
-            raise UrlError(f"unexpected {after!r} after IPv6 address")
-        return f"[{literal}]", (after[1:] if after else None)
-    host, colon, port = authority.rpartition(":")
-    return (host, port) if colon else (authority, None)
-
-
-def _normal_host(host: str) -> tuple[str, str]:
-    """(host as written in the URL, host for DNS and grouping)."""
-    if not host:
-        raise UrlError("empty host")
-    if host.startswith("["):
-        if "%" in host:
-            raise UrlError(f"IPv6 zone identifiers are not accepted: {host}")
-        try:
-            address = ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise UrlError(f"not an IPv6 address: {host}") from None
-        return f"[{address.compressed}]", address.compressed
+    """The normal form of ``raw``, or `UrlError` naming the `Refusal`."""
+    text = raw.strip(_C0_OR_SPACE).strip()
     try:
-        if host.isascii():
-            # ASCII names pass as they are (lower-cased): real hosts use
-            # underscores and other things IDNA would refuse.
-            encoded = encodings.idna.Codec().encode(host.lower())[0].decode("ascii")
-        else:
-            # IDNA 2008 with UTS #46 mapping, as browsers do: "straße.de" is
-            # xn--strae-oqa.de, not the IDNA 2003 "strasse.de".
-            trailing = "." if host.endswith(".") else ""
-            encoded = idna.encode(host.rstrip("."), uts46=True).decode("ascii") + trailing
-    except (UnicodeError, idna.IDNAError) as exc:
-        raise UrlError(f"host is not a valid domain name ({exc})") from None
-    if not encoded.strip("."):
-        raise UrlError("empty host")
-    if not _HOST_CHARS.fullmatch(encoded):
-        raise UrlError("invalid character in host")
-    if len(encoded.rstrip(".")) > 253:
-        raise UrlError("host longer than 253 characters")
-    # "example.com." is the same DNS name as "example.com": one host for grouping.
-    return encoded, encoded.rstrip(".")
-
-
-def _port(text: str | None) -> int | None:
-    if not text:  # "http://example.com:/" is the default port (RFC 3986, 6.2.3)
-        return None
-    if not text.isascii() or not text.isdigit() or not 0 < int(text) < 65536:
-        raise UrlError(f"invalid port {text!r}")
-    return int(text)
-
-
-def _quote(part: str) -> str:
-    """Percent-encode spaces and non-ASCII as UTF-8; leave existing escapes alone."""
-    try:
-        return _NEEDS_QUOTING.sub(
-            lambda m: "".join(f"%{byte:02X}" for byte in m.group().encode("utf-8")), part)
+        text.encode("utf-8")
     except UnicodeEncodeError:
-        raise UrlError("URL is not valid Unicode") from None
+        raise UrlError(Refusal.NOT_UNICODE) from None
+    if _CONTROL.search(text):
+        # A browser would drop tabs and line breaks inside a URL; in a reported
+        # URL they mean a mangled cell (two values run together): ask.
+        raise UrlError(Refusal.CONTROL)
+    match = _SCHEME.match(text)
+    if match is None or match.group(1).lower() not in SCHEMES:
+        raise UrlError(Refusal.SCHEME, "" if match else "no scheme")
+    try:
+        url = URL(text)
+    except ValueError:
+        raise UrlError(Refusal.NOT_A_URL, _why_not(text)) from None
+    if url.username or url.password:
+        raise UrlError(Refusal.CREDENTIALS)
+    if url.port == "0":
+        raise UrlError(Refusal.PORT_ZERO)
+    host = _plain_host(url)
+    if url.host_type == HostType.DEFAULT:
+        _check_dns_name(host)
+    url.hash = ""  # the fragment never reaches the server
+    return NormalisedUrl(url=url.href, host=host)
+
+
+def browser_url(text: str) -> str | None:
+    """``text`` (an absolute URL, e.g. a redirect target) as a browser would
+    request it, or None when a browser would not open it."""
+    try:
+        url = URL(text)
+    except ValueError:
+        return None
+    url.hash = ""
+    return url.href
+
+
+def url_host(text: str) -> str | None:
+    """The host of an absolute URL as a browser reads it (lower-case,
+    punycode, IPv4 dotted quad, IPv6 without brackets, no trailing dot), or
+    None when there is none."""
+    try:
+        url = URL(text)
+    except ValueError:
+        return None
+    return _plain_host(url) or None
+
+
+def _plain_host(url: URL) -> str:
+    host = url.hostname
+    if url.host_type == HostType.IPV6:
+        return host.strip("[]")
+    # "example.com." is the same DNS name as "example.com": one host for grouping.
+    return host.rstrip(".") if url.host_type == HostType.DEFAULT else host
+
+
+def _check_dns_name(host: str) -> None:
+    """Refuse a host a browser accepts but DNS cannot hold: looking it up
+    would answer "no such name" and mark the case removed."""
+    if len(host) > 253:
+        raise UrlError(Refusal.HOST_NOT_DNS, "longer than 253 characters")
+    for label in host.split("."):
+        if not label:
+            raise UrlError(Refusal.HOST_NOT_DNS, "empty label")
+        if len(label) > 63:
+            raise UrlError(Refusal.HOST_NOT_DNS, "label longer than 63 characters")
+        if not _LABEL.fullmatch(label):
+            bad = next(c for c in label if not _LABEL.fullmatch(c))
+            raise UrlError(Refusal.HOST_NOT_DNS, f"character {bad!r}")
+
+
+def _why_not(text: str) -> str:
+    """A hint at why the URL parser refused ``text`` (for the analyst; the
+    parser's verdict is what counts)."""
+    rest = text[text.index(":") + 1:].lstrip("/\\")
+    authority = re.split(r"[/\\?#]", rest, maxsplit=1)[0]
+    host_port = authority.rpartition("@")[2]
+    if host_port.startswith("["):
+        return "invalid IPv6 address"
+    host, colon, port = host_port.rpartition(":")
+    if not colon:
+        host, port = host_port, ""
+    if port and not (port.isascii() and port.isdigit() and int(port) < 65536):
+        return f"invalid port {port!r}"
+    if not host:
+        return "empty host"
+    last = host.rstrip(".").rpartition(".")[2]
+    if last and (last.isdigit() or re.fullmatch(r"0[xX][0-9A-Fa-f]*", last)):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return "host ends in a number but is not an IPv4 address"
+    return "invalid character in host"

@@ -1,8 +1,8 @@
-"""hostwatch.urls: one spelling per reported URL, without changing what is fetched."""
+"""hostwatch.urls: one spelling per reported URL, the one a browser would request."""
 
 import pytest
 
-from hostwatch.urls import NormalisedUrl, UrlError, normalise_url
+from hostwatch.urls import NormalisedUrl, Refusal, UrlError, browser_url, normalise_url, url_host
 
 
 @pytest.mark.parametrize(("raw", "url", "host"), [
@@ -33,8 +33,20 @@ from hostwatch.urls import NormalisedUrl, UrlError, normalise_url
     ("https://example.com/%7Euser/%e2%82%ac.jpg", "https://example.com/%7Euser/%e2%82%ac.jpg",
      "example.com"),
     ("https://example.com/100%/done", "https://example.com/100%/done", "example.com"),
-    # Dot segments are what the server is asked for: kept.
-    ("https://example.com/a/../b/./c", "https://example.com/a/../b/./c", "example.com"),
+    # Dot segments resolved, backslashes read as slashes: what a browser requests.
+    ("https://example.com/a/../b/./c", "https://example.com/b/c", "example.com"),
+    ("https://example.com/a/%2E%2E/b", "https://example.com/b", "example.com"),
+    ("http://example.com\\evil.example/", "http://example.com/evil.example/", "example.com"),
+    ("http://example.com\\@evil.example/", "http://example.com/@evil.example/", "example.com"),
+    # Slashes after the scheme as a browser counts them (none, one, three).
+    ("http:example.com", "http://example.com/", "example.com"),
+    ("https:/example.com/x", "https://example.com/x", "example.com"),
+    ("http:///a.jpg", "http://a.jpg/", "a.jpg"),
+    # Empty credentials are no credentials; an escaped letter in a host is the letter.
+    ("http://:@example.com/", "http://example.com/", "example.com"),
+    ("http://ex%61mple.com/", "http://example.com/", "example.com"),
+    # Quotes and angle brackets in the path travel percent-encoded.
+    ('https://example.com/a"b<c>', "https://example.com/a%22b%3Cc%3E", "example.com"),
     # Spaces and non-ASCII in path and query percent-encoded as UTF-8.
     ("https://example.com/my photos/1.jpg", "https://example.com/my%20photos/1.jpg",
      "example.com"),
@@ -74,52 +86,57 @@ def test_normal_form_is_stable():
         assert normalise_url(once).url == once
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    ("ftp://files.example.com/a.jpg", "scheme must be http or https"),
-    ("javascript:alert(1)", "scheme must be http or https"),
-    ("mailto:abuse@example.com", "scheme must be http or https"),
-    ("file:///etc/passwd", "scheme must be http or https"),
-    ("hxxp://example.com/", "scheme must be http or https"),
-    ("example.com/a.jpg", "scheme must be http or https"),
-    ("www.example.com:8080/a.jpg", "scheme must be http or https"),
-    ("//example.com/a.jpg", "scheme must be http or https"),
-    ("", "scheme must be http or https"),
-    ("   ", "scheme must be http or https"),
-    ("http:example.com", "missing '//' after 'http:'"),
-    ("https:/example.com/x", "missing '//' after 'https:'"),
-    ("http://", "empty host"),
-    ("http:///a.jpg", "empty host"),
-    ("https://:8080/a", "empty host"),
-    ("https://?q=1", "empty host"),
-    ("http://user:secret@example.com/", "credentials are not stored"),
-    ("https://admin@example.com/", "credentials are not stored"),
-    ("http://:@example.com/", "credentials are not stored"),
-    ("http://example.com:99999/", "invalid port '99999'"),
-    ("http://example.com:0/", "invalid port '0'"),
-    ("http://example.com:8o8o/", "invalid port '8o8o'"),
-    ("http://example.com:-1/", "invalid port '-1'"),
-    ("http://example.com:+80/", "invalid port '+80'"),
-    ("http://example.com:٨٠/", "invalid port"),
-    ("http://exa mple.com/", "invalid character in host"),
-    ("http://example.com\\@evil.example/", "credentials are not stored"),
-    ("http://example.com\\evil.example/", "invalid character in host"),
-    ("http://ex%61mple.com/", "invalid character in host"),
-    ("http://exa<mple.com/", "invalid character in host"),
-    ("http://a..b.example/", "not a valid domain name"),
-    ("http://" + "a" * 64 + ".example/", "not a valid domain name"),
-    ("http://" + ".".join(["abcdefghij"] * 24) + ".example/", "longer than 253"),
-    ("http://[2001:db8::1/", "without closing ']'"),
-    ("http://[2001:db8::zz]/", "not an IPv6 address"),
-    ("http://[fe80::1%25eth0]/", "zone identifiers"),
-    ("http://[::1]x/", "unexpected 'x' after IPv6 address"),
-    ("http://example.com/a\nb", "control character"),
-    ("http://example.com/a\x00.jpg", "control character"),
-    ("http://example.com/caf\udce9", "not valid Unicode"),
+@pytest.mark.parametrize(("raw", "refusal", "detail"), [
+    ("ftp://files.example.com/a.jpg", Refusal.SCHEME, ""),
+    ("javascript:alert(1)", Refusal.SCHEME, ""),
+    ("mailto:abuse@example.com", Refusal.SCHEME, ""),
+    ("file:///etc/passwd", Refusal.SCHEME, ""),
+    ("hxxp://example.com/", Refusal.SCHEME, ""),
+    ("example.com/a.jpg", Refusal.SCHEME, "no scheme"),
+    ("www.example.com:8080/a.jpg", Refusal.SCHEME, ""),
+    ("//example.com/a.jpg", Refusal.SCHEME, "no scheme"),
+    ("", Refusal.SCHEME, "no scheme"),
+    ("   ", Refusal.SCHEME, "no scheme"),
+    ("http://", Refusal.NOT_A_URL, "empty host"),
+    ("https://:8080/a", Refusal.NOT_A_URL, "empty host"),
+    ("https://?q=1", Refusal.NOT_A_URL, "empty host"),
+    ("http://user:secret@example.com/", Refusal.CREDENTIALS, ""),
+    ("https://admin@example.com/", Refusal.CREDENTIALS, ""),
+    ("http://example.com:99999/", Refusal.NOT_A_URL, "invalid port '99999'"),
+    ("http://example.com:0/", Refusal.PORT_ZERO, ""),
+    ("http://example.com:8o8o/", Refusal.NOT_A_URL, "invalid port '8o8o'"),
+    ("http://example.com:-1/", Refusal.NOT_A_URL, "invalid port '-1'"),
+    ("http://example.com:+80/", Refusal.NOT_A_URL, "invalid port '+80'"),
+    ("http://example.com:٨٠/", Refusal.NOT_A_URL, "invalid port"),
+    ("http://exa mple.com/", Refusal.NOT_A_URL, "invalid character in host"),
+    ("http://exa<mple.com/", Refusal.NOT_A_URL, "invalid character in host"),
+    ("http://a..b.example/", Refusal.HOST_NOT_DNS, "empty label"),
+    ("http://" + "a" * 64 + ".example/", Refusal.HOST_NOT_DNS, "longer than 63"),
+    ("http://" + ".".join(["abcdefghij"] * 24) + ".example/", Refusal.HOST_NOT_DNS,
+     "longer than 253"),
+    ("http://a!b.example/", Refusal.HOST_NOT_DNS, "character '!'"),
+    ("http://[2001:db8::1/", Refusal.NOT_A_URL, "invalid IPv6 address"),
+    ("http://[2001:db8::zz]/", Refusal.NOT_A_URL, "invalid IPv6 address"),
+    ("http://[fe80::1%25eth0]/", Refusal.NOT_A_URL, "invalid IPv6 address"),
+    ("http://[::1]x/", Refusal.NOT_A_URL, ""),
+    # A browser reads a host that ends in a number as IPv4, and refuses it
+    # when it is not one: never a DNS name.
+    ("http://1.2.3.4.5/", Refusal.NOT_A_URL, "not an IPv4 address"),
+    ("http://4294967296/", Refusal.NOT_A_URL, "not an IPv4 address"),
+    ("http://0x100000000/", Refusal.NOT_A_URL, "not an IPv4 address"),
+    ("http://256.1.1.1/", Refusal.NOT_A_URL, "not an IPv4 address"),
+    ("http://images.example.09/", Refusal.NOT_A_URL, "not an IPv4 address"),
+    ("http://example.com/a\nb", Refusal.CONTROL, ""),
+    ("http://exa\tmple.com/", Refusal.CONTROL, ""),
+    ("http://example.com/a\x00.jpg", Refusal.CONTROL, ""),
+    ("http://example.com/caf\udce9", Refusal.NOT_UNICODE, ""),
 ])
-def test_rejected_with_a_reason(raw, reason):
-    with pytest.raises(UrlError, match=None) as caught:
+def test_rejected_with_a_reason(raw, refusal, detail):
+    with pytest.raises(UrlError) as caught:
         normalise_url(raw)
-    assert reason in str(caught.value)
+    assert caught.value.refusal is refusal
+    assert str(caught.value).startswith(refusal.value)
+    assert detail in caught.value.detail
 
 
 def test_url_error_is_a_value_error():
@@ -130,3 +147,57 @@ def test_url_error_is_a_value_error():
 def test_idn_hosts_follow_idna_2008_like_browsers():
     # IDNA 2003 would map "ß" to "ss" and send the check to another domain.
     assert normalise_url("http://straße.de/x").host == "xn--strae-oqa.de"
+
+
+@pytest.mark.parametrize(("raw", "url", "host"), [
+    # IPv4 hosts written the ways a browser accepts (WHATWG IPv4 parser):
+    # decimal, hex, octal, short dotted and mixed forms are one address.
+    ("http://3232235777/", "http://192.168.1.1/", "192.168.1.1"),
+    ("http://0x7f.1/", "http://127.0.0.1/", "127.0.0.1"),
+    ("http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/", "http://169.254.169.254/latest/meta-data/",
+     "169.254.169.254"),
+    ("http://0251.0376.0251.0376/", "http://169.254.169.254/", "169.254.169.254"),
+    ("http://0XA9FEA9FE/", "http://169.254.169.254/", "169.254.169.254"),
+    ("http://10.1/", "http://10.0.0.1/", "10.0.0.1"),
+    ("http://192.168.257/", "http://192.168.1.1/", "192.168.1.1"),
+    ("http://0x55.0x11.0401/a.jpg", "http://85.17.1.1/a.jpg", "85.17.1.1"),
+    ("https://1427439873:8443/a.jpg", "https://85.21.1.1:8443/a.jpg", "85.21.1.1"),
+    ("http://127.1./", "http://127.0.0.1/", "127.0.0.1"),
+    ("http://0/", "http://0.0.0.0/", "0.0.0.0"),
+    # A full-width or percent-encoded number is still the number.
+    ("http://０ｘ７ｆ.１/", "http://127.0.0.1/", "127.0.0.1"),
+    ("http://%30x7f.1/", "http://127.0.0.1/", "127.0.0.1"),
+    # IPv6 as a browser writes it: compressed, lower case, IPv4 tail in hex.
+    ("http://[0:0:0:0:0:0:0:1]/", "http://[::1]/", "::1"),
+    ("http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/", "::ffff:7f00:1"),
+    ("http://[2001:DB8:0:0:1:0:0:1]:8080/", "http://[2001:db8::1:0:0:1]:8080/",
+     "2001:db8::1:0:0:1"),
+])
+def test_numeric_hosts_are_the_address_a_browser_connects_to(raw, url, host):
+    assert normalise_url(raw) == NormalisedUrl(url=url, host=host)
+
+
+def test_a_name_that_only_contains_numbers_in_other_labels_stays_a_name():
+    assert normalise_url("http://1.example/").host == "1.example"
+    assert normalise_url("http://0x7f.example/").host == "0x7f.example"
+
+
+def test_url_host_reads_any_absolute_url_as_a_browser_does():
+    assert url_host("http://0x7f.1:8080/x") == "127.0.0.1"
+    assert url_host("https://[2001:DB8::1]/") == "2001:db8::1"
+    assert url_host("http://BÜCHER.example./") == "xn--bcher-kva.example"
+    assert url_host("http://1.2.3.4.5/") is None
+    assert url_host("/relative") is None
+
+
+def test_browser_url_is_what_a_browser_would_request():
+    assert browser_url("http://3232235777:81/a/../b#x") == "http://192.168.1.1:81/b"
+    assert browser_url("http://[::1/") is None
+
+
+def test_every_refusal_is_documented_in_the_readme():
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    section = readme[readme.index("### Reported URLs"):]
+    for refusal in Refusal:
+        assert f"`{refusal.value}`" in section, refusal

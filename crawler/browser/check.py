@@ -27,6 +27,7 @@ from crawler.guard import Network, forbidden_reason
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
+from hostwatch.urls import browser_url
 
 
 @dataclass(frozen=True)
@@ -104,10 +105,13 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                                    timeout=limit) as response:
                 location = response.headers.get("Location")
                 if response.status in (301, 302, 303, 307, 308) and location:
-                    current = urljoin(current, location)
-                    if urlsplit(current).scheme not in ("http", "https"):
+                    # Read as the browser reads it: "http://0x7f.1/" is 127.0.0.1,
+                    # an address for _literal_refused, not a name for DNS.
+                    target = browser_url(urljoin(current, location))
+                    if target is None or urlsplit(target).scheme not in ("http", "https"):
                         return MediaHash(url, status=response.status,
                                          error=ErrorKind.UNSUPPORTED)
+                    current = target
                     continue
                 content_type = response.headers.get("Content-Type")
                 if not 200 <= response.status < 300:

@@ -9,7 +9,14 @@ import time
 import click
 
 from enrichment import EnrichmentError
-from enrichment.attribute import Attributor, EnrichResult, Target, enrich, host_of
+from enrichment.attribute import (
+    Attributor,
+    EnrichResult,
+    Target,
+    enrich,
+    host_of,
+    host_target,
+)
 from enrichment.dns import is_ip_literal
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.config import Config
@@ -119,15 +126,16 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     config = load_config(ctx)
     store = open_store(config)
     attributor = make_attributor(config, store)
+    # A URL or a host is read as a browser reads it: "http://0x7f.1/" and
+    # "3232235777" are addresses, not names for DNS.
     if "://" in target:
         host = host_of(target)
         if host is None:
             raise click.BadParameter(f"no host in {target!r}", param_hint="TARGET")
-        item = Target(host, host.strip("[]") if is_ip_literal(host) else None)
-    elif is_ip_literal(target):
-        item = Target(None, target.strip("[]"))
+        item = Target(host, host if is_ip_literal(host) else None)
     else:
-        item = Target(target.lower().rstrip("."))
+        host = host_target(target)
+        item = Target(None, host) if is_ip_literal(host) else Target(host)
     try:
         facts = attributor.facts([item])[0]
     except EnrichmentError as exc:

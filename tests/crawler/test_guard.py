@@ -80,3 +80,72 @@ def test_a_name_with_only_forbidden_addresses_gets_no_connection(net):
 def test_a_name_that_does_not_resolve_is_an_os_error_for_aiohttp(net):
     with pytest.raises(OSError, match="nxdomain"):
         _resolve(net, "nowhere.test", LOOPBACK_ONLY)
+
+
+# -- numeric host forms (#10): the guard sees the address a browser connects to --
+
+
+@pytest.mark.parametrize(("url", "reason"), [
+    ("http://3232235777/", "192.168.1.1 is private"),
+    ("http://0x7f.1/", "127.0.0.1 is loopback"),
+    ("http://0177.0.0.1/", "127.0.0.1 is loopback"),
+    ("http://0xa9.0xfe.0xa9.0xfe/", "169.254.169.254 is link-local"),
+    ("http://2852039166/", "169.254.169.254 is link-local"),
+    ("http://10.1/", "10.0.0.1 is private"),
+    ("http://0xac.0x10.0.1/", "172.16.0.1 is private"),
+    ("http://0x0/", "0.0.0.0 is unspecified"),
+    ("http://0xe0000001/", "224.0.0.1 is multicast"),
+    ("http://[::ffff:a9fe:a9fe]/", "169.254.169.254 is link-local"),
+    ("http://[0:0:0:0:0:0:0:1]/", "::1 is loopback"),
+])
+def test_numeric_host_forms_are_guarded_as_their_address(url, reason):
+    from hostwatch.urls import normalise_url
+
+    host = normalise_url(url).host
+    assert forbidden_reason(host) == reason
+    if "127.0.0.1" not in reason:
+        assert forbidden_reason(host, LOOPBACK_ONLY) == reason
+
+
+def _guard_request(url, allow=LOOPBACK_ONLY):
+    """The guard middleware on one request; its resolver points nowhere, so
+    any DNS lookup would fail as a timeout, not pass."""
+    from scrapy import Request
+
+    from crawler.middlewares import AddressGuardMiddleware
+    from enrichment.dns import Resolver
+
+    guard = AddressGuardMiddleware(Resolver((("127.0.0.1", 9),), timeout=1), allow)
+    return asyncio.run(guard.process_request(Request(url))), guard
+
+
+@pytest.mark.parametrize(("url", "address"), [
+    ("http://0xa9.0xfe.0xa9.0xfe/latest/meta-data/", "169.254.169.254"),
+    ("http://3232235777:8080/x", "192.168.1.1"),
+    ("https://0x7f.1/", "127.0.0.1"),
+])
+def test_a_redirect_to_a_numeric_host_is_requested_at_its_address_and_guarded(url, address):
+    """A redirect hop reaches the middleware with the server's spelling; it
+    goes on as the URL a browser would request, and the guard judges that
+    address before any connection (no DNS lookup of "0xa9.0xfe.0xa9.0xfe")."""
+    from crawler.errors import RefusedTarget
+    from crawler.middlewares import META_ADDRESSES
+
+    rewritten, guard = _guard_request(url)
+    assert rewritten is not None and address in rewritten.url
+    if address.startswith("127."):
+        assert asyncio.run(guard.process_request(rewritten)) is None
+        assert rewritten.meta[META_ADDRESSES] == [address]
+        return
+    with pytest.raises(RefusedTarget) as caught:
+        asyncio.run(guard.process_request(rewritten))
+    assert caught.value.kind.value == "blocked_address"
+    assert address in caught.value.detail
+
+
+def test_a_redirect_a_browser_could_not_follow_is_not_looked_up():
+    from crawler.errors import RefusedTarget
+
+    with pytest.raises(RefusedTarget) as caught:
+        _guard_request("http://1.2.3.4.5/x")
+    assert caught.value.kind.value == "unsupported"

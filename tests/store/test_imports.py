@@ -82,6 +82,28 @@ def test_csv_rows_become_unchecked_cases(store, tmp_path):
     assert b.reported_at == datetime(2026, 2, 1, 10, 30, tzinfo=UTC)
 
 
+def test_numeric_hosts_are_stored_as_the_address_a_browser_connects_to(store, tmp_path):
+    """#10: "http://3232235777/" is 192.168.1.1 to a browser, not a DNS name."""
+    path = write(tmp_path, "reports.csv",
+                 "id,url,category,reported_at\n"
+                 "D1,http://3232235777/a.jpg,csam,2026-02-01T10:00:00Z\n"
+                 "D2,http://0x7f.1:8080/b.jpg,csam,2026-02-01T10:00:00Z\n"
+                 "D3,http://0xa9.0xfe.0xa9.0xfe/latest/,csam,2026-02-01T10:00:00Z\n"
+                 "D4,https://[0:0:0:0:0:ffff:c000:0201]/c,csam,2026-02-01T10:00:00Z\n")
+    result = import_cases(store, path, now=NOW)
+    assert (result.added, result.rejected) == (4, [])
+    cases = stored_cases(store)
+    assert {k: (c.url_normalised, c.host) for k, c in cases.items()} == {
+        "D1": ("http://192.168.1.1/a.jpg", "192.168.1.1"),
+        "D2": ("http://127.0.0.1:8080/b.jpg", "127.0.0.1"),
+        "D3": ("http://169.254.169.254/latest/", "169.254.169.254"),
+        "D4": ("https://[::ffff:c000:201]/c", "::ffff:c000:201"),
+    }
+    assert cases["D1"].url == "http://3232235777/a.jpg"  # as reported
+    again = import_cases(store, path, now=NOW)
+    assert (again.added, again.unchanged, again.rejected) == (0, 4, [])
+
+
 @pytest.mark.parametrize("name", ["reports.jsonl", "reports.ndjson", "reports.json"])
 def test_json_lines_rows_become_cases(store, tmp_path, name):
     path = write(tmp_path, name,
@@ -145,7 +167,12 @@ def test_source_keeps_hotlines_apart(store, tmp_path):
     ("C3,ftp://a.example/x,csam,2026-02-01T10:00:00Z",
      "url", "scheme must be http or https: 'ftp://a.example/x'"),
     ("C3,a.example/x,csam,2026-02-01T10:00:00Z", "url", "scheme must be http or https"),
-    ("C3,https:///x,csam,2026-02-01T10:00:00Z", "url", "empty host: 'https:///x'"),
+    ("C3,https://:8080/x,csam,2026-02-01T10:00:00Z", "url",
+     "not a URL a browser would open (empty host): 'https://:8080/x'"),
+    ("C3,http://1.2.3.4.5/x,csam,2026-02-01T10:00:00Z", "url",
+     "not a URL a browser would open (host ends in a number but is not an IPv4 address)"),
+    ("C3,http://a..b.example/x,csam,2026-02-01T10:00:00Z", "url",
+     "host is not a DNS name that can be looked up (empty label)"),
     ("C3,https://u:pw@a.example/x,csam,2026-02-01T10:00:00Z", "url", "credentials"),
     ("C3,https://a.example:70000/x,csam,2026-02-01T10:00:00Z", "url", "invalid port"),
     ("C3,https://a.example/,porn,2026-02-01T10:00:00Z",
