@@ -92,9 +92,23 @@ def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_p
         cfg = _alembic_config(db_url)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0005")
-    case_id = add_cases(store, [URL])[URL]
-    _crawl(store, case_id)
-    _import_old_log(store, tmp_path)
+    # Plain SQL against the 0005 schema (the models have later migrations'
+    # columns): the crawl's check of now, then the older log, imported after.
+    naive = NOW.replace(tzinfo=None)
+    with store.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
+            "reported_at, imported_at, state, reappearances, check_count) VALUES "
+            "('test', 'r0', :u, :u, 'img.example.test', 'csam', :t, :t, 'online', 0, 3)"),
+            {"u": URL, "t": naive - timedelta(days=20)})
+        case_id = connection.execute(text("SELECT id FROM cases")).scalar_one()
+        for n, (days, ip) in enumerate(((0, DUTCH_IP), (14, GERMAN_IP), (13, GERMAN_IP))):
+            connection.execute(text(
+                "INSERT INTO checks (case_id, checked_at, method, verdict, http_status, url, "
+                "peer_ip, truncated, tool_version, imported, prev_hash, record_hash) VALUES "
+                "(:case, :t, 'http', 'online', 200, :u, :ip, false, 'test', :imp, :prev, :h)"),
+                {"case": case_id, "t": naive - timedelta(days=days), "u": URL, "ip": ip,
+                 "imp": n > 0, "prev": f"{n:064x}", "h": f"{n + 1:064x}"})
     with store.transaction() as session:
         # What enrichment wrote under the old rule: the highest check id.
         for check_id, ip in session.execute(text("SELECT id, peer_ip FROM checks")).all():
