@@ -110,3 +110,44 @@ def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_p
     store.upgrade()
     assert _of_record(store) == ("Dutch", DUTCH_IP, True)
     store.dispose()
+
+
+def _check(store: Store, case_id: int, when: datetime, verdict: str, **fields: object) -> None:
+    with store.transaction() as session:
+        append_checks(session, [NewCheck(case_id=case_id, checked_at=when, method="http",
+                                         verdict=verdict, url=URL, tool_version="test",
+                                         **fields)], RULES)  # type: ignore[arg-type]
+
+
+def test_a_newer_check_that_reached_no_address_keeps_the_hoster_of_record(store):
+    """A hoster that redirects its URL to a private address gets a
+    blocked_address check: the crawler connected to nothing, and the
+    address it was sent to (here from the redirect's URL) says nothing of
+    who hosts the material. It must not take the case away from the hoster
+    of record and make it unattributed."""
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _crawl(store, case_id)
+    _check(store, case_id, NOW + timedelta(hours=1), "blocked_address",
+           final_url="http://10.0.0.1/a.jpg")
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+
+
+def test_an_imported_failure_with_an_address_does_not_take_the_case_over(store, tmp_path):
+    """An older tool's log may name an address on a row whose verdict says no
+    address was reached (no such name, no DNS answer, refused by a guard)."""
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _check(store, case_id, NOW - timedelta(hours=1), "online", http_status=200,
+           peer_ip=DUTCH_IP)
+    enrich(store, attributor)
+    log = tmp_path / "later.csv"
+    log.write_text("case_id,checked_at,verdict,http_status,ip\n"
+                   f"r0,{(NOW - timedelta(minutes=50)).isoformat()},nxdomain,,{GERMAN_IP}\n"
+                   f"r0,{(NOW - timedelta(minutes=40)).isoformat()},dns_error,,{GERMAN_IP}\n"
+                   f"r0,{(NOW - timedelta(minutes=30)).isoformat()},blocked_address,,"
+                   f"{GERMAN_IP}\n")
+    assert import_checks(store, log, RULES, source="test").rejected == []
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
