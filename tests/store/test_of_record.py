@@ -82,7 +82,9 @@ def test_the_other_order_gives_the_same_hoster_of_record(store, tmp_path):
 
 
 def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_path):
-    """A store that the highest-id rule left pointing at the older import."""
+    """A store that the highest-id rule left pointing at the older import, or
+    at a newer check that reached no address. Plain SQL against the 0005
+    schema: the model has columns of later migrations."""
     from alembic import command
 
     from store.db import _alembic_config
@@ -92,21 +94,39 @@ def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_p
         cfg = _alembic_config(db_url)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0005")
-    case_id = add_cases(store, [URL])[URL]
-    _crawl(store, case_id)
-    _import_old_log(store, tmp_path)
-    with store.transaction() as session:
-        # What enrichment wrote under the old rule: the highest check id.
-        for check_id, ip in session.execute(text("SELECT id, peer_ip FROM checks")).all():
-            session.execute(text(
+    naive = NOW.replace(tzinfo=None)
+    with store.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
+            "reported_at, imported_at, state, reappearances, check_count) VALUES "
+            "('test', 'r0', :url, :url, 'img.example.test', 'csam', :at, :at, 'online', 0, 3)"),
+            {"url": URL, "at": naive - timedelta(days=20)})
+        case_id = connection.execute(text("SELECT id FROM cases")).scalar_one()
+        # In the order they reached the store: the crawl's check now, an older
+        # log from the German server, then a check an hour later that the
+        # guard refused (its address from the redirect's URL).
+        for when, verdict, ip in ((naive, "online", DUTCH_IP),
+                                  (naive - timedelta(days=14), "online", GERMAN_IP),
+                                  (naive + timedelta(hours=1), "blocked_address", "10.0.0.1")):
+            check_id = connection.execute(text(
+                "INSERT INTO checks (case_id, checked_at, method, verdict, url, peer_ip, "
+                "truncated, tool_version, imported, prev_hash, record_hash) VALUES "
+                "(:case, :at, 'http', :verdict, :url, :ip, false, 'test', false, :h, :h) "
+                "RETURNING id"),
+                {"case": case_id, "at": when, "verdict": verdict, "url": URL,
+                 "ip": ip if verdict != "blocked_address" else None,
+                 "h": f"{verdict}-{when.isoformat()}"}).scalar_one()
+            # What enrichment wrote under the old rule, and the highest check id.
+            connection.execute(text(
                 "INSERT INTO attributions (check_id, case_id, attributed_at, ip, hoster, "
                 "jurisdiction, dutch, sources) VALUES (:c, :case, :t, :ip, :h, :j, :d, '{}')"),
-                {"c": check_id, "case": case_id, "t": NOW.replace(tzinfo=None), "ip": ip,
-                 "h": "Dutch" if ip == DUTCH_IP else "German",
-                 "j": "NL" if ip == DUTCH_IP else "EU", "d": ip == DUTCH_IP})
-        session.execute(text(
+                {"c": check_id, "case": case_id, "t": naive, "ip": ip,
+                 "h": {DUTCH_IP: "Dutch", GERMAN_IP: "German"}.get(ip),
+                 "j": {DUTCH_IP: "NL", GERMAN_IP: "EU"}.get(ip, "unknown"),
+                 "d": ip == DUTCH_IP})
+        connection.execute(text(
             "UPDATE cases SET attribution_id = (SELECT max(id) FROM attributions)"))
-    assert _of_record(store) == ("German", GERMAN_IP, False)
+    assert _of_record(store) == (None, "10.0.0.1", False)
     store.upgrade()
     assert _of_record(store) == ("Dutch", DUTCH_IP, True)
     store.dispose()
