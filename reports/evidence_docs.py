@@ -128,20 +128,7 @@ def jurisdiction_md(data: EvidenceData) -> str:
     if not groups:
         lines += ["(no case in this pack)", ""]
     lines += _identity_lines(data)
-    # A hoster is one company (legal entity) whichever source named it, so
-    # hoster_id differs only when the company did: then, and only then, the
-    # material moved to another hoster.
-    moved = sorted({a.case_id for a in data.attributions
-                    if a.hoster_id is not None and a.hoster_id != h.id})
-    if moved:
-        others = sorted({a.hoster or "?" for a in data.attributions
-                         if a.hoster_id is not None and a.hoster_id != h.id})
-        lines += ["## Cases that moved to another hoster", "",
-                  "Material moves between hosters. Cases " + ", ".join(map(str, moved))
-                  + " have checks attributed to another company (another legal "
-                  "entity: " + _md("; ".join(others)) + "; see attributions.csv, columns "
-                  "hoster_id and of_record); they are in this pack because their "
-                  "attribution of record is to this hoster.", ""]
+    lines += _other_company_lines(data, h.id)
     lines += ["## CDN caveat", "",
               "A content delivery network (Cloudflare, Akamai, Fastly, CloudFront...) "
               "answers from its own edge addresses and hides the origin server. A case "
@@ -161,6 +148,55 @@ _ALIAS_KINDS = {
     "as_name": "the AS name",
     "key": "a key this hoster had before two records of it were merged",
 }
+
+
+def _other_company_lines(data: EvidenceData, hoster_id: int) -> list[str]:
+    """The cases with checks attributed to another company: moved, or named
+    otherwise for the same address.
+
+    A hoster is one company (legal entity) whichever source named it, so
+    hoster_id differs only when the company named did. The material moved
+    only when it was served from another address: the same address named
+    as another company's (RDAP down one night, the AS name of the network's
+    upstream decided) is a disagreement of sources about one server, and a
+    hoster contesting the pack would rightly say nothing moved.
+    """
+    ours: dict[int, set[str]] = defaultdict(set)
+    for a in data.attributions:
+        if a.hoster_id == hoster_id and a.ip:
+            ours[a.case_id].add(a.ip)
+    moved: dict[int, set[str]] = defaultdict(set)
+    renamed: dict[int, set[str]] = defaultdict(set)
+    for a in data.attributions:
+        if a.hoster_id is None or a.hoster_id == hoster_id:
+            continue
+        if a.ip and a.ip in ours[a.case_id]:
+            source = (a.sources or {}).get("hoster", "not recorded")
+            renamed[a.case_id].add(f"{a.hoster or '?'} (on the same address {a.ip}, "
+                                   f"named by {source})")
+        else:
+            moved[a.case_id].add(a.hoster or "?")
+    lines: list[str] = []
+    if moved:
+        others = sorted(set().union(*moved.values()))
+        lines += ["## Cases that moved to another hoster", "",
+                  "Material moves between hosters. Cases " + ", ".join(map(str, sorted(moved)))
+                  + " have checks attributed to another company (another legal entity: "
+                  + _md("; ".join(others)) + "; at another address; see attributions.csv, "
+                  "columns hoster_id, ip and of_record); they are in this pack because their "
+                  "attribution of record is to this hoster.", ""]
+    if renamed:
+        others = sorted(set().union(*renamed.values()))
+        lines += ["## Cases whose address another source named otherwise", "",
+                  "Cases " + ", ".join(map(str, sorted(renamed))) + " have checks on an "
+                  "address that this hoster's attributions also hold, where another source "
+                  "named another company: " + _md("; ".join(others)) + ". The material did "
+                  "not move: the sources disagree about who holds the address (e.g. RDAP "
+                  "did not answer that day and the AS name, which names the network's "
+                  "operator rather than a reseller, decided). The case belongs to the "
+                  "hoster of its attribution of record (see attributions.csv, column "
+                  "sources).", ""]
+    return lines
 
 
 def _identity_lines(data: EvidenceData) -> list[str]:

@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, aliased
 from hostwatch.model import RunHealth, Verdict, VerdictGroup
 from store.checks import held_run_ids, refresh_cases
 from store.models import Check, CrawlRun
+from store.of_record import NO_ADDRESS
 from store.state import Debounce
 
 NETWORK_FAILURES = frozenset({
@@ -51,8 +52,8 @@ NETWORK_FAILURES = frozenset({
     Verdict.BLOCKED_ADDRESS})
 """Verdicts where no server answered over HTTP: what a broken path produces."""
 
-NO_ADDRESS = frozenset({Verdict.NXDOMAIN, Verdict.DNS_ERROR, Verdict.BLOCKED_ADDRESS})
-"""Verdicts where the name gave no address the crawler could use."""
+# NO_ADDRESS (store.of_record): verdicts where the name gave no address the
+# crawler could use.
 
 _SERVED = tuple(v.value for v in Verdict if v.group is VerdictGroup.SERVED)
 _GONE = tuple(v.value for v in Verdict if v.group is VerdictGroup.GONE)

@@ -98,3 +98,36 @@ def test_status_and_update_honour_a_suspect_run(tmp_path):
     assert "suspect: control http://c.test/ not served" in result.output
     assert "3 cases await confirmation" in result.output
     store.dispose()
+
+
+def test_status_counts_the_stored_checks_of_a_run_that_did_not_finish(tmp_path):
+    """A crawl killed mid-run leaves its written checks; `status` must not say
+    "0 checks" beside "N cases await confirmation" of those very checks."""
+    from datetime import UTC, datetime, timedelta
+
+    from store import Store
+    from store.models import Case, Check, CrawlRun
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    store = Store(db)
+    store.upgrade()
+    t0 = datetime(2026, 5, 1, tzinfo=UTC)
+    with store.transaction() as session:
+        dead = CrawlRun(started_at=t0, status="running", tool_version="t", health="pending",
+                        checks_made=0)
+        session.add(dead)
+        session.flush()
+        for n in range(3):
+            case = Case(source="t", external_id=str(n), url=f"http://h{n}.test/a.jpg",
+                        url_normalised=f"http://h{n}.test/a.jpg", host=f"h{n}.test",
+                        category="csam", reported_at=t0, imported_at=t0)
+            session.add(case)
+            session.flush()
+            session.add(Check(case_id=case.id, run_id=dead.id, checked_at=t0 + timedelta(
+                hours=1), method="http", verdict="nxdomain", url=case.url,
+                tool_version="t", prev_hash="0" * 64, record_hash=f"{n}"))
+    result = CliRunner().invoke(main, ["--db", db, "status"])
+    assert result.exit_code == 0, result.output
+    assert f"last run {dead.id}: running, pending, started" in result.output
+    assert "3 checks stored so far" in result.output
+    store.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hostwatch.commands.common import load_config, open_store
 from hostwatch.model import CaseState, RunHealth
 from store.checks import refresh_cases
-from store.models import Attribution, Case, CrawlRun, Hoster
+from store.models import Attribution, Case, Check, CrawlRun, Hoster
 from store.state import Debounce
 
 
@@ -40,13 +40,19 @@ def status(ctx: click.Context) -> None:
                                      .where(Case.unconfirmed_checks > 0)) or 0
         suspect = session.scalar(select(func.count()).select_from(CrawlRun)
                                  .where(CrawlRun.health == RunHealth.SUSPECT.value)) or 0
+        # checks_made is set when a run closes: a running (or killed) run has
+        # written checks already, which the store counts.
+        stored = None if last is None or last.status == "finished" else session.scalar(
+            select(func.count()).select_from(Check).where(Check.run_id == last.id)) or 0
     total = sum(counts.values())
     click.echo(f"{total} cases")
     for state in CaseState:
         click.echo(f"  {state.value:<16} {counts.get(state.value, 0)}")
     if last is not None:
         click.echo(f"last run {last.id}: {last.status}, {last.health}, started "
-                   f"{_iso(last.started_at)}, {last.checks_made} checks")
+                   f"{_iso(last.started_at)}, "
+                   + (f"{last.checks_made} checks" if stored is None
+                      else f"{stored} checks stored so far"))
         if last.health == RunHealth.SUSPECT.value:
             click.echo(f"  suspect: {last.health_reason}")
     else:

@@ -12,7 +12,7 @@ from store import Store, StoreError
 from store.hosters import HosterAmbiguous, HosterLookupError
 
 # Exit status of every command with a --hoster option when the value names no
-# hoster (2, as for any bad option) or more than one (5: give the key).
+# hoster (2, as for any bad option) or more than one (6: give the key).
 EXIT_UNKNOWN_HOSTER = 2
 EXIT_AMBIGUOUS_HOSTER = 6  # 5 is a suspect crawl run: one meaning per status
 

@@ -100,6 +100,41 @@ def test_checks_named_by_as_name_and_by_rdap_are_one_hoster(db_url, net, tmp_pat
     store.dispose()
 
 
+def test_a_weaker_source_naming_the_same_address_otherwise_is_no_move(db_url, net, tmp_path,
+                                                                      monkeypatch):
+    """A reseller's block inside another company's AS: the night RDAP fails,
+    the AS name names the AS's owner; the next night RDAP names the reseller.
+    The server, its address and the material stayed where they were: the
+    reseller's pack must not say the material moved to another hoster."""
+    monkeypatch.chdir(tmp_path)
+    store = Store(db_url)
+    store.upgrade()
+    host = net.add_host("reseller.test", network="OFFSHORE-RESELLER")
+    host.default(Serve(IMAGE, content_type="image/jpeg"))
+    add_cases(store, [host.url("/a.jpg")])
+    net.rdap_fail(net.network("OFFSHORE-RESELLER"), status=503, times=1)
+    for _night in range(2):
+        assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+        enriched = hostwatch(db_url, net, tmp_path, "enrich")
+        assert enriched.returncode == 0, enriched.stderr
+    with store.session() as session:
+        seen = session.execute(select(Attribution.hoster, Attribution.ip)
+                               .order_by(Attribution.check_id)).all()
+    assert seen[0].ip == seen[1].ip  # one server...
+    assert seen[0].hoster != seen[1].hoster  # ...named by two sources as two companies
+    code, output = _cli(db_url, tmp_path, "report", "evidence", "--hoster",
+                        "Offshore Test Reseller Ltd.", "--for", "acm", "-o", "pack")
+    assert code == 0, output
+    jurisdiction = (tmp_path / "pack" / "jurisdiction.md").read_text()
+    assert "moved to another hoster" not in jurisdiction
+    assert "Material moves between hosters" not in jurisdiction
+    # What happened is said: the same address, named otherwise by another source.
+    assert "## Cases whose address another source named otherwise" in jurisdiction
+    assert f"{seen[0].hoster} (on the same address {seen[0].ip}, named by asn\\_names)" \
+        in jurisdiction  # Markdown-escaped
+    store.dispose()
+
+
 # ---------------------------------------------------------------- pure: identity_of
 
 

@@ -31,13 +31,12 @@ def test_migration_merges_the_rows_one_company_got_from_two_sources(db_url):
     """An older store: checks attributed from AS names and from RDAP got two keys."""
     store = _at_0005(db_url)
     url = "http://polder.test/a.jpg"
-    with store.engine.begin() as connection:  # plain SQL: the 0005 schema
-        connection.execute(text(
+    with store.engine.begin() as connection:  # plain SQL: the 0005 schema, not the model's
+        case_id = connection.execute(text(
             "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
             "reported_at, imported_at, state, reappearances, check_count) VALUES "
-            "('test', 'r0', :u, :u, 'polder.test', 'csam', :t, :t, 'online', 0, 2)"),
-            {"u": url, "t": T.replace(tzinfo=None)})
-        case_id = connection.execute(text("SELECT id FROM cases")).scalar_one()
+            "('test', 'r0', :u, :u, 'polder.test', 'csam', :t, :t, 'online', 0, 2) "
+            "RETURNING id"), {"u": url, "t": T.replace(tzinfo=None)}).scalar_one()
     rows = [("asn_names:polder servers b.v.", "Polder Servers B.V.", "asn_names", "NL"),
             ("rdap:polder servers b.v.", "Polder Servers B.V.", "rdap", "NL"),
             ("rdap:polder servers gmbh", "Polder Servers GmbH", "rdap", "DE"),

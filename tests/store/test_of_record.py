@@ -82,7 +82,9 @@ def test_the_other_order_gives_the_same_hoster_of_record(store, tmp_path):
 
 
 def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_path):
-    """A store that the highest-id rule left pointing at the older import."""
+    """A store that the highest-id rule left pointing at the older import, or
+    at a newer check that reached no address. Plain SQL against the 0005
+    schema: the model has columns of later migrations."""
     from alembic import command
 
     from store.db import _alembic_config
@@ -92,35 +94,80 @@ def test_migration_0006_derives_the_record_of_an_older_store_again(db_url, tmp_p
         cfg = _alembic_config(db_url)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "0005")
-    # Plain SQL against the 0005 schema (the models have later migrations'
-    # columns): the crawl's check of now, then the older log, imported after.
     naive = NOW.replace(tzinfo=None)
     with store.engine.begin() as connection:
         connection.execute(text(
             "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
             "reported_at, imported_at, state, reappearances, check_count) VALUES "
-            "('test', 'r0', :u, :u, 'img.example.test', 'csam', :t, :t, 'online', 0, 3)"),
-            {"u": URL, "t": naive - timedelta(days=20)})
+            "('test', 'r0', :url, :url, 'img.example.test', 'csam', :at, :at, 'online', 0, 3)"),
+            {"url": URL, "at": naive - timedelta(days=20)})
         case_id = connection.execute(text("SELECT id FROM cases")).scalar_one()
-        for n, (days, ip) in enumerate(((0, DUTCH_IP), (14, GERMAN_IP), (13, GERMAN_IP))):
+        # In the order they reached the store: the crawl's check now, an older
+        # log from the German server, then a check an hour later that the
+        # guard refused (its address from the redirect's URL).
+        for when, verdict, ip in ((naive, "online", DUTCH_IP),
+                                  (naive - timedelta(days=14), "online", GERMAN_IP),
+                                  (naive + timedelta(hours=1), "blocked_address", "10.0.0.1")):
+            check_id = connection.execute(text(
+                "INSERT INTO checks (case_id, checked_at, method, verdict, url, peer_ip, "
+                "truncated, tool_version, imported, prev_hash, record_hash) VALUES "
+                "(:case, :at, 'http', :verdict, :url, :ip, false, 'test', false, :h, :h) "
+                "RETURNING id"),
+                {"case": case_id, "at": when, "verdict": verdict, "url": URL,
+                 "ip": ip if verdict != "blocked_address" else None,
+                 "h": f"{verdict}-{when.isoformat()}"}).scalar_one()
+            # What enrichment wrote under the old rule, and the highest check id.
             connection.execute(text(
-                "INSERT INTO checks (case_id, checked_at, method, verdict, http_status, url, "
-                "peer_ip, truncated, tool_version, imported, prev_hash, record_hash) VALUES "
-                "(:case, :t, 'http', 'online', 200, :u, :ip, false, 'test', :imp, :prev, :h)"),
-                {"case": case_id, "t": naive - timedelta(days=days), "u": URL, "ip": ip,
-                 "imp": n > 0, "prev": f"{n:064x}", "h": f"{n + 1:064x}"})
-    with store.transaction() as session:
-        # What enrichment wrote under the old rule: the highest check id.
-        for check_id, ip in session.execute(text("SELECT id, peer_ip FROM checks")).all():
-            session.execute(text(
                 "INSERT INTO attributions (check_id, case_id, attributed_at, ip, hoster, "
                 "jurisdiction, dutch, sources) VALUES (:c, :case, :t, :ip, :h, :j, :d, '{}')"),
-                {"c": check_id, "case": case_id, "t": NOW.replace(tzinfo=None), "ip": ip,
-                 "h": "Dutch" if ip == DUTCH_IP else "German",
-                 "j": "NL" if ip == DUTCH_IP else "EU", "d": ip == DUTCH_IP})
-        session.execute(text(
+                {"c": check_id, "case": case_id, "t": naive, "ip": ip,
+                 "h": {DUTCH_IP: "Dutch", GERMAN_IP: "German"}.get(ip),
+                 "j": {DUTCH_IP: "NL", GERMAN_IP: "EU"}.get(ip, "unknown"),
+                 "d": ip == DUTCH_IP})
+        connection.execute(text(
             "UPDATE cases SET attribution_id = (SELECT max(id) FROM attributions)"))
-    assert _of_record(store) == ("German", GERMAN_IP, False)
+    assert _of_record(store) == (None, "10.0.0.1", False)
     store.upgrade()
     assert _of_record(store) == ("Dutch", DUTCH_IP, True)
     store.dispose()
+
+
+def _check(store: Store, case_id: int, when: datetime, verdict: str, **fields: object) -> None:
+    with store.transaction() as session:
+        append_checks(session, [NewCheck(case_id=case_id, checked_at=when, method="http",
+                                         verdict=verdict, url=URL, tool_version="test",
+                                         **fields)], RULES)  # type: ignore[arg-type]
+
+
+def test_a_newer_check_that_reached_no_address_keeps_the_hoster_of_record(store):
+    """A hoster that redirects its URL to a private address gets a
+    blocked_address check: the crawler connected to nothing, and the
+    address it was sent to (here from the redirect's URL) says nothing of
+    who hosts the material. It must not take the case away from the hoster
+    of record and make it unattributed."""
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _crawl(store, case_id)
+    _check(store, case_id, NOW + timedelta(hours=1), "blocked_address",
+           final_url="http://10.0.0.1/a.jpg")
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)
+
+
+def test_an_imported_failure_with_an_address_does_not_take_the_case_over(store, tmp_path):
+    """An older tool's log may name an address on a row whose verdict says no
+    address was reached (no such name, no DNS answer, refused by a guard)."""
+    case_id = add_cases(store, [URL])[URL]
+    attributor = _attributor(store)
+    _check(store, case_id, NOW - timedelta(hours=1), "online", http_status=200,
+           peer_ip=DUTCH_IP)
+    enrich(store, attributor)
+    log = tmp_path / "later.csv"
+    log.write_text("case_id,checked_at,verdict,http_status,ip\n"
+                   f"r0,{(NOW - timedelta(minutes=50)).isoformat()},nxdomain,,{GERMAN_IP}\n"
+                   f"r0,{(NOW - timedelta(minutes=40)).isoformat()},dns_error,,{GERMAN_IP}\n"
+                   f"r0,{(NOW - timedelta(minutes=30)).isoformat()},blocked_address,,"
+                   f"{GERMAN_IP}\n")
+    assert import_checks(store, log, RULES, source="test").rejected == []
+    enrich(store, attributor)
+    assert _of_record(store) == ("Dutch Test Hosting B.V.", DUTCH_IP, True)

@@ -3,8 +3,9 @@
 1. ``cases.attribution_id`` was the attribution of the case's highest check
    id with an address; an older check log imported after crawling began
    could take a case over (#10). It is now the attribution of the check with
-   the newest checked_at that reached an address, ties broken by check id
-   (store.of_record), derived again here for every case.
+   the newest checked_at that reached an address (not nxdomain, dns_error
+   or blocked_address), ties broken by check id (store.of_record), derived
+   again here for every case.
 2. Hosters get aliases (``hoster_aliases``: how each source names them) and
    networks keep the RDAP holder's handle (``networks.org_handle``). Rows an
    older store holds twice for one company (``asn_names:x`` and ``rdap:x``,
@@ -38,6 +39,8 @@ _OF_RECORD = (
     "UPDATE cases SET attribution_id = ("
     "SELECT a.id FROM attributions a JOIN checks c ON c.id = a.check_id "
     "WHERE a.case_id = cases.id AND a.ip IS NOT NULL "
+    # A check that reached no address never names the hoster (store.of_record).
+    "AND c.verdict NOT IN ('blocked_address', 'dns_error', 'nxdomain') "
     "ORDER BY c.checked_at DESC, c.id DESC LIMIT 1)")
 
 # hostwatch.orgnames at 0006.
