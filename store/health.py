@@ -21,7 +21,13 @@ is judged healthy (store.state: held checks). A run is *suspect* when:
    address (``NO_ADDRESS``: no name, no DNS answer, refused by the guard). This
    covers a fresh import that was never served. It does not apply when control
    URLs were configured and every one made was served: the resolver is then
-   shown to work, and names it cannot find are taken as gone.
+   shown to work, and names it cannot find are taken as gone. A run too small
+   for the shares (fewer checks than HOSTWATCH_SUSPECT_MIN_CASES, such as a
+   `crawl --due` deadline run) is suspect when *every* check got no usable
+   address and at least one of them was of a case served before, unless
+   control URLs vouch for the resolver: a single genuine domain takedown in a
+   one-case deadline run is then held too, and its deadline waits for a
+   healthy check (configure control URLs to avoid that).
 
 HTTP answers (404, 5xx, 403...) are never a network-level failure: a server
 answered, and that is the hoster speaking. Rule 2 cannot tell a broken path to
@@ -137,6 +143,15 @@ def judge(tally: RunTally, controls: Sequence[ControlResult], rule: HealthRule) 
         reasons.append(f"{tally.no_address} of {tally.checks} checks got no usable address "
                        f"(threshold {rule.no_address_share:.0%}): the resolver answered "
                        "nothing useful")
+    elif (not vouched and tally.were_served > 0 and tally.checks < rule.min_cases
+          and tally.no_address == tally.checks):
+        # Too few cases for a share (a deadline run checks a handful): a run
+        # in which every check got no address, cases served before included,
+        # is what a dead or wrong resolver looks like. Control URLs vouching
+        # for the resolver lift it.
+        reasons.append(f"all {tally.checks} checks got no usable address, {tally.were_served} "
+                       "of them of cases served before, and no control URL vouched for "
+                       "the resolver (a run too small for the shares)")
     return Judgement(RunHealth.SUSPECT if reasons else RunHealth.HEALTHY, tuple(reasons))
 
 

@@ -97,6 +97,26 @@ def test_a_dead_resolver_removes_nothing_until_a_healthy_run(sqlite_url, net, tm
 
 
 @pytest.mark.slow
+def test_a_dead_resolver_in_a_run_too_small_for_a_share_removes_nothing(sqlite_url, net,
+                                                                        tmp_path):
+    """A handful of cases (a deadline run's size) and no control URLs: a run
+    in which every check got no address is suspect all the same."""
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("small.test")
+    host.default(Serve(IMAGE))
+    add_cases(store, [host.url(f"/img/{i}.jpg") for i in range(3)])
+    assert run_crawl(sqlite_url, net, tmp_path, **QUICK).returncode == 0
+    net.break_dns("nxdomain")
+    for _ in range(2):
+        result = run_crawl(sqlite_url, net, tmp_path, **QUICK)
+        assert result.returncode == EXIT_SUSPECT, result.stdout + result.stderr[-3000:]
+    assert "all 3 checks got no usable address" in (runs(store)[-1].health_reason or "")
+    assert set(states(store).values()) == {"online"}
+    net.break_dns(None)
+
+
+@pytest.mark.slow
 def test_a_control_url_that_fails_makes_the_run_suspect_until_a_healthy_run_confirms(
         db_url, store, net, tmp_path):
     control = net.add_host("control.test")

@@ -59,8 +59,21 @@ def test_half_the_served_cases_failing_at_network_level_makes_the_run_suspect():
 
 
 def test_a_share_needs_enough_cases():
-    assert judge(RunTally(19, 19, 19, 19), [], RULE).health is RunHealth.HEALTHY
+    assert judge(RunTally(19, 0, 19, 19), [], RULE).health is RunHealth.HEALTHY
     assert judge(RunTally(20, 0, 20, 20), [], RULE).health is RunHealth.SUSPECT
+
+
+def test_a_small_run_where_nothing_got_an_address_is_suspect_unless_the_controls_vouch():
+    """A deadline run checks a handful of cases: too few for a share, but a
+    dead resolver still shows as every check without an address."""
+    judgement = judge(RunTally(checks=3, no_address=3, were_served=3, turned=3), [], RULE)
+    assert judgement.health is RunHealth.SUSPECT
+    assert "all 3 checks got no usable address" in (judgement.reason or "")
+    ok = [control(200), control(200, ControlPhase.END)]
+    assert judge(RunTally(3, 3, 3, 3), ok, RULE).health is RunHealth.HEALTHY
+    # One case still answered, or none was ever served (a fresh import): healthy.
+    assert judge(RunTally(3, 2, 3, 2), [], RULE).health is RunHealth.HEALTHY
+    assert judge(RunTally(3, 3, 0, 0), [], RULE).health is RunHealth.HEALTHY
 
 
 def test_a_fresh_import_where_nothing_resolves_is_suspect_unless_the_controls_vouch():
