@@ -319,6 +319,8 @@ _ARIN_COUNTRIES = {
 _REGISTRIES = {"arin": "arin", "ripe": "ripencc", "apnic": "apnic", "lacnic": "lacnic",
                "afrinic": "afrinic"}
 _CODE = re.compile(r"[A-Z]{2}")
+# RFC 9083's object classes: the ones an error message may name.
+_OBJECT_CLASSES = frozenset({"domain", "ip network", "autnum", "nameserver", "entity"})
 
 
 @dataclass(frozen=True)
@@ -361,13 +363,19 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
     """
     if not isinstance(raw, Mapping):
         raise RdapError(RdapErrorKind.INVALID, source, "not a JSON object")
+    # The server wrote the error's title and the class name: the message (logged,
+    # and cached in networks.error) names only what RFC 9083 defines.
     if "errorCode" in raw:
-        raise RdapError(RdapErrorKind.INVALID, source,
-                        f"an RDAP error object ({raw.get('errorCode')}: {raw.get('title')})")
+        code = raw.get("errorCode")
+        said = f"errorCode {code}" if type(code) is int and 0 <= code < 1000 else \
+            "an errorCode that is not an HTTP status"
+        raise RdapError(RdapErrorKind.INVALID, source, f"an RDAP error object ({said})")
     kind = raw.get("objectClassName")
     if kind is not None and kind != "ip network":
+        named = f"{kind!r}" if isinstance(kind, str) and kind in _OBJECT_CLASSES \
+            else "not an RDAP object class"
         raise RdapError(RdapErrorKind.INVALID, source,
-                        f"objectClassName is {kind!r}, not 'ip network'")
+                        f"objectClassName is {named}, not 'ip network'")
     start, end = _address(raw.get("startAddress")), _address(raw.get("endAddress"))
     if start is None or end is None:
         raise RdapError(RdapErrorKind.INVALID, source, "no valid startAddress/endAddress")

@@ -5,9 +5,12 @@ enrichment logs and caches (#10 point 5)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
-from enrichment.network import RdapClient, RdapError, RdapErrorKind
+import pytest
+
+from enrichment.network import RdapClient, RdapError, RdapErrorKind, parse_rdap
 from tests.net import Raw, TestInternet
 from tests.net.hostile import hostile_replies
 
@@ -30,3 +33,30 @@ def test_hostile_rdap_replies_give_errors_that_quote_none_of_them(net: TestInter
     assert kinds["/error-reason-phrase"] is RdapErrorKind.HTTP
     assert kinds["/data-location"] is RdapErrorKind.REDIRECT
     assert kinds["/bad-location"] is RdapErrorKind.REDIRECT
+
+
+@pytest.mark.parametrize("answer", [
+    {"errorCode": 400, "title": "{marker}", "description": ["{marker}"]},
+    {"errorCode": "{marker}"},
+    {"objectClassName": "{marker}"},
+    {"objectClassName": ["{marker}"], "startAddress": "192.0.2.0"},
+])
+def test_rdap_json_that_is_no_network_gives_an_error_that_quotes_none_of_it(
+        net: TestInternet, answer: dict[str, object]) -> None:
+    """An RDAP error object or a wrong object class is answered in
+    hostwatch's words: the error is logged and cached (networks.error), so
+    a title, description or class name the server chose stays out of it."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    body = json.dumps(answer).replace("{marker}", marker).encode()
+    host = net.add_host("rdap-json.test")
+    host.route("/ip/192.0.2.1", Raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json"
+                                    b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                                    % len(body) + body))
+    client = RdapClient(f"http://{host.ip}:{net.port}", timeout=3)
+    with pytest.raises(RdapError) as caught:
+        client.lookup("192.0.2.1")
+    assert caught.value.kind is RdapErrorKind.INVALID
+    assert marker not in str(caught.value)
+    with pytest.raises(RdapError) as parsed:
+        parse_rdap(json.loads(body))
+    assert marker not in str(parsed.value)
