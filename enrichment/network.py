@@ -50,6 +50,7 @@ from crawler.guard import parse_networks
 from enrichment import EnrichmentError
 from enrichment.dns import Resolver
 from enrichment.outbound import FetchError, FetchErrorKind, GuardedGet, status_text
+from hostwatch.urls import url_host
 
 if TYPE_CHECKING:
     from hostwatch.config import Config
@@ -509,8 +510,8 @@ def _registry(raw: Mapping[str, Any]) -> str | None:
     links = raw.get("links")
     for link in links if isinstance(links, list) else ():
         if isinstance(link, Mapping) and link.get("rel") == "self":
-            hosts.append(urlsplit(str(link.get("href") or link.get("value") or "")).hostname
-                         or "")
+            # The server's text: read as a browser would, None when it is no URL.
+            hosts.append(url_host(str(link.get("href") or link.get("value") or "")) or "")
     for host in hosts:
         for label, registry in _REGISTRIES.items():
             if host == f"{label}.net" or host.endswith(f".{label}.net"):
