@@ -26,6 +26,7 @@ the resolver where both stages share them); enrichment already imports it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import ipaddress
 import socket
@@ -35,11 +36,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from crawler.guard import Network, forbidden_reason
 from enrichment import EnrichmentError
 from enrichment.dns import DnsFailure, Resolver
+from hostwatch.urls import browser_url, url_host
 
 __all__ = ["FetchError", "FetchErrorKind", "GuardedGet", "Reply", "allowed_addresses",
            "redirect_target", "status_text"]
@@ -94,18 +96,23 @@ def allowed_addresses(addresses: Sequence[str], allow: Sequence[Network]) -> tup
 
 
 def redirect_target(current: str, location: str | None, hop: int) -> str:
-    """The absolute URL redirect number ``hop`` sends to; `FetchError`
-    (REDIRECT) when it is not http(s) or there is none."""
+    """The absolute URL redirect number ``hop`` sends to, read as a browser
+    reads it (hostwatch.urls: numeric IPv4 forms as the address, IDN hosts
+    in punycode, spaces and other bytes percent-encoded, no fragment), so
+    that the guard judges the address a browser would connect to;
+    `FetchError` (REDIRECT) when a browser would not follow it to an http(s)
+    URL with a host, or there is none."""
     if not location:
         raise FetchError(FetchErrorKind.REDIRECT, hop, f"redirect {hop} refused: no Location")
-    try:
-        target = urljoin(current, location.strip())
-        parts = urlsplit(target)
-        host = parts.hostname
-    except ValueError:  # e.g. "http://[" : a server's garbage, not a crash
+    # http.client reads header bytes as Latin-1; a browser reads a
+    # Location's bytes as UTF-8.
+    with contextlib.suppress(UnicodeError):
+        location = location.encode("latin-1").decode("utf-8")
+    target = browser_url(location, base=current)
+    if target is None:  # e.g. "http://[" : a server's garbage, not a crash
         raise FetchError(FetchErrorKind.REDIRECT, hop,
-                         f"redirect {hop} refused: not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
+                         f"redirect {hop} refused: not a valid URL")
+    if urlsplit(target).scheme not in ("http", "https") or not url_host(target):
         raise FetchError(FetchErrorKind.REDIRECT, hop,
                          f"redirect {hop} refused: not an http(s) URL with a host")
     return target

@@ -105,11 +105,12 @@ def normalise_url(raw: str) -> NormalisedUrl:
     return NormalisedUrl(url=url.href, host=host)
 
 
-def browser_url(text: str) -> str | None:
-    """``text`` (an absolute URL, e.g. a redirect target) as a browser would
-    request it, or None when a browser would not open it."""
+def browser_url(text: str, base: str | None = None) -> str | None:
+    """``text`` (an absolute URL, or one relative to ``base``: a redirect's
+    Location) as a browser would request it, or None when a browser would
+    not open it."""
     try:
-        url = URL(text)
+        url = URL(text, base) if base is not None else URL(text)
     except ValueError:
         return None
     url.hash = ""

@@ -55,8 +55,24 @@ def test_a_redirect_goes_to_an_absolute_http_url(location: str, target: str) -> 
     assert redirect_target("http://rdap.test/arin/ip/1.2.3.4", location, 1) == target
 
 
+@pytest.mark.parametrize(("location", "target"), [
+    # Numeric IPv4 forms are the address a browser would connect to: the
+    # guard then judges 127.0.0.1, not a DNS name "0x7f.1" that finds nothing.
+    ("http://0x7f.1:8080/x", "http://127.0.0.1:8080/x"),
+    ("http://2852039166/latest/", "http://169.254.169.254/latest/"),
+    ("http://[0:0:0:0:0:ffff:a9fe:a9fe]/", "http://[::ffff:a9fe:a9fe]/"),
+    ("http://\u00e9x.test/ip/1", "http://xn--x-9fa.test/ip/1"),  # IDN: punycode
+    ("http://evil.test\\@127.0.0.1/", "http://evil.test/@127.0.0.1/"),  # "\\" ends the host
+    ("/a b/\u00ff", "http://rdap.test/a%20b/%C3%BF"),  # what http.client can send
+    ("http://rdap.test:80/x#frag", "http://rdap.test/x"),  # default port, no fragment
+])
+def test_a_redirect_is_read_as_a_browser_reads_it(location: str, target: str) -> None:
+    assert redirect_target("http://rdap.test/arin/ip/1.2.3.4", location, 1) == target
+
+
 @pytest.mark.parametrize("location", [None, "", "file:///etc/passwd", "ftp://127.0.0.1/x",
-                                      "gopher://x/", "https://"])
+                                      "gopher://x/", "https://", "http://h.test:99999/",
+                                      "http://a%00b.test/", "http://[x/"])
 def test_a_redirect_elsewhere_is_refused_without_repeating_it(location: str | None) -> None:
     with pytest.raises(FetchError) as caught:
         redirect_target("http://rdap.test/ip/1.2.3.4", location, 2)

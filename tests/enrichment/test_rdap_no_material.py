@@ -5,11 +5,13 @@ enrichment logs and caches (#10 point 5)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import uuid
 
 import pytest
 
+from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind, parse_rdap
 from tests.net import Raw, TestInternet
 from tests.net.hostile import hostile_replies
@@ -60,3 +62,45 @@ def test_rdap_json_that_is_no_network_gives_an_error_that_quotes_none_of_it(
     with pytest.raises(RdapError) as parsed:
         parse_rdap(json.loads(body))
     assert marker not in str(parsed.value)
+
+
+def _redirect(location: bytes) -> bytes:
+    return (b"HTTP/1.1 302 Found\r\nLocation: " + location
+            + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+
+def test_hostile_rdap_redirects_are_errors_in_hostwatch_s_words(net: TestInternet) -> None:
+    """A Location a browser would follow but http.client cannot send as it
+    is (a space, a byte that is no ASCII, an IDN host) is read as a browser
+    reads it; one no browser would follow is a redirect error. Never an
+    exception other than RdapError (which would stop the whole enrichment),
+    never the marker."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    host = net.add_host("rdap-redirects.test")
+    replies = {
+        "/space": _redirect(b"/a b" + marker.encode()),
+        "/control": _redirect(b"/a\x01" + marker.encode()),
+        "/not-ascii": _redirect(b"/\xff" + marker.encode()),
+        "/idn": _redirect("http://\u00e9{marker}.test/".replace("{marker}", marker).encode()),
+        "/bad-idn": _redirect(b"http://xn--" + marker.encode() + b"\xc3.test/"),
+        "/bad-port": _redirect(b"http://rdap.test:" + marker.encode() + b"/"),
+    }
+    for path, data in replies.items():
+        host.route(f"{path}/ip/192.0.2.1", Raw(data))
+    host.default(Raw(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n"))
+    resolver = Resolver((net.nameserver,), timeout=2)
+    kinds = {}
+    for path in replies:
+        client = RdapClient(f"http://{host.ip}:{net.port}{path}", timeout=3, resolver=resolver,
+                            allow=[ipaddress.ip_network(f"{host.ip}/32")])
+        try:
+            kinds[path] = client.lookup("192.0.2.1")
+        except RdapError as exc:  # any other exception fails the test
+            assert marker not in str(exc), path
+            kinds[path] = exc.kind
+    # Followed, as a browser would, to the host's 404: no registry holds it.
+    assert kinds["/space"] is None
+    assert kinds["/control"] is None
+    assert kinds["/not-ascii"] is None
+    assert kinds["/bad-port"] is RdapErrorKind.REDIRECT
