@@ -89,6 +89,7 @@ class RdapError(EnrichmentError):
         super().__init__(f"RDAP {kind.value} error for {url}: {detail}")
         self.kind = kind
         self.url = url
+        self.detail = detail
         self.status = status
 
 
@@ -612,16 +613,24 @@ class RdapClient:
         self.requests_made += reply.requests
         if reply.status == 404:
             return None
+        # Errors name the URL asked, not where a redirect sent it: a Location
+        # is the server's text, and these errors are logged and cached.
+        hops = reply.requests - 1
+        redirected = f", after {hops} redirect{'s' if hops > 1 else ''}" if hops else ""
         if not 200 <= reply.status < 300:
             retry = _retry_after(reply.headers.get("Retry-After"))
             detail = status_text(reply.status) + (f", retry after {retry}" if retry else "")
-            raise RdapError(RdapErrorKind.HTTP, url, detail, status=reply.status)
+            raise RdapError(RdapErrorKind.HTTP, url, detail + redirected, status=reply.status)
         try:
             raw = json.loads(reply.body)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise RdapError(RdapErrorKind.INVALID, reply.url,
-                            f"not JSON ({type(exc).__name__})") from None
-        return RdapAnswer(reply.url, raw, parse_rdap(raw, source=reply.url))
+            raise RdapError(RdapErrorKind.INVALID, url,
+                            f"not JSON ({type(exc).__name__}){redirected}") from None
+        try:
+            info = parse_rdap(raw, source=url)
+        except RdapError as exc:
+            raise RdapError(exc.kind, url, exc.detail + redirected) from None
+        return RdapAnswer(reply.url, raw, info)
 
 
 _FETCH_KINDS = {

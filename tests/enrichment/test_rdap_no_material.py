@@ -104,3 +104,26 @@ def test_hostile_rdap_redirects_are_errors_in_hostwatch_s_words(net: TestInterne
     assert kinds["/control"] is None
     assert kinds["/not-ascii"] is None
     assert kinds["/bad-port"] is RdapErrorKind.REDIRECT
+
+
+@pytest.mark.parametrize("answer", [b"<html>not RDAP</html>", b'{"errorCode": 500}',
+                                    b'{"objectClassName": "entity"}'])
+def test_an_rdap_error_after_a_redirect_names_the_url_asked_not_the_location(
+        net: TestInternet, answer: bytes) -> None:
+    """Where a redirect went is what the server wrote (a Location can carry
+    anything in its path): RDAP errors, logged and cached, name the URL
+    hostwatch asked and say that it was redirected."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    host = net.add_host("rdap-moved.test")
+    host.route("/ip/192.0.2.1", Raw(_redirect(f"/{marker}/ip/192.0.2.1".encode())))
+    host.route(f"/{marker}/ip/192.0.2.1", Raw(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n" % len(answer) + answer))
+    client = RdapClient(f"http://{host.ip}:{net.port}", timeout=3)
+    with pytest.raises(RdapError) as caught:
+        client.lookup("192.0.2.1")
+    error = caught.value
+    assert error.kind is RdapErrorKind.INVALID
+    assert marker not in str(error)
+    assert error.url == f"http://{host.ip}:{net.port}/ip/192.0.2.1"
+    assert "after 1 redirect" in str(error)
