@@ -31,6 +31,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -238,28 +239,43 @@ class GuardedGet:
         else:
             connection = _PinnedHTTP(host, port, addresses, timeout)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # A socket timeout bounds each read, not the answer: a server sending
+        # a header line just before each read would time out could hold the
+        # enrichment for hours. At the deadline the socket is shut, which
+        # ends whatever read is waiting.
+        watchdog = threading.Timer(remaining, _cut, (connection,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.request("GET", path, headers=dict(headers))
             response = connection.getresponse()
             if response.status in REDIRECT_STATUSES:
                 return response.status, response.headers, b""
-            return response.status, response.headers, self._read(response, hop, deadline)
-        except TimeoutError:
-            raise FetchError(FetchErrorKind.TIMEOUT, hop,
-                             f"{_who(hop)}: no answer within {self.timeout} s") from None
-        except ssl.SSLError as exc:
-            raise FetchError(FetchErrorKind.CONNECTION, hop,
-                             f"{_who(hop)}: TLS failed ({type(exc).__name__})") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise FetchError(FetchErrorKind.CONNECTION, hop,
-                             f"{_who(hop)}: {reason}") from None
-        except http.client.HTTPException as exc:
-            # Its message may quote the server's bytes (a bad status line).
-            raise FetchError(FetchErrorKind.CONNECTION, hop, f"{_who(hop)}: broken HTTP "
-                             f"answer ({type(exc).__name__})") from None
+            body = self._read(response, hop, deadline)
+            if time.monotonic() >= deadline:  # cut short by the watchdog
+                raise TimeoutError
+            return response.status, response.headers, body
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+                raise FetchError(FetchErrorKind.TIMEOUT, hop,
+                                 f"{_who(hop)}: no answer within {self.timeout} s") from None
+            raise self._failure(exc, hop) from None
         finally:
+            watchdog.cancel()
             connection.close()
+
+    @staticmethod
+    def _failure(exc: OSError | http.client.HTTPException, hop: int) -> FetchError:
+        """A failed request in hostwatch's words, not the exception's."""
+        if isinstance(exc, ssl.SSLError):
+            return FetchError(FetchErrorKind.CONNECTION, hop,
+                              f"{_who(hop)}: TLS failed ({type(exc).__name__})")
+        if isinstance(exc, OSError):
+            reason = exc.strerror or type(exc).__name__
+            return FetchError(FetchErrorKind.CONNECTION, hop, f"{_who(hop)}: {reason}")
+        # Its message may quote the server's bytes (a bad status line).
+        return FetchError(FetchErrorKind.CONNECTION, hop,
+                          f"{_who(hop)}: broken HTTP answer ({type(exc).__name__})")
 
     def _read(self, response: http.client.HTTPResponse, hop: int, deadline: float) -> bytes:
         chunks: list[bytes] = []
@@ -274,6 +290,16 @@ class GuardedGet:
                                  f"answer not complete within {self.timeout} s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End every read and write on ``connection``'s socket (from another thread).
+    socket.socket's own shutdown: an SSLSocket's would drop its TLS state
+    under the reading thread."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 def _literal(host: str) -> str | None:

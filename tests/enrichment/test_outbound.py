@@ -8,10 +8,13 @@ checked address while the name is what TLS verifies. Loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -172,3 +175,58 @@ def test_https_connects_to_the_checked_address_and_verifies_the_name(
         with pytest.raises(RdapError, match="TLS failed") as caught:
             other.lookup("62.239.237.1")
         assert caught.value.kind is RdapErrorKind.CONNECTION
+
+
+# -- a server that answers a byte at a time ------------------------------------------
+
+
+class Drip:
+    """A server on 127.0.0.1 that sends a status line, then ``lines`` (one
+    every ``every`` seconds): each read gets bytes in time, the whole answer
+    never comes within the timeout."""
+
+    def __init__(self, lines: list[bytes], every: float) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+
+        def drip(conn: socket.socket) -> None:
+            with conn, contextlib.suppress(OSError):
+                conn.recv(65536)
+                for line in lines:
+                    conn.sendall(line)
+                    if self._stop.wait(every):
+                        return
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = self._server.accept()
+                    threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()
+
+
+@pytest.mark.parametrize("lines", [
+    [b"HTTP/1.1 200 OK\r\n", *(b"X-%d: y\r\n" % n for n in range(40)), b"\r\n{}"],  # headers
+    [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", *(b" " for _ in range(40)), b"{}"],
+])
+def test_an_answer_that_drips_in_ends_at_the_timeout(lines: list[bytes]) -> None:
+    """The timeout bounds the whole fetch (the README's promise): a server
+    sending a header line or a body byte just before each read would time
+    out holds the enrichment no longer than that."""
+    server = Drip(lines, every=0.25)
+    try:
+        client = RdapClient(f"http://127.0.0.1:{server.port}", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(RdapError) as caught:
+            client.lookup("192.0.2.1")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert caught.value.kind is RdapErrorKind.TIMEOUT
+    assert elapsed < 2.5
