@@ -541,7 +541,8 @@ class RdapClient:
       guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE),
       and made to the checked address. A ``base_url`` written with an IP
       address is the operator's own choice and is trusted as written (a lab's
-      or test's loopback RDAP server); a redirect to any other address, or a
+      or test's loopback RDAP server): that address and port, not the other
+      ports of the address; a redirect to any other address or port, or a
       ``base_url`` with a name, passes the guard.
     - Any other failure raises `RdapError`: HTTP error status (kind HTTP),
       no answer within ``timeout`` seconds (TIMEOUT; the whole fetch, redirects
@@ -570,7 +571,7 @@ class RdapClient:
         self.failures: Counter[RdapErrorKind] = Counter()
         self._get = GuardedGet(resolver or Resolver(), allow, timeout=timeout,
                                max_bytes=max_bytes, max_redirects=5, tls=tls,
-                               trusted=[urlsplit(base_url).hostname or ""])
+                               trusted=[base_url])
 
     @classmethod
     def from_config(cls, config: Config, resolver: Resolver | None = None) -> RdapClient:

@@ -163,11 +163,13 @@ class GuardedGet:
     """GET with redirects, every hop resolved and guarded (see the module doc).
 
     ``allow``: the non-public networks the operator lets through
-    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``trusted``: addresses
-    the operator wrote into the configuration themselves (an RDAP base URL
-    such as ``http://127.0.0.1:8080``): a hop to exactly such an address is
-    the operator's own choice, not a server's, and is not refused. A name is
-    never trusted (what it resolves to is not the operator's word). ``tls``:
+    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``trusted``: URLs the
+    operator wrote into the configuration themselves (an RDAP base URL such
+    as ``http://127.0.0.1:8080``): a hop to exactly such an origin (scheme,
+    address and port) is the operator's own choice, not a server's, and is
+    not refused; another port of that address is (a redirect must not reach
+    the operator's other services). A name is never trusted (what it
+    resolves to is not the operator's word). ``tls``:
     the TLS context (default: the system's trusted CAs, names verified).
     """
 
@@ -177,7 +179,7 @@ class GuardedGet:
                  trusted: Sequence[str] = ()) -> None:
         self.resolver = resolver
         self.allow = tuple(allow)
-        self.trusted = frozenset(_literal(a) for a in trusted) - {None}
+        self.trusted = frozenset(_origin(u) for u in trusted) - {None}
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -196,7 +198,7 @@ class GuardedGet:
                     raise FetchError(FetchErrorKind.REDIRECT, hop, f"{_who(hop)} is a URL "
                                      "already asked: a redirect loop")
                 seen.add(url)
-                addresses = self._addresses(urlsplit(url).hostname or "", hop)
+                addresses = self._addresses(url, hop)
                 requests += 1
                 status, answer_headers, body = self._one(url, addresses, hop, headers,
                                                          deadline)
@@ -209,8 +211,9 @@ class GuardedGet:
             exc.requests = requests
             raise
 
-    def _addresses(self, host: str, hop: int) -> list[str]:
-        if _literal(host) in self.trusted:
+    def _addresses(self, url: str, hop: int) -> list[str]:
+        host = urlsplit(url).hostname or ""
+        if _origin(url) in self.trusted:
             return [host.strip("[]")]
         lookup = asyncio.run(self.resolver.addresses(host))
         if isinstance(lookup, DnsFailure):
@@ -300,6 +303,18 @@ def _cut(connection: http.client.HTTPConnection) -> None:
     if sock is not None:
         with contextlib.suppress(OSError):
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, address, port) of a URL whose host is an IP address literal;
+    None for a name or a URL without a valid port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return None
+    address = _literal(parts.hostname or "")
+    return None if address is None else (parts.scheme.lower(), address, port)
 
 
 def _literal(host: str) -> str | None:

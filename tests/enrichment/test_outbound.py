@@ -30,7 +30,7 @@ from crawler.guard import parse_networks
 from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind
 from enrichment.outbound import FetchError, FetchErrorKind, allowed_addresses, redirect_target
-from tests.net import TestInternet
+from tests.net import Redirect, TestInternet
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
@@ -230,3 +230,31 @@ def test_an_answer_that_drips_in_ends_at_the_timeout(lines: list[bytes]) -> None
         server.close()
     assert caught.value.kind is RdapErrorKind.TIMEOUT
     assert elapsed < 2.5
+
+
+def test_a_redirect_back_to_the_configured_address_on_another_port_is_guarded() -> None:
+    """The RDAP base URL's address is trusted because the operator wrote it:
+    that is its port, not every service on that address. A server it sends
+    hostwatch to (here 127.0.0.10, standing in for a public registry)
+    cannot send it on to another port of that address."""
+    secret = socket.create_server(("127.0.0.1", 0))
+    secret.settimeout(0.5)
+    secret_port = secret.getsockname()[1]
+    try:
+        with TestInternet() as net:
+            registry = net.add_host("registry.test")
+            registry.route("/ip/192.0.2.1", Redirect(f"http://127.0.0.1:{secret_port}/x"))
+            net.rdap_redirect("192.0.2.1", f"http://{registry.ip}:{net.port}")
+            client = RdapClient(net.rdap_url, timeout=3,
+                                allow=parse_networks([f"{registry.ip}/32"]),
+                                resolver=Resolver((net.nameserver,), timeout=2))
+            with pytest.raises(RdapError) as caught:
+                client.lookup("192.0.2.1")
+            assert caught.value.kind is RdapErrorKind.REFUSED
+            assert "redirect 2 refused by the address guard: 127.0.0.1 is loopback" in str(
+                caught.value)
+            assert client.lookup("62.239.237.1") is not None  # the base URL still works
+        with pytest.raises(TimeoutError):
+            secret.accept()  # nobody came
+    finally:
+        secret.close()
