@@ -135,9 +135,15 @@ class _Visit:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def navigated(self, frame: Any) -> None:
-        if self.page is not None and frame is self.page.main_frame:
-            self.navigations.append(frame.url)
+    def responded(self, response: Response) -> None:
+        """Record a document the main frame was sent (redirect hops included).
+        Only these are where the page went: history.pushState, replaceState
+        and a fragment change the address bar without a request, so such a
+        URL is text the page wrote, not a URL hostwatch requested."""
+        with contextlib.suppress(Exception):  # e.g. a service worker's response
+            if (self.page is not None and response.request.is_navigation_request()
+                    and response.frame is self.page.main_frame):
+                self.navigations.append(response.url)
 
 
 async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Resolver,
@@ -176,7 +182,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     await context.route("**/*", seen.route)
     page = seen.page = await context.new_page()
     context.on("page", seen.popup)  # after the page itself: every later page is a popup
-    page.on("framenavigated", seen.navigated)
+    page.on("response", seen.responded)
     deadline = time.monotonic() + timeout
     response: Response | None = None
     try:
@@ -212,7 +218,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     except PlaywrightError as exc:
         kind, detail = _error_kind(str(exc), proxy)
         return _failed(seen, proxy, kind, detail)
-    return await _result(seen, proxy, page, response, shown)
+    return await _result(seen, proxy, response, shown)
 
 
 async def _read(page: Page, removed: Removed) -> dict[str, Any] | None:
@@ -237,7 +243,7 @@ def _left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
-async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Response | None,
+async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
                   shown: dict[str, Any]) -> PageVisit:
     chain: list[str] = []
     status = content_type = None
@@ -255,7 +261,8 @@ async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Respo
         main_is_media = raw.get(REFUSED_HEADER.lower()) == "media"
         if main_is_media:
             status = next((e.status for e in proxy.events if e.target == response.url), status)
-    final = page.url
+    # The last document the main frame was sent, not page.url (see responded()).
+    final = seen.navigations[-1] if seen.navigations else seen.url
     if response is not None and final != response.url:
         # Script navigations after the document (location.href, meta refresh).
         steps = [response.url, *(u for u in seen.navigations if u not in (response.url, final))]

@@ -157,3 +157,46 @@ def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_ur
     for url in urls:
         assert text not in repr(vars(checks[url][0]))
     assert "DEBUG" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, net, tmp_path):
+    """A page's script can change the address bar without any request
+    (history.pushState, a fragment): that URL is text the page wrote, not a
+    URL hostwatch requested, so it is not stored as the final URL or as a
+    redirect hop. A navigation that did request a URL is still recorded."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("writer.test")
+    pages = {
+        "/push.html": f'history.pushState({{}}, "", "/{marker}");',
+        "/replace.html": f'history.replaceState({{}}, "", "/p?{marker}");',
+        "/fragment.html": f'location.hash = "{marker}";',
+        "/moves.html": 'location.href = "/landing.html";',
+    }
+    for path, script in pages.items():
+        host.route(path, Serve(f"<!doctype html><p>hello</p><script>{script}</script>"
+                               .encode(), content_type="text/html"))
+    host.route("/landing.html", Serve(b"<!doctype html><p>landed</p>",
+                                      content_type="text/html"))
+    urls = [host.url(path) for path in pages]
+    add_cases(store, urls)
+    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
+    try:
+        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    finally:
+        shutil.rmtree(browser_temp, ignore_errors=True)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    leaks = {url: {k: v for k, v in vars(checks[url][0]).items() if marker in repr(v)}
+             for url in urls}
+    assert {url: fields for url, fields in leaks.items() if fields} == {}
+    assert {checks[url][0].method for url in urls} == {"browser"}
+    assert marker not in result.stdout + result.stderr
+    moved = checks[host.url("/moves.html")][0]
+    assert moved.final_url == host.url("/landing.html")
