@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from crawler.guard import Network, forbidden_reason
 from enrichment import EnrichmentError
 from enrichment.dns import DnsFailure, Resolver
-from hostwatch.urls import browser_url, url_host
+from hostwatch.urls import redirect_url, url_host
 
 __all__ = ["FetchError", "FetchErrorKind", "GuardedGet", "Reply", "allowed_addresses",
            "redirect_target", "status_text"]
@@ -98,8 +98,9 @@ def allowed_addresses(addresses: Sequence[str], allow: Sequence[Network]) -> tup
 
 def redirect_target(current: str, location: str | None, hop: int) -> str:
     """The absolute URL redirect number ``hop`` sends to, read as a browser
-    reads it (hostwatch.urls: numeric IPv4 forms as the address, IDN hosts
-    in punycode, spaces and other bytes percent-encoded, no fragment), so
+    reads it (hostwatch.urls.redirect_url: numeric IPv4 forms as the
+    address, IDN hosts in punycode, spaces and other bytes percent-encoded,
+    no fragment, no user info), so
     that the guard judges the address a browser would connect to;
     `FetchError` (REDIRECT) when a browser would not follow it to an http(s)
     URL with a host, or there is none."""
@@ -109,7 +110,7 @@ def redirect_target(current: str, location: str | None, hop: int) -> str:
     # Location's bytes as UTF-8.
     with contextlib.suppress(UnicodeError):
         location = location.encode("latin-1").decode("utf-8")
-    target = browser_url(location, base=current)
+    target = redirect_url(location, current)
     if target is None:  # e.g. "http://[" : a server's garbage, not a crash
         raise FetchError(FetchErrorKind.REDIRECT, hop,
                          f"redirect {hop} refused: not a valid URL")

@@ -200,3 +200,37 @@ def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, 
     assert marker not in result.stdout + result.stderr
     moved = checks[host.url("/moves.html")][0]
     assert moved.final_url == host.url("/landing.html")
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_a_redirect_s_fragment_and_credentials_are_neither_requested_nor_stored(
+        sqlite_url, net, tmp_path, level):
+    """A fragment never reaches a server and hostwatch stores no credentials
+    (README, "Reported URLs"): a Location that carries either is followed
+    to the URL a server would be asked for, and that URL is what the check,
+    the soft-404 probe and the logs name, not the server's extra text."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("creds.test")
+    page = marker_body("page", kind="html")
+    host.route("/a.html", Serve(page, content_type="text/html"))
+    host.route("/fragment", Redirect(f"/a.html#{marker}"))
+    host.route("/userinfo", Redirect(f"http://u:{marker}@creds.test:{net.port}/a.html"))
+    host.route("/both", Redirect(f"http://{marker}@creds.test:{net.port}/a.html#{marker}"))
+    host.default(Status(404))
+    urls = [host.url(p) for p in ("/fragment", "/userinfo", "/both")]
+    add_cases(store, urls)
+
+    result = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_LOG_LEVEL=level)
+    assert result.returncode == 0, result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    for url in urls:
+        check = checks[url][0]
+        assert (check.verdict, check.final_url) == ("online", host.url("/a.html")), url
+        assert check.redirect_chain == [url]
+        assert marker not in repr(vars(check))
+    assert marker not in result.stdout + result.stderr
+    assert files_containing(tmp_path, marker.encode()) == []
