@@ -30,6 +30,7 @@ from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
 from hostwatch.redact import digest, evidence_header
+from hostwatch.urls import redirect_url
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
@@ -271,14 +272,21 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
                                 *(e.target for e in proxy.events if e.media)]))
     main_event = next((e for e in proxy.events if e.target in (seen.url, final)), None)
     return PageVisit(
-        url=seen.url, status=status, final_url=final if chain else None,
-        redirect_chain=tuple(chain), content_type=content_type, headers=headers,
+        url=seen.url, status=status, final_url=_stored(final) if chain else None,
+        redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
+        headers=headers,
         peer_ip=_peer_ip(proxy, final), media=tuple(media),
         removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
         error=main_event.error if main_event is not None and main_event.error else None,
         error_detail=main_event.refused if main_event is not None and main_event.error
         else None)
+
+
+def _stored(url: str) -> str:
+    """A URL the page went to as the check stores it: no fragment and no user
+    info (a redirect's Location can carry both; hostwatch.urls.redirect_url)."""
+    return redirect_url(url, url) or url
 
 
 def _peer_ip(proxy: GuardedProxy, url: str) -> str | None:

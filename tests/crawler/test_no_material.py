@@ -180,7 +180,11 @@ def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, 
                                .encode(), content_type="text/html"))
     host.route("/landing.html", Serve(b"<!doctype html><p>landed</p>",
                                       content_type="text/html"))
-    urls = [host.url(path) for path in pages]
+    # HTTP redirects whose Location carries a fragment or credentials.
+    host.route("/frag-redirect", Redirect(f"/landing.html#{marker}"))
+    host.route("/creds-redirect", Redirect(f"http://u:{marker}@writer.test:{net.port}"
+                                           "/landing.html"))
+    urls = [host.url(path) for path in [*pages, "/frag-redirect", "/creds-redirect"]]
     add_cases(store, urls)
     browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
     try:
