@@ -8,12 +8,17 @@ from __future__ import annotations
 import ipaddress
 import json
 import uuid
+from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind, parse_rdap
-from tests.net import Raw, TestInternet
+from store import Network, Store
+from tests.crawler.conftest import add_cases
+from tests.enrichment.conftest import hostwatch
+from tests.net import Raw, Serve, TestInternet, marker_body
 from tests.net.hostile import hostile_replies
 
 
@@ -127,3 +132,54 @@ def test_an_rdap_error_after_a_redirect_names_the_url_asked_not_the_location(
     assert marker not in str(error)
     assert error.url == f"http://{host.ip}:{net.port}/ip/192.0.2.1"
     assert "after 1 redirect" in str(error)
+
+
+@pytest.mark.slow
+def test_enrich_at_debug_logs_and_caches_none_of_a_hostile_rdap_answer(
+        net: TestInternet, tmp_path: Path) -> None:
+    """`hostwatch enrich` at HOSTWATCH_LOG_LEVEL=DEBUG against RDAP servers
+    that redirect to a path, answer with an error object, a wrong class or a
+    garbled reply, each carrying a marker: the failures are counted, the
+    run goes on, and the marker is in no log line and no file (the store's
+    networks.error included)."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    db_url = f"sqlite:///{tmp_path / 'hostwatch.db'}"
+    store = Store(db_url)
+    store.upgrade()
+    rdap = net.add_host("rdap-evil.test")
+    answers = {
+        "/error-object": json.dumps({"errorCode": 400, "title": marker}).encode(),
+        "/class": json.dumps({"objectClassName": marker}).encode(),
+    }
+    for path, body in answers.items():
+        rdap.route(f"/{marker}{path}", Raw(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rdap+json\r\nContent-Length: %d"
+            b"\r\nConnection: close\r\n\r\n" % len(body) + body))
+    replies = hostile_replies(marker.encode())
+    sites = []
+    for asn, path in zip((64501, 64502, 64503), ("/error-object", "/class", "/no-status-line"),
+                         strict=True):
+        site = net.add_host(f"site{asn}.test", network=asn)
+        site.default(Serve(marker_body("served", kind="jpeg"), content_type="image/jpeg"))
+        sites.append(site.url("/a.jpg"))
+        if path in answers:
+            to = f"http://rdap-evil.test:{net.port}/{marker}{path}#{marker}"
+        else:
+            rdap.route(f"/raw/ip/{site.ip}", Raw(replies[path]))
+            to = f"http://rdap-evil.test:{net.port}/raw"
+        net.rdap_redirect(net.network(asn), to)
+    add_cases(store, sites)
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+
+    result = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_LOG_LEVEL="DEBUG",
+                       HOSTWATCH_ALLOW_PRIVATE="127.0.0.0/8")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "3 failed" in result.stdout, result.stdout
+    assert marker not in result.stdout + result.stderr
+    with store.session() as session:
+        errors = [row.error or "" for row in session.scalars(select(Network))]
+    assert len([e for e in errors if e]) == 3
+    assert not [e for e in errors if marker in e]
+    store.dispose()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()
+            and marker.encode() in p.read_bytes()] == []
