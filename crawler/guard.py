@@ -24,7 +24,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # IPv4-compatible): through them "64:ff9b::a9fe:a9fe" reaches 169.254.169.254.
 # They are refused unless a lab network allows them explicitly.
 EMBEDS_IPV4 = tuple(ipaddress.ip_network(n) for n in (
-    "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96"))
+    "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "2001::/32", "::/96",
+    "::ffff:0:0:0/96"))  # the last: IPv4-translated (SIIT), not IPv4-mapped
+# Ranges IANA's special-purpose registries mark not globally reachable that
+# older Python versions' ipaddress tables call global (the guard must not
+# depend on the interpreter's version).
+NOT_GLOBAL = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.0.0/24", "fec0::/10", "3fff::/20", "5f00::/16"))
 
 def parse_networks(items: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(item, strict=False) for item in items)
@@ -50,7 +56,8 @@ def forbidden_reason(address: str, allow: Sequence[Network] = ()) -> str | None:
         return f"{ip} is unspecified"
     if ip.is_multicast:
         return f"{ip} is multicast"
-    if ip.is_global:
+    if ip.is_global and not any(ip.version == net.version and ip in net
+                                for net in NOT_GLOBAL):
         return None
     if _allowed(ip, allow):
         return None

@@ -22,7 +22,7 @@ from crawler.resolver import shared_resolver
 from crawler.verdict import ErrorKind
 from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
 from hostwatch.config import Config
-from hostwatch.urls import browser_url, url_host
+from hostwatch.urls import browser_url, redirect_url, url_host
 
 # What each DNS failure is as a check's error (also the browser's proxy's).
 DNS_ERROR_KINDS = {
@@ -99,7 +99,19 @@ class AddressGuardMiddleware:
 
 class RedirectWithoutReferer(RedirectMiddleware):
     """Scrapy's redirects, minus the Referer header: a re-check never tells a
-    host where it came from (and needs no referer middleware for that)."""
+    host where it came from (and needs no referer middleware for that).
+
+    The target is the URL a browser would request (hostwatch.urls.redirect_url):
+    no fragment and no user info, which a Location can carry but no server is
+    sent; otherwise they would be logged and stored as the hop or final URL
+    (text the server wrote), and the credentials sent on to the host."""
 
     def handle_referer(self, request: Request, response: Response) -> None:
         request.headers.pop(b"Referer", None)
+
+    def _build_redirect_request(self, source_request: Request, response: Response, *,
+                                url: str, **kwargs: Any) -> Request:
+        # None: no URL a browser would follow; the guard refuses it as it is.
+        target = redirect_url(url, source_request.url) or url
+        return super()._build_redirect_request(source_request, response, url=target,
+                                               **kwargs)

@@ -50,6 +50,7 @@ from crawler.guard import parse_networks
 from enrichment import EnrichmentError
 from enrichment.dns import Resolver
 from enrichment.outbound import FetchError, FetchErrorKind, GuardedGet, status_text
+from hostwatch.urls import url_host
 
 if TYPE_CHECKING:
     from hostwatch.config import Config
@@ -88,6 +89,7 @@ class RdapError(EnrichmentError):
         super().__init__(f"RDAP {kind.value} error for {url}: {detail}")
         self.kind = kind
         self.url = url
+        self.detail = detail
         self.status = status
 
 
@@ -319,6 +321,8 @@ _ARIN_COUNTRIES = {
 _REGISTRIES = {"arin": "arin", "ripe": "ripencc", "apnic": "apnic", "lacnic": "lacnic",
                "afrinic": "afrinic"}
 _CODE = re.compile(r"[A-Z]{2}")
+# RFC 9083's object classes: the ones an error message may name.
+_OBJECT_CLASSES = frozenset({"domain", "ip network", "autnum", "nameserver", "entity"})
 
 
 @dataclass(frozen=True)
@@ -361,13 +365,19 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
     """
     if not isinstance(raw, Mapping):
         raise RdapError(RdapErrorKind.INVALID, source, "not a JSON object")
+    # The server wrote the error's title and the class name: the message (logged,
+    # and cached in networks.error) names only what RFC 9083 defines.
     if "errorCode" in raw:
-        raise RdapError(RdapErrorKind.INVALID, source,
-                        f"an RDAP error object ({raw.get('errorCode')}: {raw.get('title')})")
+        code = raw.get("errorCode")
+        said = f"errorCode {code}" if type(code) is int and 0 <= code < 1000 else \
+            "an errorCode that is not an HTTP status"
+        raise RdapError(RdapErrorKind.INVALID, source, f"an RDAP error object ({said})")
     kind = raw.get("objectClassName")
     if kind is not None and kind != "ip network":
+        named = f"{kind!r}" if isinstance(kind, str) and kind in _OBJECT_CLASSES \
+            else "not an RDAP object class"
         raise RdapError(RdapErrorKind.INVALID, source,
-                        f"objectClassName is {kind!r}, not 'ip network'")
+                        f"objectClassName is {named}, not 'ip network'")
     start, end = _address(raw.get("startAddress")), _address(raw.get("endAddress"))
     if start is None or end is None:
         raise RdapError(RdapErrorKind.INVALID, source, "no valid startAddress/endAddress")
@@ -501,8 +511,8 @@ def _registry(raw: Mapping[str, Any]) -> str | None:
     links = raw.get("links")
     for link in links if isinstance(links, list) else ():
         if isinstance(link, Mapping) and link.get("rel") == "self":
-            hosts.append(urlsplit(str(link.get("href") or link.get("value") or "")).hostname
-                         or "")
+            # The server's text: read as a browser would, None when it is no URL.
+            hosts.append(url_host(str(link.get("href") or link.get("value") or "")) or "")
     for host in hosts:
         for label, registry in _REGISTRIES.items():
             if host == f"{label}.net" or host.endswith(f".{label}.net"):
@@ -531,7 +541,8 @@ class RdapClient:
       guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE),
       and made to the checked address. A ``base_url`` written with an IP
       address is the operator's own choice and is trusted as written (a lab's
-      or test's loopback RDAP server); a redirect to any other address, or a
+      or test's loopback RDAP server): that address and port, not the other
+      ports of the address; a redirect to any other address or port, or a
       ``base_url`` with a name, passes the guard.
     - Any other failure raises `RdapError`: HTTP error status (kind HTTP),
       no answer within ``timeout`` seconds (TIMEOUT; the whole fetch, redirects
@@ -560,7 +571,7 @@ class RdapClient:
         self.failures: Counter[RdapErrorKind] = Counter()
         self._get = GuardedGet(resolver or Resolver(), allow, timeout=timeout,
                                max_bytes=max_bytes, max_redirects=5, tls=tls,
-                               trusted=[urlsplit(base_url).hostname or ""])
+                               trusted=[base_url])
 
     @classmethod
     def from_config(cls, config: Config, resolver: Resolver | None = None) -> RdapClient:
@@ -603,16 +614,24 @@ class RdapClient:
         self.requests_made += reply.requests
         if reply.status == 404:
             return None
+        # Errors name the URL asked, not where a redirect sent it: a Location
+        # is the server's text, and these errors are logged and cached.
+        hops = reply.requests - 1
+        redirected = f", after {hops} redirect{'s' if hops > 1 else ''}" if hops else ""
         if not 200 <= reply.status < 300:
             retry = _retry_after(reply.headers.get("Retry-After"))
             detail = status_text(reply.status) + (f", retry after {retry}" if retry else "")
-            raise RdapError(RdapErrorKind.HTTP, url, detail, status=reply.status)
+            raise RdapError(RdapErrorKind.HTTP, url, detail + redirected, status=reply.status)
         try:
             raw = json.loads(reply.body)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise RdapError(RdapErrorKind.INVALID, reply.url,
-                            f"not JSON ({type(exc).__name__})") from None
-        return RdapAnswer(reply.url, raw, parse_rdap(raw, source=reply.url))
+            raise RdapError(RdapErrorKind.INVALID, url,
+                            f"not JSON ({type(exc).__name__}){redirected}") from None
+        try:
+            info = parse_rdap(raw, source=url)
+        except RdapError as exc:
+            raise RdapError(exc.kind, url, exc.detail + redirected) from None
+        return RdapAnswer(reply.url, raw, info)
 
 
 _FETCH_KINDS = {

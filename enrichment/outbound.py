@@ -26,20 +26,23 @@ the resolver where both stages share them); enrichment already imports it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from http import HTTPStatus
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from crawler.guard import Network, forbidden_reason
 from enrichment import EnrichmentError
 from enrichment.dns import DnsFailure, Resolver
+from hostwatch.urls import redirect_url, url_host
 
 __all__ = ["FetchError", "FetchErrorKind", "GuardedGet", "Reply", "allowed_addresses",
            "redirect_target", "status_text"]
@@ -94,18 +97,24 @@ def allowed_addresses(addresses: Sequence[str], allow: Sequence[Network]) -> tup
 
 
 def redirect_target(current: str, location: str | None, hop: int) -> str:
-    """The absolute URL redirect number ``hop`` sends to; `FetchError`
-    (REDIRECT) when it is not http(s) or there is none."""
+    """The absolute URL redirect number ``hop`` sends to, read as a browser
+    reads it (hostwatch.urls.redirect_url: numeric IPv4 forms as the
+    address, IDN hosts in punycode, spaces and other bytes percent-encoded,
+    no fragment, no user info), so
+    that the guard judges the address a browser would connect to;
+    `FetchError` (REDIRECT) when a browser would not follow it to an http(s)
+    URL with a host, or there is none."""
     if not location:
         raise FetchError(FetchErrorKind.REDIRECT, hop, f"redirect {hop} refused: no Location")
-    try:
-        target = urljoin(current, location.strip())
-        parts = urlsplit(target)
-        host = parts.hostname
-    except ValueError:  # e.g. "http://[" : a server's garbage, not a crash
+    # http.client reads header bytes as Latin-1; a browser reads a
+    # Location's bytes as UTF-8.
+    with contextlib.suppress(UnicodeError):
+        location = location.encode("latin-1").decode("utf-8")
+    target = redirect_url(location, current)
+    if target is None:  # e.g. "http://[" : a server's garbage, not a crash
         raise FetchError(FetchErrorKind.REDIRECT, hop,
-                         f"redirect {hop} refused: not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not host:
+                         f"redirect {hop} refused: not a valid URL")
+    if urlsplit(target).scheme not in ("http", "https") or not url_host(target):
         raise FetchError(FetchErrorKind.REDIRECT, hop,
                          f"redirect {hop} refused: not an http(s) URL with a host")
     return target
@@ -155,11 +164,13 @@ class GuardedGet:
     """GET with redirects, every hop resolved and guarded (see the module doc).
 
     ``allow``: the non-public networks the operator lets through
-    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``trusted``: addresses
-    the operator wrote into the configuration themselves (an RDAP base URL
-    such as ``http://127.0.0.1:8080``): a hop to exactly such an address is
-    the operator's own choice, not a server's, and is not refused. A name is
-    never trusted (what it resolves to is not the operator's word). ``tls``:
+    (HOSTWATCH_ALLOW_PRIVATE); empty in production. ``trusted``: URLs the
+    operator wrote into the configuration themselves (an RDAP base URL such
+    as ``http://127.0.0.1:8080``): a hop to exactly such an origin (scheme,
+    address and port) is the operator's own choice, not a server's, and is
+    not refused; another port of that address is (a redirect must not reach
+    the operator's other services). A name is never trusted (what it
+    resolves to is not the operator's word). ``tls``:
     the TLS context (default: the system's trusted CAs, names verified).
     """
 
@@ -169,7 +180,7 @@ class GuardedGet:
                  trusted: Sequence[str] = ()) -> None:
         self.resolver = resolver
         self.allow = tuple(allow)
-        self.trusted = frozenset(_literal(a) for a in trusted) - {None}
+        self.trusted = frozenset(_origin(u) for u in trusted) - {None}
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
@@ -188,7 +199,7 @@ class GuardedGet:
                     raise FetchError(FetchErrorKind.REDIRECT, hop, f"{_who(hop)} is a URL "
                                      "already asked: a redirect loop")
                 seen.add(url)
-                addresses = self._addresses(urlsplit(url).hostname or "", hop)
+                addresses = self._addresses(url, hop)
                 requests += 1
                 status, answer_headers, body = self._one(url, addresses, hop, headers,
                                                          deadline)
@@ -201,8 +212,9 @@ class GuardedGet:
             exc.requests = requests
             raise
 
-    def _addresses(self, host: str, hop: int) -> list[str]:
-        if _literal(host) in self.trusted:
+    def _addresses(self, url: str, hop: int) -> list[str]:
+        host = urlsplit(url).hostname or ""
+        if _origin(url) in self.trusted:
             return [host.strip("[]")]
         lookup = asyncio.run(self.resolver.addresses(host))
         if isinstance(lookup, DnsFailure):
@@ -231,28 +243,43 @@ class GuardedGet:
         else:
             connection = _PinnedHTTP(host, port, addresses, timeout)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # A socket timeout bounds each read, not the answer: a server sending
+        # a header line just before each read would time out could hold the
+        # enrichment for hours. At the deadline the socket is shut, which
+        # ends whatever read is waiting.
+        watchdog = threading.Timer(remaining, _cut, (connection,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
             connection.request("GET", path, headers=dict(headers))
             response = connection.getresponse()
             if response.status in REDIRECT_STATUSES:
                 return response.status, response.headers, b""
-            return response.status, response.headers, self._read(response, hop, deadline)
-        except TimeoutError:
-            raise FetchError(FetchErrorKind.TIMEOUT, hop,
-                             f"{_who(hop)}: no answer within {self.timeout} s") from None
-        except ssl.SSLError as exc:
-            raise FetchError(FetchErrorKind.CONNECTION, hop,
-                             f"{_who(hop)}: TLS failed ({type(exc).__name__})") from None
-        except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise FetchError(FetchErrorKind.CONNECTION, hop,
-                             f"{_who(hop)}: {reason}") from None
-        except http.client.HTTPException as exc:
-            # Its message may quote the server's bytes (a bad status line).
-            raise FetchError(FetchErrorKind.CONNECTION, hop, f"{_who(hop)}: broken HTTP "
-                             f"answer ({type(exc).__name__})") from None
+            body = self._read(response, hop, deadline)
+            if time.monotonic() >= deadline:  # cut short by the watchdog
+                raise TimeoutError
+            return response.status, response.headers, body
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+                raise FetchError(FetchErrorKind.TIMEOUT, hop,
+                                 f"{_who(hop)}: no answer within {self.timeout} s") from None
+            raise self._failure(exc, hop) from None
         finally:
+            watchdog.cancel()
             connection.close()
+
+    @staticmethod
+    def _failure(exc: OSError | http.client.HTTPException, hop: int) -> FetchError:
+        """A failed request in hostwatch's words, not the exception's."""
+        if isinstance(exc, ssl.SSLError):
+            return FetchError(FetchErrorKind.CONNECTION, hop,
+                              f"{_who(hop)}: TLS failed ({type(exc).__name__})")
+        if isinstance(exc, OSError):
+            reason = exc.strerror or type(exc).__name__
+            return FetchError(FetchErrorKind.CONNECTION, hop, f"{_who(hop)}: {reason}")
+        # Its message may quote the server's bytes (a bad status line).
+        return FetchError(FetchErrorKind.CONNECTION, hop,
+                          f"{_who(hop)}: broken HTTP answer ({type(exc).__name__})")
 
     def _read(self, response: http.client.HTTPResponse, hop: int, deadline: float) -> bytes:
         chunks: list[bytes] = []
@@ -267,6 +294,28 @@ class GuardedGet:
                                  f"answer not complete within {self.timeout} s")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _cut(connection: http.client.HTTPConnection) -> None:
+    """End every read and write on ``connection``'s socket (from another thread).
+    socket.socket's own shutdown: an SSLSocket's would drop its TLS state
+    under the reading thread."""
+    sock = connection.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _origin(url: str) -> tuple[str, str, int] | None:
+    """(scheme, address, port) of a URL whose host is an IP address literal;
+    None for a name or a URL without a valid port."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        return None
+    address = _literal(parts.hostname or "")
+    return None if address is None else (parts.scheme.lower(), address, port)
 
 
 def _literal(host: str) -> str | None:

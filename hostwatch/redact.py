@@ -99,6 +99,8 @@ NUMERIC_HEADERS = frozenset({"content-length", "age"})
 # The scheme of a URL. A stored Location may name http(s) only: any other
 # (data:, javascript:...) can carry content itself.
 _URL_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*):")
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_TAB_OR_NEWLINE = dict.fromkeys(map(ord, "\t\n\r"))
 _FACTORY_MARK = "_hostwatch_redacts"
 
 
@@ -154,13 +156,20 @@ def evidence_header(name: str, value: str) -> str:
     numeric header (Content-Length, Age) that is not a number.
     """
     if name in ("location", "content-location"):
-        scheme = _URL_SCHEME.match(value)
+        scheme = _URL_SCHEME.match(_as_browser_reads(value))
         if scheme and scheme.group(1).lower() not in ("http", "https"):
             return f"<{scheme.group(1).lower()}: URL withheld: {digest(value)}>"
     if name in NUMERIC_HEADERS and not (value.strip().isdigit() and len(value) <= 20):
         # A number by definition: anything else is not evidence of a length.
         return f"<not a number, withheld: {digest(value)}>"
     return value[:MAX_HEADER_VALUE]
+
+
+def _as_browser_reads(url: str) -> str:
+    """``url`` as the URL Standard reads it before parsing: C0 controls and
+    spaces stripped from both ends, tabs and line breaks removed anywhere
+    (so "\\x01data:..." and "da\\tta:..." are data: URLs to a browser)."""
+    return url.strip(_C0_OR_SPACE).translate(_TAB_OR_NEWLINE)
 
 
 def _is_failure(value: object) -> bool:

@@ -31,7 +31,7 @@ from enum import StrEnum
 from ada_url import URL, HostType
 
 __all__ = ["NormalisedUrl", "Refusal", "UrlError", "browser_url", "normalise_url",
-           "url_host"]
+           "redirect_url", "url_host"]
 
 SCHEMES = ("http", "https")
 
@@ -114,6 +114,25 @@ def browser_url(text: str) -> str | None:
         return None
     url.hash = ""
     return url.href
+
+
+def redirect_url(location: str, base: str) -> str | None:
+    """The URL a redirect's ``location`` sends to (relative to ``base``), as
+    hostwatch requests and stores it: read as a browser reads it, without
+    the fragment (never sent to a server) and without a user name or
+    password (hostwatch stores no credentials, and sends none a server
+    chose). None when a browser would not follow it."""
+    try:
+        url = URL(location, base)
+    except ValueError:
+        return None
+    href = url.href.partition("#")[0]
+    if url.protocol not in ("http:", "https:"):
+        return href  # refused by the caller, by its scheme
+    # Without the user info (ada's setters refuse an empty user name): the
+    # path and query start at the first "/" after "scheme://", as user info
+    # and host hold none unescaped.
+    return f"{url.protocol}//{url.host}{href[href.index('/', len(url.protocol) + 2):]}"
 
 
 def url_host(text: str) -> str | None:

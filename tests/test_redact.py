@@ -133,7 +133,12 @@ def test_a_stored_location_that_is_an_address_is_kept(value):
 
 @pytest.mark.parametrize("value", [f"data:image/jpeg;base64,{MARKER}",
                                    f" javascript:alert('{MARKER}')",
-                                   f"blob:http://a.test/{MARKER}"])
+                                   f"blob:http://a.test/{MARKER}",
+                                   # A browser drops C0 controls and spaces at the ends
+                                   # and tabs and line breaks inside: still data: URLs.
+                                   f"\x01data:text/html,{MARKER}",
+                                   f"da\tta:text/html,{MARKER}",
+                                   f"\x00 java\tscript:{MARKER}"])
 def test_a_stored_location_that_carries_content_is_described(value):
     stored = redact.evidence_header("location", value)
     assert MARKER not in stored

@@ -2,7 +2,15 @@
 
 import pytest
 
-from hostwatch.urls import NormalisedUrl, Refusal, UrlError, browser_url, normalise_url, url_host
+from hostwatch.urls import (
+    NormalisedUrl,
+    Refusal,
+    UrlError,
+    browser_url,
+    normalise_url,
+    redirect_url,
+    url_host,
+)
 
 
 @pytest.mark.parametrize(("raw", "url", "host"), [
@@ -193,6 +201,18 @@ def test_url_host_reads_any_absolute_url_as_a_browser_does():
 def test_browser_url_is_what_a_browser_would_request():
     assert browser_url("http://3232235777:81/a/../b#x") == "http://192.168.1.1:81/b"
     assert browser_url("http://[::1/") is None
+
+
+@pytest.mark.parametrize(("location", "target"), [
+    ("http://u:secret@h.example:8/a?q#frag", "http://h.example:8/a?q"),
+    ("/x?#y", "http://base.example/x?"),
+    ("http://a%2Fb:c%2F@h.example?x", "http://h.example/?x"),
+    ("//0x7f.1/a b", "http://127.0.0.1/a%20b"),
+    ("http://\u00e9.example/?a=\u00e9", "http://xn--9ca.example/?a=%C3%A9"),
+    ("http://[::1/", None),
+])
+def test_a_redirect_target_is_what_a_browser_requests_without_credentials(location, target):
+    assert redirect_url(location, "http://user:pw@base.example/dir/") == target
 
 
 def test_every_refusal_is_documented_in_the_readme():

@@ -15,7 +15,7 @@ import hashlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -27,7 +27,7 @@ from crawler.guard import Network, forbidden_reason
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
-from hostwatch.urls import browser_url
+from hostwatch.urls import redirect_url
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,11 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                                    timeout=limit) as response:
                 location = response.headers.get("Location")
                 if response.status in (301, 302, 303, 307, 308) and location:
-                    # Read as the browser reads it: "http://0x7f.1/" is 127.0.0.1,
-                    # an address for _literal_refused, not a name for DNS.
-                    target = browser_url(urljoin(current, location))
+                    # Joined and read as the browser does it: "http://0x7f.1/" is
+                    # 127.0.0.1, an address for _literal_refused, not a name for
+                    # DNS; a backslash is a slash (a Location "\\other\x"
+                    # names the host "other"); no fragment, no credentials.
+                    target = redirect_url(location, current)
                     if target is None or urlsplit(target).scheme not in ("http", "https"):
                         return MediaHash(url, status=response.status,
                                          error=ErrorKind.UNSUPPORTED)

@@ -30,6 +30,7 @@ from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
 from hostwatch.redact import digest, evidence_header
+from hostwatch.urls import redirect_url
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
@@ -135,9 +136,15 @@ class _Visit:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def navigated(self, frame: Any) -> None:
-        if self.page is not None and frame is self.page.main_frame:
-            self.navigations.append(frame.url)
+    def responded(self, response: Response) -> None:
+        """Record a document the main frame was sent (redirect hops included).
+        Only these are where the page went: history.pushState, replaceState
+        and a fragment change the address bar without a request, so such a
+        URL is text the page wrote, not a URL hostwatch requested."""
+        with contextlib.suppress(Exception):  # e.g. a service worker's response
+            if (self.page is not None and response.request.is_navigation_request()
+                    and response.frame is self.page.main_frame):
+                self.navigations.append(response.url)
 
 
 async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Resolver,
@@ -176,7 +183,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     await context.route("**/*", seen.route)
     page = seen.page = await context.new_page()
     context.on("page", seen.popup)  # after the page itself: every later page is a popup
-    page.on("framenavigated", seen.navigated)
+    page.on("response", seen.responded)
     deadline = time.monotonic() + timeout
     response: Response | None = None
     try:
@@ -212,7 +219,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     except PlaywrightError as exc:
         kind, detail = _error_kind(str(exc), proxy)
         return _failed(seen, proxy, kind, detail)
-    return await _result(seen, proxy, page, response, shown)
+    return await _result(seen, proxy, response, shown)
 
 
 async def _read(page: Page, removed: Removed) -> dict[str, Any] | None:
@@ -237,7 +244,7 @@ def _left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
-async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Response | None,
+async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
                   shown: dict[str, Any]) -> PageVisit:
     chain: list[str] = []
     status = content_type = None
@@ -255,7 +262,8 @@ async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Respo
         main_is_media = raw.get(REFUSED_HEADER.lower()) == "media"
         if main_is_media:
             status = next((e.status for e in proxy.events if e.target == response.url), status)
-    final = page.url
+    # The last document the main frame was sent, not page.url (see responded()).
+    final = seen.navigations[-1] if seen.navigations else seen.url
     if response is not None and final != response.url:
         # Script navigations after the document (location.href, meta refresh).
         steps = [response.url, *(u for u in seen.navigations if u not in (response.url, final))]
@@ -264,14 +272,21 @@ async def _result(seen: _Visit, proxy: GuardedProxy, page: Page, response: Respo
                                 *(e.target for e in proxy.events if e.media)]))
     main_event = next((e for e in proxy.events if e.target in (seen.url, final)), None)
     return PageVisit(
-        url=seen.url, status=status, final_url=final if chain else None,
-        redirect_chain=tuple(chain), content_type=content_type, headers=headers,
+        url=seen.url, status=status, final_url=_stored(final) if chain else None,
+        redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
+        headers=headers,
         peer_ip=_peer_ip(proxy, final), media=tuple(media),
         removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
         error=main_event.error if main_event is not None and main_event.error else None,
         error_detail=main_event.refused if main_event is not None and main_event.error
         else None)
+
+
+def _stored(url: str) -> str:
+    """A URL the page went to as the check stores it: no fragment and no user
+    info (a redirect's Location can carry both; hostwatch.urls.redirect_url)."""
+    return redirect_url(url, url) or url
 
 
 def _peer_ip(proxy: GuardedProxy, url: str) -> str | None:

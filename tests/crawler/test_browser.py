@@ -115,6 +115,39 @@ def test_every_browser_verdict_through_the_crawl(store, db_url, net, gallery, tm
     assert not any(browser_temp.iterdir())  # the browser's directory went with it
 
 
+def test_a_page_that_rewrites_its_address_bar_is_not_redirected_away(store, db_url, net, tmp_path,
+                                                                   browser_temp):
+    """history.replaceState("/") shows the home page's address without
+    leaving the page: the gallery is still shown (online), not "redirected
+    to the site's home page" (a gone verdict: a removal that never happened).
+    A real navigation to the home page still is one."""
+    image = MARKER + b"-replaced"
+    host = net.add_host("rewriter.test")
+    host.route("/m.jpg", Serve(image, content_type="image/jpeg"))
+    host.route("/", Serve(b"<!doctype html><p>home</p>", content_type="text/html"))
+    host.route("/stays.html", Serve(b'<!doctype html><img src="/m.jpg"><script>'
+                                    b'history.replaceState(null, "", "/");</script>',
+                                    content_type="text/html"))
+    host.route("/leaves.html", Serve(b'<!doctype html><img src="/m.jpg"><script>'
+                                     b'location.replace("/");</script>',
+                                     content_type="text/html"))
+    refs = {host.url("/stays.html"): hashlib.sha256(image).hexdigest(),
+            host.url("/leaves.html"): hashlib.sha256(image).hexdigest()}
+    add_cases(store, list(refs), refs)
+
+    result = run_crawl(db_url, net, tmp_path, "--browser", timeout=180,
+                       HOSTWATCH_BROWSER_TIMEOUT="10", HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    checks = checks_by_url(store)
+    stays = checks[host.url("/stays.html")][0]
+    assert (stays.verdict, stays.reference_match) == ("online", True), stays.reason
+    assert stays.final_url is None and stays.redirect_chain is None
+    leaves = checks[host.url("/leaves.html")][0]
+    assert leaves.verdict == "redirect_away", leaves.reason
+    assert leaves.final_url == host.url("/")
+
+
 def _fetch_media(net: TestInternet, url: str | None) -> bytes:
     """The media file's bytes, fetched by the test itself (for its hash only)."""
     assert url is not None

@@ -19,6 +19,17 @@ def test_non_public_addresses_are_refused(address):
     assert forbidden_reason(address) is not None
 
 
+@pytest.mark.parametrize("address", [
+    "192.0.0.8",  # IANA's IPv4 dummy address (192.0.0.0/24, IETF protocol assignments)
+    "fec0::1",  # IPv6 site-local: deprecated, still routed inside some networks
+    "3fff::1",  # IPv6 documentation (RFC 9637)
+    "5f00::1",  # SRv6 segment identifiers (RFC 9602)
+])
+def test_ranges_the_iana_registry_marks_not_globally_reachable_are_refused(address):
+    """Whatever the Python version's ipaddress tables say (3.11's pass these)."""
+    assert forbidden_reason(address) is not None
+
+
 @pytest.mark.parametrize("address", ["85.17.1.1", "8.8.8.8", "2a00:1450:4001::1"])
 def test_public_addresses_pass(address):
     assert forbidden_reason(address) is None
@@ -44,6 +55,7 @@ def test_garbage_is_refused():
 
 @pytest.mark.parametrize("address", [
     "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1", "2002:7f00:1::1", "::7f00:1", "2001:0:4136:e378::1",
+    "::ffff:0:a9fe:a9fe", "::ffff:0:7f00:1",  # IPv4-translated (SIIT, RFC 6145)
 ])
 def test_ipv6_forms_that_embed_an_ipv4_address_are_refused(address):
     assert "embeds an IPv4" in forbidden_reason(address)

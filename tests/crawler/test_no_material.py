@@ -157,3 +157,84 @@ def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_ur
     for url in urls:
         assert text not in repr(vars(checks[url][0]))
     assert "DEBUG" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, net, tmp_path):
+    """A page's script can change the address bar without any request
+    (history.pushState, a fragment): that URL is text the page wrote, not a
+    URL hostwatch requested, so it is not stored as the final URL or as a
+    redirect hop. A navigation that did request a URL is still recorded."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("writer.test")
+    pages = {
+        "/push.html": f'history.pushState({{}}, "", "/{marker}");',
+        "/replace.html": f'history.replaceState({{}}, "", "/p?{marker}");',
+        "/fragment.html": f'location.hash = "{marker}";',
+        "/moves.html": 'location.href = "/landing.html";',
+    }
+    for path, script in pages.items():
+        host.route(path, Serve(f"<!doctype html><p>hello</p><script>{script}</script>"
+                               .encode(), content_type="text/html"))
+    host.route("/landing.html", Serve(b"<!doctype html><p>landed</p>",
+                                      content_type="text/html"))
+    # HTTP redirects whose Location carries a fragment or credentials.
+    host.route("/frag-redirect", Redirect(f"/landing.html#{marker}"))
+    host.route("/creds-redirect", Redirect(f"http://u:{marker}@writer.test:{net.port}"
+                                           "/landing.html"))
+    urls = [host.url(path) for path in [*pages, "/frag-redirect", "/creds-redirect"]]
+    add_cases(store, urls)
+    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
+    try:
+        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    finally:
+        shutil.rmtree(browser_temp, ignore_errors=True)
+    assert result.returncode in (0, 4), result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    leaks = {url: {k: v for k, v in vars(checks[url][0]).items() if marker in repr(v)}
+             for url in urls}
+    assert {url: fields for url, fields in leaks.items() if fields} == {}
+    assert {checks[url][0].method for url in urls} == {"browser"}
+    assert marker not in result.stdout + result.stderr
+    moved = checks[host.url("/moves.html")][0]
+    assert moved.final_url == host.url("/landing.html")
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_a_redirect_s_fragment_and_credentials_are_neither_requested_nor_stored(
+        sqlite_url, net, tmp_path, level):
+    """A fragment never reaches a server and hostwatch stores no credentials
+    (README, "Reported URLs"): a Location that carries either is followed
+    to the URL a server would be asked for, and that URL is what the check,
+    the soft-404 probe and the logs name, not the server's extra text."""
+    marker = f"HOSTILE-{uuid.uuid4().hex}"
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("creds.test")
+    page = marker_body("page", kind="html")
+    host.route("/a.html", Serve(page, content_type="text/html"))
+    host.route("/fragment", Redirect(f"/a.html#{marker}"))
+    host.route("/userinfo", Redirect(f"http://u:{marker}@creds.test:{net.port}/a.html"))
+    host.route("/both", Redirect(f"http://{marker}@creds.test:{net.port}/a.html#{marker}"))
+    host.default(Status(404))
+    urls = [host.url(p) for p in ("/fragment", "/userinfo", "/both")]
+    add_cases(store, urls)
+
+    result = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_LOG_LEVEL=level)
+    assert result.returncode == 0, result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    for url in urls:
+        check = checks[url][0]
+        assert (check.verdict, check.final_url) == ("online", host.url("/a.html")), url
+        assert check.redirect_chain == [url]
+        assert marker not in repr(vars(check))
+    assert marker not in result.stdout + result.stderr
+    assert files_containing(tmp_path, marker.encode()) == []

@@ -185,3 +185,36 @@ def test_the_browser_check_s_media_redirects_read_numeric_hosts_as_addresses(net
     refused = asyncio.run(fetch("/to-decimal.jpg", allow=()))
     assert refused.error is ErrorKind.BLOCKED
     assert [hit.path for hit in net.hits[before:]] == ["/to-decimal.jpg"]
+
+
+def test_the_browser_check_s_media_redirects_are_joined_as_a_browser_joins_them(net):
+    """A media file's redirect is followed where the browser would go: a
+    Location of ``\\\\other.test\\x.jpg`` is the host other.test to a browser
+    (a backslash is a slash in http URLs), not a path on the same host as
+    Python's urljoin reads it."""
+    import asyncio
+    import hashlib
+
+    import aiohttp
+
+    from crawler.browser.check import hash_media
+    from crawler.guard import parse_networks
+    from crawler.resolver import GuardedResolver
+    from enrichment.dns import Resolver
+
+    host = net.add_host("media.test")
+    other = net.add_host("other-media.test")
+    other.route("/real.jpg", Serve(IMAGE))
+    host.route("/to-other.jpg", Redirect(f"\\\\other-media.test:{net.port}\\real.jpg"))
+    loopback = parse_networks(["127.0.0.0/8"])
+
+    async def fetch(path: str):
+        resolver = GuardedResolver(Resolver((net.nameserver,), timeout=2), loopback)
+        async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(resolver=resolver)) as session:
+            return await hash_media(session, host.url(path), referer=host.url("/"),
+                                    allow=loopback, user_agent="hostwatch-test",
+                                    max_body=1 << 20, max_redirects=3, timeout=5)
+
+    followed = asyncio.run(fetch("/to-other.jpg"))
+    assert (followed.error, followed.sha256) == (None, hashlib.sha256(IMAGE).hexdigest())

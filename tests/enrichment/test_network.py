@@ -293,6 +293,17 @@ def test_country_falls_back_to_the_registrants_address_code() -> None:
     assert parse_rdap(raw).country is None  # a country name outside ARIN's region
 
 
+@pytest.mark.parametrize("href", ["http://[x/", "http://a b/", "https://[::1/ip", "http://:99999/"])
+def test_a_garbled_self_link_names_no_registry_and_breaks_nothing(href: str) -> None:
+    """The links are the server's text: one that is no URL means no registry
+    from it, not a crash of the whole enrichment."""
+    raw = {"objectClassName": "ip network", "startAddress": "192.0.2.0",
+           "endAddress": "192.0.2.255", "links": [{"rel": "self", "href": href}]}
+    assert parse_rdap(raw).registry is None
+    raw["links"].append({"rel": "self", "href": "https://rdap.db.ripe.net/ip/192.0.2.0"})
+    assert parse_rdap(raw).registry == "ripencc"
+
+
 @pytest.mark.parametrize(("raw", "problem"), [
     ({"errorCode": 404, "title": "Not Found"}, "an RDAP error object"),
     ({"objectClassName": "entity", "handle": "X"}, "objectClassName is 'entity'"),

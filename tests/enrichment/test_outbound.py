@@ -8,10 +8,13 @@ checked address while the name is what TLS verifies. Loopback only.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +30,7 @@ from crawler.guard import parse_networks
 from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind
 from enrichment.outbound import FetchError, FetchErrorKind, allowed_addresses, redirect_target
-from tests.net import TestInternet
+from tests.net import Redirect, TestInternet
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
@@ -55,8 +58,24 @@ def test_a_redirect_goes_to_an_absolute_http_url(location: str, target: str) -> 
     assert redirect_target("http://rdap.test/arin/ip/1.2.3.4", location, 1) == target
 
 
+@pytest.mark.parametrize(("location", "target"), [
+    # Numeric IPv4 forms are the address a browser would connect to: the
+    # guard then judges 127.0.0.1, not a DNS name "0x7f.1" that finds nothing.
+    ("http://0x7f.1:8080/x", "http://127.0.0.1:8080/x"),
+    ("http://2852039166/latest/", "http://169.254.169.254/latest/"),
+    ("http://[0:0:0:0:0:ffff:a9fe:a9fe]/", "http://[::ffff:a9fe:a9fe]/"),
+    ("http://\u00e9x.test/ip/1", "http://xn--x-9fa.test/ip/1"),  # IDN: punycode
+    ("http://evil.test\\@127.0.0.1/", "http://evil.test/@127.0.0.1/"),  # "\\" ends the host
+    ("/a b/\u00ff", "http://rdap.test/a%20b/%C3%BF"),  # what http.client can send
+    ("http://rdap.test:80/x#frag", "http://rdap.test/x"),  # default port, no fragment
+])
+def test_a_redirect_is_read_as_a_browser_reads_it(location: str, target: str) -> None:
+    assert redirect_target("http://rdap.test/arin/ip/1.2.3.4", location, 1) == target
+
+
 @pytest.mark.parametrize("location", [None, "", "file:///etc/passwd", "ftp://127.0.0.1/x",
-                                      "gopher://x/", "https://"])
+                                      "gopher://x/", "https://", "http://h.test:99999/",
+                                      "http://a%00b.test/", "http://[x/"])
 def test_a_redirect_elsewhere_is_refused_without_repeating_it(location: str | None) -> None:
     with pytest.raises(FetchError) as caught:
         redirect_target("http://rdap.test/ip/1.2.3.4", location, 2)
@@ -156,3 +175,86 @@ def test_https_connects_to_the_checked_address_and_verifies_the_name(
         with pytest.raises(RdapError, match="TLS failed") as caught:
             other.lookup("62.239.237.1")
         assert caught.value.kind is RdapErrorKind.CONNECTION
+
+
+# -- a server that answers a byte at a time ------------------------------------------
+
+
+class Drip:
+    """A server on 127.0.0.1 that sends a status line, then ``lines`` (one
+    every ``every`` seconds): each read gets bytes in time, the whole answer
+    never comes within the timeout."""
+
+    def __init__(self, lines: list[bytes], every: float) -> None:
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._stop = threading.Event()
+
+        def drip(conn: socket.socket) -> None:
+            with conn, contextlib.suppress(OSError):
+                conn.recv(65536)
+                for line in lines:
+                    conn.sendall(line)
+                    if self._stop.wait(every):
+                        return
+
+        def serve() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = self._server.accept()
+                    threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._server.close()
+
+
+@pytest.mark.parametrize("lines", [
+    [b"HTTP/1.1 200 OK\r\n", *(b"X-%d: y\r\n" % n for n in range(40)), b"\r\n{}"],  # headers
+    [b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", *(b" " for _ in range(40)), b"{}"],
+])
+def test_an_answer_that_drips_in_ends_at_the_timeout(lines: list[bytes]) -> None:
+    """The timeout bounds the whole fetch (the README's promise): a server
+    sending a header line or a body byte just before each read would time
+    out holds the enrichment no longer than that."""
+    server = Drip(lines, every=0.25)
+    try:
+        client = RdapClient(f"http://127.0.0.1:{server.port}", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(RdapError) as caught:
+            client.lookup("192.0.2.1")
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    assert caught.value.kind is RdapErrorKind.TIMEOUT
+    assert elapsed < 2.5
+
+
+def test_a_redirect_back_to_the_configured_address_on_another_port_is_guarded() -> None:
+    """The RDAP base URL's address is trusted because the operator wrote it:
+    that is its port, not every service on that address. A server it sends
+    hostwatch to (here 127.0.0.10, standing in for a public registry)
+    cannot send it on to another port of that address."""
+    secret = socket.create_server(("127.0.0.1", 0))
+    secret.settimeout(0.5)
+    secret_port = secret.getsockname()[1]
+    try:
+        with TestInternet() as net:
+            registry = net.add_host("registry.test")
+            registry.route("/ip/192.0.2.1", Redirect(f"http://127.0.0.1:{secret_port}/x"))
+            net.rdap_redirect("192.0.2.1", f"http://{registry.ip}:{net.port}")
+            client = RdapClient(net.rdap_url, timeout=3,
+                                allow=parse_networks([f"{registry.ip}/32"]),
+                                resolver=Resolver((net.nameserver,), timeout=2))
+            with pytest.raises(RdapError) as caught:
+                client.lookup("192.0.2.1")
+            assert caught.value.kind is RdapErrorKind.REFUSED
+            assert "redirect 2 refused by the address guard: 127.0.0.1 is loopback" in str(
+                caught.value)
+            assert client.lookup("62.239.237.1") is not None  # the base URL still works
+        with pytest.raises(TimeoutError):
+            secret.accept()  # nobody came
+    finally:
+        secret.close()

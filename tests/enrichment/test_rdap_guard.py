@@ -47,6 +47,11 @@ def _port(net: TestInternet) -> int:
     ("http://[::1]:{port}", "::1 is loopback"),  # loopback, but not what the test allows
     ("http://0.0.0.0:{port}", "0.0.0.0 is unspecified"),
     ("https://[::ffff:169.254.169.254]/rdap", "169.254.169.254 is link-local"),
+    # Numeric forms a browser reads as an address (not DNS names to look up).
+    ("http://0xa9.0xfe.0xa9.0xfe/rdap", "169.254.169.254 is link-local"),
+    ("http://2852039166/rdap", "169.254.169.254 is link-local"),
+    ("http://0x0a.1:{port}", "10.0.0.1 is private"),
+    ("http://[0:0:0:0:0:ffff:0a00:0001]:{port}", "10.0.0.1 is private"),
 ])
 def test_a_redirect_to_a_forbidden_address_is_refused(net: TestInternet, to: str,
                                                       reason: str) -> None:

@@ -45,6 +45,9 @@ def hostile_replies(marker: bytes) -> dict[str, bytes]:
         "/bad-transfer-encoding": ok + b"Transfer-Encoding: " + marker + b"\r\n\r\n" + body,
         "/data-location": b"HTTP/1.1 302 Found\r\nLocation: data:text/html," + marker
                           + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        # A browser drops the tab: a data: URL, content rather than an address.
+        "/tab-data-location": b"HTTP/1.1 302 Found\r\nLocation: da\tta:text/html," + marker
+                              + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         "/bad-location": b"HTTP/1.1 302 Found\r\nLocation: http://[" + marker
                          + b"/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
         "/nul-location": b"HTTP/1.1 302 Found\r\nLocation: /\x00" + marker
