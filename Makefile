@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install chromium demo test check lint types bench clean
+.PHONY: install chromium netns-tools demo test check lint types bench clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory chromium
@@ -34,10 +34,22 @@ chromium:
 		exit 1; \
 	fi
 
+# unshare and ip (util-linux, iproute2): tests aimed at addresses outside
+# loopback run in a network namespace with only loopback (tests/netns.py).
+netns-tools:
+	@if command -v unshare >/dev/null && { command -v ip >/dev/null || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]; }; then \
+		:; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 util-linux; \
+	else \
+		echo "the tests need unshare and ip: install util-linux and iproute2" >&2; \
+		exit 1; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/hostwatch demo
 
-test: $(STAMP)
+test: $(STAMP) netns-tools
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -46,7 +58,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-check: lint types
+check: lint types netns-tools
 	$(BIN)/python -m pytest --cov --cov-report=term-missing:skip-covered
 
 bench: $(STAMP)
