@@ -22,7 +22,7 @@ from crawler.resolver import shared_resolver
 from crawler.verdict import ErrorKind
 from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
 from hostwatch.config import Config
-from hostwatch.urls import browser_url, redirect_url, url_host
+from hostwatch.urls import browser_target, redirect_url
 
 # What each DNS failure is as a check's error (also the browser's proxy's).
 DNS_ERROR_KINDS = {
@@ -62,11 +62,11 @@ class AddressGuardMiddleware:
 
     async def process_request(self, request: Request) -> Request | None:
         host = urlparse_cached(request).hostname or ""
-        browser_host = url_host(request.url)
-        as_browser = browser_url(request.url)
-        if browser_host is None or as_browser is None:
+        target = browser_target(request.url)  # one parse per request
+        if target is None or not target[0]:
             # A redirect a browser could not follow (a case URL never gets here).
             raise RefusedTarget(ErrorKind.UNSUPPORTED, "not a URL a browser would open")
+        browser_host, as_browser = target
         if browser_host != host.rstrip("."):
             # A host a browser reads as something else (a numeric IPv4 form
             # such as 0x7f.1, an IDN): request the URL a browser would. Its

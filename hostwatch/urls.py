@@ -30,7 +30,7 @@ from enum import StrEnum
 
 from ada_url import URL, HostType
 
-__all__ = ["NormalisedUrl", "Refusal", "UrlError", "browser_url", "normalise_url",
+__all__ = ["NormalisedUrl", "Refusal", "UrlError", "browser_target", "browser_url", "normalise_url",
            "redirect_url", "url_host"]
 
 SCHEMES = ("http", "https")
@@ -105,15 +105,24 @@ def normalise_url(raw: str) -> NormalisedUrl:
     return NormalisedUrl(url=url.href, host=host)
 
 
-def browser_url(text: str) -> str | None:
-    """``text`` (an absolute URL, e.g. a redirect target) as a browser would
-    request it, or None when a browser would not open it."""
+def browser_target(text: str) -> tuple[str, str] | None:
+    """The host (as `url_host` gives it, "" when there is none) and the URL
+    a browser would request for ``text`` (an absolute URL, without its
+    fragment), from one parse; None when a browser would not open it."""
     try:
         url = URL(text)
     except ValueError:
         return None
+    host = _plain_host(url)
     url.hash = ""
-    return url.href
+    return host, url.href
+
+
+def browser_url(text: str) -> str | None:
+    """``text`` (an absolute URL, e.g. a redirect target) as a browser would
+    request it, or None when a browser would not open it."""
+    target = browser_target(text)
+    return None if target is None else target[1]
 
 
 def redirect_url(location: str, base: str) -> str | None:
@@ -139,11 +148,8 @@ def url_host(text: str) -> str | None:
     """The host of an absolute URL as a browser reads it (lower-case,
     punycode, IPv4 dotted quad, IPv6 without brackets, no trailing dot), or
     None when there is none."""
-    try:
-        url = URL(text)
-    except ValueError:
-        return None
-    return _plain_host(url) or None
+    target = browser_target(text)
+    return None if target is None else target[0] or None
 
 
 def _plain_host(url: URL) -> str:
