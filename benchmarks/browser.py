@@ -56,6 +56,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -132,14 +133,17 @@ class Farm:
 
     pages: int
     galleries: int
+    serve_argv: list[str] | None = None  # another farm (browser_mix.py); default this file's
     proc: subprocess.Popen[str] | None = None
     nameservers: str = ""
     items: list[dict[str, str]] = field(default_factory=list)
     requests: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)  # the farm's last line
 
     def __enter__(self) -> Farm:
-        argv = [sys.executable, str(Path(__file__).resolve()), "--serve",
-                "--pages", str(self.pages), "--galleries", str(self.galleries)]
+        argv = self.serve_argv or [sys.executable, str(Path(__file__).resolve()), "--serve",
+                                   "--pages", str(self.pages), "--galleries",
+                                   str(self.galleries)]
         self.proc, info = start_farm(argv, "gallery farm")
         self.nameservers, self.items = info["nameservers"], info["items"]
         addresses = [*info["ips"], *(ns.rpartition(":")[0] for ns in self.nameservers.split(","))]
@@ -159,7 +163,8 @@ class Farm:
             out, _ = proc.communicate(timeout=5)
         for line in out.splitlines():
             if line.startswith('{"requests"'):
-                self.requests = int(json.loads(line)["requests"])
+                self.summary = json.loads(line)
+                self.requests = int(self.summary["requests"])
 
 
 # -- the store -----------------------------------------------------------------

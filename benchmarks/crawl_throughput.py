@@ -603,12 +603,12 @@ def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio >= target else "FAIL"
 
 
-def revision() -> str:
+def revision(tree: Path = REPO) -> str:
     """The commit measured (``+changes`` when the work tree differs from it)."""
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+        head = subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=10, check=True).stdout
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--",
+        dirty = subprocess.run(["git", "-C", str(tree), "status", "--porcelain", "--",
                                 "crawler", "store", "hostwatch", "enrichment"],
                                capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
