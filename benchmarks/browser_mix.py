@@ -462,6 +462,11 @@ def report(runs: list[Run], labels: list[str], settings: Settings) -> int:
                 print(f"    {count} x {message[:180]}")
             for problem in run.problems:
                 print(f"    PROBLEM: {problem}")
+    busiest = max(float(text.split()[1]) for run in runs
+                  for text in (run.load_before, run.load_after))
+    if busiest > (os.cpu_count() or 1):
+        print(f"\nThe machine was busy (1-minute load average up to {busiest:.1f} on "
+              f"{os.cpu_count()} CPUs): these rates are noisy, compare only on a quiet machine.")
     status = 0
     if len(labels) > 1:
         medians = {label: statistics.median(run.per_minute for run in runs if run.label == label)
