@@ -59,8 +59,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+# Run as a script, benchmarks/ comes first on sys.path, and its enrichment.py and
+# reports.py would hide the packages of those names (even with REPO on PYTHONPATH).
+sys.path[:] = [str(REPO), *(entry for entry in sys.path
+                            if Path(entry).resolve() not in (REPO, REPO / "benchmarks"))]
 
 from benchmarks.crawl_throughput import (  # noqa: E402
     BenchError,
