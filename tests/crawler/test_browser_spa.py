@@ -10,12 +10,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from crawler.browser.decide import PageVisit, decide, route_away
 from store import Case, Store
 from tests.crawler.conftest import checks_by_url, crawl_env, run_crawl
 from tests.net import TestInternet
@@ -23,7 +24,6 @@ from tests.net.pages.spa import APP_PATH, SpaApp, add_spa
 
 MARKER = b"HW-MARKER-SPA-7d2f"
 
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def app(net: TestInternet) -> SpaApp:
 
 
 def _import(db_url: str, net: TestInternet, workdir: Path,
-            reports: dict[str, tuple[str, str | None]]) -> None:
+            reports: Mapping[str, tuple[str, str | None]]) -> None:
     """``hostwatch import`` of ``reports``: report id -> (URL as reported, sha256)."""
     lines = ["id,url,category,reported_at,sha256"]
     lines += [f"{key},{url},csam,2026-12-01T10:00:00Z,{sha or ''}"
@@ -62,6 +62,7 @@ def _cases(store: Store) -> dict[str, tuple[str, str]]:
             select(Case.external_id, Case.url, Case.url_normalised))}
 
 
+@pytest.mark.slow
 def test_each_reported_route_is_checked_in_the_browser_at_its_route(
         store, db_url, net, app, tmp_path, browser_temp):
     """Two routes of one app are two cases, each opened with its own route:
@@ -122,6 +123,7 @@ def test_each_reported_route_is_checked_in_the_browser_at_its_route(
     assert len(chrome) == len(reports)
 
 
+@pytest.mark.slow
 def test_an_anchor_is_no_route_and_plain_http_checks_every_route(
         store, db_url, net, app, tmp_path):
     """Plain HTTP (the host kept off the browser): "#top" is an anchor, the
@@ -152,3 +154,40 @@ def test_an_anchor_is_no_route_and_plain_http_checks_every_route(
     # One GET of the document per case: the two routes were not taken for one.
     pages = [h for h in net.hits if h.path == APP_PATH and "Chrome" not in h.user_agent]
     assert len(pages) == len(reports)
+
+
+APP = "https://spa.example/app/"
+
+
+@pytest.mark.parametrize(("reported", "address", "final_url", "away"), [
+    # The app stayed on the reported route, however it spells it.
+    (APP + "#/photo/21", APP + "#/photo/21", None, None),
+    (APP + "#/photo/21", APP + "#!/photo/21/", None, None),
+    (APP + "#!item/9", APP + "#!/item/9", None, None),
+    (APP + "#/", APP, None, None),
+    # Home and login routes: away, as an HTTP redirect to them would be.
+    (APP + "#/photo/23", APP + "#/", None, "its home route"),
+    (APP + "#!/photo/23", APP + "#!", None, "its home route"),
+    (APP + "#/photo/23", APP, None, "its home route"),
+    (APP + "#/photo/23", APP + "#/login?next=%2Fphoto%2F23", None, "a login route"),
+    # Another item's route: the page is judged by what it shows.
+    (APP + "#/photo/23", APP + "#/photo/24", None, None),
+    # No route reported: an app that writes "#/" on load is not away.
+    (APP, APP + "#/", None, None),
+    # Another document, by redirect: the redirect rules decide (classify);
+    # a path written with the History API is not read.
+    ("https://spa.example/old/#/photo/1", APP + "#/", APP, "its home route"),
+    (APP + "#/photo/1", "https://spa.example/photo/1", None, None),
+    (APP + "#/photo/1", None, None, None),
+])
+def test_an_app_that_leaves_the_reported_route(reported, address, final_url, away):
+    visit = PageVisit(url=reported, status=200, address=address, final_url=final_url,
+                      redirect_chain=(final_url,) if final_url else (),
+                      content_type="text/html", media=("https://spa.example/m/1.jpg",))
+    assert route_away(visit) == away
+    decision, _ = decide(visit, (), reference_sha256=None)
+    if away:
+        assert decision.verdict.value == "redirect_away"
+        assert decision.reason == f"the app left the reported route for {away}: {reported}"
+    else:
+        assert decision.verdict.value != "redirect_away"
