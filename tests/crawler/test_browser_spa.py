@@ -19,7 +19,7 @@ from sqlalchemy import select
 from crawler.browser.decide import PageVisit, decide, route_away
 from store import Case, Store
 from tests.crawler.conftest import checks_by_url, crawl_env, run_crawl
-from tests.net import TestInternet
+from tests.net import Redirect, TestInternet
 from tests.net.pages.spa import APP_PATH, SpaApp, add_spa
 
 MARKER = b"HW-MARKER-SPA-7d2f"
@@ -36,8 +36,10 @@ def browser_temp() -> Iterator[Path]:
 
 @pytest.fixture
 def app(net: TestInternet) -> SpaApp:
-    return (add_spa(net, "spa.test", marker=MARKER)
-            .photo(21).photo(22, changed=True).photo(23, gone_home=True).photo(9))
+    spa = (add_spa(net, "spa.test", marker=MARKER)
+           .photo(21).photo(22, changed=True).photo(23, gone_home=True).photo(9))
+    spa.host.route("/old/", Redirect(APP_PATH, 301))  # the app moved; routes stay
+    return spa
 
 
 def _import(db_url: str, net: TestInternet, workdir: Path,
@@ -80,6 +82,8 @@ def test_each_reported_route_is_checked_in_the_browser_at_its_route(
         # As reported: upper-case scheme and host; kept so in cases.url.
         "spelled": (app.url("/photo/21").replace("http://spa.test", "HTTP://SPA.TEST"),
                     app.media_sha256(21)),
+        # Redirected to the app's new place: the browser keeps the route.
+        "moved": (app.url("/photo/21", path="/old/"), app.media_sha256(21)),
     }
     _import(db_url, net, tmp_path, reports)
 
@@ -88,7 +92,8 @@ def test_each_reported_route_is_checked_in_the_browser_at_its_route(
     assert {key: normal for key, (_, normal) in cases.items()} == {
         key: app.url(route) for key, route in (
             ("shown", "/photo/21"), ("replaced", "/photo/22"), ("hashbang", "!/item/9"),
-            ("unknown", "/photo/99"), ("home", "/photo/23"), ("spelled", "/photo/21"))}
+            ("unknown", "/photo/99"), ("home", "/photo/23"), ("spelled", "/photo/21"))} | {
+        "moved": app.url("/photo/21", path="/old/")}
 
     result = run_crawl(db_url, net, tmp_path, "--browser", timeout=240,
                        HOSTWATCH_BROWSER_TIMEOUT="15",  # generous: the machine is busy
@@ -102,7 +107,7 @@ def test_each_reported_route_is_checked_in_the_browser_at_its_route(
     assert got == {"shown": [("browser", "online")], "replaced": [("browser", "changed")],
                    "hashbang": [("browser", "online")], "unknown": [("browser", "placeholder")],
                    "home": [("browser", "redirect_away")],
-                   "spelled": [("browser", "online")]}, reasons
+                   "spelled": [("browser", "online")], "moved": [("browser", "online")]}, reasons
     shown = checks[reports["shown"][0]][0]
     assert (shown.reference_match, shown.body_sha256) == (True, app.media_sha256(21))
     assert app.media_url(21) in (shown.reason or "")
@@ -118,6 +123,8 @@ def test_each_reported_route_is_checked_in_the_browser_at_its_route(
     assert "the app left the reported route for its home route" in (home.reason or ""), \
         home.reason
     assert (home.final_url, home.redirect_chain) == (None, None)
+    moved = checks[reports["moved"][0]][0]
+    assert (moved.final_url, moved.redirect_chain) == (app.url(), [app.host.url("/old/")])
     # The server was asked for the document only, never with a route in it.
     chrome = [h for h in net.hits if "Chrome" in h.user_agent and h.path == APP_PATH]
     assert len(chrome) == len(reports)
@@ -132,7 +139,8 @@ def test_an_anchor_is_no_route_and_plain_http_checks_every_route(
     rules = tmp_path / "browser_rules.toml"
     rules.write_text('[[host]]\npattern = "spa.test"\nbrowser = "never"\n', encoding="utf-8")
     reports = {"a": (app.url("/photo/21"), None), "b": (app.url("/photo/22"), None),
-               "top": (app.url() + "#top", None), "bare": (app.url(), None)}
+               "top": (app.url() + "#top", None), "bare": (app.url(), None),
+               "moved": (app.url("/photo/21", path="/old/"), None)}
     _import(db_url, net, tmp_path, reports)
     cases = _cases(store)
     assert cases["top"] == (app.url() + "#top", app.url())
@@ -147,13 +155,41 @@ def test_an_anchor_is_no_route_and_plain_http_checks_every_route(
     assert got == {"a": [("http", "online", app.url("/photo/21"))],
                    "b": [("http", "online", app.url("/photo/22"))],
                    "top": [("http", "online", app.url())],
-                   "bare": [("http", "online", app.url())]}
+                   "bare": [("http", "online", app.url())],
+                   "moved": [("http", "online", app.url("/photo/21", path="/old/"))]}
     for key in ("a", "b"):
         check = checks[reports[key][0]][0]
         assert (check.final_url, check.redirect_chain) == (None, None)
+    # Redirect hops are what was requested and sent: documents, no route.
+    moved = checks[reports["moved"][0]][0]
+    assert (moved.final_url, moved.redirect_chain) == (app.url(), [app.host.url("/old/")])
     # One GET of the document per case: the two routes were not taken for one.
     pages = [h for h in net.hits if h.path == APP_PATH and "Chrome" not in h.user_agent]
     assert len(pages) == len(reports)
+
+
+@pytest.mark.slow
+def test_a_shell_found_by_plain_http_is_opened_at_its_route(store, db_url, net, app, tmp_path,
+                                                           browser_temp):
+    """The operator's usual path (no --browser, the shipped fallback rule):
+    the plain GET asks for the document without the route, finds the app's
+    shell, and the browser then opens each case at its own route."""
+    reports = {"shown": (app.url("/photo/21"), app.media_sha256(21)),
+               "replaced": (app.url("/photo/22"), app.media_sha256(22))}
+    _import(db_url, net, tmp_path, reports)
+
+    result = run_crawl(db_url, net, tmp_path, timeout=240, HOSTWATCH_BROWSER_TIMEOUT="15",
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    checks = checks_by_url(store)
+    got = {key: [(c.method, c.verdict, c.url) for c in checks[url]]
+           for key, (url, _) in reports.items()}
+    assert got == {"shown": [("browser", "online", app.url("/photo/21"))],
+                   "replaced": [("browser", "changed", app.url("/photo/22"))]}
+    plain = [h for h in net.hits if h.path == APP_PATH and "Chrome" not in h.user_agent]
+    chrome = [h for h in net.hits if h.path == APP_PATH and "Chrome" in h.user_agent]
+    assert (len(plain), len(chrome)) == (2, 2)
 
 
 APP = "https://spa.example/app/"
