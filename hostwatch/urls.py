@@ -8,14 +8,27 @@ IPv4 addresses 192.168.1.1 and 127.0.0.1 to a browser, but a DNS name to a
 naive parser, which then finds "nxdomain" and would report the material
 removed while the server still serves it.
 
-The normal form is the browser's serialisation without the fragment (which
-never reaches the server): scheme and host lower-cased, IDN hosts in punycode
+The normal form is the browser's serialisation, without the fragment unless
+it is a route (`ROUTE_PREFIXES`, `is_route`): scheme and host lower-cased, IDN hosts in punycode
 (UTS #46 non-transitional, i.e. IDNA 2008: "straße" stays "straße"), numeric
 IPv4 hosts (decimal, hex, octal, short dotted) as a dotted quad, IPv6 hosts
 compressed, the default port dropped, dot segments resolved, and spaces,
 quotes, non-ASCII and the like percent-encoded as UTF-8; existing escapes
-are kept as given. This is the URL the crawler and the browser check fetch
-and the one cases are grouped by.
+are kept as given. This is the URL the browser check opens and the one
+cases are grouped by; plain HTTP requests send it without its fragment
+(`document_url`), as a browser does: a fragment never reaches the server.
+
+Which fragments are routes. A fragment that starts with "/" or "!"
+(``#/photo/21``, ``#!/item/9``, ``#!item/9``) is a route of a single-page app:
+the hash-slash and hash-bang conventions of AngularJS, Vue Router and React's
+HashRouter (hash mode), Backbone, Ember and many image hosts. The page's
+script reads it and shows that item, so ``#/photo/21`` and ``#/photo/22`` are
+two things a person sees at one document URL. Any other fragment (``#top``,
+``#comments``, ``#page=2``) names a place in the page, or a viewer's option,
+and is dropped: ``https://h/a#top`` is ``https://h/a``. Route fragments are
+serialised as a browser writes them (the URL Standard's fragment
+percent-encode set: spaces, quotes, angle brackets, back-quotes and
+non-ASCII escaped, the rest as given).
 
 Some URLs a browser would open cannot be checked honestly; they are refused
 with a `Refusal` (the closed set the README documents under "Reported URLs").
@@ -30,10 +43,13 @@ from enum import StrEnum
 
 from ada_url import URL, HostType
 
-__all__ = ["NormalisedUrl", "Refusal", "UrlError", "browser_target", "browser_url", "normalise_url",
-           "redirect_url", "url_host"]
+__all__ = ["ROUTE_PREFIXES", "NormalisedUrl", "Refusal", "UrlError", "browser_target",
+           "browser_url", "document_url", "is_route", "normalise_url", "redirect_url", "url_route",
+           "url_host"]
 
 SCHEMES = ("http", "https")
+# A fragment (after the "#") starting with one of these is an app's route.
+ROUTE_PREFIXES = ("/", "!")
 
 # What the URL Standard strips from both ends, plus the Unicode spaces a
 # paste from a mail or a spreadsheet brings along (a browser would keep a
@@ -101,8 +117,27 @@ def normalise_url(raw: str) -> NormalisedUrl:
     host = _plain_host(url)
     if url.host_type == HostType.DEFAULT:
         _check_dns_name(host)
-    url.hash = ""  # the fragment never reaches the server
+    if not is_route(url.hash[1:]):
+        url.hash = ""  # an anchor: the same document, the same case
     return NormalisedUrl(url=url.href, host=host)
+
+
+def is_route(fragment: str) -> bool:
+    """Whether ``fragment`` (without its "#") is a single-page app's route
+    (see the module docstring): it starts with "/" or "!"."""
+    return fragment.startswith(ROUTE_PREFIXES)
+
+
+def url_route(url: str) -> str | None:
+    """The route fragment of a normalised ``url`` (without its "#"), or None."""
+    fragment = url.partition("#")[2]
+    return fragment if is_route(fragment) else None
+
+
+def document_url(url: str) -> str:
+    """A normalised ``url`` without its fragment: what is sent to the server
+    (a serialised URL holds a "#" only where its fragment starts)."""
+    return url.partition("#")[0]
 
 
 def browser_target(text: str) -> tuple[str, str] | None:

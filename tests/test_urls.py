@@ -1,15 +1,20 @@
 """hostwatch.urls: one spelling per reported URL, the one a browser would request."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from hostwatch.urls import (
     NormalisedUrl,
     Refusal,
     UrlError,
     browser_url,
+    document_url,
+    is_route,
     normalise_url,
     redirect_url,
     url_host,
+    url_route,
 )
 
 
@@ -30,10 +35,11 @@ from hostwatch.urls import (
      "files.example.com"),
     ("http://example.com:0080/", "http://example.com/", "example.com"),
     ("http://example.com:/x", "http://example.com/x", "example.com"),
-    # Fragment dropped, query kept exactly (order, case, escapes, empty values).
+    # An anchor fragment dropped, query kept exactly (order, case, escapes,
+    # empty values); a route fragment kept (see test_route_fragments).
     ("https://example.com/view.php?id=12&B=2&a=&id=3#top",
      "https://example.com/view.php?id=12&B=2&a=&id=3", "example.com"),
-    ("https://example.com/#/album/9", "https://example.com/", "example.com"),
+    ("https://example.com/#/album/9", "https://example.com/#/album/9", "example.com"),
     ("https://example.com/?", "https://example.com/?", "example.com"),
     ("https://example.com/p?next=%2Fhome%3Fa%3D1", "https://example.com/p?next=%2Fhome%3Fa%3D1",
      "example.com"),
@@ -221,3 +227,58 @@ def test_every_refusal_is_documented_in_the_readme():
     section = readme[readme.index("### Reported URLs"):]
     for refusal in Refusal:
         assert f"`{refusal.value}`" in section, refusal
+
+
+@pytest.mark.parametrize(("raw", "url"), [
+    # Hash-slash and hash-bang routes of single-page apps are kept: each is
+    # another item at the same document.
+    ("https://spa.example/app/#/photo/21", "https://spa.example/app/#/photo/21"),
+    ("https://spa.example/app/#/photo/22", "https://spa.example/app/#/photo/22"),
+    ("https://spa.example/#!/item/9", "https://spa.example/#!/item/9"),
+    ("https://spa.example/#!item/9", "https://spa.example/#!item/9"),
+    ("HTTPS://SPA.example:443#/Photo/21?size=Large", "https://spa.example/#/Photo/21?size=Large"),
+    ("https://spa.example/#/", "https://spa.example/#/"),
+    ("https://spa.example/#!", "https://spa.example/#!"),
+    # Serialised as a browser writes a fragment: spaces, quotes, angle
+    # brackets and non-ASCII escaped; existing escapes and "#" kept.
+    ("https://spa.example/#/foto/ü x", "https://spa.example/#/foto/%C3%BC%20x"),
+    ('https://spa.example/#/a"<b>`', "https://spa.example/#/a%22%3Cb%3E%60"),
+    ("https://spa.example/#/a%2Fb#c", "https://spa.example/#/a%2Fb#c"),
+    # Anything else is a place in the page: the same document, the same case.
+    ("https://spa.example/app/#top", "https://spa.example/app/"),
+    ("https://spa.example/app/#comments", "https://spa.example/app/"),
+    ("https://spa.example/doc.pdf#page=2", "https://spa.example/doc.pdf"),
+    ("https://spa.example/app/#", "https://spa.example/app/"),
+    ("https://spa.example/app/# /photo/21", "https://spa.example/app/"),
+    ("https://spa.example/app/#%2Fphoto", "https://spa.example/app/"),
+])
+def test_route_fragments(raw, url):
+    assert normalise_url(raw).url == url
+    assert normalise_url(url).url == url  # stable
+    assert document_url(url) == url.partition("#")[0]
+    assert url_route(url) == (url.partition("#")[2] if "#" in url else None)
+
+
+def test_which_fragments_are_routes():
+    assert [f for f in ("/photo/1", "!/item/9", "!item", "/", "!", "top", "", "page=2",
+                        " /x", "%2Fx", "?/x") if is_route(f)] == ["/photo/1", "!/item/9",
+                                                                   "!item", "/", "!"]
+
+
+_ROUTE_TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=30)
+
+
+@given(prefix=st.sampled_from(["/", "!", "!/"]), rest=_ROUTE_TEXT)
+def test_a_route_is_kept_and_only_the_route_differs(prefix, rest):
+    """Any route keeps the document's own normal form and adds its
+    fragment; the document is what an HTTP check requests."""
+    document = "https://spa.example/app/"
+    normal = normalise_url(f"{document}#{prefix}{rest}").url
+    assert document_url(normal) == document
+    assert url_route(normal) is not None and url_route(normal).startswith(prefix)
+    assert normalise_url(normal).url == normal
+
+
+@given(fragment=_ROUTE_TEXT.filter(lambda f: not f.startswith(("/", "!"))))
+def test_an_anchor_is_the_same_case_as_its_document(fragment):
+    assert normalise_url(f"https://spa.example/app/#{fragment}").url == "https://spa.example/app/"

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from crawler.browser.decide import MediaHash, PageVisit
+from crawler.browser.decide import MediaHash, PageVisit, route_away
 from crawler.browser.page import MEDIA_PATH, visit
 from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.rules import Removed
@@ -27,7 +27,7 @@ from crawler.guard import Network, forbidden_reason
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
-from hostwatch.urls import redirect_url
+from hostwatch.urls import document_url, redirect_url
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,10 @@ class BrowserChecker:
                                allow=self.allow, max_body=self.max_body)
         hashes: list[MediaHash] = []
         for media in _to_hash(seen, self.pool.settings.media_limit):
-            result = await hash_media(self.session, media, referer=url, allow=self.allow,
-                                      user_agent=self.user_agent, max_body=self.max_body,
+            # A browser's Referer never carries the fragment (the app's route).
+            result = await hash_media(self.session, media, referer=document_url(url),
+                                      allow=self.allow, user_agent=self.user_agent,
+                                      max_body=self.max_body,
                                       max_redirects=self.max_redirects, timeout=self.timeout)
             hashes.append(result)
             if result.usable and (reference_sha256 is None
@@ -84,7 +86,7 @@ def _to_hash(seen: PageVisit, limit: int) -> list[str]:
     page = classify(Observation(url=seen.url, status=seen.status, final_url=seen.final_url,
                                 redirect_chain=seen.redirect_chain,
                                 content_type=seen.content_type))
-    if page.verdict is not Verdict.ONLINE or seen.removed:
+    if page.verdict is not Verdict.ONLINE or seen.removed or route_away(seen):
         return []
     return list(seen.media[:limit])
 

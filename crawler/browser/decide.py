@@ -11,7 +11,9 @@ The order of the questions:
 1. The visit failed (DNS, guard, timeout, crash...): the same transient or
    "never fetched" verdicts as an HTTP check.
 2. The page's own status and redirects (HTTP and script navigations): 404,
-   451, 5xx, a redirect to the home page or a login... as `classify()`.
+   451, 5xx, a redirect to the home page or a login... as `classify()`; and
+   a single-page app that left the reported route for its home or a login
+   route by itself (`route_away`): ``redirect_away``.
 3. The page shows the host's "removed" text or element: ``placeholder``.
 4. The page shows no media at all: ``placeholder``.
 5. One of its media files hashes to the reference: ``online``; media that all
@@ -25,8 +27,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crawler.verdict import Decision, ErrorKind, Observation, PlaceholderRules, classify
+from crawler.verdict import LOGIN_PATH, Decision, ErrorKind, Observation, PlaceholderRules, classify
 from hostwatch.model import Verdict
+from hostwatch.urls import document_url, url_route
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class PageVisit:
     blocked: int = 0  # media requests the browser was not allowed to make
     error: ErrorKind | None = None
     error_detail: str | None = None
+    # The address bar when the page was read (page.url): text the page can
+    # write, read only to see whether an app left the reported route
+    # (`route_away`); never stored.
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +98,45 @@ def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
                                  content_type=visit.content_type))
     if first.verdict is not Verdict.ONLINE:
         return first, None
+    away = route_away(visit)
+    if away:
+        return Decision(Verdict.REDIRECT_AWAY, f"the app left the reported route for {away}: "
+                                               f"{visit.url}"), None
     if visit.removed:
         return Decision(Verdict.PLACEHOLDER,
                         f"page shows the host's 'removed' {visit.removed}"), None
     if not visit.media:
         return Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media"), None
     return _media_verdict(hashes, reference_sha256, rules, "page shows")
+
+
+def route_away(visit: PageVisit) -> str | None:
+    """Where a single-page app went by itself, if it left the reported route
+    (``#/photo/21``, ``#!/item/9``: hostwatch.urls) for its home route or a
+    login route: the same rule as an HTTP redirect (`classify`), read from
+    the address bar, since a route change sends no request. Another route is
+    not "away": the page is then judged by what it shows. Only while the
+    document is the one the browser was sent: a path the page wrote with the
+    History API is not read (as for every URL the page writes)."""
+    reported = url_route(visit.url)
+    if reported is None or visit.address is None:
+        return None
+    if document_url(visit.address) != document_url(visit.final_url or visit.url):
+        return None
+    shown = _route_key(visit.address.partition("#")[2])
+    if shown == _route_key(reported):
+        return None
+    if shown == "/":
+        return "its home route"
+    if LOGIN_PATH.search(shown.partition("?")[0]):
+        return "a login route"
+    return None
+
+
+def _route_key(fragment: str) -> str:
+    """One spelling per route: "#!/a/", "#/a" and "#!a" are one route "/a";
+    no route, "#/", "#!" and "#!/" are the home route "/"."""
+    return "/" + fragment.removeprefix("!").strip("/")
 
 
 def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None,

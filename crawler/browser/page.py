@@ -30,7 +30,7 @@ from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
 from hostwatch.redact import digest, evidence_header
-from hostwatch.urls import redirect_url
+from hostwatch.urls import document_url, redirect_url
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
@@ -94,7 +94,8 @@ class _Visit:
     """The bookkeeping of one visit (filled by Playwright's event handlers)."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.url = url  # as the case gives it: with its route (#/photo/21), if any
+        self.document = document_url(url)  # what the server is asked for
         self.page: Page | None = None
         self.requested_media: list[str] = []
         self.navigations: list[str] = []
@@ -263,20 +264,23 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         if main_is_media:
             status = next((e.status for e in proxy.events if e.target == response.url), status)
     # The last document the main frame was sent, not page.url (see responded()).
-    final = seen.navigations[-1] if seen.navigations else seen.url
+    # A route fragment is not sent: the document for "/app/#/photo/21" is
+    # "/app/", and that is no redirect.
+    final = seen.navigations[-1] if seen.navigations else seen.document
     if response is not None and final != response.url:
         # Script navigations after the document (location.href, meta refresh).
         steps = [response.url, *(u for u in seen.navigations if u not in (response.url, final))]
         chain.extend(u for u in dict.fromkeys(steps) if u not in chain)
     media = list(dict.fromkeys([*shown.get("media", []), *seen.requested_media,
                                 *(e.target for e in proxy.events if e.media)]))
-    main_event = next((e for e in proxy.events if e.target in (seen.url, final)), None)
+    main_event = next((e for e in proxy.events if e.target in (seen.document, final)), None)
     return PageVisit(
         url=seen.url, status=status, final_url=_stored(final) if chain else None,
         redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
         headers=headers,
         peer_ip=_peer_ip(proxy, final), media=tuple(media),
         removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
+        address=seen.page.url if seen.page is not None else None,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
         error=main_event.error if main_event is not None and main_event.error else None,
         error_detail=main_event.refused if main_event is not None and main_event.error

@@ -49,6 +49,7 @@ from hostwatch import __version__, redact
 from hostwatch.config import Config
 from hostwatch.lock import LockBusy, RunLock
 from hostwatch.model import Method, Verdict, VerdictGroup
+from hostwatch.urls import document_url
 from store import Store
 from store.checks import NewCheck
 from store.health import ControlPhase, ControlResult, HealthRule, judge_run
@@ -188,7 +189,10 @@ class RecheckSpider(Spider):
                 if self.force_browser or self._use(case) is BrowserUse.ALWAYS:
                     yield self._browser_request(case)
                 else:
-                    yield self._request(case.url, self.parse, self.failed, {META_CASE: case})
+                    # Without its route fragment, which is never sent to a
+                    # server (hostwatch.urls): the browser check opens the route.
+                    yield self._request(document_url(case.url), self.parse, self.failed,
+                                        {META_CASE: case})
             # Scrapy takes everything start() yields at once; hand out the
             # next batch only when this one has mostly been checked.
             while self.in_flight > batch // 2:
@@ -196,6 +200,9 @@ class RecheckSpider(Spider):
 
     def _request(self, url: str, callback: Any, errback: Any, meta: dict[str, Any],
                  priority: int = 0) -> Request:
+        # dont_filter: Scrapy's duplicate filter ignores fragments, and cases
+        # whose URLs differ only by their route (#/photo/21, #/photo/22) must
+        # each get their check.
         meta["download_timeout"] = self.config.timeout
         return Request(url, callback=callback, errback=errback, dont_filter=True, meta=meta,
                        priority=priority, headers=self.headers)
