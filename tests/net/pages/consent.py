@@ -163,7 +163,8 @@ def _document(item_id: str, main: str, after: str = "") -> bytes:
 
 
 def _wall(inside: str) -> str:
-    return f'<div id="consent" role="dialog" aria-modal="true"><div class="box">{inside}</div></div>'
+    return ('<div id="consent" role="dialog" aria-modal="true">'
+            f'<div class="box">{inside}</div></div>')
 
 
 def _buttons(on_click: str) -> str:
@@ -266,7 +267,11 @@ _PAGE_SCRIPT = """\
     });
   }
   var reject = document.getElementById("reject-all");
-  if (reject) reject.addEventListener("click", function () { main.textContent = "No photos without consent."; });
+  if (reject) {
+    reject.addEventListener("click", function () {
+      main.textContent = "No photos without consent.";
+    });
+  }
 })();
 """
 
