@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -55,10 +56,27 @@ async def run_actions(page: Page, actions: Sequence[Action],
     """Take ``actions`` on ``page`` before ``deadline`` (time.monotonic());
     one note per action, in order (see the module docstring)."""
     watch = _Navigations(page)
+    notes: list[ActionNote] = []
+    click: tuple[int, int] | None = None  # the last click's note, navigations before it
     try:
-        return tuple([await _run(page, action, deadline, watch) for action in actions])
+        for action in actions:
+            if action.kind is ActionKind.CLICK:
+                _say_if_moved(notes, click, watch)
+                click = (len(notes), watch.started)
+            notes.append(await _run(page, action, deadline, watch))
+        _say_if_moved(notes, click, watch)
+        return tuple(notes)
     finally:
         watch.close()
+
+
+def _say_if_moved(notes: list[ActionNote], click: tuple[int, int] | None,
+                  watch: _Navigations) -> None:
+    """Add to a click's note that the page loaded a new document after it (a
+    reload may start only while the next action waits)."""
+    if click is not None and watch.started > click[1] and notes[click[0]].acted:
+        note = notes[click[0]]
+        notes[click[0]] = replace(note, text=f"{note.text} (the page loaded a new document)")
 
 
 async def _run(page: Page, action: Action, deadline: float,
@@ -85,7 +103,6 @@ async def _click(page: Page, action: Action, found: tuple[Locator, Frame], until
 
     target, frame = found
     where = "" if frame is page.main_frame else f" in a frame from {_origin(frame.url)}"
-    before = watch.started
     try:
         await target.click(timeout=max(1.0, (until - time.monotonic()) * 1000))
     except PlaywrightTimeout:
@@ -97,8 +114,7 @@ async def _click(page: Page, action: Action, found: tuple[Locator, Frame], until
     await asyncio.sleep(max(0.0, min(AFTER_CLICK, until - time.monotonic())))
     while watch.pending and time.monotonic() < until:
         await asyncio.sleep(POLL)  # the new document commits; the page visit loads it
-    moved = " (the page loaded a new document)" if watch.started > before else ""
-    return ActionNote(f"clicked {action.selector}{where}{moved}", acted=True)
+    return ActionNote(f"clicked {action.selector}{where}", acted=True)
 
 
 async def _find(page: Page, selector: str, until: float) -> tuple[Locator, Frame] | None:

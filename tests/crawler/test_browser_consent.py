@@ -54,9 +54,14 @@ def _crawl(store, db_url, net, tmp_path, browser_temp, site, items, rules=None):
     add_cases(store, list(refs), refs)
     extra = {"HOSTWATCH_BROWSER_RULES": rules} if rules else {}
     result = run_crawl(db_url, net, tmp_path, "--browser", timeout=180,
-                       HOSTWATCH_BROWSER_TIMEOUT=BROWSER_TIMEOUT,
+                       HOSTWATCH_BROWSER_TIMEOUT=BROWSER_TIMEOUT, HOSTWATCH_LOG_LEVEL="DEBUG",
                        HOSTWATCH_BROWSER_TEMP=str(browser_temp), **extra)
     assert result.returncode == 0, result.stderr[-3000:]
+    # What a click makes the page show is still never kept: not in the store,
+    # the temp directories or the most detailed logs.
+    assert not [path for path in [*tmp_path.rglob("*"), *browser_temp.rglob("*")]
+                if path.is_file() and MARKER in path.read_bytes()]
+    assert MARKER.decode() not in result.stdout + result.stderr
     checks = checks_by_url(store)
     return {item: checks[site.page_url(item)][0] for item in items}
 
