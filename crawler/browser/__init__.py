@@ -14,5 +14,8 @@ download handler (crawler.handler) runs it.
 META_BROWSER = "hostwatch_browser"
 # Request.meta, set by the handler: the check.BrowserResult.
 META_BROWSER_RESULT = "hostwatch_browser_result"
+# Request.meta: the host's actions before its page is read (a tuple of
+# rules.Action, a consent click); absent or empty = none.
+META_ACTIONS = "hostwatch_browser_actions"
 # Request.meta: the case's reference SHA-256 (or None).
 META_REFERENCE = "hostwatch_reference"

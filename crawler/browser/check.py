@@ -22,7 +22,7 @@ import aiohttp
 from crawler.browser.decide import MediaHash, PageVisit, route_away
 from crawler.browser.page import MEDIA_PATH, visit
 from crawler.browser.pool import BrowserPool, BrowserSettings
-from crawler.browser.rules import Removed
+from crawler.browser.rules import Action, Removed
 from crawler.guard import Network, forbidden_reason
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
@@ -52,14 +52,14 @@ class BrowserChecker:
         self.timeout = timeout
 
     async def check(self, url: str, *, reference_sha256: str | None,
-                    removed: Removed) -> BrowserResult:
+                    removed: Removed, actions: Sequence[Action] = ()) -> BrowserResult:
         if MEDIA_PATH.search(urlsplit(url).path):
             # The URL names a media file: the browser would only be refused it.
             seen = PageVisit(url=url, main_is_media=True)
         else:
             await self.pool.start()  # once; BrowserUnavailable when Chromium cannot run
             seen = await visit(self.pool, url, removed, resolver=self.resolver,
-                               allow=self.allow, max_body=self.max_body)
+                               allow=self.allow, max_body=self.max_body, actions=actions)
         hashes: list[MediaHash] = []
         for media in _to_hash(seen, self.pool.settings.media_limit):
             # A browser's Referer never carries the fragment (the app's route).

@@ -20,16 +20,31 @@ The order of the questions:
    differ: ``changed``; only known "removed" images: ``placeholder``; media
    that are all gone (404/410): ``placeholder``. Without a reference hash,
    media shown means ``online``.
+
+A page the rules make the browser act on first (a consent click,
+crawler.browser.actions) gets the same verdicts; `with_actions` adds what
+the actions did to the reason, so the record says how the page was seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from crawler.verdict import LOGIN_PATH, Decision, ErrorKind, Observation, PlaceholderRules, classify
 from hostwatch.model import Verdict
 from hostwatch.urls import document_url, url_route
+
+
+@dataclass(frozen=True)
+class ActionNote:
+    """What one of the host's actions did, in hostwatch's words and the rule's selector."""
+
+    text: str  # "clicked button#accept-all", "wait_for main img: not seen in 5 s"
+    acted: bool = False  # it changed the page (a click): the page settles again
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class PageVisit:
     popups: int = 0
     requests: int = 0
     blocked: int = 0  # media requests the browser was not allowed to make
+    actions: tuple[ActionNote, ...] = ()  # the host's consent actions, in order
     error: ErrorKind | None = None
     error_detail: str | None = None
     # The address bar when the page was read (page.url): text the page can
@@ -137,6 +153,14 @@ def _route_key(fragment: str) -> str:
     """One spelling per route: "#!/a/", "#/a" and "#!a" are one route "/a";
     no route, "#/", "#!" and "#!/" are the home route "/"."""
     return "/" + fragment.removeprefix("!").strip("/")
+
+
+def with_actions(decision: Decision, visit: PageVisit) -> Decision:
+    """The decision, its reason followed by what the host's actions did (if any ran)."""
+    if not visit.actions:
+        return decision
+    notes = ", ".join(str(note) for note in visit.actions)
+    return replace(decision, reason=f"{decision.reason}; consent actions: {notes}")
 
 
 def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None,

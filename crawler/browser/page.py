@@ -6,10 +6,11 @@ off, WebRTC removed, and a request filter that aborts every image, media and
 font request and every request whose path names a media file, recording
 their URLs. Popups are closed as they open. The page gets
 HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then up to
-HOSTWATCH_BROWSER_SETTLE seconds for its scripts to fetch and draw; then the
-page is read (media it shows, the host's "removed" texts and elements) and
-the context is closed. The result is a `PageVisit`: URLs, statuses, counts,
-never a body.
+HOSTWATCH_BROWSER_SETTLE seconds for its scripts to fetch and draw; a host
+whose rule lists actions (a consent click, crawler.browser.actions) has them
+taken then, and the page settles again; then the page is read (media it
+shows, the host's "removed" texts and elements) and the context is closed.
+The result is a `PageVisit`: URLs, statuses, counts, never a body.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from crawler.browser.decide import PageVisit
+from crawler.browser.actions import run_actions
+from crawler.browser.decide import ActionNote, PageVisit
 from crawler.browser.pool import BrowserPool
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
-from crawler.browser.rules import Removed
+from crawler.browser.rules import Action, Removed
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
@@ -102,6 +104,7 @@ class _Visit:
         self.popups = 0
         self.requests = 0
         self.blocked = 0
+        self.actions: tuple[ActionNote, ...] = ()
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def route(self, route: Route) -> None:
@@ -149,7 +152,8 @@ class _Visit:
 
 
 async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Resolver,
-                allow: Sequence[Network], max_body: int) -> PageVisit:
+                allow: Sequence[Network], max_body: int,
+                actions: Sequence[Action] = ()) -> PageVisit:
     """Visit ``url`` in the browser and say what it shows (see the module docstring)."""
     settings = pool.settings
     async with pool.browser() as browser, GuardedProxy(
@@ -162,7 +166,8 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
         context = await browser.new_context(**options)
         try:
             return await asyncio.wait_for(
-                _visit(context, url, removed, proxy, settings.timeout, settings.settle),
+                _visit(context, url, removed, proxy, settings.timeout, settings.settle,
+                       actions),
                 settings.timeout + 5)
         except TimeoutError:
             return PageVisit(url=url, error=ErrorKind.TIMEOUT,
@@ -175,7 +180,7 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
 
 
 async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: GuardedProxy,
-                 timeout: float, settle: float) -> PageVisit:
+                 timeout: float, settle: float, actions: Sequence[Action] = ()) -> PageVisit:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -191,7 +196,8 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
         response = await page.goto(url, wait_until="commit", timeout=timeout * 1000)
         shown = None
         waited = False
-        for _ in range(NAVIGATIONS):
+        acting = bool(actions)
+        for _ in range(NAVIGATIONS + acting):
             await page.wait_for_load_state("load", timeout=_left(deadline))
             loaded = time.monotonic()
             with contextlib.suppress(PlaywrightTimeout):
@@ -199,6 +205,12 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                                                timeout=min(settle * 1000, _left(deadline)))
             # Timers a page sets on load (a redirect, a gallery drawn late).
             await _sleep_until(loaded + QUIET, deadline)
+            # consent actions (rules) run here, then the page settles again
+            if acting:
+                acting = False
+                seen.actions = await run_actions(page, actions, deadline)
+                if any(note.acted for note in seen.actions):
+                    continue
             moves = len(seen.navigations)
             shown = await _read(page, removed)
             if shown is not None and not shown["media"] and not shown["removed"] \
@@ -282,6 +294,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
         address=seen.page.url if seen.page is not None else None,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
+        actions=seen.actions,
         error=main_event.error if main_event is not None and main_event.error else None,
         error_detail=main_event.refused if main_event is not None and main_event.error
         else None)
@@ -304,7 +317,7 @@ def _peer_ip(proxy: GuardedProxy, url: str) -> str | None:
 
 def _failed(seen: _Visit, proxy: GuardedProxy, kind: ErrorKind, detail: str) -> PageVisit:
     return PageVisit(url=seen.url, error=kind, error_detail=detail, popups=seen.popups,
-                     requests=seen.requests, blocked=seen.blocked)
+                     requests=seen.requests, blocked=seen.blocked, actions=seen.actions)
 
 
 _NET_ERRORS = {

@@ -18,9 +18,25 @@ the user's file (HOSTWATCH_BROWSER_RULES), the user's first so they win::
     removed_texts = ["This image has been removed"]
     removed_selectors = ["div.hw-removed-notice"]
 
+    [[host]]
+    pattern = "*.consent.example"  # a site that shows its content after a consent click
+    browser = "always"
+    actions = [
+      { click = "button#accept-all" },         # click the first visible match, any frame
+      { wait_for = "main img", timeout = 8 },  # wait until a visible match exists
+    ]
+
 ``always``: the case is checked in the browser and never by a plain GET.
 ``fallback`` (the default): a plain GET first; the browser only when its page
 looks like a shell (`looks_like_shell`). ``never``: the plain GET decides.
+
+``actions`` (consent walls; none unless a host rule lists them): steps the
+browser takes on the host's pages after they first settle and before they
+are read, in order (crawler.browser.actions). Each is one table with exactly
+one of ``click`` or ``wait_for`` (a selector: CSS, or Playwright's own such
+as ``text=Accept all``) and an optional ``timeout`` in seconds (default
+ACTION_TIMEOUT; the page's HOSTWATCH_BROWSER_TIMEOUT bounds all of them). As
+for the "removed" texts, only the first host rule that matches applies.
 """
 
 from __future__ import annotations
@@ -36,6 +52,7 @@ from typing import Any
 from crawler.verdict import DATA, BodyFeatures, is_textual
 
 SHIPPED = DATA / "browser_rules.toml"
+ACTION_TIMEOUT = 5.0  # seconds an action waits for its selector unless the rule says otherwise
 
 
 class BrowserRulesError(ValueError):
@@ -48,12 +65,30 @@ class BrowserUse(StrEnum):
     NEVER = "never"
 
 
+class ActionKind(StrEnum):
+    CLICK = "click"  # click the first visible match
+    WAIT_FOR = "wait_for"  # wait until a visible match exists
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step a host's pages need before they are read (a consent click)."""
+
+    kind: ActionKind
+    selector: str  # the rule file's, never the page's
+    timeout: float = ACTION_TIMEOUT
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.selector}"
+
+
 @dataclass(frozen=True)
 class HostRule:
     pattern: str
     browser: BrowserUse = BrowserUse.FALLBACK
     removed_texts: tuple[str, ...] = ()
     removed_selectors: tuple[str, ...] = ()
+    actions: tuple[Action, ...] = ()
 
     def matches(self, host: str) -> bool:
         return fnmatchcase(host.lower().rstrip("."), self.pattern)
@@ -100,6 +135,11 @@ class BrowserRules:
         own = (rule.removed_texts, rule.removed_selectors) if rule else ((), ())
         return Removed(_unique((*own[0], *self.removed.texts)),
                        _unique((*own[1], *self.removed.selectors)))
+
+    def actions_for(self, host: str) -> tuple[Action, ...]:
+        """The steps before the host's pages are read: the first matching rule's, or none."""
+        rule = self.rule_for(host)
+        return rule.actions if rule is not None else ()
 
 
 def looks_like_shell(features: BodyFeatures | None, content_type: str | None) -> bool:
@@ -158,7 +198,7 @@ def _host(path: Path, index: int, entry: Any) -> HostRule:
     where = f"{path}: host rule {index}"
     if not isinstance(entry, dict):
         raise BrowserRulesError(f"{where}: must be a table")
-    known = {"pattern", "browser", "removed_texts", "removed_selectors"}
+    known = {"pattern", "browser", "removed_texts", "removed_selectors", "actions"}
     unknown = sorted(set(entry) - known)
     if unknown:
         raise BrowserRulesError(f"{where}: unknown key {unknown[0]!r} "
@@ -175,7 +215,38 @@ def _host(path: Path, index: int, entry: Any) -> HostRule:
                                 f"not {entry.get('browser')!r}") from None
     return HostRule(pattern.strip().lower().rstrip("."), use,
                     _strings(where, "removed_texts", entry.get("removed_texts", []), lower=True),
-                    _strings(where, "removed_selectors", entry.get("removed_selectors", [])))
+                    _strings(where, "removed_selectors", entry.get("removed_selectors", [])),
+                    _actions(where, entry.get("actions", [])))
+
+
+def _actions(where: str, value: Any) -> tuple[Action, ...]:
+    if not isinstance(value, list):
+        raise BrowserRulesError(f"{where}: actions must be a list of tables such as "
+                                '{ click = "button#accept" }')
+    return tuple(_action(f"{where}: action {number}", entry)
+                 for number, entry in enumerate(value, start=1))
+
+
+def _action(where: str, entry: Any) -> Action:
+    kinds = [kind.value for kind in ActionKind]
+    if not isinstance(entry, dict):
+        raise BrowserRulesError(f"{where}: must be a table such as {{ click = \"button#accept\" }}")
+    known = {*kinds, "timeout"}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise BrowserRulesError(f"{where}: unknown key {unknown[0]!r} "
+                                f"(known: {', '.join(sorted(known))})")
+    given = [kind for kind in kinds if kind in entry]
+    if len(given) != 1:
+        raise BrowserRulesError(f"{where}: needs exactly one of {' or '.join(kinds)}")
+    selector = entry[given[0]]
+    if not isinstance(selector, str) or not selector.strip():
+        raise BrowserRulesError(f"{where}: {given[0]} must be a non-empty selector")
+    timeout = entry.get("timeout", ACTION_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) \
+            or not 0 < timeout < float("inf"):
+        raise BrowserRulesError(f"{where}: timeout must be a positive number of seconds")
+    return Action(ActionKind(given[0]), selector.strip(), float(timeout))
 
 
 def _strings(where: object, name: str, value: Any, *, lower: bool = False) -> tuple[str, ...]:

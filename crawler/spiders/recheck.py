@@ -30,8 +30,8 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
-from crawler.browser import META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
-from crawler.browser.decide import decide
+from crawler.browser import META_ACTIONS, META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
+from crawler.browser.decide import decide, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
 from crawler.settings import scrapy_overrides
@@ -219,6 +219,7 @@ class RecheckSpider(Spider):
         self.browser_checks += 1
         return self._request(case.url, self.parse_browser, self.failed,
                              {META_CASE: case, META_BROWSER: removed,
+                              META_ACTIONS: self.browser_rules.actions_for(host),
                               META_REFERENCE: case.ref_sha256})
 
     # -- responses ------------------------------------------------------------
@@ -293,6 +294,7 @@ class RecheckSpider(Spider):
         seen = result.visit
         decision, media = decide(seen, result.hashes, reference_sha256=case.ref_sha256,
                                  rules=self.rules)
+        decision = with_actions(decision, seen)  # what a consent click did, if one ran
         check = NewCheck(
             case_id=case.id, checked_at=datetime.now(UTC), method=Method.BROWSER.value,
             verdict=decision.verdict.value, url=case.url, tool_version=__version__,

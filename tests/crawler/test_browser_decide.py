@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from crawler.browser.decide import MediaHash, PageVisit, decide
+from crawler.browser.decide import ActionNote, MediaHash, PageVisit, decide, with_actions
 from crawler.verdict import Decision, ErrorKind, PlaceholderRules
 from hostwatch.model import Verdict
 
@@ -362,3 +362,22 @@ def test_a_media_url_whose_visit_failed_is_still_the_error():
                           [hashed()])
     assert decision.verdict is Verdict.BLOCKED_ADDRESS
     assert media is None
+
+
+# -- what the host's actions did (consent walls) ------------------------------------------
+
+
+def test_a_check_without_actions_keeps_its_reason():
+    decision = Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media")
+    assert with_actions(decision, LOADED) == decision
+
+
+def test_the_actions_that_ran_end_the_reason_in_order_whatever_the_verdict():
+    notes = (ActionNote("clicked button#accept-all", acted=True),
+             ActionNote("wait_for main img: not seen in 5 s"))
+    for decision in (Decision(Verdict.ONLINE, "page shows x: matches the reference hash", True),
+                     Decision(Verdict.TIMEOUT, "the page did not finish loading in 30 s")):
+        got = with_actions(decision, replace(LOADED, actions=notes))
+        assert got == replace(decision, reason=f"{decision.reason}; consent actions: clicked "
+                                               "button#accept-all, wait_for main img: not seen "
+                                               "in 5 s")

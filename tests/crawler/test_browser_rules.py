@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from crawler.browser.rules import (
+    ACTION_TIMEOUT,
     SHIPPED,
+    Action,
+    ActionKind,
     BrowserRules,
     BrowserRulesError,
     BrowserUse,
@@ -135,6 +138,50 @@ def test_a_host_rule_without_browser_means_fallback(tmp_path):
     assert load(user).use("quiet.test") is BrowserUse.FALLBACK
 
 
+# -- actions before a page is read (consent walls) ----------------------------------------
+
+
+def test_a_hosts_actions_are_read_in_order_with_their_timeouts(tmp_path):
+    user = write(tmp_path, '[[host]]\npattern = "*.consent.test"\nbrowser = "always"\n'
+                           'actions = [\n'
+                           '  { click = " button#accept-all " },  # the wall\n'
+                           '  { wait_for = "main img", timeout = 8 },\n'
+                           '  { click = "text=Close", timeout = 0.5 },\n'
+                           ']\n')
+    assert load(user).actions_for("photos.consent.test") == (
+        Action(ActionKind.CLICK, "button#accept-all", ACTION_TIMEOUT),
+        Action(ActionKind.WAIT_FOR, "main img", 8.0),
+        Action(ActionKind.CLICK, "text=Close", 0.5))
+    assert ACTION_TIMEOUT == 5.0
+
+
+def test_actions_can_be_written_as_an_array_of_tables_too(tmp_path):
+    user = write(tmp_path, '[[host]]\npattern = "consent.test"\n'
+                           '[[host.actions]]\nclick = "#agree"\n'
+                           '[[host.actions]]\nwait_for = "#content"\ntimeout = 3\n')
+    assert load(user).actions_for("consent.test") == (
+        Action(ActionKind.CLICK, "#agree"), Action(ActionKind.WAIT_FOR, "#content", 3.0))
+
+
+def test_only_the_first_matching_rules_actions_apply(tmp_path):
+    """As for "removed" texts: the user's rule for the host wins whole, even
+    without actions; a host no rule names gets none."""
+    shipped = write(tmp_path, '[[host]]\npattern = "*.consent.test"\n'
+                              'actions = [{ click = "#shipped" }]\n', "shipped.toml")
+    user = write(tmp_path, '[[host]]\npattern = "mine.consent.test"\nbrowser = "always"\n')
+    rules = load(user, shipped)
+    assert rules.actions_for("mine.consent.test") == ()
+    assert rules.actions_for("other.consent.test") == (Action(ActionKind.CLICK, "#shipped"),)
+    assert rules.actions_for("elsewhere.test") == ()
+
+
+def test_the_shipped_rules_have_no_actions():
+    """Off unless configured: nothing is clicked on a host the user did not name."""
+    rules = BrowserRules.load("")
+    assert rules.actions_for("photos.consent.example") == ()
+    assert all(rule.actions == () for rule in rules.hosts)
+
+
 # -- errors that say which file and which entry ------------------------------------------
 
 
@@ -219,6 +266,31 @@ def test_texts_that_are_not_a_list_of_strings_are_named(tmp_path, text, where):
 def test_misshapen_sections_are_named(tmp_path, text, expected):
     path, message = error_for(tmp_path, text)
     assert message.startswith(f"{path}: {expected}")
+
+
+@pytest.mark.parametrize(("actions", "expected"), [
+    ('"click #a"', "actions must be a list of tables"),
+    ('{ click = "#a" }', "actions must be a list of tables"),
+    ('["#a"]', "action 1: must be a table"),
+    ('[{ click = "#a" }, { clicks = "#b" }]',
+     "action 2: unknown key 'clicks' (known: click, timeout, wait_for)"),
+    ('[{ click = "#a", wait_for = "#b" }]', "action 1: needs exactly one of click or wait_for"),
+    ("[{ timeout = 3 }]", "action 1: needs exactly one of click or wait_for"),
+    ('[{ click = "" }]', "action 1: click must be a non-empty selector"),
+    ('[{ wait_for = "   " }]', "action 1: wait_for must be a non-empty selector"),
+    ("[{ click = 3 }]", "action 1: click must be a non-empty selector"),
+    ('[{ click = "#a", timeout = 0 }]', "action 1: timeout must be a positive number"),
+    ('[{ click = "#a", timeout = -2.5 }]', "action 1: timeout must be a positive number"),
+    ('[{ click = "#a", timeout = "5" }]', "action 1: timeout must be a positive number"),
+    ('[{ click = "#a", timeout = true }]', "action 1: timeout must be a positive number"),
+    ('[{ click = "#a", timeout = nan }]', "action 1: timeout must be a positive number"),
+    ('[{ click = "#a", timeout = inf }]', "action 1: timeout must be a positive number"),
+])
+def test_a_bad_action_names_the_file_the_rule_and_the_action(tmp_path, actions, expected):
+    path, message = error_for(tmp_path, '[[host]]\npattern = "ok.test"\n'
+                                        '[[host]]\npattern = "consent.test"\n'
+                                        f"actions = {actions}\n")
+    assert message.startswith(f"{path}: host rule 2 ('consent.test'): {expected}"), message
 
 
 def test_a_bad_shipped_file_is_named_too(tmp_path):
