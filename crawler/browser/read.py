@@ -266,6 +266,11 @@ FRAME_SHOWN = """
 """
 
 _MIME = re.compile(r"(?:image|video|audio|application|text)/[a-z0-9.+-]{1,60}")
+# A blob: URL as the browser makes it: the origin and a UUID, nothing a page
+# could write content into.
+_BLOB_URL = re.compile(r"blob:(?:https?://[a-z0-9.-]+(?::\d{1,5})?|null)/"
+                       r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                       re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -458,6 +463,8 @@ async def _hash_data_url(inline: _Inline, number: int, max_body: int,
 def _name(inline: _Inline, number: int, size: int | None) -> str:
     """An inline media's name in a check: never its content."""
     if inline.scheme == "blob":
-        return inline.url or f"blob: URL (inline #{number})"
-    kind = inline.type if _MIME.fullmatch(inline.type) else "unknown type"
+        if inline.url and _BLOB_URL.fullmatch(inline.url):
+            return inline.url
+        return f"blob: URL (inline #{number})"
+    kind = inline.type if _MIME.fullmatch(inline.type) else " URL of another type"
     return f"data:{kind} (inline #{number}{f', {size} bytes' if size is not None else ''})"
