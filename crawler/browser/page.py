@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 from crawler.browser.decide import PageVisit
 from crawler.browser.pool import BrowserPool
-from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
+from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.rules import Removed
 from crawler.guard import Network
 from crawler.verdict import ErrorKind

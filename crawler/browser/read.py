@@ -336,9 +336,7 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
             pending.append((len(media), inline))
             media.append("")  # named once its size is known
     hashes: list[MediaHash] = []
-    number = 0
-    for position, inline in pending:
-        number += 1
+    for number, (position, inline) in enumerate(pending, start=1):
         if notice is None and position < hashed:
             result = await _hash_inline(inline, number, max_body)
             hashes.append(result)

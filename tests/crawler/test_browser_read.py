@@ -13,10 +13,10 @@ The pages are in tests.net.pages.hidden.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 import shutil
 import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 

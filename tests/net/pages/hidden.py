@@ -133,23 +133,23 @@ customElements.define("hw-notice", class extends HTMLElement {
     super();
     const root = this.attachShadow({mode: "__MODE__"});
     const p = document.createElement("p");
-    p.textContent = "%s";
+    p.textContent = "__TEXT__";
     root.appendChild(p);
   }
 });
-""" % REMOVED_TEXT
+""".replace("__TEXT__", REMOVED_TEXT)
 
 _OVERLAY = """
 window.addEventListener("load", function () {
   var layer = document.createElement("div");
-  layer.style.cssText = "position:fixed;left:0;top:0;width:100%%;height:100%%;z-index:1000;" +
+  layer.style.cssText = "position:fixed;left:0;top:0;width:100%;height:100%;z-index:1000;" +
                         "background:#fff";
   var p = document.createElement("p");
-  p.textContent = "%s";
+  p.textContent = "__TEXT__";
   layer.appendChild(p);
   document.body.appendChild(layer);
 });
-""" % REMOVED_TEXT
+""".replace("__TEXT__", REMOVED_TEXT)
 
 _BLOB = """
 fetch("__API__").then(function (r) { return r.json(); }).then(function (data) {
