@@ -171,9 +171,10 @@ READ_FRAME = """
     const root = node instanceof Element ? shadowOf(node) : null;
     return root ? [...root.children, ...kids] : kids;
   };
+  const tops = (scope) => (scope === document ? [document.body].filter(Boolean)
+                                               : [...scope.children]).filter(shown);
   const holder = (scope, text) => {
-    const top = scope === document ? [document.body].filter(Boolean) : [...scope.children];
-    let el = top.find((k) => shown(k) && lower(k).includes(text));
+    let el = tops(scope).find((k) => lower(k).includes(text));
     if (!el) return null;
     for (;;) {  // down to the smallest element that shows the whole text
       const next = childrenOf(el).find((k) => shown(k) && lower(k).includes(text));
@@ -200,11 +201,13 @@ READ_FRAME = """
   };
   let notice = null;
   search: {
-    for (const scope of scopes)
+    for (const scope of scopes) {
+      const text = tops(scope).map(lower).join("\\n");  // once per scope, not per text
       for (let t = 0; t < texts.length; t++) {
-        const el = holder(scope, texts[t]);
+        const el = text.includes(texts[t]) ? holder(scope, texts[t]) : null;
         if (el) { notice = where("text", t, el); break search; }
       }
+    }
     for (const scope of scopes)
       for (let s = 0; s < selectors.length; s++) {
         let found = [];

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.browser.read import frame_words
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, TestInternet
 from tests.net.pages.hidden import HiddenSite, add_hidden_site
@@ -101,3 +102,16 @@ def test_data_and_blob_images_are_hashed_in_the_page_and_compared(
     assert got["blob"][1].startswith(f"page shows blob:{site.host.url('/')[:-1]}/")
     for _, reason, _ in got.values():
         assert "base64" not in reason and len(reason) < 300
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://notices.test:8080/n/5", "in a cross-origin iframe (http://notices.test:8080/n/5)"),
+    ("http://hidden.test:8080/frame#secret", "in a same-origin iframe (http://hidden.test:8080/frame)"),
+    ("http://user:pw@other.test/f", "in a cross-origin iframe (http://other.test/f)"),
+    ("data:text/html;base64,SFctTUFSS0VS", "in a data: iframe"),
+    ("blob:http://hidden.test:8080/6eb17f28-c3eb-4d81-a8db-21f7afd76054", "in a blob: iframe"),
+    ("about:srcdoc", "in an about: iframe"),
+    ("", "in an iframe"),
+])
+def test_an_iframe_is_named_by_its_origin_and_only_an_http_url_is_quoted(url, words):
+    assert frame_words(url, "http://hidden.test:8080/p/x") == words
