@@ -67,20 +67,24 @@ def _crawl(store, db_url, net, site: HiddenSite, pages: list[str], tmp_path: Pat
 
 def test_a_notice_is_found_where_a_person_sees_it_and_the_reason_says_where(
         store, db_url, net, site, tmp_path, browser_temp):
-    pages = ["iframe-notice", "closed-shadow", "open-shadow", "overlay", "hidden-template"]
+    pages = ["iframe-notice", "closed-shadow", "open-shadow", "overlay", "hidden-template",
+             "hidden-iframe"]
     got = _crawl(store, db_url, net, site, pages, tmp_path, browser_temp)
     verdicts = {page: verdict for page, (verdict, _, _) in got.items()}
     assert verdicts == {"iframe-notice": "placeholder", "closed-shadow": "placeholder",
                         "open-shadow": "placeholder", "overlay": "placeholder",
-                        "hidden-template": "online"}, got
+                        "hidden-template": "online", "hidden-iframe": "online"}, got
     notice = f"page shows the host's 'removed' text \"{REMOVED_TEXT.lower()}\""
     assert got["iframe-notice"][1] == f"{notice} in a cross-origin iframe ({site.frame_url})"
     assert got["closed-shadow"][1] == f"{notice} in a closed shadow root"
     assert got["open-shadow"][1] == f"{notice} in an open shadow root"
     assert got["overlay"][1] == f"{notice} in an overlay"
-    # The hidden template is on the page, but a person sees the photo.
-    assert got["hidden-template"][2] == site.photo_sha256
-    assert "matches the reference hash" in got["hidden-template"][1]
+    # The hidden template and iframe are on the page, but a person sees the photo.
+    for page in ("hidden-template", "hidden-iframe"):
+        assert got[page][2] == site.photo_sha256, page
+        assert "matches the reference hash" in got[page][1], page
+    # The notice host's page was loaded (in the frame nobody sees), and read not.
+    assert [h.path for h in net.hits if h.host == site.notices.name].count("/n/5") >= 2
 
 
 def test_data_and_blob_images_are_hashed_in_the_page_and_compared(

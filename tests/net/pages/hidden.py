@@ -14,6 +14,8 @@ and each hides its notice or its photo in one place a person still sees:
                       (position: fixed, z-index 1000) after load
     hidden-template   the photo, and a notice element kept hidden
                       (display: none) on every page: a person sees the photo
+    hidden-iframe     the photo, and the notice host's page in an iframe that
+                      is not shown (visibility: hidden): a person sees the photo
     data              the photo as a data: URI (<img src="data:image/jpeg;...">)
     data-csp          the same under a CSP that forbids fetch() (connect-src 'none')
     data-changed      another image as a data: URI
@@ -46,6 +48,7 @@ from tests.net.internet import TestInternet
 __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 
 PAGES = ("iframe-notice", "closed-shadow", "open-shadow", "overlay", "hidden-template",
+         "hidden-iframe",
          "data", "data-csp", "data-changed", "blob", "blob-changed")
 IMAGE_SIZE = 4096
 _HTML = "text/html; charset=utf-8"
@@ -107,6 +110,8 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
     host.route("/p/hidden-template", _page(
         "Photo", photo_img + f'<div class="{REMOVED_CLASS}" style="display:none">'
         f"{REMOVED_TEXT}</div>"))
+    host.route("/p/hidden-iframe", _page(
+        "Photo", photo_img + f'<iframe src="{site.frame_url}" style="visibility:hidden"></iframe>'))
     for page, image, headers in (
             ("data", photo, {}),
             ("data-csp", photo, {"Content-Security-Policy":
