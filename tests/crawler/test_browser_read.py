@@ -67,16 +67,19 @@ def _crawl(store, db_url, net, site: HiddenSite, pages: list[str], tmp_path: Pat
 
 def test_a_notice_is_found_where_a_person_sees_it_and_the_reason_says_where(
         store, db_url, net, site, tmp_path, browser_temp):
-    pages = ["iframe-notice", "closed-shadow", "open-shadow", "overlay", "hidden-template",
-             "hidden-iframe"]
+    pages = ["iframe-notice", "iframe-shadow", "closed-shadow", "open-shadow", "overlay",
+             "hidden-template", "hidden-iframe"]
     got = _crawl(store, db_url, net, site, pages, tmp_path, browser_temp)
     verdicts = {page: verdict for page, (verdict, _, _) in got.items()}
-    assert verdicts == {"iframe-notice": "placeholder", "closed-shadow": "placeholder",
+    assert verdicts == {"iframe-notice": "placeholder", "iframe-shadow": "placeholder",
+                        "closed-shadow": "placeholder",
                         "open-shadow": "placeholder", "overlay": "placeholder",
                         "hidden-template": "online", "hidden-iframe": "online"}, got
     notice = f"page shows the host's 'removed' text \"{REMOVED_TEXT.lower()}\""
     assert got["iframe-notice"][1] == f"{notice} in a cross-origin iframe ({site.frame_url})"
     assert got["closed-shadow"][1] == f"{notice} in a closed shadow root"
+    assert got["iframe-shadow"][1] == (f"{notice} in a closed shadow root in a cross-origin "
+                                       f"iframe ({site.notices.url('/n/6')})")
     assert got["open-shadow"][1] == f"{notice} in an open shadow root"
     assert got["overlay"][1] == f"{notice} in an overlay"
     # The hidden template and iframe are on the page, but a person sees the photo.

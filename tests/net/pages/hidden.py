@@ -7,6 +7,9 @@ and each hides its notice or its photo in one place a person still sees:
 
     iframe-notice     a banner image, and the notice in a cross-origin iframe
                       (http://notices.test:PORT/n/5)
+    iframe-shadow     a banner image, and a cross-origin iframe
+                      (http://notices.test:PORT/n/6) whose notice is in a closed
+                      shadow root
     closed-shadow     a banner image; the notice in a custom element's
                       *closed* shadow root (attachShadow({mode: "closed"}))
     open-shadow       the same in an open shadow root
@@ -47,9 +50,8 @@ from tests.net.internet import TestInternet
 
 __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 
-PAGES = ("iframe-notice", "closed-shadow", "open-shadow", "overlay", "hidden-template",
-         "hidden-iframe",
-         "data", "data-csp", "data-changed", "blob", "blob-changed")
+PAGES = ("iframe-notice", "iframe-shadow", "closed-shadow", "open-shadow", "overlay",
+         "hidden-template", "hidden-iframe", "data", "data-csp", "data-changed", "blob", "blob-changed")
 IMAGE_SIZE = 4096
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -92,6 +94,8 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
     site = HiddenSite(host, second, photo, other)
 
     second.route("/n/5", _page("Notice", f"<p>{REMOVED_TEXT}.</p>"))
+    second.route("/n/6", _page("Notice", "<hw-notice></hw-notice>",
+                               _SHADOW.replace("__MODE__", "closed")))
     host.route("/m/photo.jpg", Serve(photo, headers=_NO_STORE))
     host.route("/m/banner.jpg", Serve(banner, headers=_NO_STORE))
     for path, image in (("/api/photo.json", photo), ("/api/other.json", other)):
@@ -101,8 +105,9 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
 
     banner_img = '<img src="/m/banner.jpg" alt="Site banner">'
     photo_img = '<img src="/m/photo.jpg" alt="Photo">'
-    host.route("/p/iframe-notice", _page("Photo", banner_img + f'<iframe src="{site.frame_url}" '
-                                         'width="400" height="200"></iframe>'))
+    for page, frame in (("iframe-notice", "/n/5"), ("iframe-shadow", "/n/6")):
+        host.route(f"/p/{page}", _page("Photo", banner_img + f'<iframe src="{second.url(frame)}"'
+                                       ' width="400" height="200"></iframe>'))
     for mode in ("closed", "open"):
         host.route(f"/p/{mode}-shadow", _page("Photo", banner_img + "<hw-notice></hw-notice>",
                                               _SHADOW.replace("__MODE__", mode)))
