@@ -51,7 +51,8 @@ from tests.net.internet import TestInternet
 __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 
 PAGES = ("iframe-notice", "iframe-shadow", "closed-shadow", "open-shadow", "overlay",
-         "hidden-template", "hidden-iframe", "data", "data-csp", "data-changed", "blob", "blob-changed")
+         "hidden-template", "hidden-iframe", "data", "data-csp", "data-changed", "blob",
+         "blob-changed")
 IMAGE_SIZE = 4096
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
