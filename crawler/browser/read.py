@@ -64,7 +64,10 @@ INIT_SCRIPT = """
   if (Object.prototype.hasOwnProperty.call(window, KEY)) return;
   const hosts = new WeakMap();  // shadow host -> its root, open or closed
   const blobs = new Map();      // blob: URL -> the Blob, kept after revokeObjectURL
-  Object.defineProperty(window, KEY, {value: {hosts, blobs, inline: []}, enumerable: false});
+  // The browser's own fetch, before a page script can replace it.
+  const fetch = window.fetch.bind(window);
+  Object.defineProperty(window, KEY, {value: {hosts, blobs, fetch, inline: []},
+                                      enumerable: false});
   const attach = Element.prototype.attachShadow;
   Element.prototype.attachShadow = function (init) {
     const root = attach.call(this, init);
@@ -236,7 +239,7 @@ async ([key, index, max]) => {
   let blob = state.blobs.get(url) || null;
   if (!blob) {
     try {
-      blob = await (await fetch(url)).blob();
+      blob = await (await (state.fetch || fetch)(url)).blob();
     } catch (e) {
       return {error: "fetch", length: url.length};
     }
