@@ -6,7 +6,9 @@ guarded HTTP client (the aiohttp session of crawler.handler), streamed
 through SHA-256 in memory and dropped, up to HOSTWATCH_MAX_BODY, and
 compared with the case's reference hash (crawler.browser.decide). The media
 request carries the page as its Referer, as the browser's would: hosts that
-refuse hot-linked media would otherwise answer with a stand-in.
+refuse hot-linked media would otherwise answer with a stand-in. Inline media
+(``data:``, ``blob:``) were hashed inside the page (crawler.browser.read) and
+take their place in page order among the media compared.
 """
 
 from __future__ import annotations
@@ -61,12 +63,18 @@ class BrowserChecker:
             seen = await visit(self.pool, url, removed, resolver=self.resolver,
                                allow=self.allow, max_body=self.max_body, actions=actions)
         hashes: list[MediaHash] = []
+        inline = {media.url: media for media in seen.inline}  # hashed in the page already
         for media in _to_hash(seen, self.pool.settings.media_limit):
-            # A browser's Referer never carries the fragment (the app's route).
-            result = await hash_media(self.session, media, referer=document_url(url),
-                                      allow=self.allow, user_agent=self.user_agent,
-                                      max_body=self.max_body,
-                                      max_redirects=self.max_redirects, timeout=self.timeout)
+            if media in inline:
+                result = inline[media]
+            elif urlsplit(media).scheme in ("http", "https"):
+                # A browser's Referer never carries the fragment (the app's route).
+                result = await hash_media(self.session, media, referer=document_url(url),
+                                          allow=self.allow, user_agent=self.user_agent,
+                                          max_body=self.max_body,
+                                          max_redirects=self.max_redirects, timeout=self.timeout)
+            else:  # inline media past what the page read could hash: never fetched
+                continue
             hashes.append(result)
             if result.usable and (reference_sha256 is None
                                   or result.sha256 == reference_sha256.lower()):

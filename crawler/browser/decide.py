@@ -59,7 +59,8 @@ class PageVisit:
     headers: dict[str, str] = field(default_factory=dict)
     peer_ip: str | None = None
     media: tuple[str, ...] = ()  # media URLs the page shows or asked for, page order
-    removed: str | None = None  # the "removed" text or element found
+    removed: str | None = None  # the "removed" text or element found, and where
+    inline: tuple[MediaHash, ...] = ()  # data:/blob: media in `media`, hashed in the page
     main_is_media: bool = False  # the URL itself answered with media
     popups: int = 0
     requests: int = 0
@@ -75,7 +76,9 @@ class PageVisit:
 
 @dataclass(frozen=True)
 class MediaHash:
-    """One media URL fetched over the HTTP path and hashed in memory."""
+    """One media URL fetched over the HTTP path and hashed in memory, or one
+    inline (data:/blob:) media read in the page and hashed in memory
+    (crawler.browser.read; ``url`` is then a descriptor without content)."""
 
     url: str
     status: int | None = None
@@ -84,11 +87,12 @@ class MediaHash:
     content_type: str | None = None
     truncated: bool = False
     error: ErrorKind | None = None
+    inline: bool = False  # read in the page: no HTTP status
 
     @property
     def usable(self) -> bool:
-        return (self.sha256 is not None and self.status is not None
-                and 200 <= self.status < 300 and not self.truncated)
+        return (self.sha256 is not None and not self.truncated and self.error is None
+                and (self.inline or (self.status is not None and 200 <= self.status < 300)))
 
     @property
     def gone(self) -> bool:

@@ -27,6 +27,7 @@ from crawler.browser.actions import run_actions
 from crawler.browser.decide import ActionNote, PageVisit
 from crawler.browser.pool import BrowserPool
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
+from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.rules import Action, Removed
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
@@ -53,45 +54,6 @@ for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChan
   try { Object.defineProperty(window, name, {value: undefined, configurable: false}); } catch (e) {}
 }
 """
-# What the page shows once its scripts ran: media URLs (page order) and the
-# first "removed" text or element. Reads the DOM only; returns no content.
-READ_PAGE = """
-([texts, selectors, limit]) => {
-  const out = [];
-  const add = (value) => {
-    if (!value || out.length >= limit) return;
-    let url;
-    try { url = new URL(value, document.baseURI).href; } catch (e) { return; }
-    if (/^https?:/i.test(url) && !out.includes(url)) out.push(url);
-  };
-  for (const el of document.querySelectorAll(
-      "img, video, audio, source, embed, object, input[type=image], image")) {
-    for (const attr of ["src", "data", "poster", "href", "xlink:href"]) add(el.getAttribute(attr));
-    const srcset = el.getAttribute("srcset");
-    if (srcset) for (const part of srcset.split(",")) add(part.trim().split(/\\s+/)[0]);
-    if (el.currentSrc) add(el.currentSrc);
-  }
-  for (const el of document.querySelectorAll(
-      'meta[property="og:image"], meta[property="og:video"], meta[name="twitter:image"]'))
-    add(el.getAttribute("content"));
-  let seen = 0;
-  for (const el of document.querySelectorAll("body *")) {
-    if (++seen > 5000) break;
-    const bg = getComputedStyle(el).backgroundImage;
-    if (bg && bg !== "none")
-      for (const m of bg.matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) add(m[1]);
-  }
-  const text = (document.body ? document.body.innerText : "").toLowerCase().slice(0, 500000);
-  let removed = null;
-  for (const t of texts) if (text.includes(t)) { removed = "text " + JSON.stringify(t); break; }
-  if (!removed) for (const s of selectors) {
-    try { if (document.querySelector(s)) { removed = "element " + s; break; } } catch (e) {}
-  }
-  return {media: out, removed: removed};
-}
-"""
-
-
 class _Visit:
     """The bookkeeping of one visit (filled by Playwright's event handlers)."""
 
@@ -167,7 +129,7 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
         try:
             return await asyncio.wait_for(
                 _visit(context, url, removed, proxy, settings.timeout, settings.settle,
-                       actions),
+                       actions, max_body=max_body, media_limit=settings.media_limit),
                 settings.timeout + 5)
         except TimeoutError:
             return PageVisit(url=url, error=ErrorKind.TIMEOUT,
@@ -180,12 +142,14 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
 
 
 async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: GuardedProxy,
-                 timeout: float, settle: float, actions: Sequence[Action] = ()) -> PageVisit:
+                 timeout: float, settle: float, actions: Sequence[Action] = (), *,
+                 max_body: int, media_limit: int) -> PageVisit:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     seen = _Visit(url)
     await context.add_init_script(NO_WEBRTC)
+    await context.add_init_script(INIT_SCRIPT)  # closed shadow roots, Blobs (read.py)
     await context.route("**/*", seen.route)
     page = seen.page = await context.new_page()
     context.on("page", seen.popup)  # after the page itself: every later page is a popup
@@ -212,14 +176,14 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                 if any(note.acted for note in seen.actions):
                     continue
             moves = len(seen.navigations)
-            shown = await _read(page, removed)
-            if shown is not None and not shown["media"] and not shown["removed"] \
+            shown = await _read(page, removed, max_body, media_limit)
+            if shown is not None and not shown.media and not shown.removed \
                     and not waited and len(seen.navigations) == moves:
                 # Nothing shown yet: a gallery drawn late, or a redirect on a
                 # timer. The page gets the whole settle time before "no media".
                 waited = True
                 await _sleep_until(loaded + settle, deadline)
-                shown = await _read(page, removed)
+                shown = await _read(page, removed, max_body, media_limit)
             if shown is not None and len(seen.navigations) == moves:
                 break
             shown = None  # it navigated while it was read: read the new page
@@ -235,18 +199,10 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     return await _result(seen, proxy, response, shown)
 
 
-async def _read(page: Page, removed: Removed) -> dict[str, Any] | None:
-    """What the page shows; None when it navigated away while being read."""
-    from playwright.async_api import Error as PlaywrightError
-
-    try:
-        shown: dict[str, Any] = await page.evaluate(
-            READ_PAGE, [list(removed.texts), list(removed.selectors), 200])
-    except PlaywrightError as exc:
-        if "context was destroyed" not in str(exc):
-            raise
-        return None
-    return shown
+async def _read(page: Page, removed: Removed, max_body: int, media_limit: int) -> Shown | None:
+    """What the page shows (crawler.browser.read); None when it navigated away
+    while being read."""
+    return await read_page(page, removed, max_body=max_body, hashed=media_limit)
 
 
 async def _sleep_until(moment: float, deadline: float) -> None:
@@ -258,7 +214,7 @@ def _left(deadline: float) -> float:
 
 
 async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
-                  shown: dict[str, Any]) -> PageVisit:
+                  shown: Shown) -> PageVisit:
     chain: list[str] = []
     status = content_type = None
     headers: dict[str, str] = {}
@@ -283,7 +239,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         # Script navigations after the document (location.href, meta refresh).
         steps = [response.url, *(u for u in seen.navigations if u not in (response.url, final))]
         chain.extend(u for u in dict.fromkeys(steps) if u not in chain)
-    media = list(dict.fromkeys([*shown.get("media", []), *seen.requested_media,
+    media = list(dict.fromkeys([*shown.media, *seen.requested_media,
                                 *(e.target for e in proxy.events if e.media)]))
     main_event = next((e for e in proxy.events if e.target in (seen.document, final)), None)
     return PageVisit(
@@ -291,7 +247,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
         headers=headers,
         peer_ip=_peer_ip(proxy, final), media=tuple(media),
-        removed=shown.get("removed"), main_is_media=main_is_media, popups=seen.popups,
+        removed=shown.removed, inline=shown.inline, main_is_media=main_is_media, popups=seen.popups,
         address=seen.page.url if seen.page is not None else None,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
         actions=seen.actions,

@@ -8,11 +8,20 @@ the browser's temporary directory, the browser's profile (looked at while
 the browser still runs, before it is removed) nor the logs. And the media
 must have reached the server only from hostwatch's in-memory hasher, never
 from the browser.
+
+Inline media (#11) are the exception to "never from the browser": a data:
+URI is in the page itself and a blob: URL's bytes come in the page's own
+JSON. Their bytes, read in the page and hashed in memory, must leave no
+trace either: neither the marker nor its base64 form (what a data: URL
+would carry) on disk, in the profile while the browser runs, in the logs or
+in any table of the store (a check's reason names such media without its
+content).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import shutil
 import tempfile
@@ -22,6 +31,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import MetaData, select
 
 from crawler.browser.check import BrowserChecker
 from crawler.browser.pool import BrowserSettings
@@ -33,9 +43,12 @@ from hostwatch.config import KEYS
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, JsGallery, TestInternet, add_js_gallery
 from tests.net.gallery import _mp4
+from tests.net.pages.hidden import HiddenSite, add_hidden_site
 
 ALLOW = parse_networks(["127.0.0.0/8"])
 SHOWN = {"p": "present", "v": "present_video", "b": "present_background", "c": "changed"}
+INLINE = {"data": "online", "data-csp": "online", "data-changed": "changed", "blob": "online",
+          "blob-changed": "changed"}
 CRAWL_USER_AGENT = KEYS["user_agent"].default
 
 pytestmark = pytest.mark.slow
@@ -68,7 +81,8 @@ def _refs(gallery: JsGallery, marker: bytes) -> dict[str, str]:
     return refs
 
 
-def _files_with(marker: bytes, *roots: Path) -> list[Path]:
+def _files_with(marker: bytes | list[bytes], *roots: Path) -> list[Path]:
+    markers = marker if isinstance(marker, list) else [marker]
     found = []
     for root in roots:
         if not root.exists():
@@ -76,11 +90,22 @@ def _files_with(marker: bytes, *roots: Path) -> list[Path]:
         for path in [root] if root.is_file() else root.rglob("*"):
             if path.is_file() and not path.is_symlink():
                 try:
-                    if marker in path.read_bytes():
-                        found.append(path)
+                    content = path.read_bytes()
                 except OSError:
                     continue
+                if any(m in content for m in markers):
+                    found.append(path)
     return found
+
+
+def _forms(marker: bytes) -> list[bytes]:
+    """The marker, and what base64 makes of it at each of the three offsets it
+    can have in a longer body (the part made of marker bytes only)."""
+    forms = [marker]
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + marker)
+        forms.append(encoded[-(-pad // 3) * 4:(pad + len(marker)) // 3 * 4])
+    return forms
 
 
 def _crawl(store, db_url, net, gallery, marker, tmp_path, browser_temp):
@@ -171,5 +196,77 @@ def test_the_browser_profile_holds_no_media_while_the_browser_runs(net, gallery,
 
     profiles, files, with_marker, root = asyncio.run(go())
     assert profiles and any(str(p).startswith(str(profiles[0])) for p in files)
+    assert with_marker == []
+    assert not root.exists()
+
+
+@pytest.fixture
+def hidden(net: TestInternet, marker: bytes) -> HiddenSite:
+    return add_hidden_site(net, marker=marker)
+
+
+def test_no_trace_of_inline_media_on_disk_in_the_logs_or_the_store(store, db_url, net, hidden,
+                                                                   marker, tmp_path,
+                                                                   browser_temp):
+    refs = {hidden.url(page): hidden.photo_sha256 for page in INLINE}
+    add_cases(store, list(refs), refs)
+    result = run_crawl(db_url, net, tmp_path, "--browser", timeout=180,
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp), HOSTWATCH_LOG_LEVEL="DEBUG",
+                       HOSTWATCH_BROWSER_TIMEOUT="15")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks = checks_by_url(store)
+    # The checks really read the inline media: hashed and compared.
+    assert {page: [c.verdict for c in checks[hidden.url(page)]] for page in INLINE} == {
+        page: [verdict] for page, verdict in INLINE.items()}
+    forms = _forms(marker)
+    served = base64.b64encode(hidden.photo)
+    assert marker in hidden.photo and any(form in served for form in forms[1:])
+
+    home = Path.home()
+    places = [tmp_path, browser_temp, home / ".config" / "chromium",
+              home / ".cache" / "chromium", home / "Downloads", *Path("/dev/shm").glob("hwb-*")]
+    assert _files_with(forms, *places) == []
+    logs = (result.stdout + result.stderr).encode()
+    assert "DEBUG" in result.stderr
+    assert [form for form in forms if form in logs] == []
+    assert b"data:image/jpeg;base64" not in logs
+    # Every value in every table of the store (PostgreSQL keeps no file here).
+    tables = MetaData()
+    tables.reflect(store.engine)
+    with store.engine.connect() as connection:
+        values = repr([connection.execute(select(table)).all()
+                       for table in tables.sorted_tables]).encode()
+    assert [form for form in forms if form in values] == []
+    assert b";base64," not in values
+
+
+def test_the_browser_profile_holds_no_inline_media_while_the_browser_runs(net, hidden, marker,
+                                                                          browser_temp):
+    resolver = Resolver((net.nameserver,), timeout=2)
+
+    async def go() -> tuple[list[str], list[Path], Path]:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=GuardedResolver(resolver, ALLOW),
+                                           use_dns_cache=False), auto_decompress=False)
+        checker = BrowserChecker(BrowserSettings(timeout=15.0, settle=1.0,
+                                                 temp_root=str(browser_temp)),
+                                 session, resolver, ALLOW, user_agent=CRAWL_USER_AGENT,
+                                 max_body=1 << 20, max_redirects=5, timeout=5)
+        try:
+            matched = []
+            for page in INLINE:
+                result = await checker.check(hidden.url(page),
+                                             reference_sha256=hidden.photo_sha256,
+                                             removed=Removed())
+                matched += [h.url for h in result.hashes if h.sha256 == hidden.photo_sha256]
+            root = checker.pool.root
+            assert root is not None
+            return matched, _files_with(_forms(marker), root), root
+        finally:
+            await checker.close()
+            await session.close()
+
+    matched, with_marker, root = asyncio.run(go())
+    assert len(matched) == 3  # data, data-csp and blob: read in the page and hashed
     assert with_marker == []
     assert not root.exists()
