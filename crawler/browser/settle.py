@@ -70,8 +70,12 @@ INIT_SCRIPT = """
     state.timers.add(id);
     return id;
   }, setT);
-  window.clearTimeout = native(function (id) { state.timers.delete(id); return clearT.call(window, id); }, clearT);
-  window.clearInterval = native(function (id) { state.timers.delete(id); return clearI.call(window, id); }, clearI);
+  const forget = (clear) => native(function (id) {
+    state.timers.delete(id);
+    return clear.call(window, id);
+  }, clear);
+  window.clearTimeout = forget(clearT);
+  window.clearInterval = forget(clearI);  // clears a timeout too, by the same id
   try {
     new MutationObserver(() => { state.dirty = true; }).observe(
       document, {subtree: true, childList: true, attributes: true, characterData: true});
@@ -88,10 +92,13 @@ PROBE = """
   if (state.dirty || state.sig === null) {
     state.dirty = false;
     let h = 2166136261;
-    const mix = (s) => { for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619); };
+    const mix = (s) => {
+      for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+    };
     let n = 0;
-    for (const el of document.querySelectorAll(
-        "img, video, audio, source, embed, object, input[type=image], image, iframe, [style*=url]")) {
+    const tags = "img, video, audio, source, embed, object, input[type=image], image, iframe, "
+                 + "[style*=url]";
+    for (const el of document.querySelectorAll(tags)) {
       if (++n > 2000) break;
       for (const attr of ["src", "srcset", "data", "poster", "href", "xlink:href", "style"]) {
         const v = el.getAttribute(attr); if (v) mix(v);
@@ -172,7 +179,8 @@ class Activity:
         return self.clock() if self.in_flight else self.last
 
     def busy(self, window: float) -> str | None:
-        """Why the network is busy now (in flight, or active in the last ``window`` s); None if not."""
+        """Why the network is busy now (in flight, or active in the last ``window``
+        seconds), in our words; None when it is not."""
         now = self.clock()
         recent = sum(1 for moment in self.starts if now - moment <= window)
         if self.in_flight:
