@@ -54,10 +54,15 @@ def _crawl(store, db_url, net, tmp_path, browser_temp, refs: dict[str, str],
 def test_a_spinner_swapped_for_the_photo_after_load_is_online(store, db_url, net, pages,
                                                              tmp_path, browser_temp):
     """The spinner shows first; a timer puts the photo in 1.2 s later with no
-    request in between. Read at the first media, the page looked "changed"."""
+    request in between. Read at the first media, the page looked "changed".
+    The same inside a cross-origin frame: its timers count too."""
     url = pages.swap("s1")
-    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("s1")})
+    other = add_busy_pages(net, "frames.test", marker=MARKER)
+    framed = pages.framed("s2", other.swap("s2"))
+    refs = {url: pages.photo_sha256("s1"), framed: other.photo_sha256("s2")}
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
     assert got[url][0] == "online", got
+    assert got[framed][0] == "online" and other.photo_url("s2") in got[framed][1], got
     check = checks_by_url(store)[url][0]
     assert check.reference_match is True
     assert check.body_sha256 == pages.photo_sha256("s1")

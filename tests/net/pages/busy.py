@@ -27,6 +27,8 @@ Page kinds (one method each; every one returns the page's URL):
     stream(id)      "Loading…" and one fetch("/api/stream/<id>") whose response
                     sends its head and a first chunk, then never ends (held
                     open up to ``hold`` seconds, or until the browser leaves)
+    framed(id, url) a thumbnail, and an iframe showing ``url`` (another host's
+                    page: cross-origin)
     clock(id)       the photo and a clock whose text changes every CLOCK_MS by
                     setInterval, with no request: busy on screen, quiet on the wire
     still(id)       the photo, static: stable at once
@@ -198,6 +200,13 @@ setInterval(function () {{
   document.getElementById("clock").textContent = String(++ticks);
 }}, {CLOCK_MS});
 </script>""")
+
+    def framed(self, item: str, inner: str) -> str:
+        """A page with a thumbnail that shows another page (``inner``, e.g. another
+        host's `swap`) in an iframe."""
+        return self._page(f"/framed/{item}", item,
+                          f'<img src="/photos/{item}-thumb.jpg" alt="thumbnail">'
+                          f'<iframe src="{inner}" width="700" height="500"></iframe>')
 
     def still(self, item: str) -> str:
         return self._page(f"/still/{item}", item, f'<img src="/photos/{item}.jpg" alt="Photo">')
