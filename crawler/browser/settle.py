@@ -48,12 +48,13 @@ STATE = "__hostwatchSettle"
 
 # Run in every frame before the page's own scripts (BrowserContext.add_init_script).
 # Counts the pending one-shot timers due within the settle time, and marks
-# the frame "dirty" on any DOM mutation so that the snapshot is taken again.
+# the frame "dirty" on any DOM mutation (noting when) so that the snapshot
+# is taken again.
 INIT_SCRIPT = """
 (() => {
   if (window.__hostwatchSettle) return;
   const limit = %(limit)d;
-  const state = {timers: new Set(), dirty: true, sig: null};
+  const state = {timers: new Set(), dirty: true, sig: null, since: 0, changed: 0};
   Object.defineProperty(window, "__hostwatchSettle", {value: state, enumerable: false});
   const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
   const native = (wrapper, original) => {
@@ -77,20 +78,24 @@ INIT_SCRIPT = """
   window.clearTimeout = forget(clearT);
   window.clearInterval = forget(clearI);  // clears a timeout too, by the same id
   try {
-    new MutationObserver(() => { state.dirty = true; }).observe(
+    new MutationObserver(() => {
+      if (!state.dirty) { state.dirty = true; state.since = performance.now(); }
+    }).observe(
       document, {subtree: true, childList: true, attributes: true, characterData: true});
   } catch (e) {}
 })();
 """
 
-# One look at a frame: [pending timers, snapshot]. The snapshot is a short
-# hash of the media URLs referenced and the visible text, taken again only
-# after a mutation; nothing of the content leaves the page.
+# One look at a frame: [pending timers, snapshot, ms since the snapshot last
+# changed (null in a frame the init script did not reach)]. The snapshot is a
+# short hash of the media URLs referenced and the visible text, taken again
+# only after a mutation; nothing of the content leaves the page.
 PROBE = """
 () => {
-  const state = window.__hostwatchSettle || {timers: new Set(), dirty: true, sig: null};
-  if (state.dirty || state.sig === null) {
-    state.dirty = false;
+  const state = window.__hostwatchSettle;
+  const look = state || {timers: new Set(), dirty: true, sig: null};
+  if (look.dirty || look.sig === null) {
+    look.dirty = false;
     let h = 2166136261;
     const mix = (s) => {
       for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
@@ -107,9 +112,11 @@ PROBE = """
     }
     const text = document.body ? document.body.innerText || "" : "";
     mix(text.length > 200000 ? text.slice(0, 100000) + text.slice(-100000) : text);
-    state.sig = n + ":" + text.length + ":" + (h >>> 0);
+    const sig = n + ":" + text.length + ":" + (h >>> 0);
+    if (state && state.sig !== null && sig !== state.sig) state.changed = state.since;
+    look.sig = sig;
   }
-  return [state.timers.size, state.sig];
+  return [look.timers.size, look.sig, state ? performance.now() - state.changed : null];
 }
 """
 
@@ -187,7 +194,8 @@ class Activity:
             return (f"{len(self.in_flight)} request(s) in flight, {recent} started in the "
                     f"last {window:g} s")
         if now - self.last <= window:
-            return f"{recent} request(s) started or ended in the last {window:g} s"
+            return (f"{recent} request(s) started in the last {window:g} s, the last one "
+                    f"ended {now - self.last:.1f} s ago")
         return None
 
 
@@ -211,16 +219,24 @@ async def until_stable(page: Page, activity: Activity, *, quiet: float, until: f
     clock = activity.clock
     started = clock()
     since = started if since is None else since
-    calm = started
-    last: tuple[Any, ...] | None = None
+    calm = started  # nothing happened since (as far as seen): at least one quiet period
+    last: tuple[str, ...] | None = None
     while True:
         if moved():
             return Settled(False, clock() - started, navigated=True)
-        timers, snapshot = await _look(page)
+        looks = await _look(page)
         now = clock()
-        if timers or snapshot is None or snapshot != last:
-            calm = now
-        last = snapshot
+        if looks is None or any(timers for timers, _, _ in looks):
+            calm = now  # a frame did not answer, or a timer is about to fire
+        else:
+            snapshot = tuple(sig for _, sig, _ in looks)
+            if last is not None and snapshot != last and (
+                    len(snapshot) != len(last) or any(age is None for _, _, age in looks)):
+                calm = now  # a frame came or went, or changed where no age is known
+            for _, _, age in looks:
+                if age is not None:  # when the frame last changed what it shows
+                    calm = max(calm, now - age / 1000)
+            last = snapshot
         calm = max(calm, activity.quiet_since())
         if now - calm >= quiet:
             return Settled(True, now - started)
@@ -229,17 +245,19 @@ async def until_stable(page: Page, activity: Activity, *, quiet: float, until: f
             if busy is not None:
                 busy = f"still loading after {now - since:.1f} s: {busy}"
             return Settled(False, now - started, busy=busy)
-        await asyncio.sleep(max(0.0, min(POLL, until - now)))
+        await asyncio.sleep(max(0.0, min(POLL, calm + quiet - now, until - now)))
 
 
-async def _look(page: Page) -> tuple[int, tuple[Any, ...] | None]:
-    """Pending timers and a snapshot of every frame; (0, None) when a frame did not answer."""
-    frames = list(page.frames)
-    answers = await asyncio.gather(*(_probe(frame) for frame in frames))
-    if any(answer is None for answer in answers):
-        return 0, None
-    timers = sum(int(answer[0]) for answer in answers if answer is not None)
-    return timers, tuple(str(answer[1]) for answer in answers if answer is not None)
+async def _look(page: Page) -> list[tuple[int, str, float | None]] | None:
+    """Each frame's pending timers, snapshot and its age; None when a frame did not answer."""
+    answers = await asyncio.gather(*(_probe(frame) for frame in list(page.frames)))
+    looks = []
+    for answer in answers:
+        if answer is None:
+            return None
+        timers, sig, age = answer
+        looks.append((int(timers), str(sig), None if age is None else float(age)))
+    return looks
 
 
 async def _probe(frame: Frame) -> list[Any] | None:
@@ -247,7 +265,7 @@ async def _probe(frame: Frame) -> list[Any] | None:
         answer = await asyncio.wait_for(frame.evaluate(PROBE), PROBE_TIMEOUT)
     except Exception:  # navigating, detached, slow: not stable, look again
         return None
-    return answer if isinstance(answer, list) and len(answer) == 2 else None
+    return answer if isinstance(answer, list) and len(answer) == 3 else None
 
 
 Read = Callable[[], Awaitable[dict[str, Any] | None]]
