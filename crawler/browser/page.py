@@ -216,7 +216,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                                  until=min(time.monotonic() + settings.scroll_time, last_look))
             if reads and not moved():
                 # Scrolled: the page settles again, for the settle time once
-                # more, or one step's wait when it was busy all along.
+                # more, or one step's wait when it never became stable before.
                 again = settings.settle if settled.stable else STEP_WAIT
                 settled = await until_stable(page, activity, quiet=quiet, since=loaded,
                                              until=min(time.monotonic() + again, last_look),

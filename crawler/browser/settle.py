@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 POLL = 0.1  # seconds between two looks at the page while it settles
 PROBE_TIMEOUT = 1.0  # seconds one frame may take to answer a look
 STEP_WAIT = 1.0  # seconds a scroll step waits at most for the page to be quiet
-STATE = "__hostwatchSettle"
 
 # Run in every frame before the page's own scripts (BrowserContext.add_init_script).
 # Counts the pending one-shot timers due within the settle time, and marks
@@ -261,9 +260,11 @@ async def _look(page: Page) -> list[tuple[int, str, float | None]] | None:
 
 
 async def _probe(frame: Frame) -> list[Any] | None:
+    from playwright.async_api import Error as PlaywrightError
+
     try:
         answer = await asyncio.wait_for(frame.evaluate(PROBE), PROBE_TIMEOUT)
-    except Exception:  # navigating, detached, slow: not stable, look again
+    except (PlaywrightError, TimeoutError):  # navigating, detached, slow: look again
         return None
     return answer if isinstance(answer, list) and len(answer) == 3 else None
 
@@ -309,9 +310,11 @@ async def scroll(page: Page, activity: Activity, read: Read, *, quiet: float, ma
 
 
 async def _scroll(page: Page, *, move: bool) -> dict[str, int] | None:
+    from playwright.async_api import Error as PlaywrightError
+
     try:
         position = await asyncio.wait_for(page.evaluate(SCROLL, move), PROBE_TIMEOUT)
-    except Exception:  # navigating away, or too slow to say: do not scroll
+    except (PlaywrightError, TimeoutError):  # navigating away, or too slow: do not scroll
         return None
     if not isinstance(position, dict):
         return None
