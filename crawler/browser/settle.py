@@ -120,15 +120,18 @@ PROBE = """
 """
 
 # Where the page is scrolled to, and (with true) one viewport further down.
-# The document scrolls, or else (an app whose body does not) its largest
-# scrollable element.
+# The document scrolls, unless it is no taller than the window or its
+# overflow is hidden (an app that scrolls a box instead): then the
+# scrollable element with the most to scroll does.
 SCROLL = """
 (move) => {
   const root = document.scrollingElement || document.documentElement;
   if (!root) return null;
   const view = window.innerHeight || root.clientHeight;
+  const hidden = (el) => !!el && /hidden|clip/.test(getComputedStyle(el).overflowY);
   let box = root;
-  if (root.scrollHeight <= view + 1) {
+  if (root.scrollHeight <= view + 1 || hidden(document.documentElement)
+      || hidden(document.body)) {
     box = null;
     let room = 1, seen = 0;
     for (const el of document.querySelectorAll("body *")) {
@@ -139,7 +142,7 @@ SCROLL = """
         box = el; room = more;
       }
     }
-    if (!box) return {top: root.scrollTop, height: root.scrollHeight, view: view};
+    if (!box) return {top: 0, height: view, view: view};
   }
   const height = box === root ? view : box.clientHeight;
   if (move) {

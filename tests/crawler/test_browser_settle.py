@@ -83,12 +83,15 @@ def test_a_photo_replaced_by_a_notice_after_load_is_a_placeholder(store, db_url,
 def test_lazy_images_below_the_fold_are_found_by_scrolling(store, db_url, net, pages,
                                                           tmp_path, browser_temp):
     """An IntersectionObserver gives the photo its src only once it is in view
-    (with a loading=lazy thumbnail above it), and an infinite-scroll page
-    fetches its photo only when its end is in view: both far below the fold."""
-    lazy, feed = pages.lazy("l1"), pages.feed("f1")
-    refs = {lazy: pages.photo_sha256("l1"), feed: pages.photo_sha256("f1")}
+    (with a loading=lazy thumbnail above it; and again in an app that scrolls
+    a box, not its body), and an infinite-scroll page fetches its photo only
+    when its end is in view: all far below the fold."""
+    lazy, boxed, feed = pages.lazy("l1"), pages.boxed("x1"), pages.feed("f1")
+    refs = {lazy: pages.photo_sha256("l1"), boxed: pages.photo_sha256("x1"),
+            feed: pages.photo_sha256("f1")}
     got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
     assert got[lazy][0] == "online" and pages.photo_url("l1") in got[lazy][1], got
+    assert got[boxed][0] == "online" and pages.photo_url("x1") in got[boxed][1], got
     assert got[feed][0] == "online" and pages.photo_url("f1") in got[feed][1], got
     checks = checks_by_url(store)
     assert checks[lazy][0].body_sha256 == pages.photo_sha256("l1")

@@ -20,6 +20,8 @@ Page kinds (one method each; every one returns the page's URL):
                     (/photos/<id>-thumb.jpg) and, far below the fold, the photo
                     as <img data-src>, given its src by an IntersectionObserver
                     only once it scrolls into view
+    boxed(id)       the same IntersectionObserver photo in an app whose body does not
+                    scroll: a full-height box with overflow:auto does
     feed(id)        an infinite-scroll page: PAGE_HEIGHT px of text, then a
                     sentinel; once it is in view the page fetches
                     /api/feed/<id> (JSON) and only then appends the photo
@@ -140,6 +142,25 @@ setTimeout(function () {{
 <img loading="lazy" src="/photos/{item}-thumb.jpg" width="160" height="120" alt="thumbnail">
 <div style="height:700px">More below.</div>
 <img class="lazy" data-src="/photos/{item}.jpg" width="640" height="480" alt="Photo">
+<script>
+var seen = new IntersectionObserver(function (entries) {{
+  entries.forEach(function (entry) {{
+    if (!entry.isIntersecting) return;
+    entry.target.src = entry.target.getAttribute("data-src");
+    seen.unobserve(entry.target);
+  }});
+}});
+document.querySelectorAll("img.lazy").forEach(function (img) {{ seen.observe(img); }});
+</script>""")
+
+    def boxed(self, item: str) -> str:
+        return self._page(f"/boxed/{item}", item, f"""
+<style>html, body {{ height: 100%; margin: 0; overflow: hidden; }}</style>
+<div id="app" style="height:100%; overflow-y:auto">
+<div style="height:{PAGE_HEIGHT}px">Scroll down for the photo.</div>
+<img class="lazy" data-src="/photos/{item}.jpg" width="640" height="480" alt="Photo">
+<div style="height:600px">The end.</div>
+</div>
 <script>
 var seen = new IntersectionObserver(function (entries) {{
   entries.forEach(function (entry) {{
