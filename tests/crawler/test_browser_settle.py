@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from crawler.browser.page import _union
+from crawler.browser.settle import Activity
 from store import Case
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import TestInternet
@@ -143,3 +145,39 @@ def test_a_stable_page_is_read_without_waiting_for_the_settle_time(store, db_url
         **{url: "online" for url in list(urls)[:2]},
         **{url: "placeholder" for url in list(urls)[2:]}}, got
     assert took < 75, f"{took:.0f} s for six stable pages"
+
+
+# -- the pure parts: what counts as busy, what the reads add up to ------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_network_quiet_for_the_quiet_period_is_not_busy():
+    clock = _Clock()
+    activity = Activity(clock)
+    request = object()
+    activity.started(request)  # type: ignore[arg-type]
+    clock.now += 0.2
+    assert activity.busy(0.5) == "1 request(s) in flight, 1 started in the last 0.5 s"
+    activity.ended(request)  # type: ignore[arg-type]
+    clock.now += 0.4
+    assert activity.busy(0.5) == ("0 request(s) started in the last 0.5 s, the last one "
+                                  "ended 0.4 s ago")
+    clock.now += 0.2
+    assert activity.busy(0.5) is None
+    assert activity.quiet_since() == 100.2
+
+
+def test_the_reads_of_a_scrolled_page_add_up_in_the_order_first_seen():
+    reads = [{"media": ["a", "b"], "removed": None},
+             {"media": ["b", "c"], "removed": 'text "has been removed"'},
+             {"media": ["d"], "removed": None}]  # a list that dropped a, b and c
+    assert _union(reads) == {"media": ["a", "b", "c", "d"],
+                             "removed": 'text "has been removed"'}
+    assert _union([{"media": ["a"], "removed": "element .gone"}])["removed"] == "element .gone"
