@@ -12,8 +12,9 @@ nothing happened, that is
   only after a DOM mutation;
 - no one-shot timer is pending that fires within the settle time
   (`INIT_SCRIPT` wraps setTimeout/clearTimeout in every frame; intervals and
-  animation frames are not counted). This catches "the photo is replaced by
-  a notice one second after load", which needs no network at all.
+  animation frames are not counted; a ``<meta http-equiv=refresh>`` due
+  within it counts as one). This catches "the photo is replaced by a notice
+  one second after load", which needs no network at all.
 
 or at the latest HOSTWATCH_BROWSER_SETTLE seconds after load. A page whose
 network was still active when that time ran out (a request in flight, or
@@ -53,7 +54,7 @@ INIT_SCRIPT = """
 (() => {
   if (window.__hostwatchSettle) return;
   const limit = %(limit)d;
-  const state = {timers: new Set(), dirty: true, sig: null, since: 0, changed: 0};
+  const state = {timers: new Set(), dirty: true, sig: null, since: 0, changed: 0, limit: limit};
   Object.defineProperty(window, "__hostwatchSettle", {value: state, enumerable: false});
   const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
   const native = (wrapper, original) => {
@@ -115,7 +116,13 @@ PROBE = """
     if (state && state.sig !== null && sig !== state.sig) state.changed = state.since;
     look.sig = sig;
   }
-  return [look.timers.size, look.sig, state ? performance.now() - state.changed : null];
+  let timers = look.timers.size;
+  const refresh = document.querySelector('meta[http-equiv="refresh" i]');
+  if (refresh && state) {  // a redirect (or reload) on a timer, without a script
+    const wait = parseFloat(refresh.getAttribute("content") || "");
+    if (wait >= 0 && wait * 1000 <= state.limit) timers += 1;
+  }
+  return [timers, look.sig, state ? performance.now() - state.changed : null];
 }
 """
 

@@ -82,6 +82,17 @@ def test_a_photo_replaced_by_a_notice_after_load_is_a_placeholder(store, db_url,
     assert "has been removed" in reason
 
 
+def test_a_page_that_refreshes_to_the_home_page_after_load_is_redirected_away(
+        store, db_url, net, pages, tmp_path, browser_temp):
+    """The photo shows, and a <meta http-equiv=refresh> sends the browser to
+    the home page a second after load: the person ends up there. Read at the
+    first media, the page looked online."""
+    url = pages.refresh("r1")
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("r1")})
+    assert got[url][0] == "redirect_away", got
+    assert checks_by_url(store)[url][0].final_url == pages.host.url("/")
+
+
 def test_lazy_images_below_the_fold_are_found_by_scrolling(store, db_url, net, pages,
                                                           tmp_path, browser_temp):
     """An IntersectionObserver gives the photo its src only once it is in view

@@ -33,6 +33,8 @@ Page kinds (one method each; every one returns the page's URL):
                     page: cross-origin)
     clock(id)       the photo and a clock whose text changes every CLOCK_MS by
                     setInterval, with no request: busy on screen, quiet on the wire
+    refresh(id)     the photo, and a <meta http-equiv=refresh> to the home page
+                    REFRESH_S after load (no script)
     still(id)       the photo, static: stable at once
     blank(id)       text only, static, no media: stable at once
 
@@ -57,6 +59,7 @@ SWAP_MS = 1200
 NOTICE_MS = 1000
 POLL_MS = 300
 CLOCK_MS = 200
+REFRESH_S = 1
 PAGE_HEIGHT = 4000
 NOTICE_TEXT = "This photo has been removed by the host."
 MEDIA_SIZE = 4096
@@ -100,12 +103,13 @@ class BusyPages:
             self.host.route(f"/photos/{item}{suffix}.jpg",
                             Serve(self._body(f"item={item} {what}"), headers=_NO_STORE))
 
-    def _page(self, path: str, item: str, body: str) -> str:
+    def _page(self, path: str, item: str, body: str, head: str = "") -> str:
         if not item.replace("-", "").replace("_", "").isalnum() or not item.isascii():
             raise ValueError(f"item must be ASCII letters, digits, '-' or '_': {item!r}")
         self._media(item)
         page = ('<!doctype html><html><head><meta charset="utf-8">'
-                f"<title>Photo {item}</title></head><body><h1>Photos</h1>{body}</body></html>")
+                f"<title>Photo {item}</title>{head}</head><body><h1>Photos</h1>{body}"
+                "</body></html>")
         self.host.route(path, Serve(page.encode(), content_type=_HTML, headers=_NO_STORE))
         return self.host.url(path)
 
@@ -228,6 +232,10 @@ setInterval(function () {{
         return self._page(f"/framed/{item}", item,
                           f'<img src="/photos/{item}-thumb.jpg" alt="thumbnail">'
                           f'<iframe src="{inner}" width="700" height="500"></iframe>')
+
+    def refresh(self, item: str) -> str:
+        return self._page(f"/refresh/{item}", item, f'<img src="/photos/{item}.jpg" alt="Photo">',
+                          head=f'<meta http-equiv="refresh" content="{REFRESH_S};url=/">')
 
     def still(self, item: str) -> str:
         return self._page(f"/still/{item}", item, f'<img src="/photos/{item}.jpg" alt="Photo">')
