@@ -91,6 +91,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
     if value < 0:
@@ -201,8 +208,17 @@ KEYS: dict[str, _Key] = {
                           "browser pages open at once"),
     "browser_timeout": _Key("HOSTWATCH_BROWSER_TIMEOUT", "30", _non_negative_float,
                             "seconds a page may take in the browser, all in"),
-    "browser_settle": _Key("HOSTWATCH_BROWSER_SETTLE", "2", _non_negative_float,
-                           "seconds a page's scripts get after it loaded, to fetch and draw"),
+    "browser_settle": _Key("HOSTWATCH_BROWSER_SETTLE", "5", _non_negative_float,
+                           "seconds at most a page's scripts get after it loaded, to fetch and "
+                           "draw; a page that is stable sooner is read sooner"),
+    "browser_quiet": _Key("HOSTWATCH_BROWSER_QUIET", "0.5", _non_negative_float,
+                          "seconds of nothing happening (no request, nothing shown changing, no "
+                          "timer due) after which a page counts as stable and is read"),
+    "browser_scroll_height": _Key("HOSTWATCH_BROWSER_SCROLL_HEIGHT", "20000", _non_negative_int,
+                                  "pixels a page taller than its viewport is scrolled down at "
+                                  "most, viewport by viewport, for lazy loading; 0 = no scrolling"),
+    "browser_scroll_time": _Key("HOSTWATCH_BROWSER_SCROLL_TIME", "5", _non_negative_float,
+                                "seconds a page is scrolled for at most; 0 = no scrolling"),
     "browser_restart_pages": _Key("HOSTWATCH_BROWSER_RESTART_PAGES", "100", _positive_int,
                                   "pages after which the browser is restarted"),
     "browser_media_limit": _Key("HOSTWATCH_BROWSER_MEDIA_LIMIT", "8", _positive_int,
@@ -258,6 +274,9 @@ class Config:
     browser_pages: int
     browser_timeout: float
     browser_settle: float
+    browser_quiet: float
+    browser_scroll_height: int
+    browser_scroll_time: float
     browser_restart_pages: int
     browser_media_limit: int
     browser_temp: str

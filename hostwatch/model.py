@@ -44,6 +44,7 @@ class Verdict(StrEnum):
     BAD_RESPONSE = "bad_response"
     REDIRECT_LOOP = "redirect_loop"
     ACCESS_DENIED = "access_denied"  # 401/403/408...: says nothing about the material
+    INCOMPLETE = "incomplete"  # a browser page still loading when its time ran out
     # Never fetched.
     BLOCKED_ADDRESS = "blocked_address"
 
@@ -78,6 +79,7 @@ _GROUPS: dict[Verdict, VerdictGroup] = {
     Verdict.BAD_RESPONSE: VerdictGroup.TRANSIENT,
     Verdict.REDIRECT_LOOP: VerdictGroup.TRANSIENT,
     Verdict.ACCESS_DENIED: VerdictGroup.TRANSIENT,
+    Verdict.INCOMPLETE: VerdictGroup.TRANSIENT,
     Verdict.BLOCKED_ADDRESS: VerdictGroup.NOT_FETCHED,
 }
 

@@ -15,8 +15,14 @@ The order of the questions:
    a single-page app that left the reported route for its home or a login
    route by itself (`route_away`): ``redirect_away``.
 3. The page shows the host's "removed" text or element: ``placeholder``.
-4. The page shows no media at all: ``placeholder``.
-5. One of its media files hashes to the reference: ``online``; media that all
+4. The page was still loading when its settle time ran out (`PageVisit.busy`,
+   crawler.browser.settle): one of its media files hashing to the reference is
+   ``online`` and only known "removed" images ``placeholder`` (both are what
+   a person saw, finished or not); anything else is ``incomplete``
+   (transient), never "no media" or ``changed``: what it would have shown
+   once done is unknown.
+5. The page shows no media at all: ``placeholder``.
+6. One of its media files hashes to the reference: ``online``; media that all
    differ: ``changed``; only known "removed" images: ``placeholder``; media
    that are all gone (404/410): ``placeholder``. Without a reference hash,
    media shown means ``online``.
@@ -61,6 +67,7 @@ class PageVisit:
     media: tuple[str, ...] = ()  # media URLs the page shows or asked for, page order
     removed: str | None = None  # the "removed" text or element found, and where
     inline: tuple[MediaHash, ...] = ()  # data:/blob: media in `media`, hashed in the page
+    busy: str | None = None  # still loading when the settle time ran out: why (our words)
     main_is_media: bool = False  # the URL itself answered with media
     popups: int = 0
     requests: int = 0
@@ -125,6 +132,8 @@ def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
     if visit.removed:
         return Decision(Verdict.PLACEHOLDER,
                         f"page shows the host's 'removed' {visit.removed}"), None
+    if visit.busy:
+        return _busy_verdict(visit.busy, hashes, reference_sha256, rules)
     if not visit.media:
         return Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media"), None
     return _media_verdict(hashes, reference_sha256, rules, "page shows")
@@ -165,6 +174,19 @@ def with_actions(decision: Decision, visit: PageVisit) -> Decision:
         return decision
     notes = ", ".join(str(note) for note in visit.actions)
     return replace(decision, reason=f"{decision.reason}; consent actions: {notes}")
+
+
+def _busy_verdict(busy: str, hashes: Sequence[MediaHash], reference: str | None,
+                  rules: PlaceholderRules) -> tuple[Decision, MediaHash | None]:
+    """A page still loading: only what it already shows for certain decides."""
+    decision, media = _media_verdict(hashes, reference, rules, "page shows")
+    usable = [h for h in hashes if h.usable]
+    if decision.reference_match or (
+            decision.verdict is Verdict.PLACEHOLDER and usable
+            and all(h.sha256 in rules.hashes for h in usable)):
+        return decision, media
+    return Decision(Verdict.INCOMPLETE, f"page was still loading when the settle time ran out "
+                                        f"({busy}); not read as removed"), media
 
 
 def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None,

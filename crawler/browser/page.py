@@ -5,11 +5,16 @@ its own guarded proxy (crawler.browser.proxy), service workers and downloads
 off, WebRTC removed, and a request filter that aborts every image, media and
 font request and every request whose path names a media file, recording
 their URLs. Popups are closed as they open. The page gets
-HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then up to
-HOSTWATCH_BROWSER_SETTLE seconds for its scripts to fetch and draw; a host
-whose rule lists actions (a consent click, crawler.browser.actions) has them
-taken then, and the page settles again; then the page is read (media it
-shows, the host's "removed" texts and elements) and the context is closed.
+HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then until it is stable
+(crawler.browser.settle: quiet network, nothing shown changing, no timer
+about to fire) but at most HOSTWATCH_BROWSER_SETTLE seconds; a host whose
+rule lists actions (a consent click, crawler.browser.actions) has them taken
+then, and the page settles again; a page taller than its viewport is then
+scrolled down in bounded steps (lazy loading) and settles again; then the
+page is read in all its frames and shadow roots (crawler.browser.read: media
+it shows, inline media hashed in the page, the host's "removed" texts and
+elements; media seen while scrolling are kept) and the context is closed. A
+page still loading when the settle time ran out is marked `busy`.
 The result is a `PageVisit`: URLs, statuses, counts, never a body.
 """
 
@@ -25,10 +30,11 @@ from urllib.parse import urlsplit
 
 from crawler.browser.actions import run_actions
 from crawler.browser.decide import ActionNote, PageVisit
-from crawler.browser.pool import BrowserPool
+from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
 from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.rules import Action, Removed
+from crawler.browser.settle import STEP_WAIT, Activity, init_script, scroll, until_stable
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
@@ -39,7 +45,6 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
 
 BLOCKED_TYPES = frozenset({"image", "media", "font"})
-QUIET = 0.5  # seconds after "load" before the page is read, whatever the network does
 NAVIGATIONS = 4  # times a page may navigate by itself while it is being read
 MEDIA_PATH = re.compile(r"\.(jpe?g|png|gif|webp|avif|bmp|tiff?|heic|svg|ico|mp4|m4v|webm|mkv|"
                         r"mov|avi|wmv|flv|mpe?g|3gp|m3u8|mpd|ts|mp3|m4a|ogg|ogv|oga|wav|flac|"
@@ -128,8 +133,7 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
         context = await browser.new_context(**options)
         try:
             return await asyncio.wait_for(
-                _visit(context, url, removed, proxy, settings.timeout, settings.settle,
-                       actions, max_body=max_body, media_limit=settings.media_limit),
+                _visit(context, url, removed, proxy, settings, actions, max_body=max_body),
                 settings.timeout + 5)
         except TimeoutError:
             return PageVisit(url=url, error=ErrorKind.TIMEOUT,
@@ -142,49 +146,65 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
 
 
 async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: GuardedProxy,
-                 timeout: float, settle: float, actions: Sequence[Action] = (), *,
-                 max_body: int, media_limit: int) -> PageVisit:
+                 settings: BrowserSettings, actions: Sequence[Action] = (), *,
+                 max_body: int) -> PageVisit:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     seen = _Visit(url)
+    activity = Activity()
+    timeout, quiet = settings.timeout, settings.quiet
     await context.add_init_script(NO_WEBRTC)
     await context.add_init_script(INIT_SCRIPT)  # closed shadow roots, Blobs (read.py)
+    await context.add_init_script(init_script(settings.settle))
     await context.route("**/*", seen.route)
+    activity.watch(context)
     page = seen.page = await context.new_page()
     context.on("page", seen.popup)  # after the page itself: every later page is a popup
     page.on("response", seen.responded)
     deadline = time.monotonic() + timeout
+    last_look = deadline - 1.0  # time left to read the page
     response: Response | None = None
     try:
         response = await page.goto(url, wait_until="commit", timeout=timeout * 1000)
         shown = None
-        waited = False
+        busy = None
         acting = bool(actions)
         for _ in range(NAVIGATIONS + acting):
             await page.wait_for_load_state("load", timeout=_left(deadline))
             loaded = time.monotonic()
-            with contextlib.suppress(PlaywrightTimeout):
-                await page.wait_for_load_state("networkidle",
-                                               timeout=min(settle * 1000, _left(deadline)))
-            # Timers a page sets on load (a redirect, a gallery drawn late).
-            await _sleep_until(loaded + QUIET, deadline)
-            # consent actions (rules) run here, then the page settles again
+            moves = len(seen.navigations)
+
+            def moved(moves: int = moves) -> bool:
+                return len(seen.navigations) != moves
+
+            settled = await until_stable(page, activity, quiet=quiet, since=loaded,
+                                         until=min(loaded + settings.settle, last_look),
+                                         moved=moved)
+            if settled.navigated:
+                continue  # a script navigation (location.href, meta refresh): the new page
+            # Consent actions (the host's rules, crawler.browser.actions), then
+            # the page settles again.
             if acting:
                 acting = False
                 seen.actions = await run_actions(page, actions, deadline)
                 if any(note.acted for note in seen.actions):
                     continue
-            moves = len(seen.navigations)
-            shown = await _read(page, removed, max_body, media_limit)
-            if shown is not None and not shown.media and not shown.removed \
-                    and not waited and len(seen.navigations) == moves:
-                # Nothing shown yet: a gallery drawn late, or a redirect on a
-                # timer. The page gets the whole settle time before "no media".
-                waited = True
-                await _sleep_until(loaded + settle, deadline)
-                shown = await _read(page, removed, max_body, media_limit)
-            if shown is not None and len(seen.navigations) == moves:
+            reads = await scroll(page, activity, lambda: _read(page, removed, max_body, 0),
+                                 quiet=quiet,
+                                 max_height=settings.scroll_height, moved=moved,
+                                 until=min(time.monotonic() + settings.scroll_time, last_look))
+            if reads and not moved():
+                # Scrolled: the page settles again, for the settle time once
+                # more, or one step's wait when it never became stable before.
+                again = settings.settle if settled.stable else STEP_WAIT
+                settled = await until_stable(page, activity, quiet=quiet, since=loaded,
+                                             until=min(time.monotonic() + again, last_look),
+                                             moved=moved)
+            shown = await _read(page, removed, max_body, settings.media_limit)
+            if shown is not None and not moved():
+                shown = _union([*reads, shown])
+                busy = settled.busy
                 break
             shown = None  # it navigated while it was read: read the new page
         if shown is None:
@@ -196,7 +216,20 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     except PlaywrightError as exc:
         kind, detail = _error_kind(str(exc), proxy)
         return _failed(seen, proxy, kind, detail)
-    return await _result(seen, proxy, response, shown)
+    return await _result(seen, proxy, response, shown, busy)
+
+
+def _union(reads: list[Shown]) -> Shown:
+    """What the page showed over its reads (while and after scrolling): every
+    media URL, in the order first seen (a virtualised list drops the ones
+    scrolled past); the last read's "removed" notice, else one seen while
+    scrolling. Inline media are the last read's (only it hashes them: the
+    reads while scrolling list inline media without reading their bytes)."""
+    last = reads[-1]
+    earlier = [url for shown in reads[:-1] for url in shown.media
+               if url.startswith(("http:", "https:"))]
+    notice = last.removed or next((s.removed for s in reads if s.removed), None)
+    return Shown(tuple(dict.fromkeys([*earlier, *last.media])), last.inline, notice)
 
 
 async def _read(page: Page, removed: Removed, max_body: int, media_limit: int) -> Shown | None:
@@ -205,16 +238,12 @@ async def _read(page: Page, removed: Removed, max_body: int, media_limit: int) -
     return await read_page(page, removed, max_body=max_body, hashed=media_limit)
 
 
-async def _sleep_until(moment: float, deadline: float) -> None:
-    await asyncio.sleep(max(0.0, min(moment, deadline - 1.0) - time.monotonic()))
-
-
 def _left(deadline: float) -> float:
     return max(1.0, (deadline - time.monotonic()) * 1000)
 
 
 async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
-                  shown: Shown) -> PageVisit:
+                  shown: Shown, busy: str | None = None) -> PageVisit:
     chain: list[str] = []
     status = content_type = None
     headers: dict[str, str] = {}
@@ -247,8 +276,8 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
         headers=headers,
         peer_ip=_peer_ip(proxy, final), media=tuple(media),
-        removed=shown.removed, inline=shown.inline, main_is_media=main_is_media, popups=seen.popups,
-        address=seen.page.url if seen.page is not None else None,
+        removed=shown.removed, inline=shown.inline, busy=busy, main_is_media=main_is_media,
+        popups=seen.popups, address=seen.page.url if seen.page is not None else None,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),
         actions=seen.actions,
         error=main_event.error if main_event is not None and main_event.error else None,

@@ -62,17 +62,22 @@ class BrowserSettings:
     executable: str = "/usr/bin/chromium"
     pages: int = 2
     timeout: float = 30.0  # seconds a page may take, all in
-    settle: float = 2.0  # seconds to let scripts fetch and draw after "load"
+    settle: float = 5.0  # seconds a busy page gets after "load"; a stable one is read at once
     restart_after: int = 100  # pages per browser process
     media_limit: int = 8  # media files of a page hashed at most
     temp_root: str = ""  # "" = /dev/shm when writable, else the system's temp dir
     user_agent: str = ""  # "" = Chromium's own
+    quiet: float = 0.5  # seconds of nothing happening that make a page stable
+    scroll_height: int = 20000  # pixels a tall page is scrolled down at most (lazy loading)
+    scroll_time: float = 5.0  # seconds of scrolling at most
 
     @classmethod
     def from_config(cls, config: Config) -> BrowserSettings:
         return cls(config.chromium, config.browser_pages, config.browser_timeout,
                    config.browser_settle, config.browser_restart_pages,
-                   config.browser_media_limit, config.browser_temp, config.browser_user_agent)
+                   config.browser_media_limit, config.browser_temp, config.browser_user_agent,
+                   quiet=config.browser_quiet, scroll_height=config.browser_scroll_height,
+                   scroll_time=config.browser_scroll_time)
 
 
 def temp_root(setting: str = "") -> Path:

@@ -16,7 +16,7 @@ import pytest
 
 from crawler.browser.decide import ActionNote, MediaHash, PageVisit, decide, with_actions
 from crawler.verdict import Decision, ErrorKind, PlaceholderRules
-from hostwatch.model import Verdict
+from hostwatch.model import Verdict, VerdictGroup
 
 PAGE = "http://gallery.test/g/a1"
 IMG = "http://gallery.test/m/a1.jpg"
@@ -381,3 +381,63 @@ def test_the_actions_that_ran_end_the_reason_in_order_whatever_the_verdict():
         assert got == replace(decision, reason=f"{decision.reason}; consent actions: clicked "
                                                "button#accept-all, wait_for main img: not seen "
                                                "in 5 s")
+
+
+# -- a page still loading when its settle time ran out (PageVisit.busy) -------------------
+
+BUSY = "still loading after 5.0 s: 2 request(s) in flight, 3 started in the last 0.5 s"
+
+
+def busy(**fields: Any) -> PageVisit:
+    return page(busy=BUSY, **fields)
+
+
+def test_a_busy_page_showing_the_reported_media_is_online():
+    match = hashed(IMG, REFERENCE)
+    decision, media = run(busy(media=(THUMB, IMG)), [hashed(THUMB, DIFFERENT), match])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert media == match
+
+
+@pytest.mark.parametrize(("media", "hashes", "reference"), [
+    ((IMG,), [hashed(IMG, DIFFERENT)], REFERENCE),  # a spinner, not the photo: not "changed"
+    ((), [], REFERENCE),  # nothing shown yet: not "shows no media"
+    ((IMG,), [hashed(IMG, None, 404)], REFERENCE),  # not "media that is gone"
+    ((IMG,), [MediaHash(IMG, error=ErrorKind.TIMEOUT)], REFERENCE),
+    ((IMG,), [hashed(IMG, DIFFERENT)], None),  # no reference: a spinner is no proof
+])
+def test_a_busy_page_is_incomplete_unless_it_shows_the_reported_media(media, hashes, reference):
+    decision, _ = run(busy(media=media), hashes, reference=reference)
+    assert decision.verdict is Verdict.INCOMPLETE
+    assert decision.verdict.group is VerdictGroup.TRANSIENT
+    assert decision.reference_match is None
+    assert "still loading" in decision.reason and BUSY in decision.reason
+    assert "not read as removed" in decision.reason
+
+
+def test_a_busy_page_records_the_media_it_hashed():
+    spinner = hashed(IMG, DIFFERENT)
+    decision, media = run(busy(), [spinner])
+    assert decision.verdict is Verdict.INCOMPLETE
+    assert media == spinner
+
+
+def test_a_busy_page_with_the_hosts_removed_notice_is_a_placeholder():
+    decision, media = run(busy(removed='text "has been removed"'), [hashed()])
+    assert decision.verdict is Verdict.PLACEHOLDER
+    assert media is None
+
+
+def test_a_busy_page_showing_only_the_hosts_known_removed_image_is_a_placeholder():
+    decision, _ = run(busy(), [hashed(IMG, STAND_IN)])
+    assert decision.verdict is Verdict.PLACEHOLDER
+
+
+@pytest.mark.parametrize(("fields", "verdict"), [
+    ({"status": 404}, Verdict.HTTP_GONE),
+    ({"error": ErrorKind.TIMEOUT, "error_detail": "took over 30 s"}, Verdict.TIMEOUT),
+    ({"final_url": "http://gallery.test/", "redirect_chain": (PAGE,)}, Verdict.REDIRECT_AWAY),
+])
+def test_the_visit_error_and_the_pages_status_decide_before_busy(fields, verdict):
+    decision, _ = run(busy(**fields), [hashed(IMG, DIFFERENT)])
+    assert decision.verdict is verdict

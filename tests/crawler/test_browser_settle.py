@@ -1,0 +1,198 @@
+"""When a browser check reads the page (#11, points 1, 2, 6 and 8), in real
+Chromium through `hostwatch crawl --browser`, on the pages of
+tests.net.pages.busy: read once the page is stable (a spinner swapped for
+the photo, a photo replaced by a notice a second after load), lazy images
+found by scrolling, pages that never finish loading kept transient
+(`incomplete`), and a stable page read without waiting for the settle time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from crawler.browser.decide import MediaHash
+from crawler.browser.page import _union
+from crawler.browser.read import Shown
+from crawler.browser.settle import Activity
+from store import Case
+from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
+from tests.net import TestInternet
+from tests.net.pages.busy import BusyPages, add_busy_pages
+
+MARKER = b"HW-MARKER-SETTLE-7d21"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def browser_temp() -> Iterator[Path]:
+    """Short: Chromium puts a Unix socket (107 bytes of path at most) inside it."""
+    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def pages(net: TestInternet) -> BusyPages:
+    return add_busy_pages(net, "settle.test", marker=MARKER, hold=40)
+
+
+def _crawl(store, db_url, net, tmp_path, browser_temp, refs: dict[str, str],
+           **extra: str) -> dict[str, tuple[str, str]]:
+    add_cases(store, list(refs), refs)
+    settings = {"HOSTWATCH_BROWSER_TIMEOUT": "20",  # generous: the machine is busy
+                "HOSTWATCH_BROWSER_TEMP": str(browser_temp), **extra}
+    result = run_crawl(db_url, net, tmp_path, "--browser", timeout=300, **settings)
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks = checks_by_url(store)
+    return {url: (checks[url][-1].verdict, checks[url][-1].reason or "") for url in refs}
+
+
+def test_a_spinner_swapped_for_the_photo_after_load_is_online(store, db_url, net, pages,
+                                                             tmp_path, browser_temp):
+    """The spinner shows first; a timer puts the photo in 1.2 s later with no
+    request in between. Read at the first media, the page looked "changed".
+    The same inside a cross-origin frame: its timers count too."""
+    url = pages.swap("s1")
+    other = add_busy_pages(net, "frames.test", marker=MARKER)
+    framed = pages.framed("s2", other.swap("s2"))
+    refs = {url: pages.photo_sha256("s1"), framed: other.photo_sha256("s2")}
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
+    assert got[url][0] == "online", got
+    assert got[framed][0] == "online" and other.photo_url("s2") in got[framed][1], got
+    check = checks_by_url(store)[url][0]
+    assert check.reference_match is True
+    assert check.body_sha256 == pages.photo_sha256("s1")
+    assert pages.photo_url("s1") in check.reason
+
+
+def test_a_photo_replaced_by_a_notice_after_load_is_a_placeholder(store, db_url, net, pages,
+                                                                 tmp_path, browser_temp):
+    """The photo shows at load; a timer replaces it with "has been removed"
+    a second later. Read at the first media, the page looked online."""
+    url = pages.late_notice("n1")
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("n1")})
+    verdict, reason = got[url]
+    assert verdict == "placeholder", got
+    assert "has been removed" in reason
+
+
+def test_a_page_that_refreshes_to_the_home_page_after_load_is_redirected_away(
+        store, db_url, net, pages, tmp_path, browser_temp):
+    """The photo shows, and a <meta http-equiv=refresh> sends the browser to
+    the home page a second after load: the person ends up there. Read at the
+    first media, the page looked online."""
+    url = pages.refresh("r1")
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("r1")})
+    assert got[url][0] == "redirect_away", got
+    assert checks_by_url(store)[url][0].final_url == pages.host.url("/")
+
+
+def test_lazy_images_below_the_fold_are_found_by_scrolling(store, db_url, net, pages,
+                                                          tmp_path, browser_temp):
+    """An IntersectionObserver gives the photo its src only once it is in view
+    (with a loading=lazy thumbnail above it; and again in an app that scrolls
+    a box, not its body), and an infinite-scroll page fetches its photo only
+    when its end is in view: all far below the fold."""
+    lazy, boxed, feed = pages.lazy("l1"), pages.boxed("x1"), pages.feed("f1")
+    refs = {lazy: pages.photo_sha256("l1"), boxed: pages.photo_sha256("x1"),
+            feed: pages.photo_sha256("f1")}
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
+    assert got[lazy][0] == "online" and pages.photo_url("l1") in got[lazy][1], got
+    assert got[boxed][0] == "online" and pages.photo_url("x1") in got[boxed][1], got
+    assert got[feed][0] == "online" and pages.photo_url("f1") in got[feed][1], got
+    checks = checks_by_url(store)
+    assert checks[lazy][0].body_sha256 == pages.photo_sha256("l1")
+    assert checks[feed][0].reference_match is True
+
+
+def test_pages_that_never_finish_loading_are_incomplete_not_removed(store, db_url, net, pages,
+                                                                   tmp_path, browser_temp):
+    """An endless spinner polling an API and a fetch stream that never ends:
+    `incomplete` (transient), never "changed" or "shows no media", and the
+    case is not removed even where one gone check would confirm a removal.
+    A page whose text keeps changing (a clock) with a quiet network is read
+    as it is; a notice on a page that is still loading still counts."""
+    endless, stream, clock = pages.endless("e1"), pages.stream("t1"), pages.clock("c1")
+    refs = {endless: pages.photo_sha256("e1"), stream: pages.photo_sha256("t1"),
+            clock: pages.photo_sha256("c1")}
+    started = time.monotonic()
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs,
+                 HOSTWATCH_BROWSER_SETTLE="3",
+                 HOSTWATCH_REMOVAL_CONFIRMATIONS="1", HOSTWATCH_REMOVAL_MIN_HOURS="0")
+    took = time.monotonic() - started
+    for url in (endless, stream):
+        verdict, reason = got[url]
+        assert verdict == "incomplete", got
+        assert "still loading" in reason and "not read as removed" in reason
+    assert got[clock][0] == "online", got
+    with store.session() as session:
+        states = dict(session.execute(select(Case.url, Case.state)).all())
+    assert states[endless] != "removed" and states[stream] != "removed", states
+    assert states[clock] == "online"
+    assert took < 150  # bounded by the settle time, not the 40 s the stream is held
+
+
+def test_a_stable_page_is_read_without_waiting_for_the_settle_time(store, db_url, net, pages,
+                                                                  tmp_path, browser_temp):
+    """Six pages that are done at load (a photo, or text with no media), one
+    browser page at a time, with a settle time of 30 s: waiting it out for
+    the four without media would take two minutes (it did: "nothing shown
+    yet" got the whole settle time); a stable page is read once it has been
+    quiet."""
+    urls = {pages.still(f"p{i}"): pages.photo_sha256(f"p{i}") for i in range(2)}
+    urls |= {pages.blank(f"b{i}"): pages.photo_sha256(f"b{i}") for i in range(4)}
+    started = time.monotonic()
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, urls,
+                 HOSTWATCH_BROWSER_SETTLE="30", HOSTWATCH_BROWSER_PAGES="1",
+                 HOSTWATCH_BROWSER_TIMEOUT="40")
+    took = time.monotonic() - started
+    assert {url: verdict for url, (verdict, _) in got.items()} == {
+        **{url: "online" for url in list(urls)[:2]},
+        **{url: "placeholder" for url in list(urls)[2:]}}, got
+    assert took < 75, f"{took:.0f} s for six stable pages"
+
+
+# -- the pure parts: what counts as busy, what the reads add up to ------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_network_quiet_for_the_quiet_period_is_not_busy():
+    clock = _Clock()
+    activity = Activity(clock)
+    request = object()
+    activity.started(request)  # type: ignore[arg-type]
+    clock.now += 0.2
+    assert activity.busy(0.5) == "1 request(s) in flight, 1 started in the last 0.5 s"
+    activity.ended(request)  # type: ignore[arg-type]
+    clock.now += 0.4
+    assert activity.busy(0.5) == ("0 request(s) started in the last 0.5 s, the last one "
+                                  "ended 0.4 s ago")
+    clock.now += 0.2
+    assert activity.busy(0.5) is None
+    assert activity.quiet_since() == 100.2
+
+
+def test_the_reads_of_a_scrolled_page_add_up_in_the_order_first_seen():
+    a, b, c, d = (f"http://x.test/{n}.jpg" for n in "abcd")
+    inline = MediaHash("data:image/png (inline #1, 9 bytes)", sha256="0" * 64, inline=True)
+    reads = [Shown((a, b, "data:image/png (inline #1)")),
+             Shown((b, c), (), 'text "has been removed"'),
+             Shown((d, inline.url), (inline,))]  # a list that dropped a, b and c
+    # Inline media are the last read's: only it read their bytes.
+    assert _union(reads) == Shown((a, b, c, d, inline.url), (inline,), 'text "has been removed"')
+    assert _union([Shown((a,), (), "element .gone")]).removed == "element .gone"
