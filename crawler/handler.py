@@ -38,7 +38,13 @@ from scrapy.core.downloader.handlers._base_streaming import BaseStreamingDownloa
 from scrapy.http import Response
 from scrapy.utils.ssl import _make_ssl_context
 
-from crawler.browser import META_ACTIONS, META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
+from crawler.browser import (
+    META_ACTIONS,
+    META_BROWSER,
+    META_BROWSER_RESULT,
+    META_PAGE_URL,
+    META_REFERENCE,
+)
 from crawler.guard import parse_networks
 from crawler.resolver import GuardedResolver, shared_resolver
 from hostwatch.config import Config
@@ -105,7 +111,8 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
                 max_body=self._max_body, max_redirects=config.max_redirects,
                 timeout=config.timeout)
         request.meta[META_BROWSER_RESULT] = await self._browser.check(
-            request.url, reference_sha256=request.meta.get(META_REFERENCE),
+            request.meta.get(META_PAGE_URL, request.url),
+            reference_sha256=request.meta.get(META_REFERENCE),
             removed=request.meta[META_BROWSER], actions=request.meta.get(META_ACTIONS, ()))
         return Response(url=request.url, status=200, body=b"", flags=["browser"],
                         request=request)

@@ -19,3 +19,8 @@ META_BROWSER_RESULT = "hostwatch_browser_result"
 META_ACTIONS = "hostwatch_browser_actions"
 # Request.meta: the case's reference SHA-256 (or None).
 META_REFERENCE = "hostwatch_reference"
+# Request.meta: the URL the browser opens, as stored (the case's normal form,
+# with its route). Scrapy's Request re-encodes a fragment ("a|b" becomes
+# "a%7Cb"), and an app that does not know the re-encoded route would show
+# its home route: a removal that never happened.
+META_PAGE_URL = "hostwatch_page_url"

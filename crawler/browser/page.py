@@ -320,15 +320,52 @@ _NET_ERRORS = {
 }
 
 
+# Chromium's TLS errors (net/base/net_error_list.h) that a check can meet.
+_TLS_ERRORS = frozenset({
+    "ERR_CERT_AUTHORITY_INVALID", "ERR_CERT_COMMON_NAME_INVALID", "ERR_CERT_DATE_INVALID",
+    "ERR_CERT_INVALID", "ERR_CERT_REVOKED", "ERR_CERT_WEAK_KEY", "ERR_CERT_CONTAINS_ERRORS",
+    "ERR_CERT_WEAK_SIGNATURE_ALGORITHM", "ERR_CERT_NAME_CONSTRAINT_VIOLATION",
+    "ERR_CERT_VALIDITY_TOO_LONG", "ERR_CERT_NO_REVOCATION_MECHANISM",
+    "ERR_CERT_UNABLE_TO_CHECK_REVOCATION", "ERR_CERT_SYMANTEC_LEGACY",
+    "ERR_CERT_KNOWN_INTERCEPTION_BLOCKED", "ERR_CERT_END", "ERR_SSL_PROTOCOL_ERROR",
+    "ERR_SSL_VERSION_OR_CIPHER_MISMATCH", "ERR_SSL_UNRECOGNIZED_NAME_ALERT",
+    "ERR_SSL_CLIENT_AUTH_CERT_NEEDED", "ERR_SSL_BAD_RECORD_MAC_ALERT",
+    "ERR_SSL_DECRYPT_ERROR_ALERT", "ERR_SSL_SERVER_CERT_BAD_FORMAT",
+    "ERR_SSL_PINNED_KEY_NOT_IN_CERT_CHAIN", "ERR_SSL_OBSOLETE_CIPHER",
+    "ERR_SSL_RENEGOTIATION_REQUESTED", "ERR_SSL_KEY_USAGE_INCOMPATIBLE",
+    "ERR_SSL_SERVER_CERT_CHANGED", "ERR_SSL_CLIENT_AUTH_SIGNATURE_FAILED",
+    "ERR_BAD_SSL_CLIENT_AUTH_CERT", "ERR_ECH_NOT_NEGOTIATED",
+})
+# Other Chromium net errors kept by name (detail only; their kind is OTHER).
+_KNOWN_NET_ERRORS = _TLS_ERRORS | frozenset({
+    "ERR_ABORTED", "ERR_BLOCKED_BY_CLIENT", "ERR_BLOCKED_BY_RESPONSE", "ERR_FAILED",
+    "ERR_ADDRESS_UNREACHABLE", "ERR_ADDRESS_INVALID", "ERR_NETWORK_CHANGED",
+    "ERR_INTERNET_DISCONNECTED", "ERR_HTTP2_PROTOCOL_ERROR", "ERR_CONTENT_LENGTH_MISMATCH",
+    "ERR_INCOMPLETE_CHUNKED_ENCODING", "ERR_RESPONSE_HEADERS_TOO_BIG", "ERR_INVALID_REDIRECT",
+    "ERR_UNSAFE_REDIRECT", "ERR_INVALID_URL", "ERR_DISALLOWED_URL_SCHEME",
+    "ERR_UNKNOWN_URL_SCHEME", "ERR_NAME_RESOLUTION_FAILED", "ERR_TUNNEL_CONNECTION_FAILED",
+    "ERR_PROXY_CONNECTION_FAILED", "ERR_HTTP_RESPONSE_CODE_FAILURE", "ERR_CONNECTION_ABORTED",
+    "ERR_CONNECTION_FAILED", "ERR_SOCKET_NOT_CONNECTED", "ERR_CONTENT_DECODING_FAILED",
+    "ERR_RESPONSE_HEADERS_MULTIPLE_CONTENT_LENGTH", "ERR_INSUFFICIENT_RESOURCES",
+    "ERR_OUT_OF_MEMORY", "ERR_TIMED_OUT", "ERR_METHOD_NOT_SUPPORTED", "ERR_CACHE_MISS",
+})
+
+
 def _error_kind(message: str, proxy: GuardedProxy) -> tuple[ErrorKind, str]:
     """What a Playwright error means for the check (names only, no page content)."""
-    found = re.search(r"net::(ERR_[A-Z_]+)", message)
-    code = found.group(1) if found else ""
+    found = re.search(r"net::(ERR_[A-Z0-9_]+)", message)
+    api = re.match(r"[A-Za-z]+\.[A-Za-z_]+(?=:)", message)
+    # A net error is the browser's own only when it is one Chromium names
+    # (an allow-list) and not in an error a page's script threw into our
+    # evaluate() (such a "code" is text the page chose).
+    thrown = api is not None and "evaluate" in api.group(0).lower()
+    code = found.group(1) if found and not thrown and (
+        found.group(1) in _NET_ERRORS or found.group(1) in _KNOWN_NET_ERRORS) else ""
     if code in ("ERR_TUNNEL_CONNECTION_FAILED", "ERR_PROXY_CONNECTION_FAILED") or not code:
         refused = next((e for e in proxy.events if e.error is not None), None)
         if refused is not None and refused.error is not None:
             return refused.error, refused.refused or refused.error.value
-    if code.startswith("ERR_CERT") or code.startswith("ERR_SSL"):
+    if code in _TLS_ERRORS:
         return ErrorKind.TLS, code
     if code in _NET_ERRORS:
         return _NET_ERRORS[code], code
@@ -340,6 +377,5 @@ def _error_kind(message: str, proxy: GuardedProxy) -> tuple[ErrorKind, str]:
         return ErrorKind.OTHER, code
     # The rest of a Playwright message can quote the page (an error its
     # script threw, text it was asked about): keep the API's name only.
-    api = re.match(r"[A-Za-z]+\.[A-Za-z]+(?=:)", message)
     return ErrorKind.OTHER, (f"browser error in {api.group(0) if api else 'the browser'} "
                              f"(message withheld: {digest(message)})")

@@ -30,7 +30,13 @@ from scrapy.http import Response
 from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
-from crawler.browser import META_ACTIONS, META_BROWSER, META_BROWSER_RESULT, META_REFERENCE
+from crawler.browser import (
+    META_ACTIONS,
+    META_BROWSER,
+    META_BROWSER_RESULT,
+    META_PAGE_URL,
+    META_REFERENCE,
+)
 from crawler.browser.decide import decide, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
@@ -49,7 +55,7 @@ from hostwatch import __version__, redact
 from hostwatch.config import Config
 from hostwatch.lock import LockBusy, RunLock
 from hostwatch.model import Method, Verdict, VerdictGroup
-from hostwatch.urls import document_url
+from hostwatch.urls import document_url, url_route
 from store import Store
 from store.checks import NewCheck
 from store.health import ControlPhase, ControlResult, HealthRule, judge_run
@@ -208,7 +214,13 @@ class RecheckSpider(Spider):
                        priority=priority, headers=self.headers)
 
     def _use(self, case: DueCase) -> BrowserUse:
-        return self.browser_rules.use(urlsplit(case.url).hostname or "")
+        use = self.browser_rules.use(urlsplit(case.url).hostname or "")
+        if use is BrowserUse.FALLBACK and url_route(case.url) is not None:
+            # A route (#/photo/21) exists only in a browser: a plain GET gets
+            # the app's start page, which says nothing about the reported item
+            # (and may hold a logo, so it would not even look like a shell).
+            return BrowserUse.ALWAYS
+        return use
 
     def _browser_request(self, case: DueCase) -> Request:
         host = urlsplit(case.url).hostname or ""
@@ -218,7 +230,7 @@ class RecheckSpider(Spider):
         removed = Removed(tuple(dict.fromkeys((*own.texts, *self.rules.markers))), own.selectors)
         self.browser_checks += 1
         return self._request(case.url, self.parse_browser, self.failed,
-                             {META_CASE: case, META_BROWSER: removed,
+                             {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
                               META_REFERENCE: case.ref_sha256})
 

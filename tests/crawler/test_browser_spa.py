@@ -6,6 +6,7 @@ its route; plain HTTP checks request the document without it. Through
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from crawler.browser.decide import PageVisit, decide, route_away
 from store import Case, Store
 from tests.crawler.conftest import checks_by_url, crawl_env, run_crawl
-from tests.net import Redirect, TestInternet
+from tests.net import Redirect, Serve, TestInternet, marker_body
 from tests.net.pages.spa import APP_PATH, SpaApp, add_spa
 
 MARKER = b"HW-MARKER-SPA-7d2f"
@@ -169,11 +170,12 @@ def test_an_anchor_is_no_route_and_plain_http_checks_every_route(
 
 
 @pytest.mark.slow
-def test_a_shell_found_by_plain_http_is_opened_at_its_route(store, db_url, net, app, tmp_path,
-                                                           browser_temp):
-    """The operator's usual path (no --browser, the shipped fallback rule):
-    the plain GET asks for the document without the route, finds the app's
-    shell, and the browser then opens each case at its own route."""
+def test_a_route_goes_to_the_browser_without_a_plain_get_first(store, db_url, net, app, tmp_path,
+                                                               browser_temp):
+    """The operator's usual path (no --browser, the shipped fallback rule): a
+    case with a route goes straight to the browser, opened at its own route;
+    a plain GET would only get the app's start page, which says nothing
+    about the reported item."""
     reports = {"shown": (app.url("/photo/21"), app.media_sha256(21)),
                "replaced": (app.url("/photo/22"), app.media_sha256(22))}
     _import(db_url, net, tmp_path, reports)
@@ -189,7 +191,52 @@ def test_a_shell_found_by_plain_http_is_opened_at_its_route(store, db_url, net, 
                    "replaced": [("browser", "changed", app.url("/photo/22"))]}
     plain = [h for h in net.hits if h.path == APP_PATH and "Chrome" not in h.user_agent]
     chrome = [h for h in net.hits if h.path == APP_PATH and "Chrome" in h.user_agent]
-    assert (len(plain), len(chrome)) == (2, 2)
+    assert (len(plain), len(chrome)) == (0, 2)
+
+
+# An app whose start page carries a logo (so a plain GET of it does not look
+# like a shell) and that knows its routes by their exact spelling, as many do
+# (location.hash compared as it stands, never decoded).
+_LOGO_APP = (b'<!doctype html><html><head><meta charset="utf-8"><title>Tags</title></head>'
+             b'<body><img src="/logo.png" alt="logo"><main id="app"></main><script>'
+             b'var photos = {"#/tag/red|blue": "/media/t1.jpg", "#!/q/[1]": "/media/t2.jpg"};'
+             b'var src = photos[location.hash];'
+             b'if (src) { var img = document.createElement("img"); img.src = src;'
+             b' document.getElementById("app").appendChild(img); }'
+             b"</script></body></html>")
+
+
+@pytest.mark.slow
+def test_the_browser_opens_the_route_as_reported_even_past_a_logo(store, db_url, net, tmp_path,
+                                                                   browser_temp):
+    """Routes with characters an HTTP library would re-encode ("|", "[") are
+    opened exactly as the browser writes them, so the app finds them; and a
+    start page with a logo (not a shell to the fallback rule) is no reason
+    to judge the route by that start page: each is checked in the browser
+    and its photo matches."""
+    host = net.add_host("tags.test")
+    photos = {"t1": marker_body(f"{MARKER.decode()} tag t1", 4096),
+              "t2": marker_body(f"{MARKER.decode()} tag t2", 4096)}
+    host.route("/tags/", Serve(_LOGO_APP, content_type="text/html; charset=utf-8"))
+    host.route("/logo.png", Serve(marker_body("logo", 512), content_type="image/png"))
+    for name, body in photos.items():
+        host.route(f"/media/{name}.jpg", Serve(body, content_type="image/jpeg"))
+    reports = {"pipe": (host.url("/tags/") + "#/tag/red|blue",
+                        hashlib.sha256(photos["t1"]).hexdigest()),
+               "bracket": (host.url("/tags/") + "#!/q/[1]",
+                           hashlib.sha256(photos["t2"]).hexdigest())}
+    _import(db_url, net, tmp_path, reports)
+
+    result = run_crawl(db_url, net, tmp_path, timeout=240, HOSTWATCH_BROWSER_TIMEOUT="15",
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    checks = checks_by_url(store)
+    got = {key: [(c.method, c.verdict, c.reference_match) for c in checks[url]]
+           for key, (url, _) in reports.items()}
+    reasons = {key: [c.reason for c in checks[url]] for key, (url, _) in reports.items()}
+    assert got == {"pipe": [("browser", "online", True)],
+                   "bracket": [("browser", "online", True)]}, reasons
 
 
 APP = "https://spa.example/app/"

@@ -35,3 +35,23 @@ def test_a_browser_error_keeps_the_api_name_not_what_the_page_said():
     assert kind is ErrorKind.OTHER
     assert "SECRET" not in detail
     assert detail.startswith("browser error in Page.evaluate (message withheld: ")
+
+
+def test_a_net_error_a_page_throws_is_neither_its_verdict_nor_its_words():
+    # A page's getter can throw "net::ERR_SSL_<anything>" into our read: that
+    # is text the page chose, not a TLS failure of the browser.
+    proxy = GuardedProxy(Resolver((("127.0.0.1", 53),)), ())
+    for message in ("Page.evaluate: Error: net::ERR_SSL_SECRETPAGETEXT",
+                    "Frame.evaluate: Error: net::ERR_NAME_NOT_RESOLVED",
+                    "Page.goto: net::ERR_CERT_SECRETPAGETEXT at http://x.test/"):
+        kind, detail = browser_error_kind(message, proxy)
+        assert kind is ErrorKind.OTHER, message
+        assert "SECRET" not in detail and "ERR_" not in detail, message
+
+
+def test_the_browsers_own_net_errors_keep_their_kind_and_name():
+    proxy = GuardedProxy(Resolver((("127.0.0.1", 53),)), ())
+    assert browser_error_kind("Page.goto: net::ERR_CERT_AUTHORITY_INVALID at https://x.test/",
+                              proxy) == (ErrorKind.TLS, "ERR_CERT_AUTHORITY_INVALID")
+    assert browser_error_kind("Page.goto: net::ERR_NAME_NOT_RESOLVED at http://x.test/",
+                              proxy) == (ErrorKind.NXDOMAIN, "ERR_NAME_NOT_RESOLVED")
