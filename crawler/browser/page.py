@@ -34,7 +34,14 @@ from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
 from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.rules import Action, Removed
-from crawler.browser.settle import STEP_WAIT, Activity, init_script, scroll, until_stable
+from crawler.browser.settle import (
+    STEP_WAIT,
+    Activity,
+    init_script,
+    scroll,
+    site_of,
+    until_stable,
+)
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
@@ -152,7 +159,9 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     seen = _Visit(url)
-    activity = Activity()
+    # The page's own requests are those to the site of its current document.
+    activity = Activity(site=lambda: site_of(seen.navigations[-1] if seen.navigations
+                                             else seen.document))
     timeout, quiet = settings.timeout, settings.quiet
     await context.add_init_script(NO_WEBRTC)
     await context.add_init_script(INIT_SCRIPT)  # closed shadow roots, Blobs (read.py)
