@@ -119,10 +119,13 @@ def test_pages_that_never_finish_loading_are_incomplete_not_removed(store, db_ur
     `incomplete` (transient), never "changed" or "shows no media", and the
     case is not removed even where one gone check would confirm a removal.
     A page whose text keeps changing (a clock) with a quiet network is read
-    as it is; a notice on a page that is still loading still counts."""
+    as it is; a notice on a page that is still loading still counts. A page
+    that shows a photo while it polls, on a case without a reference hash,
+    is online: media shown, nothing to compare (it was `incomplete`)."""
     endless, stream, clock = pages.endless("e1"), pages.stream("t1"), pages.clock("c1")
+    polling = pages.polling("q1")
     refs = {endless: pages.photo_sha256("e1"), stream: pages.photo_sha256("t1"),
-            clock: pages.photo_sha256("c1")}
+            clock: pages.photo_sha256("c1"), polling: None}
     started = time.monotonic()
     got = _crawl(store, db_url, net, tmp_path, browser_temp, refs,
                  HOSTWATCH_BROWSER_SETTLE="3",
@@ -133,6 +136,7 @@ def test_pages_that_never_finish_loading_are_incomplete_not_removed(store, db_ur
         assert verdict == "incomplete", got
         assert "still loading" in reason and "not read as removed" in reason
     assert got[clock][0] == "online", got
+    assert got[polling][0] == "online" and "no reference hash" in got[polling][1], got
     with store.session() as session:
         states = dict(session.execute(select(Case.url, Case.state)).all())
     assert states[endless] != "removed" and states[stream] != "removed", states

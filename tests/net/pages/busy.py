@@ -26,6 +26,7 @@ Page kinds (one method each; every one returns the page's URL):
                     sentinel; once it is in view the page fetches
                     /api/feed/<id> (JSON) and only then appends the photo
     endless(id)     a spinner image and fetch("/api/poll") every POLL_MS, forever
+    polling(id)     the photo, and fetch("/api/poll") every POLL_MS, forever
     stream(id)      "Loading…" and one fetch("/api/stream/<id>") whose response
                     sends its head and a first chunk, then never ends (held
                     open up to ``hold`` seconds, or until the browser leaves)
@@ -218,6 +219,13 @@ more.observe(document.getElementById("more"));
     def endless(self, item: str) -> str:
         return self._page(f"/endless/{item}", item, f"""
 <img src="/spinner.gif" alt="loading"><p>Loading your photo…</p>
+<script>
+setInterval(function () {{ fetch("/api/poll?item={item}").catch(function () {{}}); }}, {POLL_MS});
+</script>""")
+
+    def polling(self, item: str) -> str:
+        return self._page(f"/polling/{item}", item, f"""
+<img src="/photos/{item}.jpg" alt="Photo">
 <script>
 setInterval(function () {{ fetch("/api/poll?item={item}").catch(function () {{}}); }}, {POLL_MS});
 </script>""")
