@@ -11,8 +11,7 @@ nothing happened, that is
   meant to stay open or go unanswered). A request to another site (an
   analytics call, a chat widget's long poll, a third-party frame) counts
   only during its first `FOREIGN_WAIT` seconds in flight, and never makes
-  the page busy; the requests of a child frame that reloaded itself do not
-  count at all;
+  the page busy;
 - what it shows did not change: a cheap snapshot of each frame (main
   document and child frames, cross-origin ones too; the first `MAX_FRAMES`,
   main frame first), made of the media URLs it references and the length and
@@ -26,10 +25,12 @@ nothing happened, that is
   animation frames are not counted; a ``<meta http-equiv=refresh>`` to
   another document due within it counts as one, one that reloads the same
   document does not). This catches "the photo is replaced by a notice one
-  second after load", which needs no network at all. The timers of a frame
-  that has reloaded itself (loaded the URL it showed again: a page or an
-  ad that reloads every few seconds) no longer count: its document is read
-  once otherwise stable.
+  second after load", which needs no network at all.
+
+A frame that has reloaded itself (was sent again the URL it showed: a page
+or an ad that reloads every few seconds) would never be stable: a main frame
+that did is read once stable without its timers; a child frame that did is
+left out of the looks, and its requests no longer count.
 
 or at the latest HOSTWATCH_BROWSER_SETTLE seconds after load. A page whose
 network was still active when that time ran out (a request in flight, or
@@ -369,13 +370,17 @@ async def until_stable(page: Page, activity: Activity, *, quiet: float, until: f
                     calm = now  # the page itself did not answer: look again
                 continue  # a child frame that did not answer: left out
             timers, sig, age = answer
-            if timers and not activity.reloaded(frame):
+            before, shown[frame] = shown.get(frame), sig
+            if activity.reloaded(frame):
+                if frame is not page.main_frame:
+                    continue  # a child frame that reloads itself (an ad): left out
+                timers = 0  # a page that reloads itself: read it between reloads
+            if timers:
                 calm = now  # a timer is about to fire
-            before = shown.get(frame)
-            if before is not None and sig != before:
-                # What the frame shows changed: when, if its script knows.
-                calm = max(calm, now if age is None else now - age / 1000)
-            shown[frame] = sig
+            if age is not None:  # when the frame last changed what it shows
+                calm = max(calm, now - age / 1000)
+            elif before is not None and sig != before:
+                calm = now  # it changed, and its script cannot say when
         calm = max(calm, activity.quiet_since())
         if now - calm >= quiet:
             return Settled(True, now - started)

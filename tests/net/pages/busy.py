@@ -48,8 +48,9 @@ Page kinds (one method each; every one returns the page's URL):
                     load (setTimeout(location.reload)): every RELOAD_MS, forever
     meta_reload(id) the photo, and ``<meta http-equiv=refresh content=META_RELOAD_S>``
                     without a URL: the page reloads itself, forever
-    blinking(id)    text only; reloads itself BLINK_MS after load (setTimeout), forever
-                    (a rotating ad, to show in another host's page)
+    blinking(id)    text only, a new random text on each load; reloads itself
+                    BLINK_MS after load (setTimeout), forever (a rotating ad,
+                    to show in another host's page)
     with_ad(id, url) the photo and an iframe showing ``url`` (another host's `blinking`)
     blank(id)       text only, static, no media: stable at once
 
@@ -293,8 +294,10 @@ fetch("/api/stream/{item}").then(function (response) {{
 
     def blinking(self, item: str) -> str:
         return self._page(f"/blinking/{item}", item, f"""
-<p>Advertisement</p>
-<script>setTimeout(function () {{ location.reload(); }}, {BLINK_MS});</script>""")
+<p id="ad">Advertisement</p>
+<script>
+document.getElementById("ad").textContent = "Advertisement " + Math.floor(Math.random() * 1e6);
+setTimeout(function () {{ location.reload(); }}, {BLINK_MS});</script>""")
 
     def with_ad(self, item: str, ad: str) -> str:
         return self._page(f"/with-ad/{item}", item,
