@@ -5,7 +5,7 @@ its own guarded proxy (crawler.browser.proxy), service workers and downloads
 off, WebRTC removed, and a request filter that aborts every image, media and
 font request and every request whose path names a media file, recording
 their URLs. Popups are closed as they open. The page gets
-HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then until it is stable
+HOSTWATCH_BROWSER_TIMEOUT seconds to load, then until it is stable
 (crawler.browser.settle: quiet network, nothing shown changing, no timer
 about to fire) but at most HOSTWATCH_BROWSER_SETTLE seconds; a host whose
 rule lists actions (a consent click, crawler.browser.actions) has them taken
@@ -14,7 +14,9 @@ scrolled down in bounded steps (lazy loading) and settles again; then the
 page is read in all its frames and shadow roots (crawler.browser.read: media
 it shows, inline media hashed in the page, the host's "removed" texts and
 elements; media seen while scrolling are kept) and the context is closed. A
-page still loading when the settle time ran out is marked `busy`.
+page still loading when the settle time ran out is marked `busy`. Settling
+and scrolling end a second before the timeout; a visit still running five
+seconds after it (a slow read) is stopped: `timeout`.
 The result is a `PageVisit`: URLs, statuses, counts, never a body.
 """
 

@@ -33,7 +33,7 @@ that did is read once stable without its timers; a child frame that did is
 left out of the looks, and its requests no longer count.
 
 or at the latest HOSTWATCH_BROWSER_SETTLE seconds after load. A page whose
-network was still active when that time ran out (a request in flight, or
+own network (as counted above) was still active when that time ran out (a request in flight, or
 one started or ended within the last quiet period) is *busy*: `Settled.busy`
 says so in hostwatch's words. A page whose text keeps changing with a quiet
 network (a clock, a ticker) is not busy: it is read as it is.
