@@ -18,7 +18,9 @@ The order of the questions:
 4. The page was still loading when its settle time ran out (`PageVisit.busy`,
    crawler.browser.settle): one of its media files hashing to the reference is
    ``online`` and only known "removed" images ``placeholder`` (both are what
-   a person saw, finished or not); anything else is ``incomplete``
+   a person saw, finished or not), and so is usable media on a case without a
+   reference hash (``online``: media shown, nothing to compare, as on a page
+   that is done); anything else is ``incomplete``
    (transient), never "no media" or ``changed``: what it would have shown
    once done is unknown.
 5. The page shows no media at all: ``placeholder``.
@@ -182,6 +184,7 @@ def _busy_verdict(busy: str, hashes: Sequence[MediaHash], reference: str | None,
     decision, media = _media_verdict(hashes, reference, rules, "page shows")
     usable = [h for h in hashes if h.usable]
     if decision.reference_match or (
+            reference is None and usable and decision.verdict is Verdict.ONLINE) or (
             decision.verdict is Verdict.PLACEHOLDER and usable
             and all(h.sha256 in rules.hashes for h in usable)):
         return decision, media

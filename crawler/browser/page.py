@@ -5,7 +5,7 @@ its own guarded proxy (crawler.browser.proxy), service workers and downloads
 off, WebRTC removed, and a request filter that aborts every image, media and
 font request and every request whose path names a media file, recording
 their URLs. Popups are closed as they open. The page gets
-HOSTWATCH_BROWSER_TIMEOUT seconds in all: to load, then until it is stable
+HOSTWATCH_BROWSER_TIMEOUT seconds to load, then until it is stable
 (crawler.browser.settle: quiet network, nothing shown changing, no timer
 about to fire) but at most HOSTWATCH_BROWSER_SETTLE seconds; a host whose
 rule lists actions (a consent click, crawler.browser.actions) has them taken
@@ -14,7 +14,9 @@ scrolled down in bounded steps (lazy loading) and settles again; then the
 page is read in all its frames and shadow roots (crawler.browser.read: media
 it shows, inline media hashed in the page, the host's "removed" texts and
 elements; media seen while scrolling are kept) and the context is closed. A
-page still loading when the settle time ran out is marked `busy`.
+page still loading when the settle time ran out is marked `busy`. Settling
+and scrolling end a second before the timeout; a visit still running five
+seconds after it (a slow read) is stopped: `timeout`.
 The result is a `PageVisit`: URLs, statuses, counts, never a body.
 """
 
@@ -34,7 +36,14 @@ from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
 from crawler.browser.read import INIT_SCRIPT, Shown, read_page
 from crawler.browser.rules import Action, Removed
-from crawler.browser.settle import STEP_WAIT, Activity, init_script, scroll, until_stable
+from crawler.browser.settle import (
+    STEP_WAIT,
+    Activity,
+    init_script,
+    scroll,
+    site_of,
+    until_stable,
+)
 from crawler.guard import Network
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
@@ -152,7 +161,9 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
     seen = _Visit(url)
-    activity = Activity()
+    # The page's own requests are those to the site of its current document.
+    activity = Activity(site=lambda: site_of(seen.navigations[-1] if seen.navigations
+                                             else seen.document))
     timeout, quiet = settings.timeout, settings.quiet
     await context.add_init_script(NO_WEBRTC)
     await context.add_init_script(INIT_SCRIPT)  # closed shadow roots, Blobs (read.py)

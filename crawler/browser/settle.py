@@ -5,19 +5,35 @@ nothing happened, that is
 
 - no request of the page was in flight, and none started or ended (counted
   from the browser context's request events; a media request the filter
-  aborted has ended);
-- what it shows did not change: a cheap snapshot of every frame (main
-  document and child frames, cross-origin ones too), made of the media URLs
-  it references and the length and a hash of its visible text, taken again
-  only after a DOM mutation;
+  aborted has ended). Only the page's own requests count (`Activity`): those
+  to its document's *site* (`site_of`), and the main frame's navigations.
+  EventSource, WebSocket, ping and beacon requests never count (they are
+  meant to stay open or go unanswered). A request to another site (an
+  analytics call, a chat widget's long poll, a third-party frame) counts
+  only during its first `FOREIGN_WAIT` seconds in flight, and never makes
+  the page busy;
+- what it shows did not change: a cheap snapshot of each frame (main
+  document and child frames, cross-origin ones too; the first `MAX_FRAMES`,
+  main frame first), made of the media URLs it references and the length and
+  a hash of its visible text, taken again only after a DOM mutation. A
+  child frame that does not answer within `PROBE_TIMEOUT` (sandboxed,
+  detached, still parsing or reloading) is left out of that look, not
+  waited for; a frame seen for the first time is no change (its element's
+  arrival changed its parent's snapshot);
 - no one-shot timer is pending that fires within the settle time
   (`INIT_SCRIPT` wraps setTimeout/clearTimeout in every frame; intervals and
-  animation frames are not counted; a ``<meta http-equiv=refresh>`` due
-  within it counts as one). This catches "the photo is replaced by a notice
-  one second after load", which needs no network at all.
+  animation frames are not counted; a ``<meta http-equiv=refresh>`` to
+  another document due within it counts as one, one that reloads the same
+  document does not). This catches "the photo is replaced by a notice one
+  second after load", which needs no network at all.
+
+A frame that has reloaded itself (was sent again the URL it showed: a page
+or an ad that reloads every few seconds) would never be stable: a main frame
+that did is read once stable without its timers; a child frame that did is
+left out of the looks, and its requests no longer count.
 
 or at the latest HOSTWATCH_BROWSER_SETTLE seconds after load. A page whose
-network was still active when that time ran out (a request in flight, or
+own network (as counted above) was still active when that time ran out (a request in flight, or
 one started or ended within the last quiet period) is *busy*: `Settled.busy`
 says so in hostwatch's words. A page whose text keeps changing with a quiet
 network (a clock, a ticker) is not busy: it is read as it is.
@@ -34,17 +50,26 @@ page content: counts, hashes and scroll positions only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from playwright.async_api import BrowserContext, Frame, Page, Request
+    from playwright.async_api import BrowserContext, Frame, Page, Request, Response
 
 POLL = 0.1  # seconds between two looks at the page while it settles
 PROBE_TIMEOUT = 1.0  # seconds one frame may take to answer a look
 STEP_WAIT = 1.0  # seconds a scroll step waits at most for the page to be quiet
+MAX_FRAMES = 50  # frames looked at, main frame first (an ad wall can have hundreds)
+FOREIGN_WAIT = 2.0  # seconds a request to another site counts toward "not quiet"
+RELOADS = 1  # a frame that loaded the URL it showed this many times: its timers are moot
+# Requests meant to stay open or to go unanswered: never "activity".
+UNCOUNTED_TYPES = frozenset({"eventsource", "websocket", "ping", "beacon"})
 
 # Run in every frame before the page's own scripts (BrowserContext.add_init_script).
 # Counts the pending one-shot timers due within the settle time, and marks
@@ -90,8 +115,9 @@ INIT_SCRIPT = """
 # changed (null in a frame the init script did not reach)]. The snapshot is a
 # short hash of the media URLs referenced and the visible text, taken again
 # only after a mutation; nothing of the content leaves the page.
-PROBE = """
+PROBE = r"""
 () => {
+  if (document.readyState === "loading") return null;  // a document still being parsed
   const state = window.__hostwatchSettle;
   const look = state || {timers: new Set(), dirty: true, sig: null};
   if (look.dirty || look.sig === null) {
@@ -118,9 +144,17 @@ PROBE = """
   }
   let timers = look.timers.size;
   const refresh = document.querySelector('meta[http-equiv="refresh" i]');
-  if (refresh && state) {  // a redirect (or reload) on a timer, without a script
-    const wait = parseFloat(refresh.getAttribute("content") || "");
-    if (wait >= 0 && wait * 1000 <= state.limit) timers += 1;
+  if (refresh && state) {  // a redirect on a timer, without a script; a reload is none
+    const parts = /^\s*([0-9.]+)\s*(?:[;,]\s*(?:url\s*=\s*)?(.*))?$/i.exec(
+      refresh.getAttribute("content") || "");
+    const wait = parts ? parseFloat(parts[1]) : NaN;
+    let to = null;
+    try {
+      const target = (parts && parts[2] || "").trim().replace(/^(['"])(.*)\1$/, "$2");
+      if (target) to = new URL(target, location.href).href.split("#")[0];
+    } catch (e) {}
+    if (wait >= 0 && wait * 1000 <= state.limit && to !== null
+        && to !== location.href.split("#")[0]) timers += 1;
   }
   return [timers, look.sig, state ? performance.now() - state.changed : null];
 }
@@ -165,38 +199,133 @@ def init_script(settle: float) -> str:
     return INIT_SCRIPT % {"limit": int(settle * 1000)}
 
 
-class Activity:
-    """The requests of one browser context, from its request events."""
+@cache
+def _suffixes() -> Any:
+    import tldextract  # Scrapy's dependency: its bundled Public Suffix List snapshot
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    # No download (no list URLs) and no cache on disk: the bundled snapshot only.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                 include_psl_private_domains=True)
+
+
+def site_of(url: str) -> str | None:
+    """The site of ``url``, as browsers draw it: its host's registrable domain
+    (the Public Suffix List snapshot that ships with tldextract, private
+    suffixes included: ``a.github.io`` and ``b.github.io`` are two sites); an
+    IP address is a site of its own; a name under a suffix the list does not
+    know (``settle.test``, ``x.localhost``) is its last two labels. None for
+    a URL without a host."""
+    with contextlib.suppress(ValueError):
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+        if not host:
+            return None
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(host))
+        found = _suffixes()(host)
+        if found.suffix and found.domain:
+            return f"{found.domain}.{found.suffix}"
+        return ".".join(host.split(".")[-2:])
+    return None
+
+
+def _frame(request: Request) -> Frame | None:
+    with contextlib.suppress(Exception):  # a worker's request has no frame
+        return request.frame
+    return None
+
+
+class Activity:
+    """The requests of one browser context that count as the page's activity
+    (module docstring), from the context's request and response events.
+
+    ``site`` gives the site of the page's current document (`site_of`; None:
+    every request is the page's own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 site: Callable[[], str | None] = lambda: None) -> None:
         self.clock = clock
-        self.in_flight: set[Request] = set()
-        self.last = clock()  # when a request last started or ended
-        self.starts: list[float] = []  # when recent requests started
+        self.site = site
+        self.in_flight: set[Request] = set()  # the page's own
+        self.foreign: dict[Request, float] = {}  # to another site: when each started
+        self.last = clock()  # when one of the page's own requests last started or ended
+        self.stirred = self.last  # when a counted request (own or foreign) did
+        self.starts: list[float] = []  # when the page's own recent requests started
+        self.documents: dict[Frame, tuple[str, int]] = {}  # frame: (its URL, reloads)
 
     def watch(self, context: BrowserContext) -> None:
         context.on("request", self.started)
         context.on("requestfinished", self.ended)
         context.on("requestfailed", self.ended)
+        context.on("response", self.responded)
+
+    def _kind(self, request: Request) -> str | None:
+        """"own", "foreign", or None: a request that does not count."""
+        if request.resource_type in UNCOUNTED_TYPES:
+            return None
+        frame = _frame(request)
+        main = frame is not None and frame.parent_frame is None
+        if frame is not None and not main and self.reloaded(frame):
+            return None
+        site, target = self.site(), site_of(request.url)
+        if site is None or target is None or target == site:
+            return "own"  # (a blob: or data: URL has no host: the page's own)
+        with contextlib.suppress(Exception):
+            if main and request.is_navigation_request():
+                return "own"  # the page itself going to another site
+        return "foreign"
 
     def started(self, request: Request) -> None:
+        kind = self._kind(request)
+        if kind is None:
+            return
+        self.stirred = now = self.clock()
+        if kind == "foreign":
+            self.foreign[request] = now
+            return
         self.in_flight.add(request)
-        self.last = now = self.clock()
+        self.last = now
         self.starts.append(now)
         if len(self.starts) > 1000:
             del self.starts[:500]
 
     def ended(self, request: Request) -> None:
-        self.in_flight.discard(request)
-        self.last = self.clock()
+        if request in self.in_flight:
+            self.in_flight.discard(request)
+            self.last = self.stirred = self.clock()
+        elif self.foreign.pop(request, None) is not None:
+            self.stirred = self.clock()
+
+    def responded(self, response: Response) -> None:
+        """Note the documents each frame was sent (not a redirect's hops): a
+        frame sent the URL it already showed has reloaded itself."""
+        with contextlib.suppress(Exception):  # e.g. a frame already detached
+            if not response.request.is_navigation_request() or 300 <= response.status < 400:
+                return
+            frame, url = response.frame, response.url
+            shown, reloads = self.documents.get(frame, (None, 0))
+            self.documents[frame] = (url, reloads + 1 if url == shown else 0)
+
+    def reloaded(self, frame: Frame) -> bool:
+        """Whether ``frame`` reloaded itself (its timers and, for a child
+        frame, its requests no longer count)."""
+        return self.documents.get(frame, ("", 0))[1] >= RELOADS
 
     def quiet_since(self) -> float:
-        """Since when the network was quiet (now, while a request is in flight)."""
-        return self.clock() if self.in_flight else self.last
+        """Since when the network was quiet (now, while one of the page's own
+        requests is in flight, or one to another site in its first
+        `FOREIGN_WAIT` seconds)."""
+        now = self.clock()
+        if self.in_flight:
+            return now
+        since = self.stirred
+        for started in self.foreign.values():
+            since = max(since, min(now, started + FOREIGN_WAIT))
+        return since
 
     def busy(self, window: float) -> str | None:
-        """Why the network is busy now (in flight, or active in the last ``window``
-        seconds), in our words; None when it is not."""
+        """Why the page's own network is busy now (in flight, or active in the
+        last ``window`` seconds), in our words; None when it is not."""
         now = self.clock()
         recent = sum(1 for moment in self.starts if now - moment <= window)
         if self.in_flight:
@@ -229,23 +358,29 @@ async def until_stable(page: Page, activity: Activity, *, quiet: float, until: f
     started = clock()
     since = started if since is None else since
     calm = started  # nothing happened since (as far as seen): at least one quiet period
-    last: tuple[str, ...] | None = None
+    shown: dict[Frame, str] = {}  # each frame's last snapshot
     while True:
         if moved():
             return Settled(False, clock() - started, navigated=True)
         looks = await _look(page)
         now = clock()
-        if looks is None or any(timers for timers, _, _ in looks):
-            calm = now  # a frame did not answer, or a timer is about to fire
-        else:
-            snapshot = tuple(sig for _, sig, _ in looks)
-            if last is not None and snapshot != last and (
-                    len(snapshot) != len(last) or any(age is None for _, _, age in looks)):
-                calm = now  # a frame came or went, or changed where no age is known
-            for _, _, age in looks:
-                if age is not None:  # when the frame last changed what it shows
-                    calm = max(calm, now - age / 1000)
-            last = snapshot
+        for frame, answer in looks:
+            if answer is None:
+                if frame is page.main_frame:
+                    calm = now  # the page itself did not answer: look again
+                continue  # a child frame that did not answer: left out
+            timers, sig, age = answer
+            before, shown[frame] = shown.get(frame), sig
+            if activity.reloaded(frame):
+                if frame is not page.main_frame:
+                    continue  # a child frame that reloads itself (an ad): left out
+                timers = 0  # a page that reloads itself: read it between reloads
+            if timers:
+                calm = now  # a timer is about to fire
+            if age is not None:  # when the frame last changed what it shows
+                calm = max(calm, now - age / 1000)
+            elif before is not None and sig != before:
+                calm = now  # it changed, and its script cannot say when
         calm = max(calm, activity.quiet_since())
         if now - calm >= quiet:
             return Settled(True, now - started)
@@ -257,15 +392,20 @@ async def until_stable(page: Page, activity: Activity, *, quiet: float, until: f
         await asyncio.sleep(max(0.0, min(POLL, calm + quiet - now, until - now)))
 
 
-async def _look(page: Page) -> list[tuple[int, str, float | None]] | None:
-    """Each frame's pending timers, snapshot and its age; None when a frame did not answer."""
-    answers = await asyncio.gather(*(_probe(frame) for frame in list(page.frames)))
-    looks = []
-    for answer in answers:
+async def _look(page: Page) -> list[tuple[Frame, tuple[int, str, float | None] | None]]:
+    """Each frame's pending timers, snapshot and its age (None: the frame did
+    not answer), for the first `MAX_FRAMES` frames, the main frame first."""
+    main = page.main_frame
+    frames = [main, *(f for f in page.frames if f is not main and not f.is_detached())]
+    frames = frames[:MAX_FRAMES]
+    answers = await asyncio.gather(*(_probe(frame) for frame in frames))
+    looks: list[tuple[Frame, tuple[int, str, float | None] | None]] = []
+    for frame, answer in zip(frames, answers, strict=True):
         if answer is None:
-            return None
+            looks.append((frame, None))
+            continue
         timers, sig, age = answer
-        looks.append((int(timers), str(sig), None if age is None else float(age)))
+        looks.append((frame, (int(timers), str(sig), None if age is None else float(age))))
     return looks
 
 

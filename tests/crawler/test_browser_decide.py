@@ -399,12 +399,19 @@ def test_a_busy_page_showing_the_reported_media_is_online():
     assert media == match
 
 
+def test_a_busy_page_showing_media_without_a_reference_hash_is_online():
+    """Media shown, nothing to compare: as on a page that is done."""
+    decision, media = run(busy(media=(IMG,)), [hashed(IMG, DIFFERENT)], reference=None)
+    assert decision.verdict is Verdict.ONLINE and "no reference hash" in decision.reason
+    assert media == hashed(IMG, DIFFERENT)
+
+
 @pytest.mark.parametrize(("media", "hashes", "reference"), [
     ((IMG,), [hashed(IMG, DIFFERENT)], REFERENCE),  # a spinner, not the photo: not "changed"
     ((), [], REFERENCE),  # nothing shown yet: not "shows no media"
     ((IMG,), [hashed(IMG, None, 404)], REFERENCE),  # not "media that is gone"
     ((IMG,), [MediaHash(IMG, error=ErrorKind.TIMEOUT)], REFERENCE),
-    ((IMG,), [hashed(IMG, DIFFERENT)], None),  # no reference: a spinner is no proof
+    ((), [], None),  # no reference, nothing shown yet
 ])
 def test_a_busy_page_is_incomplete_unless_it_shows_the_reported_media(media, hashes, reference):
     decision, _ = run(busy(media=media), hashes, reference=reference)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from crawler.browser.decide import MediaHash
 from crawler.browser.page import _union
 from crawler.browser.read import Shown
-from crawler.browser.settle import Activity
+from crawler.browser.settle import FOREIGN_WAIT, Activity, site_of
 from store import Case
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import TestInternet
@@ -44,9 +44,9 @@ def pages(net: TestInternet) -> BusyPages:
     return add_busy_pages(net, "settle.test", marker=MARKER, hold=40)
 
 
-def _crawl(store, db_url, net, tmp_path, browser_temp, refs: dict[str, str],
+def _crawl(store, db_url, net, tmp_path, browser_temp, refs: dict[str, str | None],
            **extra: str) -> dict[str, tuple[str, str]]:
-    add_cases(store, list(refs), refs)
+    add_cases(store, list(refs), {url: ref for url, ref in refs.items() if ref is not None})
     settings = {"HOSTWATCH_BROWSER_TIMEOUT": "20",  # generous: the machine is busy
                 "HOSTWATCH_BROWSER_TEMP": str(browser_temp), **extra}
     result = run_crawl(db_url, net, tmp_path, "--browser", timeout=300, **settings)
@@ -70,7 +70,7 @@ def test_a_spinner_swapped_for_the_photo_after_load_is_online(store, db_url, net
     check = checks_by_url(store)[url][0]
     assert check.reference_match is True
     assert check.body_sha256 == pages.photo_sha256("s1")
-    assert pages.photo_url("s1") in check.reason
+    assert pages.photo_url("s1") in (check.reason or "")
 
 
 def test_a_photo_replaced_by_a_notice_after_load_is_a_placeholder(store, db_url, net, pages,
@@ -119,10 +119,13 @@ def test_pages_that_never_finish_loading_are_incomplete_not_removed(store, db_ur
     `incomplete` (transient), never "changed" or "shows no media", and the
     case is not removed even where one gone check would confirm a removal.
     A page whose text keeps changing (a clock) with a quiet network is read
-    as it is; a notice on a page that is still loading still counts."""
+    as it is; a notice on a page that is still loading still counts. A page
+    that shows a photo while it polls, on a case without a reference hash,
+    is online: media shown, nothing to compare (it was `incomplete`)."""
     endless, stream, clock = pages.endless("e1"), pages.stream("t1"), pages.clock("c1")
+    polling = pages.polling("q1")
     refs = {endless: pages.photo_sha256("e1"), stream: pages.photo_sha256("t1"),
-            clock: pages.photo_sha256("c1")}
+            clock: pages.photo_sha256("c1"), polling: None}
     started = time.monotonic()
     got = _crawl(store, db_url, net, tmp_path, browser_temp, refs,
                  HOSTWATCH_BROWSER_SETTLE="3",
@@ -133,6 +136,7 @@ def test_pages_that_never_finish_loading_are_incomplete_not_removed(store, db_ur
         assert verdict == "incomplete", got
         assert "still loading" in reason and "not read as removed" in reason
     assert got[clock][0] == "online", got
+    assert got[polling][0] == "online" and "no reference hash" in got[polling][1], got
     with store.session() as session:
         states = dict(session.execute(select(Case.url, Case.state)).all())
     assert states[endless] != "removed" and states[stream] != "removed", states
@@ -160,6 +164,58 @@ def test_a_stable_page_is_read_without_waiting_for_the_settle_time(store, db_url
     assert took < 75, f"{took:.0f} s for six stable pages"
 
 
+def test_a_live_widget_of_another_site_does_not_keep_the_page_loading(
+        store, db_url, net, pages, tmp_path, browser_temp):
+    """Pages with an EventSource of their own (a live viewer count) and a
+    third-party chat widget in a frame that holds an EventSource and a long
+    poll open: a person sees the photo. Counted as loading, every visit was
+    `incomplete`; now the photo decides: a match is online, another photo is
+    changed, and without a reference hash the photo shown is online."""
+    widget = add_busy_pages(net, "widget.test", marker=MARKER, hold=40)
+    same, other, unknown = (pages.live(f"w{i}", widget.chat(f"c{i}")) for i in range(3))
+    refs = {same: pages.photo_sha256("w0"), other: pages.photo_sha256("not-shown"),
+            unknown: None}
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
+    assert got[same][0] == "online" and pages.photo_url("w0") in got[same][1], got
+    assert got[other][0] == "changed", got
+    assert got[unknown][0] == "online" and "no reference hash" in got[unknown][1], got
+    for _, reason in got.values():
+        assert "still loading" not in reason
+
+
+def test_a_page_that_reloads_itself_is_read_as_it_shows(store, db_url, net, pages, tmp_path,
+                                                       browser_temp):
+    """A page that reloads itself every 3 s by script, and one with a
+    `<meta http-equiv=refresh content=4>` without a URL: a person sees the
+    photo. Waiting for the reload timer on every new document, the check
+    ended "the page kept navigating" (`redirect_loop`)."""
+    scripted, meta = pages.reloading("rl1"), pages.meta_reload("rm1")
+    refs = {scripted: pages.photo_sha256("rl1"), meta: pages.photo_sha256("rm1")}
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, refs)
+    assert got[scripted][0] == "online" and pages.photo_url("rl1") in got[scripted][1], got
+    assert got[meta][0] == "online" and pages.photo_url("rm1") in got[meta][1], got
+    checks = checks_by_url(store)
+    assert checks[scripted][0].reference_match is True
+    assert checks[meta][0].reference_match is True
+    assert checks[scripted][0].final_url is None  # a reload is no redirect
+
+
+def test_a_frame_that_keeps_reloading_does_not_hold_the_page(store, db_url, net, pages,
+                                                            tmp_path, browser_temp):
+    """The photo, beside another host's ad frame that reloads itself every
+    300 ms: the page is stable once the ad's reloads are seen as such, not
+    at the settle time (30 s here; it took all of it)."""
+    ads = add_busy_pages(net, "ads.test", marker=MARKER)
+    url = pages.with_ad("ad1", ads.blinking("b1"))
+    started = time.monotonic()
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("ad1")},
+                 HOSTWATCH_BROWSER_SETTLE="30", HOSTWATCH_BROWSER_TIMEOUT="45")
+    took = time.monotonic() - started
+    assert got[url][0] == "online" and pages.photo_url("ad1") in got[url][1], got
+    assert "still loading" not in got[url][1]
+    assert took < 25, f"{took:.0f} s: the page waited for its settle time"
+
+
 # -- the pure parts: what counts as busy, what the reads add up to ------------------------
 
 
@@ -171,10 +227,21 @@ class _Clock:
         return self.now
 
 
+class _Request:
+    """What `Activity` asks of a Playwright request (no frame: a worker's)."""
+
+    def __init__(self, url: str = "http://x.test/api", resource_type: str = "fetch") -> None:
+        self.url = url
+        self.resource_type = resource_type
+
+    def is_navigation_request(self) -> bool:
+        return False
+
+
 def test_a_network_quiet_for_the_quiet_period_is_not_busy():
     clock = _Clock()
     activity = Activity(clock)
-    request = object()
+    request = _Request()
     activity.started(request)  # type: ignore[arg-type]
     clock.now += 0.2
     assert activity.busy(0.5) == "1 request(s) in flight, 1 started in the last 0.5 s"
@@ -196,3 +263,31 @@ def test_the_reads_of_a_scrolled_page_add_up_in_the_order_first_seen():
     # Inline media are the last read's: only it read their bytes.
     assert _union(reads) == Shown((a, b, c, d, inline.url), (inline,), 'text "has been removed"')
     assert _union([Shown((a,), (), "element .gone")]).removed == "element .gone"
+
+
+def test_only_the_page_s_own_requests_make_it_busy():
+    """EventSource, WebSocket, ping and beacon requests never count; one to
+    another site holds the quiet clock for its first FOREIGN_WAIT seconds
+    only, and never makes the page busy."""
+    clock = _Clock()
+    activity = Activity(clock, site=lambda: "x.test")
+    start = clock.now
+    for kind in ("eventsource", "websocket", "ping", "beacon"):
+        activity.started(_Request(resource_type=kind))  # type: ignore[arg-type]
+    widget = _Request("http://chat.widget.test/poll")
+    activity.started(widget)  # type: ignore[arg-type]
+    clock.now += 1.0
+    assert activity.quiet_since() == clock.now and activity.busy(0.5) is None
+    clock.now += FOREIGN_WAIT
+    assert activity.quiet_since() == start + FOREIGN_WAIT
+    own = _Request("http://cdn.x.test/api/poll")
+    activity.started(own)  # type: ignore[arg-type]
+    assert activity.busy(0.5) == "1 request(s) in flight, 1 started in the last 0.5 s"
+
+
+def test_a_site_is_a_registrable_domain_or_the_last_two_labels():
+    assert site_of("https://img.example.co.uk/a.jpg") == "example.co.uk"
+    assert site_of("https://a.github.io/") == "a.github.io"  # a private suffix
+    assert site_of("http://chat.widget.test:8080/x") == "widget.test"  # not on the list
+    assert site_of("http://127.0.0.1:99/") == "127.0.0.1"
+    assert site_of("about:blank") is None

@@ -26,6 +26,7 @@ Page kinds (one method each; every one returns the page's URL):
                     sentinel; once it is in view the page fetches
                     /api/feed/<id> (JSON) and only then appends the photo
     endless(id)     a spinner image and fetch("/api/poll") every POLL_MS, forever
+    polling(id)     the photo, and fetch("/api/poll") every POLL_MS, forever
     stream(id)      "Loading…" and one fetch("/api/stream/<id>") whose response
                     sends its head and a first chunk, then never ends (held
                     open up to ``hold`` seconds, or until the browser leaves)
@@ -36,6 +37,21 @@ Page kinds (one method each; every one returns the page's URL):
     refresh(id)     the photo, and a <meta http-equiv=refresh> to the home page
                     REFRESH_S after load (no script)
     still(id)       the photo, static: stable at once
+    chat(id)        a third-party chat widget (to show in another host's page):
+                    an EventSource to /api/events/<id> and a fetch of
+                    /api/stream/<id> (a long poll) on its own host, both held
+                    open like ``stream``'s
+    live(id, url)   the photo, an EventSource of its own (/api/events/<id>, a
+                    live counter: held open) and an iframe showing ``url``
+                    (another host's `chat`)
+    reloading(id)   the photo, and a script that reloads the page RELOAD_MS after
+                    load (setTimeout(location.reload)): every RELOAD_MS, forever
+    meta_reload(id) the photo, and ``<meta http-equiv=refresh content=META_RELOAD_S>``
+                    without a URL: the page reloads itself, forever
+    blinking(id)    text only, a new random text on each load; reloads itself
+                    BLINK_MS after load (setTimeout), forever (a rotating ad,
+                    to show in another host's page)
+    with_ad(id, url) the photo and an iframe showing ``url`` (another host's `blinking`)
     blank(id)       text only, static, no media: stable at once
 
 Media: /photos/<id>.jpg (the photo), /photos/<id>-thumb.jpg, /spinner.gif;
@@ -60,6 +76,9 @@ NOTICE_MS = 1000
 POLL_MS = 300
 CLOCK_MS = 200
 REFRESH_S = 1
+RELOAD_MS = 3000
+META_RELOAD_S = 4
+BLINK_MS = 300
 PAGE_HEIGHT = 4000
 NOTICE_TEXT = "This photo has been removed by the host."
 MEDIA_SIZE = 4096
@@ -205,6 +224,13 @@ more.observe(document.getElementById("more"));
 setInterval(function () {{ fetch("/api/poll?item={item}").catch(function () {{}}); }}, {POLL_MS});
 </script>""")
 
+    def polling(self, item: str) -> str:
+        return self._page(f"/polling/{item}", item, f"""
+<img src="/photos/{item}.jpg" alt="Photo">
+<script>
+setInterval(function () {{ fetch("/api/poll?item={item}").catch(function () {{}}); }}, {POLL_MS});
+</script>""")
+
     def stream(self, item: str) -> str:
         self.host.route(f"/api/stream/{item}", _EndlessStream(self.hold))
         return self._page(f"/stream/{item}", item, f"""
@@ -237,6 +263,53 @@ setInterval(function () {{
         return self._page(f"/refresh/{item}", item, f'<img src="/photos/{item}.jpg" alt="Photo">',
                           head=f'<meta http-equiv="refresh" content="{REFRESH_S};url=/">')
 
+    def chat(self, item: str) -> str:
+        self._streams(item)
+        return self._page(f"/chat/{item}", item, f"""
+<p id="chat">Chat: connecting…</p>
+<script>
+new EventSource("/api/events/{item}");
+fetch("/api/stream/{item}").then(function (response) {{
+  var reader = response.body.getReader();
+  (function next() {{ reader.read().then(function (part) {{ if (!part.done) next(); }}); }})();
+}}).catch(function () {{}});
+</script>""")
+
+    def live(self, item: str, widget: str) -> str:
+        self._streams(item)
+        return self._page(f"/live/{item}", item, f"""
+<img src="/photos/{item}.jpg" alt="Photo"><p>Viewers: <span id="count">1</span></p>
+<iframe src="{widget}" width="300" height="200"></iframe>
+<script>new EventSource("/api/events/{item}");</script>""")
+
+    def reloading(self, item: str) -> str:
+        return self._page(f"/reloading/{item}", item, f"""
+<img src="/photos/{item}.jpg" alt="Photo">
+<script>setTimeout(function () {{ location.reload(); }}, {RELOAD_MS});</script>""")
+
+    def meta_reload(self, item: str) -> str:
+        return self._page(f"/meta-reload/{item}", item,
+                          f'<img src="/photos/{item}.jpg" alt="Photo">',
+                          head=f'<meta http-equiv="refresh" content="{META_RELOAD_S}">')
+
+    def blinking(self, item: str) -> str:
+        return self._page(f"/blinking/{item}", item, f"""
+<p id="ad">Advertisement</p>
+<script>
+document.getElementById("ad").textContent = "Advertisement " + Math.floor(Math.random() * 1e6);
+setTimeout(function () {{ location.reload(); }}, {BLINK_MS});</script>""")
+
+    def with_ad(self, item: str, ad: str) -> str:
+        return self._page(f"/with-ad/{item}", item,
+                          f'<img src="/photos/{item}.jpg" alt="Photo">'
+                          f'<iframe src="{ad}" width="300" height="250"></iframe>')
+
+    def _streams(self, item: str) -> None:
+        self.host.route(f"/api/stream/{item}", _EndlessStream(self.hold))
+        self.host.route(f"/api/events/{item}",
+                        _EndlessStream(self.hold, content_type=b"text/event-stream",
+                                       first=b"data: 1\n\n"))
+
     def still(self, item: str) -> str:
         return self._page(f"/still/{item}", item, f'<img src="/photos/{item}.jpg" alt="Photo">')
 
@@ -249,10 +322,12 @@ class _EndlessStream(Behaviour):
     """A chunked 200 whose first chunk arrives and whose end never does."""
 
     hold: float
+    content_type: bytes = b"application/x-ndjson"
+    first: bytes = b'{"progress": 0, "note": "' + b"." * 120 + b'"}\n'
 
     def reply(self, request: Request, context: Context) -> Reply:
-        first = b'{"progress": 0, "note": "' + b"." * 120 + b'"}\n'
-        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n"
+        first = self.first
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: " + self.content_type + b"\r\n"
                 b"Cache-Control: no-store\r\nTransfer-Encoding: chunked\r\n"
                 b"Connection: close\r\n\r\n")
         return Hangup(head + b"%x\r\n%b\r\n" % (len(first), first), hold=self.hold)
