@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.browser.read import frame_words
+from crawler.browser.read import _Inline, _name, frame_words, media_type
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, TestInternet
 from tests.net.pages.hidden import HiddenSite, add_hidden_site
@@ -122,3 +122,20 @@ def test_data_and_blob_images_are_hashed_in_the_page_and_compared(
 ])
 def test_an_iframe_is_named_by_its_origin_and_only_an_http_url_is_quoted(url, words):
     assert frame_words(url, "http://hidden.test:8080/p/x") == words
+
+
+@pytest.mark.parametrize(("declared", "name", "stored"), [
+    ("image/png", "data:image/png (inline #1, 9 bytes)", "image/png"),
+    ("IMAGE/SVG+XML", "data:image/svg+xml (inline #1, 9 bytes)", "image/svg+xml"),
+    ("video/webm", "data:video/webm (inline #1, 9 bytes)", "video/webm"),
+    # Text the page wrote in the type's place never reaches a reason or the store.
+    ("image/you-have-been-hacked-call-555", "data: URL of another type (inline #1, 9 bytes)",
+     None),
+    ("text/html", "data: URL of another type (inline #1, 9 bytes)", None),
+    ("application/octet-stream", "data: URL of another type (inline #1, 9 bytes)", None),
+    ("", "data: URL of another type (inline #1, 9 bytes)", None),
+])
+def test_a_data_url_is_named_and_typed_only_by_a_known_media_type(declared, name, stored):
+    inline = _Inline(None, 0, "data", declared, None)  # type: ignore[arg-type]
+    assert _name(inline, 1, 9) == name
+    assert media_type(declared) == stored
