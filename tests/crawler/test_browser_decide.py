@@ -165,7 +165,8 @@ def test_a_notice_laid_over_the_page_wins_over_a_matching_hash(where):
     # The overlay covers the photo: a person sees the notice.
     decision, media = run(page(removed=f"element div.hw-removed-notice {where}"), [hashed()])
     assert decision.verdict is Verdict.PLACEHOLDER
-    assert decision.reason == f"page shows the host's 'removed' element div.hw-removed-notice {where}"
+    assert decision.reason == ("page shows the host's 'removed' element "
+                               f"div.hw-removed-notice {where}")
     assert media is None
 
 

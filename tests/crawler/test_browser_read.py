@@ -111,6 +111,33 @@ def test_data_and_blob_images_are_hashed_in_the_page_and_compared(
         assert "base64" not in reason and len(reason) < 300
 
 
+def test_the_reported_photo_still_shown_beats_a_notice_in_a_third_party_frame(
+        store, db_url, net, site, tmp_path, browser_temp):
+    # A comments widget where one comment reads as the notice takes no photo
+    # down; the pages whose notice is all a person sees stay placeholders.
+    pages = ["iframe-comments", "iframe-notice", "closed-shadow", "overlay"]
+    got = _crawl(store, db_url, net, site, pages, tmp_path, browser_temp)
+    verdicts = {page: verdict for page, (verdict, _, _) in got.items()}
+    assert verdicts == {"iframe-comments": "online", "iframe-notice": "placeholder",
+                        "closed-shadow": "placeholder", "overlay": "placeholder"}, got
+    verdict, reason, sha = got["iframe-comments"]
+    assert sha == site.photo_sha256
+    assert reason == (f"page shows {site.host.url('/m/photo.jpg')}: matches the reference "
+                      f"hash; it also shows the host's 'removed' text "
+                      f"\"{REMOVED_TEXT.lower()}\" in a cross-origin iframe "
+                      f"({site.notices.url('/n/7')})")
+
+
+def test_hidden_frames_do_not_use_up_the_frames_read(store, db_url, net, site, tmp_path,
+                                                     browser_temp):
+    # 25 tracking-style frames nobody sees come first; the notice frame after
+    # them is still read.
+    got = _crawl(store, db_url, net, site, ["many-frames"], tmp_path, browser_temp)
+    assert got["many-frames"][:2] == (
+        "placeholder", f"page shows the host's 'removed' text \"{REMOVED_TEXT.lower()}\" in a "
+                       f"cross-origin iframe ({site.frame_url})"), got
+
+
 @pytest.mark.parametrize(("url", "words"), [
     ("http://notices.test:8080/n/5", "in a cross-origin iframe (http://notices.test:8080/n/5)"),
     ("http://hidden.test:8080/frame#secret", "in a same-origin iframe (http://hidden.test:8080/frame)"),
