@@ -6,10 +6,12 @@ in every shadow root, open or closed. An iframe is seen when its element is
 visible, at least 2 x 2 CSS pixels, inside a frame that is seen. At most
 `FRAMES` (20) frames are read: the main document and the first 19 iframes
 that are seen, in Playwright's frame order (hidden ones do not count), among
-the first `FRAMES_LOOKED` (200) iframes of the page. Closed shadow roots cannot be reached
-from outside; `INIT_SCRIPT` (added to the browser context, so it runs in
-every frame before the page's own scripts) keeps a reference to each root a
-page attaches, and to each Blob it turns into a ``blob:`` URL (so that a URL
+the first `FRAMES_LOOKED` (200) iframes of the page.
+
+Closed shadow roots cannot be reached from outside; `INIT_SCRIPT` (added to
+the browser context, so it runs in every frame before the page's own
+scripts) keeps a reference to each root a page attaches, and to each Blob it
+turns into a ``blob:`` URL (so that a URL
 the page revoked once its image was drawn can still be read).
 
 - **Removal notices.** A "removed" text counts only where it is rendered (the
