@@ -11,8 +11,8 @@ the first `FRAMES_LOOKED` (200) iframes of the page.
 Closed shadow roots cannot be reached from outside; `INIT_SCRIPT` (added to
 the browser context, so it runs in every frame before the page's own
 scripts) keeps a reference to each root a page attaches, and to each Blob it
-turns into a ``blob:`` URL (so that a URL
-the page revoked once its image was drawn can still be read).
+turns into a ``blob:`` URL (so that a URL the page revoked once its image
+was drawn can still be read).
 
 - **Removal notices.** A "removed" text counts only where it is rendered (the
   text a person sees, not a hidden template); a "removed" selector only when
