@@ -86,7 +86,7 @@ class BrowserChecker:
 
 
 def _to_hash(seen: PageVisit, limit: int) -> list[str]:
-    """The media worth fetching: none when the page itself already decides."""
+    """The media worth fetching: none when the page's status or route already decides."""
     if seen.error is not None:
         return []
     if seen.main_is_media:
@@ -94,9 +94,15 @@ def _to_hash(seen: PageVisit, limit: int) -> list[str]:
     page = classify(Observation(url=seen.url, status=seen.status, final_url=seen.final_url,
                                 redirect_chain=seen.redirect_chain,
                                 content_type=seen.content_type))
-    if page.verdict is not Verdict.ONLINE or seen.removed or route_away(seen):
+    if page.verdict is not Verdict.ONLINE or route_away(seen):
         return []
-    return list(seen.media[:limit])
+    # Hashed beside a "removed" notice too, but only what the page shows when
+    # read: the reported media still shown beats a notice
+    # (crawler.browser.decide). Every inline media the page read hashed is
+    # compared, wherever it stands in the list: its hash is already made.
+    media = seen.media if not seen.removed or seen.shown is None else seen.media[:seen.shown]
+    first = list(media[:limit])
+    return [*first, *(m.url for m in seen.inline if m.url not in first)]
 
 
 async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,

@@ -14,7 +14,14 @@ The order of the questions:
    451, 5xx, a redirect to the home page or a login... as `classify()`; and
    a single-page app that left the reported route for its home or a login
    route by itself (`route_away`): ``redirect_away``.
-3. The page shows the host's "removed" text or element: ``placeholder``.
+3. The page shows the host's "removed" text or element: ``placeholder``,
+   unless the page, when read, also shows media that hashes to the
+   reference: then ``online``, and the reason says where the notice was too
+   (a notice in a third-party frame, such as a comment "deleted" in a
+   comments widget, does not take the photo down). A notice laid over the
+   page itself (an overlay of the main document) still wins: it covers
+   the media. Media the page only asked for, or showed only before it was
+   read (a photo replaced by the notice), never beat a notice.
 4. The page was still loading when its settle time ran out (`PageVisit.busy`,
    crawler.browser.settle): one of its media files hashing to the reference is
    ``online`` and only known "removed" images ``placeholder`` (both are what
@@ -24,10 +31,12 @@ The order of the questions:
    (transient), never "no media" or ``changed``: what it would have shown
    once done is unknown.
 5. The page shows no media at all: ``placeholder``.
-6. One of its media files hashes to the reference: ``online``; media that all
-   differ: ``changed``; only known "removed" images: ``placeholder``; media
-   that are all gone (404/410): ``placeholder``. Without a reference hash,
-   media shown means ``online``.
+6. One of its media files hashes to the reference: ``online``; an inline
+   (data:/blob:) media shown that could not be read or compared, and no
+   match: ``online`` without a comparison (it may be the reported one);
+   media that all differ: ``changed``; only known "removed" images:
+   ``placeholder``; media that are all gone (404/410): ``placeholder``.
+   Without a reference hash, media shown means ``online``.
 
 A page the rules make the browser act on first (a consent click,
 crawler.browser.actions) gets the same verdicts; `with_actions` adds what
@@ -67,6 +76,9 @@ class PageVisit:
     headers: dict[str, str] = field(default_factory=dict)
     peer_ip: str | None = None
     media: tuple[str, ...] = ()  # media URLs the page shows or asked for, page order
+    # How many of `media` (the first ones) the page showed when it was read;
+    # the rest it showed only earlier or only asked for. None: all of them.
+    shown: int | None = None
     removed: str | None = None  # the "removed" text or element found, and where
     inline: tuple[MediaHash, ...] = ()  # data:/blob: media in `media`, hashed in the page
     busy: str | None = None  # still loading when the settle time ran out: why (our words)
@@ -132,13 +144,37 @@ def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
         return Decision(Verdict.REDIRECT_AWAY, f"the app left the reported route for {away}: "
                                                f"{visit.url}"), None
     if visit.removed:
-        return Decision(Verdict.PLACEHOLDER,
-                        f"page shows the host's 'removed' {visit.removed}"), None
+        return _notice_verdict(visit, hashes, reference_sha256)
     if visit.busy:
         return _busy_verdict(visit.busy, hashes, reference_sha256, rules)
     if not visit.media:
         return Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media"), None
     return _media_verdict(hashes, reference_sha256, rules, "page shows")
+
+
+def _notice_verdict(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None
+                    ) -> tuple[Decision, MediaHash | None]:
+    """A "removed" notice, unless the page still shows the reported media
+    beside it (point 3 of the module docstring)."""
+    notice = f"the host's 'removed' {visit.removed}"
+    shown = set(visit.media if visit.shown is None else visit.media[:visit.shown])
+    match = next((h for h in hashes if h.usable and reference is not None
+                  and h.sha256 == reference.lower() and (h.inline or h.url in shown)), None)
+    if match is not None and not _over_the_page(visit.removed or ""):
+        return Decision(Verdict.ONLINE, f"page shows {match.url}: matches the reference hash; "
+                                        f"it also shows {notice}", True), match
+    return Decision(Verdict.PLACEHOLDER, f"page shows {notice}"), None
+
+
+# Where crawler.browser.read.notice_place puts a notice laid over the page
+# itself (our words, at the end of the notice's description): it covers
+# what is under it, so a person sees the notice, not the media.
+_OVER_THE_PAGE = ("in an overlay", "in an overlay in an open shadow root",
+                  "in an overlay in a closed shadow root")
+
+
+def _over_the_page(removed: str) -> bool:
+    return removed.endswith(_OVER_THE_PAGE)
 
 
 def route_away(visit: PageVisit) -> str | None:
@@ -223,6 +259,15 @@ def _media_decision(hashes: Sequence[MediaHash], reference: str | None,
             if media.sha256 == reference:
                 return Decision(Verdict.ONLINE, f"{what} {media.url}: matches the reference hash",
                                 True)
+    # An inline media shown but not read (a blob: whose Blob was let go, a
+    # MediaSource stream, a data: URL that would not decode, one over the
+    # size limit) may be the reported one: no removal can be read from the rest.
+    unread = next((h for h in hashes if h.inline and not h.usable), None)
+    if unread is not None and (reference is not None or not usable
+                               or all(h.sha256 in rules.hashes for h in usable)):
+        return Decision(Verdict.ONLINE, f"{what} {unread.url}, which could not be compared "
+                                        "(read in the page); no other media matches the "
+                                        "reference hash", None)
     if usable and all(h.sha256 in rules.hashes for h in usable):
         return Decision(Verdict.PLACEHOLDER, f"{what} only a known 'removed' image "
                                              f"({usable[0].url})")

@@ -231,16 +231,20 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
 
 
 def _union(reads: list[Shown]) -> Shown:
-    """What the page showed over its reads (while and after scrolling): every
-    media URL, in the order first seen (a virtualised list drops the ones
-    scrolled past); the last read's "removed" notice, else one seen while
-    scrolling. Inline media are the last read's (only it hashes them: the
-    reads while scrolling list inline media without reading their bytes)."""
+    """What the page showed over its reads (while and after scrolling): the
+    last read's media first, in its order (its inline media were hashed by
+    their place in it: crawler.browser.check compares the first media_limit),
+    then the http(s) URLs only earlier reads saw, in the order first seen (a
+    virtualised list drops the ones scrolled past); the last read's "removed"
+    notice, else one seen while scrolling. Inline media are the last read's
+    (only it hashes them: the reads while scrolling list inline media without
+    reading their bytes). `Shown.showing` counts the last read's media."""
     last = reads[-1]
     earlier = [url for shown in reads[:-1] for url in shown.media
-               if url.startswith(("http:", "https:"))]
+               if url.startswith(("http:", "https:")) and url not in last.media]
     notice = last.removed or next((s.removed for s in reads if s.removed), None)
-    return Shown(tuple(dict.fromkeys([*earlier, *last.media])), last.inline, notice)
+    return Shown(tuple(dict.fromkeys([*last.media, *earlier])), last.inline, notice,
+                 showing=len(last.media))
 
 
 async def _read(page: Page, removed: Removed, max_body: int, media_limit: int) -> Shown | None:
@@ -286,7 +290,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
         url=seen.url, status=status, final_url=_stored(final) if chain else None,
         redirect_chain=tuple(dict.fromkeys(map(_stored, chain))), content_type=content_type,
         headers=headers,
-        peer_ip=_peer_ip(proxy, final), media=tuple(media),
+        peer_ip=_peer_ip(proxy, final), media=tuple(media), shown=shown.shown_now,
         removed=shown.removed, inline=shown.inline, busy=busy, main_is_media=main_is_media,
         popups=seen.popups, address=seen.page.url if seen.page is not None else None,
         requests=seen.requests, blocked=seen.blocked + sum(e.media for e in proxy.events),

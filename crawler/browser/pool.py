@@ -13,6 +13,9 @@
   memory), removed when the pool closes. Chromium resolves no name itself:
   host-resolver rules map every name to "not found" except the proxy address
   each page is given (crawler.browser.proxy).
+- Playwright's debug switches (DEBUG=pw:protocol, DEBUG_FILE, PWDEBUG,
+  DEBUGP: `DEBUG_ENV`) would make it print the protocol, page content and
+  inline media bytes included: the driver starts without them.
 """
 
 from __future__ import annotations
@@ -41,6 +44,12 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disk-cache-size=1", "--disk-cache-dir=/dev/null",
          "--disable-breakpad", "--disable-crash-reporter",
          "--force-webrtc-ip-handling-policy=disable_non_proxied_udp")
+# Switches that make Playwright's driver (Node.js) or its Python side write
+# the protocol, a page's answers and inline media bytes among them, to stderr
+# or a file (DEBUG=pw:protocol, DEBUG=pw:*, DEBUG_FILE, PWDEBUG): never
+# passed to the driver (`BrowserPool.start`).
+DEBUG_ENV = ("DEBUG", "DEBUG_FILE", "DEBUG_COLORS", "DEBUG_DEPTH", "PWDEBUG",
+             "npm_config_pwdebug", "npm_config_debug")
 PROXY_ADDRESS = "127.0.0.1"
 PREFIX = "hwb-"
 # Chromium puts a Unix socket (at most 107 bytes of path) under its TMPDIR:
@@ -162,19 +171,29 @@ class BrowserPool:
         # c and k: its config and cache (crash reports land there).
         for sub in ("d", "t", "h", "c", "k"):
             (self.root / sub).mkdir(mode=0o700)
-        from playwright.async_api import async_playwright
-
-        # Playwright's driver puts the temporary profile under its TMPDIR,
-        # read from this process's environment when the driver starts.
-        saved = os.environ.get("TMPDIR")
+        # Playwright's driver puts the temporary profile under its TMPDIR and
+        # reads its debug switches (DEBUG_ENV), all from this process's
+        # environment when the driver starts; its Python side reads them when
+        # imported. Both get our TMPDIR and no debug switch; the environment
+        # is put back after (DEBUGP aside: Playwright reads it at every message).
+        if os.environ.pop("DEBUGP", None) is not None:
+            logger.warning("DEBUGP removed from the environment: it makes Playwright print "
+                           "every message, page content included")
+        saved = {name: os.environ.get(name) for name in ("TMPDIR", *DEBUG_ENV)}
         os.environ["TMPDIR"] = str(self.root / "d")
+        for name in DEBUG_ENV:
+            os.environ.pop(name, None)
         try:
+            from playwright.async_api import async_playwright
+
+            _quiet_playwright()
             self._playwright = await async_playwright().start()
         finally:
-            if saved is None:
-                os.environ.pop("TMPDIR", None)
-            else:
-                os.environ["TMPDIR"] = saved
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     @property
     def profile_dirs(self) -> list[Path]:
@@ -265,6 +284,17 @@ class BrowserPool:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+
+
+def _quiet_playwright() -> None:
+    """Turn off the debug switches Playwright's Python side read when it was
+    imported, in case that was before `BrowserPool.start` scrubbed them (a
+    private part of Playwright: skipped when it is not there)."""
+    with contextlib.suppress(ImportError, AttributeError):
+        from playwright._impl.utils import debug, debug_logger
+
+        debug_logger.debug_logger._names.clear()
+        debug._debug_mode = ""
 
 
 async def _close_quietly(browser: Browser) -> None:

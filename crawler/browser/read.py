@@ -2,11 +2,17 @@
 
 The page is read in every frame a person sees (the main document and each
 visible iframe, same- or cross-origin) and, inside each, in the document and
-in every shadow root, open or closed. Closed shadow roots cannot be reached
-from outside; `INIT_SCRIPT` (added to the browser context, so it runs in
-every frame before the page's own scripts) keeps a reference to each root a
-page attaches, and to each Blob it turns into a ``blob:`` URL (so that a URL
-the page revoked once its image was drawn can still be read).
+in every shadow root, open or closed. An iframe is seen when its element is
+visible, at least 2 x 2 CSS pixels, inside a frame that is seen. At most
+`FRAMES` (20) frames are read: the main document and the first 19 iframes
+that are seen, in Playwright's frame order (hidden ones do not count), among
+the first `FRAMES_LOOKED` (200) iframes of the page.
+
+Closed shadow roots cannot be reached from outside; `INIT_SCRIPT` (added to
+the browser context, so it runs in every frame before the page's own
+scripts) keeps a reference to each root a page attaches, and to each Blob it
+turns into a ``blob:`` URL (so that a URL the page revoked once its image
+was drawn can still be read).
 
 - **Removal notices.** A "removed" text counts only where it is rendered (the
   text a person sees, not a hidden template); a "removed" selector only when
@@ -14,7 +20,8 @@ the page revoked once its image was drawn can still be read).
   our own words, with the frame's URL for an http(s) iframe
   (`notice_place`): "in the page", "in an overlay", "in a closed shadow
   root", "in a cross-origin iframe (http://...)"... Nothing the page wrote
-  (text, ids, classes) is returned.
+  (text, ids, classes) is returned. A notice does not stop the media from
+  being read and hashed: crawler.browser.decide weighs the two.
 - **Media.** http(s) URLs in page order, as before; ``data:`` and ``blob:``
   media (inline media) are read inside the page: the reader returns small
   tokens, then each one's bytes are fetched in the page (``fetch`` or the
@@ -25,7 +32,10 @@ the page revoked once its image was drawn can still be read).
   ``data:`` handler. A ``blob:`` that cannot be read is a `MediaHash` with an
   error ("shown, could not be compared"). An inline media's name in the check
   is a descriptor without its content: ``data:image/png (inline #1, 4096
-  bytes)``, or the ``blob:`` URL.
+  bytes)``, or the ``blob:`` URL. A ``data:`` URL's type is text the page
+  wrote: only one of `MEDIA_TYPES` is named (and stored as the content type);
+  any other is ``data: URL of another type (inline #1, ...)``, stored
+  without a content type.
 """
 
 from __future__ import annotations
@@ -50,7 +60,8 @@ if TYPE_CHECKING:
     from playwright.async_api import Frame, Page
 
 MEDIA_READ = 200  # media URLs read from a page at most
-FRAMES = 20  # frames read per page at most (the main one first)
+FRAMES = 20  # frames read per page at most: the main document and 19 shown iframes
+FRAMES_LOOKED = 200  # iframes (shown or not) looked at per page at most, in page.frames order
 FRAME_SECONDS = 5.0  # a child frame's script may take this long to answer
 BLOBS_KEPT = 64  # Blobs the init script keeps per frame (the newest)
 
@@ -223,7 +234,8 @@ READ_FRAME = """
     media: media,
     inline: inline.map((url) => /^blob:/i.test(url)
         ? {scheme: "blob", url: url.length <= 300 ? url : null}
-        : {scheme: "data", type: (url.match(/^data:([^;,]*)/i) || ["", ""])[1].toLowerCase()}),
+        : {scheme: "data",
+           type: (url.match(/^data:([^;,]*)/i) || ["", ""])[1].slice(0, 60).toLowerCase()}),
     notice: notice,
   };
 }
@@ -266,12 +278,20 @@ READ_DATA_URL = """
 }
 """
 
+# A frame shows a person something when its element is visible and at least
+# 2 x 2 CSS pixels (a 1 x 1 tracking frame shows nothing).
 FRAME_SHOWN = """
 (el) => el.checkVisibility({opacityProperty: true, visibilityProperty: true})
-        && el.getBoundingClientRect().width > 0 && el.getBoundingClientRect().height > 0
+        && el.getBoundingClientRect().width >= 2 && el.getBoundingClientRect().height >= 2
 """
 
-_MIME = re.compile(r"(?:image|video|audio|application|text)/[a-z0-9.+-]{1,60}")
+# The media types an inline media's name and stored content type may give:
+# a data: URL's type is text the page wrote, so any other is "another type".
+MEDIA_TYPES = frozenset({
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp",
+    "image/svg+xml", "image/x-icon", "image/vnd.microsoft.icon", "image/tiff", "image/heic",
+    "image/heif", "video/mp4", "video/webm", "video/ogg", "audio/mpeg", "audio/mp4",
+    "audio/ogg", "audio/webm", "audio/wav", "audio/flac", "audio/aac"})
 # A blob: URL as the browser makes it: the origin and a UUID, nothing a page
 # could write content into.
 _BLOB_URL = re.compile(r"blob:(?:https?://[a-z0-9.-]+(?::\d{1,5})?|null)/"
@@ -286,6 +306,14 @@ class Shown:
     media: tuple[str, ...] = ()  # http(s) URLs and inline descriptors, page order
     inline: tuple[MediaHash, ...] = ()  # inline media read and hashed in the page
     removed: str | None = None  # the "removed" text or element and where it was found
+    # How many of `media` (the first) the page showed at its last read (a
+    # union of reads, crawler.browser.page); None: all of them.
+    showing: int | None = None
+
+    @property
+    def shown_now(self) -> int:
+        """How many of `media` (the first ones) the page shows now."""
+        return len(self.media) if self.showing is None else self.showing
 
 
 @dataclass(frozen=True)
@@ -313,8 +341,13 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
         return None
     frames: list[tuple[Frame, dict[str, Any]]] = [(page.main_frame, main)]
     shown_cache: dict[Frame, bool] = {page.main_frame: True}
-    for frame in page.frames[:FRAMES]:
-        if frame is page.main_frame or frame.is_detached():
+    # Hidden frames (tracking pixels, widgets' helpers) are passed over before
+    # the cap counts: they must not use up the frames a person sees.
+    children = [f for f in page.frames if f is not page.main_frame][:FRAMES_LOOKED]
+    for frame in children:
+        if len(frames) >= FRAMES:
+            break
+        if frame.is_detached():
             continue
         try:
             if not await _frame_shown(frame, shown_cache):
@@ -343,10 +376,12 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
             media.append("")  # named once its size is known
     hashes: list[MediaHash] = []
     for number, (position, inline) in enumerate(pending, start=1):
-        if notice is None and position < hashed:
+        # Hashed even beside a notice: a notice in a third-party frame (a
+        # comment "deleted") does not hide the photo the page still shows.
+        if position < hashed:
             result = await _hash_inline(inline, number, max_body)
             hashes.append(result)
-        else:  # not compared: the notice decides, or past the media limit
+        else:  # past the media limit: listed, not compared
             result = MediaHash(_name(inline, number, None), inline=True)
         media[position] = result.url
     words = None
@@ -414,7 +449,7 @@ async def _hash_inline(inline: _Inline, number: int, max_body: int) -> MediaHash
     """Read one inline media's bytes in the page, hash them, drop them."""
     from playwright.async_api import Error as PlaywrightError
 
-    content_type = inline.type if _MIME.fullmatch(inline.type) else None
+    content_type = media_type(inline.type)
     try:
         got: dict[str, Any] = await asyncio.wait_for(
             inline.frame.evaluate(READ_INLINE, [KEY, inline.index, max_body]), FRAME_SECONDS * 4)
@@ -470,5 +505,11 @@ def _name(inline: _Inline, number: int, size: int | None) -> str:
         if inline.url and _BLOB_URL.fullmatch(inline.url):
             return inline.url
         return f"blob: URL (inline #{number})"
-    kind = inline.type if _MIME.fullmatch(inline.type) else " URL of another type"
+    kind = media_type(inline.type) or " URL of another type"
     return f"data:{kind} (inline #{number}{f', {size} bytes' if size is not None else ''})"
+
+
+def media_type(declared: str) -> str | None:
+    """A ``data:`` URL's declared type when it is one of `MEDIA_TYPES`, else None."""
+    declared = declared.strip().lower()
+    return declared if declared in MEDIA_TYPES else None

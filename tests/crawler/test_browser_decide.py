@@ -141,13 +141,48 @@ def test_the_hosts_removed_text_means_placeholder():
     assert media is None
 
 
-def test_the_removed_notice_wins_even_over_a_matching_hash():
-    # The notice is what the visitor sees; a stale <img> behind it does not
-    # make the material shown.
-    decision, media = run(page(removed="element div.hw-removed-notice"), [hashed()])
+def test_the_reported_media_still_shown_beats_a_notice_elsewhere_on_the_page():
+    # A comments widget saying "this comment was deleted" takes no photo down.
+    notice = ('text "was deleted" in a cross-origin iframe '
+              '(http://comments.test/w/1)')
+    decision, media = run(page(removed=notice), [hashed()])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert decision.reason == (f"page shows {IMG}: matches the reference hash; it also shows "
+                               f"the host's 'removed' {notice}")
+    assert media == hashed()
+
+
+def test_an_inline_match_beats_a_notice_too():
+    inline = MediaHash("data:image/jpeg (inline #1, 2048 bytes)", sha256=REFERENCE,
+                       length=2048, inline=True)
+    decision, media = run(page(removed='text "was deleted" in the page',
+                               media=(inline.url,), inline=(inline,)), [inline])
+    assert (decision.verdict, decision.reference_match, media) == (Verdict.ONLINE, True, inline)
+
+
+@pytest.mark.parametrize("where", ["in an overlay", "in an overlay in a closed shadow root"])
+def test_a_notice_laid_over_the_page_wins_over_a_matching_hash(where):
+    # The overlay covers the photo: a person sees the notice.
+    decision, media = run(page(removed=f"element div.hw-removed-notice {where}"), [hashed()])
     assert decision.verdict is Verdict.PLACEHOLDER
-    assert "div.hw-removed-notice" in decision.reason
+    assert decision.reason == ("page shows the host's 'removed' element "
+                               f"div.hw-removed-notice {where}")
     assert media is None
+
+
+def test_media_the_page_no_longer_showed_when_read_never_beats_a_notice():
+    # The photo was asked for, then replaced by the notice: only the first
+    # `shown` media were on the page when it was read.
+    visit = page(removed='text "has been removed" in the page', media=(THUMB, IMG), shown=1)
+    decision, media = run(visit, [hashed(THUMB, DIFFERENT), hashed(IMG, REFERENCE)])
+    assert (decision.verdict, media) == (Verdict.PLACEHOLDER, None)
+
+
+def test_a_notice_without_a_match_is_a_placeholder_whatever_else_is_shown():
+    for reference in (REFERENCE, None):
+        decision, _ = run(page(removed='text "gone" in the page'), [hashed(IMG, DIFFERENT)],
+                          reference=reference)
+        assert decision.verdict is Verdict.PLACEHOLDER, reference
 
 
 def test_a_page_that_shows_no_media_is_a_placeholder():
@@ -245,6 +280,28 @@ def test_media_shown_but_unreachable_is_online_without_a_comparison(failure):
     assert decision.reference_match is None
     assert "could not be fetched" in decision.reason
     assert media == failure
+
+
+@pytest.mark.parametrize("unread", [
+    MediaHash("blob:http://gallery.test/6eb17f28-c3eb-4d81-a8db-21f7afd76054",
+              error=ErrorKind.UNSUPPORTED, inline=True),
+    MediaHash("data:image/jpeg (inline #2)", error=ErrorKind.UNSUPPORTED, inline=True),
+    MediaHash("data:image/jpeg (inline #2)", sha256=DIFFERENT, truncated=True, inline=True),
+])
+def test_an_inline_media_that_could_not_be_read_is_not_read_as_changed(unread):
+    # It may be the reported photo (a MediaSource stream, a Blob let go):
+    # the other media differing proves no removal.
+    decision, media = run(page(media=(IMG, unread.url), inline=(unread,)),
+                          [hashed(IMG, DIFFERENT), unread])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert decision.reason == (f"page shows {unread.url}, which could not be compared (read "
+                               "in the page); no other media matches the reference hash")
+    # Beside only the host's known "removed" image, too.
+    decision, _ = run(page(media=(IMG, unread.url)), [hashed(IMG, STAND_IN), unread])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    # A match still wins.
+    decision, _ = run(page(media=(IMG, unread.url)), [unread, hashed(IMG, REFERENCE)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
 
 
 def test_media_shown_but_never_hashed_is_online_without_a_comparison():
@@ -430,9 +487,12 @@ def test_a_busy_page_records_the_media_it_hashed():
 
 
 def test_a_busy_page_with_the_hosts_removed_notice_is_a_placeholder():
-    decision, media = run(busy(removed='text "has been removed"'), [hashed()])
+    decision, media = run(busy(removed='text "has been removed"'), [hashed(IMG, DIFFERENT)])
     assert decision.verdict is Verdict.PLACEHOLDER
     assert media is None
+    # As on a finished page, the reported media still shown beats the notice.
+    decision, _ = run(busy(removed='text "has been removed"'), [hashed()])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
 
 
 def test_a_busy_page_showing_only_the_hosts_known_removed_image_is_a_placeholder():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.browser.read import frame_words
+from crawler.browser.read import _Inline, _name, frame_words, media_type
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, TestInternet
 from tests.net.pages.hidden import HiddenSite, add_hidden_site
@@ -111,6 +111,33 @@ def test_data_and_blob_images_are_hashed_in_the_page_and_compared(
         assert "base64" not in reason and len(reason) < 300
 
 
+def test_the_reported_photo_still_shown_beats_a_notice_in_a_third_party_frame(
+        store, db_url, net, site, tmp_path, browser_temp):
+    # A comments widget where one comment reads as the notice takes no photo
+    # down; the pages whose notice is all a person sees stay placeholders.
+    pages = ["iframe-comments", "iframe-notice", "closed-shadow", "overlay"]
+    got = _crawl(store, db_url, net, site, pages, tmp_path, browser_temp)
+    verdicts = {page: verdict for page, (verdict, _, _) in got.items()}
+    assert verdicts == {"iframe-comments": "online", "iframe-notice": "placeholder",
+                        "closed-shadow": "placeholder", "overlay": "placeholder"}, got
+    verdict, reason, sha = got["iframe-comments"]
+    assert sha == site.photo_sha256
+    assert reason == (f"page shows {site.host.url('/m/photo.jpg')}: matches the reference "
+                      f"hash; it also shows the host's 'removed' text "
+                      f"\"{REMOVED_TEXT.lower()}\" in a cross-origin iframe "
+                      f"({site.notices.url('/n/7')})")
+
+
+def test_hidden_frames_do_not_use_up_the_frames_read(store, db_url, net, site, tmp_path,
+                                                     browser_temp):
+    # 25 tracking-style frames nobody sees come first; the notice frame after
+    # them is still read.
+    got = _crawl(store, db_url, net, site, ["many-frames"], tmp_path, browser_temp)
+    assert got["many-frames"][:2] == (
+        "placeholder", f"page shows the host's 'removed' text \"{REMOVED_TEXT.lower()}\" in a "
+                       f"cross-origin iframe ({site.frame_url})"), got
+
+
 @pytest.mark.parametrize(("url", "words"), [
     ("http://notices.test:8080/n/5", "in a cross-origin iframe (http://notices.test:8080/n/5)"),
     ("http://hidden.test:8080/frame#secret", "in a same-origin iframe (http://hidden.test:8080/frame)"),
@@ -122,3 +149,20 @@ def test_data_and_blob_images_are_hashed_in_the_page_and_compared(
 ])
 def test_an_iframe_is_named_by_its_origin_and_only_an_http_url_is_quoted(url, words):
     assert frame_words(url, "http://hidden.test:8080/p/x") == words
+
+
+@pytest.mark.parametrize(("declared", "name", "stored"), [
+    ("image/png", "data:image/png (inline #1, 9 bytes)", "image/png"),
+    ("IMAGE/SVG+XML", "data:image/svg+xml (inline #1, 9 bytes)", "image/svg+xml"),
+    ("video/webm", "data:video/webm (inline #1, 9 bytes)", "video/webm"),
+    # Text the page wrote in the type's place never reaches a reason or the store.
+    ("image/you-have-been-hacked-call-555", "data: URL of another type (inline #1, 9 bytes)",
+     None),
+    ("text/html", "data: URL of another type (inline #1, 9 bytes)", None),
+    ("application/octet-stream", "data: URL of another type (inline #1, 9 bytes)", None),
+    ("", "data: URL of another type (inline #1, 9 bytes)", None),
+])
+def test_a_data_url_is_named_and_typed_only_by_a_known_media_type(declared, name, stored):
+    inline = _Inline(None, 0, "data", declared, None)  # type: ignore[arg-type]
+    assert _name(inline, 1, 9) == name
+    assert media_type(declared) == stored

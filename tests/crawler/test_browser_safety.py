@@ -240,6 +240,31 @@ def test_no_trace_of_inline_media_on_disk_in_the_logs_or_the_store(store, db_url
     assert b";base64," not in values
 
 
+def test_playwrights_debug_switches_never_print_inline_media(store, db_url, net, hidden, marker,
+                                                             tmp_path, browser_temp):
+    # DEBUG=pw:protocol makes Playwright's driver print every message it
+    # exchanges with Chromium, the inline media bytes read in the page among
+    # them (as base64); DEBUG_FILE would write them to a file.
+    pages = ["data", "blob"]
+    refs = {hidden.url(page): hidden.photo_sha256 for page in pages}
+    add_cases(store, list(refs), refs)
+    debug_file = tmp_path / "pw-debug.log"
+    result = run_crawl(db_url, net, tmp_path, "--browser", timeout=180,
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp), HOSTWATCH_BROWSER_TIMEOUT="15",
+                       DEBUG="pw:protocol,pw:channel,pw:api", DEBUG_FILE=str(debug_file),
+                       PWDEBUG="console", DEBUGP="1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    checks = checks_by_url(store)
+    # The checks really read the inline media: hashed and matched.
+    assert {page: [c.verdict for c in checks[hidden.url(page)]] for page in pages} == {
+        page: ["online"] for page in pages}
+    forms = _forms(marker)
+    logs = (result.stdout + result.stderr).encode()
+    assert [form for form in forms if form in logs] == []
+    assert b"data:image/jpeg;base64" not in logs
+    assert _files_with(forms, tmp_path, browser_temp) == []
+
+
 def test_the_browser_profile_holds_no_inline_media_while_the_browser_runs(net, hidden, marker,
                                                                           browser_temp):
     resolver = Resolver((net.nameserver,), timeout=2)

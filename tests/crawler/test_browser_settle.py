@@ -12,12 +12,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from crawler.browser.decide import MediaHash
+from crawler.browser.check import _to_hash
+from crawler.browser.decide import MediaHash, PageVisit
 from crawler.browser.page import _union
 from crawler.browser.read import Shown
 from crawler.browser.settle import FOREIGN_WAIT, Activity, site_of
@@ -254,14 +256,16 @@ def test_a_network_quiet_for_the_quiet_period_is_not_busy():
     assert activity.quiet_since() == 100.2
 
 
-def test_the_reads_of_a_scrolled_page_add_up_in_the_order_first_seen():
+def test_the_reads_of_a_scrolled_page_add_up_the_last_read_first_then_earlier_ones():
     a, b, c, d = (f"http://x.test/{n}.jpg" for n in "abcd")
     inline = MediaHash("data:image/png (inline #1, 9 bytes)", sha256="0" * 64, inline=True)
     reads = [Shown((a, b, "data:image/png (inline #1)")),
              Shown((b, c), (), 'text "has been removed"'),
              Shown((d, inline.url), (inline,))]  # a list that dropped a, b and c
-    # Inline media are the last read's: only it read their bytes.
-    assert _union(reads) == Shown((a, b, c, d, inline.url), (inline,), 'text "has been removed"')
+    # The last read keeps its order (its inline media were hashed by their
+    # place in it); inline media are its own: only it read their bytes.
+    assert _union(reads) == Shown((d, inline.url, a, b, c), (inline,),
+                                  'text "has been removed"', showing=2)
     assert _union([Shown((a,), (), "element .gone")]).removed == "element .gone"
 
 
@@ -291,3 +295,18 @@ def test_a_site_is_a_registrable_domain_or_the_last_two_labels():
     assert site_of("http://chat.widget.test:8080/x") == "widget.test"  # not on the list
     assert site_of("http://127.0.0.1:99/") == "127.0.0.1"
     assert site_of("about:blank") is None
+
+
+def test_every_inline_media_the_last_read_hashed_is_compared():
+    # Earlier reads saw more http media than the media limit; the last read
+    # hashed its inline photo at place 2 of its own list.
+    earlier = Shown(tuple(f"http://x.test/{n}.jpg" for n in range(10)))
+    inline = MediaHash("data:image/jpeg (inline #1, 9 bytes)", sha256="0" * 64, inline=True)
+    last = Shown(("http://x.test/9.jpg", inline.url), (inline,))
+    shown = _union([earlier, last])
+    visit = PageVisit(url="http://x.test/p", status=200, content_type="text/html",
+                      media=shown.media, inline=shown.inline, shown=shown.shown_now)
+    assert inline.url in _to_hash(visit, 2)
+    # However far down the list it is.
+    visit = replace(visit, media=(*earlier.media, inline.url))
+    assert _to_hash(visit, 2) == ["http://x.test/0.jpg", "http://x.test/1.jpg", inline.url]

@@ -26,6 +26,12 @@ and each hides its notice or its photo in one place a person still sees:
                       (/api/photo.json, application/json), become a Blob and
                       URL.createObjectURL; the URL is revoked once drawn
     blob-changed      the same with another image (/api/other.json)
+    iframe-comments   the photo, and a cross-origin comments widget
+                      (http://notices.test:PORT/n/7) where one comment reads
+                      as the removal notice: a person sees the photo
+    many-frames       a banner image, 25 iframes a person does not see (12
+                      with display: none, 13 of 1 x 1 pixel), then the
+                      notice in a cross-origin iframe (/n/5)
 
     site = add_hidden_site(net, marker=b"HW-MARKER-1234")
     site.url("data")     # http://hidden.test:PORT/p/data
@@ -52,7 +58,7 @@ __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 
 PAGES = ("iframe-notice", "iframe-shadow", "closed-shadow", "open-shadow", "overlay",
          "hidden-template", "hidden-iframe", "data", "data-csp", "data-changed", "blob",
-         "blob-changed")
+         "blob-changed", "iframe-comments", "many-frames")
 IMAGE_SIZE = 4096
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -97,6 +103,9 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
     second.route("/n/5", _page("Notice", f"<p>{REMOVED_TEXT}.</p>"))
     second.route("/n/6", _page("Notice", "<hw-notice></hw-notice>",
                                _SHADOW.replace("__MODE__", "closed")))
+    second.route("/n/7", _page("Comments", "<ul><li>Great photo!</li>"
+                               f"<li>{REMOVED_TEXT}.</li><li>Thanks.</li></ul>"))
+    second.route("/n/pixel", _page("Pixel", ""))
     host.route("/m/photo.jpg", Serve(photo, headers=_NO_STORE))
     host.route("/m/banner.jpg", Serve(banner, headers=_NO_STORE))
     for path, image in (("/api/photo.json", photo), ("/api/other.json", other)):
@@ -125,6 +134,17 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
             ("data-changed", other, {})):
         uri = "data:image/jpeg;base64," + base64.b64encode(image).decode()
         host.route(f"/p/{page}", _page("Photo", f'<img src="{uri}" alt="Photo">', "", headers))
+    host.route("/p/iframe-comments", _page(
+        "Photo", photo_img + f'<iframe src="{second.url("/n/7")}" width="400" height="200">'
+        "</iframe>"))
+    pixel = second.url("/n/pixel")
+    hidden_frames = "".join(
+        f'<iframe src="{pixel}?{n}" width="1" height="1"'
+        + (' style="display:none"' if n % 2 else ' style="border:0"') + "></iframe>"
+        for n in range(25))
+    host.route("/p/many-frames", _page(
+        "Photo", banner_img + hidden_frames + f'<iframe src="{site.frame_url}" width="400"'
+        ' height="200"></iframe>'))
     host.route("/p/blob", _page("Photo", "", _BLOB.replace("__API__", "/api/photo.json")))
     host.route("/p/blob-changed", _page("Photo", "", _BLOB.replace("__API__", "/api/other.json")))
     return site
