@@ -7,8 +7,10 @@ Scrapy's reactor cannot restart inside one process, so every crawl runs as
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,3 +78,12 @@ def checks_by_url(store: Store) -> dict[str, list[Check]]:
     for url, check in rows:
         out.setdefault(url, []).append(check)
     return out
+
+
+@pytest.fixture
+def browser_temp() -> Iterator[Path]:
+    """Where a browser check's temporary directory goes (HOSTWATCH_BROWSER_TEMP):
+    short, because Chromium puts a Unix socket (107 bytes of path at most) in it."""
+    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

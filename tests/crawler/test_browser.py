@@ -13,11 +13,9 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import shutil
 import signal
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -42,15 +40,6 @@ CRAWL_USER_AGENT = KEYS["user_agent"].default
 REMOVED = Removed((REMOVED_TEXT.lower(),), (REMOVED_SELECTOR,))
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    """Where the browser's temporary directory goes: short, because Chromium
-    puts a Unix socket (107 bytes of path at most) inside it."""
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

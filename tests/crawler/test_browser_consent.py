@@ -6,9 +6,6 @@ a cookie and a reload; and no wall at all).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +20,6 @@ CRAWL_USER_AGENT = KEYS["user_agent"].default
 BROWSER_TIMEOUT = "15"  # generous: the machine runs other browsers too
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    """Short: Chromium puts a Unix socket (107 bytes of path at most) inside it."""
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

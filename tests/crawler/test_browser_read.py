@@ -13,9 +13,6 @@ The pages are in tests.net.pages.hidden.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,13 +25,6 @@ from tests.net.pages.hidden import HiddenSite, add_hidden_site
 MARKER = b"HW-MARKER-READ-7d31"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -23,10 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import shutil
-import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -66,13 +63,6 @@ def gallery(net: TestInternet, marker: bytes) -> JsGallery:
         gallery.item(item, state)
     gallery.item("r", "removed")
     return gallery
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _refs(gallery: JsGallery, marker: bytes) -> dict[str, str]:

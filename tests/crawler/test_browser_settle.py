@@ -8,12 +8,8 @@ found by scrolling, pages that never finish loading kept transient
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -31,14 +27,6 @@ from tests.net.pages.busy import BusyPages, add_busy_pages
 MARKER = b"HW-MARKER-SETTLE-7d21"
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    """Short: Chromium puts a Unix socket (107 bytes of path at most) inside it."""
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ its route; plain HTTP checks request the document without it. Through
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -25,14 +23,6 @@ from tests.net.pages.spa import APP_PATH, SpaApp, add_spa
 
 MARKER = b"HW-MARKER-SPA-7d2f"
 
-
-
-@pytest.fixture
-def browser_temp() -> Iterator[Path]:
-    """Short: Chromium puts a Unix socket (107 bytes of path at most) inside it."""
-    path = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
