@@ -12,7 +12,13 @@ Closed shadow roots cannot be reached from outside; `INIT_SCRIPT` (added to
 the browser context, so it runs in every frame before the page's own
 scripts) keeps a reference to each root a page attaches, and to each Blob it
 turns into a ``blob:`` URL (so that a URL the page revoked once its image
-was drawn can still be read).
+was drawn can still be read). Against a hostile page, it also keeps the
+browser's own DOM getters and methods the reader uses (`TOOLS`), so that a
+page replacing one cannot fail the read or change what is hashed; exposes
+all of it only as a frozen, read-only, non-enumerable window property named
+by random letters (`KEY`); and makes its wrappers answer
+``Function.prototype.toString`` as native code, so that a page cannot easily
+tell hostwatch from a person and show it something else.
 
 - **Removal notices.** A "removed" text counts only where it is rendered (the
   text a person sees, not a hidden template); a "removed" selector only when
@@ -24,12 +30,12 @@ was drawn can still be read).
   being read and hashed: crawler.browser.decide weighs the two.
 - **Media.** http(s) URLs in page order, as before; ``data:`` and ``blob:``
   media (inline media) are read inside the page: the reader returns small
-  tokens, then each one's bytes are fetched in the page (``fetch`` or the
-  kept Blob), cut at ``max_body``, sent to Python as base64, decoded, hashed
-  with SHA-256 in memory and dropped. Where the page's Content-Security-Policy
-  forbids ``fetch`` of a ``data:`` URL, the URL itself (cut to the size that
-  decodes to ``max_body``) is decoded in Python by the standard library's
-  ``data:`` handler. A ``blob:`` that cannot be read is a `MediaHash` with an
+  tokens; a ``data:`` URL itself (cut to the size that decodes to
+  ``max_body``) is then decoded in Python by the standard library's ``data:``
+  handler (its bytes are its text: the page cannot make us hash others); a
+  ``blob:``'s bytes are read in the page (the kept Blob, or ``fetch``), cut
+  at ``max_body``, sent to Python as base64; both are hashed with SHA-256 in
+  memory and dropped. A ``blob:`` that cannot be read is a `MediaHash` with an
   error ("shown, could not be compared"). An inline media's name in the check
   is a descriptor without its content: ``data:image/png (inline #1, 4096
   bytes)``, or the ``blob:`` URL. A ``data:`` URL's type is text the page
