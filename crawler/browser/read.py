@@ -252,6 +252,10 @@ INIT_SCRIPT = """
 # and each element is read on its own: one that throws is passed over.
 READ_FRAME = """
 ([key, token, texts, selectors, limit]) => {
+  // A frame the init script did not run in gets it now (later than the
+  // page's scripts: the getters are then the page's, but inline media can
+  // still be read).
+  if (!window[key]) try { __INIT__ } catch (e) {}
   const reader = window[key] || null;
   const $ = reader ? reader.tools : (__TOOLS__)();
   const shadowOf = (el) => $.shadowRoot(el) || (reader && reader.shadowOf(el)) || null;
@@ -398,7 +402,7 @@ READ_FRAME = """
     notice: notice,
   };
 }
-""".replace("__TOOLS__", TOOLS)
+""".replace("__TOOLS__", TOOLS).replace("__INIT__", INIT_SCRIPT)
 
 # The bytes of a blob: media ``index`` of the read ``token``: at most ``max``
 # of them, as base64 (in memory, straight back to Python).
