@@ -12,7 +12,13 @@ Closed shadow roots cannot be reached from outside; `INIT_SCRIPT` (added to
 the browser context, so it runs in every frame before the page's own
 scripts) keeps a reference to each root a page attaches, and to each Blob it
 turns into a ``blob:`` URL (so that a URL the page revoked once its image
-was drawn can still be read).
+was drawn can still be read). Against a hostile page, it also keeps the
+browser's own DOM getters and methods the reader uses (`TOOLS`), so that a
+page replacing one cannot fail the read or change what is hashed; exposes
+all of it only as a frozen, read-only, non-enumerable window property named
+by random letters (`KEY`); and makes its wrappers answer
+``Function.prototype.toString`` as native code, so that a page cannot easily
+tell hostwatch from a person and show it something else.
 
 - **Removal notices.** A "removed" text counts only where it is rendered (the
   text a person sees, not a hidden template); a "removed" selector only when
@@ -24,12 +30,12 @@ was drawn can still be read).
   being read and hashed: crawler.browser.decide weighs the two.
 - **Media.** http(s) URLs in page order, as before; ``data:`` and ``blob:``
   media (inline media) are read inside the page: the reader returns small
-  tokens, then each one's bytes are fetched in the page (``fetch`` or the
-  kept Blob), cut at ``max_body``, sent to Python as base64, decoded, hashed
-  with SHA-256 in memory and dropped. Where the page's Content-Security-Policy
-  forbids ``fetch`` of a ``data:`` URL, the URL itself (cut to the size that
-  decodes to ``max_body``) is decoded in Python by the standard library's
-  ``data:`` handler. A ``blob:`` that cannot be read is a `MediaHash` with an
+  tokens; a ``data:`` URL itself (cut to the size that decodes to
+  ``max_body``) is then decoded in Python by the standard library's ``data:``
+  handler (its bytes are its text: the page cannot make us hash others); a
+  ``blob:``'s bytes are read in the page (the kept Blob, or ``fetch``), cut
+  at ``max_body``, sent to Python as base64; both are hashed with SHA-256 in
+  memory and dropped. A ``blob:`` that cannot be read is a `MediaHash` with an
   error ("shown, could not be compared"). An inline media's name in the check
   is a descriptor without its content: ``data:image/png (inline #1, 4096
   bytes)``, or the ``blob:`` URL. A ``data:`` URL's type is text the page
@@ -65,67 +71,215 @@ FRAMES_LOOKED = 200  # iframes (shown or not) looked at per page at most, in pag
 FRAME_SECONDS = 5.0  # a child frame's script may take this long to answer
 BLOBS_KEPT = 64  # Blobs the init script keeps per frame (the newest)
 
-# A name only this crawl knows: where the init script leaves what it keeps.
-# Page scripts could find it (getOwnPropertyNames) but not collide with it.
-KEY = f"__hw_{secrets.token_hex(12)}"
+# A name only this crawl knows, where the init script leaves its reader: random
+# letters (no prefix a page could look for); the property is non-enumerable,
+# non-writable and non-configurable, its value a frozen object of functions
+# that keep, in their closure, the browser's own methods and getters (taken
+# before any page script runs). A page can still list it (getOwnPropertyNames),
+# but not tell it from the browser's own names by its form, replace it, or
+# change what it reads.
+KEY = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(3)) + "".join(
+    secrets.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(13))
+
+# The reader's tools: the browser's own DOM getters and methods, taken when
+# this runs (in the init script: before any page script) and called through
+# Function.prototype.call bound to them, so that a page replacing a prototype's
+# getter or method later does not change what is read.
+TOOLS = """
+() => {
+  const O = Object, F = Function.prototype;
+  const uncurry = F.bind.call(F.bind, F.call);  // uncurry(f)(self, ...args) = f.call(self, ...args)
+  const desc = O.getOwnPropertyDescriptor, define = O.defineProperty;
+  const get = (proto, name) => {
+    const d = proto && desc(proto, name);
+    return d && d.get ? uncurry(d.get) : () => undefined;
+  };
+  const fn = (proto, name) => {
+    const d = proto && desc(proto, name);
+    return d && typeof d.value === "function" ? uncurry(d.value) : () => undefined;
+  };
+  const w = window, E = w.Element && w.Element.prototype, N = w.Node && w.Node.prototype;
+  const D = w.Document && w.Document.prototype;
+  const DF = w.DocumentFragment && w.DocumentFragment.prototype;
+  const nodeType = get(N, "nodeType");
+  const byType = (element, doc, frag) => (node, ...args) => {
+    const t = nodeType(node);
+    return (t === 1 ? element : t === 9 ? doc : frag)(node, ...args);
+  };
+  const listLength = get(w.NodeList && w.NodeList.prototype, "length");
+  const collLength = get(w.HTMLCollection && w.HTMLCollection.prototype, "length");
+  const toArray = (list, length) => {
+    const out = [];
+    const n = length(list) || 0;
+    for (let i = 0; i < n; i++) define(out, i, {value: list[i], writable: true,
+                                                  enumerable: true, configurable: true});
+    return out;
+  };
+  const qsa = byType(fn(E, "querySelectorAll"), fn(D, "querySelectorAll"),
+                     fn(DF, "querySelectorAll"));
+  const kids = byType(get(E, "children"), get(D, "children"), get(DF, "children"));
+  const style = fn(w, "getComputedStyle");
+  const prop = fn(w.CSSStyleDeclaration && w.CSSStyleDeclaration.prototype, "getPropertyValue");
+  const rect = fn(E, "getBoundingClientRect");
+  const R = w.DOMRectReadOnly && w.DOMRectReadOnly.prototype;
+  const rw = get(R, "width"), rh = get(R, "height");
+  const img = get(w.HTMLImageElement && w.HTMLImageElement.prototype, "currentSrc");
+  const av = get(w.HTMLMediaElement && w.HTMLMediaElement.prototype, "currentSrc");
+  const tag = get(E, "localName");
+  const S = w.ShadowRoot && w.ShadowRoot.prototype;
+  const URLs = w.URL, href = get(URLs && URLs.prototype, "href");
+  return {
+    all: (node, selector) => toArray(qsa(node, selector), listLength),
+    children: (node) => { const c = kids(node); return c ? toArray(c, collLength) : []; },
+    attr: fn(E, "getAttribute"),
+    shadowRoot: get(E, "shadowRoot"),
+    currentSrc: (el) => { const t = tag(el);
+                          return t === "img" ? img(el) : t === "video" || t === "audio" ? av(el)
+                                                                                        : null; },
+    baseURI: get(N, "baseURI"),
+    parent: get(N, "parentElement"),
+    rootNode: fn(N, "getRootNode"),
+    isShadow: (node) => nodeType(node) === 11 && !!get(S, "mode")(node),
+    mode: get(S, "mode"),
+    host: get(S, "host"),
+    isElement: (node) => nodeType(node) === 1,
+    visible: fn(E, "checkVisibility"),
+    box: (el) => { const r = rect(el); return [rw(r), rh(r)]; },
+    matches: fn(E, "matches"),
+    text: get(w.HTMLElement && w.HTMLElement.prototype, "innerText"),
+    css: (el, name) => prop(style(w, el), name),
+    body: get(D, "body"),
+    url: (value, base) => href(new URLs(value, base)),
+  };
+}
+"""
 
 INIT_SCRIPT = """
 (() => {
   const KEY = "__KEY__";
-  if (Object.prototype.hasOwnProperty.call(window, KEY)) return;
+  const O = Object, F = Function.prototype;
+  if (O.prototype.hasOwnProperty.call(window, KEY)) return;
+  const uncurry = F.bind.call(F.bind, F.call);
+  const tools = (__TOOLS__)();
+  const M = Map.prototype, WM = WeakMap.prototype;
+  const mapGet = uncurry(M.get), mapSet = uncurry(M.set), mapDelete = uncurry(M.delete);
+  const mapSize = uncurry(O.getOwnPropertyDescriptor(M, "size").get);
+  const mapKeys = uncurry(M.keys), next = uncurry(O.getPrototypeOf(new Map().keys()).next);
+  const weakGet = uncurry(WM.get), weakSet = uncurry(WM.set);
   const hosts = new WeakMap();  // shadow host -> its root, open or closed
   const blobs = new Map();      // blob: URL -> the Blob, kept after revokeObjectURL
-  // The browser's own fetch, before a page script can replace it.
-  const fetch = window.fetch.bind(window);
-  Object.defineProperty(window, KEY, {value: {hosts, blobs, fetch, inline: []},
-                                      enumerable: false});
-  const attach = Element.prototype.attachShadow;
-  Element.prototype.attachShadow = function (init) {
-    const root = attach.call(this, init);
-    hosts.set(this, root);
-    return root;
+  const reads = new Map();      // a read's token -> the inline media URLs it found
+  const fetch = window.fetch, call = uncurry;
+  const fetchIt = call(fetch), toBlob = uncurry(Response.prototype.blob);
+  const isBlob = (x) => { try { blobSize(x); return true; } catch (e) { return false; } };
+  const blobSize = uncurry(O.getOwnPropertyDescriptor(Blob.prototype, "size").get);
+  const slice = uncurry(Blob.prototype.slice), bytesOf = uncurry(Blob.prototype.arrayBuffer);
+  const U8 = Uint8Array, fromCodes = String.fromCharCode, btoa = window.btoa;
+  const apply = uncurry(F.apply), sub = uncurry(U8.prototype.subarray);
+  const strSlice = uncurry(String.prototype.slice), test = uncurry(RegExp.prototype.test);
+  const base64 = (buffer) => {
+    const all = new U8(buffer);
+    let text = "";
+    for (let i = 0; i < all.length; i += 0x8000)
+      text += apply(fromCodes, null, sub(all, i, i + 0x8000));
+    return btoa(text);
   };
-  const create = URL.createObjectURL;
-  URL.createObjectURL = function (object) {
-    const url = create.call(URL, object);
-    if (object instanceof Blob) {
-      blobs.set(url, object);
-      if (blobs.size > __BLOBS__) blobs.delete(blobs.keys().next().value);
+  const fakes = new WeakMap();  // our wrappers -> the built-in they stand in for
+  const reader = O.freeze({
+    tools: O.freeze(tools),
+    shadowOf: (el) => weakGet(hosts, el) || null,
+    keep: (token, urls) => {
+      mapSet(reads, token, urls);
+      if (mapSize(reads) > 8) mapDelete(reads, next(mapKeys(reads)).value);
+    },
+    // A data: URL the read ``token`` found (decoded in Python, never here).
+    data: (token, index, max) => {
+      const urls = mapGet(reads, token), url = urls && urls[index];
+      return typeof url === "string" && test(/^data:/i, url)
+          ? [strSlice(url, 0, max), url.length] : null;
+    },
+    // A blob: URL's bytes, at most ``max`` of them, as base64.
+    blob: async (token, index, max) => {
+      const urls = mapGet(reads, token), url = urls && urls[index];
+      if (typeof url !== "string" || !test(/^blob:/i, url)) return {error: "gone"};
+      let blob = mapGet(blobs, url) || null;
+      try {
+        if (!blob) blob = await toBlob(await fetchIt(window, url));
+        const size = blobSize(blob);
+        const part = size > max ? slice(blob, 0, max) : blob;
+        return {size, truncated: size > max, base64: base64(await bytesOf(part))};
+      } catch (e) {
+        return {error: "read"};
+      }
+    },
+  });
+  O.defineProperty(window, KEY, {value: reader, enumerable: false, writable: false,
+                                 configurable: false});
+  // Our wrappers answer Function.prototype.toString as the built-ins they
+  // replace ("function attachShadow() { [native code] }").
+  const toString = F.toString, toStringCall = uncurry(toString);
+  const stand = {toString() {
+    const original = weakGet(fakes, this);
+    return toStringCall(original === undefined ? this : original);
+  }}.toString;
+  weakSet(fakes, stand, toString);
+  F.toString = stand;
+  const attach = Element.prototype.attachShadow, attachIt = uncurry(attach);
+  const wrapped = {attachShadow(init) {
+    const root = attachIt(this, init);
+    weakSet(hosts, this, root);
+    return root;
+  }}.attachShadow;
+  weakSet(fakes, wrapped, attach);
+  Element.prototype.attachShadow = wrapped;
+  const create = URL.createObjectURL, createIt = uncurry(create);
+  const made = {createObjectURL(object) {
+    const url = createIt(URL, object);
+    if (isBlob(object)) {
+      mapSet(blobs, url, object);
+      if (mapSize(blobs) > __BLOBS__) mapDelete(blobs, next(mapKeys(blobs)).value);
     }
     return url;
-  };
+  }}.createObjectURL;
+  weakSet(fakes, made, create);
+  URL.createObjectURL = made;
 })();
-""".replace("__KEY__", KEY).replace("__BLOBS__", str(BLOBS_KEPT))
+""".replace("__KEY__", KEY).replace("__BLOBS__", str(BLOBS_KEPT)).replace("__TOOLS__", TOOLS)
 
 # One frame: its media (http(s) URLs, and tokens for data:/blob: ones) and
 # the first "removed" text or element shown. Returns indexes, never page text.
+# DOM reads go through the init script's tools (the browser's own getters),
+# and each element is read on its own: one that throws is passed over.
 READ_FRAME = """
-([key, texts, selectors, limit]) => {
-  let state = window[key];
-  if (!state) {
-    state = {hosts: new WeakMap(), blobs: new Map(), inline: []};
-    try { Object.defineProperty(window, key, {value: state, enumerable: false}); } catch (e) {}
-  }
-  const shadowOf = (el) => el.shadowRoot || state.hosts.get(el) || null;
+([key, token, texts, selectors, limit]) => {
+  // A frame the init script did not run in gets it now (later than the
+  // page's scripts: the getters are then the page's, but inline media can
+  // still be read).
+  if (!window[key]) try { __INIT__ } catch (e) {}
+  const reader = window[key] || null;
+  const $ = reader ? reader.tools : (__TOOLS__)();
+  const shadowOf = (el) => $.shadowRoot(el) || (reader && reader.shadowOf(el)) || null;
   // The document and every shadow root in it, open or closed, in tree order.
   const scopes = [document];
   let elements = 0;
   for (let i = 0; i < scopes.length && elements < 20000; i++) {
-    for (const el of scopes[i].querySelectorAll("*")) {
+    for (const el of $.all(scopes[i], "*")) {
       if (++elements > 20000) break;
-      const root = shadowOf(el);
-      if (root) scopes.push(root);
+      try {
+        const root = shadowOf(el);
+        if (root) scopes.push(root);
+      } catch (e) {}
     }
   }
   const shown = (el) => {
     try {
-      return el.checkVisibility({opacityProperty: true, visibilityProperty: true});
+      return !!$.visible(el, {opacityProperty: true, visibilityProperty: true});
     } catch (e) { return false; }
   };
   const boxed = (el) => {
     if (!shown(el)) return false;
-    const box = el.getBoundingClientRect();
-    return box.width > 0 && box.height > 0;
+    const [width, height] = $.box(el);
+    return width > 0 && height > 0;
   };
 
   const media = [], inline = [], seen = new Set();
@@ -140,7 +294,7 @@ READ_FRAME = """
       return;
     }
     let url;
-    try { url = new URL(value, base).href; } catch (e) { return; }
+    try { url = $.url(value, base); } catch (e) { return; }
     if (/^https?:/i.test(url) && !seen.has(url)) { seen.add(url); media.push({u: url}); }
   };
   const srcset = (value, base) => {
@@ -159,34 +313,42 @@ READ_FRAME = """
   const TAGS = "img, video, audio, source, embed, object, input[type=image], image";
   let styled = 0;
   for (const scope of scopes) {
-    for (const el of scope.querySelectorAll(TAGS)) {
-      for (const attr of ["src", "data", "poster", "href", "xlink:href"])
-        add(el.getAttribute(attr), el.baseURI);
-      srcset(el.getAttribute("srcset"), el.baseURI);
-      if (el.currentSrc) add(el.currentSrc, el.baseURI);
+    for (const el of $.all(scope, TAGS)) {
+      try {
+        const base = $.baseURI(el);
+        for (const attr of ["src", "data", "poster", "href", "xlink:href"])
+          add($.attr(el, attr), base);
+        srcset($.attr(el, "srcset"), base);
+        const current = $.currentSrc(el);
+        if (current) add(current, base);
+      } catch (e) {}
     }
-    for (const el of scope.querySelectorAll(scope === document ? "body *" : "*")) {
+    for (const el of $.all(scope, scope === document ? "body *" : "*")) {
       if (++styled > 5000) break;
-      const bg = getComputedStyle(el).backgroundImage;
-      if (bg && bg !== "none")
-        for (const m of bg.matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) add(m[1], el.baseURI);
+      try {
+        const bg = $.css(el, "background-image");
+        if (bg && bg !== "none")
+          for (const m of bg.matchAll(/url\\(["']?([^"')]+)["']?\\)/g)) add(m[1], $.baseURI(el));
+      } catch (e) {}
     }
   }
-  for (const el of document.querySelectorAll(
-      'meta[property="og:image"], meta[property="og:video"], meta[name="twitter:image"]'))
-    add(el.getAttribute("content"), document.baseURI);
-  state.inline = inline;
+  for (const el of $.all(document,
+      'meta[property="og:image"], meta[property="og:video"], meta[name="twitter:image"]')) {
+    try { add($.attr(el, "content"), $.baseURI(document)); } catch (e) {}
+  }
+  if (reader) reader.keep(token, inline);
 
   // The notice: rendered text (innerText leaves out what is not rendered,
   // and does not cross into shadow roots), or a selector's visible element.
-  const lower = (el) => (el.innerText || "").toLowerCase();
+  const lower = (el) => { try { return String($.text(el) || "").toLowerCase(); }
+                          catch (e) { return ""; } };
   const childrenOf = (node) => {
-    const kids = [...(node.children || [])];
-    const root = node instanceof Element ? shadowOf(node) : null;
-    return root ? [...root.children, ...kids] : kids;
+    const kids = $.children(node);
+    const root = $.isElement(node) ? shadowOf(node) : null;
+    return root ? [...$.children(root), ...kids] : kids;
   };
-  const tops = (scope) => (scope === document ? [document.body].filter(Boolean)
-                                               : [...scope.children]).filter(shown);
+  const tops = (scope) => (scope === document ? [$.body(document)].filter(Boolean)
+                                               : $.children(scope)).filter(shown);
   const holder = (scope, text) => {
     let el = tops(scope).find((k) => lower(k).includes(text));
     if (!el) return null;
@@ -196,22 +358,23 @@ READ_FRAME = """
       el = next;
     }
   };
-  const up = (el) => el.parentElement
-      || (el.getRootNode() instanceof ShadowRoot ? el.getRootNode().host : null);
+  const rootOf = (el) => { const root = $.rootNode(el); return $.isShadow(root) ? root : null; };
+  const up = (el) => $.parent(el) || (rootOf(el) ? $.host(rootOf(el)) : null);
   const overlay = (el) => {
     for (let n = el; n; n = up(n)) {
-      try { if (n.matches("dialog[open], :modal, :popover-open")) return true; } catch (e) {}
-      const style = getComputedStyle(n);
-      if (style.position === "fixed" || style.position === "sticky") return true;
-      if (style.position === "absolute" && Number(style.zIndex) > 0) return true;
+      try { if ($.matches(n, "dialog[open], :modal, :popover-open")) return true; } catch (e) {}
+      try {
+        const position = $.css(n, "position");
+        if (position === "fixed" || position === "sticky") return true;
+        if (position === "absolute" && Number($.css(n, "z-index")) > 0) return true;
+      } catch (e) {}
     }
     return false;
   };
   const where = (how, which, el) => {
-    const root = el.getRootNode();
+    const root = rootOf(el);
     return {how, which, overlay: overlay(el),
-            shadow: root instanceof ShadowRoot ? (root.mode === "closed" ? "closed" : "open")
-                                               : null};
+            shadow: root ? ($.mode(root) === "closed" ? "closed" : "open") : null};
   };
   let notice = null;
   search: {
@@ -225,8 +388,8 @@ READ_FRAME = """
     for (const scope of scopes)
       for (let s = 0; s < selectors.length; s++) {
         let found = [];
-        try { found = scope.querySelectorAll(selectors[s]); } catch (e) { continue; }
-        const el = [...found].find(boxed);
+        try { found = $.all(scope, selectors[s]); } catch (e) { continue; }
+        const el = found.find(boxed);
         if (el) { notice = where("element", s, el); break search; }
       }
   }
@@ -239,42 +402,23 @@ READ_FRAME = """
     notice: notice,
   };
 }
-"""
+""".replace("__TOOLS__", TOOLS).replace("__INIT__", INIT_SCRIPT)
 
-# The bytes of inline media number ``index`` of the frame's last read: at
-# most ``max`` of them, as base64 (in memory, straight back to Python).
-READ_INLINE = """
-async ([key, index, max]) => {
-  const state = window[key];
-  const url = state && state.inline[index];
-  if (!url) return {error: "gone"};
-  let blob = state.blobs.get(url) || null;
-  if (!blob) {
-    try {
-      blob = await (await (state.fetch || fetch)(url)).blob();
-    } catch (e) {
-      return {error: "fetch", length: url.length};
-    }
-  }
-  const part = blob.size > max ? blob.slice(0, max) : blob;
-  const read = await new Promise((done) => {
-    const reader = new FileReader();
-    reader.onload = () => done(reader.result);
-    reader.onerror = () => done(null);
-    reader.readAsDataURL(part);
-  });
-  if (read === null) return {error: "read"};
-  return {size: blob.size, truncated: blob.size > max, base64: read.slice(read.indexOf(",") + 1)};
+# The bytes of a blob: media ``index`` of the read ``token``: at most ``max``
+# of them, as base64 (in memory, straight back to Python).
+READ_BLOB = """
+([key, token, index, max]) => {
+  const reader = window[key];
+  return reader ? reader.blob(token, index, max) : {error: "gone"};
 }
 """
 
-# A data: URL's first ``max`` characters, for decoding in Python when the
-# page's policy forbids fetch() of data: URLs.
+# A data: URL's first ``max`` characters and its length, for decoding in
+# Python: the bytes a data: URL shows are those of its own text.
 READ_DATA_URL = """
-([key, index, max]) => {
-  const state = window[key];
-  const url = state && state.inline[index];
-  return url && /^data:/i.test(url) ? [url.slice(0, max), url.length] : null;
+([key, token, index, max]) => {
+  const reader = window[key];
+  return reader ? reader.data(token, index, max) : null;
 }
 """
 
@@ -323,6 +467,7 @@ class _Inline:
     scheme: str
     type: str
     url: str | None  # a blob: URL (no content); None for data:
+    token: str = ""  # the read that found it
 
 
 async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, max_body: int,
@@ -332,7 +477,8 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
     read and hashed; the others are listed only."""
     from playwright.async_api import Error as PlaywrightError
 
-    args = [KEY, list(removed.texts), list(removed.selectors), limit]
+    token = secrets.token_hex(8)  # this read's inline media, known to the page's reader only
+    args = [KEY, token, list(removed.texts), list(removed.selectors), limit]
     try:
         main: dict[str, Any] = await page.main_frame.evaluate(READ_FRAME, args)
     except PlaywrightError as exc:
@@ -369,9 +515,9 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
                 if item["u"] not in media:
                     media.append(item["u"])
                 continue
-            token = found["inline"][item["i"]]
-            inline = _Inline(frame, item["i"], token["scheme"], token.get("type") or "",
-                             token.get("url"))
+            found_inline = found["inline"][item["i"]]
+            inline = _Inline(frame, item["i"], found_inline["scheme"],
+                             found_inline.get("type") or "", found_inline.get("url"), token)
             pending.append((len(media), inline))
             media.append("")  # named once its size is known
     hashes: list[MediaHash] = []
@@ -450,12 +596,14 @@ async def _hash_inline(inline: _Inline, number: int, max_body: int) -> MediaHash
     from playwright.async_api import Error as PlaywrightError
 
     content_type = media_type(inline.type)
+    if inline.scheme == "data":
+        # The bytes a data: URL shows are those of its own text: decoded here,
+        # never by the page's (replaceable) fetch, Blob or FileReader.
+        return await _hash_data_url(inline, number, max_body, content_type)
     try:
         got: dict[str, Any] = await asyncio.wait_for(
-            inline.frame.evaluate(READ_INLINE, [KEY, inline.index, max_body]), FRAME_SECONDS * 4)
-        if got.get("error") == "fetch" and inline.scheme == "data":
-            # The page's CSP forbids fetch(data:): decode the URL here.
-            return await _hash_data_url(inline, number, max_body, content_type)
+            inline.frame.evaluate(READ_BLOB, [KEY, inline.token, inline.index, max_body]),
+            FRAME_SECONDS * 4)
         if got.get("error"):
             return MediaHash(_name(inline, number, None), content_type=content_type,
                              error=ErrorKind.UNSUPPORTED, inline=True)
@@ -480,7 +628,8 @@ async def _hash_data_url(inline: _Inline, number: int, max_body: int,
     cap = (max_body + 2) // 3 * 4 + 1024
     try:
         got = await asyncio.wait_for(
-            inline.frame.evaluate(READ_DATA_URL, [KEY, inline.index, cap]), FRAME_SECONDS * 4)
+            inline.frame.evaluate(READ_DATA_URL, [KEY, inline.token, inline.index, cap]),
+            FRAME_SECONDS * 4)
         if not got:
             raise ValueError("no data: URL")
         url, full = str(got[0]), int(got[1])

@@ -156,3 +156,20 @@ def test_a_data_url_is_named_and_typed_only_by_a_known_media_type(declared, name
     inline = _Inline(None, 0, "data", declared, None)  # type: ignore[arg-type]
     assert _name(inline, 1, 9) == name
     assert media_type(declared) == stored
+
+
+def test_a_page_cannot_break_or_fool_the_reader_nor_see_it(store, db_url, net, site, tmp_path,
+                                                          browser_temp):
+    # A hostile page: a DOM getter that throws, replaced Blob/Response/
+    # FileReader methods and a rewritten reader object giving other bytes for
+    # the data: photo it shows, and scripts that show the notice only to a
+    # crawler they detect by its window property or wrapped built-ins. A
+    # person sees the photo on each.
+    pages = ["getter-throws", "data-blob-override", "data-key-override", "cloak-key",
+             "cloak-wrapped"]
+    got = _crawl(store, db_url, net, site, pages, tmp_path, browser_temp)
+    assert {page: verdict for page, (verdict, _, _) in got.items()} == dict.fromkeys(
+        pages, "online"), got
+    for page in pages:
+        assert got[page][2] == site.photo_sha256, page
+        assert "matches the reference hash" in got[page][1], page

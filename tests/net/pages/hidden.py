@@ -29,6 +29,19 @@ and each hides its notice or its photo in one place a person still sees:
     iframe-comments   the photo, and a cross-origin comments widget
                       (http://notices.test:PORT/n/7) where one comment reads
                       as the removal notice: a person sees the photo
+    getter-throws     the photo; a page script makes HTMLImageElement's currentSrc
+                      getter (and checkVisibility) throw
+    data-blob-override  the photo as a data: URI; a page script replaces
+                      Response.prototype.blob, FileReader's readAsDataURL and
+                      Blob.prototype.slice to give another image's bytes
+    data-key-override the photo as a data: URI; after load a page script sets
+                      ``fetch`` (giving another image) on every object its
+                      window's own properties hold, and replaces any whose
+                      name starts "__hw_"
+    cloak-key         the photo, unless a window property's name starts
+                      "__hw_" (then the notice: cloaking against hostwatch)
+    cloak-wrapped     the photo, unless URL.createObjectURL or attachShadow
+                      is not "[native code]" (then the notice)
     many-frames       a banner image, 25 iframes a person does not see (12
                       with display: none, 13 of 1 x 1 pixel), then the
                       notice in a cross-origin iframe (/n/5)
@@ -58,7 +71,8 @@ __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 
 PAGES = ("iframe-notice", "iframe-shadow", "closed-shadow", "open-shadow", "overlay",
          "hidden-template", "hidden-iframe", "data", "data-csp", "data-changed", "blob",
-         "blob-changed", "iframe-comments", "many-frames")
+         "blob-changed", "iframe-comments", "many-frames", "getter-throws",
+         "data-blob-override", "data-key-override", "cloak-key", "cloak-wrapped")
 IMAGE_SIZE = 4096
 _HTML = "text/html; charset=utf-8"
 _NO_STORE = {"Cache-Control": "no-store"}
@@ -145,6 +159,16 @@ def add_hidden_site(net: TestInternet, name: str = "hidden.test",
     host.route("/p/many-frames", _page(
         "Photo", banner_img + hidden_frames + f'<iframe src="{site.frame_url}" width="400"'
         ' height="200"></iframe>'))
+    host.route("/p/getter-throws", _page("Photo", photo_img, _GETTER_THROWS))
+    other_uri = "data:image/jpeg;base64," + base64.b64encode(other).decode()
+    photo_uri = "data:image/jpeg;base64," + base64.b64encode(photo).decode()
+    for page, script in (("data-blob-override", _BLOB_OVERRIDE),
+                         ("data-key-override", _KEY_OVERRIDE)):
+        host.route(f"/p/{page}", _page("Photo", f'<img src="{photo_uri}" alt="Photo">',
+                                       script.replace("__OTHER__", other_uri)))
+    for page, test in (("cloak-key", _CLOAK_KEY), ("cloak-wrapped", _CLOAK_WRAPPED)):
+        host.route(f"/p/{page}", _page("Photo", '<div id="v"></div>', _CLOAK.replace(
+            "__TEST__", test).replace("__PHOTO__", photo_img)))
     host.route("/p/blob", _page("Photo", "", _BLOB.replace("__API__", "/api/photo.json")))
     host.route("/p/blob-changed", _page("Photo", "", _BLOB.replace("__API__", "/api/other.json")))
     return site
@@ -194,3 +218,51 @@ fetch("__API__").then(function (r) { return r.json(); }).then(function (data) {
   document.body.appendChild(img);
 });
 """
+
+_GETTER_THROWS = """
+Object.defineProperty(HTMLImageElement.prototype, "currentSrc",
+                      {get() { throw new Error("no"); }});
+Element.prototype.checkVisibility = function () { throw new Error("no"); };
+"""
+
+# Other bytes wherever a reader in the page might take them from.
+_OTHER_BYTES = """
+const other = Uint8Array.from(atob("__OTHER__".split(",")[1]), (c) => c.charCodeAt(0));
+const otherBlob = () => new Blob([other], {type: "image/jpeg"});
+"""
+
+_BLOB_OVERRIDE = _OTHER_BYTES + """
+Response.prototype.blob = async function () { return otherBlob(); };
+Response.prototype.arrayBuffer = async function () { return other.buffer; };
+Blob.prototype.slice = function () { return otherBlob(); };
+FileReader.prototype.readAsDataURL = function () {
+  this.readAsDataURL = null;
+  Object.defineProperty(this, "result", {value: "__OTHER__"});
+  setTimeout(() => this.onload && this.onload());
+};
+"""
+
+_KEY_OVERRIDE = _OTHER_BYTES + """
+window.addEventListener("load", function () {
+  const fake = async () => new Response(otherBlob());
+  for (const name of Object.getOwnPropertyNames(window)) {
+    try { const value = window[name];
+          if (value && typeof value === "object" && value !== window) value.fetch = fake; }
+    catch (e) {}
+    if (name.startsWith("__hw_"))
+      try { window[name] = {fetch: fake, hosts: new WeakMap(), blobs: new Map(), inline: []}; }
+      catch (e) {}
+  }
+});
+"""
+
+# Shows the photo to a person, the notice to a crawler the test finds.
+_CLOAK = """
+document.addEventListener("DOMContentLoaded", function () {
+  const bot = (__TEST__);
+  document.getElementById("v").innerHTML = bot ? "<p>__TEXT__</p>" : '__PHOTO__';
+});
+""".replace("__TEXT__", REMOVED_TEXT)
+_CLOAK_KEY = 'Object.getOwnPropertyNames(window).some((k) => k.startsWith("__hw_"))'
+_CLOAK_WRAPPED = ("[URL.createObjectURL, Element.prototype.attachShadow].some((f) => "
+                  "!/\\[native code\\]/.test(Function.prototype.toString.call(f)))")
