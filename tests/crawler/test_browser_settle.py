@@ -298,3 +298,35 @@ def test_every_inline_media_the_last_read_hashed_is_compared():
     # However far down the list it is.
     visit = replace(visit, media=(*earlier.media, inline.url))
     assert _to_hash(visit, 2) == ["http://x.test/0.jpg", "http://x.test/1.jpg", inline.url]
+
+
+@pytest.mark.parametrize("tell", ["settle", "webdriver", "timers"])
+def test_a_page_that_looks_for_a_crawler_shows_it_what_a_person_sees(
+        store, db_url, net, pages, tmp_path, browser_temp, tell):
+    """Cloaking: the page shows the photo to a person and a removal notice to
+    a crawler it recognises, by a window property hostwatch was known by
+    (``__hostwatchSettle``), by ``navigator.webdriver`` (true with Playwright's
+    ``--enable-automation``), or by timer functions that are not native.
+    Recognised, hostwatch read the notice: a takedown that did not happen."""
+    url = pages.cloaked(f"k-{tell}", tell)
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256(f"k-{tell}")})
+    verdict, reason = got[url]
+    assert verdict == "online", got
+    assert pages.photo_url(f"k-{tell}") in reason
+
+
+def test_a_document_over_the_body_limit_is_read_as_far_as_the_limit(
+        store, db_url, net, pages, tmp_path, browser_temp):
+    """An HTML document of 600 KB with HOSTWATCH_MAX_BODY at 64 KiB and the
+    photo in its first bytes: the browser gets the first 64 KiB and the end
+    of the document, reads what it got, and finds the photo. It waited for
+    the rest until the page timeout (`timeout`)."""
+    url = pages.big("g1", 600_000)
+    started = time.monotonic()
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("g1")},
+                 HOSTWATCH_MAX_BODY=str(64 * 1024), HOSTWATCH_BROWSER_TIMEOUT="40")
+    took = time.monotonic() - started
+    verdict, reason = got[url]
+    assert verdict == "online", got
+    assert pages.photo_url("g1") in reason
+    assert took < 35, f"{took:.0f} s: the check waited for the page timeout"
