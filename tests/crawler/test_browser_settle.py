@@ -317,16 +317,21 @@ def test_a_page_that_looks_for_a_crawler_shows_it_what_a_person_sees(
 
 def test_a_document_over_the_body_limit_is_read_as_far_as_the_limit(
         store, db_url, net, pages, tmp_path, browser_temp):
-    """An HTML document of 600 KB with HOSTWATCH_MAX_BODY at 64 KiB and the
-    photo in its first bytes: the browser gets the first 64 KiB and the end
-    of the document, reads what it got, and finds the photo. It waited for
-    the rest until the page timeout (`timeout`)."""
-    url = pages.big("g1", 600_000)
+    """An HTML document of 600 KB with HOSTWATCH_MAX_BODY at 64 KiB: the
+    browser gets the first 64 KiB as the document and reads it. With the
+    photo in those bytes: online (the reason says the document was cut);
+    with the photo after them: incomplete (what the rest shows is unknown),
+    not "shows no media". Both waited for the rest until the page timeout."""
+    first, last = pages.big("g1", 600_000), pages.big("g2", 600_000, photo_first=False)
     started = time.monotonic()
-    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256("g1")},
+    got = _crawl(store, db_url, net, tmp_path, browser_temp,
+                 {first: pages.photo_sha256("g1"), last: pages.photo_sha256("g2")},
                  HOSTWATCH_MAX_BODY=str(64 * 1024), HOSTWATCH_BROWSER_TIMEOUT="40")
     took = time.monotonic() - started
-    verdict, reason = got[url]
+    verdict, reason = got[first]
     assert verdict == "online", got
-    assert pages.photo_url("g1") in reason
+    assert pages.photo_url("g1") in reason and "HOSTWATCH_MAX_BODY" in reason
+    verdict, reason = got[last]
+    assert verdict == "incomplete", got
+    assert "HOSTWATCH_MAX_BODY" in reason and "not read as removed" in reason
     assert took < 35, f"{took:.0f} s: the check waited for the page timeout"

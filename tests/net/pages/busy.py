@@ -58,7 +58,8 @@ Page kinds (one method each; every one returns the page's URL):
                     window property of hostwatch's, navigator.webdriver, wrapped
                     timer functions)
     big(id, size)   the photo first, then a comment that makes the HTML ``size``
-                    bytes long (more than HOSTWATCH_MAX_BODY)
+                    bytes long (more than HOSTWATCH_MAX_BODY); with
+                    ``photo_first=False`` the photo comes after the comment
 
 Media: /photos/<id>.jpg (the photo), /photos/<id>-thumb.jpg, /spinner.gif;
 each body holds ``marker`` (tests.net.behaviours.marker_body) and is served
@@ -347,13 +348,14 @@ document.addEventListener("DOMContentLoaded", function () {{
 }});
 </script>""")
 
-    def big(self, item: str, size: int) -> str:
+    def big(self, item: str, size: int, *, photo_first: bool = True) -> str:
         self._media(item)
         path = f"/big/{item}"
+        photo = f'<img src="/photos/{item}.jpg" alt="Photo">'
         page = ('<!doctype html><html><head><meta charset="utf-8">'
                 f'<title>Photo {item}</title></head><body><h1>Photos</h1>'
-                f'<img src="/photos/{item}.jpg" alt="Photo"><!-- ')
-        tail = " --></body></html>"
+                f'{photo if photo_first else ""}<!-- ')
+        tail = f' -->{"" if photo_first else photo}</body></html>'
         page += "x" * max(0, size - len(page) - len(tail)) + tail
         self.host.route(path, Serve(page.encode(), content_type=_HTML, headers=_NO_STORE))
         return self.host.url(path)
