@@ -19,6 +19,12 @@ passes here, where:
   through as a CONNECT tunnel the proxy cannot read; there the browser's own
   request filter in `crawler.browser.page` is what blocks media.)
 
+A body longer than ``max_body`` (HOSTWATCH_MAX_BODY) is cut there and still
+ends cleanly, so the browser reads what it got instead of waiting for the
+rest: announced with a Content-Length of ``max_body``, or (chunked, or
+without a length) decoded and ended by closing the connection;
+`ProxyEvent.truncated` records it.
+
 Every answer the proxy gives the browser closes the connection; the browser
 opens a new one for its next request. Each request is recorded as a
 `ProxyEvent` (what, where it went, its status and type, or why it was
