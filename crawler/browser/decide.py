@@ -29,7 +29,10 @@ The order of the questions:
    reference hash (``online``: media shown, nothing to compare, as on a page
    that is done); anything else is ``incomplete``
    (transient), never "no media" or ``changed``: what it would have shown
-   once done is unknown.
+   once done is unknown. The same for a page whose document was longer
+   than HOSTWATCH_MAX_BODY (`PageVisit.truncated`): the browser read its
+   first HOSTWATCH_MAX_BODY bytes as the page; what the rest would show is
+   unknown.
 5. The page shows no media at all: ``placeholder``.
 6. One of its media files hashes to the reference: ``online``; an inline
    (data:/blob:) media shown that could not be read or compared, and no
@@ -82,6 +85,7 @@ class PageVisit:
     removed: str | None = None  # the "removed" text or element found, and where
     inline: tuple[MediaHash, ...] = ()  # data:/blob: media in `media`, hashed in the page
     busy: str | None = None  # still loading when the settle time ran out: why (our words)
+    truncated: bool = False  # the document was cut at HOSTWATCH_MAX_BODY (read as far as that)
     main_is_media: bool = False  # the URL itself answered with media
     popups: int = 0
     requests: int = 0
@@ -146,7 +150,13 @@ def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
     if visit.removed:
         return _notice_verdict(visit, hashes, reference_sha256)
     if visit.busy:
-        return _busy_verdict(visit.busy, hashes, reference_sha256, rules)
+        return _busy_verdict(f"page was still loading when the settle time ran out "
+                             f"({visit.busy})", hashes, reference_sha256, rules)
+    if visit.truncated:
+        decision, media = _busy_verdict(TRUNCATED, hashes, reference_sha256, rules)
+        if decision.verdict is not Verdict.INCOMPLETE:
+            decision = replace(decision, reason=f"{decision.reason}; {TRUNCATED}")
+        return decision, media
     if not visit.media:
         return Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media"), None
     return _media_verdict(hashes, reference_sha256, rules, "page shows")
@@ -214,9 +224,13 @@ def with_actions(decision: Decision, visit: PageVisit) -> Decision:
     return replace(decision, reason=f"{decision.reason}; consent actions: {notes}")
 
 
-def _busy_verdict(busy: str, hashes: Sequence[MediaHash], reference: str | None,
+TRUNCATED = "the page's document is longer than HOSTWATCH_MAX_BODY: read as far as that"
+
+
+def _busy_verdict(why: str, hashes: Sequence[MediaHash], reference: str | None,
                   rules: PlaceholderRules) -> tuple[Decision, MediaHash | None]:
-    """A page still loading: only what it already shows for certain decides."""
+    """A page still loading (or only partly read: ``why``): only what it
+    already shows for certain decides."""
     decision, media = _media_verdict(hashes, reference, rules, "page shows")
     usable = [h for h in hashes if h.usable]
     if decision.reference_match or (
@@ -224,8 +238,7 @@ def _busy_verdict(busy: str, hashes: Sequence[MediaHash], reference: str | None,
             decision.verdict is Verdict.PLACEHOLDER and usable
             and all(h.sha256 in rules.hashes for h in usable)):
         return decision, media
-    return Decision(Verdict.INCOMPLETE, f"page was still loading when the settle time ran out "
-                                        f"({busy}); not read as removed"), media
+    return Decision(Verdict.INCOMPLETE, f"{why}; not read as removed"), media
 
 
 def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None,

@@ -43,7 +43,13 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          # No HTTP cache on disk, whatever the context.
          "--disk-cache-size=1", "--disk-cache-dir=/dev/null",
          "--disable-breakpad", "--disable-crash-reporter",
-         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp")
+         "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+         # navigator.webdriver false, as in a person's browser: a page that
+         # tests it could show a crawler something else (cloaking).
+         "--disable-blink-features=AutomationControlled")
+# Playwright's own default switches, all kept but this one (it sets
+# navigator.webdriver and shows the "controlled by automated software" bar).
+DROPPED_DEFAULT_ARGS = ("--enable-automation",)
 # Switches that make Playwright's driver (Node.js) or its Python side write
 # the protocol, a page's answers and inline media bytes among them, to stderr
 # or a file (DEBUG=pw:protocol, DEBUG=pw:*, DEBUG_FILE, PWDEBUG): never
@@ -211,6 +217,7 @@ class BrowserPool:
         try:
             browser = await self._playwright.chromium.launch(
                 executable_path=self.settings.executable, args=args, env=env,
+                ignore_default_args=list(DROPPED_DEFAULT_ARGS),
                 handle_sigint=False, handle_sigterm=False, handle_sighup=False,
                 timeout=60_000)
         except Exception as exc:

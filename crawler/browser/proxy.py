@@ -19,6 +19,12 @@ passes here, where:
   through as a CONNECT tunnel the proxy cannot read; there the browser's own
   request filter in `crawler.browser.page` is what blocks media.)
 
+A body longer than ``max_body`` (HOSTWATCH_MAX_BODY) is cut there and still
+ends cleanly, so the browser reads what it got instead of waiting for the
+rest: announced with a Content-Length of ``max_body``, or (chunked, or
+without a length) decoded and ended by closing the connection;
+`ProxyEvent.truncated` records it.
+
 Every answer the proxy gives the browser closes the connection; the browser
 opens a new one for its next request. Each request is recorded as a
 `ProxyEvent` (what, where it went, its status and type, or why it was
@@ -72,6 +78,7 @@ class ProxyEvent:
     content_type: str | None = None
     refused: str | None = None  # "media", or why the request could not be made
     error: ErrorKind | None = None
+    truncated: bool = False  # the body was cut at max_body: the browser got its first bytes
 
     @property
     def media(self) -> bool:
@@ -298,10 +305,25 @@ class GuardedProxy:
                     event.refused = "media"
                     writer.write(_answer(403, f"media ({kind})", refused="media"))
                     return
-            writer.write(_relay_head(head) + first)
-            await _copy(up_reader, writer,
-                        None if body_length is None else body_length - len(first),
-                        self.max_body - len(first), self.timeout)
+            if "chunked" in (_header(answer_headers, "transfer-encoding") or "").lower():
+                # Decoded here, so that a body cut at max_body still ends
+                # cleanly: the browser's copy is delimited by the close.
+                writer.write(_relay_head(head, length=None))
+                event.truncated = await _dechunk(up_reader, first, writer, self.max_body,
+                                                 self.timeout)
+                return
+            if body_length is not None and body_length > self.max_body:
+                # Announced as longer than max_body: announced to the browser as
+                # its first max_body bytes, which it gets whole and reads.
+                event.truncated = True
+                writer.write(_relay_head(head, length=self.max_body) + first[:self.max_body])
+                await _copy(up_reader, writer, body_length - len(first),
+                            self.max_body - len(first), self.timeout)
+                return
+            writer.write(_relay_head(head) + first[:self.max_body])
+            event.truncated = await _copy(
+                up_reader, writer, None if body_length is None else body_length - len(first),
+                self.max_body - len(first), self.timeout)
         finally:
             up_writer.close()
 
@@ -348,11 +370,20 @@ def _body_length(headers: list[tuple[str, str]]) -> int | None:
     return None  # read to the end (the upstream was asked to close)
 
 
-def _relay_head(head: bytes) -> bytes:
-    """The upstream's head for the browser, with this connection closing after it."""
+KEEP = object()  # `_relay_head`: the upstream's own Content-Length, if any
+
+
+def _relay_head(head: bytes, length: int | None | object = KEEP) -> bytes:
+    """The upstream's head for the browser, with this connection closing after
+    it; with ``length``, its body framing replaced: a Content-Length of
+    ``length``, or (None) a body that ends when the connection closes."""
+    framing = HOP_BY_HOP if length is KEEP else HOP_BY_HOP | {"content-length",
+                                                              "transfer-encoding"}
     lines = head.decode("latin-1").split("\r\n")
     kept = [lines[0]] + [line for line in lines[1:] if line
-                         and line.partition(":")[0].strip().lower() not in HOP_BY_HOP]
+                         and line.partition(":")[0].strip().lower() not in framing]
+    if isinstance(length, int):
+        kept.append(f"Content-Length: {length}")
     return ("\r\n".join([*kept, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
 
 
@@ -367,15 +398,69 @@ def _answer(status: int, reason: str, *, refused: str | None = None) -> bytes:
 
 
 async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                length: int | None, limit: int, timeout: float) -> None:
+                length: int | None, limit: int, timeout: float) -> bool:
+    """Copy ``length`` bytes (None: up to the end), at most ``limit``; whether
+    the limit stopped it (the body has more)."""
     left = min(length, limit) if length is not None else limit
     while left > 0:
         chunk = await asyncio.wait_for(reader.read(min(65536, left)), timeout)
         if not chunk:
-            break
+            return False
         left -= len(chunk)
         writer.write(chunk)
         await writer.drain()
+    # Without a length, a body that reached the limit is taken as cut (it is
+    # not read further to see: a stream would hold the browser's copy open).
+    return length is None or length > limit
+
+
+CHUNK_LINE_LIMIT = 4096
+
+
+async def _dechunk(reader: asyncio.StreamReader, first: bytes, writer: asyncio.StreamWriter,
+                   limit: int, timeout: float) -> bool:
+    """Copy the data of a chunked body (its first bytes already read:
+    ``first``), at most ``limit`` bytes; whether the limit stopped it. A body
+    that breaks off or is not well formed ends the copy there."""
+    buffer = bytearray(first)
+
+    async def more() -> bool:
+        chunk = await asyncio.wait_for(reader.read(65536), timeout)
+        buffer.extend(chunk)
+        return bool(chunk)
+
+    async def line() -> bytes | None:
+        while (end := buffer.find(b"\r\n")) < 0:
+            if len(buffer) > CHUNK_LINE_LIMIT or not await more():
+                return None
+        text = bytes(buffer[:end])
+        del buffer[:end + 2]
+        return text
+
+    left = limit
+    while True:
+        size_line = await line()
+        if size_line is None:
+            return False
+        try:
+            size = int(size_line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            return False
+        if size == 0:
+            return False
+        while size > 0:
+            if not buffer and not await more():
+                return False
+            piece = bytes(buffer[:min(size, left)])
+            del buffer[:len(piece)]
+            size -= len(piece)
+            left -= len(piece)
+            writer.write(piece)
+            await writer.drain()
+            if left <= 0:
+                return True
+        if await line() != b"":
+            return False
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

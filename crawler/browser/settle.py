@@ -52,6 +52,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
+import secrets
+import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,54 +74,20 @@ RELOADS = 1  # a frame that loaded the URL it showed this many times: its timers
 # Requests meant to stay open or to go unanswered: never "activity".
 UNCOUNTED_TYPES = frozenset({"eventsource", "websocket", "ping", "beacon"})
 
-# Run in every frame before the page's own scripts (BrowserContext.add_init_script).
-# Counts the pending one-shot timers due within the settle time, and marks
-# the frame "dirty" on any DOM mutation (noting when) so that the snapshot
-# is taken again.
-INIT_SCRIPT = """
-(() => {
-  if (window.__hostwatchSettle) return;
-  const limit = %(limit)d;
-  const state = {timers: new Set(), dirty: true, sig: null, since: 0, changed: 0, limit: limit};
-  Object.defineProperty(window, "__hostwatchSettle", {value: state, enumerable: false});
-  const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
-  const native = (wrapper, original) => {
-    try { Object.defineProperty(wrapper, "toString", {value: () => original.toString()}); }
-    catch (e) {}
-    return wrapper;
-  };
-  window.setTimeout = native(function (handler, delay, ...args) {
-    const ms = Number(delay) || 0;
-    if (typeof handler !== "function" || ms > limit) return setT.apply(window, arguments);
-    let id;
-    const run = function () { state.timers.delete(id); return handler.apply(this, args); };
-    id = setT.call(window, run, ms);
-    state.timers.add(id);
-    return id;
-  }, setT);
-  const forget = (clear) => native(function (id) {
-    state.timers.delete(id);
-    return clear.call(window, id);
-  }, clear);
-  window.clearTimeout = forget(clearT);
-  window.clearInterval = forget(clearI);  // clears a timeout too, by the same id
-  try {
-    new MutationObserver(() => {
-      if (!state.dirty) { state.dirty = true; state.since = performance.now(); }
-    }).observe(
-      document, {subtree: true, childList: true, attributes: true, characterData: true});
-  } catch (e) {}
-})();
-"""
+# The name of the one window property the settle script leaves in a page: a
+# function, non-enumerable, non-writable and non-configurable, that takes one
+# look (`PROBE`). Random letters, new in each run, so a page cannot test for
+# a name hostwatch is known by and show it something else than a person sees
+# (cloaking); everything else stays in the script's closure.
+ENTRY = "".join(secrets.choice(string.ascii_letters) for _ in range(12 + secrets.randbelow(6)))
 
-# One look at a frame: [pending timers, snapshot, ms since the snapshot last
-# changed (null in a frame the init script did not reach)]. The snapshot is a
-# short hash of the media URLs referenced and the visible text, taken again
-# only after a mutation; nothing of the content leaves the page.
-PROBE = r"""
-() => {
-  if (document.readyState === "loading") return null;  // a document still being parsed
-  const state = window.__hostwatchSettle;
+# One look at the frame, as a function of the init script's closure (or with
+# no state, in a frame the init script did not reach): [pending timers,
+# snapshot, ms since the snapshot last changed (null without state)]. The
+# snapshot is a short hash of the media URLs referenced and the visible text,
+# taken again only after a mutation; nothing of the content leaves the page.
+LOOK = r"""
+(state) => {
   const look = state || {timers: new Set(), dirty: true, sig: null};
   if (look.dirty || look.sig === null) {
     look.dirty = false;
@@ -160,6 +129,74 @@ PROBE = r"""
 }
 """
 
+# Run in every frame before the page's own scripts (BrowserContext.add_init_script).
+# Counts the pending one-shot timers due within the settle time, and marks
+# the frame "dirty" on any DOM mutation (noting when) so that the snapshot
+# is taken again. Its state stays in its closure; the page sees only `ENTRY`.
+# setTimeout, clearTimeout and clearInterval are wrapped in Proxies of the
+# originals (same name, length, no prototype), and Function.prototype.toString
+# answers for each wrapper (and for itself) what it answers for the original.
+INIT_SCRIPT = r"""
+(() => {
+  const name = @NAME@;
+  if (Object.prototype.hasOwnProperty.call(window, name)) return;
+  const look = @LOOK@;
+  const state = {timers: new Set(), dirty: true, sig: null, since: 0, changed: 0,
+                 limit: @LIMIT@};
+  Object.defineProperty(window, name, {value: () => look(state), enumerable: false,
+                                       writable: false, configurable: false});
+  const masks = new WeakMap();
+  const fnToString = Function.prototype.toString;
+  const toString = {toString() {
+    return Reflect.apply(fnToString, masks.get(this) || this, []);
+  }}.toString;
+  masks.set(toString, fnToString);
+  try {
+    Object.defineProperty(Function.prototype, "toString", {value: toString});
+  } catch (e) {}
+  const wrap = (original, apply) => {
+    const wrapper = new Proxy(original, {apply: apply});
+    masks.set(wrapper, original);
+    return wrapper;
+  };
+  const setT = window.setTimeout, clearT = window.clearTimeout, clearI = window.clearInterval;
+  window.setTimeout = wrap(setT, (target, self, args) => {
+    const [handler, delay, ...rest] = args;
+    const ms = Number(delay) || 0;
+    if (typeof handler !== "function" || ms > state.limit) {
+      return Reflect.apply(target, self, args);
+    }
+    let id;
+    const run = function () { state.timers.delete(id); return handler.apply(this, rest); };
+    id = Reflect.apply(target, self, [run, ms]);
+    state.timers.add(id);
+    return id;
+  });
+  const forget = (clear) => wrap(clear, (target, self, args) => {
+    state.timers.delete(args[0]);
+    return Reflect.apply(target, self, args);
+  });
+  window.clearTimeout = forget(clearT);
+  window.clearInterval = forget(clearI);  // clears a timeout too, by the same id
+  try {
+    new MutationObserver(() => {
+      if (!state.dirty) { state.dirty = true; state.since = performance.now(); }
+    }).observe(
+      document, {subtree: true, childList: true, attributes: true, characterData: true});
+  } catch (e) {}
+})();
+""".replace("@NAME@", json.dumps(ENTRY)).replace("@LOOK@", LOOK.strip())
+
+# One look at a frame (`LOOK`), through `ENTRY` where the init script ran.
+PROBE = r"""
+() => {
+  if (document.readyState === "loading") return null;  // a document still being parsed
+  const entry = Object.getOwnPropertyDescriptor(window, @NAME@);
+  if (entry && typeof entry.value === "function") return entry.value();
+  return (@LOOK@)(null);
+}
+""".replace("@NAME@", json.dumps(ENTRY)).replace("@LOOK@", LOOK.strip())
+
 # Where the page is scrolled to, and (with true) one viewport further down.
 # The document scrolls, unless it is no taller than the window or its
 # overflow is hidden (an app that scrolls a box instead): then the
@@ -196,7 +233,7 @@ SCROLL = """
 
 def init_script(settle: float) -> str:
     """The script every frame runs first: timers due within ``settle`` s are counted."""
-    return INIT_SCRIPT % {"limit": int(settle * 1000)}
+    return INIT_SCRIPT.replace("@LIMIT@", str(int(settle * 1000)))
 
 
 @cache

@@ -533,3 +533,71 @@ def test_a_reply_that_is_not_http_is_the_servers_bad_response_not_a_400(resolver
     assert MARKER_BYTES not in answer.raw
     assert events[0].error is ErrorKind.BAD_RESPONSE
     assert MARKER not in (events[0].refused or "")
+
+
+# -- documents over max_body ----------------------------------------------------------------
+
+BIG_PAGE = b"<!doctype html><html><body><p>" + b"x" * 300_000 + b"</p></body></html>"
+
+
+def _chunked(body: bytes, size: int = 10_000) -> bytes:
+    pieces = [body[i:i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%b\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class SentThenStall(Behaviour):
+    """An HTML head and ``body`` (maybe only its start), then nothing until the client leaves."""
+
+    head: bytes
+    body: bytes
+
+    def reply(self, request: Request, context: Context) -> Reply:
+        return Hangup(self.head + self.body, hold=15)
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_document_over_max_body_ends_cleanly_at_the_limit(resolver, gallery, framing):
+    """The browser gets the first max_body bytes as a whole document, at
+    once: framed by a Content-Length of what it gets, or (chunked) decoded
+    and ended by the close. The proxy announced the upstream's length (or
+    relayed chunks cut mid-way), and Chromium waited for the rest until the
+    page timeout. The server here sends more than the limit, then stalls."""
+    limit = 64 * 1024
+    if framing == "length":
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(BIG_PAGE))
+        sent = BIG_PAGE[:100_000]
+    else:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+        sent = _chunked(BIG_PAGE)[:100_000]
+    gallery.route("/big", SentThenStall(head, sent))
+
+    async def scenario() -> tuple[Answer, ProxyEvent, float]:
+        proxy = GuardedProxy(resolver, ALLOW, timeout=8, max_body=limit)
+        async with proxy:
+            started = time.monotonic()
+            answer = await exchange(proxy, get(gallery.url("/big")))
+            return answer, only_event(proxy), time.monotonic() - started
+
+    answer, event, took = run(scenario)
+    assert answer.status == 200
+    assert answer.body == BIG_PAGE[:limit]
+    assert "transfer-encoding" not in answer.headers
+    assert answer.headers.get("content-length") in (None, str(limit))
+    assert event.truncated
+    assert took < 4, f"{took:.1f} s"
+
+
+def test_a_chunked_document_under_max_body_is_relayed_whole_and_decoded(resolver, gallery):
+    gallery.route("/chunked", Raw(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(PAGE, 40)))
+
+    async def scenario() -> tuple[Answer, ProxyEvent]:
+        async with proxy_for(resolver) as proxy:
+            answer = await exchange(proxy, get(gallery.url("/chunked")))
+            return answer, only_event(proxy)
+
+    answer, event = run(scenario)
+    assert (answer.status, answer.body) == (200, PAGE)
+    assert "transfer-encoding" not in answer.headers and not event.truncated

@@ -298,3 +298,40 @@ def test_every_inline_media_the_last_read_hashed_is_compared():
     # However far down the list it is.
     visit = replace(visit, media=(*earlier.media, inline.url))
     assert _to_hash(visit, 2) == ["http://x.test/0.jpg", "http://x.test/1.jpg", inline.url]
+
+
+@pytest.mark.parametrize("tell", ["settle", "webdriver", "timers"])
+def test_a_page_that_looks_for_a_crawler_shows_it_what_a_person_sees(
+        store, db_url, net, pages, tmp_path, browser_temp, tell):
+    """Cloaking: the page shows the photo to a person and a removal notice to
+    a crawler it recognises, by a window property hostwatch was known by
+    (``__hostwatchSettle``), by ``navigator.webdriver`` (true with Playwright's
+    ``--enable-automation``), or by timer functions that are not native.
+    Recognised, hostwatch read the notice: a takedown that did not happen."""
+    url = pages.cloaked(f"k-{tell}", tell)
+    got = _crawl(store, db_url, net, tmp_path, browser_temp, {url: pages.photo_sha256(f"k-{tell}")})
+    verdict, reason = got[url]
+    assert verdict == "online", got
+    assert pages.photo_url(f"k-{tell}") in reason
+
+
+def test_a_document_over_the_body_limit_is_read_as_far_as_the_limit(
+        store, db_url, net, pages, tmp_path, browser_temp):
+    """An HTML document of 600 KB with HOSTWATCH_MAX_BODY at 64 KiB: the
+    browser gets the first 64 KiB as the document and reads it. With the
+    photo in those bytes: online (the reason says the document was cut);
+    with the photo after them: incomplete (what the rest shows is unknown),
+    not "shows no media". Both waited for the rest until the page timeout."""
+    first, last = pages.big("g1", 600_000), pages.big("g2", 600_000, photo_first=False)
+    started = time.monotonic()
+    got = _crawl(store, db_url, net, tmp_path, browser_temp,
+                 {first: pages.photo_sha256("g1"), last: pages.photo_sha256("g2")},
+                 HOSTWATCH_MAX_BODY=str(64 * 1024), HOSTWATCH_BROWSER_TIMEOUT="40")
+    took = time.monotonic() - started
+    verdict, reason = got[first]
+    assert verdict == "online", got
+    assert pages.photo_url("g1") in reason and "HOSTWATCH_MAX_BODY" in reason
+    verdict, reason = got[last]
+    assert verdict == "incomplete", got
+    assert "HOSTWATCH_MAX_BODY" in reason and "not read as removed" in reason
+    assert took < 35, f"{took:.0f} s: the check waited for the page timeout"

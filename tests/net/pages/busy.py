@@ -53,6 +53,13 @@ Page kinds (one method each; every one returns the page's URL):
                     to show in another host's page)
     with_ad(id, url) the photo and an iframe showing ``url`` (another host's `blinking`)
     blank(id)       text only, static, no media: stable at once
+    cloaked(id, tell) the photo for a person, NOTICE_TEXT for a crawler: a script
+                    decides at DOMContentLoaded by one of CLOAK_TELLS (a fixed
+                    window property of hostwatch's, navigator.webdriver, wrapped
+                    timer functions)
+    big(id, size)   the photo first, then a comment that makes the HTML ``size``
+                    bytes long (more than HOSTWATCH_MAX_BODY); with
+                    ``photo_first=False`` the photo comes after the comment
 
 Media: /photos/<id>.jpg (the photo), /photos/<id>-thumb.jpg, /spinner.gif;
 each body holds ``marker`` (tests.net.behaviours.marker_body) and is served
@@ -69,7 +76,7 @@ from tests.net.behaviours import Behaviour, Context, Hangup, Reply, Request, Ser
 from tests.net.hosts import Host
 from tests.net.internet import NetworkKey, TestInternet
 
-__all__ = ["NOTICE_TEXT", "BusyPages", "add_busy_pages"]
+__all__ = ["CLOAK_TELLS", "NOTICE_TEXT", "BusyPages", "add_busy_pages"]
 
 SWAP_MS = 1200
 NOTICE_MS = 1000
@@ -83,6 +90,15 @@ PAGE_HEIGHT = 4000
 NOTICE_TEXT = "This photo has been removed by the host."
 MEDIA_SIZE = 4096
 
+# How a page can tell a crawler from a person (`BusyPages.cloaked`): JS expressions.
+CLOAK_TELLS = {
+    "settle": '"__hostwatchSettle" in window',
+    "webdriver": "navigator.webdriver === true",
+    "timers": "[setTimeout, clearTimeout, clearInterval, Function.prototype.toString].some("
+              "f => !/^function \\w+\\(\\) \\{ \\[native code\\] \\}$/.test("
+              "Function.prototype.toString.call(f)) || f.length !== (f === setTimeout ? 1 : 0)"
+              " || Object.prototype.hasOwnProperty.call(f, 'prototype'))",
+}
 _NO_STORE = {"Cache-Control": "no-store"}
 _HTML = "text/html; charset=utf-8"
 
@@ -315,6 +331,34 @@ setTimeout(function () {{ location.reload(); }}, {BLINK_MS});</script>""")
 
     def blank(self, item: str) -> str:
         return self._page(f"/blank/{item}", item, "<p>Nothing to see here yet.</p>")
+
+    def cloaked(self, item: str, tell: str) -> str:
+        return self._page(f"/cloaked/{tell}/{item}", item, '<div id="box"></div>', f"""
+<script>
+document.addEventListener("DOMContentLoaded", function () {{
+  var box = document.getElementById("box");
+  if ({CLOAK_TELLS[tell]}) {{
+    box.textContent = {json.dumps(NOTICE_TEXT)};
+  }} else {{
+    var img = document.createElement("img");
+    img.alt = "Photo";
+    img.src = "/photos/{item}.jpg";
+    box.appendChild(img);
+  }}
+}});
+</script>""")
+
+    def big(self, item: str, size: int, *, photo_first: bool = True) -> str:
+        self._media(item)
+        path = f"/big/{item}"
+        photo = f'<img src="/photos/{item}.jpg" alt="Photo">'
+        page = ('<!doctype html><html><head><meta charset="utf-8">'
+                f'<title>Photo {item}</title></head><body><h1>Photos</h1>'
+                f'{photo if photo_first else ""}<!-- ')
+        tail = f' -->{"" if photo_first else photo}</body></html>'
+        page += "x" * max(0, size - len(page) - len(tail)) + tail
+        self.host.route(path, Serve(page.encode(), content_type=_HTML, headers=_NO_STORE))
+        return self.host.url(path)
 
 
 @dataclass(frozen=True)
