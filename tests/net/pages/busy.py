@@ -103,6 +103,19 @@ _NO_STORE = {"Cache-Control": "no-store"}
 _HTML = "text/html; charset=utf-8"
 
 
+# A data-src lazy loader: an img.lazy gets its src once it scrolls into view.
+_LAZY_LOADER = """<script>
+var seen = new IntersectionObserver(function (entries) {
+  entries.forEach(function (entry) {
+    if (!entry.isIntersecting) return;
+    entry.target.src = entry.target.getAttribute("data-src");
+    seen.unobserve(entry.target);
+  });
+});
+document.querySelectorAll("img.lazy").forEach(function (img) { seen.observe(img); });
+</script>"""
+
+
 class BusyPages:
     """A host of pages that change after load. Made by :func:`add_busy_pages`."""
 
@@ -181,16 +194,7 @@ setTimeout(function () {{
 <img loading="lazy" src="/photos/{item}-thumb.jpg" width="160" height="120" alt="thumbnail">
 <div style="height:700px">More below.</div>
 <img class="lazy" data-src="/photos/{item}.jpg" width="640" height="480" alt="Photo">
-<script>
-var seen = new IntersectionObserver(function (entries) {{
-  entries.forEach(function (entry) {{
-    if (!entry.isIntersecting) return;
-    entry.target.src = entry.target.getAttribute("data-src");
-    seen.unobserve(entry.target);
-  }});
-}});
-document.querySelectorAll("img.lazy").forEach(function (img) {{ seen.observe(img); }});
-</script>""")
+{_LAZY_LOADER}""")
 
     def boxed(self, item: str) -> str:
         return self._page(f"/boxed/{item}", item, f"""
@@ -200,16 +204,7 @@ document.querySelectorAll("img.lazy").forEach(function (img) {{ seen.observe(img
 <img class="lazy" data-src="/photos/{item}.jpg" width="640" height="480" alt="Photo">
 <div style="height:600px">The end.</div>
 </div>
-<script>
-var seen = new IntersectionObserver(function (entries) {{
-  entries.forEach(function (entry) {{
-    if (!entry.isIntersecting) return;
-    entry.target.src = entry.target.getAttribute("data-src");
-    seen.unobserve(entry.target);
-  }});
-}});
-document.querySelectorAll("img.lazy").forEach(function (img) {{ seen.observe(img); }});
-</script>""")
+{_LAZY_LOADER}""")
 
     def feed(self, item: str) -> str:
         self.host.route(f"/api/feed/{item}", Serve(
