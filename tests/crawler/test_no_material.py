@@ -18,8 +18,6 @@ would rightly be found in the store.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -111,7 +109,7 @@ def test_hostile_replies_leave_no_server_bytes_anywhere(sqlite_url, net, tmp_pat
 
 @pytest.mark.slow
 def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_url, net,
-                                                                      tmp_path):
+                                                                      tmp_path, browser_temp):
     """The same replies checked in Chromium (through hostwatch's proxy), plus a
     page whose scripts log, throw and request URLs carrying the marker: at
     DEBUG, no log, file or stored field holds it."""
@@ -135,13 +133,9 @@ def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_ur
     host.default(Raw(replies["/garbage-header"]))
     urls = [host.url(path) for path in [*replies, "/page.html"]]
     add_cases(store, urls)
-    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
-    try:
-        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
-                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
-                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
-    finally:
-        shutil.rmtree(browser_temp, ignore_errors=True)
+    result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                       HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp))
     assert result.returncode in (0, 4), result.stderr[-3000:]
     store.dispose()
 
@@ -160,7 +154,8 @@ def test_hostile_replies_to_the_browser_leave_no_server_bytes_anywhere(sqlite_ur
 
 
 @pytest.mark.slow
-def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, net, tmp_path):
+def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, net, tmp_path,
+                                                                     browser_temp):
     """A page's script can change the address bar without any request
     (history.pushState, a fragment): that URL is text the page wrote, not a
     URL hostwatch requested, so it is not stored as the final URL or as a
@@ -186,13 +181,9 @@ def test_a_page_cannot_write_into_the_stored_urls_without_a_request(sqlite_url, 
                                            "/landing.html"))
     urls = [host.url(path) for path in [*pages, "/frag-redirect", "/creds-redirect"]]
     add_cases(store, urls)
-    browser_temp = Path(tempfile.mkdtemp(prefix="hwt-", dir="/tmp"))  # short: Chromium's socket
-    try:
-        result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
-                           HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
-                           HOSTWATCH_BROWSER_TEMP=str(browser_temp))
-    finally:
-        shutil.rmtree(browser_temp, ignore_errors=True)
+    result = run_crawl(sqlite_url, net, tmp_path, "--browser", timeout=300,
+                       HOSTWATCH_LOG_LEVEL="DEBUG", HOSTWATCH_BROWSER_TIMEOUT="10",
+                       HOSTWATCH_BROWSER_TEMP=str(browser_temp))
     assert result.returncode in (0, 4), result.stderr[-3000:]
     store.dispose()
 
