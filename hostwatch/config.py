@@ -67,6 +67,21 @@ def _allow_private(raw: str) -> tuple[str, ...]:
     return networks
 
 
+def _bits(raw: str) -> int:
+    """A number of PDQ bits: 0..256."""
+    value = int(raw)
+    if not 0 <= value <= 256:
+        raise ValueError(f"expected 0 to 256 bits, got {value}")
+    return value
+
+
+def _percent(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 100:
+        raise ValueError(f"expected 0 to 100, got {value}")
+    return value
+
+
 def _control_urls(raw: str) -> tuple[str, ...]:
     """Comma-separated absolute http(s) URLs with a host."""
     urls = tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -228,6 +243,22 @@ KEYS: dict[str, _Key] = {
                          "else the system's temp dir); removed after the crawl"),
     "browser_user_agent": _Key("HOSTWATCH_BROWSER_USER_AGENT", "", str,
                                "the browser's User-Agent (default: Chromium's own)"),
+    "pdq": _Key("HOSTWATCH_PDQ", "1", _bool,
+                "compare served images with the reference by picture (PDQ) too, so that a "
+                "re-encoded copy is not counted as removed; 0 = SHA-256 only"),
+    "pdq_threshold": _Key("HOSTWATCH_PDQ_THRESHOLD", "31", _bits,
+                          "PDQ bits (of 256) that may differ for the same picture"),
+    "pdq_min_quality": _Key("HOSTWATCH_PDQ_MIN_QUALITY", "50", _percent,
+                            "PDQ quality (0-100) under which a picture's hash never matches "
+                            "(flat or tiny images)"),
+    "pdq_max_pixels": _Key("HOSTWATCH_PDQ_MAX_PIXELS", "50000000", _positive_int,
+                           "images with more pixels than this are not decoded"),
+    "pdq_timeout": _Key("HOSTWATCH_PDQ_TIMEOUT", "10", _non_negative_float,
+                        "seconds one image may take to decode and hash; its worker is then "
+                        "killed"),
+    "pdq_workers": _Key("HOSTWATCH_PDQ_WORKERS", "1", _non_negative_int,
+                        "worker processes that decode images; 0 = a thread of the crawl "
+                        "(no time-out kill)"),
 }
 
 
@@ -281,6 +312,12 @@ class Config:
     browser_media_limit: int
     browser_temp: str
     browser_user_agent: str
+    pdq: bool
+    pdq_threshold: int
+    pdq_min_quality: int
+    pdq_max_pixels: int
+    pdq_timeout: float
+    pdq_workers: int
 
     @classmethod
     def from_env(

@@ -28,6 +28,7 @@ class Method(StrEnum):
 class Verdict(StrEnum):
     # Served.
     ONLINE = "online"
+    REENCODED = "reencoded"  # other bytes, the same picture (PDQ): still served
     CHANGED = "changed"
     # Gone.
     HTTP_GONE = "http_gone"
@@ -65,6 +66,7 @@ class VerdictGroup(StrEnum):
 # from this URL").
 _GROUPS: dict[Verdict, VerdictGroup] = {
     Verdict.ONLINE: VerdictGroup.SERVED,
+    Verdict.REENCODED: VerdictGroup.SERVED,
     Verdict.CHANGED: VerdictGroup.GONE,
     Verdict.HTTP_GONE: VerdictGroup.GONE,
     Verdict.LEGAL_BLOCK: VerdictGroup.GONE,
@@ -82,6 +84,13 @@ _GROUPS: dict[Verdict, VerdictGroup] = {
     Verdict.INCOMPLETE: VerdictGroup.TRANSIENT,
     Verdict.BLOCKED_ADDRESS: VerdictGroup.NOT_FETCHED,
 }
+
+
+class PdqSource(StrEnum):
+    """Where a case's reference PDQ came from (store.Case.ref_pdq_source)."""
+
+    REPORT = "report"  # the import's pdq column: the hotline's hash of the reported file
+    LEARNED = "learned"  # the PDQ of the first check whose SHA-256 matched the report's
 
 
 class CaseState(StrEnum):

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import RunHealth, Verdict
+from hostwatch.model import PdqSource, RunHealth, Verdict
 from store.models import Case, ChainHead, Check, CrawlRun
 from store.state import Debounce, derive_state
 
@@ -60,10 +60,26 @@ class NewCheck:
     error_kind: str | None = None
     headers: dict[str, Any] | None = field(default=None)
     imported: bool = False
+    pdq_quality: int | None = None  # PDQ's own 0-100 score of body_pdq
+    pdq_distance: int | None = None  # bits between body_pdq and the case's reference PDQ
+    # Not a field of the check: the case's reference PDQ is learned from this
+    # check (its SHA-256 matched the reported one, its PDQ is of usable
+    # quality, the case has none yet): the case records body_pdq and this check.
+    learns_pdq: bool = False
 
 
-# The fields of a check that its record hash covers, in this order.
-HASHED_FIELDS = tuple(f for f in NewCheck.__dataclass_fields__)
+# The fields of a check that its record hash always covers, in this order:
+# those a check had before migration 0010...
+HASHED_FIELDS = (
+    "case_id", "checked_at", "method", "verdict", "url", "tool_version", "run_id",
+    "http_status", "final_url", "redirect_chain", "peer_ip", "content_type", "content_length",
+    "bytes_received", "truncated", "body_sha256", "body_pdq", "reference_match", "reason",
+    "error_kind", "headers", "imported")
+# ...and these, added since, only when set: every check written before them
+# keeps the record hash it was written with, and the chain still verifies.
+HASHED_WHEN_SET = ("pdq_quality", "pdq_distance")
+# The columns of a check written from a NewCheck (the chain links apart).
+CHECK_FIELDS = HASHED_FIELDS + HASHED_WHEN_SET
 
 
 def _canonical_time(value: datetime) -> str:
@@ -73,6 +89,7 @@ def _canonical_time(value: datetime) -> str:
 def record_hash(row: dict[str, Any], prev_hash: str) -> str:
     """SHA-256 of a check's canonical JSON form and the previous link."""
     canonical = {name: row.get(name) for name in HASHED_FIELDS}
+    canonical.update((name, row[name]) for name in HASHED_WHEN_SET if row.get(name) is not None)
     canonical["checked_at"] = _canonical_time(row["checked_at"])
     canonical["prev_hash"] = prev_hash
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -99,17 +116,34 @@ def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce)
     head = _chain_head(session)
     prev = head.record_hash
     rows: list[dict[str, Any]] = []
+    learning: list[tuple[NewCheck, str]] = []
     for check in checks:
-        row = {name: getattr(check, name) for name in HASHED_FIELDS}
+        row = {name: getattr(check, name) for name in CHECK_FIELDS}
         row["prev_hash"] = prev
         row["record_hash"] = prev = record_hash(row, prev)
         rows.append(row)
+        if check.learns_pdq and check.body_pdq:
+            learning.append((check, prev))
     # Core statements: the ORM's bulk paths cost about twice the CPU here.
     session.connection().execute(CHECKS.insert(), rows)
     last_id = session.scalar(select(Check.id).where(Check.record_hash == prev))
     head.record_hash = prev
     head.check_id = last_id
+    for check, link in learning:
+        _learn_pdq(session, check, link)
     refresh_cases(session, {c.case_id for c in checks}, rules)
+
+
+def _learn_pdq(session: Session, check: NewCheck, link: str) -> None:
+    """The case's reference PDQ, learned from ``check`` (its record hash
+    ``link``) unless the case has one already (from its report, or learned
+    by an earlier check): the hash of the picture, never the picture."""
+    db = session.connection()
+    check_id = db.scalar(select(CHECKS.c.id).where(CHECKS.c.record_hash == link))
+    db.execute(_CASES.update()
+               .where(_CASES.c.id == check.case_id, _CASES.c.ref_pdq.is_(None))
+               .values(ref_pdq=check.body_pdq, ref_pdq_source=PdqSource.LEARNED.value,
+                       ref_pdq_check_id=check_id))
 
 
 def held_run_ids(session: Session) -> set[int]:
@@ -193,7 +227,7 @@ def verify_chain(session: Session, batch: int = 10_000) -> tuple[int, list[Chain
     # (its index in problems, id, stored hash, recomputed hash).
     unmatched: tuple[int, int, str, str] | None = None
     count = 0
-    columns = [getattr(Check, name) for name in HASHED_FIELDS]
+    columns = [getattr(Check, name) for name in CHECK_FIELDS]
     while True:
         rows = session.execute(
             select(Check.id, Check.prev_hash, Check.record_hash, *columns)

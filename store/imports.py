@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, select, text
+from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hostwatch import __version__
-from hostwatch.model import CaseState, Method, Verdict
+from hostwatch.model import CaseState, Method, PdqSource, Verdict
 from hostwatch.urls import UrlError, normalise_url
 from reports.deadlines import (
     LEGAL_CAP_HOURS,
@@ -216,15 +216,27 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
 
     with store.transaction() as session:
         stored = {}
+        learned: dict[str, int] = {}  # report id -> case id, of a PDQ learned by hostwatch
         for chunk in _chunks(sorted(rows)):
             for case in session.execute(
-                    select(Case.external_id, *(getattr(Case, a) for a in _EVIDENCE.values()))
+                    select(Case.external_id, *(getattr(Case, a) for a in _EVIDENCE.values()),
+                           Case.ref_pdq_source, Case.id)
                     .where(Case.source == source, _among(session, Case.external_id, chunk))):
-                stored[case[0]] = dict(zip(_EVIDENCE.values(), case[1:], strict=True))
+                stored[case[0]] = dict(zip(_EVIDENCE.values(), case[1:-2], strict=True))
+                if case[-2] == PdqSource.LEARNED:
+                    # Not the report's: a file without a pdq agrees with it,
+                    # and a file's pdq replaces it.
+                    stored[case[0]]["ref_pdq"] = None
+                    learned[case[0]] = case[-1]
         new: list[dict[str, Any]] = []
         noticed: list[dict[str, Any]] = []
         for external_id, row in rows.items():
             old = stored.get(external_id)
+            if old is not None and external_id in learned and row["ref_pdq"] is not None:
+                session.execute(update(Case).where(Case.id == learned[external_id]).values(
+                    ref_pdq=row["ref_pdq"], ref_pdq_source=PdqSource.REPORT.value,
+                    ref_pdq_check_id=None))
+                old["ref_pdq"] = row["ref_pdq"]
             if old is None:
                 new.append(row)
             elif column := _first_difference(old, row, list(_EVIDENCE.values())):
@@ -239,7 +251,8 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
         _insert(session, Case, [
             {key: value for key, value in row.items() if key not in ("line", "notice_sent_at")}
             | {"imported_at": now, "state": CaseState.UNCHECKED.value, "reappearances": 0,
-               "check_count": 0}
+               "check_count": 0,
+               "ref_pdq_source": PdqSource.REPORT.value if row["ref_pdq"] else None}
             for row in new])
         result.added = len(new)
         ids = _case_ids(session, source, (row["external_id"] for row in noticed))

@@ -73,6 +73,11 @@ class Case(Base):
     reported_at: Mapped[datetime]
     ref_sha256: Mapped[str | None] = mapped_column(String(64))
     ref_pdq: Mapped[str | None] = mapped_column(String(64))
+    # Where ref_pdq came from: "report" (the import's pdq column) or "learned"
+    # (the PDQ of the first check whose SHA-256 matched ref_sha256, that check
+    # in ref_pdq_check_id); never an image, only its hash (0010).
+    ref_pdq_source: Mapped[str | None] = mapped_column(String(16))
+    ref_pdq_check_id: Mapped[int | None] = mapped_column(BigId)
     imported_at: Mapped[datetime]
     # Derived from the check history (store.state); kept here for queries.
     state: Mapped[str] = mapped_column(String(32), default="unchecked")
@@ -198,6 +203,8 @@ class Check(Base):
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     body_sha256: Mapped[str | None] = mapped_column(String(64))
     body_pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)  # PDQ's own 0-100 score
+    pdq_distance: Mapped[int | None] = mapped_column(Integer)  # bits from the reference PDQ
     reference_match: Mapped[bool | None] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(Text)  # why this verdict, in words
     error_kind: Mapped[str | None] = mapped_column(String(64))

@@ -39,6 +39,7 @@ class DueCase:
     url: str
     host: str
     ref_sha256: str | None
+    ref_pdq: str | None = None  # from the report, or learned from a SHA-256 match
 
 
 def _due_filter(now: datetime, rule: DueRule):  # type: ignore[no-untyped-def]
@@ -62,7 +63,7 @@ def iter_due(store: Store, now: datetime, rule: DueRule, batch: int,
         size = batch if left is None else min(batch, left)
         with store.session() as session:
             rows = session.execute(
-                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256)
+                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
                 .where(_due_filter(now, rule), Case.id > last_id)
                 .order_by(Case.id).limit(size)).all()
         if not rows:

@@ -163,6 +163,6 @@ def iter_deadline_due(store: Store, now: datetime, rule: ScheduleRule, batch: in
         chunk = ids[start:start + batch]
         with store.session() as session:
             rows = session.execute(
-                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256)
+                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
                 .where(Case.id.in_(chunk)).order_by(Case.id)).all()
         yield [DueCase(*row) for row in rows]

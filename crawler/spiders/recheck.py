@@ -40,6 +40,7 @@ from crawler.browser import (
 from crawler.browser.decide import decide, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
+from crawler.perceptual import PdqSettings, close_shared, shared_hasher
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
@@ -131,6 +132,10 @@ class RecheckSpider(Spider):
                                  self.config.removal_min_hours, self.config.transient_days)
         self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
                                       self.config.suspect_no_address_share)
+        # PDQ (crawler.perceptual): decodes run in worker processes, shared
+        # with the browser checks' media (crawler.browser.check).
+        self.pdq_settings = PdqSettings.from_config(self.config)
+        self.pdq_hasher = shared_hasher(self.pdq_settings)
 
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
@@ -450,6 +455,7 @@ class RecheckSpider(Spider):
             # Also when the store failed: the next run judges what is left
             # unjudged (store.health.judge_pending_runs).
             self.lock.release()
+            close_shared()
 
     def _close_run(self, reason: str) -> None:
         assert self.run_id is not None

@@ -1,0 +1,344 @@
+"""Same picture, other bytes: PDQ perceptual hashes, computed in memory.
+
+Hosters, their CDNs and image services serve the reported picture with other
+bytes (metadata stripped, recompressed, converted to WebP or AVIF, resized).
+A SHA-256 comparison calls that `changed`; a PDQ comparison
+(Meta's PDQ, the hash hotlines and Project Arachnid exchange) sees the same
+picture. This module decides *whether* a served file is decoded, decodes it
+(Pillow, in memory, within a pixel cap), computes its PDQ hash (``pdqhash``,
+the binding of Meta's reference C++) and drops the pixels at once. Nothing
+is written: not the file, not a thumbnail, not the pixels.
+
+Decoding runs in worker processes (`PdqHasher`), never on the crawl's event
+loop: a slow decode stalls no other request, and a decode that runs past
+HOSTWATCH_PDQ_TIMEOUT is ended by killing its worker (a thread cannot be
+stopped). Each worker's address space is capped (`WORKER_MEMORY`), so a
+decoder that goes wild fails there, not in the crawler.
+
+The rules (`Reference.compare`) are pure:
+
+- same SHA-256 as the reference: the reported file;
+- else a PDQ of quality at least HOSTWATCH_PDQ_MIN_QUALITY within
+  HOSTWATCH_PDQ_THRESHOLD bits (Hamming distance) of the reference PDQ: the
+  same picture, re-encoded;
+- a low-quality hash (a flat or tiny image) never matches: PDQ's own
+  quality score says its bits are noise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import io
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from hostwatch.config import Config
+
+# PDQ's usual match threshold (Meta's pdq/README: 31 of 256 bits) and the
+# quality below which its hashes are not to be trusted (Meta uses 50).
+DEFAULT_THRESHOLD = 31
+DEFAULT_MIN_QUALITY = 50
+# Images are hashed at this size at most: PDQ reduces every image to 64x64
+# anyway, and Meta's own hasher downsamples to 512 first for speed.
+HASH_SIDE = 512
+# The image formats decoded, by their bytes (never by the Content-Type the
+# server claims): those served on the web. Anything else is "not an image".
+FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
+# The address-space cap of a decode worker (bytes): numpy, Pillow and one
+# image within HOSTWATCH_PDQ_MAX_PIXELS fit easily.
+WORKER_MEMORY = 3 * 1024 ** 3
+# Magic numbers of the formats above: a body that starts with none of them
+# is not decoded at all (a page, a video, a lie about its type).
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+class Match(StrEnum):
+    """How a served file matched the case's reference, if it did."""
+
+    SHA256 = "sha256"  # the very bytes reported
+    PDQ = "pdq"  # the same picture, other bytes
+    NONE = "none"  # compared, and it is not the reported file
+
+
+@dataclass(frozen=True)
+class Pdq:
+    """What a decode left: a PDQ hash and its quality, or why there is none."""
+
+    hash: str | None = None  # 64 hex digits
+    quality: int | None = None  # 0..100 (PDQ's own gradient score)
+    error: str | None = None  # in our words; never bytes of the file
+
+    @property
+    def usable(self) -> bool:
+        return self.hash is not None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    match: Match
+    distance: int | None = None  # PDQ Hamming distance, when PDQ was compared
+    reason: str = ""  # how it was decided, for the check's reason
+
+    @property
+    def matched(self) -> bool:
+        return self.match is not Match.NONE
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A case's reference hashes, and the rule that compares with them."""
+
+    sha256: str | None = None
+    pdq: str | None = None
+    threshold: int = DEFAULT_THRESHOLD
+    min_quality: int = DEFAULT_MIN_QUALITY
+    learn: bool = False  # no reference PDQ yet: learn it from a SHA-256 match
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", self.sha256.lower() if self.sha256 else None)
+        object.__setattr__(self, "pdq", self.pdq.lower() if self.pdq else None)
+
+    @property
+    def known(self) -> bool:
+        return self.sha256 is not None or self.pdq is not None
+
+    def needs_pdq(self, sha256: str | None) -> bool:
+        """Whether a served file with this SHA-256 must be decoded: to compare
+        it with the reference PDQ (its bytes differ), or to learn the
+        reference PDQ from it (its bytes are the reported ones)."""
+        if sha256 is not None and sha256 == self.sha256:
+            return self.pdq is None and self.learn
+        return self.pdq is not None
+
+    def compare(self, sha256: str | None, pdq: Pdq | None) -> Comparison:
+        """Compare a served file (its SHA-256, its PDQ if one was computed)."""
+        if sha256 is not None and sha256 == self.sha256:
+            return Comparison(Match.SHA256, reason="matches the reference SHA-256")
+        if self.pdq is None:
+            return Comparison(Match.NONE, reason="hash differs")
+        if pdq is None:
+            return Comparison(Match.NONE, reason="hash differs; no picture to compare")
+        if pdq.hash is None:
+            return Comparison(Match.NONE, reason=f"hash differs; not compared by picture: "
+                                                 f"{pdq.error}")
+        distance = hamming(pdq.hash, self.pdq)
+        quality = pdq.quality or 0
+        if quality < self.min_quality:
+            return Comparison(Match.NONE, distance, (
+                f"hash differs; PDQ quality {quality} is under {self.min_quality} (a flat or "
+                "tiny picture), so it is not compared by picture"))
+        if distance <= self.threshold:
+            return Comparison(Match.PDQ, distance, (
+                f"same picture: PDQ distance {distance} ≤ {self.threshold} bits, "
+                f"quality {quality}"))
+        return Comparison(Match.NONE, distance, (
+            f"hash differs; another picture: PDQ distance {distance} > {self.threshold} bits"))
+
+
+def hamming(a: str, b: str) -> int:
+    """Bits that differ between two PDQ hashes (64 hex digits each)."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def looks_like_image(body: bytes) -> bool:
+    """Whether ``body`` starts like one of `FORMATS` (by its bytes only)."""
+    return body.startswith(_MAGIC) or (body[:4] == b"RIFF" and body[8:12] == b"WEBP") or (
+        body[4:8] == b"ftyp" and body[8:12] in (b"avif", b"avis", b"mif1", b"msf1"))
+
+
+def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
+    """Decode ``body`` in memory and return its PDQ hash; the pixels are dropped.
+
+    Runs in a decode worker (`PdqHasher`); callable directly in tests. Every
+    failure is a `Pdq` with an error in our words: never an exception, never
+    a byte of the file.
+    """
+    if not looks_like_image(body):
+        return Pdq(error="not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (not fails) between its bomb limit and twice that:
+            # our own pixel cap below decides, before anything is decoded.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(body), formats=FORMATS) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    return Pdq(error=f"image of {width}×{height} pixels is over the cap of "
+                                     f"{max_pixels:,} (HOSTWATCH_PDQ_MAX_PIXELS): not decoded")
+                image.draft("RGB", (HASH_SIDE, HASH_SIDE))  # JPEG: decode at a smaller scale
+                rgb = image.convert("RGB")  # the first frame of an animation
+            if max(rgb.size) > HASH_SIDE:
+                rgb.thumbnail((HASH_SIDE, HASH_SIDE))
+            return _pdq(rgb)
+    except Image.DecompressionBombError:
+        return Pdq(error="decompression bomb: the image claims more pixels than Pillow allows")
+    except UnidentifiedImageError:
+        return Pdq(error="not an image Pillow can read (its bytes lie about their format)")
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        return Pdq(error=f"image could not be decoded ({_what(exc)})")
+    except MemoryError:
+        return Pdq(error="image could not be decoded (out of memory)")
+
+
+def _what(exc: BaseException) -> str:
+    """An exception in our words: Pillow's messages quote no image bytes, but
+    a decoder's message is not ours to pass on, so only its kind is kept,
+    and the one message that says what happened."""
+    text = str(exc)
+    if "truncated" in text or isinstance(exc, EOFError):
+        return "truncated file"
+    return type(exc).__name__
+
+
+def _pdq(rgb: Any) -> Pdq:
+    import numpy as np
+    import pdqhash
+
+    pixels = np.asarray(rgb, dtype=np.uint8)
+    del rgb
+    try:
+        bits, quality = pdqhash.compute(pixels)
+    finally:
+        del pixels
+    # pdqhash gives the 256 bits most significant first: the order of the
+    # hex form Meta's tools and ThreatExchange use.
+    return Pdq(hash=np.packbits(bits.astype(np.uint8)).tobytes().hex(), quality=int(quality))
+
+
+@dataclass(frozen=True)
+class PdqSettings:
+    threshold: int = DEFAULT_THRESHOLD
+    min_quality: int = DEFAULT_MIN_QUALITY
+    max_pixels: int = 50_000_000
+    timeout: float = 10.0
+    workers: int = 1
+    enabled: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config) -> PdqSettings:
+        return cls(config.pdq_threshold, config.pdq_min_quality, config.pdq_max_pixels,
+                   config.pdq_timeout, config.pdq_workers, config.pdq)
+
+    def reference(self, sha256: str | None, pdq: str | None) -> Reference:
+        """A case's reference under these settings (PDQ off: SHA-256 only)."""
+        if not self.enabled:
+            return Reference(sha256=sha256)
+        return Reference(sha256=sha256, pdq=pdq, threshold=self.threshold,
+                         min_quality=self.min_quality, learn=pdq is None and bool(sha256))
+
+
+def _limit_worker() -> None:
+    """A decode worker's set-up: one thread for numpy, an address-space cap."""
+    import resource
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = WORKER_MEMORY if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    # Importing now makes the first image as fast as the others.
+    import numpy  # noqa: F401
+    import pdqhash  # noqa: F401
+    from PIL import Image  # noqa: F401
+
+
+class PdqHasher:
+    """PDQ off the event loop: a pool of decode worker processes.
+
+    ``await hasher.pdq(body)`` decodes in a worker and returns a `Pdq`; a
+    decode that takes longer than the timeout ends as an error and its
+    worker is killed (a new pool replaces it; decodes that were running
+    beside it are tried once more). The pool starts on first use.
+    """
+
+    def __init__(self, settings: PdqSettings,
+                 decode: Callable[[bytes, int], Pdq] = pdq_of_image) -> None:
+        self.settings = settings
+        self._decode = decode
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.decoded = 0  # images decoded (for the crawl's stats)
+        self.seconds = 0.0  # wall time spent waiting for decodes
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: a fork of a process with a reactor and threads is unsafe.
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=self.settings.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_limit_worker)
+        return self._pool
+
+    async def pdq(self, body: bytes) -> Pdq:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            if self.settings.workers == 0:
+                # In a thread of the crawl: off the event loop, but a decode
+                # past the time-out cannot be stopped (only no longer waited for).
+                try:
+                    return await asyncio.wait_for(asyncio.to_thread(
+                        self._decode, body, self.settings.max_pixels), self.settings.timeout)
+                except TimeoutError:
+                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
+                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
+            for attempt in (1, 2):
+                pool = self._executor()
+                future = pool.submit(self._decode, body, self.settings.max_pixels)
+                try:
+                    return await asyncio.wait_for(asyncio.wrap_future(future),
+                                                  self.settings.timeout)
+                except TimeoutError:
+                    self._kill(pool)
+                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
+                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
+                except concurrent.futures.process.BrokenProcessPool:
+                    # Killed for another image's time-out, or the worker died
+                    # (a decoder crashed, or hit its memory cap).
+                    self._kill(pool)
+                    if attempt == 2:
+                        return Pdq(error="image could not be decoded (the decoder crashed)")
+            raise AssertionError("unreachable")
+        finally:
+            self.decoded += 1
+            self.seconds += loop.time() - started
+
+    def _kill(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """End ``pool`` now, its running decodes too (Python 3.14 has
+        ``kill_workers()``; before it, the executor's process table is the way)."""
+        if self._pool is pool:
+            self._pool = None
+        processes = dict(getattr(pool, "_processes", None) or {})
+        for process in processes.values():
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+_SHARED: dict[PdqSettings, PdqHasher] = {}
+
+
+def shared_hasher(settings: PdqSettings) -> PdqHasher:
+    """One hasher (one worker pool) per process and settings: the HTTP checks
+    of the spider and the media of the browser checks share it."""
+    hasher = _SHARED.get(settings)
+    if hasher is None:
+        hasher = _SHARED[settings] = PdqHasher(settings)
+    return hasher
+
+
+def close_shared() -> None:
+    """Stop every shared hasher's workers (at the end of a crawl)."""
+    while _SHARED:
+        _SHARED.popitem()[1].close()
