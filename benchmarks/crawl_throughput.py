@@ -238,10 +238,13 @@ class Farm:
     ips: list[str] = field(default_factory=list)
     requests_served: int | None = None
 
-    def start(self) -> Farm:
-        argv = [sys.executable, "-m", "tests.net", "serve", "--hosts", str(self.hosts),
+    def argv(self) -> list[str]:
+        """The farm's command line (benchmarks/pdq_crawl.py adds to it)."""
+        return [sys.executable, "-m", "tests.net", "serve", "--hosts", str(self.hosts),
                 "--paths", str(self.paths), "--size", str(self.size)]
-        self.proc, info = start_farm(argv, "server farm")
+
+    def start(self) -> Farm:
+        self.proc, info = start_farm(self.argv(), "server farm")
         self.nameservers = info["nameservers"]
         self.port = int(info["port"])
         self.names = [host["name"] for host in info["hosts"]]

@@ -493,6 +493,42 @@ def test_serve_child_process_prints_address_and_stops(stop_by: str) -> None:
                 child.kill()
 
 
+def test_serve_child_process_serves_pictures_and_their_reencodings_with_images() -> None:
+    """``--images K``: real pictures at /i/{j}, their re-encodings at /i/{j}/{variant}
+    (the PDQ crawl benchmark's farm); /c/{j} as before."""
+    from tests.net import images
+    from tests.net.__main__ import bench_image_seed
+
+    command = [sys.executable, "-m", "tests.net", "serve", "--hosts", "2", "--paths", "3",
+               "--images", "2"]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            ready = json.loads(child.stdout.readline())
+            assert ready["images"] == 2
+            ip = ready["hosts"][1]["ip"]
+            seed = bench_image_seed(1, 2, hosts=2, images=2)
+            assert seed == 2 and bench_image_seed(0, 1, hosts=2, images=2) == 1
+            got = {}
+            for path in ("/i/2", "/i/2/webp", "/i/2/resized", "/c/2"):
+                conn = http.client.HTTPConnection(ip, ready["port"], timeout=5)
+                conn.request("GET", path, headers={"Host": "h1.bench.test"})
+                response = conn.getresponse()
+                got[path] = (response.status, response.getheader("Content-Type"), response.read())
+                conn.close()
+            assert got["/i/2"] == (200, "image/jpeg", images.reported(seed))
+            assert got["/i/2/webp"] == (200, "image/webp", images.variants(seed)["webp"])
+            assert got["/i/2/resized"][2] == images.variants(seed)["resized"]
+            assert images.reported(seed) != images.reported(1)  # another picture per seed
+            assert b"hostwatch-bench-h1-c2" in got["/c/2"][2]
+        finally:
+            child.stdin.close()
+            if child.wait(timeout=10) != 0:
+                child.kill()
+
+
 # -- test networks and their ASN files ---------------------------------------
 
 
