@@ -214,6 +214,11 @@ def _verdict_problems(farm: ImageFarm, cases: int, rows: Sequence[Any], total: i
     return problems
 
 
+def median_run(runs: list[PdqRun]) -> PdqRun:
+    """The run with the median rate (the slower middle one for an even count)."""
+    return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
+
+
 def median_rate(runs: list[Any]) -> float:
     return float(statistics.median(run.rate for run in runs))
 
@@ -233,16 +238,26 @@ def report(farm: ImageFarm, cases: int, shares: list[int], workers: list[int],
                   f"{run.cpu_seconds:>7.1f} / {base.cpu_seconds:<5.1f} "
                   f"{run.max_rss_kib / 1024:>6.0f} MiB {run.distance_max or '-':>8}  "
                   + ", ".join(f"{k} {v}" for k, v in sorted(run.verdicts.items())))
-    print("\nmedians:")
+    print("\nmedians (per decode: the median run's seconds and CPU seconds above the "
+          "0 % mix's, over its decodes):")
     print(f"{'share':>5} {'workers':>7} {'hw checks/s':>11} {'vs 0 %':>7} {'scrapy/s':>9} "
-          f"{'hw/scrapy':>9}")
+          f"{'hw/scrapy':>9} {'ms per decode':>13} {'CPU ms per decode':>17}")
     for (share, w), runs in hws.items():
         rate = median_rate(runs)
         zero = hws.get((0, w)) or hws.get((0, workers[0]))
         scrapy_rate = median_rate(scrapys[share])
+        per_decode = cpu_per_decode = "-"
+        middle = median_run(runs)
+        if zero and middle.decoded:
+            zero_run = median_run(zero)
+            extra = (middle.run_seconds - zero_run.run_seconds,
+                     middle.cpu_seconds - zero_run.cpu_seconds)
+            per_decode, cpu_per_decode = (f"{seconds * 1000 / middle.decoded:.1f}"
+                                          for seconds in extra)
         print(f"{share:>4}% {w:>7} {rate:>11.0f} "
               f"{(rate / median_rate(zero)) if zero else float('nan'):>7.2f} "
-              f"{scrapy_rate:>9.0f} {rate / scrapy_rate:>9.2f}")
+              f"{scrapy_rate:>9.0f} {rate / scrapy_rate:>9.2f} {per_decode:>13} "
+              f"{cpu_per_decode:>17}")
 
 
 def main(argv: list[str] | None = None) -> int:
