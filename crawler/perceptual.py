@@ -53,6 +53,11 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
 # The address-space cap of a decode worker (bytes): numpy, Pillow and one
 # image within HOSTWATCH_PDQ_MAX_PIXELS fit easily.
 WORKER_MEMORY = 3 * 1024 ** 3
+# Time-outs of one host's images after which its images are no longer decoded.
+STRIKES = 3
+# Seconds a decode worker may take to start (spawn, imports).
+WORKER_START_SECONDS = 60.0
+_TOO_SLOW = "image took longer than"
 # Magic numbers of the formats above: a body that starts with none of them
 # is not decoded at all (a page, a video, a lie about its type).
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -253,10 +258,13 @@ def _limit_worker() -> None:
 class PdqHasher:
     """PDQ off the event loop: a pool of decode worker processes.
 
-    ``await hasher.pdq(body)`` decodes in a worker and returns a `Pdq`; a
-    decode that takes longer than the timeout ends as an error and its
-    worker is killed (a new pool replaces it; decodes that were running
-    beside it are tried once more). The pool starts on first use.
+    ``await hasher.pdq(body, host)`` decodes in a worker and returns a `Pdq`.
+    At most ``workers`` decodes run at once; the others wait their turn, and
+    HOSTWATCH_PDQ_TIMEOUT counts from the start of an image's own decode (a
+    worker's start-up is not counted). A decode past it ends as an error and
+    its worker is killed (a new pool replaces it). A host whose images ran
+    out of time `STRIKES` times gets no more decodes in this crawl: a hostile
+    host serving slow images must not hold the night's checks up.
     """
 
     def __init__(self, settings: PdqSettings,
@@ -264,8 +272,58 @@ class PdqHasher:
         self.settings = settings
         self._decode = decode
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._turns: asyncio.Semaphore | None = None
+        self._strikes: dict[str, int] = {}
         self.decoded = 0  # images decoded (for the crawl's stats)
-        self.seconds = 0.0  # wall time spent waiting for decodes
+        self.seconds = 0.0  # wall time of those decodes
+
+    async def pdq(self, body: bytes, host: str | None = None) -> Pdq:
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(max(self.settings.workers, 1))
+        async with self._turns:
+            # Asked once its turn has come: strikes may have come meanwhile.
+            if host is not None and self._strikes.get(host, 0) >= STRIKES:
+                return Pdq(error=f"not decoded: this host's images took longer than "
+                                 f"{self.settings.timeout:g} s to decode {STRIKES} times in "
+                                 "this crawl")
+            loop = asyncio.get_running_loop()
+            if self.settings.workers:
+                await self._ready()
+            started = loop.time()
+            try:
+                result = await self._run(body)
+            finally:
+                self.decoded += 1
+                self.seconds += loop.time() - started
+        if result.error is not None and result.error.startswith(_TOO_SLOW) and host is not None:
+            self._strikes[host] = self._strikes.get(host, 0) + 1
+        return result
+
+    async def _run(self, body: bytes) -> Pdq:
+        timeout = self.settings.timeout
+        slow = Pdq(error=f"{_TOO_SLOW} {timeout:g} s to decode (HOSTWATCH_PDQ_TIMEOUT): "
+                         "not compared")
+        if self.settings.workers == 0:
+            # In a thread of the crawl: off the event loop, but a decode past
+            # the time-out cannot be stopped (only no longer waited for).
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(
+                    self._decode, body, self.settings.max_pixels), timeout)
+            except TimeoutError:
+                return slow
+        pool = self._executor()
+        future = pool.submit(self._decode, body, self.settings.max_pixels)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            self._kill(pool)
+            return slow
+        except concurrent.futures.process.BrokenProcessPool:
+            # The worker died under this image: a decoder crash, or its
+            # memory cap (WORKER_MEMORY) reached.
+            self._kill(pool)
+            return Pdq(error="image could not be decoded (the decoder crashed or ran out of "
+                             "memory)")
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -276,39 +334,16 @@ class PdqHasher:
                 initializer=_limit_worker)
         return self._pool
 
-    async def pdq(self, body: bytes) -> Pdq:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+    async def _ready(self) -> None:
+        """Start the workers (imports and all) before an image's clock starts."""
+        if self._pool is not None:
+            return
+        pool = self._executor()
         try:
-            if self.settings.workers == 0:
-                # In a thread of the crawl: off the event loop, but a decode
-                # past the time-out cannot be stopped (only no longer waited for).
-                try:
-                    return await asyncio.wait_for(asyncio.to_thread(
-                        self._decode, body, self.settings.max_pixels), self.settings.timeout)
-                except TimeoutError:
-                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
-                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
-            for attempt in (1, 2):
-                pool = self._executor()
-                future = pool.submit(self._decode, body, self.settings.max_pixels)
-                try:
-                    return await asyncio.wait_for(asyncio.wrap_future(future),
-                                                  self.settings.timeout)
-                except TimeoutError:
-                    self._kill(pool)
-                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
-                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
-                except concurrent.futures.process.BrokenProcessPool:
-                    # Killed for another image's time-out, or the worker died
-                    # (a decoder crashed, or hit its memory cap).
-                    self._kill(pool)
-                    if attempt == 2:
-                        return Pdq(error="image could not be decoded (the decoder crashed)")
-            raise AssertionError("unreachable")
-        finally:
-            self.decoded += 1
-            self.seconds += loop.time() - started
+            await asyncio.wait_for(
+                asyncio.wrap_future(pool.submit(_ready)), WORKER_START_SECONDS)
+        except (TimeoutError, concurrent.futures.process.BrokenProcessPool):
+            self._kill(pool)  # the image's own decode starts a new pool and says what failed
 
     def _kill(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
         """End ``pool`` now, its running decodes too (Python 3.14 has
@@ -324,6 +359,10 @@ class PdqHasher:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _ready() -> bool:
+    return True
 
 
 _SHARED: dict[PdqSettings, PdqHasher] = {}
