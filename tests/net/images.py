@@ -126,3 +126,9 @@ def hostile() -> dict[str, tuple[bytes, str]]:
         "png_as_jpeg": (encode(picture(1), "PNG"), "image/jpeg"),
         "header_only": (png_header_claiming(4000, 3000), "image/png"),
     }
+
+
+def as_webp(jpeg: bytes, quality: int = 70) -> bytes:
+    """The picture of ``jpeg`` re-encoded as WebP, as an image CDN serves it."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        return encode(image.convert("RGB"), "WEBP", quality=quality)
