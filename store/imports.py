@@ -232,11 +232,10 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
         noticed: list[dict[str, Any]] = []
         for external_id, row in rows.items():
             old = stored.get(external_id)
-            if old is not None and external_id in learned and row["ref_pdq"] is not None:
-                session.execute(update(Case).where(Case.id == learned[external_id]).values(
-                    ref_pdq=row["ref_pdq"], ref_pdq_source=PdqSource.REPORT.value,
-                    ref_pdq_check_id=None))
-                old["ref_pdq"] = row["ref_pdq"]
+            # A file's pdq replaces one learned by hostwatch (if the row is taken).
+            replaces = external_id in learned and row["ref_pdq"] is not None
+            if old is not None and replaces:
+                old = {**old, "ref_pdq": row["ref_pdq"]}
             if old is None:
                 new.append(row)
             elif column := _first_difference(old, row, list(_EVIDENCE.values())):
@@ -246,6 +245,11 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
                 continue
             else:
                 result.unchanged += 1
+                if replaces:
+                    # Only for a row taken: a rejected one changes nothing.
+                    session.execute(update(Case).where(Case.id == learned[external_id]).values(
+                        ref_pdq=row["ref_pdq"], ref_pdq_source=PdqSource.REPORT.value,
+                        ref_pdq_check_id=None))
             if row["notice_sent_at"] is not None:
                 noticed.append(row)
         _insert(session, Case, [
