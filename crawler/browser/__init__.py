@@ -20,7 +20,7 @@ META_BROWSER_RESULT = "hostwatch_browser_result"
 # Request.meta: the host's actions before its page is read (a tuple of
 # rules.Action, a consent click); absent or empty = none.
 META_ACTIONS = "hostwatch_browser_actions"
-# Request.meta: the case's reference SHA-256 (or None).
+# Request.meta: the case's reference hashes (a crawler.perceptual.Reference, or None).
 META_REFERENCE = "hostwatch_reference"
 # Request.meta: the URL the browser opens, as stored (the case's normal form,
 # with its route). Scrapy's Request re-encodes a fragment ("a|b" becomes

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from crawler.browser.decide import ActionNote, MediaHash, PageVisit, decide, with_actions
+from crawler.perceptual import Reference
 from crawler.verdict import Decision, ErrorKind, PlaceholderRules
 from hostwatch.model import Verdict, VerdictGroup
 
@@ -51,7 +52,7 @@ def hashed(url: str = IMG, digest: str | None = REFERENCE, status: int | None = 
 def run(visit: PageVisit, hashes: list[MediaHash] | tuple[MediaHash, ...] = (),
         reference: str | None = REFERENCE,
         rules: PlaceholderRules = RULES) -> tuple[Decision, MediaHash | None]:
-    return decide(visit, hashes, reference_sha256=reference, rules=rules)
+    return decide(visit, hashes, reference=Reference(sha256=reference), rules=rules)
 
 
 # -- 1. the visit failed ------------------------------------------------------------------
