@@ -6,8 +6,9 @@ media bodies); page.py visits one page with media blocked, waits until it
 has settled and scrolls it (settle.py), takes the host's consent actions
 (actions.py) and reads what it shows in every frame and shadow root,
 inline media hashed in the page (read.py); check.py hashes
-the media the page shows over the HTTP path; decide.py turns all that into
-the same verdicts as an HTTP check. The spider (crawler.spiders.recheck)
+the media the page shows over the HTTP path (and takes its PDQ when the
+case's reference needs one, crawler.perceptual); decide.py turns all that
+into the same verdicts as an HTTP check. The spider (crawler.spiders.recheck)
 sends a case to the browser with the Request.meta keys below, and the
 download handler (crawler.handler) runs it.
 """

@@ -33,17 +33,17 @@ The order of the questions:
    page itself (an overlay of the main document) still wins: it covers
    the media. Media the page only asked for, or showed only before it was
    read (a photo replaced by the notice), never beat a notice.
-4. The page was still loading when its settle time ran out (`PageVisit.busy`,
-   crawler.browser.settle): one of its media files matching the reference is
-   ``online`` (or ``reencoded``) and only known "removed" images ``placeholder`` (both are what
-   a person saw, finished or not), and so is usable media on a case without a
-   reference hash (``online``: media shown, nothing to compare, as on a page
-   that is done); anything else is ``incomplete``
-   (transient), never "no media" or ``changed``: what it would have shown
-   once done is unknown. The same for a page whose document was longer
-   than HOSTWATCH_MAX_BODY (`PageVisit.truncated`): the browser read its
-   first HOSTWATCH_MAX_BODY bytes as the page; what the rest would show is
-   unknown.
+4. The page was still loading when its settle time ran out
+   (`PageVisit.busy`, crawler.browser.settle): one of its media files
+   matching the reference is ``online`` (or ``reencoded``) and only known
+   "removed" images ``placeholder`` (both are what a person saw, finished or
+   not), and so is usable media on a case without a reference hash
+   (``online``: media shown, nothing to compare, as on a page that is done);
+   anything else is ``incomplete`` (transient), never "no media" or
+   ``changed``: what it would have shown once done is unknown. The same for
+   a page whose document was longer than HOSTWATCH_MAX_BODY
+   (`PageVisit.truncated`): the browser read its first HOSTWATCH_MAX_BODY
+   bytes as the page; what the rest would show is unknown.
 5. The page shows no media at all: ``placeholder``.
 6. One of its media files matches the reference: ``online`` (or
    ``reencoded``, as above); an inline (data:/blob:) media shown that could
