@@ -37,7 +37,7 @@ from crawler.browser import (
     META_PAGE_URL,
     META_REFERENCE,
 )
-from crawler.browser.decide import decide, with_actions
+from crawler.browser.decide import decide, pdq_record, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
 from crawler.perceptual import PdqSettings, close_shared, shared_hasher
@@ -237,7 +237,8 @@ class RecheckSpider(Spider):
         return self._request(case.url, self.parse_browser, self.failed,
                              {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
-                              META_REFERENCE: case.ref_sha256})
+                              META_REFERENCE: self.pdq_settings.reference(case.ref_sha256,
+                                                                          case.ref_pdq)})
 
     # -- responses ------------------------------------------------------------
 
@@ -309,8 +310,9 @@ class RecheckSpider(Spider):
 
     def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
         seen = result.visit
-        decision, media = decide(seen, result.hashes, reference_sha256=case.ref_sha256,
-                                 rules=self.rules)
+        reference = self.pdq_settings.reference(case.ref_sha256, case.ref_pdq)
+        decision, media = decide(seen, result.hashes, reference=reference, rules=self.rules)
+        pdq = pdq_record(media, reference)
         decision = with_actions(decision, seen)  # what a consent click did, if one ran
         check = NewCheck(
             case_id=case.id, checked_at=datetime.now(UTC), method=Method.BROWSER.value,
@@ -321,6 +323,8 @@ class RecheckSpider(Spider):
             bytes_received=media.length if media and media.sha256 else None,
             truncated=bool(media and media.truncated),
             body_sha256=media.sha256 if media else None,
+            body_pdq=pdq.hash, pdq_quality=pdq.quality, pdq_distance=pdq.distance,
+            learns_pdq=pdq.learns,
             reference_match=decision.reference_match, reason=decision.reason,
             error_kind=seen.error.value if seen.error else None, headers=seen.headers or None)
         self._count(check, decision.verdict)
