@@ -53,6 +53,9 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
 # The address-space cap of a decode worker (bytes): numpy, Pillow and one
 # image within HOSTWATCH_PDQ_MAX_PIXELS fit easily.
 WORKER_MEMORY = 3 * 1024 ** 3
+NOT_AN_IMAGE = "not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)"
+# Bytes enough to tell an image by its start (`looks_like_image`).
+SNIFF_BYTES = 16
 # Time-outs of one host's images after which its images are no longer decoded.
 STRIKES = 3
 # Seconds a decode worker may take to start (spawn, imports).
@@ -165,7 +168,7 @@ def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
     a byte of the file.
     """
     if not looks_like_image(body):
-        return Pdq(error="not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)")
+        return Pdq(error=NOT_AN_IMAGE)
     from PIL import Image, UnidentifiedImageError
 
     try:

@@ -39,7 +39,14 @@ from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.read import Hashing
 from crawler.browser.rules import Action, Removed
 from crawler.guard import Network, forbidden_reason
-from crawler.perceptual import PdqHasher, Reference
+from crawler.perceptual import (
+    NOT_AN_IMAGE,
+    SNIFF_BYTES,
+    Pdq,
+    PdqHasher,
+    Reference,
+    looks_like_image,
+)
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
@@ -157,10 +164,11 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                     return MediaHash(url, status=response.status, content_type=content_type)
                 digest = hashlib.sha256()
                 # Only in memory, and only when it may be decoded.
-                hashing = Hashing(max_body, reference, hasher)
+                hashing = Hashing(max_body, reference, hasher, urlsplit(current).hostname)
                 body = bytearray() if hashing.may_decode else None
                 received = 0
                 truncated = False
+                not_image = False
                 async for chunk in response.content.iter_any():
                     room = max_body - received
                     if len(chunk) > room:
@@ -170,11 +178,18 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                     received += len(chunk)
                     if body is not None:
                         body += chunk
+                        start = bytes(body[:SNIFF_BYTES])
+                        if len(start) == SNIFF_BYTES and not looks_like_image(start):
+                            body = None  # a video, a page...: no need to keep it
+                            not_image = True
                     if truncated:
                         break
                 sha256 = digest.hexdigest()
             pdq = None
-            if body is not None:
+            if not_image and hashing.reference is not None \
+                    and hashing.reference.needs_pdq(sha256):
+                pdq = Pdq(error=NOT_AN_IMAGE)
+            elif body is not None:
                 try:
                     pdq = await hashing.pdq(bytes(body), sha256, truncated)
                 finally:

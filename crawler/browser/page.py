@@ -147,7 +147,7 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
         try:
             return await asyncio.wait_for(
                 _visit(context, url, removed, proxy, settings, actions,
-                       hashing=Hashing(max_body, reference, hasher)),
+                       hashing=Hashing(max_body, reference, hasher, urlsplit(url).hostname)),
                 settings.timeout + 5)
         except TimeoutError:
             return PageVisit(url=url, error=ErrorKind.TIMEOUT,

@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 
 from crawler.browser.decide import MediaHash
 from crawler.browser.rules import Removed
-from crawler.perceptual import Pdq, PdqHasher, Reference, looks_like_image
+from crawler.perceptual import NOT_AN_IMAGE, Pdq, PdqHasher, Reference, looks_like_image
 from crawler.verdict import ErrorKind
 from hostwatch.urls import redirect_url
 
@@ -482,6 +482,9 @@ class Hashing:
     max_body: int
     reference: Reference | None = None
     hasher: PdqHasher | None = None
+    # Whose images they are: a host whose images keep running out of decode
+    # time gets no more decodes (crawler.perceptual.PdqHasher).
+    host: str | None = None
 
     @property
     def may_decode(self) -> bool:
@@ -498,8 +501,8 @@ class Hashing:
         if truncated:
             return Pdq(error="file cut at HOSTWATCH_MAX_BODY: not decoded")
         if not looks_like_image(body):
-            return Pdq(error="not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)")
-        return await self.hasher.pdq(body)
+            return Pdq(error=NOT_AN_IMAGE)
+        return await self.hasher.pdq(body, self.host)
 
 
 async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, max_body: int,
@@ -555,7 +558,7 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
             pending.append((len(media), inline))
             media.append("")  # named once its size is known
     hashes: list[MediaHash] = []
-    hashing = Hashing(max_body, reference, hasher)
+    hashing = Hashing(max_body, reference, hasher, urlsplit(page.url).hostname)
     for number, (position, inline) in enumerate(pending, start=1):
         # Hashed even beside a notice: a notice in a third-party frame (a
         # comment "deleted") does not hide the photo the page still shows.
