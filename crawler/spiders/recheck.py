@@ -11,6 +11,14 @@ fetched the same way before the first case and after the last one, and the
 run is judged healthy or suspect when it closes (store.health). The body of
 a response is hashed and scanned in memory here and dropped; it is never
 stored, logged or written anywhere.
+
+A served file is compared with the case's reference (crawler.perceptual):
+when its SHA-256 differs from the reference and the case has a reference
+PDQ, or when it is the reported file and the case's PDQ is still to be
+learned, the body is decoded in a worker process for its PDQ (awaited, so
+the event loop goes on) and dropped. The crawl's stats count the decodes
+(``hostwatch/pdq_decoded``, ``hostwatch/pdq_failed``) and the time spent
+waiting for them (``hostwatch/pdq_decode_seconds``).
 """
 
 from __future__ import annotations
