@@ -84,7 +84,8 @@ def test_another_picture_or_a_flat_one_is_changed(store, db_url, net, tmp_path):
                     flat_again: hashlib.sha256(flat_reported()).hexdigest()},
               pdqs={other: REPORTED_PDQ, flat: REPORTED_PDQ, flat_again: flat_pdq})
 
-    crawl(db_url, net, tmp_path)
+    # With the soft-404 probe on: the checks wait for it with their PDQ.
+    crawl(db_url, net, tmp_path, HOSTWATCH_SOFT404_PROBE="1")
     checks = checks_by_url(store)
     assert {url: checks[url][0].verdict for url in (other, flat, flat_again)} == dict.fromkeys(
         (other, flat, flat_again), "changed")
@@ -208,3 +209,22 @@ def test_a_decode_time_out_is_a_clear_reason_and_the_crawl_goes_on(store, db_url
         assert "took longer than 0.01 s to decode (HOSTWATCH_PDQ_TIMEOUT)" in check.reason
     # The other cases need no decode and are checked as ever.
     assert [checks[url][0].verdict for url in urls[2:]] == ["online", "http_gone"]
+
+
+@pytest.mark.slow
+def test_an_error_after_a_decode_is_recorded_on_the_check(store, db_url, net, tmp_path):
+    """A stored reference PDQ that is not hex (written by hand into the
+    store, say) fails the comparison after the decode was awaited: the check
+    records hostwatch's error, never loses the case, and the crawl goes on."""
+    host = net.add_host("bad-reference.test")
+    host.route("/a.webp", Serve(variants(1)["webp"], content_type="image/webp"))
+    host.route("/b.webp", Serve(variants(1)["webp"], content_type="image/webp"))
+    bad, good = host.url("/a.webp"), host.url("/b.webp")
+    add_cases(store, [bad, good], refs={bad: REPORTED_SHA, good: REPORTED_SHA},
+              pdqs={bad: "not-a-pdq", good: REPORTED_PDQ})
+
+    crawl(db_url, net, tmp_path)
+    checks = checks_by_url(store)
+    assert (checks[bad][0].error_kind, checks[bad][0].reason) == (
+        "other", "other: hostwatch error ValueError")
+    assert checks[good][0].verdict == "reencoded"
