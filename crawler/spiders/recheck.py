@@ -247,8 +247,7 @@ class RecheckSpider(Spider):
         return self._request(case.url, self.parse_browser, self.failed,
                              {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
-                              META_REFERENCE: self.pdq_settings.reference(case.ref_sha256,
-                                                                          case.ref_pdq)})
+                              META_REFERENCE: self._reference(case)})
 
     def _reference(self, case: DueCase) -> Reference:
         """The case's reference hashes under HOSTWATCH_PDQ_* (PDQ off: SHA-256 only)."""
@@ -330,7 +329,7 @@ class RecheckSpider(Spider):
 
     def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
         seen = result.visit
-        reference = self.pdq_settings.reference(case.ref_sha256, case.ref_pdq)
+        reference = self._reference(case)
         decision, media = decide(seen, result.hashes, reference=reference, rules=self.rules)
         pdq = pdq_record(media, reference)
         decision = with_actions(decision, seen)  # what a consent click did, if one ran
@@ -389,7 +388,8 @@ class RecheckSpider(Spider):
         assert observation.body is not None
         loop = asyncio.get_running_loop()
         started = loop.time()
-        pdq = await self.pdq_hasher.pdq(body)
+        pdq = await self.pdq_hasher.pdq(body, urlsplit(observation.final_url
+                                                        or observation.url).hostname)
         stats = self.crawler.stats
         stats.inc_value("hostwatch/pdq_decoded")
         seconds = stats.get_value("hostwatch/pdq_decode_seconds", 0.0) + loop.time() - started
