@@ -33,6 +33,7 @@ import io
 import multiprocessing
 import os
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -277,6 +278,8 @@ class PdqHasher:
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._turns: asyncio.Semaphore | None = None
         self._strikes: dict[str, int] = {}
+        # Pools killed for a time-out (weakly held: gone with their last decode).
+        self._killed: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
         self.decoded = 0  # images decoded (for the crawl's stats)
         self.seconds = 0.0  # wall time of those decodes
 
@@ -314,19 +317,22 @@ class PdqHasher:
                     self._decode, body, self.settings.max_pixels), timeout)
             except TimeoutError:
                 return slow
-        pool = self._executor()
-        future = pool.submit(self._decode, body, self.settings.max_pixels)
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-        except TimeoutError:
-            self._kill(pool)
-            return slow
-        except concurrent.futures.process.BrokenProcessPool:
-            # The worker died under this image: a decoder crash, or its
-            # memory cap (WORKER_MEMORY) reached.
-            self._kill(pool)
-            return Pdq(error="image could not be decoded (the decoder crashed or ran out of "
-                             "memory)")
+        for _attempt in range(2):
+            pool = self._executor()
+            future = pool.submit(self._decode, body, self.settings.max_pixels)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                self._kill(pool, timed_out=True)
+                return slow
+            except concurrent.futures.process.BrokenProcessPool:
+                if pool in self._killed:
+                    continue  # killed for another image's time-out: this one again
+                # The worker died under this image: a decoder crash, or its
+                # memory cap (WORKER_MEMORY) reached.
+                self._kill(pool)
+                break
+        return Pdq(error="image could not be decoded (the decoder crashed)")
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -348,9 +354,14 @@ class PdqHasher:
         except (TimeoutError, concurrent.futures.process.BrokenProcessPool):
             self._kill(pool)  # the image's own decode starts a new pool and says what failed
 
-    def _kill(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    def _kill(self, pool: concurrent.futures.ProcessPoolExecutor, *,
+              timed_out: bool = False) -> None:
         """End ``pool`` now, its running decodes too (Python 3.14 has
-        ``kill_workers()``; before it, the executor's process table is the way)."""
+        ``kill_workers()``; before it, the executor's process table is the way).
+        ``timed_out``: for an image's time-out, so the decodes that were
+        running beside it are tried again in a new pool."""
+        if timed_out:
+            self._killed.add(pool)
         if self._pool is pool:
             self._pool = None
         processes = dict(getattr(pool, "_processes", None) or {})
