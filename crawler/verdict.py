@@ -327,5 +327,11 @@ def _served(obs: Observation, reference: Reference | None) -> Decision:
                                             f"({comparison.reason})", True)
         return Decision(Verdict.REENCODED, f"served with other bytes; {comparison.reason} "
                                            "(the reported picture, re-encoded)", True)
+    if comparison.match is Match.UNKNOWN:
+        # Other bytes that may be the picture, not decoded within hostwatch's
+        # limits (a time-out, the pixel cap, a damaged file): as for a body
+        # over the size cap, no removal can be read from it.
+        return Decision(Verdict.ONLINE, f"served; {comparison.reason}: not counted as "
+                                        "removed", None)
     return Decision(Verdict.CHANGED,
                     f"served, but not the reported file ({comparison.reason})", False)

@@ -243,9 +243,8 @@ def pdq_record(media: MediaHash | None, reference: Reference) -> PdqRecord:
         return PdqRecord()
     comparison = compare(media, reference)
     pdq = media.pdq
-    learns = (comparison.match is Match.SHA256 and reference.learn and reference.pdq is None
-              and pdq.hash is not None and (pdq.quality or 0) >= reference.min_quality)
-    return PdqRecord(pdq.hash, pdq.quality, comparison.distance, learns)
+    return PdqRecord(pdq.hash, pdq.quality, comparison.distance,
+                     reference.learns(media.sha256, pdq))
 
 
 def _notice_verdict(visit: PageVisit, hashes: Sequence[MediaHash], reference: Reference
@@ -366,6 +365,14 @@ def _media_decision(hashes: Sequence[MediaHash], usable: Sequence[MediaHash],
     if usable and all(h.sha256 in rules.hashes for h in usable):
         return Decision(Verdict.PLACEHOLDER, f"{what} only a known 'removed' image "
                                              f"({usable[0].url})")
+    undecided = next((h for h in usable if compare(h, reference).match is Match.UNKNOWN), None)
+    if undecided is not None:
+        # Other bytes that may be the picture, not decoded within the limits
+        # (a time-out, the pixel cap, a damaged file): no removal read from it.
+        return Decision(Verdict.ONLINE, f"{what} {undecided.url}, whose picture could not be "
+                                        f"compared ({compare(undecided, reference).reason}); "
+                                        "no media matches the reference: not counted as "
+                                        "removed", None)
     if usable and known:
         first = usable[0]
         return Decision(Verdict.CHANGED, f"{what} {len(usable)} media file(s), none matches "

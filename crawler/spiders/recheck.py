@@ -48,7 +48,16 @@ from crawler.browser import (
 from crawler.browser.decide import decide, pdq_record, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
-from crawler.perceptual import PdqSettings, Reference, close_shared, hamming, shared_hasher
+from crawler.perceptual import (
+    NOT_AN_IMAGE,
+    SNIFF_BYTES,
+    Pdq,
+    PdqSettings,
+    Reference,
+    close_shared,
+    looks_like_image,
+    shared_hasher,
+)
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
@@ -386,6 +395,10 @@ class RecheckSpider(Spider):
         quality and its distance to the reference PDQ, and learns the
         reference PDQ when the file is the reported one."""
         assert observation.body is not None
+        sha256 = observation.body.sha256
+        if not looks_like_image(body[:SNIFF_BYTES]):
+            # A video, a download...: no worker needed to say it is no picture.
+            return replace(observation, pdq=Pdq(error=NOT_AN_IMAGE))
         loop = asyncio.get_running_loop()
         started = loop.time()
         pdq = await self.pdq_hasher.pdq(body, urlsplit(observation.final_url
@@ -398,11 +411,9 @@ class RecheckSpider(Spider):
             stats.inc_value("hostwatch/pdq_failed")
         else:
             check.body_pdq, check.pdq_quality = pdq.hash, pdq.quality
-            if reference.pdq is not None:
-                check.pdq_distance = hamming(pdq.hash, reference.pdq)
-            check.learns_pdq = (reference.pdq is None
-                                and observation.body.sha256 == reference.sha256
-                                and (pdq.quality or 0) >= reference.min_quality)
+            # The distance the rule used: turned or mirrored, if that is nearer.
+            check.pdq_distance = reference.compare(sha256, pdq).distance
+            check.learns_pdq = reference.learns(sha256, pdq)
         return replace(observation, pdq=pdq)
 
     def _capped(self, body: bytes) -> bytes:
