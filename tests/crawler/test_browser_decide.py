@@ -650,3 +650,13 @@ def test_a_case_learns_its_reference_pdq_from_the_reported_file_only(quality, re
     # A re-encoding (other bytes) never teaches the reference.
     other = replace(hashed(THUMB, DIFFERENT), pdq=Pdq("0f" * 32, quality))
     assert pdq_record(other, reference).learns is False
+
+
+def test_media_whose_picture_could_not_be_decoded_is_shown_without_comparison():
+    # A time-out, the pixel cap, a damaged file: no conclusion, never a removal.
+    undecoded = pdq_hashed(pdq=Pdq(error="image took longer than 10 s to decode",
+                                   inconclusive=True))
+    decision, _ = run_pdq(page(media=(THUMB, IMG)), [undecoded, pdq_hashed(IMG, bits=90)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert f"{THUMB}, whose picture could not be compared" in decision.reason
+    assert decision.reason.endswith("not counted as removed")

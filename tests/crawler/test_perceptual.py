@@ -66,7 +66,9 @@ def test_the_reported_picture_re_encoded_is_reencoded_and_never_removed(store, d
         assert check.body_pdq and check.pdq_quality >= 50  # ...the same picture
         assert check.pdq_distance is not None and check.pdq_distance <= 31, name
         assert f"PDQ distance {check.pdq_distance}" in check.reason, check.reason
-    assert "hostwatch/pdq_decoded': 6" in result.stderr  # the crawl's stats count decodes
+    assert f"hostwatch/pdq_decoded': {len(SAME_PICTURE)}" in result.stderr  # stats count decodes
+    for name in ("turned", "mirrored"):
+        assert "same picture, turned or mirrored" in checks[urls[name]][-1].reason
 
 
 @pytest.mark.slow
@@ -177,14 +179,22 @@ def test_hostile_images_end_in_a_clear_reason_in_bounded_time(store, db_url, net
     crawl(db_url, net, tmp_path, HOSTWATCH_PDQ_MAX_PIXELS="50000000")
     assert time.monotonic() - started < 60
     checks = {name: checks_by_url(store)[url][0] for name, url in urls.items()}
-    says = {"bomb": "decompression bomb", "canvas": "over the cap",
-            "truncated": "truncated file", "lies": "not an image",
-            "header_only": "could not be decoded"}
+    # Bytes that are no picture at all are not the reported one.
+    lies = checks["lies"]
+    assert (lies.verdict, lies.body_pdq, lies.reference_match) == ("changed", None, False)
+    assert "not compared by picture: not an image" in lies.reason
+    # A file that may be the picture, not decoded within the limits: no
+    # comparison, and never a removal (a hoster must not earn one by serving
+    # images hostwatch cannot decode).
+    says = {"bomb": "30000×30000 pixels is over the cap", "canvas": "over the cap",
+            "truncated": "truncated file", "header_only": "could not be decoded"}
     for name, text in says.items():
         check = checks[name]
-        assert (check.verdict, check.body_pdq) == ("changed", None), name
+        assert (check.verdict, check.body_pdq, check.reference_match) == (
+            "online", None, None), name
         assert "not compared by picture: " in check.reason and text in check.reason, (
             name, check.reason)
+        assert check.reason.endswith("not counted as removed"), check.reason
     # The bytes decide, not the Content-Type: a PNG served as image/jpeg.
     assert checks["png_as_jpeg"].verdict == "reencoded"
 
@@ -205,7 +215,8 @@ def test_a_decode_time_out_is_a_clear_reason_and_the_crawl_goes_on(store, db_url
     checks = checks_by_url(store)
     for url in urls[:2]:
         check = checks[url][0]
-        assert check.verdict == "changed"
+        # Not compared, so not a removal either.
+        assert (check.verdict, check.reference_match) == ("online", None)
         assert "took longer than 0.01 s to decode (HOSTWATCH_PDQ_TIMEOUT)" in check.reason
     # The other cases need no decode and are checked as ever.
     assert [checks[url][0].verdict for url in urls[2:]] == ["online", "http_gone"]

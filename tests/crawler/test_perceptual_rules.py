@@ -5,6 +5,7 @@ decoder, recovery, thread mode)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 
@@ -22,7 +23,17 @@ from crawler.perceptual import (
     looks_like_image,
     pdq_of_image,
 )
-from tests.net.images import SAME_PICTURE, flat_reported, hostile, reported, variants
+from crawler.verdict import Observation, PlaceholderRules, body_features, classify
+from hostwatch.model import Verdict
+from tests.net.images import (
+    SAME_PICTURE,
+    encode,
+    flat_reported,
+    hostile,
+    picture,
+    reported,
+    variants,
+)
 
 SHA = "ab" * 32
 PDQ = "f" * 64
@@ -213,3 +224,106 @@ def test_thread_mode_decodes_and_stops_waiting_at_the_time_out():
     assert decoded.quality == 100
     assert "took longer than 0.5 s" in (slow.error or "")
     assert time.monotonic() - started < 5
+
+
+# -- after review: inconclusive decodes, turned copies, hostile decoders --------
+
+def test_a_file_that_could_not_be_decoded_is_inconclusive_never_another_picture():
+    reference = Reference(sha256="00" * 32, pdq=pdq_of_image(reported(1), MAX_PIXELS).hash)
+    for name in ("bomb", "canvas", "truncated", "header_only"):
+        pdq = pdq_of_image(hostile()[name][0], MAX_PIXELS)
+        assert pdq.hash is None and pdq.inconclusive, name
+        assert reference.compare(None, pdq).match is Match.UNKNOWN, name
+    lies = pdq_of_image(hostile()["lies"][0], MAX_PIXELS)
+    assert not lies.inconclusive and reference.compare(None, lies).match is Match.NONE
+
+
+def test_an_inconclusive_picture_is_served_without_comparison_not_a_removal():
+    reference = Reference(sha256="00" * 32, pdq="ab" * 32)
+    body = body_features(b"\xff\xd8\xff" + b"x" * 100, requested_url="http://a.test/p.jpg",
+                         content_type="image/jpeg", rules=PlaceholderRules())
+    observation = Observation(url="http://a.test/p.jpg", status=200, content_type="image/jpeg",
+                              body=body, pdq=Pdq(error="image took longer than 10 s to decode",
+                                                 inconclusive=True))
+    decision = classify(observation, reference=reference)
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert "not counted as removed" in decision.reason
+
+
+def test_an_upscaled_jpeg_is_decoded_at_a_reduced_scale_within_the_pixel_cap():
+    big = encode(picture(1).resize((3200, 2400)), "JPEG", quality=85)  # 7.7 million pixels
+    reference = pdq_of_image(reported(1), MAX_PIXELS).hash
+    pdq = pdq_of_image(big, 1_000_000)  # decoded at 1/4 scale: 800×600
+    assert pdq.hash is not None, pdq.error
+    assert Reference(pdq=reference).compare(None, pdq).match is Match.PDQ
+    png = encode(picture(1).resize((1600, 1200)), "PNG")  # PNG has no reduced decode
+    assert pdq_of_image(png, 1_000_000).inconclusive
+
+
+def test_turned_and_mirrored_copies_match_with_the_nearest_orientation():
+    reference = Reference(pdq=pdq_of_image(reported(1), MAX_PIXELS).hash)
+    for name in ("turned", "mirrored"):
+        pdq = pdq_of_image(variants(1)[name], MAX_PIXELS)
+        plain = hamming(pdq.hash or "", reference.pdq or "")
+        comparison = reference.compare(None, pdq)
+        assert plain > 31 and comparison.match is Match.PDQ, (name, plain)
+        assert comparison.distance is not None and comparison.distance < plain
+        assert "turned or mirrored" in comparison.reason
+
+
+def test_a_corrupt_avif_is_a_reason_not_an_exception():
+    avif = variants(1)["avif"]
+    corrupt = avif[:len(avif) // 2] + bytes(len(avif) - len(avif) // 2)
+    pdq = pdq_of_image(corrupt, MAX_PIXELS)
+    assert pdq.hash is None and pdq.inconclusive and pdq.error
+
+
+def raise_runtime_error(body: bytes, max_pixels: int) -> Pdq:
+    raise RuntimeError("Failed to decode frame 0: a decoder's own words")
+
+
+def test_a_decode_function_that_raises_is_an_inconclusive_reason():
+    for workers in (0, 1):
+        hasher = PdqHasher(PdqSettings(workers=workers), decode=raise_runtime_error)
+        try:
+            pdq = asyncio.run(hasher.pdq(b"x"))
+        finally:
+            hasher.close()
+        assert pdq.inconclusive and pdq.error == "image could not be decoded (RuntimeError)"
+
+
+def test_a_cancelled_decode_is_killed_and_the_next_image_is_not_blamed():
+    hasher = PdqHasher(PdqSettings(timeout=3, workers=1), decode=decode_slowly)
+
+    async def run() -> Pdq:
+        await hasher.pdq(b"sleep:0.1", "warm.test")
+        evil = asyncio.ensure_future(hasher.pdq(b"sleep:60", "evil.test"))
+        await asyncio.sleep(0.5)
+        evil.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await evil
+        return await hasher.pdq(b"sleep:1", "innocent.test")
+
+    try:
+        innocent = asyncio.run(run())
+    finally:
+        hasher.close()
+    assert innocent.error == "slept"  # decoded in its own time, not after evil's
+    assert hasher._strikes == {}
+
+
+def test_strikes_count_per_site_so_subdomains_do_not_escape_them():
+    hasher = PdqHasher(PdqSettings(timeout=0.3, workers=1), decode=decode_slowly)
+
+    async def run() -> list[Pdq]:
+        return [await hasher.pdq(b"sleep:5", f"s{i}.evil.test") for i in range(4)] + [
+            await hasher.pdq(b"sleep:0.01", "fine.test")]
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        hasher.close()
+    assert all("took longer than 0.3 s" in (r.error or "") for r in results[:3])
+    assert results[3].inconclusive and "this site's images took longer" in (results[3].error
+                                                                           or "")
+    assert results[4].error == "slept"  # another site is decoded as ever
