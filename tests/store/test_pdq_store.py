@@ -239,13 +239,24 @@ def test_a_reported_pdq_replaces_a_learned_one(store, tmp_path):
     case_id = imported_case(store, tmp_path)
     append(store, seen(case_id, 1))
     result = import_cases(store, write_reports(tmp_path, PDQ_REPORT), now=T0)
-    assert (result.added, result.unchanged, result.rejected) == (0, 1, [])
+    assert (result.added, result.unchanged, result.pdq_set, result.rejected) == (0, 1, 1, [])
     assert reference(store, case_id) == (PDQ_REPORT, "report", None)
     # From the report now: another pdq in a later file is a conflict.
     again = import_cases(store, write_reports(tmp_path, PDQ_LATER), now=T0)
     assert [e.field for e in again.rejected] == ["pdq"]
     assert "conflict" in again.rejected[0].reason
     assert reference(store, case_id) == (PDQ_REPORT, "report", None)
+
+
+def test_a_reimport_with_a_pdq_fills_a_case_that_had_none(store, tmp_path):
+    # The hotline computed its PDQs after the first import.
+    case_id = imported_case(store, tmp_path)
+    assert reference(store, case_id) == (None, None, None)
+    result = import_cases(store, write_reports(tmp_path, PDQ_REPORT), now=T0)
+    assert (result.added, result.unchanged, result.pdq_set, result.rejected) == (0, 1, 1, [])
+    assert reference(store, case_id) == (PDQ_REPORT, "report", None)
+    again = import_cases(store, write_reports(tmp_path, PDQ_REPORT), now=T0)
+    assert (again.unchanged, again.pdq_set, again.rejected) == (1, 0, [])
 
 
 def test_a_rejected_row_does_not_replace_a_learned_pdq(store, tmp_path):
