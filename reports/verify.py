@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from reports.csvsafe import safe_cell
 from reports.evidence import CHECK_COLUMNS, MANIFEST, check_cells, sha256_hex
 from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
-from store.checks import GENESIS
+from store.checks import CHECK_FIELDS, GENESIS, record_hash
 from store.models import Check
 
 __all__ = ["Pack", "PackError", "PackResult", "read_pack", "verify_pack"]
@@ -182,7 +182,20 @@ def _check_rows(session: Session, pack: Pack, result: PackResult, file_changed: 
             differ.append(f"{len(row)} cells in the pack, {len(expected)} expected")
         if differ:
             result.problem(f"check {check_id} (checks.csv:{line}): {'; '.join(differ)} "
-                           f"({blame})")
+                           f"({_blame(check, file_changed, blame)})")
+
+
+def _blame(check: Check, file_changed: bool, blame: str) -> str:
+    """Which side changed: a store row whose contents still give its
+    record_hash (and so the chain) is intact, so the pack was changed, its
+    manifest with it."""
+    if file_changed:
+        return blame
+    row = {name: getattr(check, name) for name in CHECK_FIELDS}
+    if record_hash(row, check.prev_hash) == check.record_hash:
+        return ("the store's row still gives its record_hash: checks.csv was changed after "
+                "the pack was written, and its line in MANIFEST.sha256 with it")
+    return blame
 
 
 def verify_pack(session: Session, pack: Pack) -> PackResult:

@@ -5,6 +5,7 @@ cases.csv, the method's account of how the same picture is recognised, and
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import shutil
 from collections.abc import Iterator
@@ -167,6 +168,31 @@ def test_an_edited_pdq_distance_cell_fails(pdq):
     assert result.exit_code == 1
     assert (f"check {pdq.reencoded_check} (checks.csv:{line}): pdq_distance is '6' in the "
             "store, '30' in the pack (checks.csv was changed after the pack was written)"
+            ) in result.stderr
+
+
+def test_an_edited_cell_with_its_manifest_line_fixed_blames_the_pack(pdq):
+    # Whoever edits the pack may fix its manifest too: the store's intact
+    # row (its contents still give its record_hash) says which side changed.
+    pack = pdq.built.workdir / "pack"
+    path = pack / "checks.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    column = rows[0].index("pdq_distance")
+    line = next(n for n, row in enumerate(rows, 1) if row[0] == str(pdq.reencoded_check))
+    rows[line - 1][column] = "25"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    manifest = pack / "MANIFEST.sha256"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest.write_text("".join(
+        f"{digest}  checks.csv\n" if entry.endswith("  checks.csv") else f"{entry}\n"
+        for entry in manifest.read_text(encoding="utf-8").splitlines()), encoding="utf-8")
+    result = verify(pdq.built, "pack")
+    assert result.exit_code == 1
+    assert (f"check {pdq.reencoded_check} (checks.csv:{line}): pdq_distance is '6' in the "
+            "store, '25' in the pack (the store's row still gives its record_hash: checks.csv "
+            "was changed after the pack was written, and its line in MANIFEST.sha256 with it)"
             ) in result.stderr
 
 
