@@ -331,3 +331,16 @@ def test_migration_0010_marks_stored_pdqs_as_from_the_report(db_url):
             assert verify_chain(session) == (2, [])
     finally:
         store.dispose()
+
+
+def test_cases_json_says_where_the_reference_pdq_came_from(store):
+    case_id = add_case(store)
+    append(store, seen(case_id, 1))
+    result = CliRunner().invoke(main, ["--db", store.url, "cases", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output.splitlines()[0])
+    with store.session() as session:
+        check_id = session.scalars(select(Check.id)).one()
+    assert (listed["ref_pdq"], listed["ref_pdq_source"], listed["ref_pdq_check_id"]) == (
+        PDQ_SEEN, "learned", check_id)
+    assert listed["ref_sha256"] == SHA
