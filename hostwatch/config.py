@@ -272,7 +272,8 @@ KEYS: dict[str, _Key] = {
                         "as removed)"),
     "pdq_workers": _Key("HOSTWATCH_PDQ_WORKERS", "1", _non_negative_int,
                         "worker processes that decode images; 0 = a thread of the crawl "
-                        "(no time-out kill)"),
+                        "(no time-out kill, no memory cap: for machines that cannot start "
+                        "processes)"),
 }
 
 
