@@ -155,15 +155,21 @@ def test_the_pack_with_pdq_cells_verifies(pdq):
     assert result.stdout.splitlines()[-1].startswith("verified: 12 checks")
 
 
-def test_an_edited_pdq_distance_cell_fails(pdq):
-    path = pdq.built.workdir / "pack" / "checks.csv"
+def edit_cell(path: Path, check_id: int, column: str, value: str) -> int:
+    """Set one cell of a pack's checks.csv; the line it is on."""
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
-    column = rows[0].index("pdq_distance")
-    line = next(n for n, row in enumerate(rows, 1) if row[0] == str(pdq.reencoded_check))
-    rows[line - 1][column] = "30"
+    index = rows[0].index(column)
+    line = next(n for n, row in enumerate(rows, 1) if row[0] == str(check_id))
+    rows[line - 1][index] = value
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(rows)
     path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    return line
+
+
+def test_an_edited_pdq_distance_cell_fails(pdq):
+    path = pdq.built.workdir / "pack" / "checks.csv"
+    line = edit_cell(path, pdq.reencoded_check, "pdq_distance", "30")
     result = verify(pdq.built, "pack")
     assert result.exit_code == 1
     assert (f"check {pdq.reencoded_check} (checks.csv:{line}): pdq_distance is '6' in the "
@@ -176,13 +182,7 @@ def test_an_edited_cell_with_its_manifest_line_fixed_blames_the_pack(pdq):
     # row (its contents still give its record_hash) says which side changed.
     pack = pdq.built.workdir / "pack"
     path = pack / "checks.csv"
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
-    column = rows[0].index("pdq_distance")
-    line = next(n for n, row in enumerate(rows, 1) if row[0] == str(pdq.reencoded_check))
-    rows[line - 1][column] = "25"
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    path.write_text(out.getvalue(), encoding="utf-8", newline="")
+    line = edit_cell(path, pdq.reencoded_check, "pdq_distance", "25")
     manifest = pack / "MANIFEST.sha256"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     manifest.write_text("".join(
