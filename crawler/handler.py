@@ -25,7 +25,9 @@ What this adds to Scrapy's handler:
 - Requests marked for the browser (``crawler.browser.META_BROWSER``) are
   browser checks (crawler.browser.check): Chromium starts on the first one
   and stops with the crawl; their media is hashed through this handler's
-  session, so the same resolver, guard and body cap apply.
+  session, so the same resolver, guard and body cap apply; their PDQ is
+  computed by the crawl's shared `crawler.perceptual.PdqHasher` (the one the
+  spider's HTTP checks use).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
         if self._browser is None:
             from crawler.browser.check import BrowserChecker
             from crawler.browser.pool import BrowserSettings
+            from crawler.perceptual import PdqSettings, shared_hasher
 
             config = self._config
             # One browser for the crawl: Scrapy makes a handler per scheme.
@@ -109,10 +112,11 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
                 BrowserSettings.from_config(config), self._session, shared_resolver(config),
                 parse_networks(config.allow_private), user_agent=config.user_agent,
                 max_body=self._max_body, max_redirects=config.max_redirects,
-                timeout=config.timeout)
+                timeout=config.timeout,
+                hasher=shared_hasher(PdqSettings.from_config(config)))
         request.meta[META_BROWSER_RESULT] = await self._browser.check(
             request.meta.get(META_PAGE_URL, request.url),
-            reference_sha256=request.meta.get(META_REFERENCE),
+            reference=request.meta.get(META_REFERENCE),
             removed=request.meta[META_BROWSER], actions=request.meta.get(META_ACTIONS, ()))
         return Response(url=request.url, status=200, body=b"", flags=["browser"],
                         request=request)

@@ -19,26 +19,34 @@ The rules (`Reference.compare`) are pure:
 
 - same SHA-256 as the reference: the reported file;
 - else a PDQ of quality at least HOSTWATCH_PDQ_MIN_QUALITY within
-  HOSTWATCH_PDQ_THRESHOLD bits (Hamming distance) of the reference PDQ: the
-  same picture, re-encoded;
-- a low-quality hash (a flat or tiny image) never matches: PDQ's own
-  quality score says its bits are noise.
+  HOSTWATCH_PDQ_THRESHOLD bits (Hamming distance) of the reference PDQ, as
+  served or turned or mirrored (Meta's dihedral hashes): the same picture,
+  re-encoded;
+- a low-quality hash (a flat, tiny or noise-like image) never matches: PDQ's
+  own quality score says its bits are noise;
+- bytes that are no picture (`NOT_AN_IMAGE`) are not the reported one; a file
+  that could not be decoded within the limits (pixel cap, time-out, a
+  damaged file) is *inconclusive* (`Match.UNKNOWN`): no conclusion, never a
+  removal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import io
 import multiprocessing
 import os
 import warnings
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from hostwatch.config import Config
+from hostwatch.urls import site_of
 
 # PDQ's usual match threshold (Meta's pdq/README: 31 of 256 bits) and the
 # quality below which its hashes are not to be trusted (Meta uses 50).
@@ -53,6 +61,14 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP")
 # The address-space cap of a decode worker (bytes): numpy, Pillow and one
 # image within HOSTWATCH_PDQ_MAX_PIXELS fit easily.
 WORKER_MEMORY = 3 * 1024 ** 3
+NOT_AN_IMAGE = "not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)"
+# Bytes enough to tell an image by its start (`looks_like_image`).
+SNIFF_BYTES = 16
+# Time-outs of one host's images after which its images are no longer decoded.
+STRIKES = 3
+# Seconds a decode worker may take to start (spawn, imports).
+WORKER_START_SECONDS = 60.0
+_TOO_SLOW = "image took longer than"
 # Magic numbers of the formats above: a body that starts with none of them
 # is not decoded at all (a page, a video, a lie about its type).
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
@@ -64,6 +80,10 @@ class Match(StrEnum):
     SHA256 = "sha256"  # the very bytes reported
     PDQ = "pdq"  # the same picture, other bytes
     NONE = "none"  # compared, and it is not the reported file
+    # Other bytes that may be the picture, but could not be decoded within
+    # hostwatch's limits (pixel cap, time-out, a damaged file): no conclusion,
+    # and never counted as removal.
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,12 @@ class Pdq:
     hash: str | None = None  # 64 hex digits
     quality: int | None = None  # 0..100 (PDQ's own gradient score)
     error: str | None = None  # in our words; never bytes of the file
+    # The hashes of the picture turned and mirrored (PDQ's seven other
+    # dihedral transforms): a mirrored or rotated copy is the same picture.
+    turned: tuple[str, ...] = ()
+    # No hash, but no proof either: the file may be the picture and could not
+    # be decoded within the limits (vs. `NOT_AN_IMAGE`: its bytes are no picture).
+    inconclusive: bool = False
 
     @property
     def usable(self) -> bool:
@@ -87,7 +113,7 @@ class Comparison:
 
     @property
     def matched(self) -> bool:
-        return self.match is not Match.NONE
+        return self.match in (Match.SHA256, Match.PDQ)
 
 
 @dataclass(frozen=True)
@@ -108,6 +134,14 @@ class Reference:
     def known(self) -> bool:
         return self.sha256 is not None or self.pdq is not None
 
+    def learns(self, sha256: str | None, pdq: Pdq | None) -> bool:
+        """Whether the case learns its reference PDQ from a file with these
+        hashes: its bytes are the reported ones, it has no reference PDQ
+        yet, and the PDQ is of usable quality."""
+        return (self.learn and self.pdq is None and sha256 is not None
+                and sha256 == self.sha256 and pdq is not None and pdq.hash is not None
+                and (pdq.quality or 0) >= self.min_quality)
+
     def needs_pdq(self, sha256: str | None) -> bool:
         """Whether a served file with this SHA-256 must be decoded: to compare
         it with the reference PDQ (its bytes differ), or to learn the
@@ -125,17 +159,22 @@ class Reference:
         if pdq is None:
             return Comparison(Match.NONE, reason="hash differs; no picture to compare")
         if pdq.hash is None:
-            return Comparison(Match.NONE, reason=f"hash differs; not compared by picture: "
-                                                 f"{pdq.error}")
+            return Comparison(Match.UNKNOWN if pdq.inconclusive else Match.NONE,
+                              reason=f"hash differs; not compared by picture: {pdq.error}")
         distance = hamming(pdq.hash, self.pdq)
+        turned = min((hamming(h, self.pdq) for h in pdq.turned), default=distance)
+        how = ""
+        if turned < distance and turned <= self.threshold:
+            distance, how = turned, ", turned or mirrored"
         quality = pdq.quality or 0
         if quality < self.min_quality:
             return Comparison(Match.NONE, distance, (
-                f"hash differs; PDQ quality {quality} is under {self.min_quality} (a flat or "
-                "tiny picture), so it is not compared by picture"))
+                f"hash differs; PDQ quality {quality} is under {self.min_quality} (too little "
+                "structure: a flat, tiny or noise-like picture), so it is not compared by "
+                "picture"))
         if distance <= self.threshold:
             return Comparison(Match.PDQ, distance, (
-                f"same picture: PDQ distance {distance} ≤ {self.threshold} bits, "
+                f"same picture{how}: PDQ distance {distance} ≤ {self.threshold} bits, "
                 f"quality {quality}"))
         return Comparison(Match.NONE, distance, (
             f"hash differs; another picture: PDQ distance {distance} > {self.threshold} bits"))
@@ -157,35 +196,45 @@ def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
 
     Runs in a decode worker (`PdqHasher`); callable directly in tests. Every
     failure is a `Pdq` with an error in our words: never an exception, never
-    a byte of the file.
+    a byte of the file. Bytes that are no picture at all give `NOT_AN_IMAGE`;
+    every other failure is *inconclusive* (the file may be the picture).
     """
     if not looks_like_image(body):
-        return Pdq(error="not an image (its bytes are no JPEG, PNG, GIF, WebP, AVIF or BMP)")
+        return Pdq(error=NOT_AN_IMAGE)
     from PIL import Image, UnidentifiedImageError
 
     try:
         with warnings.catch_warnings():
-            # Pillow warns (not fails) between its bomb limit and twice that:
-            # our own pixel cap below decides, before anything is decoded.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow's warnings (a bomb's first limit, corrupt EXIF...) are
+            # not ours to pass on: our own pixel cap below decides.
+            warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(body), formats=FORMATS) as image:
                 width, height = image.size
-                if width * height > max_pixels:
-                    return Pdq(error=f"image of {width}×{height} pixels is over the cap of "
-                                     f"{max_pixels:,} (HOSTWATCH_PDQ_MAX_PIXELS): not decoded")
-                image.draft("RGB", (HASH_SIDE, HASH_SIDE))  # JPEG: decode at a smaller scale
+                # JPEG: decoded at 1/2 to 1/8 scale (never below HASH_SIDE),
+                # so an upscaled copy costs no more than the original.
+                image.draft("RGB", (HASH_SIDE, HASH_SIDE))
+                if image.size[0] * image.size[1] > max_pixels:
+                    return _inconclusive(f"image of {width}×{height} pixels is over the cap of "
+                                         f"{max_pixels:,} (HOSTWATCH_PDQ_MAX_PIXELS): not "
+                                         "decoded")
                 rgb = image.convert("RGB")  # the first frame of an animation
             if max(rgb.size) > HASH_SIDE:
                 rgb.thumbnail((HASH_SIDE, HASH_SIDE))
             return _pdq(rgb)
     except Image.DecompressionBombError:
-        return Pdq(error="decompression bomb: the image claims more pixels than Pillow allows")
+        return _inconclusive("decompression bomb: the image claims more pixels than Pillow "
+                             "allows")
     except UnidentifiedImageError:
-        return Pdq(error="not an image Pillow can read (its bytes lie about their format)")
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        return Pdq(error=f"image could not be decoded ({_what(exc)})")
+        return _inconclusive("an image Pillow cannot read (damaged, or its bytes lie about "
+                             "their format)")
     except MemoryError:
-        return Pdq(error="image could not be decoded (out of memory)")
+        return _inconclusive("image could not be decoded (out of memory)")
+    except Exception as exc:  # a decoder's own error (OSError, RuntimeError...): its kind only
+        return _inconclusive(f"image could not be decoded ({_what(exc)})")
+
+
+def _inconclusive(error: str) -> Pdq:
+    return Pdq(error=error, inconclusive=True)
 
 
 def _what(exc: BaseException) -> str:
@@ -205,12 +254,15 @@ def _pdq(rgb: Any) -> Pdq:
     pixels = np.asarray(rgb, dtype=np.uint8)
     del rgb
     try:
-        bits, quality = pdqhash.compute(pixels)
+        # The picture as it is, then turned and mirrored (Meta's dihedral
+        # hashes: one pass over the pixels for all eight).
+        hashes, quality = pdqhash.compute_dihedral(pixels)
     finally:
         del pixels
     # pdqhash gives the 256 bits most significant first: the order of the
     # hex form Meta's tools and ThreatExchange use.
-    return Pdq(hash=np.packbits(bits.astype(np.uint8)).tobytes().hex(), quality=int(quality))
+    hexes = [np.packbits(bits.astype(np.uint8)).tobytes().hex() for bits in hashes]
+    return Pdq(hash=hexes[0], quality=int(quality), turned=tuple(hexes[1:]))
 
 
 @dataclass(frozen=True)
@@ -236,7 +288,9 @@ class PdqSettings:
 
 
 def _limit_worker() -> None:
-    """A decode worker's set-up: one thread for numpy, an address-space cap."""
+    """A decode worker's set-up: one thread for numpy, an address-space cap,
+    no core dump (it would hold the pixels), no warnings on stderr."""
+    import ctypes
     import resource
 
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
@@ -244,19 +298,35 @@ def _limit_worker() -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     cap = WORKER_MEMORY if hard == resource.RLIM_INFINITY else min(WORKER_MEMORY, hard)
     resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(OSError, AttributeError):
+        # PR_SET_DUMPABLE 0: no core handler (systemd-coredump, apport) gets
+        # this process's memory either.
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    warnings.simplefilter("ignore")
     # Importing now makes the first image as fast as the others.
     import numpy  # noqa: F401
     import pdqhash  # noqa: F401
-    from PIL import Image  # noqa: F401
+    from PIL import Image
+
+    # The worker's own cap (HOSTWATCH_PDQ_MAX_PIXELS, after JPEG's reduced
+    # decode) decides; Pillow's would refuse an upscaled JPEG it can decode small.
+    Image.MAX_IMAGE_PIXELS = None
 
 
 class PdqHasher:
     """PDQ off the event loop: a pool of decode worker processes.
 
-    ``await hasher.pdq(body)`` decodes in a worker and returns a `Pdq`; a
-    decode that takes longer than the timeout ends as an error and its
-    worker is killed (a new pool replaces it; decodes that were running
-    beside it are tried once more). The pool starts on first use.
+    ``await hasher.pdq(body, host)`` decodes in a worker and returns a `Pdq`.
+    At most ``workers`` decodes run at once; the others wait their turn, and
+    HOSTWATCH_PDQ_TIMEOUT counts from the start of an image's own decode (a
+    worker's start-up is not counted). A decode past it ends as an
+    inconclusive error and the pool is killed (a new one replaces it; decodes
+    that ran beside it are tried again). A site (a registrable domain, so
+    that its subdomains count as one) whose images ran out of time `STRIKES`
+    times gets no more decodes in this crawl: a hostile host serving slow
+    images must not hold the night's checks up. Its images are then not
+    compared (inconclusive: never counted as removal).
     """
 
     def __init__(self, settings: PdqSettings,
@@ -264,8 +334,74 @@ class PdqHasher:
         self.settings = settings
         self._decode = decode
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._turns: asyncio.Semaphore | None = None
+        self._strikes: dict[str, int] = {}
+        # Pools killed for a time-out (weakly held: gone with their last decode).
+        self._killed: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
+        self._warm: concurrent.futures.ProcessPoolExecutor | None = None  # started, all workers
+        self._warming: asyncio.Future[None] | None = None
         self.decoded = 0  # images decoded (for the crawl's stats)
-        self.seconds = 0.0  # wall time spent waiting for decodes
+        self.seconds = 0.0  # wall time of those decodes
+
+    async def pdq(self, body: bytes, host: str | None = None) -> Pdq:
+        site = site_of(f"http://{host}/") if host else None
+        if self._turns is None:
+            self._turns = asyncio.Semaphore(max(self.settings.workers, 1))
+        async with self._turns:
+            # Asked once its turn has come: strikes may have come meanwhile.
+            if site is not None and self._strikes.get(site, 0) >= STRIKES:
+                return _inconclusive(f"not decoded: this site's images took longer than "
+                                     f"{self.settings.timeout:g} s to decode {STRIKES} times "
+                                     "in this crawl")
+            loop = asyncio.get_running_loop()
+            if self.settings.workers:
+                await self._ready()
+            started = loop.time()
+            try:
+                result = await self._run(body)
+            finally:
+                self.decoded += 1
+                self.seconds += loop.time() - started
+        if result.error is not None and result.error.startswith(_TOO_SLOW) and site is not None:
+            self._strikes[site] = self._strikes.get(site, 0) + 1
+        return result
+
+    async def _run(self, body: bytes) -> Pdq:
+        timeout = self.settings.timeout
+        slow = _inconclusive(f"{_TOO_SLOW} {timeout:g} s to decode (HOSTWATCH_PDQ_TIMEOUT)")
+        if self.settings.workers == 0:
+            # In a thread of the crawl: off the event loop, but a decode past
+            # the time-out cannot be stopped (only no longer waited for).
+            try:
+                return await asyncio.wait_for(asyncio.to_thread(
+                    self._decode, body, self.settings.max_pixels), timeout)
+            except TimeoutError:
+                return slow
+            except Exception as exc:  # a decode function that raised: its kind only
+                return _inconclusive(f"image could not be decoded ({type(exc).__name__})")
+        for _attempt in range(2):
+            pool = self._executor()
+            future = pool.submit(self._decode, body, self.settings.max_pixels)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                self._kill(pool, timed_out=True)
+                return slow
+            except asyncio.CancelledError:
+                # The check gave up (a browser visit's time-out): its decode
+                # must not run on and eat the next image's time.
+                self._kill(pool, timed_out=True)
+                raise
+            except concurrent.futures.process.BrokenProcessPool:
+                if pool in self._killed:
+                    continue  # killed for another image's time-out: this one again
+                # The worker died under this image: a decoder crash, or its
+                # memory cap (WORKER_MEMORY) reached.
+                self._kill(pool)
+                break
+            except Exception as exc:  # a decode function that raised: its kind only
+                return _inconclusive(f"image could not be decoded ({type(exc).__name__})")
+        return _inconclusive("image could not be decoded (the decoder crashed)")
 
     def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -276,43 +412,37 @@ class PdqHasher:
                 initializer=_limit_worker)
         return self._pool
 
-    async def pdq(self, body: bytes) -> Pdq:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            if self.settings.workers == 0:
-                # In a thread of the crawl: off the event loop, but a decode
-                # past the time-out cannot be stopped (only no longer waited for).
-                try:
-                    return await asyncio.wait_for(asyncio.to_thread(
-                        self._decode, body, self.settings.max_pixels), self.settings.timeout)
-                except TimeoutError:
-                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
-                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
-            for attempt in (1, 2):
-                pool = self._executor()
-                future = pool.submit(self._decode, body, self.settings.max_pixels)
-                try:
-                    return await asyncio.wait_for(asyncio.wrap_future(future),
-                                                  self.settings.timeout)
-                except TimeoutError:
-                    self._kill(pool)
-                    return Pdq(error=f"image took longer than {self.settings.timeout:g} s to "
-                                     "decode (HOSTWATCH_PDQ_TIMEOUT): not compared")
-                except concurrent.futures.process.BrokenProcessPool:
-                    # Killed for another image's time-out, or the worker died
-                    # (a decoder crashed, or hit its memory cap).
-                    self._kill(pool)
-                    if attempt == 2:
-                        return Pdq(error="image could not be decoded (the decoder crashed)")
-            raise AssertionError("unreachable")
-        finally:
-            self.decoded += 1
-            self.seconds += loop.time() - started
+    async def _ready(self) -> None:
+        """Start every worker of the pool (imports and all) before an image's
+        clock starts; decodes waiting meanwhile wait for the same start."""
+        pool = self._executor()
+        if pool is self._warm:
+            return
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._start(pool))
+        await asyncio.shield(self._warming)
 
-    def _kill(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    async def _start(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        try:
+            # One task per worker at once: the executor starts a process for
+            # each task that finds no idle one.
+            pings = [asyncio.wrap_future(pool.submit(_ready))
+                     for _ in range(self.settings.workers)]
+            await asyncio.wait_for(asyncio.gather(*pings), WORKER_START_SECONDS)
+            self._warm = pool
+        except (TimeoutError, concurrent.futures.process.BrokenProcessPool):
+            self._kill(pool)  # the image's own decode starts a new pool and says what failed
+        finally:
+            self._warming = None
+
+    def _kill(self, pool: concurrent.futures.ProcessPoolExecutor, *,
+              timed_out: bool = False) -> None:
         """End ``pool`` now, its running decodes too (Python 3.14 has
-        ``kill_workers()``; before it, the executor's process table is the way)."""
+        ``kill_workers()``; before it, the executor's process table is the way).
+        ``timed_out``: for an image's time-out, so the decodes that were
+        running beside it are tried again in a new pool."""
+        if timed_out:
+            self._killed.add(pool)
         if self._pool is pool:
             self._pool = None
         processes = dict(getattr(pool, "_processes", None) or {})
@@ -321,9 +451,13 @@ class PdqHasher:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
+        """Stop the workers now (a hostile image may still be decoding)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            self._kill(self._pool)
+
+
+def _ready() -> bool:
+    return True
 
 
 _SHARED: dict[PdqSettings, PdqHasher] = {}

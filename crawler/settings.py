@@ -106,4 +106,9 @@ def scrapy_overrides(config: Config) -> dict[str, Any]:
         "LOG_LEVEL": config.log_level,
         "HOSTWATCH_MAX_BODY": config.max_body,
         "HOSTWATCH_PROGRESS": config.progress,
+        # Responses whose callbacks still run count toward this; Scrapy stops
+        # downloading above it (5 MB by default). A picture awaiting its PDQ
+        # decode (crawler.perceptual) may be HOSTWATCH_MAX_BODY long: room
+        # for a few, so one slow decode does not hold every other download.
+        "SCRAPER_SLOT_MAX_ACTIVE_SIZE": max(5_000_000, 4 * config.max_body),
     }

@@ -4,6 +4,15 @@ The spider turns a response (or a failure) into an `Observation` — status,
 redirects, content type, hashes and a few features of the body computed in
 memory — and `classify()` decides the verdict. The body itself never reaches
 an Observation: it is hashed and scanned in memory and dropped.
+
+A served file is compared with the case's `Reference` (crawler.perceptual):
+the same SHA-256 is the reported file (`online`); another SHA-256 whose PDQ
+(computed by the spider off the event loop, carried by the Observation) is
+within the threshold is the same picture re-encoded (`reencoded`, or
+`online` when the case has only a PDQ reference); anything else is
+`changed`, and the reason says which hash was compared, the distance, or
+why there was no picture to compare. A page, or a body over the size cap,
+is served but not compared.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from crawler.perceptual import Match, Pdq, Reference
 from hostwatch.model import Verdict
 
 DATA = Path(__file__).with_name("data")
@@ -113,6 +123,8 @@ class Observation:
     body: BodyFeatures | None = None
     error: ErrorKind | None = None
     error_detail: str | None = None
+    # The served file's PDQ, when the spider decoded it (Reference.needs_pdq).
+    pdq: Pdq | None = None
 
 
 @dataclass(frozen=True)
@@ -250,7 +262,7 @@ def _is_home_or_login(url: str, original: str) -> str | None:
 def classify(
     obs: Observation,
     *,
-    reference_sha256: str | None = None,
+    reference: Reference | None = None,
     rules: PlaceholderRules = PlaceholderRules(),
     not_found: NotFoundFingerprint | None = None,
 ) -> Decision:
@@ -292,12 +304,12 @@ def classify(
     if body is not None and not_found is not None and matches_not_found(
             body, obs.content_type, not_found):
         return Decision(Verdict.PLACEHOLDER, "same as the host's page for a missing URL (soft-404)")
-    return _served(obs, reference_sha256)
+    return _served(obs, reference)
 
 
-def _served(obs: Observation, reference_sha256: str | None) -> Decision:
+def _served(obs: Observation, reference: Reference | None) -> Decision:
     body = obs.body
-    if not reference_sha256 or body is None:
+    if reference is None or not reference.known or body is None:
         return Decision(Verdict.ONLINE, "served")
     if is_textual(obs.content_type):
         # A page, not the reported file: an HTTP check cannot compare it.
@@ -305,6 +317,21 @@ def _served(obs: Observation, reference_sha256: str | None) -> Decision:
     if body.truncated:
         return Decision(Verdict.ONLINE, f"served; body over the cap, first {body.length} "
                                         "bytes hashed, no comparison", None)
-    if body.sha256 == reference_sha256.lower():
+    comparison = reference.compare(body.sha256, obs.pdq)
+    if comparison.match is Match.SHA256:
         return Decision(Verdict.ONLINE, "served; matches the reference hash", True)
-    return Decision(Verdict.CHANGED, "served, but not the reported file (hash differs)", False)
+    if comparison.match is Match.PDQ:
+        if reference.sha256 is None:
+            # Only a PDQ was reported: a picture match is all there is to find.
+            return Decision(Verdict.ONLINE, f"served; matches the reference PDQ "
+                                            f"({comparison.reason})", True)
+        return Decision(Verdict.REENCODED, f"served with other bytes; {comparison.reason} "
+                                           "(the reported picture, re-encoded)", True)
+    if comparison.match is Match.UNKNOWN:
+        # Other bytes that may be the picture, not decoded within hostwatch's
+        # limits (a time-out, the pixel cap, a damaged file): as for a body
+        # over the size cap, no removal can be read from it.
+        return Decision(Verdict.ONLINE, f"served; {comparison.reason}: not counted as "
+                                        "removed", None)
+    return Decision(Verdict.CHANGED,
+                    f"served, but not the reported file ({comparison.reason})", False)

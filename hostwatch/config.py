@@ -67,18 +67,31 @@ def _allow_private(raw: str) -> tuple[str, ...]:
     return networks
 
 
-def _bits(raw: str) -> int:
-    """A number of PDQ bits: 0..256."""
-    value = int(raw)
-    if not 0 <= value <= 256:
-        raise ValueError(f"expected 0 to 256 bits, got {value}")
+def _whole(raw: str, low: int, high: int, what: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValueError(f"expected a whole number of {what} from {low} to {high}, got {raw!r}")
     return value
 
 
+def _bits(raw: str) -> int:
+    """A number of PDQ bits that may differ: 0..64. Unrelated pictures are
+    about 128 of 256 bits apart; beyond 64 they start to match."""
+    return _whole(raw, 0, 64, "bits")
+
+
 def _percent(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 100:
-        raise ValueError(f"expected 0 to 100, got {value}")
+    return _whole(raw, 0, 100, "percent")
+
+
+def _seconds(raw: str) -> float:
+    """A time limit in seconds, more than 0."""
+    value = float(raw)
+    if not value > 0:
+        raise ValueError(f"expected more than 0 seconds, got {raw!r}")
     return value
 
 
@@ -247,18 +260,20 @@ KEYS: dict[str, _Key] = {
                 "compare served images with the reference by picture (PDQ) too, so that a "
                 "re-encoded copy is not counted as removed; 0 = SHA-256 only"),
     "pdq_threshold": _Key("HOSTWATCH_PDQ_THRESHOLD", "31", _bits,
-                          "PDQ bits (of 256) that may differ for the same picture"),
+                          "PDQ bits (of 256) that may differ for the same picture (0-64)"),
     "pdq_min_quality": _Key("HOSTWATCH_PDQ_MIN_QUALITY", "50", _percent,
                             "PDQ quality (0-100) under which a picture's hash never matches "
                             "(flat or tiny images)"),
     "pdq_max_pixels": _Key("HOSTWATCH_PDQ_MAX_PIXELS", "50000000", _positive_int,
                            "images with more pixels than this are not decoded"),
-    "pdq_timeout": _Key("HOSTWATCH_PDQ_TIMEOUT", "10", _non_negative_float,
-                        "seconds one image may take to decode and hash; its worker is then "
-                        "killed"),
+    "pdq_timeout": _Key("HOSTWATCH_PDQ_TIMEOUT", "10", _seconds,
+                        "seconds (more than 0) one image may take to decode and hash; its "
+                        "worker is then killed and the image is not compared (never counted "
+                        "as removed)"),
     "pdq_workers": _Key("HOSTWATCH_PDQ_WORKERS", "1", _non_negative_int,
                         "worker processes that decode images; 0 = a thread of the crawl "
-                        "(no time-out kill)"),
+                        "(no time-out kill, no memory cap: for machines that cannot start "
+                        "processes)"),
 }
 
 

@@ -39,6 +39,8 @@ from tests.net import (
     add_js_gallery,
     marker_body,
 )
+from tests.net.images import as_webp
+from tests.net.images import reported as reported_picture
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class DemoHoster:
     script: Callable[[bytes, int], Sequence[Behaviour]]  # body, case number -> per round
     network: int | str | None = None  # the test network (ASN or name) it is hosted on
     cdn: bool = False  # behind the test internet's CDN (Cloudflare-style headers)
+    pictures: bool = False  # its reported files are real pictures (tests.net.images)
 
 
 def _gone_from(round_: int, gone: Behaviour) -> Callable[[bytes, int], Sequence[Behaviour]]:
@@ -81,6 +84,10 @@ HOSTERS: tuple[DemoHoster, ...] = (
     DemoHoster("comeback.test", 7, "removes, then comes back at another hoster",
                lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)],
                network=64502),
+    DemoHoster("webpcdn.test", 5, "serves the picture re-encoded as WebP (reencoded)",
+               lambda body, i: [Serve(body),
+                                Serve(as_webp(body), content_type="image/webp")],
+               network=64501, pictures=True),
 )
 PACK_HOSTER = "Dutch Test Hosting B.V."  # the demo's evidence pack is about this hoster
 # A gallery that draws its images with JavaScript: its pages are checked in
@@ -163,7 +170,8 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
     number = 0
     for hoster, share in weights:
         for _ in range(max(1, total * share // scale)):
-            body = marker_body(f"demo-case-{number}")
+            body = (reported_picture(number) if hoster.pictures
+                    else marker_body(f"demo-case-{number}"))
             path_ = f"/media/{number:05d}.jpg"
             hosts[hoster.name].route(path_, hoster.script(body, number))
             rows.append((f"OL-{number:05d}", hosts[hoster.name].url(path_), body))

@@ -36,16 +36,20 @@ with a `Refusal` (the closed set the README documents under "Reported URLs").
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
 
 from ada_url import URL, HostType
 
 __all__ = ["ROUTE_PREFIXES", "NormalisedUrl", "Refusal", "UrlError", "browser_target",
-           "browser_url", "document_url", "is_route", "normalise_url", "redirect_url", "url_route",
-           "url_host"]
+           "browser_url", "document_url", "is_route", "normalise_url", "redirect_url", "site_of",
+           "url_route", "url_host"]
 
 SCHEMES = ("http", "https")
 # A fragment (after the "#") starting with one of these is an app's route.
@@ -232,3 +236,32 @@ def _why_not(text: str) -> str:
         except ValueError:
             return "host ends in a number but is not an IPv4 address"
     return "invalid character in host"
+
+
+@cache
+def _suffixes() -> Any:
+    import tldextract  # Scrapy's dependency: its bundled Public Suffix List snapshot
+
+    # No download (no list URLs) and no cache on disk: the bundled snapshot only.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
+                                 include_psl_private_domains=True)
+
+
+def site_of(url: str) -> str | None:
+    """The site of ``url``, as browsers draw it: its host's registrable domain
+    (the Public Suffix List snapshot that ships with tldextract, private
+    suffixes included: ``a.github.io`` and ``b.github.io`` are two sites); an
+    IP address is a site of its own; a name under a suffix the list does not
+    know (``settle.test``, ``x.localhost``) is its last two labels. None for
+    a URL without a host."""
+    with contextlib.suppress(ValueError):
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+        if not host:
+            return None
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(host))
+        found = _suffixes()(host)
+        if found.suffix and found.domain:
+            return f"{found.domain}.{found.suffix}"
+        return ".".join(host.split(".")[-2:])
+    return None

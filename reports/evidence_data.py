@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from hostwatch.model import RunHealth, Verdict
 from reports.deadlines import Judgement, Outcome, Regime, judge
+from reports.perceptual import PdqRule
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
 from store.checks import GENESIS
 from store.hosters import find_hoster
@@ -49,6 +50,7 @@ __all__ = [
     "ATTRIBUTION_COLUMNS",
     "CASE_COLUMNS",
     "CHECK_COLUMNS",
+    "CHECK_COLUMNS_BEFORE_PDQ",
     "MANIFEST",
     "NOTICE_COLUMNS",
     "ORDER_COLUMNS",
@@ -106,6 +108,8 @@ class EvidenceData:
     # How the hoster's sources name it (registry id, RDAP handle, names...):
     # the evidence of how each attribution was matched to this hoster.
     aliases: list[HosterAlias] = field(default_factory=list)
+    # The perceptual-matching settings the method states (HOSTWATCH_PDQ*).
+    pdq: PdqRule = field(default_factory=PdqRule)
 
 
 # ---------------------------------------------------------------- reading
@@ -113,7 +117,8 @@ class EvidenceData:
 
 def read_evidence(session: Session, hoster_name: str, audience: Audience, *,
                   store_url: str, rules: Debounce, since: datetime | None = None,
-                  until: datetime | None = None, now: datetime | None = None) -> EvidenceData:
+                  until: datetime | None = None, now: datetime | None = None,
+                  pdq: PdqRule | None = None) -> EvidenceData:
     """Read the cases of one hoster of record (reported in [since, until)).
 
     Raises `store.hosters.HosterNotFound` / `HosterAmbiguous` when
@@ -155,7 +160,7 @@ def read_evidence(session: Session, hoster_name: str, audience: Audience, *,
         head_check_id=head_id, head_hash=head_hash, store_url=store_url,
         generated_at=(now or datetime.now(UTC)).replace(microsecond=0), rules=rules,
         runs=_runs(session, {c.run_id for c in checks if c.run_id is not None}),
-        aliases=aliases)
+        aliases=aliases, pdq=pdq or PdqRule())
 
 
 def _runs(session: Session, ids: set[int]) -> list[CrawlRun]:
@@ -173,14 +178,19 @@ CASE_COLUMNS = (
     "case_id", "source", "external_id", "url", "url_normalised", "host", "category",
     "reported_at", "state", "last_verdict", "last_checked_at", "last_served_at",
     "removed_after", "removed_at", "reappearances", "check_count", "ref_sha256", "ref_pdq",
-    "attribution_id")
+    "ref_pdq_source", "ref_pdq_check_id", "attribution_id")
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "method", "health",
                "health_reason", "controls", "tool_version")
 CHECK_COLUMNS = (
     "check_id", "case_id", "run_id", "checked_at", "method", "verdict", "http_status", "url",
     "final_url", "redirect_chain", "peer_ip", "content_type", "content_length",
-    "bytes_received", "truncated", "body_sha256", "body_pdq", "reference_match", "reason",
-    "error_kind", "headers", "tool_version", "imported", "prev_hash", "record_hash")
+    "bytes_received", "truncated", "body_sha256", "body_pdq", "pdq_quality", "pdq_distance",
+    "reference_match", "reason", "error_kind", "headers", "tool_version", "imported",
+    "prev_hash", "record_hash")
+# checks.csv of packs written before the PDQ fields (#12): `hostwatch verify`
+# still compares their rows, column by column.
+CHECK_COLUMNS_BEFORE_PDQ = tuple(
+    name for name in CHECK_COLUMNS if name not in ("pdq_quality", "pdq_distance"))
 ATTRIBUTION_COLUMNS = (
     "attribution_id", "check_id", "case_id", "of_record", "attributed_at", "hostname",
     "cname_chain", "nameservers", "ip", "asn", "prefix", "as_name", "as_country",

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from hostwatch import __version__
-from hostwatch.model import RunHealth, Verdict, VerdictGroup
+from hostwatch.model import PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.csvsafe import rfc3339
 from reports.deadlines import Judgement, Outcome
 from reports.evidence_data import (
@@ -30,6 +30,7 @@ from reports.evidence_data import (
     deadline_counts,
     judgements,
 )
+from reports.perceptual import counts_text, pdq_counts, rule_text
 from store.models import Case, Hoster, Notice
 
 __all__ = [
@@ -231,7 +232,8 @@ def method_md(data: EvidenceData) -> str:
         "# Method", "",
         "**No material is ever stored or included.** In the Netherlands even gaining "
         "access to child sexual abuse material is an offence. hostwatch reads each "
-        "response body only to compute its SHA-256 hash in memory, then drops it. The "
+        "response body only to compute its SHA-256 hash (and, for an image that is not "
+        "the reported file, its PDQ perceptual hash) in memory, then drops it. The "
         "store holds status codes, selected headers, sizes, hashes, addresses and "
         "verdicts; this pack holds the same: hashes, URLs and metadata, never a body, "
         "image, thumbnail or screenshot.", "",
@@ -241,9 +243,11 @@ def method_md(data: EvidenceData) -> str:
         "it used hostwatch can be imported (`imported` = true in checks.csv). Each "
         "check records when it was made (UTC), the HTTP status, the address actually "
         "connected to (peer_ip), the redirects and the final URL, and the SHA-256 of "
-        "the body (with whether it matches the hash of the reported file).", "",
+        "the body (with whether it matches the hash of the reported file; for an image "
+        "with other bytes, its PDQ hash, quality and distance: see below).", "",
         "A check ends in one verdict:", "",
-        "- **served**: `online` (the material is served);",
+        "- **served**: `online` (the material is served), `reencoded` (the same picture "
+        "in other bytes: see below);",
         "- **gone**: `http_gone` (404/410), `legal_block` (451), `placeholder` (a "
         "'removed' page or image), `redirect_away` (to a home or login page), "
         "`nxdomain` (the name no longer exists), `changed` (something is served, but "
@@ -251,6 +255,11 @@ def method_md(data: EvidenceData) -> str:
         "- **transient**: time-outs, refused connections, server errors (5xx), TLS and "
         "DNS failures, 401/403 and similar: these say nothing about the material;",
         "- `blocked_address`: hostwatch refused to connect (a private address).", "",
+        "## Same picture, other bytes (PDQ)", "",
+        rule_text(data.pdq), "",
+        "In this pack: " + counts_text(pdq_counts(
+            (case.ref_pdq_source for case in data.cases),
+            (check.verdict for check in data.checks))) + _learned_text(data), "",
         "## When a case counts as removed", "",
         f"A case counts as removed after {rules.confirmations} consecutive gone checks "
         f"spanning at least {rules.min_hours:g} hours (transient checks neither count "
@@ -339,6 +348,13 @@ def method_md(data: EvidenceData) -> str:
         "MANIFEST.sha256` checks them); `hostwatch verify --pack FOLDER` also checks "
         "the chain in the store and that every check in checks.csv is still stored "
         "unchanged.", ""])
+
+
+def _learned_text(data: EvidenceData) -> str:
+    """Which check each learned reference PDQ came from (cases.csv says it too)."""
+    learned = [f"case {case.id} from check {case.ref_pdq_check_id}" for case in data.cases
+               if case.ref_pdq_source == PdqSource.LEARNED.value]
+    return f" Learned references: {'; '.join(learned)}." if learned else ""
 
 
 def _handling(notice: Notice, case: Case, judgement: Judgement) -> str:
@@ -530,7 +546,8 @@ def readme_md(data: EvidenceData, names: Sequence[str]) -> str:
     about = {
         "README.md": "this list",
         "cases.csv": "every case of this hoster: ids, URL as reported, category, times, state",
-        "checks.csv": "every check of those cases (UTC times, verdict, hashes, hash chain)",
+        "checks.csv": ("every check of those cases (UTC times, verdict, hashes and PDQ "
+                       "distance, hash chain)"),
         "runs.csv": "the crawl runs that made those checks: healthy or suspect, and why",
         "attributions.csv": "who served each check, with the source of every fact",
         "notices.csv": "notices to the hoster, each judged against the 24-hour norm",

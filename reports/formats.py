@@ -65,6 +65,10 @@ def _figures(figures: GroupFigures) -> dict[str, Any]:
                          _hours(takedown.p90.ci_upper_hours)],
         "measured": takedown.measured,
         "deadlines": figures.deadlines,
+        # Perceptual matching (#12): see the method's "perceptual".
+        "cases_ref_pdq_report": figures.pdq.from_report,
+        "cases_ref_pdq_learned": figures.pdq.learned,
+        "reencoded_checks": figures.pdq.reencoded_checks,
     }
 
 
@@ -78,6 +82,7 @@ def _hoster(line: HosterLine) -> dict[str, Any]:
 def report_dict(report: HosterReport) -> dict[str, Any]:
     """The report as JSON-ready values (the JSON format is exactly this)."""
     query = report.query
+    totals = report.totals["all"].pdq
     return {
         "generated_at": iso(report.generated_at),
         "period": {"since": iso(query.since), "until": iso(query.until),
@@ -87,6 +92,12 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
             "confidence_level": query.confidence,
             "check_resolution_hours": _hours(report.check_resolution_hours),
             **report.method,
+            "perceptual_matching": {
+                "enabled": query.pdq.enabled, "threshold_bits": query.pdq.threshold,
+                "min_quality": query.pdq.min_quality,
+                "cases": totals.cases, "cases_ref_pdq_report": totals.from_report,
+                "cases_ref_pdq_learned": totals.learned,
+                "reencoded_checks": totals.reencoded_checks},
         },
         "suspect_runs": [{"run": run_id, "started_at": iso(started), "reason": reason}
                          for run_id, started, reason in report.suspect_runs],
@@ -113,6 +124,9 @@ CSV_COLUMNS = [
     # Every other deadline outcome per regime (breaches: above).
     *(f"{outcome.value}_{regime.value}" for outcome in Outcome
       if outcome is not Outcome.BREACHED for regime in Regime),
+    # Perceptual matching (#12): cases with a reference PDQ (from the report,
+    # learned from a SHA-256 match) and checks that found the same picture.
+    "cases_ref_pdq_report", "cases_ref_pdq_learned", "reencoded_checks",
 ]
 
 

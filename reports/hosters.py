@@ -41,8 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from hostwatch.model import CaseState, RunHealth, Verdict, VerdictGroup
+from hostwatch.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.deadlines import Outcome, Regime
+from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
 from store.checks import held_run_ids
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice, Order
@@ -92,7 +93,8 @@ METHOD: dict[str, str] = {
     "checks": "Each reported URL is re-checked over HTTP (nightly, plus checks at the "
               "deadline of every open removal order). The response body is hashed in "
               "memory and dropped; no material is stored. A check ends in one verdict: "
-              "served (online), gone (404/410, 451, a 'removed' placeholder, a redirect "
+              "served (online; or reencoded: the same picture in other bytes, see "
+              "perceptual), gone (404/410, 451, a 'removed' placeholder, a redirect "
               "away, the name no longer exists, or content that no longer matches the "
               "reported file) or transient (time-outs, 5xx, refused...), which says "
               "nothing about the material. Checks imported from the hotline's own log "
@@ -160,6 +162,7 @@ class ReportQuery:
     hoster_key: str | None = None
     clock: Clock = Clock.REPORT
     confidence: float = DEFAULT_CONFIDENCE
+    pdq: PdqRule = PdqRule()  # the perceptual-matching settings the method states
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,9 @@ class GroupFigures:
     oldest_open_days: float | None
     takedown: TakedownFigures
     deadlines: dict[str, dict[str, int]]  # regime -> outcome -> cases
+    # Perceptual matching (#12): cases with a reference PDQ, and checks that
+    # found the same picture in other bytes.
+    pdq: PdqCounts = PdqCounts()
 
     @property
     def breaches(self) -> dict[str, int]:
@@ -288,6 +294,24 @@ class _Sql:
             func.sum(Case.reappearances).label("reappearances"),
             func.min(case((open_, _epoch(Case.reported_at, self.dialect)))).label("oldest"),
         ).group_by(*self.key)
+        return list(self.session.execute(stmt))
+
+    def pdq(self) -> list[Any]:
+        """(key..., cases with a reference PDQ from the report, learned ones) rows."""
+        stmt = self.cases(
+            *self.key,
+            func.sum(case((Case.ref_pdq_source == PdqSource.REPORT.value, 1), else_=0))
+            .label("from_report"),
+            func.sum(case((Case.ref_pdq_source == PdqSource.LEARNED.value, 1), else_=0))
+            .label("learned"),
+        ).group_by(*self.key)
+        return list(self.session.execute(stmt))
+
+    def reencoded(self) -> list[Any]:
+        """(key..., checks whose verdict is reencoded) rows."""
+        stmt = (self.cases(*self.key, func.count().label("n"))
+                .join(Check, Check.case_id == Case.id)
+                .where(Check.verdict == Verdict.REENCODED.value).group_by(*self.key))
         return list(self.session.execute(stmt))
 
     def _clock_start(self) -> tuple[Any, Any]:
@@ -444,9 +468,15 @@ class _Acc:
     durations: dict[tuple[int, bool], int] = field(default_factory=lambda: defaultdict(int))
     deadlines: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int)))
+    pdq_report: int = 0
+    pdq_learned: int = 0
+    reencoded: int = 0
 
     def add(self, other: _Acc) -> None:
         self.cases += other.cases
+        self.pdq_report += other.pdq_report
+        self.pdq_learned += other.pdq_learned
+        self.reencoded += other.reencoded
         self.online += other.online
         self.removed += other.removed
         self.unchecked += other.unchecked
@@ -471,6 +501,7 @@ class _Acc:
             cases=self.cases, online=self.online, removed=self.removed,
             unchecked=self.unchecked, reappearances=self.reappearances,
             oldest_open_days=oldest, takedown=takedown,
+            pdq=PdqCounts(self.cases, self.pdq_report, self.pdq_learned, self.reencoded),
             deadlines={regime.value: {outcome.value: self.deadlines.get(regime.value, {})
                                       .get(outcome.value, 0) for outcome in Outcome}
                        for regime in Regime})
@@ -519,6 +550,10 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         groups[tuple(key)].durations[(int(twice), bool(event))] += n
     for *key, regime, outcome, n in sql.deadlines(now):
         groups[tuple(key)].deadlines[regime][outcome] += n
+    for *key, from_report, learned in sql.pdq():
+        groups[tuple(key)].pdq_report, groups[tuple(key)].pdq_learned = from_report, learned
+    for *key, n in sql.reencoded():
+        groups[tuple(key)].reencoded = n
 
     ids = sorted({key[0] for key in groups if key[0] is not None})
     hosters = {h.id: h for h in session.scalars(select(Hoster).where(Hoster.id.in_(ids)))} \
@@ -546,16 +581,18 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     order = list(Section)
     lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
                                  -line.figures.cases, line.hoster.lower()))
+    figures = {name: totals[name].figures(query, now)
+               for name in ("dutch", "foreign", "cdn", "unattributed", "all")}
     return HosterReport(
         generated_at=now,
         query=query,
         hosters=lines,
-        totals={name: totals[name].figures(query, now)
-                for name in ("dutch", "foreign", "cdn", "unattributed", "all")},
+        totals=figures,
         check_resolution_hours=_median(sql.check_gaps()),
         over_time=sql.over_time(),
         histogram=_histogram(groups),
-        method={**METHOD, "suspect_runs": _suspect_text(suspect)},
+        method={**METHOD, "suspect_runs": _suspect_text(suspect),
+                "perceptual": f"{rule_text(query.pdq)} {counts_text(figures['all'].pdq)}"},
         suspect_runs=suspect,
     )
 

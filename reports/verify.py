@@ -5,7 +5,8 @@ holds: every file listed in ``MANIFEST.sha256`` with that SHA-256 and no file
 that is not listed; a chain head (``pack.json``) that is a link of the store's
 check hash chain (the check with that id has that record_hash); and in
 ``checks.csv`` only checks that the store still holds unchanged, cell for
-cell. Each problem names the pack, and the file or the check id.
+cell (the PDQ cells too; a pack written before them is compared on the
+columns it has). Each problem names the pack, and the file or the check id.
 
 The store's own chain is recomputed by ``store.checks.verify_chain``.
 """
@@ -25,7 +26,8 @@ from sqlalchemy.orm import Session
 
 from reports.csvsafe import safe_cell
 from reports.evidence import CHECK_COLUMNS, MANIFEST, check_cells, sha256_hex
-from store.checks import GENESIS
+from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
+from store.checks import CHECK_FIELDS, GENESIS, record_hash
 from store.models import Check
 
 __all__ = ["Pack", "PackError", "PackResult", "read_pack", "verify_pack"]
@@ -146,7 +148,7 @@ def _check_rows(session: Session, pack: Pack, result: PackResult, file_changed: 
         return  # named by the manifest check
     reader = csv.reader(io.StringIO(raw.decode("utf-8", "replace"), newline=""))
     header = next(reader, None)
-    if header != list(CHECK_COLUMNS):
+    if header is None or header not in (list(CHECK_COLUMNS), list(CHECK_COLUMNS_BEFORE_PDQ)):
         result.problem("checks.csv: not the columns hostwatch writes")
         return
     rows: list[tuple[int, list[str]]] = [(reader.line_num, row) for row in reader]
@@ -171,15 +173,29 @@ def _check_rows(session: Session, pack: Pack, result: PackResult, file_changed: 
             result.problem(f"check {check_id} (checks.csv:{line}): not in the store")
             continue
         result.checks_checked += 1
-        expected = [safe_cell(cell) for cell in check_cells(check)]
+        cells = dict(zip(CHECK_COLUMNS, check_cells(check), strict=True))
+        expected = [safe_cell(cells[name]) for name in header]
         differ = [f"{name} is {want!r} in the store, {got!r} in the pack"
-                  for name, want, got in zip(CHECK_COLUMNS, expected, row, strict=False)
+                  for name, want, got in zip(header, expected, row, strict=False)
                   if want != got]
         if len(row) != len(expected):
             differ.append(f"{len(row)} cells in the pack, {len(expected)} expected")
         if differ:
             result.problem(f"check {check_id} (checks.csv:{line}): {'; '.join(differ)} "
-                           f"({blame})")
+                           f"({_blame(check, file_changed, blame)})")
+
+
+def _blame(check: Check, file_changed: bool, blame: str) -> str:
+    """Which side changed: a store row whose contents still give its
+    record_hash (and so the chain) is intact, so the pack was changed, its
+    manifest with it."""
+    if file_changed:
+        return blame
+    row = {name: getattr(check, name) for name in CHECK_FIELDS}
+    if record_hash(row, check.prev_hash) == check.record_hash:
+        return ("the store's row still gives its record_hash: checks.csv was changed after "
+                "the pack was written, and its line in MANIFEST.sha256 with it")
+    return blame
 
 
 def verify_pack(session: Session, pack: Pack) -> PackResult:

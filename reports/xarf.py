@@ -88,7 +88,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hostwatch.model import CaseState, Category
+from hostwatch.model import CaseState, Category, Verdict, VerdictGroup
 
 __all__ = [
     "CLASSIFICATIONS", "EXTENSION_TAG", "NCII_TYPES", "XARF_TYPES", "XARF_VERSION", "CaseFacts",
@@ -333,10 +333,18 @@ def _quote_rest(text: str) -> str:
 
 
 def _media_type(seen: SeenFacts) -> str | None:
-    """image/video/audio from the Content-Type of a check that served it."""
-    if seen.verdict != "online" or not seen.content_type:
+    """image/video/audio from the Content-Type of a check that served it
+    (``online``, or ``reencoded``: the same picture in other bytes)."""
+    if not _served(seen.verdict) or not seen.content_type:
         return None
     return _MEDIA.get(seen.content_type.split("/", 1)[0].strip().lower())
+
+
+def _served(verdict: str | None) -> bool:
+    try:
+        return verdict is not None and Verdict(verdict).group is VerdictGroup.SERVED
+    except ValueError:  # a verdict this version does not know
+        return False
 
 
 def _description(case: CaseFacts, seen: SeenFacts) -> str:

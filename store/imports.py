@@ -72,6 +72,9 @@ class ImportResult:
     unchanged: int = 0
     rejected: list[RowError] = field(default_factory=list)
     notices_added: int = 0  # by import_cases, from notice_sent_at
+    # Rows taken whose pdq was set on a stored case that had none, or one
+    # hostwatch learned (import_cases): counted among the unchanged too.
+    pdq_set: int = 0
     # Rows taken (added or unchanged) with something to know about them, e.g.
     # an order's deadline capped to the legal maximum. Not rejections.
     notes: list[RowNote] = field(default_factory=list)
@@ -216,27 +219,27 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
 
     with store.transaction() as session:
         stored = {}
-        learned: dict[str, int] = {}  # report id -> case id, of a PDQ learned by hostwatch
         for chunk in _chunks(sorted(rows)):
             for case in session.execute(
                     select(Case.external_id, *(getattr(Case, a) for a in _EVIDENCE.values()),
-                           Case.ref_pdq_source, Case.id)
+                           Case.ref_pdq_source)
                     .where(Case.source == source, _among(session, Case.external_id, chunk))):
-                stored[case[0]] = dict(zip(_EVIDENCE.values(), case[1:-2], strict=True))
-                if case[-2] == PdqSource.LEARNED:
+                stored[case[0]] = dict(zip(_EVIDENCE.values(), case[1:-1], strict=True))
+                if case[-1] == PdqSource.LEARNED:
                     # Not the report's: a file without a pdq agrees with it,
                     # and a file's pdq replaces it.
                     stored[case[0]]["ref_pdq"] = None
-                    learned[case[0]] = case[-1]
         new: list[dict[str, Any]] = []
         noticed: list[dict[str, Any]] = []
         for external_id, row in rows.items():
             old = stored.get(external_id)
-            if old is not None and external_id in learned and row["ref_pdq"] is not None:
-                session.execute(update(Case).where(Case.id == learned[external_id]).values(
-                    ref_pdq=row["ref_pdq"], ref_pdq_source=PdqSource.REPORT.value,
-                    ref_pdq_check_id=None))
-                old["ref_pdq"] = row["ref_pdq"]
+            # A file's pdq fills a case that has none, or replaces one learned
+            # by hostwatch (if the row is taken): the hotline's hash of the
+            # reported file comes later than the report, sometimes.
+            replaces = (old is not None and old["ref_pdq"] is None
+                        and row["ref_pdq"] is not None)
+            if old is not None and replaces:
+                old = {**old, "ref_pdq": row["ref_pdq"]}
             if old is None:
                 new.append(row)
             elif column := _first_difference(old, row, list(_EVIDENCE.values())):
@@ -246,6 +249,13 @@ def import_cases(store: Store, path: Path, *, source: str = "hotline",
                 continue
             else:
                 result.unchanged += 1
+                if replaces:
+                    # Only for a row taken: a rejected one changes nothing.
+                    session.execute(update(Case).where(
+                        Case.source == source, Case.external_id == external_id).values(
+                        ref_pdq=row["ref_pdq"], ref_pdq_source=PdqSource.REPORT.value,
+                        ref_pdq_check_id=None))
+                    result.pdq_set += 1
             if row["notice_sent_at"] is not None:
                 noticed.append(row)
         _insert(session, Case, [

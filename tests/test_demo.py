@@ -29,6 +29,18 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert states["edgecache.test"] == {"removed"}  # the file was replaced: changed
     assert states["comeback.test"] == {"reappeared"}
     assert states["shortlived.test"] == {"removed"}  # NXDOMAIN
+    # Served again as WebP: the same picture by PDQ (reference learned from
+    # the first round's SHA-256 match), so still online, never removed.
+    assert states["webpcdn.test"] == {"online"}
+    with store.session() as session:
+        recoded = session.execute(select(Check.verdict, func.count())
+                                  .join(Case, Case.id == Check.case_id)
+                                  .where(Case.host == "webpcdn.test")
+                                  .group_by(Check.verdict)).all()
+        learned = session.scalars(select(Case.ref_pdq_source)
+                                  .where(Case.host == "webpcdn.test")).all()
+    assert dict(recoded).keys() == {"online", "reencoded"}
+    assert set(learned) == {"learned"}
     assert (out / "reports.csv").is_file()
     report = out / "hoster-report.html"
     assert f"hoster report (HTML): {report}" in result.output

@@ -9,6 +9,18 @@ request carries the page as its Referer, as the browser's would: hosts that
 refuse hot-linked media would otherwise answer with a stand-in. Inline media
 (``data:``, ``blob:``) were hashed inside the page (crawler.browser.read) and
 take their place in page order among the media compared.
+
+PDQ (crawler.perceptual): when the case's reference may need a decode (it
+has a PDQ, or is to learn one), a media body is also kept in memory (a
+bytearray, up to HOSTWATCH_MAX_BODY, never written); once hashed, a body
+whose SHA-256 calls for it (`Reference.needs_pdq`) that looks like an image
+and was not cut short is decoded by the crawl's `PdqHasher` (a worker
+process, off the event loop), and the bytes are dropped. The media are
+fetched in page order until the first that matches the reference, by SHA-256
+or by PDQ: going on to look for an exact copy after a re-encoded one would
+cost one more fetch (and decode) per media file to change only which served
+verdict is recorded (``online`` rather than ``reencoded``), never whether
+the material is served.
 """
 
 from __future__ import annotations
@@ -21,11 +33,20 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from crawler.browser.decide import MediaHash, PageVisit, route_away
+from crawler.browser.decide import MediaHash, PageVisit, compare, route_away
 from crawler.browser.page import MEDIA_PATH, visit
 from crawler.browser.pool import BrowserPool, BrowserSettings
+from crawler.browser.read import Hashing
 from crawler.browser.rules import Action, Removed
 from crawler.guard import Network, forbidden_reason
+from crawler.perceptual import (
+    NOT_AN_IMAGE,
+    SNIFF_BYTES,
+    Pdq,
+    PdqHasher,
+    Reference,
+    looks_like_image,
+)
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
@@ -43,8 +64,10 @@ class BrowserChecker:
 
     def __init__(self, settings: BrowserSettings, session: aiohttp.ClientSession,
                  resolver: Resolver, allow: Sequence[Network], *, user_agent: str,
-                 max_body: int, max_redirects: int, timeout: float) -> None:
+                 max_body: int, max_redirects: int, timeout: float,
+                 hasher: PdqHasher | None = None) -> None:
         self.pool = BrowserPool(settings)
+        self.hasher = hasher  # PDQ of media (None: SHA-256 only)
         self.session = session
         self.resolver = resolver
         self.allow = tuple(allow)
@@ -53,15 +76,17 @@ class BrowserChecker:
         self.max_redirects = max_redirects
         self.timeout = timeout
 
-    async def check(self, url: str, *, reference_sha256: str | None,
+    async def check(self, url: str, *, reference: Reference | None,
                     removed: Removed, actions: Sequence[Action] = ()) -> BrowserResult:
+        reference = reference or Reference()
         if MEDIA_PATH.search(urlsplit(url).path):
             # The URL names a media file: the browser would only be refused it.
             seen = PageVisit(url=url, main_is_media=True)
         else:
             await self.pool.start()  # once; BrowserUnavailable when Chromium cannot run
             seen = await visit(self.pool, url, removed, resolver=self.resolver,
-                               allow=self.allow, max_body=self.max_body, actions=actions)
+                               allow=self.allow, max_body=self.max_body, actions=actions,
+                               reference=reference, hasher=self.hasher)
         hashes: list[MediaHash] = []
         inline = {media.url: media for media in seen.inline}  # hashed in the page already
         for media in _to_hash(seen, self.pool.settings.media_limit):
@@ -72,13 +97,13 @@ class BrowserChecker:
                 result = await hash_media(self.session, media, referer=document_url(url),
                                           allow=self.allow, user_agent=self.user_agent,
                                           max_body=self.max_body,
-                                          max_redirects=self.max_redirects, timeout=self.timeout)
+                                          max_redirects=self.max_redirects, timeout=self.timeout,
+                                          reference=reference, hasher=self.hasher)
             else:  # inline media past what the page read could hash: never fetched
                 continue
             hashes.append(result)
-            if result.usable and (reference_sha256 is None
-                                  or result.sha256 == reference_sha256.lower()):
-                break  # the match, or (no reference) proof that media is shown
+            if result.usable and (not reference.known or compare(result, reference).matched):
+                break  # the match (of either kind), or (no reference) proof that media is shown
         return BrowserResult(seen, tuple(hashes))
 
     async def close(self) -> None:
@@ -107,8 +132,11 @@ def _to_hash(seen: PageVisit, limit: int) -> list[str]:
 
 async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                      allow: Sequence[Network], user_agent: str, max_body: int,
-                     max_redirects: int, timeout: float) -> MediaHash:
-    """GET ``url`` and hash its body in memory (redirects followed, each guarded)."""
+                     max_redirects: int, timeout: float, reference: Reference | None = None,
+                     hasher: PdqHasher | None = None) -> MediaHash:
+    """GET ``url`` and hash its body in memory (redirects followed, each
+    guarded); its PDQ too when ``reference`` needs one (see the module
+    docstring)."""
     headers = {"User-Agent": user_agent, "Referer": referer}
     limit = aiohttp.ClientTimeout(total=timeout)
     current = url
@@ -135,19 +163,39 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                 if not 200 <= response.status < 300:
                     return MediaHash(url, status=response.status, content_type=content_type)
                 digest = hashlib.sha256()
+                # Only in memory, and only when it may be decoded.
+                hashing = Hashing(max_body, reference, hasher, urlsplit(current).hostname)
+                body = bytearray() if hashing.may_decode else None
                 received = 0
                 truncated = False
+                not_image = False
                 async for chunk in response.content.iter_any():
                     room = max_body - received
                     if len(chunk) > room:
-                        digest.update(chunk[:room])
-                        received += room
+                        chunk = chunk[:room]
                         truncated = True
-                        break
                     digest.update(chunk)
                     received += len(chunk)
-                return MediaHash(url, response.status, digest.hexdigest(), received,
-                                 content_type, truncated)
+                    if body is not None:
+                        body += chunk
+                        start = bytes(body[:SNIFF_BYTES])
+                        if len(start) == SNIFF_BYTES and not looks_like_image(start):
+                            body = None  # a video, a page...: no need to keep it
+                            not_image = True
+                    if truncated:
+                        break
+                sha256 = digest.hexdigest()
+            pdq = None
+            if not_image and hashing.reference is not None \
+                    and hashing.reference.needs_pdq(sha256):
+                pdq = Pdq(error=NOT_AN_IMAGE)
+            elif body is not None:
+                try:
+                    pdq = await hashing.pdq(bytes(body), sha256, truncated)
+                finally:
+                    del body
+            return MediaHash(url, response.status, sha256, received, content_type, truncated,
+                             pdq=pdq)
         return MediaHash(url, error=ErrorKind.REDIRECT_LOOP)
     except TimeoutError:
         return MediaHash(url, error=ErrorKind.TIMEOUT)

@@ -4,7 +4,17 @@ A browser check answers the same question as an HTTP check (is the reported
 material still served at this URL?) for pages that only show their media once
 their scripts have run. The browser never loads media (crawler.browser.page
 blocks it); the page's media URLs are then fetched over the HTTP path, hashed
-in memory and compared with the reference hash (`MediaHash`).
+in memory and compared with the case's `crawler.perceptual.Reference`
+(`MediaHash`): its SHA-256, and its PDQ when the reference has one (or is
+to learn one). "Matches" below means either: the reference SHA-256 (the very
+file reported) or, for a file whose bytes differ, a PDQ within the
+reference's threshold (the same picture, re-encoded: recompressed, WebP,
+resized...). Where both kinds match, the SHA-256 match is the one recorded.
+A match by SHA-256 is ``online``; a match by PDQ only is ``reencoded`` when
+the reference has a SHA-256 (other bytes than those reported, the same
+picture), and ``online`` when the reference is a PDQ alone (there are no
+reported bytes to differ from). The reason names the hash that matched, and
+the PDQ distance.
 
 The order of the questions:
 
@@ -15,31 +25,37 @@ The order of the questions:
    a single-page app that left the reported route for its home or a login
    route by itself (`route_away`): ``redirect_away``.
 3. The page shows the host's "removed" text or element: ``placeholder``,
-   unless the page, when read, also shows media that hashes to the
-   reference: then ``online``, and the reason says where the notice was too
+   unless the page, when read, also shows media that matches the
+   reference (by SHA-256 or by PDQ): then ``online`` (or ``reencoded``),
+   and the reason says where the notice was too
    (a notice in a third-party frame, such as a comment "deleted" in a
    comments widget, does not take the photo down). A notice laid over the
    page itself (an overlay of the main document) still wins: it covers
    the media. Media the page only asked for, or showed only before it was
    read (a photo replaced by the notice), never beat a notice.
-4. The page was still loading when its settle time ran out (`PageVisit.busy`,
-   crawler.browser.settle): one of its media files hashing to the reference is
-   ``online`` and only known "removed" images ``placeholder`` (both are what
-   a person saw, finished or not), and so is usable media on a case without a
-   reference hash (``online``: media shown, nothing to compare, as on a page
-   that is done); anything else is ``incomplete``
-   (transient), never "no media" or ``changed``: what it would have shown
-   once done is unknown. The same for a page whose document was longer
-   than HOSTWATCH_MAX_BODY (`PageVisit.truncated`): the browser read its
-   first HOSTWATCH_MAX_BODY bytes as the page; what the rest would show is
-   unknown.
+4. The page was still loading when its settle time ran out
+   (`PageVisit.busy`, crawler.browser.settle): one of its media files
+   matching the reference is ``online`` (or ``reencoded``) and only known
+   "removed" images ``placeholder`` (both are what a person saw, finished or
+   not), and so is usable media on a case without a reference hash
+   (``online``: media shown, nothing to compare, as on a page that is done);
+   anything else is ``incomplete`` (transient), never "no media" or
+   ``changed``: what it would have shown once done is unknown. The same for
+   a page whose document was longer than HOSTWATCH_MAX_BODY
+   (`PageVisit.truncated`): the browser read its first HOSTWATCH_MAX_BODY
+   bytes as the page; what the rest would show is unknown.
 5. The page shows no media at all: ``placeholder``.
-6. One of its media files hashes to the reference: ``online``; an inline
-   (data:/blob:) media shown that could not be read or compared, and no
-   match: ``online`` without a comparison (it may be the reported one);
-   media that all differ: ``changed``; only known "removed" images:
-   ``placeholder``; media that are all gone (404/410): ``placeholder``.
-   Without a reference hash, media shown means ``online``.
+6. One of its media files matches the reference: ``online`` (or
+   ``reencoded``, as above); an inline (data:/blob:) media shown that could
+   not be read or compared, and no match: ``online`` without a comparison
+   (it may be the reported one); media that all differ: ``changed``, the
+   reason saying how the first differs (another picture and its PDQ
+   distance, a PDQ of too low a quality, no PDQ: why); only known "removed"
+   images: ``placeholder``; media that are all gone (404/410):
+   ``placeholder``. Without a reference hash, media shown means ``online``.
+
+The same rules hold when the URL is itself a media file
+(`PageVisit.main_is_media`): its fetch decides.
 
 A page the rules make the browser act on first (a consent click,
 crawler.browser.actions) gets the same verdicts; `with_actions` adds what
@@ -51,6 +67,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from crawler.perceptual import Comparison, Match, Pdq, Reference
 from crawler.verdict import LOGIN_PATH, Decision, ErrorKind, Observation, PlaceholderRules, classify
 from hostwatch.model import Verdict
 from hostwatch.urls import document_url, url_route
@@ -113,6 +130,9 @@ class MediaHash:
     truncated: bool = False
     error: ErrorKind | None = None
     inline: bool = False  # read in the page: no HTTP status
+    # The file's PDQ (hash and quality, or why there is none), when the
+    # case's reference needed one (`Reference.needs_pdq`); None: not computed.
+    pdq: Pdq | None = None
 
     @property
     def usable(self) -> bool:
@@ -125,19 +145,21 @@ class MediaHash:
 
 
 NO_RULES = PlaceholderRules()
+NO_REFERENCE = Reference()
 
 
 def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
-           reference_sha256: str | None, rules: PlaceholderRules = NO_RULES
+           reference: Reference | None, rules: PlaceholderRules = NO_RULES
            ) -> tuple[Decision, MediaHash | None]:
     """The verdict of a browser check (see the module docstring), and the
-    media file whose hash the check records: the match, else the first
-    hashed, else none."""
+    media file whose hash the check records: the match (by SHA-256 rather
+    than by PDQ), else the first hashed, else none."""
+    reference = reference or NO_REFERENCE
     if visit.error is not None:
         return classify(Observation(url=visit.url, error=visit.error,
                                     error_detail=visit.error_detail)), None
     if visit.main_is_media:
-        return _direct_media(visit, hashes, reference_sha256, rules)
+        return _direct_media(visit, hashes, reference, rules)
     first = classify(Observation(url=visit.url, status=visit.status, final_url=visit.final_url,
                                  redirect_chain=visit.redirect_chain,
                                  content_type=visit.content_type))
@@ -148,31 +170,94 @@ def decide(visit: PageVisit, hashes: Sequence[MediaHash], *,
         return Decision(Verdict.REDIRECT_AWAY, f"the app left the reported route for {away}: "
                                                f"{visit.url}"), None
     if visit.removed:
-        return _notice_verdict(visit, hashes, reference_sha256)
+        return _notice_verdict(visit, hashes, reference)
     if visit.busy:
         return _busy_verdict(f"page was still loading when the settle time ran out "
-                             f"({visit.busy})", hashes, reference_sha256, rules)
+                             f"({visit.busy})", hashes, reference, rules)
     if visit.truncated:
-        decision, media = _busy_verdict(TRUNCATED, hashes, reference_sha256, rules)
+        decision, media = _busy_verdict(TRUNCATED, hashes, reference, rules)
         if decision.verdict is not Verdict.INCOMPLETE:
             decision = replace(decision, reason=f"{decision.reason}; {TRUNCATED}")
         return decision, media
     if not visit.media:
         return Decision(Verdict.PLACEHOLDER, "page, run in a browser, shows no media"), None
-    return _media_verdict(hashes, reference_sha256, rules, "page shows")
+    return _media_verdict(hashes, reference, rules, "page shows")
 
 
-def _notice_verdict(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None
+def compare(media: MediaHash, reference: Reference) -> Comparison:
+    """How one hashed media file compares with the reference."""
+    return reference.compare(media.sha256, media.pdq)
+
+
+def best_match(hashes: Sequence[MediaHash], reference: Reference
+               ) -> tuple[MediaHash, Comparison] | None:
+    """The usable media that matches the reference, by SHA-256 first (the
+    very file reported beats a re-encoding of it), else by PDQ; None when
+    none matches (or there is no reference to match)."""
+    if not reference.known:
+        return None
+    found: tuple[MediaHash, Comparison] | None = None
+    for media in hashes:
+        if not media.usable:
+            continue
+        comparison = compare(media, reference)
+        if comparison.match is Match.SHA256:
+            return media, comparison
+        if comparison.match is Match.PDQ and found is None:
+            found = media, comparison
+    return found
+
+
+def _matched(what: str, media: MediaHash, comparison: Comparison, reference: Reference,
+             also: str = "") -> Decision:
+    """The decision for media that matches the reference (`best_match`)."""
+    if comparison.match is Match.SHA256:
+        # The wording of every SHA-256 match since before PDQ: "hash" is the
+        # file's SHA-256, and reasons already recorded read the same.
+        return Decision(Verdict.ONLINE, f"{what} {media.url}: matches the reference hash{also}",
+                        True)
+    # Other bytes, the same picture: re-encoded when the reported bytes are
+    # known; with a PDQ-only reference there are no bytes to differ from.
+    verdict = Verdict.REENCODED if reference.sha256 else Verdict.ONLINE
+    return Decision(verdict, f"{what} {media.url}: matches the reference PDQ "
+                             f"({comparison.reason}){also}", True)
+
+
+@dataclass(frozen=True)
+class PdqRecord:
+    """The PDQ fields a browser check records for its media (`pdq_record`)."""
+
+    hash: str | None = None
+    quality: int | None = None
+    distance: int | None = None  # to the reference PDQ, when compared
+    learns: bool = False  # the case learns its reference PDQ from this check
+
+
+def pdq_record(media: MediaHash | None, reference: Reference) -> PdqRecord:
+    """What a check records of the PDQ of the media it records (`decide`):
+    its hash, quality and distance to the reference; and whether the case
+    learns its reference PDQ from it: the media is the reported file (its
+    SHA-256 matched), the case has no reference PDQ yet, and the hash is of
+    usable quality (a flat picture's PDQ is noise)."""
+    if media is None or media.pdq is None:
+        return PdqRecord()
+    comparison = compare(media, reference)
+    pdq = media.pdq
+    return PdqRecord(pdq.hash, pdq.quality, comparison.distance,
+                     reference.learns(media.sha256, pdq))
+
+
+def _notice_verdict(visit: PageVisit, hashes: Sequence[MediaHash], reference: Reference
                     ) -> tuple[Decision, MediaHash | None]:
     """A "removed" notice, unless the page still shows the reported media
-    beside it (point 3 of the module docstring)."""
+    (or a re-encoding of it) beside it (point 3 of the module docstring)."""
     notice = f"the host's 'removed' {visit.removed}"
     shown = set(visit.media if visit.shown is None else visit.media[:visit.shown])
-    match = next((h for h in hashes if h.usable and reference is not None
-                  and h.sha256 == reference.lower() and (h.inline or h.url in shown)), None)
-    if match is not None and not _over_the_page(visit.removed or ""):
-        return Decision(Verdict.ONLINE, f"page shows {match.url}: matches the reference hash; "
-                                        f"it also shows {notice}", True), match
+    found = best_match([h for h in hashes if h.inline or h.url in shown], reference)
+    if found is not None and not _over_the_page(visit.removed or ""):
+        media, comparison = found
+        return _matched("page shows", media, comparison, reference,
+                        f"; it also shows {notice}"), media
     return Decision(Verdict.PLACEHOLDER, f"page shows {notice}"), None
 
 
@@ -227,21 +312,21 @@ def with_actions(decision: Decision, visit: PageVisit) -> Decision:
 TRUNCATED = "the page's document is longer than HOSTWATCH_MAX_BODY: read as far as that"
 
 
-def _busy_verdict(why: str, hashes: Sequence[MediaHash], reference: str | None,
+def _busy_verdict(why: str, hashes: Sequence[MediaHash], reference: Reference,
                   rules: PlaceholderRules) -> tuple[Decision, MediaHash | None]:
     """A page still loading (or only partly read: ``why``): only what it
     already shows for certain decides."""
     decision, media = _media_verdict(hashes, reference, rules, "page shows")
     usable = [h for h in hashes if h.usable]
     if decision.reference_match or (
-            reference is None and usable and decision.verdict is Verdict.ONLINE) or (
+            not reference.known and usable and decision.verdict is Verdict.ONLINE) or (
             decision.verdict is Verdict.PLACEHOLDER and usable
             and all(h.sha256 in rules.hashes for h in usable)):
         return decision, media
     return Decision(Verdict.INCOMPLETE, f"{why}; not read as removed"), media
 
 
-def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str | None,
+def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: Reference,
                   rules: PlaceholderRules) -> tuple[Decision, MediaHash | None]:
     """The URL is the media file itself: its fetch decides, as an HTTP check's would."""
     fetched = hashes[0] if hashes else None
@@ -253,30 +338,26 @@ def _direct_media(visit: PageVisit, hashes: Sequence[MediaHash], reference: str 
     return _media_verdict(hashes, reference, rules, "the URL is media:")
 
 
-def _media_verdict(hashes: Sequence[MediaHash], reference: str | None,
+def _media_verdict(hashes: Sequence[MediaHash], reference: Reference,
                    rules: PlaceholderRules, what: str) -> tuple[Decision, MediaHash | None]:
-    decision = _media_decision(hashes, reference, rules, what)
+    found = best_match(hashes, reference)
+    if found is not None:
+        media, comparison = found
+        return _matched(what, media, comparison, reference), media
     usable = [h for h in hashes if h.usable]
-    if decision.reference_match:
-        reference = (reference or "").lower()
-        return decision, next(h for h in usable if h.sha256 == reference)
+    decision = _media_decision(hashes, usable, reference, rules, what)
     return decision, usable[0] if usable else (hashes[0] if hashes else None)
 
 
-def _media_decision(hashes: Sequence[MediaHash], reference: str | None,
-                    rules: PlaceholderRules, what: str) -> Decision:
-    reference = reference.lower() if reference else None
-    usable = [h for h in hashes if h.usable]
-    if reference is not None:
-        for media in usable:
-            if media.sha256 == reference:
-                return Decision(Verdict.ONLINE, f"{what} {media.url}: matches the reference hash",
-                                True)
+def _media_decision(hashes: Sequence[MediaHash], usable: Sequence[MediaHash],
+                    reference: Reference, rules: PlaceholderRules, what: str) -> Decision:
+    """Media none of which matches the reference (`_media_verdict`)."""
+    known = reference.known
     # An inline media shown but not read (a blob: whose Blob was let go, a
     # MediaSource stream, a data: URL that would not decode, one over the
     # size limit) may be the reported one: no removal can be read from the rest.
     unread = next((h for h in hashes if h.inline and not h.usable), None)
-    if unread is not None and (reference is not None or not usable
+    if unread is not None and (known or not usable
                                or all(h.sha256 in rules.hashes for h in usable)):
         return Decision(Verdict.ONLINE, f"{what} {unread.url}, which could not be compared "
                                         "(read in the page); no other media matches the "
@@ -284,9 +365,19 @@ def _media_decision(hashes: Sequence[MediaHash], reference: str | None,
     if usable and all(h.sha256 in rules.hashes for h in usable):
         return Decision(Verdict.PLACEHOLDER, f"{what} only a known 'removed' image "
                                              f"({usable[0].url})")
-    if usable and reference is not None:
+    undecided = next((h for h in usable if compare(h, reference).match is Match.UNKNOWN), None)
+    if undecided is not None:
+        # Other bytes that may be the picture, not decoded within the limits
+        # (a time-out, the pixel cap, a damaged file): no removal read from it.
+        return Decision(Verdict.ONLINE, f"{what} {undecided.url}, whose picture could not be "
+                                        f"compared ({compare(undecided, reference).reason}); "
+                                        "no media matches the reference: not counted as "
+                                        "removed", None)
+    if usable and known:
+        first = usable[0]
         return Decision(Verdict.CHANGED, f"{what} {len(usable)} media file(s), none matches "
-                                         f"the reference hash (first: {usable[0].url})", False)
+                                         f"the reference hash (first: {first.url}: "
+                                         f"{compare(first, reference).reason})", False)
     if usable:
         return Decision(Verdict.ONLINE, f"{what} media ({usable[0].url}); no reference hash "
                                         "to compare")

@@ -34,7 +34,7 @@ from crawler.browser.actions import run_actions
 from crawler.browser.decide import ActionNote, PageVisit
 from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.proxy import REFUSED_HEADER, GuardedProxy
-from crawler.browser.read import INIT_SCRIPT, Shown, read_page
+from crawler.browser.read import INIT_SCRIPT, Hashing, Shown, read_page
 from crawler.browser.rules import Action, Removed
 from crawler.browser.settle import (
     STEP_WAIT,
@@ -45,6 +45,7 @@ from crawler.browser.settle import (
     until_stable,
 )
 from crawler.guard import Network
+from crawler.perceptual import PdqHasher, Reference
 from crawler.verdict import ErrorKind
 from enrichment.dns import Resolver
 from hostwatch.redact import digest, evidence_header
@@ -129,8 +130,11 @@ class _Visit:
 
 async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Resolver,
                 allow: Sequence[Network], max_body: int,
-                actions: Sequence[Action] = ()) -> PageVisit:
-    """Visit ``url`` in the browser and say what it shows (see the module docstring)."""
+                actions: Sequence[Action] = (), reference: Reference | None = None,
+                hasher: PdqHasher | None = None) -> PageVisit:
+    """Visit ``url`` in the browser and say what it shows (see the module
+    docstring); inline media are compared with ``reference``, by PDQ too
+    (``hasher``) when it needs one."""
     settings = pool.settings
     async with pool.browser() as browser, GuardedProxy(
             resolver, allow, timeout=settings.timeout, max_body=max_body) as proxy:
@@ -142,7 +146,8 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
         context = await browser.new_context(**options)
         try:
             return await asyncio.wait_for(
-                _visit(context, url, removed, proxy, settings, actions, max_body=max_body),
+                _visit(context, url, removed, proxy, settings, actions,
+                       hashing=Hashing(max_body, reference, hasher, urlsplit(url).hostname)),
                 settings.timeout + 5)
         except TimeoutError:
             return PageVisit(url=url, error=ErrorKind.TIMEOUT,
@@ -156,7 +161,7 @@ async def visit(pool: BrowserPool, url: str, removed: Removed, *, resolver: Reso
 
 async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: GuardedProxy,
                  settings: BrowserSettings, actions: Sequence[Action] = (), *,
-                 max_body: int) -> PageVisit:
+                 hashing: Hashing) -> PageVisit:
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -201,7 +206,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                 seen.actions = await run_actions(page, actions, deadline)
                 if any(note.acted for note in seen.actions):
                     continue
-            reads = await scroll(page, activity, lambda: _read(page, removed, max_body, 0),
+            reads = await scroll(page, activity, lambda: _read(page, removed, hashing, 0),
                                  quiet=quiet,
                                  max_height=settings.scroll_height, moved=moved,
                                  until=min(time.monotonic() + settings.scroll_time, last_look))
@@ -212,7 +217,7 @@ async def _visit(context: BrowserContext, url: str, removed: Removed, proxy: Gua
                 settled = await until_stable(page, activity, quiet=quiet, since=loaded,
                                              until=min(time.monotonic() + again, last_look),
                                              moved=moved)
-            shown = await _read(page, removed, max_body, settings.media_limit)
+            shown = await _read(page, removed, hashing, settings.media_limit)
             if shown is not None and not moved():
                 shown = _union([*reads, shown])
                 busy = settled.busy
@@ -247,10 +252,12 @@ def _union(reads: list[Shown]) -> Shown:
                  showing=len(last.media))
 
 
-async def _read(page: Page, removed: Removed, max_body: int, media_limit: int) -> Shown | None:
+async def _read(page: Page, removed: Removed, hashing: Hashing, media_limit: int
+                ) -> Shown | None:
     """What the page shows (crawler.browser.read); None when it navigated away
     while being read."""
-    return await read_page(page, removed, max_body=max_body, hashed=media_limit)
+    return await read_page(page, removed, max_body=hashing.max_body, hashed=media_limit,
+                           reference=hashing.reference, hasher=hashing.hasher)
 
 
 def _left(deadline: float) -> float:

@@ -35,7 +35,10 @@ tell hostwatch from a person and show it something else.
   handler (its bytes are its text: the page cannot make us hash others); a
   ``blob:``'s bytes are read in the page (the kept Blob, or ``fetch``), cut
   at ``max_body``, sent to Python as base64; both are hashed with SHA-256 in
-  memory and dropped. A ``blob:`` that cannot be read is a `MediaHash` with an
+  memory and dropped. When the case's reference needs a PDQ of them
+  (`crawler.perceptual.Reference.needs_pdq`), the bytes are decoded by the
+  crawl's `PdqHasher` (a worker process, off the event loop) before they
+  are dropped. A ``blob:`` that cannot be read is a `MediaHash` with an
   error ("shown, could not be compared"). An inline media's name in the check
   is a descriptor without its content: ``data:image/png (inline #1, 4096
   bytes)``, or the ``blob:`` URL. A ``data:`` URL's type is text the page
@@ -59,6 +62,7 @@ from urllib.parse import urlsplit
 
 from crawler.browser.decide import MediaHash
 from crawler.browser.rules import Removed
+from crawler.perceptual import NOT_AN_IMAGE, Pdq, PdqHasher, Reference, looks_like_image
 from crawler.verdict import ErrorKind
 from hostwatch.urls import redirect_url
 
@@ -470,11 +474,44 @@ class _Inline:
     token: str = ""  # the read that found it
 
 
+@dataclass(frozen=True)
+class Hashing:
+    """How inline media are hashed: the body cap, and the case's reference
+    and the crawl's hasher for their PDQ (none: SHA-256 only)."""
+
+    max_body: int
+    reference: Reference | None = None
+    hasher: PdqHasher | None = None
+    # Whose images they are: a host whose images keep running out of decode
+    # time gets no more decodes (crawler.perceptual.PdqHasher).
+    host: str | None = None
+
+    @property
+    def may_decode(self) -> bool:
+        """Whether a body is to be kept (in memory) for a possible decode:
+        the reference has a PDQ to compare with, or one to learn."""
+        return self.hasher is not None and self.reference is not None and (
+            self.reference.pdq is not None or self.reference.learn)
+
+    async def pdq(self, body: bytes, sha256: str, truncated: bool) -> Pdq | None:
+        """The PDQ of inline media bytes, when the reference needs one."""
+        if self.reference is None or self.hasher is None \
+                or not self.reference.needs_pdq(sha256):
+            return None
+        if truncated:
+            return Pdq(error="file cut at HOSTWATCH_MAX_BODY: not decoded")
+        if not looks_like_image(body):
+            return Pdq(error=NOT_AN_IMAGE)
+        return await self.hasher.pdq(body, self.host)
+
+
 async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, max_body: int,
-                    hashed: int) -> Shown | None:
+                    hashed: int, reference: Reference | None = None,
+                    hasher: PdqHasher | None = None) -> Shown | None:
     """What ``page`` shows (see the module docstring); None when it navigated
     away while being read. Inline media among the first ``hashed`` media are
-    read and hashed; the others are listed only."""
+    read and hashed (and, when ``reference`` needs it, their PDQ computed by
+    ``hasher``); the others are listed only."""
     from playwright.async_api import Error as PlaywrightError
 
     token = secrets.token_hex(8)  # this read's inline media, known to the page's reader only
@@ -521,11 +558,12 @@ async def read_page(page: Page, removed: Removed, *, limit: int = MEDIA_READ, ma
             pending.append((len(media), inline))
             media.append("")  # named once its size is known
     hashes: list[MediaHash] = []
+    hashing = Hashing(max_body, reference, hasher, urlsplit(page.url).hostname)
     for number, (position, inline) in enumerate(pending, start=1):
         # Hashed even beside a notice: a notice in a third-party frame (a
         # comment "deleted") does not hide the photo the page still shows.
         if position < hashed:
-            result = await _hash_inline(inline, number, max_body)
+            result = await _hash_inline(inline, number, hashing)
             hashes.append(result)
         else:  # past the media limit: listed, not compared
             result = MediaHash(_name(inline, number, None), inline=True)
@@ -591,15 +629,17 @@ async def _frame_shown(frame: Frame, cache: dict[Frame, bool]) -> bool:
     return shown
 
 
-async def _hash_inline(inline: _Inline, number: int, max_body: int) -> MediaHash:
-    """Read one inline media's bytes in the page, hash them, drop them."""
+async def _hash_inline(inline: _Inline, number: int, hashing: Hashing) -> MediaHash:
+    """Read one inline media's bytes in the page, hash them (and take their
+    PDQ when needed), drop them."""
     from playwright.async_api import Error as PlaywrightError
 
     content_type = media_type(inline.type)
+    max_body = hashing.max_body
     if inline.scheme == "data":
         # The bytes a data: URL shows are those of its own text: decoded here,
         # never by the page's (replaceable) fetch, Blob or FileReader.
-        return await _hash_data_url(inline, number, max_body, content_type)
+        return await _hash_data_url(inline, number, hashing, content_type)
     try:
         got: dict[str, Any] = await asyncio.wait_for(
             inline.frame.evaluate(READ_BLOB, [KEY, inline.token, inline.index, max_body]),
@@ -614,16 +654,20 @@ async def _hash_inline(inline: _Inline, number: int, max_body: int) -> MediaHash
     digest = hashlib.sha256(body).hexdigest()
     size = int(got.get("size") or len(body))
     length = len(body)
-    del body
+    truncated = bool(got.get("truncated"))
+    try:
+        pdq = await hashing.pdq(body, digest, truncated)
+    finally:
+        del body, got
     return MediaHash(_name(inline, number, size), sha256=digest, length=length,
-                     content_type=content_type, truncated=bool(got.get("truncated")),
-                     inline=True)
+                     content_type=content_type, truncated=truncated, inline=True, pdq=pdq)
 
 
-async def _hash_data_url(inline: _Inline, number: int, max_body: int,
+async def _hash_data_url(inline: _Inline, number: int, hashing: Hashing,
                          content_type: str | None) -> MediaHash:
     from playwright.async_api import Error as PlaywrightError
 
+    max_body = hashing.max_body
     # Base64 takes 4 characters per 3 bytes; the header is at most a few hundred.
     cap = (max_body + 2) // 3 * 4 + 1024
     try:
@@ -643,9 +687,14 @@ async def _hash_data_url(inline: _Inline, number: int, max_body: int,
     body = body[:max_body]
     digest = hashlib.sha256(body).hexdigest()
     length = len(body)
-    del body, url
+    del url, got
+    try:
+        pdq = await hashing.pdq(body, digest, truncated)
+    finally:
+        del body
     return MediaHash(_name(inline, number, None if truncated else length), sha256=digest,
-                     length=length, content_type=content_type, truncated=truncated, inline=True)
+                     length=length, content_type=content_type, truncated=truncated, inline=True,
+                     pdq=pdq)
 
 
 def _name(inline: _Inline, number: int, size: int | None) -> str:

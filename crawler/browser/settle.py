@@ -51,16 +51,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import secrets
 import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+
+from hostwatch.urls import site_of
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Frame, Page, Request, Response
@@ -234,35 +233,6 @@ SCROLL = """
 def init_script(settle: float) -> str:
     """The script every frame runs first: timers due within ``settle`` s are counted."""
     return INIT_SCRIPT.replace("@LIMIT@", str(int(settle * 1000)))
-
-
-@cache
-def _suffixes() -> Any:
-    import tldextract  # Scrapy's dependency: its bundled Public Suffix List snapshot
-
-    # No download (no list URLs) and no cache on disk: the bundled snapshot only.
-    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None,
-                                 include_psl_private_domains=True)
-
-
-def site_of(url: str) -> str | None:
-    """The site of ``url``, as browsers draw it: its host's registrable domain
-    (the Public Suffix List snapshot that ships with tldextract, private
-    suffixes included: ``a.github.io`` and ``b.github.io`` are two sites); an
-    IP address is a site of its own; a name under a suffix the list does not
-    know (``settle.test``, ``x.localhost``) is its last two labels. None for
-    a URL without a host."""
-    with contextlib.suppress(ValueError):
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-        if not host:
-            return None
-        with contextlib.suppress(ValueError):
-            return str(ipaddress.ip_address(host))
-        found = _suffixes()(host)
-        if found.suffix and found.domain:
-            return f"{found.domain}.{found.suffix}"
-        return ".".join(host.split(".")[-2:])
-    return None
 
 
 def _frame(request: Request) -> Frame | None:

@@ -11,6 +11,14 @@ fetched the same way before the first case and after the last one, and the
 run is judged healthy or suspect when it closes (store.health). The body of
 a response is hashed and scanned in memory here and dropped; it is never
 stored, logged or written anywhere.
+
+A served file is compared with the case's reference (crawler.perceptual):
+when its SHA-256 differs from the reference and the case has a reference
+PDQ, or when it is the reported file and the case's PDQ is still to be
+learned, the body is decoded in a worker process for its PDQ (awaited, so
+the event loop goes on) and dropped. The crawl's stats count the decodes
+(``hostwatch/pdq_decoded``, ``hostwatch/pdq_failed``) and the time spent
+waiting for them (``hostwatch/pdq_decode_seconds``).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,10 +45,19 @@ from crawler.browser import (
     META_PAGE_URL,
     META_REFERENCE,
 )
-from crawler.browser.decide import decide, with_actions
+from crawler.browser.decide import decide, pdq_record, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
-from crawler.perceptual import PdqSettings, close_shared, shared_hasher
+from crawler.perceptual import (
+    NOT_AN_IMAGE,
+    SNIFF_BYTES,
+    Pdq,
+    PdqSettings,
+    Reference,
+    close_shared,
+    looks_like_image,
+    shared_hasher,
+)
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
@@ -50,6 +67,7 @@ from crawler.verdict import (
     PlaceholderRules,
     body_features,
     classify,
+    is_textual,
 )
 from enrichment.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
 from hostwatch import __version__, redact
@@ -94,6 +112,7 @@ class _Waiting:
     case: DueCase
     observation: Observation
     check: NewCheck
+    reference: Reference
 
 
 class RecheckSpider(Spider):
@@ -237,14 +256,19 @@ class RecheckSpider(Spider):
         return self._request(case.url, self.parse_browser, self.failed,
                              {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
-                              META_REFERENCE: case.ref_sha256})
+                              META_REFERENCE: self._reference(case)})
+
+    def _reference(self, case: DueCase) -> Reference:
+        """The case's reference hashes under HOSTWATCH_PDQ_* (PDQ off: SHA-256 only)."""
+        return self.pdq_settings.reference(case.ref_sha256, case.ref_pdq)
 
     # -- responses ------------------------------------------------------------
 
-    def parse(self, response: Response) -> Iterator[Any]:
+    async def parse(self, response: Response) -> AsyncIterator[Any]:
         case: DueCase = response.meta[META_CASE]
         try:
-            yield from self._check_response(case, response)
+            async for item in self._check_response(case, response):
+                yield item
         except Exception as exc:  # recorded on the check, never lost
             self.logger.error("check of case %s failed in hostwatch: %s", case.id,
                               type(exc).__name__)
@@ -262,24 +286,29 @@ class RecheckSpider(Spider):
                          redirect_chain=list(chain) or None, error_kind=kind.value)
         return self._finish(case, observation, check, None)
 
-    def _check_response(self, case: DueCase, response: Response) -> Iterator[Any]:
+    async def _check_response(self, case: DueCase, response: Response) -> AsyncIterator[Any]:
         observation, check = self._observe(case, response)
-        first = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules)
+        reference = self._reference(case)
+        first = classify(observation, reference=reference, rules=self.rules)
         served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
         if (served and self._use(case) is BrowserUse.FALLBACK
                 and looks_like_shell(observation.body, observation.content_type)):
             # A page its scripts fill in: only the browser can say what it shows.
             yield self._browser_request(case)
             return
+        if served and _wants_pdq(observation, reference):
+            # In memory only: the body goes to a decode worker and is dropped.
+            observation = await self._with_pdq(observation, check, reference,
+                                               self._capped(response.body))
         if not (served and self.config.soft404_probe):
-            yield self._finish(case, observation, check, None)
+            yield self._finish(case, observation, check, None, reference)
             return
         # Served: but is it the host's "not found" page? Ask the host once.
         url = observation.final_url or case.url
         done, fingerprint = self.probes.known(url)
         if done:
-            yield self._finish(case, observation, check, fingerprint)
-        elif self.probes.wait(url, _Waiting(case, observation, check)):
+            yield self._finish(case, observation, check, fingerprint, reference)
+        elif self.probes.wait(url, _Waiting(case, observation, check, reference)):
             yield self._probe_request(url)
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
@@ -309,8 +338,9 @@ class RecheckSpider(Spider):
 
     def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
         seen = result.visit
-        decision, media = decide(seen, result.hashes, reference_sha256=case.ref_sha256,
-                                 rules=self.rules)
+        reference = self._reference(case)
+        decision, media = decide(seen, result.hashes, reference=reference, rules=self.rules)
+        pdq = pdq_record(media, reference)
         decision = with_actions(decision, seen)  # what a consent click did, if one ran
         check = NewCheck(
             case_id=case.id, checked_at=datetime.now(UTC), method=Method.BROWSER.value,
@@ -321,6 +351,8 @@ class RecheckSpider(Spider):
             bytes_received=media.length if media and media.sha256 else None,
             truncated=bool(media and media.truncated),
             body_sha256=media.sha256 if media else None,
+            body_pdq=pdq.hash, pdq_quality=pdq.quality, pdq_distance=pdq.distance,
+            learns_pdq=pdq.learns,
             reference_match=decision.reference_match, reason=decision.reason,
             error_kind=seen.error.value if seen.error else None, headers=seen.headers or None)
         self._count(check, decision.verdict)
@@ -356,14 +388,43 @@ class RecheckSpider(Spider):
             headers=headers or None)
         return observation, check
 
+    async def _with_pdq(self, observation: Observation, check: NewCheck,
+                        reference: Reference, body: bytes) -> Observation:
+        """The observation with the served file's PDQ, decoded off the event
+        loop (crawler.perceptual.PdqHasher); the check records the hash, its
+        quality and its distance to the reference PDQ, and learns the
+        reference PDQ when the file is the reported one."""
+        assert observation.body is not None
+        sha256 = observation.body.sha256
+        if not looks_like_image(body[:SNIFF_BYTES]):
+            # A video, a download...: no worker needed to say it is no picture.
+            return replace(observation, pdq=Pdq(error=NOT_AN_IMAGE))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        pdq = await self.pdq_hasher.pdq(body, urlsplit(observation.final_url
+                                                        or observation.url).hostname)
+        stats = self.crawler.stats
+        stats.inc_value("hostwatch/pdq_decoded")
+        seconds = stats.get_value("hostwatch/pdq_decode_seconds", 0.0) + loop.time() - started
+        stats.set_value("hostwatch/pdq_decode_seconds", round(seconds, 6))
+        if pdq.hash is None:
+            stats.inc_value("hostwatch/pdq_failed")
+        else:
+            check.body_pdq, check.pdq_quality = pdq.hash, pdq.quality
+            # The distance the rule used: turned or mirrored, if that is nearer.
+            check.pdq_distance = reference.compare(sha256, pdq).distance
+            check.learns_pdq = reference.learns(sha256, pdq)
+        return replace(observation, pdq=pdq)
+
     def _capped(self, body: bytes) -> bytes:
         """The body up to HOSTWATCH_MAX_BODY, without copying it when it fits."""
         return body if len(body) <= self.config.max_body else body[:self.config.max_body]
 
     def _finish(self, case: DueCase, observation: Observation, check: NewCheck,
-                fingerprint: NotFoundFingerprint | None) -> NewCheck:
-        decision = classify(observation, reference_sha256=case.ref_sha256, rules=self.rules,
-                            not_found=fingerprint)
+                fingerprint: NotFoundFingerprint | None,
+                reference: Reference | None = None) -> NewCheck:
+        decision = classify(observation, rules=self.rules, not_found=fingerprint,
+                            reference=self._reference(case) if reference is None else reference)
         check.verdict = decision.verdict.value
         check.reason = decision.reason
         check.reference_match = decision.reference_match
@@ -443,7 +504,8 @@ class RecheckSpider(Spider):
 
     def _release(self, url: str, fingerprint: NotFoundFingerprint | None) -> Iterator[NewCheck]:
         for waiting in self.probes.finish(url, fingerprint):
-            yield self._finish(waiting.case, waiting.observation, waiting.check, fingerprint)
+            yield self._finish(waiting.case, waiting.observation, waiting.check, fingerprint,
+                               waiting.reference)
 
     # -- end of run -----------------------------------------------------------
 
@@ -485,3 +547,12 @@ class RecheckSpider(Spider):
         if judgement.reason:
             self.logger.warning("run %s is suspect: %s", self.run_id, judgement.reason)
 
+
+def _wants_pdq(observation: Observation, reference: Reference) -> bool:
+    """Whether a served response is decoded for its PDQ: a whole file (not a
+    page, not cut at the size cap) that the reference compares by picture,
+    or whose PDQ the reference learns (Reference.needs_pdq). Most checks
+    have no reference PDQ and a file whose SHA-256 differs: no decode."""
+    body = observation.body
+    return (body is not None and not body.truncated and reference.needs_pdq(body.sha256)
+            and not is_textual(observation.content_type))

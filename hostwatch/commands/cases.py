@@ -78,7 +78,9 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     With --json, one object per line with the keys id, source, url, category,
     state, last_verdict, last_checked_at, removed_at, reappearances, checks,
     unconfirmed_checks (failed checks of suspect runs since the last check
-    that counts: they await a healthy run), and from the attribution of the
+    that counts: they await a healthy run), ref_sha256 and ref_pdq (the
+    reference hashes), ref_pdq_source ("report", "learned" or null) and
+    ref_pdq_check_id (the check a learned PDQ came from), and from the attribution of the
     newest check that has an address (see `hostwatch enrich`): hoster,
     hoster_key (the key to give --hoster: one per company, whichever source
     named it), hoster_country, jurisdiction, dutch, asn, ip, cdn (null until
@@ -107,6 +109,9 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
                     "removed_at": _iso(case.removed_at),
                     "reappearances": case.reappearances, "checks": case.check_count,
                     "unconfirmed_checks": case.unconfirmed_checks,
+                    "ref_sha256": case.ref_sha256, "ref_pdq": case.ref_pdq,
+                    "ref_pdq_source": case.ref_pdq_source,
+                    "ref_pdq_check_id": case.ref_pdq_check_id,
                     "hoster": who.hoster if who else None,
                     "hoster_key": hoster_key,
                     "hoster_country": who.hoster_country if who else None,

@@ -53,6 +53,7 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
     """
     # Loaded here: the figures need lifelines, slow to import for every command.
     from reports.evidence import Audience, EvidenceError, build_pack, read_evidence, write_pack
+    from reports.perceptual import PdqRule
 
     config = load_config(ctx)
     start, end = since, until
@@ -64,7 +65,8 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
     try:
         with store.session() as session:
             data = read_evidence(session, hoster, Audience(audience.lower()),
-                                 store_url=store.safe_url, rules=rules, since=start, until=end)
+                                 store_url=store.safe_url, rules=rules, since=start, until=end,
+                                 pdq=PdqRule.from_config(config))
         files = build_pack(data)
         folder, archive = write_pack(files, output, force=force,
                                      generated_at=data.generated_at)

@@ -69,6 +69,8 @@ def _run(ctx: click.Context, file: Path, work: Callable[[Store], ImportResult]) 
               f"{result.rejected_rows} rejected"
     if result.notices_added:
         summary += f", {result.notices_added} notices added"
+    if result.pdq_set:
+        summary += f", {result.pdq_set} reference PDQs set from the file"
     if result.notes:
         summary += f", {len(result.notes)} with a note"
     click.echo(summary)

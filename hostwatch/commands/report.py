@@ -83,6 +83,7 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
       hostwatch report hosters --clock notice --format json -o - | jq '.totals'
     """
     from reports.hosters import ReportQuery, hoster_report  # the report's imports are heavy
+    from reports.perceptual import PdqRule
     from reports.takedown import Clock
 
     if since and until and until <= since:
@@ -92,9 +93,11 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
         fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
         if fmt not in FORMATS:
             fmt = "html"
-    store = open_store(load_config(ctx))
+    config = load_config(ctx)
+    store = open_store(config)
     started = time.monotonic()
-    query = ReportQuery(since=since, until=until, category=category, clock=Clock(clock))
+    query = ReportQuery(since=since, until=until, category=category, clock=Clock(clock),
+                        pdq=PdqRule.from_config(config))
     with store.session() as session:
         built = hoster_report(session, query)
     text = render(built, fmt)

@@ -29,8 +29,9 @@ def net() -> Iterator[TestInternet]:
 
 
 def add_cases(store: Store, urls: list[str], refs: dict[str, str] | None = None,
-              source: str = "test") -> dict[str, int]:
-    """Cases for ``urls`` (as a hotline import would create them); url -> case id."""
+              source: str = "test", pdqs: dict[str, str] | None = None) -> dict[str, int]:
+    """Cases for ``urls`` (as a hotline import would create them); url -> case id.
+    ``refs`` and ``pdqs``: the reported file's SHA-256 and PDQ, per URL."""
     now = datetime.now(UTC)
     ids: dict[str, int] = {}
     with store.transaction() as session:
@@ -38,7 +39,9 @@ def add_cases(store: Store, urls: list[str], refs: dict[str, str] | None = None,
             case = Case(source=source, external_id=f"r{number}", url=url, url_normalised=url,
                         host=url.split("/")[2].split(":")[0], category="csam",
                         reported_at=now, imported_at=now, state="unchecked",
-                        ref_sha256=(refs or {}).get(url), reappearances=0, check_count=0)
+                        ref_sha256=(refs or {}).get(url), ref_pdq=(pdqs or {}).get(url),
+                        ref_pdq_source="report" if (pdqs or {}).get(url) else None,
+                        reappearances=0, check_count=0)
             session.add(case)
             session.flush()
             ids[url] = case.id

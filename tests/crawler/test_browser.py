@@ -26,6 +26,7 @@ from crawler.browser.decide import decide
 from crawler.browser.pool import BrowserSettings
 from crawler.browser.rules import Removed
 from crawler.guard import parse_networks
+from crawler.perceptual import Reference
 from crawler.resolver import GuardedResolver
 from enrichment.dns import Resolver
 from hostwatch.config import KEYS
@@ -202,10 +203,9 @@ async def _checker(resolver: Resolver, temp: Path, **settings: object
 
 
 async def _verdict(checker: BrowserChecker, gallery: JsGallery, item: str) -> str:
-    result = await checker.check(gallery.page_url(item),
-                                 reference_sha256=gallery.media_sha256(item), removed=REMOVED)
-    decision, _ = decide(result.visit, result.hashes,
-                         reference_sha256=gallery.media_sha256(item))
+    reference = Reference(sha256=gallery.media_sha256(item))
+    result = await checker.check(gallery.page_url(item), reference=reference, removed=REMOVED)
+    decision, _ = decide(result.visit, result.hashes, reference=reference)
     return decision.verdict.value
 
 

@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from crawler.browser.decide import ActionNote, MediaHash, PageVisit, decide, with_actions
+from crawler.browser.decide import (
+    ActionNote,
+    MediaHash,
+    PageVisit,
+    PdqRecord,
+    decide,
+    pdq_record,
+    with_actions,
+)
+from crawler.perceptual import Pdq, Reference
 from crawler.verdict import Decision, ErrorKind, PlaceholderRules
 from hostwatch.model import Verdict, VerdictGroup
 
@@ -51,7 +60,7 @@ def hashed(url: str = IMG, digest: str | None = REFERENCE, status: int | None = 
 def run(visit: PageVisit, hashes: list[MediaHash] | tuple[MediaHash, ...] = (),
         reference: str | None = REFERENCE,
         rules: PlaceholderRules = RULES) -> tuple[Decision, MediaHash | None]:
-    return decide(visit, hashes, reference_sha256=reference, rules=rules)
+    return decide(visit, hashes, reference=Reference(sha256=reference), rules=rules)
 
 
 # -- 1. the visit failed ------------------------------------------------------------------
@@ -508,3 +517,146 @@ def test_a_busy_page_showing_only_the_hosts_known_removed_image_is_a_placeholder
 def test_the_visit_error_and_the_pages_status_decide_before_busy(fields, verdict):
     decision, _ = run(busy(**fields), [hashed(IMG, DIFFERENT)])
     assert decision.verdict is verdict
+
+
+# -- the same picture, other bytes (PDQ, crawler.perceptual) -------------------------------
+
+REF_PDQ = "a5" * 32
+
+
+def near(bits: int, pdq: str = REF_PDQ) -> str:
+    """A PDQ ``bits`` bits away from ``pdq`` (the low ones flipped)."""
+    return f"{int(pdq, 16) ^ ((1 << bits) - 1):064x}"
+
+
+PDQ_REFERENCE = Reference(sha256=REFERENCE, pdq=REF_PDQ)
+
+
+def pdq_hashed(url: str = THUMB, bits: int = 4, quality: int = 100, *,
+               digest: str = DIFFERENT, pdq: Pdq | None = None) -> MediaHash:
+    """Media whose bytes differ from the reported file, with its PDQ ``bits`` away."""
+    return replace(hashed(url, digest), pdq=pdq or Pdq(near(bits), quality))
+
+
+def run_pdq(visit: PageVisit, hashes: list[MediaHash], reference: Reference = PDQ_REFERENCE
+            ) -> tuple[Decision, MediaHash | None]:
+    return decide(visit, hashes, reference=reference, rules=RULES)
+
+
+def test_a_re_encoding_of_the_reported_picture_is_reencoded_not_changed():
+    decision, media = run_pdq(page(media=(THUMB,)), [pdq_hashed(bits=7)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.REENCODED, True)
+    assert decision.verdict.group is VerdictGroup.SERVED
+    assert decision.reason.startswith(f"page shows {THUMB}: matches the reference PDQ (")
+    assert "PDQ distance 7 ≤ 31 bits" in decision.reason
+    assert media is not None and media.url == THUMB
+
+
+def test_a_pdq_match_on_a_case_with_a_pdq_only_reference_is_online():
+    # No reported bytes are known: nothing says these are other bytes.
+    decision, _ = run_pdq(page(media=(THUMB,)), [pdq_hashed(bits=2)],
+                          Reference(pdq=REF_PDQ))
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
+    assert "matches the reference PDQ" in decision.reason
+
+
+def test_the_exact_file_is_recorded_rather_than_a_re_encoding_shown_before_it():
+    decision, media = run_pdq(page(media=(THUMB, IMG)), [pdq_hashed(), hashed(IMG)])
+    assert (decision.verdict, decision.reason) == (
+        Verdict.ONLINE, f"page shows {IMG}: matches the reference hash")
+    assert media is not None and media.url == IMG
+
+
+@pytest.mark.parametrize(("media", "why"), [
+    (pdq_hashed(bits=32), "hash differs; another picture: PDQ distance 32 > 31 bits"),
+    (pdq_hashed(bits=3, quality=20), "PDQ quality 20 is under 50"),
+    (pdq_hashed(pdq=Pdq(error="image could not be decoded (truncated file)")),
+     "not compared by picture: image could not be decoded (truncated file)"),
+    (hashed(THUMB, DIFFERENT), "hash differs; no picture to compare"),
+])
+def test_another_picture_or_one_not_compared_by_pdq_is_changed_and_says_why(media, why):
+    decision, recorded = run_pdq(page(media=(THUMB,)), [media])
+    assert (decision.verdict, decision.reference_match) == (Verdict.CHANGED, False)
+    assert why in decision.reason, decision.reason
+    assert recorded is media
+
+
+def test_a_truncated_file_never_matches_by_pdq():
+    media = replace(pdq_hashed(), truncated=True)
+    decision, _ = run_pdq(page(media=(THUMB,)), [media])
+    assert decision.verdict is not Verdict.REENCODED and not decision.reference_match
+
+
+def test_a_re_encoding_still_shown_beats_a_removed_notice():
+    notice = 'text "has been removed" in the page'
+    decision, media = run_pdq(page(media=(THUMB,), removed=notice), [pdq_hashed()])
+    assert (decision.verdict, decision.reference_match) == (Verdict.REENCODED, True)
+    assert "matches the reference PDQ" in decision.reason
+    assert decision.reason.endswith(f"it also shows the host's 'removed' {notice}")
+    assert media is not None and media.url == THUMB
+
+
+def test_a_notice_over_the_page_beats_a_re_encoding_under_it():
+    notice = 'text "has been removed" in an overlay'
+    decision, media = run_pdq(page(media=(THUMB,), removed=notice), [pdq_hashed()])
+    assert decision.verdict is Verdict.PLACEHOLDER and media is None
+
+
+def test_a_re_encoding_the_page_no_longer_shows_does_not_beat_a_notice():
+    decision, _ = run_pdq(page(media=(IMG, THUMB), shown=1, removed='text "removed" in the page'),
+                          [hashed(IMG, STAND_IN), pdq_hashed()])
+    assert decision.verdict is Verdict.PLACEHOLDER
+
+
+def test_a_busy_page_showing_a_re_encoding_is_reencoded_not_incomplete():
+    decision, _ = run_pdq(page(media=(THUMB,), busy="requests still open"), [pdq_hashed()])
+    assert decision.verdict is Verdict.REENCODED
+    decision, _ = run_pdq(page(media=(THUMB,), busy="requests still open"),
+                          [pdq_hashed(bits=60)])
+    assert decision.verdict is Verdict.INCOMPLETE
+
+
+def test_a_url_that_serves_a_re_encoding_is_reencoded():
+    decision, _ = run_pdq(PageVisit(url=THUMB, main_is_media=True), [pdq_hashed()])
+    assert (decision.verdict, decision.reference_match) == (Verdict.REENCODED, True)
+
+
+def test_an_inline_re_encoding_is_reencoded():
+    inline = MediaHash("data:image/webp (inline #1, 900 bytes)", None, DIFFERENT, 900,
+                       "image/webp", inline=True, pdq=Pdq(near(5), 100))
+    decision, _ = run_pdq(page(media=(inline.url,), inline=(inline,)), [inline])
+    assert decision.verdict is Verdict.REENCODED
+
+
+def test_the_check_records_the_pdq_and_distance_of_its_media():
+    _, media = run_pdq(page(media=(THUMB,)), [pdq_hashed(bits=9, quality=88)])
+    record = pdq_record(media, PDQ_REFERENCE)
+    assert record == PdqRecord(near(9), 88, 9, learns=False)
+    assert pdq_record(None, PDQ_REFERENCE) == PdqRecord()
+
+
+@pytest.mark.parametrize(("quality", "reference", "learns"), [
+    (100, Reference(sha256=REFERENCE, learn=True), True),
+    (30, Reference(sha256=REFERENCE, learn=True), False),  # a flat picture's PDQ is noise
+    (100, Reference(sha256=REFERENCE, pdq=REF_PDQ), False),  # the case has one already
+    (100, Reference(sha256=REFERENCE), False),  # PDQ off
+])
+def test_a_case_learns_its_reference_pdq_from_the_reported_file_only(quality, reference,
+                                                                     learns):
+    exact = replace(hashed(IMG), pdq=Pdq("0f" * 32, quality))
+    _, media = decide(page(), [exact], reference=reference, rules=RULES)
+    assert media is exact
+    assert pdq_record(media, reference).learns is learns
+    # A re-encoding (other bytes) never teaches the reference.
+    other = replace(hashed(THUMB, DIFFERENT), pdq=Pdq("0f" * 32, quality))
+    assert pdq_record(other, reference).learns is False
+
+
+def test_media_whose_picture_could_not_be_decoded_is_shown_without_comparison():
+    # A time-out, the pixel cap, a damaged file: no conclusion, never a removal.
+    undecoded = pdq_hashed(pdq=Pdq(error="image took longer than 10 s to decode",
+                                   inconclusive=True))
+    decision, _ = run_pdq(page(media=(THUMB, IMG)), [undecoded, pdq_hashed(IMG, bits=90)])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert f"{THUMB}, whose picture could not be compared" in decision.reason
+    assert decision.reason.endswith("not counted as removed")

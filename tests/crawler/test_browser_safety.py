@@ -34,6 +34,7 @@ from crawler.browser.check import BrowserChecker
 from crawler.browser.pool import BrowserSettings
 from crawler.browser.rules import Removed
 from crawler.guard import parse_networks
+from crawler.perceptual import Reference
 from crawler.resolver import GuardedResolver
 from enrichment.dns import Resolver
 from hostwatch.config import KEYS
@@ -171,7 +172,7 @@ def test_the_browser_profile_holds_no_media_while_the_browser_runs(net, gallery,
                                  max_body=1 << 20, max_redirects=5, timeout=5)
         try:
             for item in (*SHOWN, "r"):
-                result = await checker.check(gallery.page_url(item), reference_sha256=None,
+                result = await checker.check(gallery.page_url(item), reference=None,
                                              removed=removed)
                 assert result.visit.error is None, result.visit.error_detail
             root = checker.pool.root
@@ -271,7 +272,7 @@ def test_the_browser_profile_holds_no_inline_media_while_the_browser_runs(net, h
             matched = []
             for page in INLINE:
                 result = await checker.check(hidden.url(page),
-                                             reference_sha256=hidden.photo_sha256,
+                                             reference=Reference(sha256=hidden.photo_sha256),
                                              removed=Removed())
                 matched += [h.url for h in result.hashes if h.sha256 == hidden.photo_sha256]
             root = checker.pool.root

@@ -18,7 +18,8 @@ from crawler.browser.check import _to_hash
 from crawler.browser.decide import MediaHash, PageVisit
 from crawler.browser.page import _union
 from crawler.browser.read import Shown
-from crawler.browser.settle import FOREIGN_WAIT, Activity, site_of
+from crawler.browser.settle import FOREIGN_WAIT, Activity
+from hostwatch.urls import site_of
 from store import Case
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import TestInternet

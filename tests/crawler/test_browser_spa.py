@@ -258,7 +258,7 @@ def test_an_app_that_leaves_the_reported_route(reported, address, final_url, awa
                       redirect_chain=(final_url,) if final_url else (),
                       content_type="text/html", media=("https://spa.example/m/1.jpg",))
     assert route_away(visit) == away
-    decision, _ = decide(visit, (), reference_sha256=None)
+    decision, _ = decide(visit, (), reference=None)
     if away:
         assert decision.verdict.value == "redirect_away"
         assert decision.reason == f"the app left the reported route for {away}: {reported}"

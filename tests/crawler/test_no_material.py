@@ -13,20 +13,30 @@ keeps no evidence on purpose: hostwatch stores the status, selected headers
 (crawler.spiders.recheck.KEPT_HEADERS, through hostwatch.redact.evidence_header)
 and the URLs it requested, so a marker in a Server header or a redirect URL
 would rightly be found in the store.
+
+Pictures that get decoded for their PDQ (#12) go further still: re-encodings
+of the reported picture and hostile images, each with a marker in a metadata
+field (EXIF, a JPEG comment, a PNG text chunk) or after its end, are decoded
+by the worker processes, and neither the marker nor any file of theirs is
+left behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import uuid
 from pathlib import Path
 
 import pytest
+from PIL import Image, PngImagePlugin
 
+from crawler.perceptual import pdq_of_image
 from store import Store
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 from tests.net import Huge, Raw, Redirect, Serve, SoftNotFound, Status, marker_body
 from tests.net.hostile import hostile_replies
+from tests.net.images import hostile, picture
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:
@@ -229,3 +239,81 @@ def test_a_redirect_s_fragment_and_credentials_are_neither_requested_nor_stored(
         assert marker not in repr(vars(check))
     assert marker not in result.stdout + result.stderr
     assert files_containing(tmp_path, marker.encode()) == []
+
+
+def marked_pictures(marker: str) -> dict[str, tuple[bytes, str]]:
+    """The reported picture and its re-encodings, each carrying ``marker`` in
+    its metadata, and hostile images carrying it too: path -> (bytes, type)."""
+    text = marker.encode()
+    exif = Image.Exif()
+    exif[0x010E] = marker  # ImageDescription
+    original = picture(1)
+
+    def encode(fmt: str, **options: object) -> bytes:
+        out = io.BytesIO()
+        original.save(out, fmt, **options)
+        return out.getvalue()
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", marker)
+    reported = encode("JPEG", quality=92, exif=exif.tobytes(), comment=text)
+    files = {
+        "/reported.jpg": (reported, "image/jpeg"),
+        "/recompressed.jpg": (encode("JPEG", quality=40, comment=text), "image/jpeg"),
+        "/converted.webp": (encode("WEBP", quality=70, exif=exif.tobytes()), "image/webp"),
+        "/converted.png": (encode("PNG", pnginfo=info), "image/png"),
+        "/truncated.jpg": (reported[: len(reported) // 2], "image/jpeg"),
+        "/lies.jpg": (marker_body(marker, kind="html"), "image/jpeg"),
+    }
+    for name in ("bomb", "canvas", "header_only"):  # the marker after the file's end
+        body, content_type = hostile()[name]
+        files[f"/{name}.png"] = (body + text, content_type)
+    return files
+
+
+def listing(root: Path) -> set[str]:
+    return {str(path.relative_to(root)) for path in root.rglob("*")}
+
+
+@pytest.mark.slow
+def test_decoded_pictures_leave_no_byte_and_no_file_anywhere(sqlite_url, net, tmp_path):
+    marker = f"PICTURE-{uuid.uuid4().hex}"
+    files = marked_pictures(marker)
+    reported = files["/reported.jpg"][0]
+    assert marker.encode() in reported
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("pictures.test")
+    for path, (body, content_type) in files.items():
+        host.route(path, Serve(body, content_type=content_type))
+    urls = [host.url(path) for path in files]
+    learning = host.url("/reported.jpg")  # a SHA-256 only: its PDQ is learned
+    add_cases(store, urls, refs=dict.fromkeys(urls, hashlib.sha256(reported).hexdigest()),
+              pdqs={url: pdq_of_image(reported, 50_000_000).hash or ""
+                    for url in urls if url != learning})
+    quiet = {"HOSTWATCH_LOG_LEVEL": "DEBUG", "HOSTWATCH_SOFT404_PROBE": "0"}
+
+    # A crawl that decodes nothing, for the files a crawl leaves anyway...
+    first = run_crawl(sqlite_url, net, tmp_path, HOSTWATCH_PDQ="0", **quiet)
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = listing(tmp_path)
+    # ...then one that decodes every picture in its worker processes.
+    result = run_crawl(sqlite_url, net, tmp_path, **quiet)
+    assert result.returncode == 0, result.stderr[-3000:]
+    store.dispose()
+
+    checks = checks_by_url(store)
+    decoded = {path: checks[host.url(path)][-1] for path in files}
+    assert [decoded[path].verdict for path in ("/recompressed.jpg", "/converted.webp",
+                                               "/converted.png")] == ["reencoded"] * 3
+    assert decoded["/reported.jpg"].body_pdq is not None  # decoded to learn its PDQ
+    # Every picture but the page served as image/jpeg (its bytes say it is none).
+    assert "hostwatch/pdq_decoded': 8" in result.stderr
+    # The pixels and the metadata went nowhere: no marker in any file, log
+    # or stored field, no new file in the data dir, temp dir or elsewhere.
+    assert files_containing(tmp_path, marker.encode()) == []
+    assert marker not in result.stdout + result.stderr
+    assert all(marker not in repr(vars(check)) for check in decoded.values())
+    assert listing(tmp_path) == before
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert "DEBUG" in result.stderr

@@ -1,9 +1,11 @@
 """classify(): every verdict from hand-built observations, no Scrapy, no network."""
 
 import hashlib
+from dataclasses import replace
 
 import pytest
 
+from crawler.perceptual import Pdq, Reference
 from crawler.verdict import (
     ErrorKind,
     NotFoundFingerprint,
@@ -34,18 +36,18 @@ def test_served_without_reference_is_online():
 
 
 def test_served_matching_the_reference_is_online_with_a_match():
-    decision = classify(served(), reference_sha256=IMAGE_SHA.upper())
+    decision = classify(served(), reference=Reference(sha256=IMAGE_SHA.upper()))
     assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, True)
 
 
 def test_served_but_different_file_is_changed():
-    decision = classify(served(body=b"another picture"), reference_sha256=IMAGE_SHA)
+    decision = classify(served(body=b"another picture"), reference=Reference(sha256=IMAGE_SHA))
     assert (decision.verdict, decision.reference_match) == (Verdict.CHANGED, False)
 
 
 def test_a_page_is_not_compared_with_a_file_reference():
     decision = classify(served(body=b"<html>gallery</html>", content_type="text/html"),
-                        reference_sha256=IMAGE_SHA)
+                        reference=Reference(sha256=IMAGE_SHA))
     assert decision.verdict is Verdict.ONLINE
     assert decision.reference_match is None
 
@@ -55,10 +57,56 @@ def test_truncated_body_is_online_without_comparison():
                              content_type="image/jpeg", rules=RULES, truncated=True)
     obs = Observation(url="http://h.test/a.jpg", status=200, content_type="image/jpeg",
                       body=features)
-    decision = classify(obs, reference_sha256=IMAGE_SHA)
+    decision = classify(obs, reference=Reference(sha256=IMAGE_SHA))
     assert decision.verdict is Verdict.ONLINE
     assert decision.reference_match is None
     assert "cap" in decision.reason
+
+
+PDQ = "f" * 64  # the reference PDQ
+NEAR = "0" * 3 + "f" * 61  # 12 bits from it
+FAR = "0" * 16 + "f" * 48  # 64 bits from it
+REENCODED = Observation(url="http://h.test/a.jpg", status=200, content_type="image/webp",
+                        body=body_features(b"RIFF....WEBP other bytes",
+                                           requested_url="http://h.test/a.jpg",
+                                           content_type="image/webp", rules=RULES))
+
+
+def test_same_picture_with_other_bytes_is_reencoded():
+    decision = classify(replace(REENCODED, pdq=Pdq(NEAR, 100)),
+                        reference=Reference(sha256=IMAGE_SHA, pdq=PDQ))
+    assert (decision.verdict, decision.reference_match) == (Verdict.REENCODED, True)
+    assert "PDQ distance 12" in decision.reason
+
+
+def test_a_pdq_only_reference_is_compared_and_online_by_pdq():
+    reference = Reference(pdq=PDQ)
+    near = classify(replace(REENCODED, pdq=Pdq(NEAR, 100)), reference=reference)
+    assert (near.verdict, near.reference_match) == (Verdict.ONLINE, True)
+    assert near.reason.startswith("served; matches the reference PDQ")
+    far = classify(replace(REENCODED, pdq=Pdq(FAR, 100)), reference=reference)
+    assert (far.verdict, far.reference_match) == (Verdict.CHANGED, False)
+    assert "PDQ distance 64" in far.reason
+
+
+@pytest.mark.parametrize(("pdq", "says"), [
+    (None, "no picture to compare"),
+    (Pdq(error="decompression bomb: ..."), "decompression bomb"),
+    (Pdq(NEAR, 10), "quality 10 is under 50"),
+    (Pdq(FAR, 100), "PDQ distance 64 > 31"),
+])
+def test_other_bytes_that_are_not_the_picture_are_changed_with_the_reason(pdq, says):
+    decision = classify(replace(REENCODED, pdq=pdq),
+                        reference=Reference(sha256=IMAGE_SHA, pdq=PDQ))
+    assert (decision.verdict, decision.reference_match) == (Verdict.CHANGED, False)
+    assert says in decision.reason
+
+
+def test_the_reported_bytes_match_by_sha256_whatever_their_pdq():
+    decision = classify(replace(served(), pdq=Pdq(FAR, 100)),
+                        reference=Reference(sha256=IMAGE_SHA, pdq=PDQ))
+    assert (decision.verdict, decision.reason) == (Verdict.ONLINE,
+                                                   "served; matches the reference hash")
 
 
 @pytest.mark.parametrize(("status", "verdict"), [

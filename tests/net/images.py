@@ -25,9 +25,11 @@ from PIL import Image, ImageDraw, ImageFilter
 SIZE = (800, 600)
 # Every variant of one picture that must still match it, with the
 # Content-Type a host serves it under.
-SAME_PICTURE = ("stripped", "recompressed", "webp", "avif", "png", "resized")
+SAME_PICTURE = ("stripped", "recompressed", "webp", "avif", "png", "resized", "turned",
+                "mirrored")
 CONTENT_TYPES = {"stripped": "image/jpeg", "recompressed": "image/jpeg", "webp": "image/webp",
                  "avif": "image/avif", "png": "image/png", "resized": "image/jpeg",
+                 "turned": "image/jpeg", "mirrored": "image/webp",
                  "other": "image/jpeg", "flat": "image/jpeg"}
 
 
@@ -74,6 +76,10 @@ def variants(seed: int = 1) -> dict[str, bytes]:
         "avif": encode(original, "AVIF", quality=50),
         "png": encode(original, "PNG"),
         "resized": encode(original.resize((SIZE[0] // 4, SIZE[1] // 4)), "JPEG", quality=80),
+        # Turned a quarter and mirrored: a copy that evades a plain comparison.
+        "turned": encode(original.transpose(Image.Transpose.ROTATE_90), "JPEG", quality=85),
+        "mirrored": encode(original.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "WEBP",
+                           quality=70),
         "other": encode(picture(seed + 1000), "JPEG", quality=92),
         "flat": encode(Image.new("RGB", SIZE, (128, 128, 128)), "JPEG", quality=92),
     }
@@ -126,3 +132,9 @@ def hostile() -> dict[str, tuple[bytes, str]]:
         "png_as_jpeg": (encode(picture(1), "PNG"), "image/jpeg"),
         "header_only": (png_header_claiming(4000, 3000), "image/png"),
     }
+
+
+def as_webp(jpeg: bytes, quality: int = 70) -> bytes:
+    """The picture of ``jpeg`` re-encoded as WebP, as an image CDN serves it."""
+    with Image.open(io.BytesIO(jpeg)) as image:
+        return encode(image.convert("RGB"), "WEBP", quality=quality)
