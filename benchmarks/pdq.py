@@ -54,6 +54,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO), *(entry for entry in sys.path
                             if Path(entry).resolve() not in (REPO, REPO / "benchmarks"))]
 
+from crawler.perceptual import Pdq, pdq_of_image  # noqa: E402  (after the path fix above)
+
 FORMATS = {"JPEG": {"quality": 85}, "WEBP": {}, "AVIF": {}, "PNG": {}}
 SIZES = ("640x480", "1280x960", "1920x1080", "4000x3000")
 MAX_PIXELS = 50_000_000  # HOSTWATCH_PDQ_MAX_PIXELS' default
@@ -91,14 +93,19 @@ def label(size: tuple[int, int]) -> str:
     return f"{size[0]}x{size[1]}"
 
 
-def timed_pdq(body: bytes, max_pixels: int) -> tuple[Any, float]:
+@dataclass(frozen=True)
+class TimedPdq(Pdq):
+    """A `Pdq` that also says how much CPU its decode took where it ran."""
+
+    cpu_seconds: float = 0.0
+
+
+def timed_pdq(body: bytes, max_pixels: int) -> TimedPdq:
     """`pdq_of_image` and the CPU seconds it took, in the process that ran it
     (a decode worker: this module is its ``__mp_main__``)."""
-    from crawler.perceptual import pdq_of_image
-
     started = time.process_time()
     result = pdq_of_image(body, max_pixels)
-    return result, time.process_time() - started
+    return TimedPdq(**asdict(result), cpu_seconds=time.process_time() - started)
 
 
 def stat_cpu_seconds(pid: int) -> float:
@@ -182,8 +189,7 @@ async def measure_hasher(cell: Cell, bodies: list[bytes], reps: int, workers: in
             cell.cpu_ms.append((time.process_time() - cpu) * 1000)
             cell.wall_ms.append((time.perf_counter() - wall) * 1000)
             if worker is not None:
-                result, seconds = result
-                cell.worker_cpu_ms.append(seconds * 1000)
+                cell.worker_cpu_ms.append(result.cpu_seconds * 1000)
             check(result, cell)
         if worker is not None:
             cell.worker_hwm_kib = vm_kib(worker, "VmHWM")
