@@ -72,6 +72,11 @@ _TOO_SLOW = "image took longer than"
 # Magic numbers of the formats above: a body that starts with none of them
 # is not decoded at all (a page, a video, a lie about its type).
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+# Picture formats not decoded (TIFF, JPEG XL as codestream and as container,
+# JPEG 2000): such a file may be the picture, so no conclusion is drawn.
+_OTHER_MAGIC = (b"II*\x00", b"MM\x00*", b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n",
+                b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs")
 
 
 class Match(StrEnum):
@@ -164,7 +169,7 @@ class Reference:
         distance = hamming(pdq.hash, self.pdq)
         turned = min((hamming(h, self.pdq) for h in pdq.turned), default=distance)
         how = ""
-        if turned < distance and turned <= self.threshold:
+        if distance > self.threshold >= turned:
             distance, how = turned, ", turned or mirrored"
         quality = pdq.quality or 0
         if quality < self.min_quality:
@@ -191,6 +196,28 @@ def looks_like_image(body: bytes) -> bool:
         body[4:8] == b"ftyp" and body[8:12] in (b"avif", b"avis", b"mif1", b"msf1"))
 
 
+def _other_image(start: bytes) -> str | None:
+    """The name of a picture format hostwatch does not decode, by its bytes."""
+    if start.startswith(_OTHER_MAGIC):
+        return "TIFF, JPEG XL or JPEG 2000"
+    if start[4:8] == b"ftyp" and start[8:12] in _HEIF_BRANDS:
+        return "HEIF/HEIC"
+    return None
+
+
+def undecodable(start: bytes) -> Pdq | None:
+    """What a file that starts with ``start`` (`SNIFF_BYTES` of it) gives
+    without a decode: `NOT_AN_IMAGE` for bytes that are no picture; an
+    inconclusive result for a picture format hostwatch does not decode (it
+    may be the picture); None for a file to decode."""
+    if looks_like_image(start):
+        return None
+    other = _other_image(start)
+    if other is not None:
+        return _inconclusive(f"a picture in a format hostwatch does not decode ({other})")
+    return Pdq(error=NOT_AN_IMAGE)
+
+
 def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
     """Decode ``body`` in memory and return its PDQ hash; the pixels are dropped.
 
@@ -199,8 +226,9 @@ def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
     a byte of the file. Bytes that are no picture at all give `NOT_AN_IMAGE`;
     every other failure is *inconclusive* (the file may be the picture).
     """
-    if not looks_like_image(body):
-        return Pdq(error=NOT_AN_IMAGE)
+    sniffed = undecodable(body[:SNIFF_BYTES])
+    if sniffed is not None:
+        return sniffed
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -214,9 +242,11 @@ def pdq_of_image(body: bytes, max_pixels: int) -> Pdq:
                 # so an upscaled copy costs no more than the original.
                 image.draft("RGB", (HASH_SIDE, HASH_SIDE))
                 if image.size[0] * image.size[1] > max_pixels:
-                    return _inconclusive(f"image of {width}×{height} pixels is over the cap of "
-                                         f"{max_pixels:,} (HOSTWATCH_PDQ_MAX_PIXELS): not "
-                                         "decoded")
+                    scaled = "" if image.size == (width, height) else (
+                        f", {image.size[0]}×{image.size[1]} at the smallest JPEG scale")
+                    return _inconclusive(f"image of {width}×{height} pixels{scaled} is over the "
+                                         f"cap of {max_pixels:,} (HOSTWATCH_PDQ_MAX_PIXELS): "
+                                         "not decoded")
                 rgb = image.convert("RGB")  # the first frame of an animation
             if max(rgb.size) > HASH_SIDE:
                 rgb.thumbnail((HASH_SIDE, HASH_SIDE))
@@ -344,7 +374,8 @@ class PdqHasher:
         self.seconds = 0.0  # wall time of those decodes
 
     async def pdq(self, body: bytes, host: str | None = None) -> Pdq:
-        site = site_of(f"http://{host}/") if host else None
+        site = site_of(f"http://[{host}]/" if ":" in host else f"http://{host}/") \
+            if host else None
         if self._turns is None:
             self._turns = asyncio.Semaphore(max(self.settings.workers, 1))
         async with self._turns:
@@ -379,7 +410,9 @@ class PdqHasher:
                 return slow
             except Exception as exc:  # a decode function that raised: its kind only
                 return _inconclusive(f"image could not be decoded ({type(exc).__name__})")
-        for _attempt in range(2):
+        for attempt in range(2):
+            if attempt:
+                await self._ready()  # a new pool's start-up is not this image's time
             pool = self._executor()
             future = pool.submit(self._decode, body, self.settings.max_pixels)
             try:
@@ -388,10 +421,15 @@ class PdqHasher:
                 self._kill(pool, timed_out=True)
                 return slow
             except asyncio.CancelledError:
-                # The check gave up (a browser visit's time-out): its decode
-                # must not run on and eat the next image's time.
-                self._kill(pool, timed_out=True)
-                raise
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # The check gave up (a browser visit's time-out): its
+                    # decode must not run on and eat the next image's time.
+                    self._kill(pool, timed_out=True)
+                    raise
+                if pool in self._killed:
+                    continue  # its pool was ended for another image: this one again
+                return _inconclusive("image could not be decoded (the decode was cancelled)")
             except concurrent.futures.process.BrokenProcessPool:
                 if pool in self._killed:
                     continue  # killed for another image's time-out: this one again
@@ -423,15 +461,22 @@ class PdqHasher:
         await asyncio.shield(self._warming)
 
     async def _start(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        """Never raises: a start that failed (the pool was killed meanwhile,
+        a worker could not start) leaves the pool cold, and the image's own
+        decode says what is wrong."""
         try:
             # One task per worker at once: the executor starts a process for
             # each task that finds no idle one.
             pings = [asyncio.wrap_future(pool.submit(_ready))
                      for _ in range(self.settings.workers)]
-            await asyncio.wait_for(asyncio.gather(*pings), WORKER_START_SECONDS)
-            self._warm = pool
-        except (TimeoutError, concurrent.futures.process.BrokenProcessPool):
-            self._kill(pool)  # the image's own decode starts a new pool and says what failed
+            done = await asyncio.wait_for(asyncio.gather(*pings, return_exceptions=True),
+                                          WORKER_START_SECONDS)
+            if all(result is True for result in done):
+                self._warm = pool
+            else:
+                self._kill(pool)
+        except (TimeoutError, RuntimeError):  # RuntimeError: the pool was shut down
+            self._kill(pool)
         finally:
             self._warming = None
 
@@ -448,7 +493,9 @@ class PdqHasher:
         processes = dict(getattr(pool, "_processes", None) or {})
         for process in processes.values():
             process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Work still queued fails with BrokenProcessPool (and is tried again
+        # in a new pool): cancelling it would look like its caller gave up.
+        pool.shutdown(wait=False, cancel_futures=False)
 
     def close(self) -> None:
         """Stop the workers now (a hostile image may still be decoding)."""

@@ -90,7 +90,7 @@ def _percent(raw: str) -> int:
 def _seconds(raw: str) -> float:
     """A time limit in seconds, more than 0."""
     value = float(raw)
-    if not value > 0:
+    if not 0 < value < float("inf"):
         raise ValueError(f"expected more than 0 seconds, got {raw!r}")
     return value
 
@@ -265,7 +265,9 @@ KEYS: dict[str, _Key] = {
                             "PDQ quality (0-100) under which a picture's hash never matches "
                             "(flat or tiny images)"),
     "pdq_max_pixels": _Key("HOSTWATCH_PDQ_MAX_PIXELS", "50000000", _positive_int,
-                           "images with more pixels than this are not decoded"),
+                           "images with more pixels than this, as decoded (a JPEG at its "
+                           "smallest scale), are not decoded: not compared, never counted as "
+                           "removed"),
     "pdq_timeout": _Key("HOSTWATCH_PDQ_TIMEOUT", "10", _seconds,
                         "seconds (more than 0) one image may take to decode and hash; its "
                         "worker is then killed and the image is not compared (never counted "

@@ -74,7 +74,7 @@ def rule_text(rule: PdqRule) -> str:
         f"{rule.threshold} of the 256 bits differ and the quality is at least "
         f"{rule.min_quality}, the check is `reencoded`: the same picture, still served, "
         "counted as online and never as removal; a copy turned by a quarter or half turn, "
-        "or mirrored, is the same picture too. A flat, tiny or noise-like image (quality "
+        "or mirrored, is usually the same picture too. A flat, tiny or noise-like image (quality "
         f"under {rule.min_quality}) never matches; beyond {rule.threshold} bits the check "
         "is `changed`, and so are bytes that are no picture at all. An image that could "
         "not be decoded within hostwatch's limits (pixel cap, time-out, a damaged file) "

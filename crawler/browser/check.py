@@ -39,14 +39,7 @@ from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.read import Hashing
 from crawler.browser.rules import Action, Removed
 from crawler.guard import Network, forbidden_reason
-from crawler.perceptual import (
-    NOT_AN_IMAGE,
-    SNIFF_BYTES,
-    Pdq,
-    PdqHasher,
-    Reference,
-    looks_like_image,
-)
+from crawler.perceptual import SNIFF_BYTES, Pdq, PdqHasher, Reference, undecodable
 from crawler.verdict import ErrorKind, Observation, classify
 from enrichment.dns import Resolver
 from hostwatch.model import Verdict
@@ -168,7 +161,7 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                 body = bytearray() if hashing.may_decode else None
                 received = 0
                 truncated = False
-                not_image = False
+                sniffed: Pdq | None = None  # no decode needed to say what it is
                 async for chunk in response.content.iter_any():
                     room = max_body - received
                     if len(chunk) > room:
@@ -179,16 +172,17 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                     if body is not None:
                         body += chunk
                         start = bytes(body[:SNIFF_BYTES])
-                        if len(start) == SNIFF_BYTES and not looks_like_image(start):
-                            body = None  # a video, a page...: no need to keep it
-                            not_image = True
+                        if len(start) == SNIFF_BYTES:
+                            sniffed = undecodable(start)
+                            if sniffed is not None:
+                                body = None  # a video, a page...: no need to keep it
                     if truncated:
                         break
                 sha256 = digest.hexdigest()
             pdq = None
-            if not_image and hashing.reference is not None \
+            if sniffed is not None and hashing.reference is not None \
                     and hashing.reference.needs_pdq(sha256):
-                pdq = Pdq(error=NOT_AN_IMAGE)
+                pdq = sniffed
             elif body is not None:
                 try:
                     pdq = await hashing.pdq(bytes(body), sha256, truncated)

@@ -32,7 +32,9 @@ The order of the questions:
    comments widget, does not take the photo down). A notice laid over the
    page itself (an overlay of the main document) still wins: it covers
    the media. Media the page only asked for, or showed only before it was
-   read (a photo replaced by the notice), never beat a notice.
+   read (a photo replaced by the notice), never beat a notice. A picture
+   shown beside the notice that could not be decoded within the PDQ limits
+   (crawler.perceptual: inconclusive) is ``online`` without comparison.
 4. The page was still loading when its settle time ran out
    (`PageVisit.busy`, crawler.browser.settle): one of its media files
    matching the reference is ``online`` (or ``reencoded``) and only known
@@ -48,7 +50,9 @@ The order of the questions:
 6. One of its media files matches the reference: ``online`` (or
    ``reencoded``, as above); an inline (data:/blob:) media shown that could
    not be read or compared, and no match: ``online`` without a comparison
-   (it may be the reported one); media that all differ: ``changed``, the
+   (it may be the reported one), and so is a picture that could not be
+   decoded within the PDQ limits (inconclusive: never a removal); media
+   that all differ: ``changed``, the
    reason saying how the first differs (another picture and its PDQ
    distance, a PDQ of too low a quality, no PDQ: why); only known "removed"
    images: ``placeholder``; media that are all gone (404/410):
@@ -253,11 +257,21 @@ def _notice_verdict(visit: PageVisit, hashes: Sequence[MediaHash], reference: Re
     (or a re-encoding of it) beside it (point 3 of the module docstring)."""
     notice = f"the host's 'removed' {visit.removed}"
     shown = set(visit.media if visit.shown is None else visit.media[:visit.shown])
-    found = best_match([h for h in hashes if h.inline or h.url in shown], reference)
+    beside = [h for h in hashes if h.inline or h.url in shown]
+    found = best_match(beside, reference)
     if found is not None and not _over_the_page(visit.removed or ""):
         media, comparison = found
         return _matched("page shows", media, comparison, reference,
                         f"; it also shows {notice}"), media
+    undecided = next((h for h in beside if h.usable
+                      and compare(h, reference).match is Match.UNKNOWN), None)
+    if undecided is not None and not _over_the_page(visit.removed or ""):
+        # A picture beside the notice that may be the reported one (not
+        # decoded within the limits): a hoster earns no removal with it.
+        return Decision(Verdict.ONLINE, f"page shows {undecided.url}, whose picture could not "
+                                        f"be compared ({compare(undecided, reference).reason}); "
+                                        f"it also shows {notice}: not counted as removed",
+                        None), undecided
     return Decision(Verdict.PLACEHOLDER, f"page shows {notice}"), None
 
 

@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 
 from crawler.browser.decide import MediaHash
 from crawler.browser.rules import Removed
-from crawler.perceptual import NOT_AN_IMAGE, Pdq, PdqHasher, Reference, looks_like_image
+from crawler.perceptual import SNIFF_BYTES, Pdq, PdqHasher, Reference, undecodable
 from crawler.verdict import ErrorKind
 from hostwatch.urls import redirect_url
 
@@ -500,8 +500,9 @@ class Hashing:
             return None
         if truncated:
             return Pdq(error="file cut at HOSTWATCH_MAX_BODY: not decoded")
-        if not looks_like_image(body):
-            return Pdq(error=NOT_AN_IMAGE)
+        sniffed = undecodable(body[:SNIFF_BYTES])
+        if sniffed is not None:
+            return sniffed
         return await self.hasher.pdq(body, self.host)
 
 

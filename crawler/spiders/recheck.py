@@ -49,14 +49,12 @@ from crawler.browser.decide import decide, pdq_record, with_actions
 from crawler.browser.rules import BrowserRules, BrowserUse, Removed, looks_like_shell
 from crawler.errors import error_kind
 from crawler.perceptual import (
-    NOT_AN_IMAGE,
     SNIFF_BYTES,
-    Pdq,
     PdqSettings,
     Reference,
     close_shared,
-    looks_like_image,
     shared_hasher,
+    undecodable,
 )
 from crawler.settings import scrapy_overrides
 from crawler.soft404 import NotFoundProbes, probe_url
@@ -396,9 +394,10 @@ class RecheckSpider(Spider):
         reference PDQ when the file is the reported one."""
         assert observation.body is not None
         sha256 = observation.body.sha256
-        if not looks_like_image(body[:SNIFF_BYTES]):
-            # A video, a download...: no worker needed to say it is no picture.
-            return replace(observation, pdq=Pdq(error=NOT_AN_IMAGE))
+        sniffed = undecodable(body[:SNIFF_BYTES])
+        if sniffed is not None:
+            # A video, a download, a TIFF...: no worker needed to say so.
+            return replace(observation, pdq=sniffed)
         loop = asyncio.get_running_loop()
         started = loop.time()
         pdq = await self.pdq_hasher.pdq(body, urlsplit(observation.final_url

@@ -660,3 +660,18 @@ def test_media_whose_picture_could_not_be_decoded_is_shown_without_comparison():
     assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
     assert f"{THUMB}, whose picture could not be compared" in decision.reason
     assert decision.reason.endswith("not counted as removed")
+
+
+def test_a_picture_beside_a_notice_that_could_not_be_decoded_is_no_removal():
+    notice = 'text "has been removed" in the page'
+    undecoded = pdq_hashed(pdq=Pdq(error="image of 12000×12000 pixels is over the cap",
+                                   inconclusive=True))
+    decision, media = run_pdq(page(media=(THUMB,), removed=notice), [undecoded])
+    assert (decision.verdict, decision.reference_match) == (Verdict.ONLINE, None)
+    assert decision.reason.endswith(f"it also shows the host's 'removed' {notice}: not counted "
+                                    "as removed")
+    assert media is undecoded
+    # Laid over the page, the notice covers it: the notice wins.
+    over = 'text "has been removed" in an overlay'
+    decision, _ = run_pdq(page(media=(THUMB,), removed=over), [undecoded])
+    assert decision.verdict is Verdict.PLACEHOLDER

@@ -327,3 +327,48 @@ def test_strikes_count_per_site_so_subdomains_do_not_escape_them():
     assert results[3].inconclusive and "this site's images took longer" in (results[3].error
                                                                            or "")
     assert results[4].error == "slept"  # another site is decoded as ever
+
+
+def test_a_picture_format_not_decoded_is_inconclusive_and_a_video_is_not_a_picture():
+    tiff = encode(picture(1), "TIFF")
+    pdq = pdq_of_image(tiff, MAX_PIXELS)
+    assert pdq.inconclusive and "format hostwatch does not decode (TIFF" in (pdq.error or "")
+    heic = b"\x00\x00\x00\x18ftypheic" + bytes(64)
+    assert pdq_of_image(heic, MAX_PIXELS).inconclusive
+    mp4 = b"\x00\x00\x00\x18ftypisom" + bytes(64)
+    video = pdq_of_image(mp4, MAX_PIXELS)
+    assert not video.inconclusive and video.error and video.error.startswith("not an image")
+
+
+def test_a_start_of_workers_interrupted_by_a_kill_raises_nothing():
+    hasher = PdqHasher(PdqSettings(timeout=5, workers=2), decode=decode_slowly)
+
+    async def run() -> Pdq:
+        starting = asyncio.ensure_future(hasher._ready())
+        await asyncio.sleep(0)
+        assert hasher._pool is not None
+        hasher._kill(hasher._pool, timed_out=True)  # another image's time-out, meanwhile
+        await starting  # no CancelledError, no RuntimeError
+        return await hasher.pdq(b"sleep:0.1")
+
+    try:
+        after = asyncio.run(run())
+    finally:
+        hasher.close()
+    assert after.error == "slept"
+
+
+def test_strikes_of_an_ipv6_host_are_its_own():
+    hasher = PdqHasher(PdqSettings(timeout=0.3, workers=1), decode=decode_slowly)
+
+    async def run() -> list[Pdq]:
+        return [await hasher.pdq(b"sleep:5", "2001:db8::1") for _ in range(3)] + [
+            await hasher.pdq(b"sleep:0.01", "2001:db8::2"),
+            await hasher.pdq(b"sleep:0.01", "2001:db8::1")]
+
+    try:
+        results = asyncio.run(run())
+    finally:
+        hasher.close()
+    assert results[3].error == "slept"  # another address: decoded as ever
+    assert "this site's images took longer" in (results[4].error or "")
