@@ -4,12 +4,10 @@ due_at, cases.attribution_id
 Revision ID: 0004
 Revises: 0003
 """
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from alembic import op
-
-from reports.deadlines import Regime, notice_due, order_due, order_regime
 
 revision = "0004"
 down_revision = "0003"
@@ -17,6 +15,33 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+# The deadline rules as reports.deadlines had them, frozen here: a migration
+# must compute the same whatever the live code becomes (and must not import it).
+NOTICE_HOURS, ATKM_MAX_HOURS, TERRORIST_HOURS = 24, 12, 1
+ATKM_ORDER, TERRORIST_1H = "atkm_order", "terrorist_1h"
+
+
+def order_regime(issuer: str, legal_basis: str = "") -> str | None:
+    basis = legal_basis.lower()
+    if "2021/784" in basis or "tco" in basis.split() or "terror" in basis:
+        return TERRORIST_1H
+    if issuer.strip().upper() == "ATKM" or "kinderpornografisch" in issuer.lower():
+        return ATKM_ORDER
+    return None
+
+
+def order_due(regime: str | None, issued_at: datetime, deadline_at: datetime) -> datetime:
+    if regime is None:
+        return deadline_at
+    if regime == TERRORIST_1H:
+        return issued_at + timedelta(hours=TERRORIST_HOURS)
+    return min(deadline_at, issued_at + timedelta(hours=ATKM_MAX_HOURS))
+
+
+def notice_due(sent_at: datetime) -> datetime:
+    return sent_at + timedelta(hours=NOTICE_HOURS)
 
 
 def _aware(value: object) -> datetime:
@@ -50,8 +75,8 @@ def upgrade() -> None:
         "SELECT id, issuer, legal_basis, issued_at, deadline_at FROM orders")).all()
     updates = []
     for id_, issuer, basis, issued, deadline in orders:
-        regime: Regime | None = order_regime(issuer, basis or "")
-        updates.append({"id": id_, "regime": regime.value if regime else None,
+        regime = order_regime(issuer, basis or "")
+        updates.append({"id": id_, "regime": regime,
                         "due": _naive(order_due(regime, _aware(issued), _aware(deadline)))})
     for start in range(0, len(updates), 5000):
         bind.execute(sa.text("UPDATE orders SET regime = :regime, due_at = :due WHERE id = :id"),

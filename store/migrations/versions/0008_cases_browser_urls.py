@@ -14,11 +14,11 @@ Revision ID: 0008
 Revises: 0007
 """
 import logging
+import re
 
 import sqlalchemy as sa
+from ada_url import URL, HostType
 from alembic import op
-
-from hostwatch.urls import UrlError, normalise_url
 
 revision = "0008"
 down_revision = "0007"
@@ -27,6 +27,51 @@ depends_on = None
 
 BATCH = 5_000
 log = logging.getLogger("hostwatch.migrations")
+
+# hostwatch.urls.normalise_url as it stood, frozen here: a migration must
+# give the same result whatever the live code becomes (and must not import it).
+_C0_OR_SPACE = "".join(map(chr, range(0x21)))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
+_LABEL = re.compile(r"[a-z0-9_\-]{1,63}")
+ROUTE_PREFIXES = ("/", "!")
+
+
+class UrlError(ValueError):
+    """A stored URL the rules refuse: the case keeps its old values."""
+
+
+def normalise_url(raw: str) -> tuple[str, str]:
+    """The normal form of ``raw`` and its host, or `UrlError`."""
+    text = raw.strip(_C0_OR_SPACE).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UrlError("URL is not valid Unicode") from None
+    if _CONTROL.search(text):
+        raise UrlError("control character in URL")
+    match = _SCHEME.match(text)
+    if match is None or match.group(1).lower() not in ("http", "https"):
+        raise UrlError("scheme must be http or https")
+    try:
+        url = URL(text)
+    except ValueError:
+        raise UrlError("not a URL a browser would open") from None
+    if url.username or url.password:
+        raise UrlError("user name or password in URL")
+    if url.port == "0":
+        raise UrlError("port 0 cannot be connected to")
+    host = url.hostname
+    if url.host_type == HostType.IPV6:
+        host = host.strip("[]")
+    elif url.host_type == HostType.DEFAULT:
+        host = host.rstrip(".")
+        labels = host.split(".")
+        if len(host) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
+            raise UrlError("host is not a DNS name that can be looked up")
+    if not url.hash[1:].startswith(ROUTE_PREFIXES):
+        url.hash = ""  # an anchor: the same document, the same case
+    return url.href, host
 
 
 def upgrade() -> None:
@@ -48,8 +93,8 @@ def upgrade() -> None:
             except UrlError as exc:
                 refused.append(f"case {case_id}: {exc}")
                 continue
-            if (new.url, new.host) != (normalised, host):
-                changes.append({"id": case_id, "url": new.url, "host": new.host})
+            if new != (normalised, host):
+                changes.append({"id": case_id, "url": new[0], "host": new[1]})
         if changes:
             bind.execute(sa.text("UPDATE cases SET url_normalised = :url, host = :host "
                                  "WHERE id = :id"), changes)
