@@ -171,9 +171,8 @@ async def hash_media(session: aiohttp.ClientSession, url: str, *, referer: str,
                     received += len(chunk)
                     if body is not None:
                         body += chunk
-                        start = bytes(body[:SNIFF_BYTES])
-                        if len(start) == SNIFF_BYTES:
-                            sniffed = undecodable(start)
+                        if len(body) - len(chunk) < SNIFF_BYTES <= len(body):  # once
+                            sniffed = undecodable(bytes(body[:SNIFF_BYTES]))
                             if sniffed is not None:
                                 body = None  # a video, a page...: no need to keep it
                     if truncated:
