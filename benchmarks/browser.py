@@ -6,7 +6,7 @@
 
 Everything runs on loopback (127.0.0.0/8) and in child processes:
 
-1. the farm: this file with ``--serve``, a local test internet (tests.net)
+1. the farm: this file with ``--serve``, a local test internet (lab)
    with G JS galleries ``g{i}.jsbench.test`` holding N items between them
    (item k on gallery k mod G; 8 in 10 "present", 1 in 10 "removed", 1 in 10
    "changed"); it prints the nameserver and every page URL with its state and
@@ -105,8 +105,8 @@ def item_state(k: int) -> str:
 
 def serve(pages: int, galleries: int) -> int:
     """The farm (``--serve``): one JSON line on stdout, then serve until stdin closes."""
-    from tests.net.gallery import add_js_gallery
-    from tests.net.internet import TestInternet
+    from lab.gallery import add_js_gallery
+    from lab.internet import TestInternet
 
     net = TestInternet(record_hits=False)
     hosts = [add_js_gallery(net, f"g{i}.jsbench.test", marker=f"HW-BENCH-G{i}".encode())

@@ -13,7 +13,7 @@ code and the new one) can be measured back to back by the same script.
 The mix, per 20 pages (so per 100: 70 fast, 20 slow, 10 hanging), page k
 being position k % 20 of the pattern MIX below:
 
-    fast   14  the JS gallery of tests.net.gallery as it is: 10 "present",
+    fast   14  the JS gallery of lab.gallery as it is: 10 "present",
                2 "removed", 2 "changed"
     slow    4  the same gallery pages on hosts that answer late: the script
                /static/gallery.js after SLOW_SCRIPT_DELAY (0.4 s), the item's
@@ -110,8 +110,8 @@ from benchmarks.crawl_throughput import (  # noqa: E402
 )
 
 if TYPE_CHECKING:
-    from tests.net.behaviours import Context, Reply, Request
-    from tests.net.hosts import Host
+    from lab.behaviours import Context, Reply, Request
+    from lab.hosts import Host
 
 # Per 20 pages: (kind, item state) of page k at k % 20. Hanging pages apart.
 MIX: tuple[tuple[str, str], ...] = (
@@ -153,7 +153,7 @@ def mix_page(k: int) -> tuple[str, str, float]:
 def _wrap_route(host: Host, path: str, wrap: Any) -> None:
     """Answer ``path`` with ``wrap(behaviour)`` for each round's behaviour.
 
-    Reads the host's routes (private to tests.net), so that the gallery's own
+    Reads the host's routes (private to lab), so that the gallery's own
     pages are served unchanged, only later or noted: no copy of the gallery.
     """
     host.route(path, [wrap(behaviour) for behaviour in host._routes[path]])
@@ -161,9 +161,9 @@ def _wrap_route(host: Host, path: str, wrap: Any) -> None:
 
 def serve(pages: int, galleries: int, slow_galleries: int, hang_seconds: float) -> int:
     """The farm (``--serve``): one JSON line on stdout, then serve until stdin closes."""
-    from tests.net.behaviours import Behaviour, Slow
-    from tests.net.gallery import add_js_gallery
-    from tests.net.internet import TestInternet
+    from lab.behaviours import Behaviour, Slow
+    from lab.gallery import add_js_gallery
+    from lab.internet import TestInternet
 
     first_asked: dict[int, float] = {}  # page k -> when its page was first requested
     lock = threading.Lock()

@@ -6,7 +6,7 @@
 
 Everything runs on loopback (127.0.0.0/8) and in child processes:
 
-1. the local test internet (``python -m tests.net serve``): DNS plus H HTTP
+1. the local test internet (``python -m lab serve``): DNS plus H HTTP
    hosts h{i}.bench.test on 127.0.0.x, each serving small bodies at /c/{j};
 2. ``hostwatch --db sqlite:///... crawl`` over a fresh SQLite store holding N
    cases (the farm's URLs, spread round-robin over the hosts); the rate is N
@@ -226,7 +226,7 @@ def start_farm(argv: list[str], what: str) -> tuple[subprocess.Popen[str], dict[
 
 @dataclass
 class Farm:
-    """The local test internet, running as ``python -m tests.net serve``."""
+    """The local test internet, running as ``python -m lab serve``."""
 
     hosts: int
     paths: int
@@ -240,7 +240,7 @@ class Farm:
 
     def argv(self) -> list[str]:
         """The farm's command line (benchmarks/pdq_crawl.py adds to it)."""
-        return [sys.executable, "-m", "tests.net", "serve", "--hosts", str(self.hosts),
+        return [sys.executable, "-m", "lab", "serve", "--hosts", str(self.hosts),
                 "--paths", str(self.paths), "--size", str(self.size)]
 
     def start(self) -> Farm:
@@ -420,7 +420,7 @@ def bare_scrapy_settings() -> Any:
     from scrapy.settings import Settings
 
     from crawler.settings import scrapy_overrides
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
@@ -453,7 +453,7 @@ def child_scrapy(urls_file: Path) -> int:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     config = Config.from_env()
     # hostwatch's settings switch off Scrapy's User-Agent, default-headers and
@@ -570,7 +570,7 @@ class BaselineRun:
 
 
 def run_baseline(kind: str, farm: Farm, cases: int, workdir: Path) -> BaselineRun:
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     config = Config.from_env({})  # hostwatch's defaults
     urls_file = workdir / f"{kind}-urls.txt"
@@ -641,7 +641,7 @@ def median_run(runs: list[Any]) -> Any:
 
 def throughput(farm: Farm, cases: int, rounds: int, workdir: Path, profile: Path | None,
                results: dict[str, Any]) -> bool:
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     config = Config.from_env({})
     hws: list[HostwatchRun] = []
@@ -712,7 +712,7 @@ def throughput(farm: Farm, cases: int, rounds: int, workdir: Path, profile: Path
 
 
 def memory(farm: Farm, cases: int, workdir: Path, results: dict[str, Any]) -> None:
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     runs = []
     for count in (max(cases // 10, 1), cases):

@@ -5,7 +5,7 @@
 
 Everything runs on loopback (127.0.0.0/8):
 
-1. loads the real 2014 prefix table (tests/data/realdata/ipasn_20140513.dat.gz)
+1. loads the real 2014 prefix table (lab/data/realdata/ipasn_20140513.dat.gz)
    and AS names into hostwatch's `AsnTable` and `AsNames`;
 2. draws N addresses (default 1,000,000) from K announced IPv4 prefixes
    (default 2,000, picked at random from the table) with a Zipf-like skew:
@@ -44,7 +44,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(REPO), *(entry for entry in sys.path
                             if Path(entry).resolve() not in (REPO, REPO / "benchmarks"))]
 
-REALDATA = REPO / "tests" / "data" / "realdata"
+from lab.rdap import REALDATA  # noqa: E402
+
 TABLE = REALDATA / "ipasn_20140513.dat.gz"
 NAMES = REALDATA / "asnames.json.gz"
 TARGET_LOOKUPS = 100_000
@@ -89,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from enrichment.attribute import Attributor, Target
     from enrichment.network import AsNames, AsnTable, RdapClient
-    from hostwatch.config import Config
+    from kernel.config import Config
+    from lab import TestInternet
     from store import Network, Store
-    from tests.net import TestInternet
 
     print(f"enrichment benchmark, {time.strftime('%Y-%m-%dT%H:%M:%S%z')}; "
           f"{platform.python_version()}, {platform.platform()}")

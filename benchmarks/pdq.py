@@ -4,9 +4,9 @@
                                        [--reps N] [--seeds S] [--grain SIGMA] [--json FILE]
 
 Nothing touches the network and nothing is written (the pictures are made
-and encoded in memory, as `tests.net.images` does for the tests).
+and encoded in memory, as `lab.images` does for the tests).
 
-1. **Pictures**: `tests.net.images.picture(seed, size)` with photo-like grain
+1. **Pictures**: `lab.images.picture(seed, size)` with photo-like grain
    added (Gaussian noise of ``--grain`` levels per channel, default 12: a
    JPEG q85 of it takes about 2 bits per pixel, as a camera photo does; the
    smooth drawing alone compresses ten times better and decodes faster),
@@ -67,7 +67,7 @@ def grainy(seed: int, size: tuple[int, int], sigma: float) -> Any:
     """`picture(seed, size)` with sensor-like noise, independent per channel."""
     from PIL import Image, ImageChops
 
-    from tests.net.images import picture
+    from lab.images import picture
 
     image = picture(seed, size)
     if sigma <= 0:
@@ -79,7 +79,7 @@ def grainy(seed: int, size: tuple[int, int], sigma: float) -> Any:
 def encoded(sizes: list[tuple[int, int]], formats: list[str], seeds: int,
             sigma: float) -> dict[tuple[str, str], list[bytes]]:
     """{(size, format): [one body per seed]}, in memory."""
-    from tests.net.images import encode
+    from lab.images import encode
 
     bodies: dict[tuple[str, str], list[bytes]] = {}
     for size in sizes:
@@ -199,7 +199,7 @@ async def measure_hasher(cell: Cell, bodies: list[bytes], reps: int, workers: in
 
 
 def cost(bodies: dict[tuple[str, str], list[bytes]], reps: int) -> list[Cell]:
-    from tests.net.images import encode, picture
+    from lab.images import encode, picture
 
     tiny = encode(picture(1, (64, 64)), "PNG")
     cells = []
@@ -279,7 +279,7 @@ async def stall_runs(size: str, group: list[bytes], tiny: bytes) -> dict[str, di
 
 
 def stall(bodies: dict[tuple[str, str], list[bytes]]) -> dict[str, dict[str, dict[str, float]]]:
-    from tests.net.images import encode, picture
+    from lab.images import encode, picture
 
     tiny = encode(picture(1, (64, 64)), "PNG")
     sizes = sorted({size for size, _ in bodies}, key=lambda s: int(s.split("x")[0]))

@@ -8,8 +8,8 @@
 bodies. Everything runs on loopback, in child processes; nothing is written
 but the SQLite stores (hashes, never a body).
 
-1. The farm: ``python -m tests.net serve --images K``: each host serves the
-   reported JPEG of one of K pictures (`tests.net.images.reported`, 800x600)
+1. The farm: ``python -m lab serve --images K``: each host serves the
+   reported JPEG of one of K pictures (`lab.images.reported`, 800x600)
    at /i/{j} and its re-encodings at /i/{j}/{variant} (stripped,
    recompressed, WebP, AVIF, PNG, resized: `images.SAME_PICTURE`).
 2. Every case carries the reported file's SHA-256 and PDQ as its reference
@@ -77,13 +77,13 @@ class ImageFarm(Farm):
         return [*super().argv(), "--images", str(self.images)]
 
     def seed(self, case: int) -> int:
-        from tests.net.__main__ import bench_image_seed
+        from lab.__main__ import bench_image_seed
 
         return bench_image_seed(case % self.hosts, case // self.hosts, self.hosts, self.images)
 
     def variant(self, case: int) -> str | None:
         """The re-encoding case ``case`` is served, or None (the reported file)."""
-        from tests.net.images import SAME_PICTURE
+        from lab.images import SAME_PICTURE
 
         path = case // self.hosts
         before, after = path * self.share // 100, (path + 1) * self.share // 100
@@ -103,7 +103,7 @@ class ImageFarm(Farm):
 def references(images: int) -> dict[int, tuple[str, str]]:
     """{seed: (SHA-256, PDQ)} of each reported file, as a hotline would hold them."""
     from crawler.perceptual import pdq_of_image
-    from tests.net.images import reported
+    from lab.images import reported
 
     refs = {}
     for seed in range(1, images + 1):

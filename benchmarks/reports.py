@@ -175,21 +175,21 @@ def check_store(url: str, spec: Spec, sample: int = SAMPLE) -> list[str]:
 
     Counts (cases, checks = N*K, notices ~80 %, orders ~1 %, attributions);
     for ``sample`` random cases: the derived columns equal
-    ``store.state.derive_state`` over their checks, the attribution of record
+    ``kernel.state.derive_state`` over their checks, the attribution of record
     belongs to the case and sits on its newest check with an address, every
     notice is due 24 h after it was sent, every order due as
-    ``reports.deadlines.order_due`` says; for ``sample`` random checks:
+    ``kernel.deadlines.order_due`` says; for ``sample`` random checks:
     ``record_hash`` recomputes with ``store.checks.record_hash`` and
     ``prev_hash`` is the previous check's hash; the chain head is the last
     check's hash.
     """
     from sqlalchemy import func, select
 
-    from hostwatch.model import Verdict
-    from reports.deadlines import Regime, notice_due, order_due
+    from kernel.deadlines import Regime, notice_due, order_due
+    from kernel.model import Verdict
+    from kernel.state import derive_state
     from store import Attribution, Case, ChainHead, Check, Notice, Order, Store
     from store.checks import HASHED_FIELDS, record_hash
-    from store.state import derive_state
 
     problems: list[str] = []
     store = Store(url)

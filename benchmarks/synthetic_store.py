@@ -34,7 +34,7 @@ together the way hostwatch itself would write them:
   ``store.checks.record_hash`` computes them (a faster equivalent of its
   canonical JSON, checked against it on the first 2,000 rows and every
   100,000th), so ``verify_chain`` holds.
-- the derived columns of ``cases`` come from ``store.state.derive_state`` over
+- the derived columns of ``cases`` come from ``kernel.state.derive_state`` over
   the case's own checks (every case, default debounce rules).
 - ``attributions``: one per attributed case, the attribution of record
   (``cases.attribution_id``): on the newest check that reached an address, as
@@ -42,7 +42,7 @@ together the way hostwatch itself would write them:
   jurisdiction unknown), as enrichment records them. No attribution on the
   other checks.
 - ``notices``: ~80 % of cases, sent 0.5-6 h after the report to the hoster's
-  abuse contact, due 24 h later (``reports.deadlines.notice_due``).
+  abuse contact, due 24 h later (``kernel.deadlines.notice_due``).
 - ``orders``: ~1 % of cases, ATKM orders (regime ``atkm_order``) to Dutch
   hosters of csam cases still online a while after the notice deadline, the
   order's own deadline 1-24 h (due at most 12 h: ``order_due``); and about
@@ -81,12 +81,12 @@ import numpy as np  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from enrichment.jurisdiction import EU_MEMBER_STATES, jurisdiction  # noqa: E402
-from hostwatch import __version__  # noqa: E402
-from hostwatch.model import Verdict  # noqa: E402
-from reports.deadlines import Regime, notice_due, order_due  # noqa: E402
+from kernel import __version__  # noqa: E402
+from kernel.deadlines import Regime, notice_due, order_due  # noqa: E402
+from kernel.model import Verdict  # noqa: E402
+from kernel.state import derive_state  # noqa: E402
 from store.checks import GENESIS, HASHED_FIELDS, record_hash  # noqa: E402
 from store.db import MIGRATIONS, Store  # noqa: E402
-from store.state import derive_state  # noqa: E402
 
 GENERATOR = "reports-synthetic-1"
 MARKER = "bench_synthetic"

@@ -4,7 +4,7 @@ This is where a failed fetch becomes what a check records: an error kind and
 a short reason in hostwatch's own words. Exception messages of other
 libraries are kept only where they cannot hold a byte the server sent (a
 timeout, a refused connection); elsewhere the reason names the classes only,
-because parsers quote what they choke on (hostwatch.redact).
+because parsers quote what they choke on (kernel.redact).
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from twisted.internet import error as txerror
 from twisted.python.failure import Failure
 
 from crawler.verdict import ErrorKind
-from hostwatch.redact import causes as exception_causes
-from hostwatch.redact import describe_exception
+from kernel.errors import CrawlError
+from kernel.redact import causes as exception_causes
+from kernel.redact import describe_exception
 
 
-class CrawlerError(Exception):
+class CrawlerError(CrawlError):
     """Root of the crawler's own errors."""
 
 

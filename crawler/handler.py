@@ -47,9 +47,9 @@ from crawler.browser import (
     META_PAGE_URL,
     META_REFERENCE,
 )
-from crawler.guard import parse_networks
 from crawler.resolver import GuardedResolver, shared_resolver
-from hostwatch.config import Config
+from kernel.config import Config
+from outbound.guard import parse_networks
 
 if TYPE_CHECKING:
     from crawler.browser.check import BrowserChecker

@@ -2,7 +2,7 @@
 address guard before any connection is made (also for every redirect hop,
 because a redirected request passes through here again).
 
-Every request's URL is read as a browser reads it (hostwatch.urls): a
+Every request's URL is read as a browser reads it (kernel.urls): a
 redirect to ``http://0x7f.1/`` goes to 127.0.0.1, so it is guarded as that
 address, not looked up in DNS as a name."""
 
@@ -17,12 +17,12 @@ from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import RefusedTarget
-from crawler.guard import Network, forbidden_reason, parse_networks
 from crawler.resolver import shared_resolver
 from crawler.verdict import ErrorKind
-from enrichment.dns import DnsFailure, DnsFailureKind, Resolver
-from hostwatch.config import Config
-from hostwatch.urls import browser_target, redirect_url
+from kernel.config import Config
+from kernel.urls import browser_target, redirect_url
+from outbound.dns import DnsFailure, DnsFailureKind, Resolver
+from outbound.guard import Network, forbidden_reason, parse_networks
 
 # What each DNS failure is as a check's error (also the browser's proxy's).
 DNS_ERROR_KINDS = {
@@ -101,7 +101,7 @@ class RedirectWithoutReferer(RedirectMiddleware):
     """Scrapy's redirects, minus the Referer header: a re-check never tells a
     host where it came from (and needs no referer middleware for that).
 
-    The target is the URL a browser would request (hostwatch.urls.redirect_url):
+    The target is the URL a browser would request (kernel.urls.redirect_url):
     no fragment and no user info, which a Location can carry but no server is
     sent; otherwise they would be logged and stored as the hop or final URL
     (text the server wrote), and the credentials sent on to the host."""

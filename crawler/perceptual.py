@@ -45,8 +45,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from hostwatch.config import Config
-from hostwatch.urls import site_of
+from kernel.config import Config
+from kernel.urls import site_of
 
 # PDQ's usual match threshold (Meta's pdq/README: 31 of 256 bits) and the
 # quality below which its hashes are not to be trusted (Meta uses 50).

@@ -15,10 +15,10 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer, task, threads
 from twisted.python.failure import Failure
 
-from hostwatch.config import Config
+from kernel.config import Config
+from kernel.state import Debounce
 from store import Store
 from store.checks import NewCheck
-from store.state import Debounce
 from store.writer import WriterProcess, WriterSetup
 
 logger = logging.getLogger(__name__)

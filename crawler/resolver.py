@@ -16,9 +16,9 @@ from functools import lru_cache
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from crawler.guard import Network, forbidden_reason
-from enrichment.dns import DnsFailure, Resolver
-from hostwatch.config import Config
+from kernel.config import Config
+from outbound.dns import DnsFailure, Resolver
+from outbound.guard import Network, forbidden_reason
 
 
 @lru_cache(maxsize=8)

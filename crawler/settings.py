@@ -1,7 +1,7 @@
 """Scrapy settings of the hostwatch crawler (scrapy.cfg: default = crawler.settings).
 
 Values that users tune come from hostwatch's own settings (HOSTWATCH_*, see
-hostwatch/config.py); `scrapy_overrides()` maps them onto Scrapy's names and
+kernel/config.py); `scrapy_overrides()` maps them onto Scrapy's names and
 the spider applies them, so `scrapy crawl recheck` and `hostwatch crawl`
 behave the same.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostwatch.config import Config
+from kernel.config import Config
 
 BOT_NAME = "hostwatch"
 SPIDER_MODULES = ["crawler.spiders"]
@@ -22,7 +22,7 @@ ROBOTSTXT_OBEY = False
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 # Each check is one observation; a transient failure is recorded as such and
-# the debounce rule (store/state.py) handles it, so no retries.
+# the debounce rule (kernel/state.py) handles it, so no retries.
 RETRY_ENABLED = False
 METAREFRESH_ENABLED = False
 # Every status reaches the spider: 404/410/451 are verdicts, not errors.

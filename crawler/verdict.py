@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from crawler.perceptual import Match, Pdq, Reference
-from hostwatch.model import Verdict
+from kernel.model import Verdict
 
 DATA = Path(__file__).with_name("data")
 

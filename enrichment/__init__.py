@@ -1,5 +1,6 @@
 """Who serves each URL: DNS, network, address holder, CDN, hoster, jurisdiction."""
 
 
-class EnrichmentError(Exception):
-    """Root of the enrichment package's errors."""
+from kernel.errors import EnrichmentError
+
+__all__ = ["EnrichmentError"]

@@ -34,16 +34,16 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from crawler.guard import forbidden_reason, parse_networks
 from enrichment import EnrichmentError
-from enrichment.cdn import CdnDetection, detect_cdn
-from enrichment.dns import Addresses, DnsFailure, Resolver, ZoneServers, is_ip_literal
 from enrichment.hosters import HosterDecision, HosterRegistry, hoster_of_record
 from enrichment.identity import HosterBook, identity_of
 from enrichment.jurisdiction import jurisdiction
 from enrichment.network import AsNames, AsnTable, NetworkInfo, RdapClient
-from hostwatch.config import Config
-from hostwatch.urls import url_host
+from kernel.cdn import CdnDetection, detect_cdn
+from kernel.config import Config
+from kernel.urls import url_host
+from outbound.dns import Addresses, DnsFailure, Resolver, ZoneServers, is_ip_literal
+from outbound.guard import forbidden_reason, parse_networks
 from store import Attribution, Check, Network, Store
 from store.of_record import set_attributions_of_record
 

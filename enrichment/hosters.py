@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from enrichment import EnrichmentError
-from enrichment.cdn import CdnDetection
+from kernel.cdn import CdnDetection
 
 __all__ = [
     "CDN_OPERATORS",

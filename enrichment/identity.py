@@ -8,13 +8,13 @@ RDAP. Both must land on one hosters row, or the company's cases are split
 over two keys and an evidence pack claims the material moved between them.
 
 `identity_of()` (pure) says what an attribution vouches for, as aliases
-(`hostwatch.model.AliasKind`): only what the *deciding* source says, so an
+(`kernel.model.AliasKind`): only what the *deciding* source says, so an
 RDAP-decided reseller inside a hoster's AS never takes the AS's name. A
 hoster row is then found in this order (`HosterBook.row`):
 
 1. the registry entry (alias ``registry``: its id);
 2. the RDAP organisation handle, when RDAP decided and names one;
-3. the company name, reduced by `hostwatch.orgnames` (same base, no
+3. the company name, reduced by `kernel.orgnames` (same base, no
    conflicting legal form), among the names every source gave: RDAP
    registrant, AS name, registry legal name. A name match is refused when
    the countries of establishment differ or both rows carry different RDAP
@@ -36,8 +36,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from enrichment.hosters import HosterDecision, HosterRegistry
-from hostwatch.model import NAME_KINDS, AliasKind
-from hostwatch.orgnames import OrgName, org_name, same_company
+from kernel.model import NAME_KINDS, AliasKind
+from kernel.orgnames import OrgName, org_name, same_company
 from store.hosters import SOURCE_RANK, add_alias, merge_hosters, reduced_alias
 from store.models import Hoster, HosterAlias
 

@@ -9,7 +9,7 @@
 - `RdapClient`: ``GET {base_url}/ip/{ip}``; no cache (the store caches per
   network), no proxy from the environment, an ``offline`` switch; every
   connection (redirects included) behind the crawl's address guard
-  (`enrichment.outbound`).
+  (`outbound.http`).
 
 Errors, all `EnrichmentError`s::
 
@@ -45,15 +45,15 @@ import pyasn
 # it leaves nested entities (where RIPE and ARIN put the abuse contact) unparsed.
 from ipwhois.utils import calculate_cidr, ipv4_lstrip_zeros
 
-from crawler.guard import Network as GuardNetwork
-from crawler.guard import parse_networks
 from enrichment import EnrichmentError
-from enrichment.dns import Resolver
-from enrichment.outbound import FetchError, FetchErrorKind, GuardedGet, status_text
-from hostwatch.urls import url_host
+from kernel.urls import url_host
+from outbound.dns import Resolver
+from outbound.guard import Network as GuardNetwork
+from outbound.guard import parse_networks
+from outbound.http import FetchError, FetchErrorKind, GuardedGet, status_text
 
 if TYPE_CHECKING:
-    from hostwatch.config import Config
+    from kernel.config import Config
 
 __all__ = [
     "AsName", "AsNames", "AsnTable", "DataFileError", "NetworkInfo", "RdapAnswer",
@@ -536,7 +536,7 @@ class RdapClient:
 
     - 404 (no registry holds it) -> None; offline -> None, with no request.
     - Every connection, to ``base_url``'s host and to every redirect target,
-      goes through `enrichment.outbound.GuardedGet`: resolved by ``resolver``
+      goes through `outbound.http.GuardedGet`: resolved by ``resolver``
       (hostwatch's, HOSTWATCH_NAMESERVERS), refused unless the crawl's address
       guard lets its address through (``allow``: HOSTWATCH_ALLOW_PRIVATE),
       and made to the checked address. A ``base_url`` written with an IP

@@ -1,3 +1,5 @@
 """hostwatch: re-check reported abuse-material URLs without keeping the material."""
 
-__version__ = "0.1.0"
+from kernel import __version__
+
+__all__ = ["__version__"]

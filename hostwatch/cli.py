@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import click
 
-from hostwatch import __version__, redact
 from hostwatch.commands import (
     cases,
     crawl,
@@ -19,6 +18,7 @@ from hostwatch.commands import (
     imports,
     report,
 )
+from kernel import __version__, redact
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,7 +35,7 @@ def main(ctx: click.Context, db_url: str | None) -> None:
       hostwatch run                    # re-check every due case
       hostwatch status                 # how many are online, removed...
     """
-    # No log line of any command may quote what a server sent (hostwatch.redact).
+    # No log line of any command may quote what a server sent (kernel.redact).
     redact.install()
     ctx.ensure_object(dict)
     ctx.obj["db"] = db_url

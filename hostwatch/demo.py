@@ -1,6 +1,6 @@
 """`hostwatch demo`: the whole pipeline on the local test internet.
 
-Starts real DNS and HTTP servers on 127.0.0.x (tests/net), invents a few
+Starts real DNS and HTTP servers on 127.0.0.x (lab), invents a few
 hundred reports spread over several fictional hosters with different
 takedown habits, imports them, and runs several crawl rounds while the hosts
 take material down (or put it back). Everything stays on loopback; the
@@ -24,10 +24,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from store import Attribution, Case, Check, CrawlRun, Store
-from store.imports import import_cases, import_orders
-from store.state import Debounce
-from tests.net import (
+from kernel.state import Debounce
+from lab import (
     Behaviour,
     Bursts,
     RedirectHome,
@@ -39,8 +37,10 @@ from tests.net import (
     add_js_gallery,
     marker_body,
 )
-from tests.net.images import as_webp
-from tests.net.images import reported as reported_picture
+from lab.images import as_webp
+from lab.images import reported as reported_picture
+from store import Attribution, Case, Check, CrawlRun, Store
+from store.imports import import_cases, import_orders
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class DemoHoster:
     script: Callable[[bytes, int], Sequence[Behaviour]]  # body, case number -> per round
     network: int | str | None = None  # the test network (ASN or name) it is hosted on
     cdn: bool = False  # behind the test internet's CDN (Cloudflare-style headers)
-    pictures: bool = False  # its reported files are real pictures (tests.net.images)
+    pictures: bool = False  # its reported files are real pictures (lab.images)
 
 
 def _gone_from(round_: int, gone: Behaviour) -> Callable[[bytes, int], Sequence[Behaviour]]:

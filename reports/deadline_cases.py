@@ -1,5 +1,5 @@
 """Every deadline in the store, judged: the glue between the store and
-``reports.deadlines.judge``.
+``kernel.deadlines.judge``.
 
 Per case, the deadlines are:
 
@@ -26,13 +26,13 @@ from datetime import datetime
 from sqlalchemy import select, union
 from sqlalchemy.orm import Session
 
-from hostwatch.model import Verdict, VerdictGroup
-from reports.deadlines import Judgement, Regime, judge
+from kernel.deadlines import Judgement, Regime, judge
+from kernel.model import Verdict, VerdictGroup
+from kernel.schedule import DeadlineCheck, ScheduleRule, is_open, next_check
+from kernel.state import counts
 from store.checks import held_run_ids
 from store.db import Store
 from store.models import Case, Check, Notice, Order
-from store.schedule import DeadlineCheck, ScheduleRule, is_open, next_check
-from store.state import counts
 
 CHUNK = 500  # cases read per round of queries
 
@@ -109,7 +109,7 @@ def _deadlines(session: Session, ids: Sequence[int]) -> dict[int, list[_Deadline
 
 
 def _checks(session: Session, ids: Sequence[int]) -> dict[int, list[tuple[datetime, Verdict]]]:
-    """The checks that count (store.state.counts: a suspect run's failures do not)."""
+    """The checks that count (kernel.state.counts: a suspect run's failures do not)."""
     held = held_run_ids(session)
     found: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)
     for case_id, when, verdict, run_id in session.execute(

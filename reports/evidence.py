@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hostwatch import __version__
-from hostwatch.model import Verdict, VerdictGroup
+from kernel import __version__
+from kernel.model import Verdict, VerdictGroup
 from reports.csvsafe import csv_text, rfc3339
 from reports.evidence_data import (
     ATTRIBUTION_COLUMNS,

@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import RunHealth, Verdict
-from reports.deadlines import Judgement, Outcome, Regime, judge
+from kernel.deadlines import Judgement, Outcome, Regime, judge
+from kernel.errors import ReportError
+from kernel.model import RunHealth, Verdict
+from kernel.state import Debounce, counts
 from reports.perceptual import PdqRule
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
 from store.checks import GENESIS
@@ -44,7 +46,6 @@ from store.models import (
     Notice,
     Order,
 )
-from store.state import Debounce, counts
 
 __all__ = [
     "ATTRIBUTION_COLUMNS",
@@ -77,7 +78,7 @@ __all__ = [
 MANIFEST = "MANIFEST.sha256"
 
 
-class EvidenceError(Exception):
+class EvidenceError(ReportError):
     """The pack cannot be made (unknown hoster, folder in the way...); says why."""
 
 
@@ -236,7 +237,7 @@ def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
 
 
 def _history(data: EvidenceData) -> dict[int, list[tuple[datetime, Verdict]]]:
-    """Each case's checks that count (store.state.counts: a suspect or
+    """Each case's checks that count (kernel.state.counts: a suspect or
     unjudged run's failures do not)."""
     held = {run.id for run in data.runs if run.health != RunHealth.HEALTHY.value}
     history: dict[int, list[tuple[datetime, Verdict]]] = defaultdict(list)

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hostwatch import __version__
-from hostwatch.model import PdqSource, RunHealth, Verdict, VerdictGroup
+from kernel import __version__
+from kernel.deadlines import Judgement, Outcome
+from kernel.model import PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.csvsafe import rfc3339
-from reports.deadlines import Judgement, Outcome
 from reports.evidence_data import (
     MANIFEST,
     EvidenceData,

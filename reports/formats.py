@@ -13,8 +13,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from kernel.deadlines import Outcome, Regime
 from reports.csvsafe import safe_cell
-from reports.deadlines import Outcome, Regime
 from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 

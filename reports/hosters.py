@@ -41,8 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from hostwatch.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
-from reports.deadlines import Outcome, Regime
+from kernel.deadlines import Outcome, Regime
+from kernel.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
 from store.checks import held_run_ids
@@ -358,7 +358,7 @@ class _Sql:
 
         The first notice's deadline (notice_24h) and every order's with a
         regime: a second order is a deadline of its own. Same rule as
-        ``reports.deadlines.judge`` (tests/reports/test_hoster_sql.py).
+        ``kernel.deadlines.judge`` (tests/reports/test_hoster_sql.py).
         """
         due = union_all(
             select(Notice.case_id.label("case_id"),
@@ -370,7 +370,7 @@ class _Sql:
             .where(Order.regime.is_not(None)),
         ).subquery("due")
         decisive = (*SERVED, *GONE)
-        # A suspect or unjudged run's gone checks do not count (store.state.counts).
+        # A suspect or unjudged run's gone checks do not count (kernel.state.counts).
         held = sorted(held_run_ids(self.session))
         counted = (Check.verdict.in_(decisive) if not held else
                    Check.verdict.in_(SERVED) | (Check.verdict.in_(GONE)

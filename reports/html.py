@@ -13,8 +13,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from kernel.deadlines import Outcome
 from reports.charts import bar_chart, step_chart
-from reports.deadlines import Outcome
 from reports.formats import (
     DEADLINES_NOTE,
     OUTCOME_TITLES,

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from crawler.perceptual import DEFAULT_MIN_QUALITY, DEFAULT_THRESHOLD
-from hostwatch.config import Config
-from hostwatch.model import PdqSource, Verdict
+from kernel.config import Config
+from kernel.model import PdqSource, Verdict
 
 __all__ = ["PdqCounts", "PdqRule", "counts_text", "pdq_counts", "rule_text"]
 

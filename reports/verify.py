@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kernel.errors import ReportError
 from reports.csvsafe import safe_cell
 from reports.evidence import CHECK_COLUMNS, MANIFEST, check_cells, sha256_hex
 from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
@@ -35,7 +36,7 @@ __all__ = ["Pack", "PackError", "PackResult", "read_pack", "verify_pack"]
 _LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](.+)")
 
 
-class PackError(Exception):
+class PackError(ReportError):
     """The pack cannot be read at all (no such file, not a zip...)."""
 
 

@@ -88,7 +88,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hostwatch.model import CaseState, Category, Verdict, VerdictGroup
+from kernel.errors import ReportError
+from kernel.model import CaseState, Category, Verdict, VerdictGroup
 
 __all__ = [
     "CLASSIFICATIONS", "EXTENSION_TAG", "NCII_TYPES", "XARF_TYPES", "XARF_VERSION", "CaseFacts",
@@ -133,7 +134,7 @@ _URI_KEEP = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2}")
 _MEDIA = {"image": "image", "video": "video", "audio": "audio"}
 
 
-class XarfError(ValueError):
+class XarfError(ReportError, ValueError):
     """Facts that cannot make a valid XARF v4 report; the message says which."""
 
 
@@ -176,7 +177,7 @@ class CaseFacts:
 
     source: str
     external_id: str
-    url: str  # the normal form: what the crawler requests (hostwatch.urls)
+    url: str  # the normal form: what the crawler requests (kernel.urls)
     host: str
     category: str
     state: str

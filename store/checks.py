@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
-from hostwatch.model import PdqSource, RunHealth, Verdict
+from kernel.model import PdqSource, RunHealth, Verdict
+from kernel.state import Debounce, derive_state
 from store.models import Case, ChainHead, Check, CrawlRun
-from store.state import Debounce, derive_state
 
 GENESIS = "0" * 64
 CHECKS: Table = Check.__table__  # type: ignore[assignment]
@@ -158,7 +158,7 @@ def held_run_ids(session: Session) -> set[int]:
 
 def refresh_cases(session: Session, case_ids: Iterable[int], rules: Debounce) -> int:
     """Re-derive the state of ``case_ids`` from their full check history,
-    honouring run health (store.state: held checks)."""
+    honouring run health (kernel.state: held checks)."""
     ids = sorted(set(case_ids))
     done = 0
     held_runs = held_run_ids(session)

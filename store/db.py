@@ -16,11 +16,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from kernel.errors import StoreError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

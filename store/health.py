@@ -4,7 +4,7 @@ A dead or wrong resolver, a blocked uplink, or a resolver that points every
 name at a private address makes every reported URL fail at once. Counted, such
 a run would confirm the removal of every case. So each run is judged when it
 ends (``judge_run``), and its failing checks count toward no removal until it
-is judged healthy (store.state: held checks). A run is *suspect* when:
+is judged healthy (kernel.state: held checks). A run is *suspect* when:
 
 1. **a control URL was not served**: HOSTWATCH_CONTROL_URLS are fetched through
    the crawl's own path (resolver, address guard, downloader) at the start and
@@ -47,11 +47,11 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from hostwatch.model import RunHealth, Verdict, VerdictGroup
+from kernel.model import RunHealth, Verdict, VerdictGroup
+from kernel.state import Debounce
 from store.checks import held_run_ids, refresh_cases
 from store.models import Check, CrawlRun
 from store.of_record import NO_ADDRESS
-from store.state import Debounce
 
 NETWORK_FAILURES = frozenset({
     Verdict.NXDOMAIN, Verdict.DNS_ERROR, Verdict.REFUSED, Verdict.TIMEOUT, Verdict.TLS_ERROR,

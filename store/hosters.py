@@ -2,7 +2,7 @@
 
 `find_hoster()` finds the hoster a user names by its key, a key it had before
 a merge, its legal name, or any name a source gave it (its aliases, compared
-as `hostwatch.orgnames` reduces company names). It raises `HosterNotFound`
+as `kernel.orgnames` reduces company names). It raises `HosterNotFound`
 (with close matches) or `HosterAmbiguous` (with every candidate): the same
 errors, and so the same messages and exit codes, for `report evidence` and
 `export xarf`.
@@ -19,8 +19,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from hostwatch.model import NAME_KINDS, AliasKind
-from hostwatch.orgnames import OrgName, org_name, same_company
+from kernel.model import NAME_KINDS, AliasKind
+from kernel.orgnames import OrgName, org_name, same_company
 from store.db import StoreError
 from store.models import Attribution, Hoster, HosterAlias
 

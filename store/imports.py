@@ -26,10 +26,8 @@ from typing import Any, cast
 from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from hostwatch import __version__
-from hostwatch.model import CaseState, Method, PdqSource, Verdict
-from hostwatch.urls import UrlError, normalise_url
-from reports.deadlines import (
+from kernel import __version__
+from kernel.deadlines import (
     LEGAL_CAP_HOURS,
     REGIME_TEXT,
     Regime,
@@ -38,6 +36,9 @@ from reports.deadlines import (
     order_due,
     order_regime,
 )
+from kernel.model import CaseState, Method, PdqSource, Verdict
+from kernel.state import Debounce
+from kernel.urls import UrlError, normalise_url
 from store.checks import NewCheck, append_checks
 from store.db import Store
 from store.models import Case, Check, Notice, Order
@@ -54,7 +55,6 @@ from store.readers import (
     read_table,
     shown,
 )
-from store.state import Debounce
 
 ORDER_REGIMES = (Regime.ATKM_ORDER.value, Regime.TERRORIST_1H.value)
 
@@ -421,7 +421,7 @@ def import_orders(store: Store, path: Path, *, source: str = "hotline",
     Columns: ``case_id`` (the report id within ``source``), ``issued_at``,
     ``issuer``, ``deadline_at`` (after issued_at); optional ``legal_basis``,
     ``reference``, ``regime`` (atkm_order or terrorist_1h; by default told from
-    the issuer and legal basis, see ``reports.deadlines.order_regime``). An
+    the issuer and legal basis, see ``kernel.deadlines.order_regime``). An
     order is identified by case, issuer and reference. An order whose
     ``deadline_at`` lies beyond its regime's legal cap is taken as stated and
     judged at the cap (``due_at``); each such row gets a `RowNote` in

@@ -79,7 +79,7 @@ class Case(Base):
     ref_pdq_source: Mapped[str | None] = mapped_column(String(16))
     ref_pdq_check_id: Mapped[int | None] = mapped_column(BigId)
     imported_at: Mapped[datetime]
-    # Derived from the check history (store.state); kept here for queries.
+    # Derived from the check history (kernel.state); kept here for queries.
     state: Mapped[str] = mapped_column(String(32), default="unchecked")
     last_verdict: Mapped[str | None] = mapped_column(String(32))
     last_checked_at: Mapped[datetime | None]
@@ -136,7 +136,7 @@ class Order(Base):
     reference: Mapped[str] = mapped_column(String(255), default="")
     issued_at: Mapped[datetime]
     deadline_at: Mapped[datetime]  # as the order states it
-    # reports.deadlines.Regime (atkm_order / terrorist_1h), None when hostwatch
+    # kernel.deadlines.Regime (atkm_order / terrorist_1h), None when hostwatch
     # cannot tell; due_at = the regime's deadline (an ATKM order's own deadline,
     # at most 12 hours; 1 hour for a terrorist-content order), else deadline_at.
     regime: Mapped[str | None] = mapped_column(String(16))
@@ -145,7 +145,7 @@ class Order(Base):
 
 class CrawlRun(Base):
     """One crawl: when, how far it got, what it found, and whether its
-    vantage point could be trusted (``health``, hostwatch.model.RunHealth;
+    vantage point could be trusted (``health``, kernel.model.RunHealth;
     store.health)."""
 
     __tablename__ = "crawl_runs"
@@ -288,9 +288,9 @@ class Hoster(Base):
 class HosterAlias(Base):
     """One way a source names a hoster: how an attribution was matched to it.
 
-    ``kind`` is a `hostwatch.model.AliasKind`: the registry entry id, an AS
+    ``kind`` is a `kernel.model.AliasKind`: the registry entry id, an AS
     number the registry lists, an RDAP organisation handle, a company name
-    reduced by `hostwatch.orgnames` (from RDAP, an AS name or the registry's
+    reduced by `kernel.orgnames` (from RDAP, an AS name or the registry's
     legal name; ``base`` holds it without the legal form), or a key the
     hoster had before duplicates were merged. A (kind, value) names one
     hoster; ``seen_as`` keeps the text as the source wrote it.

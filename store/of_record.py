@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from sqlalchemy import ScalarSelect, select, update
 from sqlalchemy.orm import Session
 
-from hostwatch.model import Verdict
+from kernel.model import Verdict
 from store.models import Attribution, Case, Check
 
 __all__ = ["NO_ADDRESS", "of_record_query", "set_attributions_of_record"]

@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from hostwatch.model import Category
+from kernel.errors import StoreError
+from kernel.model import Category
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Times later than this after "now" are typing errors (a wrong year, a swapped
@@ -28,7 +29,7 @@ CATEGORIES = [category.value for category in Category]
 TRUE, FALSE = {"true", "1"}, {"false", "0"}
 
 
-class FileError(Exception):
+class FileError(StoreError):
     """The file cannot be imported at all (nothing was written); the message names it."""
 
 

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from hostwatch import __version__
-from hostwatch.model import CaseState, RunHealth
+from kernel import __version__
+from kernel.model import CaseState, RunHealth
+from kernel.state import Debounce
 from store.db import Store
 from store.health import HealthRule, judge_pending_runs
 from store.models import Case, CrawlRun
-from store.state import Debounce
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any
 
+from kernel.state import Debounce
 from store.checks import NewCheck, append_checks
 from store.db import Store, StoreError
-from store.state import Debounce
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from sqlalchemy import select
 
 from crawler.spiders.recheck import RecheckSpider
 from hostwatch.cli import main
-from hostwatch.lock import RunLock
+from lab import Serve, Status, TestInternet, marker_body
 from store import Case, Check, CrawlRun, Store
+from store.lock import RunLock
 from store.runs import DueRule, count_due
 from tests.crawler.conftest import run_crawl
-from tests.net import Serve, Status, TestInternet, marker_body
 
 IMAGE = marker_body("deadline-image")
 # The "at" check is due MARGIN before the deadline and must land before it:

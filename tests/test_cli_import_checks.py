@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -83,7 +82,7 @@ def test_bad_rows_are_named_and_the_good_ones_kept(workdir, db):  # noqa: F811
 def test_a_log_older_than_a_late_report_makes_packs_and_reports(workdir, db, monkeypatch):  # noqa: F811
     """Gone checks before the report time: the case is removed with no known
     last sighting, and the report, the pack and the XARF export all succeed."""
-    realdata = Path(__file__).parent / "data" / "realdata"
+    from lab.rdap import REALDATA as realdata
     monkeypatch.setenv("HOSTWATCH_OFFLINE", "1")
     monkeypatch.setenv("HOSTWATCH_NAMESERVERS", "127.0.0.1:9")
     monkeypatch.setenv("HOSTWATCH_ASN_DB", str(realdata / "ipasn_20140513.dat.gz"))

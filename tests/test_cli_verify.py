@@ -13,8 +13,8 @@ import pytest
 from click.testing import Result
 from sqlalchemy import create_engine, select, text
 
+from lab import TestInternet
 from store import Check, Store
-from tests.net import TestInternet
 from tests.reports.test_evidence import Built, build_store, hostwatch, write_pack
 
 PACK_FILES = 14  # an ACM pack, MANIFEST.sha256 not counted

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from hostwatch.config import KEYS, Config, ConfigError
+from kernel.config import KEYS, Config
+from kernel.errors import ConfigError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -8,7 +8,7 @@ the imports take, `report hosters` (every format), `report evidence` (ATKM
 and ACM), `export xarf`, `verify` and the packs' own verification must
 succeed, and the stored cases must hold the state invariants.
 
-Enrichment runs offline on the real 2014 BGP table (tests/data/realdata):
+Enrichment runs offline on the real 2014 BGP table (lab/data/realdata):
 addresses are looked up, never contacted.
 """
 
@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from hostwatch.cli import main
-from hostwatch.model import Verdict
+from kernel.model import Verdict
+from lab.rdap import REALDATA  # noqa: E402
 from store import Case, Store
 
-REALDATA = Path(__file__).parent / "data" / "realdata"
 NOW = datetime.now(UTC).replace(microsecond=0)
 ENV = {
     "HOSTWATCH_OFFLINE": "1",

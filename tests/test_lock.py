@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from hostwatch.lock import LockBusy, RunLock
 from store import Store
+from store.lock import LockBusy, RunLock
 
 
 @pytest.mark.postgres

@@ -1,4 +1,4 @@
-"""The local test internet (tests/net): its DNS answers and scripted HTTP hosts.
+"""The local test internet (lab): its DNS answers and scripted HTTP hosts.
 
 Everything talks to 127.0.0.x only: DNS through dnspython pointed at the
 server's port, HTTP by connecting to a host's address with a Host header.
@@ -29,7 +29,7 @@ import dns.rdatatype
 import dns.resolver
 import pytest
 
-from tests.net import (
+from lab import (
     DEFAULT_NETWORKS,
     Bursts,
     EndlessRedirect,
@@ -46,9 +46,9 @@ from tests.net import (
     TestInternet,
     marker_body,
 )
-from tests.net.http_server import parse_request
-from tests.net.networks import Mimic
-from tests.net.rdap import REAL_ENTITY, REAL_RESPONSES
+from lab.http_server import parse_request
+from lab.networks import Mimic
+from lab.rdap import REAL_ENTITY, REAL_RESPONSES
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_ASNAMES = REAL_RESPONSES.parent / "asnames.json.gz"
@@ -456,7 +456,7 @@ def test_marker_body_is_deterministic_and_holds_the_marker() -> None:
 
 @pytest.mark.parametrize("stop_by", ["sigterm", "stdin_closed"])
 def test_serve_child_process_prints_address_and_stops(stop_by: str) -> None:
-    command = [sys.executable, "-m", "tests.net", "serve", "--hosts", "2", "--paths", "3"]
+    command = [sys.executable, "-m", "lab", "serve", "--hosts", "2", "--paths", "3"]
     with subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     ) as child:  # the with closes the pipes and waits
@@ -496,10 +496,10 @@ def test_serve_child_process_prints_address_and_stops(stop_by: str) -> None:
 def test_serve_child_process_serves_pictures_and_their_reencodings_with_images() -> None:
     """``--images K``: real pictures at /i/{j}, their re-encodings at /i/{j}/{variant}
     (the PDQ crawl benchmark's farm); /c/{j} as before."""
-    from tests.net import images
-    from tests.net.__main__ import bench_image_seed
+    from lab import images
+    from lab.__main__ import bench_image_seed
 
-    command = [sys.executable, "-m", "tests.net", "serve", "--hosts", "2", "--paths", "3",
+    command = [sys.executable, "-m", "lab", "serve", "--hosts", "2", "--paths", "3",
                "--images", "2"]
     with subprocess.Popen(
         command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

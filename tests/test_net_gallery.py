@@ -1,4 +1,4 @@
-"""The local test internet's JS gallery (tests/net/gallery.py).
+"""The local test internet's JS gallery (lab/gallery.py).
 
 Plain HTTP sees only shells, JSON and media files; one test drives real
 Chromium to show the script really puts the media or the removal notice on
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import dns.resolver
 import pytest
 
-from tests.net import (
+from lab import (
     REMOVED_SELECTOR,
     REMOVED_TEXT,
     ItemState,
@@ -30,7 +30,7 @@ from tests.net import (
     TestInternet,
     add_js_gallery,
 )
-from tests.net.gallery import POPUP_PATHS, REDIRECT_AFTER_MS
+from lab.gallery import POPUP_PATHS, REDIRECT_AFTER_MS
 
 MARKER = b"HW-MARKER-7f3a9c"
 CHROMIUM = "/usr/bin/chromium"

@@ -1,10 +1,10 @@
-"""Company names reduced to what identifies the company (hostwatch.orgnames)."""
+"""Company names reduced to what identifies the company (kernel.orgnames)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hostwatch.orgnames import OrgName, org_name, same_company
+from kernel.orgnames import OrgName, org_name, same_company
 
 
 @pytest.mark.parametrize("name", ["Polder Servers B.V.", "POLDER SERVERS BV", "polder servers",

@@ -1,4 +1,4 @@
-"""hostwatch.redact: no log line quotes what a server sent, whoever logs it.
+"""kernel.redact: no log line quotes what a server sent, whoever logs it.
 
 The exceptions are the real ones aiohttp and Scrapy raise for hostile
 replies (their messages quote the bytes they choke on); the records go
@@ -20,14 +20,14 @@ from scrapy.exceptions import DownloadFailedError
 
 from crawler.errors import RefusedTarget
 from crawler.verdict import ErrorKind
-from hostwatch import redact
+from kernel import redact
 
 MARKER = "MATERIAL-5c1e0b9d"
 
 
 @pytest.fixture
 def log() -> Iterator[io.StringIO]:
-    """Everything logged while hostwatch.redact is installed, formatted as Scrapy does."""
+    """Everything logged while kernel.redact is installed, formatted as Scrapy does."""
     factory, hook = logging.getLogRecordFactory(), sys.excepthook
     out = io.StringIO()
     handler = logging.StreamHandler(out)
@@ -150,7 +150,7 @@ def test_a_stored_header_value_is_cut():
 
 
 def test_an_uncaught_exception_prints_without_its_message():
-    code = ("from hostwatch import redact\nredact.install()\n"
+    code = ("from kernel import redact\nredact.install()\n"
             f"raise ValueError({MARKER!r})\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=False)

@@ -1,10 +1,10 @@
-"""hostwatch.urls: one spelling per reported URL, the one a browser would request."""
+"""kernel.urls: one spelling per reported URL, the one a browser would request."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hostwatch.urls import (
+from kernel.urls import (
     NormalisedUrl,
     Refusal,
     UrlError,

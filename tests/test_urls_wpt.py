@@ -1,6 +1,6 @@
 """Reported URLs against the web-platform-tests URL suite: what browsers open.
 
-tests/data/realdata/wpt_urltestdata.json is the suite browsers are held to:
+lab/data/realdata/wpt_urltestdata.json is the suite browsers are held to:
 each input (with an optional base) and what a WHATWG URL parser makes of it,
 or ``failure``. A reported URL has no base, so an entry counts when its
 meaning does not depend on its base. For each such absolute http(s) input
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from hostwatch.urls import Refusal, UrlError, normalise_url
+from kernel.urls import Refusal, UrlError, normalise_url
+from lab.rdap import REALDATA
 
-SUITE = Path(__file__).resolve().parent / "data" / "realdata" / "wpt_urltestdata.json"
+SUITE = REALDATA / "wpt_urltestdata.json"
 ENTRIES: list[dict[str, Any]] = [e for e in json.loads(SUITE.read_text("utf-8"))
                                  if isinstance(e, dict)]
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -92,7 +92,7 @@ def test_an_http_url_a_browser_opens_is_checked_at_the_browser_s_host_and_port(e
         scheme, expected_host.lower(), expected_port)
     assert normal.host == expected_host.rstrip(".")
     # The rest is what the browser opens: its URL without the fragment, unless
-    # that is a route ("#/...", "#!...": hostwatch.urls), serialised as the
+    # that is a route ("#/...", "#!...": kernel.urls), serialised as the
     # suite says a browser does.
     fragment = entry["hash"][1:]
     href = entry["href"].partition("#")[0]

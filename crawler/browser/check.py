@@ -38,12 +38,12 @@ from crawler.browser.page import MEDIA_PATH, visit
 from crawler.browser.pool import BrowserPool, BrowserSettings
 from crawler.browser.read import Hashing
 from crawler.browser.rules import Action, Removed
-from crawler.guard import Network, forbidden_reason
 from crawler.perceptual import SNIFF_BYTES, Pdq, PdqHasher, Reference, undecodable
 from crawler.verdict import ErrorKind, Observation, classify
-from enrichment.dns import Resolver
-from hostwatch.model import Verdict
-from hostwatch.urls import document_url, redirect_url
+from kernel.model import Verdict
+from kernel.urls import document_url, redirect_url
+from outbound.dns import Resolver
+from outbound.guard import Network, forbidden_reason
 
 
 @dataclass(frozen=True)

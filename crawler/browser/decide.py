@@ -73,8 +73,8 @@ from dataclasses import dataclass, field, replace
 
 from crawler.perceptual import Comparison, Match, Pdq, Reference
 from crawler.verdict import LOGIN_PATH, Decision, ErrorKind, Observation, PlaceholderRules, classify
-from hostwatch.model import Verdict
-from hostwatch.urls import document_url, url_route
+from kernel.model import Verdict
+from kernel.urls import document_url, url_route
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ def _over_the_page(removed: str) -> bool:
 
 def route_away(visit: PageVisit) -> str | None:
     """Where a single-page app went by itself, if it left the reported route
-    (``#/photo/21``, ``#!/item/9``: hostwatch.urls) for its home route or a
+    (``#/photo/21``, ``#!/item/9``: kernel.urls) for its home route or a
     login route: the same rule as an HTTP redirect (`classify`), read from
     the address bar, since a route change sends no request. Another route is
     not "away": the page is then judged by what it shows. Only while the

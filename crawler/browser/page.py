@@ -44,12 +44,12 @@ from crawler.browser.settle import (
     site_of,
     until_stable,
 )
-from crawler.guard import Network
 from crawler.perceptual import PdqHasher, Reference
 from crawler.verdict import ErrorKind
-from enrichment.dns import Resolver
-from hostwatch.redact import digest, evidence_header
-from hostwatch.urls import document_url, redirect_url
+from kernel.redact import digest, evidence_header
+from kernel.urls import document_url, redirect_url
+from outbound.dns import Resolver
+from outbound.guard import Network
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Page, Request, Response, Route
@@ -310,7 +310,7 @@ async def _result(seen: _Visit, proxy: GuardedProxy, response: Response | None,
 
 def _stored(url: str) -> str:
     """A URL the page went to as the check stores it: no fragment and no user
-    info (a redirect's Location can carry both; hostwatch.urls.redirect_url)."""
+    info (a redirect's Location can carry both; kernel.urls.redirect_url)."""
     return redirect_url(url, url) or url
 
 

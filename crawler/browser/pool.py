@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kernel.errors import CrawlError
+
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Playwright
 
-    from hostwatch.config import Config
+    from kernel.config import Config
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ SOCKET_PATH_MAX = 107
 SOCKET_TAIL = len("/t/org.chromium.Chromium.XXXXXX/SingletonSocket")
 
 
-class BrowserError(RuntimeError):
+class BrowserError(CrawlError, RuntimeError):
     """Root of the browser check's errors."""
 
 

@@ -39,10 +39,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from crawler.guard import Network, forbidden_reason
 from crawler.middlewares import DNS_ERROR_KINDS
 from crawler.verdict import ErrorKind
-from enrichment.dns import DnsFailure, Resolver
+from outbound.dns import DnsFailure, Resolver
+from outbound.guard import Network, forbidden_reason
 
 HEAD_LIMIT = 64 * 1024
 REQUEST_BODY_LIMIT = 1024 * 1024

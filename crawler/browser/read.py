@@ -64,7 +64,7 @@ from crawler.browser.decide import MediaHash
 from crawler.browser.rules import Removed
 from crawler.perceptual import SNIFF_BYTES, Pdq, PdqHasher, Reference, undecodable
 from crawler.verdict import ErrorKind
-from hostwatch.urls import redirect_url
+from kernel.urls import redirect_url
 
 if TYPE_CHECKING:
     from playwright.async_api import Frame, Page

@@ -50,12 +50,13 @@ from pathlib import Path
 from typing import Any
 
 from crawler.verdict import DATA, BodyFeatures, is_textual
+from kernel.errors import ConfigError
 
 SHIPPED = DATA / "browser_rules.toml"
 ACTION_TIMEOUT = 5.0  # seconds an action waits for its selector unless the rule says otherwise
 
 
-class BrowserRulesError(ValueError):
+class BrowserRulesError(ConfigError):
     """A browser rule file cannot be used; the message names the file and the entry."""
 
 

@@ -67,25 +67,19 @@ from crawler.verdict import (
     classify,
     is_textual,
 )
-from enrichment.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
-from hostwatch import __version__, redact
-from hostwatch.config import Config
-from hostwatch.lock import LockBusy, RunLock
-from hostwatch.model import Method, Verdict, VerdictGroup
-from hostwatch.urls import document_url, url_route
+from kernel import __version__, redact
+from kernel.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
+from kernel.config import Config
+from kernel.model import Method, Verdict, VerdictGroup
+from kernel.schedule import DEADLINE_RUN_METHOD, DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule
+from kernel.state import Debounce
+from kernel.urls import document_url, url_route
 from store import Store
 from store.checks import NewCheck
 from store.health import ControlPhase, ControlResult, HealthRule, judge_run
+from store.lock import LockBusy, RunLock
 from store.runs import DueCase, DueRule, count_due, finish_run, iter_due, start_run
-from store.schedule import (
-    DEADLINE_RUN_METHOD,
-    DUE_DEADLINES,
-    DUE_NIGHTLY,
-    ScheduleRule,
-    count_deadline_due,
-    iter_deadline_due,
-)
-from store.state import Debounce
+from store.schedule import count_deadline_due, iter_deadline_due
 
 META_CASE = "hostwatch_case"
 META_PROBE = "hostwatch_probe"
@@ -98,7 +92,7 @@ KEPT_HEADERS = frozenset({
     "content-type", "content-length", "last-modified", "etag", "location", "age",
     "x-hw", "x-sp-edge", "cdn-pullzone", "cdn-requestid", "cdn-cache", "x-goog-hash",
     "x-guploader-uploadid", "x-azure-ref", "x-msedge-ref",
-}) | CDN_HEADERS  # every header the CDN rules (enrichment/cdn.py) look at
+}) | CDN_HEADERS  # every header the CDN rules (kernel/cdn.py) look at
 KEPT_HEADER_PREFIXES = CDN_HEADER_PREFIXES
 MAX_KEPT_HEADERS = 40
 
@@ -218,7 +212,7 @@ class RecheckSpider(Spider):
                     yield self._browser_request(case)
                 else:
                     # Without its route fragment, which is never sent to a
-                    # server (hostwatch.urls): the browser check opens the route.
+                    # server (kernel.urls): the browser check opens the route.
                     yield self._request(document_url(case.url), self.parse, self.failed,
                                         {META_CASE: case})
             # Scrapy takes everything start() yields at once; hand out the

@@ -9,10 +9,10 @@ import click
 from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
-from hostwatch.model import CaseState, RunHealth
+from kernel.model import CaseState, RunHealth
+from kernel.state import Debounce
 from store.checks import refresh_cases
 from store.models import Attribution, Case, Check, CrawlRun, Hoster
-from store.state import Debounce
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from hostwatch.config import Config, ConfigError
+from kernel.config import Config
+from kernel.errors import ConfigError
 from store import Store, StoreError
 from store.hosters import HosterAmbiguous, HosterLookupError
 

@@ -12,13 +12,14 @@ from scrapy.settings import Settings
 from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
-from hostwatch.config import Config
-from hostwatch.model import RunHealth
+from kernel.config import Config
+from kernel.deadlines import Regime
+from kernel.model import RunHealth
+from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule
 from reports.deadline_cases import case_deadlines
-from reports.deadlines import Regime
 from store import CrawlRun, Store
 from store.models import Case, Check
-from store.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule, count_deadline_due
+from store.schedule import count_deadline_due
 
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from hostwatch.commands.common import load_config, open_store
+from kernel.deadlines import Outcome
+from kernel.schedule import ScheduleRule
 from reports.deadline_cases import CaseDeadline, case_deadlines
-from reports.deadlines import Outcome
-from store.schedule import ScheduleRule
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -17,11 +17,11 @@ from enrichment.attribute import (
     host_of,
     host_target,
 )
-from enrichment.dns import is_ip_literal
 from hostwatch.commands.common import load_config, open_store
-from hostwatch.config import Config
-from hostwatch.lock import LockBusy, RunLock
+from kernel.config import Config
+from outbound.dns import is_ip_literal
 from store import Store
+from store.lock import LockBusy, RunLock
 
 EXIT_LOCKED = 3
 

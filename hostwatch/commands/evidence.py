@@ -9,10 +9,10 @@ from pathlib import Path
 import click
 
 from hostwatch.commands.common import hoster_error, load_config, open_store, when_option
+from kernel.state import Debounce
 from store.checks import verify_chain
 from store.hosters import HosterLookupError
 from store.models import ChainHead
-from store.state import Debounce
 
 
 @click.command("evidence")

@@ -20,7 +20,7 @@ import click
 from sqlalchemy import select
 
 from hostwatch.commands.common import hoster_error, load_config, open_store
-from hostwatch.model import CaseState
+from kernel.model import CaseState
 from reports.xarf import (
     CLASSIFICATIONS,
     CaseFacts,

@@ -17,7 +17,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hostwatch.commands.common import load_config, open_store
-from hostwatch.lock import LockBusy, RunLock
+from kernel.state import Debounce
 from store import Store
 from store.imports import (
     FileError,
@@ -27,7 +27,7 @@ from store.imports import (
     import_notices,
     import_orders,
 )
-from store.state import Debounce
+from store.lock import LockBusy, RunLock
 
 EXIT_REJECTED = 1
 EXIT_NOTHING_WRITTEN = 2

@@ -13,7 +13,7 @@ import click
 
 from hostwatch.commands.common import load_config, open_store, when_option
 from hostwatch.commands.evidence import evidence
-from hostwatch.model import Category
+from kernel.model import Category
 
 FORMATS = ("html", "md", "csv", "json")
 # reports.takedown.Clock's values; the module itself loads lifelines (slow),

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from lab import TestInternet
 from store import Case, Check, Store
-from tests.net import TestInternet
 
 
 @pytest.fixture

@@ -25,14 +25,14 @@ from crawler.browser.check import BrowserChecker
 from crawler.browser.decide import decide
 from crawler.browser.pool import BrowserSettings
 from crawler.browser.rules import Removed
-from crawler.guard import parse_networks
 from crawler.perceptual import Reference
 from crawler.resolver import GuardedResolver
-from enrichment.dns import Resolver
-from hostwatch.config import KEYS
+from kernel.config import KEYS
+from lab import REMOVED_SELECTOR, REMOVED_TEXT, JsGallery, Serve, TestInternet, add_js_gallery
+from lab.gallery import _mp4
+from outbound.dns import Resolver
+from outbound.guard import parse_networks
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, JsGallery, Serve, TestInternet, add_js_gallery
-from tests.net.gallery import _mp4
 
 MARKER = b"HW-MARKER-BROWSER-5c1e"
 ALLOW = parse_networks(["127.0.0.0/8"])

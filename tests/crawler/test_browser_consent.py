@@ -1,6 +1,6 @@
 """Consent walls: the browser rules' actions (click, wait_for), through
 `hostwatch crawl --browser` in real Chromium, on the pages of
-tests.net.pages.consent (an overlay, a consent manager's cross-origin frame,
+lab.pages.consent (an overlay, a consent manager's cross-origin frame,
 a cookie and a reload; and no wall at all).
 """
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hostwatch.config import KEYS
+from kernel.config import KEYS
+from lab import TestInternet
+from lab.pages.consent import ACCEPT, PHOTO, ConsentSite, Wall, add_consent_site
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import TestInternet
-from tests.net.pages.consent import ACCEPT, PHOTO, ConsentSite, Wall, add_consent_site
 
 MARKER = b"HW-MARKER-CONSENT-7a41"
 CRAWL_USER_AGENT = KEYS["user_agent"].default

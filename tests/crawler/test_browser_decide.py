@@ -25,7 +25,7 @@ from crawler.browser.decide import (
 )
 from crawler.perceptual import Pdq, Reference
 from crawler.verdict import Decision, ErrorKind, PlaceholderRules
-from hostwatch.model import Verdict, VerdictGroup
+from kernel.model import Verdict, VerdictGroup
 
 PAGE = "http://gallery.test/g/a1"
 IMG = "http://gallery.test/m/a1.jpg"

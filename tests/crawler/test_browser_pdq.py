@@ -9,7 +9,7 @@ recorded; another picture is ``changed``; a re-encoded copy shown from a
 "removed" notice beside a re-encoded copy does not take the picture down;
 and a case without a reference PDQ learns one from a browser check that
 found the reported file, then recognises a re-encoding in a later round.
-The pictures are tests.net.images (made in memory, served from memory).
+The pictures are lab.images (made in memory, served from memory).
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import pytest
 from sqlalchemy import select
 
 from crawler.perceptual import pdq_of_image
-from hostwatch.model import PdqSource
+from kernel.model import PdqSource
+from lab import REMOVED_SELECTOR, REMOVED_TEXT, Serve, TestInternet
+from lab.hosts import Host
+from lab.images import CONTENT_TYPES, reported, variants
 from store import Case, Store
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, Serve, TestInternet
-from tests.net.hosts import Host
-from tests.net.images import CONTENT_TYPES, reported, variants
 
 pytestmark = pytest.mark.slow
 

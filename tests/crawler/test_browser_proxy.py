@@ -21,11 +21,11 @@ import aiohttp
 import pytest
 
 from crawler.browser.proxy import REQUEST_BODY_LIMIT, GuardedProxy, ProxyEvent
-from crawler.guard import Network, parse_networks
 from crawler.verdict import ErrorKind
-from enrichment.dns import Resolver
-from tests.net import Behaviour, Host, Raw, Serve, Slow, Status, TestInternet, marker_body
-from tests.net.behaviours import Context, Hangup, Reply, Request
+from lab import Behaviour, Host, Raw, Serve, Slow, Status, TestInternet, marker_body
+from lab.behaviours import Context, Hangup, Reply, Request
+from outbound.dns import Resolver
+from outbound.guard import Network, parse_networks
 
 ALLOW = parse_networks(["127.0.0.0/8"])
 MARKER = "HW-PROXY-MARKER-7f3a91"

@@ -8,7 +8,7 @@ points 3 and 4), through `hostwatch crawl --browser` in real Chromium:
   and compared like any other media (online; changed for another image),
   and the check names it without its content.
 
-The pages are in tests.net.pages.hidden.
+The pages are in lab.pages.hidden.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from crawler.browser.read import _Inline, _name, frame_words, media_type
+from lab import REMOVED_SELECTOR, REMOVED_TEXT, TestInternet
+from lab.pages.hidden import HiddenSite, add_hidden_site
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, TestInternet
-from tests.net.pages.hidden import HiddenSite, add_hidden_site
 
 MARKER = b"HW-MARKER-READ-7d31"
 

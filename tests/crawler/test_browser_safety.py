@@ -33,15 +33,15 @@ from sqlalchemy import MetaData, select
 from crawler.browser.check import BrowserChecker
 from crawler.browser.pool import BrowserSettings
 from crawler.browser.rules import Removed
-from crawler.guard import parse_networks
 from crawler.perceptual import Reference
 from crawler.resolver import GuardedResolver
-from enrichment.dns import Resolver
-from hostwatch.config import KEYS
+from kernel.config import KEYS
+from lab import REMOVED_SELECTOR, REMOVED_TEXT, JsGallery, TestInternet, add_js_gallery
+from lab.gallery import _mp4
+from lab.pages.hidden import HiddenSite, add_hidden_site
+from outbound.dns import Resolver
+from outbound.guard import parse_networks
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import REMOVED_SELECTOR, REMOVED_TEXT, JsGallery, TestInternet, add_js_gallery
-from tests.net.gallery import _mp4
-from tests.net.pages.hidden import HiddenSite, add_hidden_site
 
 ALLOW = parse_networks(["127.0.0.0/8"])
 SHOWN = {"p": "present", "v": "present_video", "b": "present_background", "c": "changed"}

@@ -1,6 +1,6 @@
 """When a browser check reads the page (#11, points 1, 2, 6 and 8), in real
 Chromium through `hostwatch crawl --browser`, on the pages of
-tests.net.pages.busy: read once the page is stable (a spinner swapped for
+lab.pages.busy: read once the page is stable (a spinner swapped for
 the photo, a photo replaced by a notice a second after load), lazy images
 found by scrolling, pages that never finish loading kept transient
 (`incomplete`), and a stable page read without waiting for the settle time.
@@ -19,11 +19,11 @@ from crawler.browser.decide import MediaHash, PageVisit
 from crawler.browser.page import _union
 from crawler.browser.read import Shown
 from crawler.browser.settle import FOREIGN_WAIT, Activity
-from hostwatch.urls import site_of
+from kernel.urls import site_of
+from lab import TestInternet
+from lab.pages.busy import BusyPages, add_busy_pages
 from store import Case
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import TestInternet
-from tests.net.pages.busy import BusyPages, add_busy_pages
 
 MARKER = b"HW-MARKER-SETTLE-7d21"
 

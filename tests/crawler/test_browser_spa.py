@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import select
 
 from crawler.browser.decide import PageVisit, decide, route_away
+from lab import Redirect, Serve, TestInternet, marker_body
+from lab.pages.spa import APP_PATH, SpaApp, add_spa
 from store import Case, Store
 from tests.crawler.conftest import checks_by_url, crawl_env, run_crawl
-from tests.net import Redirect, Serve, TestInternet, marker_body
-from tests.net.pages.spa import APP_PATH, SpaApp, add_spa
 
 MARKER = b"HW-MARKER-SPA-7d2f"
 

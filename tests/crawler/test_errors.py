@@ -8,7 +8,7 @@ from crawler.browser.page import _error_kind as browser_error_kind
 from crawler.browser.proxy import GuardedProxy
 from crawler.errors import error_kind
 from crawler.verdict import ErrorKind
-from enrichment.dns import Resolver
+from outbound.dns import Resolver
 
 
 def test_a_parse_error_keeps_the_class_not_the_bytes_the_server_sent():

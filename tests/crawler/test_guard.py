@@ -3,8 +3,8 @@ import socket
 
 import pytest
 
-from crawler.guard import forbidden_reason, parse_networks
-from hostwatch.config import LAB_NETWORKS
+from kernel.config import LAB_NETWORKS
+from outbound.guard import forbidden_reason, parse_networks
 
 LAB = parse_networks(LAB_NETWORKS)
 LOOPBACK_ONLY = parse_networks(["127.0.0.0/8"])
@@ -67,7 +67,7 @@ def test_ipv6_forms_that_embed_an_ipv4_address_are_refused(address):
 
 def _resolve(net, name, allow, family=socket.AF_INET):
     from crawler.resolver import GuardedResolver
-    from enrichment.dns import Resolver
+    from outbound.dns import Resolver
 
     resolver = GuardedResolver(Resolver((net.nameserver,), timeout=2), allow)
     return asyncio.run(resolver.resolve(name, 80, family))
@@ -111,7 +111,7 @@ def test_a_name_that_does_not_resolve_is_an_os_error_for_aiohttp(net):
     ("http://[0:0:0:0:0:0:0:1]/", "::1 is loopback"),
 ])
 def test_numeric_host_forms_are_guarded_as_their_address(url, reason):
-    from hostwatch.urls import normalise_url
+    from kernel.urls import normalise_url
 
     host = normalise_url(url).host
     assert forbidden_reason(host) == reason
@@ -125,7 +125,7 @@ def _guard_request(url, allow=LOOPBACK_ONLY):
     from scrapy import Request
 
     from crawler.middlewares import AddressGuardMiddleware
-    from enrichment.dns import Resolver
+    from outbound.dns import Resolver
 
     guard = AddressGuardMiddleware(Resolver((("127.0.0.1", 9),), timeout=1), allow)
     return asyncio.run(guard.process_request(Request(url))), guard

@@ -10,7 +10,7 @@ oversized headers, broken chunking, a ``data:`` Location..., each with a
 marker where a parser's error message would quote it, crawled at DEBUG and
 at INFO, over HTTP and in the browser. The markers sit only where hostwatch
 keeps no evidence on purpose: hostwatch stores the status, selected headers
-(crawler.spiders.recheck.KEPT_HEADERS, through hostwatch.redact.evidence_header)
+(crawler.spiders.recheck.KEPT_HEADERS, through kernel.redact.evidence_header)
 and the URLs it requested, so a marker in a Server header or a redirect URL
 would rightly be found in the store.
 
@@ -32,11 +32,11 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from crawler.perceptual import pdq_of_image
+from lab import Huge, Raw, Redirect, Serve, SoftNotFound, Status, marker_body
+from lab.hostile import hostile_replies
+from lab.images import hostile, picture
 from store import Store
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import Huge, Raw, Redirect, Serve, SoftNotFound, Status, marker_body
-from tests.net.hostile import hostile_replies
-from tests.net.images import hostile, picture
 
 
 def files_containing(root: Path, needle: bytes) -> list[Path]:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from lab import Redirect, Serve, marker_body
 from store import Store
 from store.imports import import_cases
 from tests.crawler.conftest import checks_by_url, run_crawl
 from tests.enrichment.conftest import hostwatch
-from tests.net import Redirect, Serve, marker_body
 
 IMAGE = marker_body("numeric-host-image", kind="jpeg")
 
@@ -152,10 +152,10 @@ def test_the_browser_check_s_media_redirects_read_numeric_hosts_as_addresses(net
     import aiohttp
 
     from crawler.browser.check import hash_media
-    from crawler.guard import parse_networks
     from crawler.resolver import GuardedResolver
     from crawler.verdict import ErrorKind
-    from enrichment.dns import Resolver
+    from outbound.dns import Resolver
+    from outbound.guard import parse_networks
 
     host = net.add_host("media.test")
     host.route("/real.jpg", Serve(IMAGE))
@@ -198,9 +198,9 @@ def test_the_browser_check_s_media_redirects_are_joined_as_a_browser_joins_them(
     import aiohttp
 
     from crawler.browser.check import hash_media
-    from crawler.guard import parse_networks
     from crawler.resolver import GuardedResolver
-    from enrichment.dns import Resolver
+    from outbound.dns import Resolver
+    from outbound.guard import parse_networks
 
     host = net.add_host("media.test")
     other = net.add_host("other-media.test")

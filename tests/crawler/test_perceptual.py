@@ -5,7 +5,7 @@ recompressed, WebP, AVIF, PNG, resized) is the same picture: `reencoded`,
 served, never a removal. Another picture, a flat one, or a file that is not
 a picture at all is `changed`, and the reason says why. Each test runs
 `python -m hostwatch crawl` in a child process against real DNS and HTTP
-servers on 127.0.0.x; the pictures are made in memory (tests.net.images).
+servers on 127.0.0.x; the pictures are made in memory (lab.images).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from PIL import Image
 from sqlalchemy import select
 
 from crawler.perceptual import pdq_of_image
+from lab import Serve, Status
+from lab.images import CONTENT_TYPES, SAME_PICTURE, flat_reported, hostile, reported, variants
 from store import Case, Store
 from store.imports import import_cases
 from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import Serve, Status
-from tests.net.images import CONTENT_TYPES, SAME_PICTURE, flat_reported, hostile, reported, variants
 
 QUICK = {"HOSTWATCH_REMOVAL_MIN_HOURS": "0", "HOSTWATCH_SOFT404_PROBE": "0"}
 REPORTED = reported(1)

@@ -24,8 +24,8 @@ from crawler.perceptual import (
     pdq_of_image,
 )
 from crawler.verdict import Observation, PlaceholderRules, body_features, classify
-from hostwatch.model import Verdict
-from tests.net.images import (
+from kernel.model import Verdict
+from lab.images import (
     SAME_PICTURE,
     encode,
     flat_reported,

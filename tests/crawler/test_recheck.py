@@ -11,9 +11,7 @@ import hashlib
 import pytest
 from sqlalchemy import select
 
-from store import CrawlRun
-from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
-from tests.net import (
+from lab import (
     EndlessRedirect,
     Garbage,
     Huge,
@@ -27,6 +25,8 @@ from tests.net import (
     Status,
     marker_body,
 )
+from store import CrawlRun
+from tests.crawler.conftest import add_cases, checks_by_url, run_crawl
 
 IMAGE = marker_body("reported-image", kind="jpeg")
 OTHER = marker_body("some-other-image", kind="jpeg")

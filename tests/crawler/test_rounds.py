@@ -11,10 +11,10 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from hostwatch.lock import RunLock
+from lab import Bursts, Serve, Slow, Status, marker_body
 from store import Case, Check, CrawlRun, Store
+from store.lock import RunLock
 from tests.crawler.conftest import add_cases, crawl_env, run_crawl
-from tests.net import Bursts, Serve, Slow, Status, marker_body
 
 IMAGE = marker_body("round-image")
 QUICK = {"HOSTWATCH_REMOVAL_MIN_HOURS": "0"}  # rounds are seconds apart here

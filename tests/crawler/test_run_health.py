@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from lab import Serve, Status, marker_body
 from store import Case, Check, CrawlRun, Store
 from store.runs import DueRule, count_due
 from tests.crawler.conftest import add_cases, crawl_env, run_crawl
-from tests.net import Serve, Status, marker_body
 
 IMAGE = marker_body("health-image")
 QUICK = {"HOSTWATCH_REMOVAL_MIN_HOURS": "0"}  # rounds are seconds apart here

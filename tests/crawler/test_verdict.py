@@ -14,7 +14,7 @@ from crawler.verdict import (
     body_features,
     classify,
 )
-from hostwatch.model import Verdict
+from kernel.model import Verdict
 
 RULES = PlaceholderRules.load()
 IMAGE = b"\xff\xd8\xff\xe0JFIF reported image bytes"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from lab import TestInternet
 from tests.crawler.conftest import crawl_env
-from tests.net import TestInternet
 
 TEST_HOSTERS = Path(__file__).with_name("test_hosters.toml")
 

@@ -10,10 +10,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from lab import Serve, marker_body
 from store import Attribution, Case, Hoster, Network, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import cases_json, hostwatch
-from tests.net import Serve, marker_body
 
 IMAGE = marker_body("attributed-image", kind="jpeg")
 
@@ -230,7 +230,7 @@ def test_rdap_answers_are_reused_by_range_not_by_announced_prefix(net, tmp_path)
     holder, and every further address is answered from the cache."""
     from enrichment.attribute import Attributor, Target
     from enrichment.network import AsnTable, RdapClient
-    from hostwatch.config import Config
+    from kernel.config import Config
 
     store = Store(f"sqlite:///{tmp_path}/cache.db")
     store.upgrade()

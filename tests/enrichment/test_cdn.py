@@ -2,7 +2,8 @@
 
 import pytest
 
-from enrichment.cdn import (
+from enrichment.hosters import HosterRegistry
+from kernel.cdn import (
     CDN_HEADER_PREFIXES,
     CDN_HEADERS,
     RULES,
@@ -10,7 +11,6 @@ from enrichment.cdn import (
     detect_cdn,
     is_cdn_header,
 )
-from enrichment.hosters import HosterRegistry
 
 
 def detect(asn=None, cnames=(), **headers):

@@ -5,7 +5,6 @@ import re
 import pytest
 
 from enrichment import EnrichmentError
-from enrichment.cdn import CdnDetection
 from enrichment.hosters import (
     CDN_OPERATORS,
     SHIPPED_HOSTERS,
@@ -13,6 +12,7 @@ from enrichment.hosters import (
     HosterRegistry,
     hoster_of_record,
 )
+from kernel.cdn import CdnDetection
 
 REGISTRY = HosterRegistry.load()
 

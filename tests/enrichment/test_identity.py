@@ -14,11 +14,11 @@ from sqlalchemy import select
 from enrichment.hosters import HosterDecision, HosterRegistry
 from enrichment.identity import HosterBook, identity_of
 from hostwatch.cli import main
-from hostwatch.model import AliasKind
+from kernel.model import AliasKind
+from lab import Serve, marker_body
 from store import Attribution, Hoster, HosterAlias, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import TEST_HOSTERS, cases_json, hostwatch
-from tests.net import Serve, marker_body
 
 IMAGE = marker_body("identity-image", kind="jpeg")
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)

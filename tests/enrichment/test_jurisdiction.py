@@ -2,9 +2,9 @@
 
 import pytest
 
-from enrichment.cdn import CdnDetection
 from enrichment.hosters import HosterRegistry, hoster_of_record
 from enrichment.jurisdiction import EU_MEMBER_STATES, Area, is_dutch, jurisdiction
+from kernel.cdn import CdnDetection
 
 REGISTRY = HosterRegistry.load()
 

@@ -1,6 +1,6 @@
 """enrichment.network: the prefix table, AS names, RDAP parsing and the RDAP client.
 
-Real data (tests/data/realdata) is only looked up, never connected to; the
+Real data (lab/data/realdata) is only looked up, never connected to; the
 RDAP client talks to a real HTTP server on 127.0.0.1 started here.
 """
 
@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from crawler.guard import parse_networks
 from enrichment import EnrichmentError
 from enrichment.network import (
     AsName,
@@ -32,9 +31,10 @@ from enrichment.network import (
     parse_as_name,
     parse_rdap,
 )
-from hostwatch.config import Config
+from kernel.config import Config
+from lab.rdap import REALDATA
+from outbound.guard import parse_networks
 
-REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
 REAL_RDAP: dict[str, Any] = json.loads((REALDATA / "rdap_responses.json").read_text("utf-8"))
 
 

@@ -1,4 +1,4 @@
-"""enrichment.outbound: the guarded GET behind the RDAP client.
+"""outbound.http: the guarded GET behind the RDAP client.
 
 The decisions (which addresses a hop may use, where a redirect goes) are
 plain functions tested here without servers; over TLS, a real local HTTPS
@@ -26,14 +26,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from crawler.guard import parse_networks
-from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind
-from enrichment.outbound import FetchError, FetchErrorKind, allowed_addresses, redirect_target
-from tests.net import Redirect, TestInternet
+from lab import Redirect, TestInternet
+from lab.rdap import REALDATA
+from outbound.dns import Resolver
+from outbound.guard import parse_networks
+from outbound.http import FetchError, FetchErrorKind, allowed_addresses, redirect_target
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
-REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
+
 RIPE = json.loads((REALDATA / "rdap_responses.json").read_text("utf-8"))["62.239.237.1"]
 
 

@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from enrichment.network import RdapClient, RdapError, RdapErrorKind
-from hostwatch.config import Config
+from kernel.config import Config
+from lab import Serve, TestInternet, marker_body
 from store import Network, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import hostwatch
-from tests.net import Serve, TestInternet, marker_body
 
 pytestmark = pytest.mark.netns
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from enrichment.dns import Resolver
 from enrichment.network import RdapClient, RdapError, RdapErrorKind, parse_rdap
+from lab import Raw, Serve, TestInternet, marker_body
+from lab.hostile import hostile_replies
+from outbound.dns import Resolver
 from store import Network, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import hostwatch
-from tests.net import Raw, Serve, TestInternet, marker_body
-from tests.net.hostile import hostile_replies
 
 
 def test_hostile_rdap_replies_give_errors_that_quote_none_of_them(net: TestInternet) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from kernel.deadlines import Outcome, Regime
+from kernel.schedule import CheckKind, ScheduleRule
 from reports.deadline_cases import case_deadlines
-from reports.deadlines import Outcome, Regime
 from store.models import Case, Check, Notice, Order
-from store.schedule import CheckKind, ScheduleRule
 
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
 RULE = ScheduleRule(margin=timedelta(minutes=5))

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostwatch.model import Verdict
-from reports.deadlines import Outcome, Regime, capped, deadline, judge, order_due
+from kernel.deadlines import Outcome, Regime, capped, deadline, judge, order_due
+from kernel.model import Verdict
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LATER = START + timedelta(days=30)  # every deadline below has passed by then

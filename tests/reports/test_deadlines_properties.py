@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hostwatch.model import Verdict, VerdictGroup
-from reports.deadlines import Outcome, Regime, judge
+from kernel.deadlines import Outcome, Regime, judge
+from kernel.model import Verdict, VerdictGroup
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

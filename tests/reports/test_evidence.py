@@ -19,9 +19,9 @@ from click.testing import CliRunner, Result
 from sqlalchemy import select
 
 from hostwatch.cli import main
+from lab import TestInternet
 from store import Case, Check, Store
 from tests.enrichment.conftest import hostwatch as hostwatch_child
-from tests.net import TestInternet
 
 DUTCH = "Dutch Test Hosting B.V."
 US = "Liberty Test Hosting LLC"

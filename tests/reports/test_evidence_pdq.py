@@ -17,12 +17,12 @@ import pytest
 from click.testing import Result
 from sqlalchemy import select, text, update
 
+from kernel.state import Debounce
+from lab import TestInternet
 from reports.evidence import manifest_text
 from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
 from store import Case, Check, Store
 from store.checks import NewCheck, append_checks
-from store.state import Debounce
-from tests.net import TestInternet
 from tests.reports.test_evidence import Built, build_store, hostwatch, read_csv, write_pack
 
 SHA = "ab" * 32

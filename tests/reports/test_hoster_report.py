@@ -17,11 +17,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from hostwatch.cli import main
-from hostwatch.model import Verdict
-from reports.deadlines import Outcome, Regime, judge
+from kernel.deadlines import Outcome, Regime, judge
+from kernel.model import Verdict
+from lab import TestInternet
 from store import Store
 from store.models import Case, Check, Notice, Order
-from tests.net import TestInternet
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 EVIL = '<img src=x onerror=alert(1)>Evil & "Co" Hosting'

@@ -1,5 +1,5 @@
 """The hoster report's SQL aggregation gives exactly the figures of the pure
-functions (reports.takedown, reports.deadlines) over the same cases, on SQLite
+functions (reports.takedown, kernel.deadlines) over the same cases, on SQLite
 and on PostgreSQL, for random histories (ties, censoring, reappearances,
 notices after removal, orders)."""
 
@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostwatch.model import Verdict
-from reports.deadlines import Outcome, Regime, deadline, judge
+from kernel.deadlines import Outcome, Regime, deadline, judge
+from kernel.model import Verdict
+from kernel.state import derive_state
 from reports.hosters import ReportQuery, hoster_report
 from reports.takedown import CaseTimes, Clock, takedown_figures
 from store.models import Attribution, Case, Check, Hoster, Notice, Order
-from store.state import derive_state
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 # The report is made while some deadlines are still ahead (pending).

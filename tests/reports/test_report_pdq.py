@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from hostwatch.cli import main
+from kernel.state import Debounce
 from reports.formats import render_csv, render_json, render_markdown
 from reports.hosters import HosterReport, ReportQuery, hoster_report
 from reports.html import render_html
@@ -25,7 +26,6 @@ from reports.perceptual import PdqRule
 from store import Case, Store
 from store.checks import NewCheck, append_checks
 from store.imports import import_cases
-from store.state import Debounce
 from tests.reports.test_xarf import SEEN, _build, schema_errors
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from hostwatch.model import RunHealth
+from kernel.model import RunHealth
+from kernel.state import Debounce
 from reports.evidence import Audience, EvidenceData, build_pack
 from reports.evidence_data import judgements
 from reports.formats import render_json, render_markdown
@@ -18,7 +19,6 @@ from reports.hosters import ReportQuery, hoster_report
 from reports.html import render_html
 from store.checks import NewCheck, append_checks
 from store.models import Case, Check, CrawlRun, Hoster
-from store.state import Debounce
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -111,9 +111,9 @@ def test_a_suspect_runs_gone_check_does_not_meet_a_deadline(store):
     """Deadlines use the checks that count: a broken vantage point that missed
     the material before the deadline does not make it met when healthy runs
     saw it served on both sides of the deadline."""
+    from kernel.schedule import ScheduleRule
     from reports.deadline_cases import case_deadlines
     from store.models import Notice
-    from store.schedule import ScheduleRule
 
     with store.transaction() as session:
         case_id = _case(session, "a", "csam")

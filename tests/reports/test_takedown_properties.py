@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hostwatch.model import Verdict
+from kernel.model import Verdict
+from kernel.state import Debounce, derive_state
 from reports.takedown import CaseTimes, Clock, duration, takedown_figures
-from store.state import Debounce, derive_state
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

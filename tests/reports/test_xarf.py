@@ -32,7 +32,8 @@ from sqlalchemy import create_engine, text
 
 from hostwatch.cli import main
 from hostwatch.commands.export import export, find_hoster
-from hostwatch.urls import normalise_url
+from kernel.urls import normalise_url
+from lab import TestInternet
 from reports.xarf import (
     EXTENSION_TAG,
     CaseFacts,
@@ -48,7 +49,6 @@ from store import Hoster, Store
 from store.hosters import HosterAmbiguous
 from tests.conftest import PG_URL, need_postgres
 from tests.enrichment.conftest import enrich_env
-from tests.net import TestInternet
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "xarf" / "v4"
 REPORTER = Party("Offlimits", "meldpunt@offlimits.test", "offlimits.test")

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
+from kernel.state import Debounce
 from store import Case, Check
 from store.checks import NewCheck, append_checks, verify_chain
-from store.state import Debounce
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

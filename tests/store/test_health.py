@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from hostwatch.model import RunHealth
+from kernel.model import RunHealth
+from kernel.state import Debounce
 from store.checks import NewCheck, append_checks
 from store.health import (
     ControlPhase,
@@ -20,7 +21,6 @@ from store.health import (
     tally_run,
 )
 from store.models import Case, CrawlRun
-from store.state import Debounce
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 RULE = HealthRule(share=0.5, min_cases=20, no_address_share=0.9)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from alembic import command
 from sqlalchemy import select, text
 
-from hostwatch.urls import normalise_url
+from kernel.urls import normalise_url
 from store import Case, Store
 from store.db import _alembic_config
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import store
 
-PRODUCT = {"hostwatch", "crawler", "enrichment", "reports", "store", "tests"}
+PRODUCT = {"hostwatch", "kernel", "outbound", "crawler", "enrichment", "reports", "store", "lab",
+           "tests"}
 VERSIONS = Path(store.__file__).parent / "migrations" / "versions"
 
 

@@ -10,11 +10,11 @@ from sqlalchemy import select, text
 
 from enrichment.attribute import Attributor, enrich
 from enrichment.network import AsNames, AsnTable
-from hostwatch.config import Config
+from kernel.config import Config
+from kernel.state import Debounce
 from store import Attribution, Case, Store
 from store.checks import NewCheck, append_checks
 from store.imports import import_checks
-from store.state import Debounce
 from tests.crawler.conftest import add_cases
 
 RULES = Debounce()

@@ -22,11 +22,11 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 
 from hostwatch.cli import main
+from kernel.state import Debounce
 from store import Case, Check, Store
 from store.checks import GENESIS, NewCheck, append_checks, verify_chain
 from store.db import _alembic_config
 from store.imports import import_cases
-from store.state import Debounce
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 SHA = "ab" * 32

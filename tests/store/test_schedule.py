@@ -7,18 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostwatch.model import CaseState, RunHealth
+from kernel.model import CaseState, RunHealth
+from kernel.schedule import CheckKind, ScheduleRule, is_open, next_check, pending_check
 from store.models import Case, Check, CrawlRun, Order
-from store.schedule import (
-    CheckKind,
-    ScheduleRule,
-    count_deadline_due,
-    is_open,
-    iter_deadline_due,
-    next_check,
-    pending_case_ids,
-    pending_check,
-)
+from store.schedule import count_deadline_due, iter_deadline_due, pending_case_ids
 
 DEADLINE = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 RULE = ScheduleRule(margin=timedelta(minutes=5), window=timedelta(days=2))

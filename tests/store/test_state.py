@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
-from hostwatch.model import CaseState, Verdict
-from store.state import Debounce, derive_state
+from kernel.model import CaseState, Verdict
+from kernel.state import Debounce, derive_state
 
 T0 = datetime(2026, 5, 1, 0, 0, tzinfo=UTC)
 V = Verdict

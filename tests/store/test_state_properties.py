@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hostwatch.model import CaseState, Verdict, VerdictGroup
-from store.state import Debounce, derive_state
+from kernel.model import CaseState, Verdict, VerdictGroup
+from kernel.state import Debounce, derive_state
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 

@@ -7,9 +7,9 @@ import time
 import pytest
 from sqlalchemy import select, text
 
+from kernel.state import Debounce
 from store import Case, Check, StoreError
 from store.checks import verify_chain
-from store.state import Debounce
 from store.writer import WriterProcess, WriterSetup
 from tests.store.test_checks import add_case, check
 
@@ -67,7 +67,7 @@ def test_the_writer_exits_when_the_crawl_dies(sqlite_url, tmp_path):
     script = tmp_path / "parent.py"
     script.write_text(
         "import os, sys\n"
-        "from store.state import Debounce\n"
+        "from kernel.state import Debounce\n"
         "from store.writer import WriterProcess, WriterSetup\n"
         f"w = WriterProcess(WriterSetup({sqlite_url!r}, Debounce()))\n"
         "print(w._process.pid, flush=True)\n"

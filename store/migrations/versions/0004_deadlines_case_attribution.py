@@ -17,7 +17,7 @@ depends_on = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-# The deadline rules as reports.deadlines had them, frozen here: a migration
+# The deadline rules as kernel.deadlines had them, frozen here: a migration
 # must compute the same whatever the live code becomes (and must not import it).
 NOTICE_HOURS, ATKM_MAX_HOURS, TERRORIST_HOURS = 24, 12, 1
 ATKM_ORDER, TERRORIST_1H = "atkm_order", "terrorist_1h"

@@ -15,7 +15,7 @@
    findable as an alias of kind ``key``.
 
 Migrations never import live code: the SQL of store.of_record and the name
-reduction of hostwatch.orgnames are copied here as they were at 0006.
+reduction of kernel.orgnames are copied here as they were at 0006.
 
 Revision ID: 0006
 Revises: 0005
@@ -43,7 +43,7 @@ _OF_RECORD = (
     "AND c.verdict NOT IN ('blocked_address', 'dns_error', 'nxdomain') "
     "ORDER BY c.checked_at DESC, c.id DESC LIMIT 1)")
 
-# hostwatch.orgnames at 0006.
+# kernel.orgnames at 0006.
 _FORMS = {
     "bv": "bv", "nv": "nv", "vof": "vof", "bvba": "bvba", "sprl": "sprl", "cv": "cv",
     "gmbh": "gmbh", "mbh": "mbh", "ag": "ag", "kg": "kg", "ug": "ug", "ev": "ev", "se": "se",

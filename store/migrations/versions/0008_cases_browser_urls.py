@@ -2,7 +2,7 @@
 
 Before #10 a host such as "3232235777" or "0x7f.1" was kept as a DNS name,
 looked up, found "nxdomain" and the case counted as removed; a browser reads
-it as the IPv4 address 192.168.1.1 or 127.0.0.1. hostwatch.urls now parses
+it as the IPv4 address 192.168.1.1 or 127.0.0.1. kernel.urls now parses
 reported URLs as the WHATWG URL Standard does. This rewrites each stored
 case's url_normalised and host from its URL as reported (which is never
 changed), so that stored cases are checked where a browser would go and
@@ -28,7 +28,7 @@ depends_on = None
 BATCH = 5_000
 log = logging.getLogger("hostwatch.migrations")
 
-# hostwatch.urls.normalise_url as it stood, frozen here: a migration must
+# kernel.urls.normalise_url as it stood, frozen here: a migration must
 # give the same result whatever the live code becomes (and must not import it).
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -3,7 +3,7 @@
 Before #11 the normal form dropped every fragment, so a case reported as
 ``https://h/app/#/photo/21`` was checked at ``https://h/app/``: the app's
 start page, not the reported photo. A fragment that starts with "/" or "!"
-is now a route and part of the normal form (hostwatch.urls). This appends
+is now a route and part of the normal form (kernel.urls). This appends
 the route, serialised as a browser writes it, to the stored normal form of
 each case whose URL as reported carries one (the URL as reported is never
 changed; the host does not change). Every report is its own case with its
@@ -13,7 +13,7 @@ start page. Checks already made are evidence and stay as they are.
 
 Self-contained on purpose: a migration must keep meaning what it meant when
 it was written, so it does not import hostwatch's code (it uses ada-url,
-the parser hostwatch.urls uses, directly).
+the parser kernel.urls uses, directly).
 
 Revision ID: 0009
 Revises: 0008
@@ -33,7 +33,7 @@ BATCH = 5_000
 SHOWN_IDS = 200
 log = logging.getLogger("hostwatch.migrations")
 
-# As hostwatch.urls had them when this was written.
+# As kernel.urls had them when this was written.
 ROUTE_PREFIXES = ("/", "!")
 _C0_OR_SPACE = "".join(map(chr, range(0x21)))
 

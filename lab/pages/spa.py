@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import hashlib
 
-from tests.net.behaviours import Serve, marker_body
-from tests.net.hosts import Host
-from tests.net.internet import NetworkKey, TestInternet
+from lab.behaviours import Serve, marker_body
+from lab.hosts import Host
+from lab.internet import NetworkKey, TestInternet
 
 __all__ = ["NOT_FOUND_TEXT", "SpaApp", "add_spa"]
 

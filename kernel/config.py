@@ -14,15 +14,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
+from kernel.errors import ConfigError
+
 # What HOSTWATCH_ALLOW_PRIVATE=1 lets through: loopback and the private ranges.
 LAB_NETWORKS: tuple[str, ...] = (
     "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
     "100.64.0.0/10", "fc00::/7",
 )
-
-
-class ConfigError(ValueError):
-    """A setting has a value hostwatch cannot use."""
 
 
 def _bool(raw: str) -> bool:

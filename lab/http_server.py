@@ -20,7 +20,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from tests.net.behaviours import (
+from lab.behaviours import (
     CHUNK_SIZE,
     Hangup,
     Reply,

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from hostwatch.model import CaseState, Verdict, VerdictGroup
+from kernel.model import CaseState, Verdict, VerdictGroup
 
 
 @dataclass(frozen=True)

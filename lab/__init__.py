@@ -1,7 +1,7 @@
 """The local test internet: DNS, scripted HTTP hosts, test networks and RDAP on loopback.
 
 Used by the test suite (in-process), ``hostwatch demo`` and the benchmarks
-(``python -m tests.net serve``). Nothing here binds or connects outside
+(``python -m lab serve``). Nothing here binds or connects outside
 127.0.0.0/8.
 
     with TestInternet() as net:
@@ -33,7 +33,7 @@ The default networks (documentation ASNs; one /24 each in 127.1.0.0/16):
 
 The last two are on purpose: a US company's NL-registered block, and a
 reseller's block inside a Dutch AS (the ASN is not the hoster). AS names are
-in tests.net.networks.DEFAULT_NETWORKS (e.g. "DUTCHHOST-NL Dutch Test
+in lab.networks.DEFAULT_NETWORKS (e.g. "DUTCHHOST-NL Dutch Test
 Hosting B.V."); abuse contacts are abuse@<hoster>.test (abuse@dutchhost.test).
 
 Hosts without a network stay in 127.0.0.0/16 (127.0.0.10 up, in no ASN);
@@ -64,8 +64,8 @@ The API, all on TestInternet:
   and rewritten when a network is added later;
 - ``rdap_url``: ``GET {rdap_url}/ip/{ip}`` answers a test network's block
   with a RIPE-shaped "ip network" object, an address of a real answer in
-  tests/data/realdata/rdap_responses.json with that real answer, anything else
-  with 404 (``/entity/{handle}`` and ``/autnum/{asn}`` too; see tests.net.rdap);
+  lab/data/realdata/rdap_responses.json with that real answer, anything else
+  with 404 (``/entity/{handle}`` and ``/autnum/{asn}`` too; see lab.rdap);
 - ``rdap_fail(target, status=503, *, times=None, delay=0.0, retry_after=None)``,
   ``rdap_slow(target, seconds, *, times=None)``, ``rdap_redirect(target, to,
   status=302, *, times=None)`` (``Location: {to}/ip/{address}``),
@@ -74,7 +74,7 @@ The API, all on TestInternet:
 - ``rdap_hits`` (list of RdapHit: path, ip, status), ``rdap_hit_count(target=None)``,
   ``clear_rdap_hits()``: proof of caching.
 
-Galleries that render with JavaScript (tests.net.gallery), for the browser
+Galleries that render with JavaScript (lab.gallery), for the browser
 checks: a plain fetch of the page gets a shell without media; only a browser
 running its script sees the image, the video, the CSS background, the
 changed image, the removal notice, the popups and redirect, or a page that
@@ -92,7 +92,7 @@ A browser reaches it with ``--host-resolver-rules=MAP jsgallery.test
 docstring.
 """
 
-from tests.net.behaviours import (
+from lab.behaviours import (
     Behaviour,
     Bursts,
     EndlessRedirect,
@@ -116,16 +116,16 @@ from tests.net.behaviours import (
     Stream,
     marker_body,
 )
-from tests.net.gallery import (
+from lab.gallery import (
     REMOVED_SELECTOR,
     REMOVED_TEXT,
     ItemState,
     JsGallery,
     add_js_gallery,
 )
-from tests.net.internet import Hit, Host, TestInternet
-from tests.net.networks import DEFAULT_NETWORKS, Network, NetworkSpec, cdn_headers
-from tests.net.rdap import RdapHit
+from lab.internet import Hit, Host, TestInternet
+from lab.networks import DEFAULT_NETWORKS, Network, NetworkSpec, cdn_headers
+from lab.rdap import RdapHit
 
 __all__ = [
     "DEFAULT_NETWORKS",

@@ -1,6 +1,6 @@
 """Pages that are not done at "load": late swaps, lazy loading, endless loading.
 
-Unlike the JS gallery (`tests.net.gallery`: one script, one API call, then
+Unlike the JS gallery (`lab.gallery`: one script, one API call, then
 the final picture), each page here changes what it shows *after* it loaded,
 the ways real sites do, and is plain static HTML with an inline script:
 
@@ -62,7 +62,7 @@ Page kinds (one method each; every one returns the page's URL):
                     ``photo_first=False`` the photo comes after the comment
 
 Media: /photos/<id>.jpg (the photo), /photos/<id>-thumb.jpg, /spinner.gif;
-each body holds ``marker`` (tests.net.behaviours.marker_body) and is served
+each body holds ``marker`` (lab.behaviours.marker_body) and is served
 with ``Cache-Control: no-store`` in every round.
 """
 
@@ -72,9 +72,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from tests.net.behaviours import Behaviour, Context, Hangup, Reply, Request, Serve, marker_body
-from tests.net.hosts import Host
-from tests.net.internet import NetworkKey, TestInternet
+from lab.behaviours import Behaviour, Context, Hangup, Reply, Request, Serve, marker_body
+from lab.hosts import Host
+from lab.internet import NetworkKey, TestInternet
 
 __all__ = ["CLOAK_TELLS", "NOTICE_TEXT", "BusyPages", "add_busy_pages"]
 

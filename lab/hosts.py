@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from tests.net.behaviours import (
+from lab.behaviours import (
     Behaviour,
     Homepage,
     LoginPage,
@@ -21,10 +21,10 @@ from tests.net.behaviours import (
     Response,
     Status,
 )
-from tests.net.networks import Network
+from lab.networks import Network
 
 if TYPE_CHECKING:
-    from tests.net.internet import TestInternet
+    from lab.internet import TestInternet
 
 _BUILTIN: dict[str, Behaviour] = {"/": Homepage(), "/login": LoginPage()}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from kernel.errors import StoreError
 from store import Store
 
 # "host" as a number: the first half of every hostwatch advisory lock key; the
@@ -25,7 +26,7 @@ _LOCK = text("SELECT pg_try_advisory_lock(:k, hashtext(coalesce(current_schema()
 _UNLOCK = text("SELECT pg_advisory_unlock(:k, hashtext(coalesce(current_schema(), '')))")
 
 
-class LockBusy(RuntimeError):
+class LockBusy(StoreError):
     """Another run holds the lock."""
 
 
@@ -38,7 +39,7 @@ class RunLock:
         elif store.dialect == "postgresql":
             self.path = None
         else:  # in-memory SQLite or another database: a file in the data dir
-            self.path = Path(data_dir).resolve() / "hostwatch.lock"
+            self.path = Path(data_dir).resolve() / "store.lock"
         self._fd: int | None = None
         self._connection: Any = None
 

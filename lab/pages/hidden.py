@@ -2,7 +2,7 @@
 
 Two hosts: a "photo site" and a second host, ``notices.test`` (another
 origin), whose page the photo site puts in an iframe. Unlike the JS gallery
-(`tests.net.gallery`), these pages are static HTML with small inline scripts,
+(`lab.gallery`), these pages are static HTML with small inline scripts,
 and each hides its notice or its photo in one place a person still sees:
 
     iframe-notice     a banner image, and the notice in a cross-origin iframe
@@ -62,10 +62,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from tests.net.behaviours import Serve, marker_body
-from tests.net.gallery import REMOVED_CLASS, REMOVED_TEXT
-from tests.net.hosts import Host
-from tests.net.internet import TestInternet
+from lab.behaviours import Serve, marker_body
+from lab.gallery import REMOVED_CLASS, REMOVED_TEXT
+from lab.hosts import Host
+from lab.internet import TestInternet
 
 __all__ = ["PAGES", "HiddenSite", "add_hidden_site"]
 

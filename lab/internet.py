@@ -3,7 +3,7 @@
 Each host gets its own address and an A record; every host listens on the
 same HTTP port. A host without a network lives in 127.0.0.0/16 (from
 127.0.0.10 up, in no ASN); a host in a test network gets an address of that
-network's block (see ``tests.net.networks`` for the address plan). Routes map
+network's block (see ``lab.networks`` for the address plan). Routes map
 a path to a behaviour, or to a list of behaviours indexed by ``net.round``
 (the last one repeats), so one test can script "served, then gone" across
 crawl rounds.
@@ -23,10 +23,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
-from tests.net.dns_server import DnsServer, Zone, canonical
-from tests.net.hosts import Hit, Host
-from tests.net.http_server import HttpServer, Listener, listen, listen_all
-from tests.net.networks import (
+from lab.dns_server import DnsServer, Zone, canonical
+from lab.hosts import Hit, Host
+from lab.http_server import HttpServer, Listener, listen, listen_all
+from lab.networks import (
     ASN_TABLE_FILE,
     ASNAMES_FILE,
     CUSTOM_NETWORKS_FROM,
@@ -40,7 +40,7 @@ from tests.net.networks import (
     make_network,
     write_network_files,
 )
-from tests.net.rdap import REAL_RESPONSES, RdapHit, RdapServer, Target
+from lab.rdap import REAL_RESPONSES, RdapHit, RdapServer, Target
 
 __all__ = ["FIRST_HOST_IP", "Hit", "Host", "TestInternet"]
 
@@ -59,7 +59,7 @@ class TestInternet:
     listens at once.
 
     ``networks`` are the test networks to start with (default
-    :data:`~tests.net.networks.DEFAULT_NETWORKS`; ``()`` for none).
+    :data:`~lab.networks.DEFAULT_NETWORKS`; ``()`` for none).
     ``rdap_responses`` is the real RDAP data served by IP (None: none).
     ``files_dir`` is where the ASN table and asnames file go (kept after
     stop); by default a temporary directory removed by stop().

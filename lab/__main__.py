@@ -1,10 +1,10 @@
 """Run the local test internet in its own process (benchmarks, the demo).
 
-    python -m tests.net serve --hosts 4 --paths 100 [--size 2048] [--ttl 60] [--images K]
+    python -m lab serve --hosts 4 --paths 100 [--size 2048] [--ttl 60] [--images K]
 
 starts hosts h0.bench.test ... h{N-1}.bench.test, each serving a distinct
 marker_body at /c/0 ... /c/{M-1}; with ``--images K`` (K > 0) each also
-serves real pictures (tests.net.images, K of them, made in memory): at
+serves real pictures (lab.images, K of them, made in memory): at
 /i/{j} the reported JPEG of picture `bench_image_seed(host, j, N, K)`, and
 at /i/{j}/{variant} each of its re-encodings (images.SAME_PICTURE). Then it
 prints one JSON line to stdout:
@@ -31,8 +31,8 @@ import sys
 import threading
 from types import FrameType
 
-from tests.net.behaviours import Serve, marker_body
-from tests.net.internet import TestInternet
+from lab.behaviours import Serve, marker_body
+from lab.internet import TestInternet
 
 
 def bench_marker(host: int, path: int) -> str:
@@ -41,7 +41,7 @@ def bench_marker(host: int, path: int) -> str:
 
 
 def bench_image_seed(host: int, path: int, hosts: int, images: int) -> int:
-    """The picture (tests.net.images seed) at /i/{path} of h{host}.bench.test:
+    """The picture (lab.images seed) at /i/{path} of h{host}.bench.test:
     the farm's K pictures taken in turn over the cases, host by host."""
     return 1 + (path * hosts + host) % images
 
@@ -64,7 +64,7 @@ def _image_routes(images: int) -> dict[int, dict[str, Serve]]:
     reported JPEG at "" and each re-encoding at "/{variant}"."""
     if not images:
         return {}
-    from tests.net import images as pictures  # Pillow: only when asked
+    from lab import images as pictures  # Pillow: only when asked
 
     routes = {}
     for seed in range(1, images + 1):
@@ -139,7 +139,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.net",
+        prog="python -m lab",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from hostwatch.model import Verdict, VerdictGroup
+from kernel.model import Verdict, VerdictGroup
 
 
 class Regime(StrEnum):

@@ -12,7 +12,7 @@ in a Server header or an http(s) redirect URL would rightly be stored.
 
 from __future__ import annotations
 
-from tests.net.behaviours import marker_body
+from lab.behaviours import marker_body
 
 
 def hostile_replies(marker: bytes) -> dict[str, bytes]:

@@ -4,7 +4,7 @@ A behaviour turns one request into a reply: a :class:`Response` (status,
 headers and a body or a stream) or a :class:`Hangup` (some raw bytes or
 nothing, then the connection is closed). Behaviours are plain data with no
 I/O, so they can be listed per round and checked without a server; the server
-in ``tests.net.http`` does the writing.
+in ``lab.http`` does the writing.
 """
 
 from __future__ import annotations

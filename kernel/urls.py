@@ -47,6 +47,8 @@ from urllib.parse import urlsplit
 
 from ada_url import URL, HostType
 
+from kernel.errors import HostwatchError
+
 __all__ = ["ROUTE_PREFIXES", "NormalisedUrl", "Refusal", "UrlError", "browser_target",
            "browser_url", "document_url", "is_route", "normalise_url", "redirect_url", "site_of",
            "url_route", "url_host"]
@@ -81,7 +83,7 @@ class Refusal(StrEnum):
     PORT_ZERO = "port 0 cannot be connected to"
 
 
-class UrlError(ValueError):
+class UrlError(HostwatchError, ValueError):
     """A reported URL that hostwatch cannot check; ``refusal`` says why."""
 
     def __init__(self, refusal: Refusal, detail: str = "") -> None:

@@ -5,9 +5,9 @@ redirect is a URL a server chose: followed blindly, it turns hostwatch against
 the hotline's own network or a cloud metadata service (169.254.169.254). So
 every connection `guarded_get` makes, the first and every redirect hop:
 
-1. resolves its host through hostwatch's resolver (`enrichment.dns.Resolver`:
+1. resolves its host through hostwatch's resolver (`outbound.dns.Resolver`:
    HOSTWATCH_NAMESERVERS, never the system's getaddrinfo);
-2. keeps only the addresses the address guard (`crawler.guard`, the crawl's
+2. keeps only the addresses the address guard (`outbound.guard`, the crawl's
    own) lets through, with the operator's HOSTWATCH_ALLOW_PRIVATE networks;
 3. connects to one of those checked addresses itself, sending the name in the
    Host header and as TLS server name (certificates are verified for the
@@ -39,10 +39,10 @@ from enum import StrEnum
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-from crawler.guard import Network, forbidden_reason
-from enrichment import EnrichmentError
-from enrichment.dns import DnsFailure, Resolver
-from hostwatch.urls import redirect_url, url_host
+from kernel.errors import EnrichmentError
+from kernel.urls import redirect_url, url_host
+from outbound.dns import DnsFailure, Resolver
+from outbound.guard import Network, forbidden_reason
 
 __all__ = ["FetchError", "FetchErrorKind", "GuardedGet", "Reply", "allowed_addresses",
            "redirect_target", "status_text"]
@@ -98,7 +98,7 @@ def allowed_addresses(addresses: Sequence[str], allow: Sequence[Network]) -> tup
 
 def redirect_target(current: str, location: str | None, hop: int) -> str:
     """The absolute URL redirect number ``hop`` sends to, read as a browser
-    reads it (hostwatch.urls.redirect_url: numeric IPv4 forms as the
+    reads it (kernel.urls.redirect_url: numeric IPv4 forms as the
     address, IDN hosts in punycode, spaces and other bytes percent-encoded,
     no fragment, no user info), so
     that the guard judges the address a browser would connect to;

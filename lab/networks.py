@@ -221,7 +221,7 @@ def asn_table_text(networks: Iterable[Network]) -> str:
     now = datetime.now(UTC).strftime("%a %b %d %H:%M:%S %Y")
     header = [
         "; IP-ASN32-DAT file",
-        "; Original file : hostwatch tests/net test networks",
+        "; Original file : hostwatch lab test networks",
         f"; Converted on  : {now}",
         f"; Prefixes      : {len(rows)}",
         "; ",

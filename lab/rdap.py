@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from tests.net.behaviours import Reply, Request, Response, reason_phrase
-from tests.net.networks import Network
+from lab.behaviours import Reply, Request, Response, reason_phrase
+from lab.networks import Network
 
 log = logging.getLogger(__name__)
 
-REALDATA = Path(__file__).resolve().parents[1] / "data" / "realdata"
-"""The real data of tests/data/realdata (a copy of the project's shared real data)."""
+REALDATA = Path(__file__).resolve().parent / "data" / "realdata"
+"""The real data of lab/data/realdata (a copy of the project's shared real data)."""
 REAL_RESPONSES = REALDATA / "rdap_responses.json"
 REAL_ENTITY = REALDATA / "rdap_entity.json"
 
@@ -148,7 +148,7 @@ _NOTICES = [
     {
         "title": "Test registry",
         "description": [
-            "A local test registry of hostwatch (tests/net). The holders are fictional."
+            "A local test registry of hostwatch (lab). The holders are fictional."
         ],
     },
 ]

@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tests.net.behaviours import (
+from lab.behaviours import (
     Behaviour,
     Context,
     Hangup,
@@ -67,8 +67,8 @@ from tests.net.behaviours import (
     Serve,
     marker_body,
 )
-from tests.net.hosts import Host
-from tests.net.internet import NetworkKey, TestInternet
+from lab.hosts import Host
+from lab.internet import NetworkKey, TestInternet
 
 __all__ = [
     "DEFAULT_MARKER",

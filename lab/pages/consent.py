@@ -43,9 +43,9 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tests.net.behaviours import Behaviour, Context, Reply, Request, Serve, marker_body
-from tests.net.hosts import Host
-from tests.net.internet import TestInternet
+from lab.behaviours import Behaviour, Context, Reply, Request, Serve, marker_body
+from lab.hosts import Host
+from lab.internet import TestInternet
 
 __all__ = ["ACCEPT", "PHOTO", "WALL_TEXT", "ConsentSite", "Wall", "add_consent_site"]
 

@@ -1,0 +1,41 @@
+"""hostwatch's errors: one tree under one root, ``HostwatchError``.
+
+Each layer raises its own branch; the branches' roots live here so that every
+package can name them without importing a package above it. Catch
+``HostwatchError`` to catch everything hostwatch raises on purpose; the
+message always names what and where.
+
+    HostwatchError
+    ├── ConfigError        a setting hostwatch cannot use (also a ValueError)
+    ├── UrlError           a reported URL hostwatch cannot check (also a ValueError)
+    ├── StoreError         the store cannot be opened or used; files that cannot be imported
+    ├── EnrichmentError    DNS, RDAP, the prefix table, outbound fetches
+    ├── CrawlError         the crawl and the browser check
+    └── ReportError        reports, evidence packs, XARF, pack verification
+"""
+
+from __future__ import annotations
+
+
+class HostwatchError(Exception):
+    """Root of every error hostwatch raises on purpose."""
+
+
+class ConfigError(HostwatchError, ValueError):
+    """A setting has a value hostwatch cannot use."""
+
+
+class StoreError(HostwatchError, RuntimeError):
+    """The store cannot be opened or used."""
+
+
+class EnrichmentError(HostwatchError):
+    """Root of the enrichment's errors (DNS, RDAP, the prefix table, fetches)."""
+
+
+class CrawlError(HostwatchError):
+    """Root of the crawl's errors (the spider, its components, the browser)."""
+
+
+class ReportError(HostwatchError):
+    """Root of the reports' errors (reports, evidence packs, XARF, verification)."""
