@@ -16,7 +16,6 @@ from twisted.internet import defer, task, threads
 from twisted.python.failure import Failure
 
 from kernel.config import Config
-from kernel.state import Debounce
 from store import Store
 from store.checks import NewCheck
 from store.writer import WriterProcess, WriterSetup
@@ -33,8 +32,7 @@ class StorePipeline:
     def __init__(self, crawler: Crawler, config: Config) -> None:
         self.crawler = crawler
         self.config = config
-        self.rules = Debounce(config.removal_confirmations, config.removal_min_hours,
-                              config.transient_days)
+        self.rules = config.debounce()
         self.buffer: list[NewCheck] = []
         self.written = 0
         self.store: Store | None = None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from kernel.state import Debounce
+from kernel.config import Config
 from lab import (
     Behaviour,
     Bursts,
@@ -295,7 +295,7 @@ def _evidence_pack(store: Store, out_dir: Path) -> tuple[Path, Path]:
     from reports.evidence import Audience, build_pack, read_evidence, write_pack
 
     # The demo's debounce rule (HOSTWATCH_REMOVAL_MIN_HOURS=0, see _crawl_env).
-    rules = Debounce(min_hours=0.0)
+    rules = Config.from_env({"HOSTWATCH_REMOVAL_MIN_HOURS": "0"}).debounce()
     with store.session() as session:
         data = read_evidence(session, PACK_HOSTER, Audience.ATKM, store_url=store.safe_url,
                              rules=rules)

@@ -11,10 +11,13 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from kernel.errors import ConfigError
+from kernel.schedule import ScheduleRule
+from kernel.state import Debounce
 
 # What HOSTWATCH_ALLOW_PRIVATE=1 lets through: loopback and the private ranges.
 LAB_NETWORKS: tuple[str, ...] = (
@@ -357,6 +360,15 @@ class Config:
             if value is not None:
                 values[name] = value
         return cls(**values)
+
+    def debounce(self) -> Debounce:
+        """The removal rule (kernel/state.py) these settings make: every stage
+        that derives a case's state takes it from here."""
+        return Debounce(self.removal_confirmations, self.removal_min_hours, self.transient_days)
+
+    def schedule_rule(self) -> ScheduleRule:
+        """The deadline-check rule (kernel/schedule.py) these settings make."""
+        return ScheduleRule(timedelta(seconds=self.deadline_margin))
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces this config in a child process."""

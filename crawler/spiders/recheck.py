@@ -27,7 +27,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,8 +71,7 @@ from kernel import __version__, redact
 from kernel.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
 from kernel.config import Config
 from kernel.model import Method, Verdict, VerdictGroup
-from kernel.schedule import DEADLINE_RUN_METHOD, DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule
-from kernel.state import Debounce
+from kernel.schedule import DEADLINE_RUN_METHOD, DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import document_url, url_route
 from store import Store
 from store.checks import NewCheck
@@ -139,8 +138,7 @@ class RecheckSpider(Spider):
         self.headers = {"User-Agent": self.config.user_agent}
         self.controls: list[ControlResult] = []
         self.end_controls_sent = False
-        self.debounce = Debounce(self.config.removal_confirmations,
-                                 self.config.removal_min_hours, self.config.transient_days)
+        self.debounce = self.config.debounce()
         self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
                                       self.config.suspect_no_address_share)
         # PDQ (crawler.perceptual): decodes run in worker processes, shared
@@ -170,7 +168,7 @@ class RecheckSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.store.upgrade()
-        deadlines = ScheduleRule(timedelta(seconds=self.config.deadline_margin))
+        deadlines = self.config.schedule_rule()
         if self.due == DUE_DEADLINES:
             # Run every few minutes: with nothing pending, leave no trace and
             # do not contend for the lock with the nightly run.

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from hostwatch.commands.common import load_config, open_store
 from kernel.model import CaseState, RunHealth
-from kernel.state import Debounce
 from store.checks import refresh_cases
 from store.models import Attribution, Case, Check, CrawlRun, Hoster
 
@@ -140,8 +139,7 @@ def update(ctx: click.Context) -> None:
     """
     config = load_config(ctx)
     store = open_store(config)
-    rules = Debounce(config.removal_confirmations, config.removal_min_hours,
-                     config.transient_days)
+    rules = config.debounce()
     with store.session() as session:
         ids = list(session.scalars(select(Case.id)))
     done = 0

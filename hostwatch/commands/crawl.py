@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import click
-from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
 from sqlalchemy import func, select
 
+from crawler.run import run_crawl
 from hostwatch.commands.common import load_config, open_store
 from kernel.config import Config
 from kernel.deadlines import Regime
 from kernel.model import RunHealth
-from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY, ScheduleRule
+from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
 from reports.deadline_cases import case_deadlines
 from store import CrawlRun, Store
 from store.models import Case, Check
@@ -24,27 +22,6 @@ from store.schedule import count_deadline_due
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4
 EXIT_SUSPECT = 5  # the run was judged suspect: its failing checks count for nothing yet
-
-
-def run_crawl(config: Config, limit: int | None = None,
-              due: str = DUE_NIGHTLY, browser: bool = False) -> dict[str, object]:
-    """Run the recheck spider in this process; returns Scrapy's stats.
-
-    ``due``: ``nightly`` (every due case) or ``deadlines`` (only the pending
-    deadline checks, store.schedule). ``browser``: every case in the browser.
-    Scrapy's reactor cannot be restarted:
-    call this once per process.
-    """
-    # The spider's components read HOSTWATCH_* themselves (so that
-    # `scrapy crawl recheck` works the same): hand them this config.
-    os.environ.update(config.to_env())
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    process = CrawlerProcess(settings, install_root_handler=True)
-    crawler = process.create_crawler("recheck")
-    process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "")
-    process.start()
-    return dict(crawler.stats.get_stats()) if crawler.stats else {}
 
 
 def _report_run(store: Store, run_id: object) -> None:
@@ -71,7 +48,7 @@ def _report_deadlines(config: Config, store: Store, run_id: object) -> None:
         ids = sorted(set(session.scalars(select(Check.case_id).where(Check.run_id == run_id))))
     if not ids:
         return
-    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    rule = config.schedule_rule()
     for row in case_deadlines(store, datetime.now(UTC), rule, among=ids):
         if row.regime is not Regime.NOTICE_24H:
             click.echo("deadline\t" + as_text(row))
@@ -115,7 +92,7 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
 
 
 def _deadline_checks_pending(config: Config, store: Store) -> bool:
-    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    rule = config.schedule_rule()
     with store.session() as session:
         return count_deadline_due(session, datetime.now(UTC), rule) > 0
 

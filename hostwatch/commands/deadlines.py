@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import click
 
 from hostwatch.commands.common import load_config, open_store
 from kernel.deadlines import Outcome
-from kernel.schedule import ScheduleRule
 from reports.deadline_cases import CaseDeadline, case_deadlines
 
 
@@ -100,7 +99,7 @@ def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
     """
     config = load_config(ctx)
     store = open_store(config)
-    rule = ScheduleRule(timedelta(seconds=config.deadline_margin))
+    rule = config.schedule_rule()
     tally: Counter[tuple[str, str]] = Counter()
     for row in case_deadlines(store, datetime.now(UTC), rule, only_open=only_open):
         if as_json:

@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from hostwatch.commands.common import hoster_error, load_config, open_store, when_option
-from kernel.state import Debounce
 from store.checks import verify_chain
 from store.hosters import HosterLookupError
 from store.models import ChainHead
@@ -59,8 +58,7 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
     start, end = since, until
     if start and end and end <= start:
         raise click.BadParameter("must be later than --since", param_hint="--until")
-    rules = Debounce(config.removal_confirmations, config.removal_min_hours,
-                     config.transient_days)
+    rules = config.debounce()
     store = open_store(config)
     try:
         with store.session() as session:

@@ -17,7 +17,6 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from hostwatch.commands.common import load_config, open_store
-from kernel.state import Debounce
 from store import Store
 from store.imports import (
     FileError,
@@ -178,8 +177,7 @@ def import_checks_command(ctx: click.Context, file: Path, source: str, fmt: str 
       hostwatch import-checks old-checks.csv
     """
     config = load_config(ctx)
-    rules = Debounce(config.removal_confirmations, config.removal_min_hours,
-                     config.transient_days)
+    rules = config.debounce()
 
     def work(store: Store) -> ImportResult:
         lock = RunLock(store, config.data_dir)
