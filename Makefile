@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install chromium netns-tools demo test check lint types bench clean
+.PHONY: install chromium netns-tools demo test check lint types layers bench clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory chromium
@@ -58,7 +58,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-check: lint types netns-tools
+# The import graph: every import goes down the layers (docs/architecture.md).
+layers: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_layers.py
+
+check: lint types layers netns-tools
 	$(BIN)/python -m pytest --cov --cov-report=term-missing:skip-covered
 
 bench: $(STAMP)

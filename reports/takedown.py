@@ -1,4 +1,5 @@
-"""Time to takedown: per-case durations and Kaplan–Meier figures per group (pure).
+"""Time to takedown: Kaplan–Meier figures per group (pure); the per-case
+durations they are built on are kernel/durations.py (re-exported here).
 
 No database access: a case comes in as plain times (`CaseTimes`), as the store's
 ``derive_state()`` gives them, so an SQL layer can feed this module directly.
@@ -52,14 +53,24 @@ half the check gap, which each `Duration` states.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
-from enum import StrEnum
+from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from lifelines import KaplanMeierFitter
+
+from kernel.durations import (
+    CaseTimes,
+    Clock,
+    Duration,
+    censored_duration,
+    clock_start,
+    duration,
+    durations,
+    hours_between,
+    removal_duration,
+)
 
 if TYPE_CHECKING:
     import pandas as pd  # lifelines' own dependency; only its Series type is named here
@@ -91,75 +102,6 @@ DEFAULT_CONFIDENCE = 0.95
 # as 0.5000000000000001 and push the median a whole step later; survival values
 # this close to the level count as reaching it.
 _LEVEL_TOLERANCE = 1e-9
-
-
-class Clock(StrEnum):
-    """Where the time to removal is measured from."""
-
-    REPORT = "report"  # reported_at: how long the material stayed up once known
-    NOTICE = "notice"  # first_notice_at: the hoster's reaction to a notice
-    ORDER = "order"  # order_issued_at: the reaction to a removal order
-
-
-@dataclass(frozen=True)
-class CaseTimes:
-    """One case's times, as aware datetimes (UTC from the store).
-
-    ``removed_at`` is set for a confirmed removal and None otherwise (the
-    case counts as still online). ``removed_after`` (at most ``removed_at``) is
-    the last time the material was known served; None when nothing showed it
-    served before ``removed_at`` (checks older than a report filed late): then
-    only the upper bound of the removal is known.
-    ``last_checked_at`` is None for a case never checked.
-    """
-
-    case_id: int
-    hoster: str
-    reported_at: datetime
-    removed_after: datetime | None = None
-    removed_at: datetime | None = None
-    last_checked_at: datetime | None = None
-    first_notice_at: datetime | None = None
-    order_issued_at: datetime | None = None
-    reappearances: int = 0
-
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, datetime) and value.utcoffset() is None:
-                raise ValueError(f"case {self.case_id}: {field.name} must be timezone-aware")
-        if self.removed_after is not None and self.removed_at is None:
-            raise ValueError(f"case {self.case_id}: removed_after needs removed_at")
-        if (
-            self.removed_after is not None
-            and self.removed_at is not None
-            and self.removed_at < self.removed_after
-        ):
-            raise ValueError(f"case {self.case_id}: removed_at must not precede removed_after")
-        if self.reappearances < 0:
-            raise ValueError(f"case {self.case_id}: reappearances cannot be negative")
-
-    @property
-    def removed(self) -> bool:
-        """True when a removal is confirmed (and not undone by a reappearance)."""
-        return self.removed_at is not None
-
-
-@dataclass(frozen=True)
-class Duration:
-    """Hours from a clock's start to removal, or to the last check if not removed.
-
-    Removed: the removal lies in (``lower_hours``, ``upper_hours``];
-    ``point_hours`` is the midpoint and ``uncertainty_hours`` the width.
-    Not removed (right-censored): ``lower_hours == point_hours`` = hours followed,
-    ``upper_hours`` and ``uncertainty_hours`` are None (no upper bound).
-    """
-
-    lower_hours: float
-    upper_hours: float | None
-    point_hours: float
-    uncertainty_hours: float | None
-    removed: bool
 
 
 @dataclass(frozen=True)
@@ -198,72 +140,6 @@ class TakedownFigures:
 
 
 # ---------------------------------------------------------------- per case
-
-
-def hours_between(start: datetime, end: datetime) -> float:
-    """Signed hours from ``start`` to ``end``."""
-    return (end - start).total_seconds() / 3600.0
-
-
-def removal_duration(
-    start: datetime, removed_after: datetime | None, removed_at: datetime
-) -> Duration | None:
-    """The removal interval (removed_after, removed_at] seen from ``start``.
-
-    A start inside the interval clamps the lower bound to 0, and so does an
-    unknown ``removed_after`` (None: the interval is open below); a start at
-    or after ``removed_at`` (removal already seen) gives None: no duration on
-    this clock.
-    """
-    upper = hours_between(start, removed_at)
-    if upper <= 0:
-        return None
-    lower = 0.0 if removed_after is None else max(0.0, hours_between(start, removed_after))
-    return Duration(
-        lower_hours=lower,
-        upper_hours=upper,
-        point_hours=(lower + upper) / 2,
-        uncertainty_hours=upper - lower,
-        removed=True,
-    )
-
-
-def censored_duration(start: datetime, followed_until: datetime) -> Duration:
-    """A case not removed, followed until ``followed_until`` (at least 0 h)."""
-    hours = max(0.0, hours_between(start, followed_until))
-    return Duration(
-        lower_hours=hours, upper_hours=None, point_hours=hours, uncertainty_hours=None,
-        removed=False,
-    )
-
-
-def clock_start(case: CaseTimes, clock: Clock) -> datetime | None:
-    """When ``clock`` starts for ``case``; None when that event never happened."""
-    if clock is Clock.REPORT:
-        return case.reported_at
-    if clock is Clock.NOTICE:
-        return case.first_notice_at
-    return case.order_issued_at
-
-
-def duration(case: CaseTimes, clock: Clock = Clock.REPORT) -> Duration | None:
-    """Time to removal of ``case`` on ``clock``.
-
-    None when the clock never started (no notice, no order) or started only
-    after the removal had been seen. A never-checked case is censored at its
-    report.
-    """
-    start = clock_start(case, clock)
-    if start is None:
-        return None
-    if case.removed_at is not None:
-        return removal_duration(start, case.removed_after, case.removed_at)
-    return censored_duration(start, case.last_checked_at or case.reported_at)
-
-
-def durations(case: CaseTimes) -> dict[Clock, Duration | None]:
-    """``duration()`` of ``case`` on every clock."""
-    return {clock: duration(case, clock) for clock in Clock}
 
 
 # ---------------------------------------------------------------- per group
