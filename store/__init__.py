@@ -1,6 +1,7 @@
 """The one store every stage reads and writes (SQLAlchemy 2, SQLite or PostgreSQL)."""
 
-from store.db import Store, StoreError
+from kernel.errors import StoreError
+from store.db import Store
 from store.models import (
     Attribution,
     Base,

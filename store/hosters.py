@@ -19,9 +19,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from kernel.errors import StoreError
 from kernel.model import NAME_KINDS, AliasKind
 from kernel.orgnames import OrgName, org_name, same_company
-from store.db import StoreError
 from store.models import Attribution, Hoster, HosterAlias
 
 __all__ = ["SOURCE_RANK", "HosterAmbiguous", "HosterLookupError", "HosterNotFound", "add_alias",

@@ -101,7 +101,8 @@ def _among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElemen
     chunk, and PostgreSQL keeps the whole condition on the unique index.
     """
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+        return cast(ColumnElement[bool],
+                    column == any_(bindparam(None, list(values), type_=ARRAY(column.type))))
     return cast(ColumnElement[bool], column.in_(values))
 
 

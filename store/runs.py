@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from kernel import __version__
@@ -42,7 +42,7 @@ class DueCase:
     ref_pdq: str | None = None  # from the report, or learned from a SHA-256 match
 
 
-def _due_filter(now: datetime, rule: DueRule):  # type: ignore[no-untyped-def]
+def _due_filter(now: datetime, rule: DueRule) -> ColumnElement[bool]:
     stale = now - timedelta(hours=rule.recheck_hours)
     watched = now - timedelta(days=rule.watch_removed_days)
     not_recent = or_(Case.last_counted_at.is_(None), Case.last_counted_at <= stale)

@@ -28,9 +28,10 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any
 
+from kernel.errors import StoreError
 from kernel.state import Debounce
 from store.checks import NewCheck, append_checks
-from store.db import Store, StoreError
+from store.db import Store
 
 
 @dataclass(frozen=True)
