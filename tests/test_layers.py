@@ -192,3 +192,16 @@ def test_a_package_cycle_is_found(tmp_path: Path) -> None:
                             "top/__init__.py": "import low\n", "peer/__init__.py": ""})
     assert package_cycles(root, SMALL) == [["low", "mid", "top", "low"]]
     assert len(violations(root, SMALL)) == 2  # low -> mid and mid -> top go up
+
+
+def test_the_product_ships_without_tests() -> None:
+    """What the wheel installs (pyproject's package list): every layer, never `tests`."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    found = config["tool"]["setuptools"]["packages"]["find"]
+    shipped = find_packages(str(ROOT), include=found["include"], exclude=found.get("exclude", ()))
+    assert {name.split(".")[0] for name in shipped} == set(LAYERS)
+    assert "lab" in shipped and not any(name.split(".")[0] in NOT_PRODUCT for name in shipped)
