@@ -48,7 +48,7 @@ from crawler.browser import (
     META_REFERENCE,
 )
 from crawler.resolver import GuardedResolver, shared_resolver
-from kernel.config import Config
+from crawler.settings import config_of
 from outbound.guard import parse_networks
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class GuardedAiohttpHandler(AiohttpDownloadHandler):
         # Scrapy's handler minus its session (we make our own below).
         BaseStreamingDownloadHandler.__init__(self, crawler)
         self._ssl_context = _make_ssl_context(crawler.settings)
-        config = self._config = Config.from_env()
+        config = self._config = config_of(crawler.settings)
         self._browser: BrowserChecker | None = None
         connector = aiohttp.TCPConnector(
             local_addr=self._bind_address,

@@ -18,8 +18,8 @@ from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import RefusedTarget
 from crawler.resolver import shared_resolver
+from crawler.settings import config_of
 from crawler.verdict import ErrorKind
-from kernel.config import Config
 from kernel.urls import browser_target, redirect_url
 from outbound.dns import DnsFailure, DnsFailureKind, Resolver
 from outbound.guard import Network, forbidden_reason, parse_networks
@@ -57,7 +57,7 @@ class AddressGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
-        config = Config.from_env()
+        config = config_of(crawler.settings)
         return cls(shared_resolver(config), parse_networks(config.allow_private))
 
     async def process_request(self, request: Request) -> Request | None:

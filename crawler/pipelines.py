@@ -15,6 +15,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer, task, threads
 from twisted.python.failure import Failure
 
+from crawler.settings import config_of
 from kernel.config import Config
 from store import Store
 from store.checks import NewCheck
@@ -43,7 +44,7 @@ class StorePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
-        return cls(crawler, Config.from_env())
+        return cls(crawler, config_of(crawler.settings))
 
     def open_spider(self) -> None:
         self.store = getattr(self.crawler.spider, "store", None) or Store(self.config.db)

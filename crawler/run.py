@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from scrapy.crawler import CrawlerProcess
-from scrapy.settings import Settings
 
+from crawler.settings import crawl_settings
 from kernel.config import Config
 from kernel.schedule import DUE_NIGHTLY
 
@@ -15,17 +13,15 @@ def run_crawl(config: Config, limit: int | None = None,
               due: str = DUE_NIGHTLY, browser: bool = False) -> dict[str, object]:
     """Run the recheck spider in this process; returns Scrapy's stats.
 
+    ``config`` reaches the spider's components in the crawler's settings
+    (crawler.settings: `crawl_settings`, `config_of`); the process
+    environment is neither read nor changed for it.
     ``due``: ``nightly`` (every due case) or ``deadlines`` (only the pending
     deadline checks, store.schedule). ``browser``: every case in the browser.
     Scrapy's reactor cannot be restarted:
     call this once per process.
     """
-    # The spider's components read HOSTWATCH_* themselves (so that
-    # `scrapy crawl recheck` works the same): hand them this config.
-    os.environ.update(config.to_env())
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(crawl_settings(config), install_root_handler=True)
     crawler = process.create_crawler("recheck")
     process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "")
     process.start()

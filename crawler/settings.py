@@ -1,14 +1,21 @@
 """Scrapy settings of the hostwatch crawler (scrapy.cfg: default = crawler.settings).
 
-Values that users tune come from hostwatch's own settings (HOSTWATCH_*, see
-kernel/config.py); `scrapy_overrides()` maps them onto Scrapy's names and
-the spider applies them, so `scrapy crawl recheck` and `hostwatch crawl`
-behave the same.
+Values that users tune come from hostwatch's own settings (kernel/config.py):
+the crawl's `Config` travels in the Scrapy setting HOSTWATCH_CONFIG, where
+`crawler.run.run_crawl` puts it (`crawl_settings()`), and every component
+takes it from its crawler's settings with `config_of()`. Under a plain
+`scrapy crawl recheck` nobody put one there: the spider's ``update_settings``
+reads HOSTWATCH_* from the environment then, once, and puts that Config
+there (`apply_config()`). `scrapy_overrides()` maps the Config onto Scrapy's
+own names, applied in the same place, so `scrapy crawl recheck` and
+`hostwatch crawl` behave the same.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from scrapy.settings import BaseSettings, Settings
 
 from kernel.config import Config
 
@@ -92,6 +99,41 @@ EXTENSIONS = {
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
 LOG_LEVEL = "INFO"
+# The crawl's kernel.config.Config (see the module docstring); None: not
+# given, read from the environment (HOSTWATCH_*) by the spider, once.
+HOSTWATCH_CONFIG = None
+
+
+def crawl_settings(config: Config) -> Settings:
+    """The Scrapy settings of a crawl under ``config``: this module's, and
+    ``config`` itself for every component (`config_of`)."""
+    settings = Settings()
+    settings.setmodule(__name__, priority="project")
+    settings.set("HOSTWATCH_CONFIG", config, priority="project")
+    return settings
+
+
+def config_of(settings: BaseSettings) -> Config:
+    """The crawl's Config, from its Scrapy settings. Without one (a plain
+    `scrapy crawl recheck`), the one read from HOSTWATCH_* now: the only
+    place where the crawl reads the environment for its configuration."""
+    config = settings.get("HOSTWATCH_CONFIG")
+    if config is None:
+        return Config.from_env()
+    if not isinstance(config, Config):
+        raise TypeError(f"the Scrapy setting HOSTWATCH_CONFIG must be a kernel.config.Config, "
+                        f"not {type(config).__name__}")
+    return config
+
+
+def apply_config(settings: BaseSettings) -> Config:
+    """Fix the crawl's Config in ``settings`` (read once here when none was
+    given) and the Scrapy settings that follow from it; the spider's
+    ``update_settings`` calls this, before any component is built."""
+    config = config_of(settings)
+    settings.set("HOSTWATCH_CONFIG", config, priority="spider")
+    settings.setdict(scrapy_overrides(config), priority="spider")
+    return config
 
 
 def scrapy_overrides(config: Config) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from crawler.perceptual import (
     shared_hasher,
     undecodable,
 )
-from crawler.settings import scrapy_overrides
+from crawler.settings import apply_config, config_of
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
     ErrorKind,
@@ -111,7 +111,7 @@ class RecheckSpider(Spider):
 
     def __init__(self, *args: Any, limit: str | int | None = None,
                  due: str | None = None, browser: str | bool | None = None,
-                 **kwargs: Any) -> None:
+                 config: Config | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limit = int(limit) if limit not in (None, "") else None
         # -a browser=1: every case in the browser (hostwatch crawl --browser).
@@ -120,7 +120,10 @@ class RecheckSpider(Spider):
         if self.due not in (DUE_NIGHTLY, DUE_DEADLINES):
             raise ValueError(f"spider argument due: expected {DUE_NIGHTLY} or {DUE_DEADLINES}, "
                              f"got {due!r}")
-        self.config = Config.from_env()
+        if not isinstance(config, Config):
+            # from_crawler hands it over, from the crawler's settings.
+            raise TypeError("RecheckSpider needs the crawl's Config (build it with from_crawler)")
+        self.config = config
         self.rules = PlaceholderRules.load(self.config.placeholder_hashes,
                                            self.config.placeholder_markers)
         self.browser_rules = BrowserRules.load(self.config.browser_rules)
@@ -149,7 +152,9 @@ class RecheckSpider(Spider):
     @classmethod
     def update_settings(cls, settings: BaseSettings) -> None:
         super().update_settings(settings)
-        settings.setdict(scrapy_overrides(Config.from_env()), priority="spider")
+        # The crawl's Config (run_crawl's, or HOSTWATCH_* read once under a
+        # plain `scrapy crawl`) and the Scrapy settings it sets.
+        apply_config(settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> RecheckSpider:
@@ -160,6 +165,7 @@ class RecheckSpider(Spider):
         level = crawler.settings.get("LOG_LEVEL", "INFO")
         for name in ("scrapy", "twisted", "py.warnings"):
             logging.getLogger(name).setLevel(level)
+        kwargs["config"] = config_of(crawler.settings)
         spider: RecheckSpider = super().from_crawler(crawler, *args, **kwargs)  # type: ignore[assignment]
         crawler.signals.connect(spider.idle, signal=signals.spider_idle)
         return spider
