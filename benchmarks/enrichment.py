@@ -88,8 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
+    from enrichment.asn import AsNames, AsnTable
     from enrichment.attribute import Attributor, Target
-    from enrichment.network import AsNames, AsnTable, RdapClient
+    from enrichment.rdap_client import RdapClient
     from kernel.config import Config
     from lab import TestInternet
     from store import Network, Store

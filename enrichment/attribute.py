@@ -35,10 +35,12 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from enrichment import EnrichmentError
+from enrichment.asn import AsNames, AsnTable
 from enrichment.hosters import HosterDecision, HosterRegistry, hoster_of_record
 from enrichment.identity import HosterBook, identity_of
 from enrichment.jurisdiction import jurisdiction
-from enrichment.network import AsNames, AsnTable, NetworkInfo, RdapClient
+from enrichment.rdap_client import RdapClient
+from enrichment.rdap_parse import NetworkInfo
 from kernel.cdn import CdnDetection, detect_cdn
 from kernel.config import Config
 from kernel.urls import url_host

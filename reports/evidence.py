@@ -1,14 +1,20 @@
 """Evidence packs: everything the store knows about one hoster's cases, for ATKM or ACM.
 
-`read_evidence()` (in `reports.evidence_data`) reads one hoster's cases and
-computes their figures; `reports.evidence_docs` writes the documents for
-people. This module makes the pack of them: `build_pack()` turns the data
-into the pack's files (pure: file name -> bytes): CSV tables, figures, the
-hoster and why it is (not) Dutch, the method, the regulator's points
-(``dsa.md`` for ACM, ``atkm.md`` for ATKM), ``pack.json`` and
-``MANIFEST.sha256``. `write_pack()` writes the folder and its zip without ever
-leaving half a pack behind. The names other modules use from the two parts are
-re-exported here, so ``reports.evidence`` stays the one place to import from.
+Part three (build and write), and the entry point. The data flows one way:
+
+1. collect: `read_evidence()` (`reports.evidence_data`) reads one hoster's
+   cases from the store into an `EvidenceData`; `findings()` works out its
+   judgements and figures once;
+2. render: `reports.evidence_docs` turns those into the content of each file
+   (CSV tables, JSON documents, Markdown for people);
+3. build and write (here): `build_pack()` chooses the files for the audience
+   (``dsa.md``/``dsa.json`` for ACM, ``atkm.md`` for ATKM), encodes them and
+   adds ``MANIFEST.sha256`` (pure: file name -> bytes); `write_pack()` writes
+   the folder and its zip without ever leaving half a pack behind.
+
+Each module imports only the ones before it. The names other modules use
+from the two parts are re-exported here, so ``reports.evidence`` stays the
+one place to import from.
 
 No material is read or written: the store holds none, and the pack carries
 hashes, URLs and metadata only.
@@ -22,47 +28,47 @@ import os
 import shutil
 import uuid
 import zipfile
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kernel import __version__
-from kernel.model import Verdict, VerdictGroup
-from reports.csvsafe import csv_text, rfc3339
+from reports.csvsafe import rfc3339
 from reports.evidence_data import (
-    ATTRIBUTION_COLUMNS,
-    CASE_COLUMNS,
-    CHECK_COLUMNS,
-    MANIFEST,
-    NOTICE_COLUMNS,
-    ORDER_COLUMNS,
-    RUN_COLUMNS,
     Audience,
     EvidenceData,
     EvidenceError,
-    attribution_cells,
-    case_cells,
-    check_cells,
-    figures,
     find_hoster,
-    judgements,
+    findings,
     read_evidence,
-    run_cells,
 )
 from reports.evidence_docs import (
+    CASE_COLUMNS,
+    CHECK_COLUMNS,
+    CHECK_COLUMNS_BEFORE_PDQ,
+    MANIFEST,
+    PACK_FORMAT,
     atkm_md,
+    attributions_csv,
+    cases_csv,
+    check_cells,
+    checks_csv,
     dsa_document,
     dsa_md,
+    figures_document,
+    hoster_document,
     jurisdiction_md,
     method_md,
+    notices_csv,
+    orders_csv,
+    pack_document,
     readme_md,
+    runs_csv,
 )
-from store.models import Hoster, HosterAlias
 
 __all__ = [
     "CASE_COLUMNS",
     "CHECK_COLUMNS",
+    "CHECK_COLUMNS_BEFORE_PDQ",
     "MANIFEST",
     "PACK_FORMAT",
     "Audience",
@@ -71,13 +77,13 @@ __all__ = [
     "build_pack",
     "check_cells",
     "find_hoster",
+    "hoster_document",
     "manifest_text",
+    "pack_document",
     "read_evidence",
     "sha256_hex",
     "write_pack",
 ]
-
-PACK_FORMAT = "hostwatch-evidence/1"
 
 # ---------------------------------------------------------------- the pack
 
@@ -101,79 +107,33 @@ def manifest_text(files: dict[str, bytes]) -> str:
     return "".join(f"{sha256_hex(files[name])}  {name}\n" for name in sorted(files))
 
 
-def hoster_document(hoster: Hoster, aliases: Sequence[HosterAlias] = ()) -> dict[str, Any]:
-    """hoster.json: the hoster, and every way its sources named it (``aliases``:
-    how its attributions were matched to this one company)."""
-    return {"key": hoster.key, "legal_name": hoster.legal_name, "country": hoster.country,
-            "asns": list(hoster.asns or []), "dsa_role": hoster.dsa_role,
-            "abuse_contact": hoster.abuse, "cdn": hoster.cdn, "source": hoster.source,
-            "updated_at": hoster.updated_at,
-            "aliases": [{"kind": a.kind, "value": a.value, "seen_as": a.seen_as,
-                         "first_seen": a.first_seen} for a in aliases]}
-
-
 def build_pack(data: EvidenceData) -> dict[str, bytes]:
     """Every file of the pack, MANIFEST.sha256 included (pure)."""
-    per_notice, per_order, _ = judgements(data)
-    of_record = {case.attribution_id for case in data.cases}
-
-    notice_rows = [[n.id, n.case_id, n.sent_at, n.channel, n.recipient, n.reference,
-                    n.trusted_flagger, n.due_at, per_notice[n.id].outcome.value,
-                    per_notice[n.id].at_start, per_notice[n.id].last_before,
-                    per_notice[n.id].first_after]
-                   for n in data.notices]
-    order_rows = []
-    for o in data.orders:
-        j = per_order.get(o.id)
-        order_rows.append([o.id, o.case_id, o.issuer, o.legal_basis, o.reference, o.issued_at,
-                           o.deadline_at, o.regime, o.due_at,
-                           j.outcome.value if j else "not judged (no regime)",
-                           j.at_start if j else None, j.last_before if j else None,
-                           j.first_after if j else None])
+    found = findings(data)
     files: dict[str, str | bytes] = {
-        "cases.csv": csv_text(CASE_COLUMNS, [case_cells(c) for c in data.cases]),
-        "checks.csv": csv_text(CHECK_COLUMNS, [check_cells(c) for c in data.checks]),
-        "runs.csv": csv_text(RUN_COLUMNS, [run_cells(r) for r in data.runs]),
-        "attributions.csv": csv_text(ATTRIBUTION_COLUMNS, [
-            attribution_cells(a, a.id in of_record) for a in data.attributions]),
-        "notices.csv": csv_text(NOTICE_COLUMNS, notice_rows),
-        "orders.csv": csv_text(ORDER_COLUMNS, order_rows),
-        "figures.json": json_bytes(figures(data)),
+        "cases.csv": cases_csv(data),
+        "checks.csv": checks_csv(data),
+        "runs.csv": runs_csv(data),
+        "attributions.csv": attributions_csv(data),
+        "notices.csv": notices_csv(data, found),
+        "orders.csv": orders_csv(data, found),
+        "figures.json": json_bytes(figures_document(data, found)),
         "hoster.json": json_bytes(hoster_document(data.hoster, data.aliases)),
         "jurisdiction.md": jurisdiction_md(data),
-        "method.md": method_md(data),
+        "method.md": method_md(data, found),
     }
     if data.audience is Audience.ACM:
-        document = dsa_document(data)
+        document = dsa_document(data, found)
         files["dsa.json"] = json_bytes(document)
         files["dsa.md"] = dsa_md(data, document)
     else:
-        files["atkm.md"] = atkm_md(data)
+        files["atkm.md"] = atkm_md(data, found)
     files["README.md"] = readme_md(data, sorted([*files, "pack.json", MANIFEST]))
     files["pack.json"] = json_bytes(pack_document(data))
     encoded = {name: body.encode("utf-8") if isinstance(body, str) else body
                for name, body in files.items()}
     encoded[MANIFEST] = manifest_text(encoded).encode("utf-8")
     return encoded
-
-
-def pack_document(data: EvidenceData) -> dict[str, Any]:
-    return {
-        "format": PACK_FORMAT,
-        "tool": "hostwatch",
-        "tool_version": __version__,
-        "generated_at": data.generated_at,
-        "for": data.audience.value,
-        "hoster": {"key": data.hoster.key, "legal_name": data.hoster.legal_name},
-        "period": {"reported_since": data.since, "reported_until": data.until},
-        "store": data.store_url,
-        "chain_head": {"check_id": data.head_check_id, "record_hash": data.head_hash},
-        "counts": {"cases": len(data.cases), "checks": len(data.checks),
-                   "attributions": len(data.attributions), "notices": len(data.notices),
-                   "orders": len(data.orders)},
-        "served_checks": sum(Verdict(c.verdict).group is VerdictGroup.SERVED
-                             for c in data.checks),
-    }
 
 
 # ---------------------------------------------------------------- writing

@@ -1,4 +1,5 @@
-"""Evidence packs, part one: read one hoster's cases from the store and compute their figures.
+"""Evidence packs, part one (collect): read one hoster's cases from the store and
+work out what they show, into plain values.
 
 `read_evidence()` reads the cases whose hoster of record is one hoster
 (``cases.attribution_id`` -> ``attributions.hoster_id``), with every check,
@@ -7,22 +8,27 @@ in one read, into an `EvidenceData`. Checks newer than the chain head read at
 the start are left out, so a crawl running meanwhile cannot make the pack
 disagree with its own ``chain_head``.
 
-The rest are pure functions of an `EvidenceData`: the cells of the pack's CSV
-tables, the time-to-removal figures (figures.json) and the deadline
-judgements. `reports.evidence` builds the pack from them; `reports.evidence_docs`
-writes the documents for people.
+`findings()` then works out, once, everything the pack states about those
+rows: every deadline judgement (`judgements()`), the cases' times and
+durations on each clock, the time-to-removal figures, the check resolution
+and the PDQ counts, into a `Findings`. Both are pure values: nothing here
+knows a file, a column or a sentence of the pack.
+
+Why the split: the pack's data flows one way. This module reads and computes
+and imports neither of the others; `reports.evidence_docs` renders the pack's
+files from an `EvidenceData` and its `Findings` (and never calls back here
+for a computation); `reports.evidence` builds the pack from those renderings
+and writes it.
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,8 +37,15 @@ from kernel.deadlines import Judgement, Outcome, Regime, judge
 from kernel.errors import ReportError
 from kernel.model import RunHealth, Verdict
 from kernel.state import Debounce, counts
-from reports.perceptual import PdqRule
-from reports.takedown import CaseTimes, Clock, duration, takedown_figures
+from reports.perceptual import PdqCounts, PdqRule, pdq_counts
+from reports.takedown import (
+    CaseTimes,
+    Clock,
+    Duration,
+    TakedownFigures,
+    durations,
+    takedown_figures,
+)
 from store.checks import GENESIS
 from store.hosters import find_hoster
 from store.models import (
@@ -48,35 +61,19 @@ from store.models import (
 )
 
 __all__ = [
-    "ATTRIBUTION_COLUMNS",
-    "CASE_COLUMNS",
-    "CHECK_COLUMNS",
-    "CHECK_COLUMNS_BEFORE_PDQ",
-    "MANIFEST",
-    "NOTICE_COLUMNS",
-    "ORDER_COLUMNS",
-    "RUN_COLUMNS",
     "Audience",
     "EvidenceData",
     "EvidenceError",
+    "Findings",
     "Judged",
-    "attribution_cells",
-    "case_cells",
     "case_times",
-    "check_cells",
     "check_resolution_hours",
     "deadline_counts",
-    "figures",
     "find_hoster",
+    "findings",
     "judgements",
     "read_evidence",
-    "run_cells",
 ]
-
-# The pack's checksum file: here rather than in reports.evidence because the
-# pack's README (reports.evidence_docs) lists it too.
-MANIFEST = "MANIFEST.sha256"
-
 
 class EvidenceError(ReportError):
     """The pack cannot be made (unknown hoster, folder in the way...); says why."""
@@ -173,67 +170,7 @@ def _runs(session: Session, ids: set[int]) -> list[CrawlRun]:
     return sorted(runs, key=lambda r: r.id)
 
 
-# ---------------------------------------------------------------- tables
-
-CASE_COLUMNS = (
-    "case_id", "source", "external_id", "url", "url_normalised", "host", "category",
-    "reported_at", "state", "last_verdict", "last_checked_at", "last_served_at",
-    "removed_after", "removed_at", "reappearances", "check_count", "ref_sha256", "ref_pdq",
-    "ref_pdq_source", "ref_pdq_check_id", "attribution_id")
-RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "method", "health",
-               "health_reason", "controls", "tool_version")
-CHECK_COLUMNS = (
-    "check_id", "case_id", "run_id", "checked_at", "method", "verdict", "http_status", "url",
-    "final_url", "redirect_chain", "peer_ip", "content_type", "content_length",
-    "bytes_received", "truncated", "body_sha256", "body_pdq", "pdq_quality", "pdq_distance",
-    "reference_match", "reason", "error_kind", "headers", "tool_version", "imported",
-    "prev_hash", "record_hash")
-# checks.csv of packs written before the PDQ fields (#12): `hostwatch verify`
-# still compares their rows, column by column.
-CHECK_COLUMNS_BEFORE_PDQ = tuple(
-    name for name in CHECK_COLUMNS if name not in ("pdq_quality", "pdq_distance"))
-ATTRIBUTION_COLUMNS = (
-    "attribution_id", "check_id", "case_id", "of_record", "attributed_at", "hostname",
-    "cname_chain", "nameservers", "ip", "asn", "prefix", "as_name", "as_country",
-    "network_name", "network_handle", "rdap_org", "rdap_org_country", "rdap_country",
-    "abuse_email", "cdn", "cdn_evidence", "hoster_id", "hoster", "hoster_country", "dsa_role",
-    "jurisdiction", "dutch", "sources")
-NOTICE_COLUMNS = (
-    "notice_id", "case_id", "sent_at", "channel", "recipient", "reference", "trusted_flagger",
-    "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
-    "first_decisive_check_after")
-# deadline_at: as the order states it; due_at: when it is judged (capped to the
-# regime's legal maximum).
-ORDER_COLUMNS = (
-    "order_id", "case_id", "issuer", "legal_basis", "reference", "issued_at", "deadline_at",
-    "regime", "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
-    "first_decisive_check_after")
-
-
-def check_cells(check: Check) -> list[Any]:
-    """One checks.csv row (before cell escaping); `hostwatch verify` compares it too."""
-    return [check.id if name == "check_id" else getattr(check, name) for name in CHECK_COLUMNS]
-
-
-def run_cells(run: CrawlRun) -> list[Any]:
-    """A run's row: whether its vantage point was healthy, and its control fetches."""
-    return [run.id, run.started_at, run.finished_at, run.status, run.method, run.health,
-            run.health_reason,
-            json.dumps(run.controls, sort_keys=True) if run.controls is not None else None,
-            run.tool_version]
-
-
-def case_cells(case: Case) -> list[Any]:
-    return [case.id if name == "case_id" else getattr(case, name) for name in CASE_COLUMNS]
-
-
-def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
-    values = {"attribution_id": row.id, "of_record": of_record}
-    return [values[name] if name in values else getattr(row, name)
-            for name in ATTRIBUTION_COLUMNS]
-
-
-# ---------------------------------------------------------------- figures
+# ---------------------------------------------------------------- findings
 
 
 def _history(data: EvidenceData) -> dict[int, list[tuple[datetime, Verdict]]]:
@@ -318,47 +255,31 @@ def deadline_counts(counted: Sequence[Judged]) -> dict[str, dict[str, int]]:
     return counts
 
 
-def figures(data: EvidenceData) -> dict[str, Any]:
-    """The figures.json document."""
+@dataclass(frozen=True)
+class Findings:
+    """What an `EvidenceData` shows, worked out once (by `findings()`) for every
+    file of the pack that states it."""
+
+    per_notice: dict[int, Judgement]  # every notice, by id, judged against its due_at
+    per_order: dict[int, Judgement]  # every order with a regime, by id
+    counted: list[Judged]  # each case's first notice, and each order with a regime
+    deadline_counts: dict[str, dict[str, int]]  # of ``counted``: regime -> outcome -> n
+    case_times: list[CaseTimes]  # in the order of ``data.cases``
+    durations: dict[int, dict[Clock, Duration | None]]  # case id -> clock -> duration
+    takedown: dict[Clock, TakedownFigures]  # the time-to-removal figures per clock
+    check_resolution_hours: float | None
+    pdq: PdqCounts  # the cases that could be matched by picture, and the checks that were
+
+
+def findings(data: EvidenceData) -> Findings:
+    """Everything the pack states about ``data`` (pure)."""
+    per_notice, per_order, counted = judgements(data)
     times = case_times(data)
-    _, _, counted = judgements(data)
-    by_case = {case.id: case for case in data.cases}
-    return {
-        "hoster": data.hoster.legal_name,
-        "cases": len(data.cases),
-        "check_resolution_hours": check_resolution_hours(data),
-        "clocks": {clock.value: asdict(takedown_figures(times, clock)) for clock in Clock},
-        "per_case": [{
-            "case_id": t.case_id,
-            "external_id": by_case[t.case_id].external_id,
-            "state": by_case[t.case_id].state,
-            "reported_at": t.reported_at,
-            "first_notice_at": t.first_notice_at,
-            "order_issued_at": t.order_issued_at,
-            "removed_after": t.removed_after,
-            "removed_at": t.removed_at,
-            "last_checked_at": t.last_checked_at,
-            "reappearances": t.reappearances,
-            "durations": {clock.value: _duration(t, clock) for clock in Clock},
-        } for t in times],
-        "deadlines": {
-            "counts": deadline_counts(counted),
-            "judgements": [_judged(item) for item in counted],
-        },
-    }
-
-
-def _duration(case: CaseTimes, clock: Clock) -> dict[str, Any] | None:
-    found = duration(case, clock)
-    return asdict(found) if found is not None else None
-
-
-def _judged(item: Judged) -> dict[str, Any]:
-    j = item.judgement
-    return {"case_id": item.case_id, "subject": item.subject, "regime": j.regime.value,
-            "start": j.start, "deadline_at": item.stated, "due_at": j.deadline,
-            "capped": item.stated is not None and item.stated > j.deadline,
-            "outcome": j.outcome.value,
-            "decisive_check_at_start": j.at_start,
-            "last_decisive_check_before": j.last_before,
-            "first_decisive_check_after": j.first_after}
+    return Findings(
+        per_notice=per_notice, per_order=per_order, counted=counted,
+        deadline_counts=deadline_counts(counted), case_times=times,
+        durations={t.case_id: durations(t) for t in times},
+        takedown={clock: takedown_figures(times, clock) for clock in Clock},
+        check_resolution_hours=check_resolution_hours(data),
+        pdq=pdq_counts((case.ref_pdq_source for case in data.cases),
+                       (check.verdict for check in data.checks)))

@@ -1,11 +1,25 @@
-"""Evidence packs, part three: the documents for people, in Markdown (and dsa.json).
+"""Evidence packs, part two (render): the content of every file of the pack.
 
-`jurisdiction_md()` says why the hoster is (not) Dutch-hosted, `method_md()`
-how hostwatch checks, counts and judges, `dsa_document()` / `dsa_md()` the DSA
-points for ACM, `atkm_md()` the removal orders and their deadlines for ATKM,
-and `readme_md()` lists the pack's files. Each is a pure function of an
-`EvidenceData` (see `reports.evidence_data`); `reports.evidence` puts them in
-the pack.
+From an `EvidenceData` and its `Findings` (both from `reports.evidence_data`),
+each function here renders one file, as text (Markdown, CSV) or as a JSON
+document (a dict; `reports.evidence` encodes it):
+
+- the tables: cases.csv, checks.csv, runs.csv, attributions.csv, notices.csv
+  and orders.csv (their columns, and the cells of a row: `check_cells()` is
+  what `hostwatch verify` compares too);
+- the data documents: figures.json (`figures_document()`), hoster.json
+  (`hoster_document()`), pack.json (`pack_document()`), dsa.json
+  (`dsa_document()`);
+- the documents for people: `jurisdiction_md()` says why the hoster is (not)
+  Dutch-hosted, `method_md()` how hostwatch checks, counts and judges,
+  `dsa_md()` the DSA points for ACM, `atkm_md()` the removal orders and their
+  deadlines for ATKM, and `readme_md()` lists the pack's files.
+
+Why a module of its own: rendering only reads. Every figure and judgement is
+worked out beforehand, once, by `reports.evidence_data.findings()`; nothing
+here reads the store or calls back into the collecting module for a
+computation, and nothing here imports `reports.evidence`, which builds the
+pack from these renderings and writes it.
 
 Written for a regulator's lawyer: plain sentences, case ids rather than URLs
 (URLs are in cases.csv), every name from the internet escaped for Markdown.
@@ -16,33 +30,239 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from enrichment.jurisdiction import EU_MEMBER_STATES
 from kernel import __version__
 from kernel.deadlines import Judgement, Outcome
 from kernel.model import PdqSource, RunHealth, Verdict, VerdictGroup
-from reports.csvsafe import rfc3339
-from reports.evidence_data import (
-    MANIFEST,
-    EvidenceData,
-    check_resolution_hours,
-    deadline_counts,
-    judgements,
-)
-from reports.perceptual import counts_text, pdq_counts, rule_text
-from store.models import Case, Hoster, Notice
+from reports.csvsafe import csv_text, rfc3339
+from reports.evidence_data import EvidenceData, Findings, Judged
+from reports.perceptual import counts_text, rule_text
+from reports.takedown import Clock, Duration
+from store.models import Attribution, Case, Check, CrawlRun, Hoster, HosterAlias, Notice
 
 __all__ = [
+    "ATTRIBUTION_COLUMNS",
+    "CASE_COLUMNS",
+    "CHECK_COLUMNS",
+    "CHECK_COLUMNS_BEFORE_PDQ",
     "HANDLING_TEXT",
+    "MANIFEST",
+    "NOTICE_COLUMNS",
+    "ORDER_COLUMNS",
+    "PACK_FORMAT",
     "PERSISTENCE_DAYS",
+    "RUN_COLUMNS",
     "atkm_md",
+    "attribution_cells",
+    "attributions_csv",
+    "case_cells",
+    "cases_csv",
+    "check_cells",
+    "checks_csv",
     "dsa_document",
     "dsa_md",
+    "figures_document",
+    "hoster_document",
     "jurisdiction_md",
     "method_md",
+    "notices_csv",
+    "orders_csv",
+    "pack_document",
     "readme_md",
+    "run_cells",
+    "runs_csv",
 ]
+
+PACK_FORMAT = "hostwatch-evidence/1"
+# The pack's checksum file (reports.evidence writes it; the README lists it).
+MANIFEST = "MANIFEST.sha256"
+
+# ---------------------------------------------------------------- tables
+
+CASE_COLUMNS = (
+    "case_id", "source", "external_id", "url", "url_normalised", "host", "category",
+    "reported_at", "state", "last_verdict", "last_checked_at", "last_served_at",
+    "removed_after", "removed_at", "reappearances", "check_count", "ref_sha256", "ref_pdq",
+    "ref_pdq_source", "ref_pdq_check_id", "attribution_id")
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "method", "health",
+               "health_reason", "controls", "tool_version")
+CHECK_COLUMNS = (
+    "check_id", "case_id", "run_id", "checked_at", "method", "verdict", "http_status", "url",
+    "final_url", "redirect_chain", "peer_ip", "content_type", "content_length",
+    "bytes_received", "truncated", "body_sha256", "body_pdq", "pdq_quality", "pdq_distance",
+    "reference_match", "reason", "error_kind", "headers", "tool_version", "imported",
+    "prev_hash", "record_hash")
+# checks.csv of packs written before the PDQ fields (#12): `hostwatch verify`
+# still compares their rows, column by column.
+CHECK_COLUMNS_BEFORE_PDQ = tuple(
+    name for name in CHECK_COLUMNS if name not in ("pdq_quality", "pdq_distance"))
+ATTRIBUTION_COLUMNS = (
+    "attribution_id", "check_id", "case_id", "of_record", "attributed_at", "hostname",
+    "cname_chain", "nameservers", "ip", "asn", "prefix", "as_name", "as_country",
+    "network_name", "network_handle", "rdap_org", "rdap_org_country", "rdap_country",
+    "abuse_email", "cdn", "cdn_evidence", "hoster_id", "hoster", "hoster_country", "dsa_role",
+    "jurisdiction", "dutch", "sources")
+NOTICE_COLUMNS = (
+    "notice_id", "case_id", "sent_at", "channel", "recipient", "reference", "trusted_flagger",
+    "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
+    "first_decisive_check_after")
+# deadline_at: as the order states it; due_at: when it is judged (capped to the
+# regime's legal maximum).
+ORDER_COLUMNS = (
+    "order_id", "case_id", "issuer", "legal_basis", "reference", "issued_at", "deadline_at",
+    "regime", "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
+    "first_decisive_check_after")
+
+
+def check_cells(check: Check) -> list[Any]:
+    """One checks.csv row (before cell escaping); `hostwatch verify` compares it too."""
+    return [check.id if name == "check_id" else getattr(check, name) for name in CHECK_COLUMNS]
+
+
+def run_cells(run: CrawlRun) -> list[Any]:
+    """A run's row: whether its vantage point was healthy, and its control fetches."""
+    return [run.id, run.started_at, run.finished_at, run.status, run.method, run.health,
+            run.health_reason,
+            json.dumps(run.controls, sort_keys=True) if run.controls is not None else None,
+            run.tool_version]
+
+
+def case_cells(case: Case) -> list[Any]:
+    return [case.id if name == "case_id" else getattr(case, name) for name in CASE_COLUMNS]
+
+
+def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
+    values = {"attribution_id": row.id, "of_record": of_record}
+    return [values[name] if name in values else getattr(row, name)
+            for name in ATTRIBUTION_COLUMNS]
+
+
+def cases_csv(data: EvidenceData) -> str:
+    return csv_text(CASE_COLUMNS, [case_cells(c) for c in data.cases])
+
+
+def checks_csv(data: EvidenceData) -> str:
+    return csv_text(CHECK_COLUMNS, [check_cells(c) for c in data.checks])
+
+
+def runs_csv(data: EvidenceData) -> str:
+    return csv_text(RUN_COLUMNS, [run_cells(r) for r in data.runs])
+
+
+def attributions_csv(data: EvidenceData) -> str:
+    of_record = {case.attribution_id for case in data.cases}
+    return csv_text(ATTRIBUTION_COLUMNS, [
+        attribution_cells(a, a.id in of_record) for a in data.attributions])
+
+
+def notices_csv(data: EvidenceData, found: Findings) -> str:
+    """Every notice, judged against its own due_at."""
+    per_notice = found.per_notice
+    notice_rows = [[n.id, n.case_id, n.sent_at, n.channel, n.recipient, n.reference,
+                    n.trusted_flagger, n.due_at, per_notice[n.id].outcome.value,
+                    per_notice[n.id].at_start, per_notice[n.id].last_before,
+                    per_notice[n.id].first_after]
+                   for n in data.notices]
+    return csv_text(NOTICE_COLUMNS, notice_rows)
+
+
+def orders_csv(data: EvidenceData, found: Findings) -> str:
+    """Every order; those with a regime judged against their due_at."""
+    per_order = found.per_order
+    order_rows = []
+    for o in data.orders:
+        j = per_order.get(o.id)
+        order_rows.append([o.id, o.case_id, o.issuer, o.legal_basis, o.reference, o.issued_at,
+                           o.deadline_at, o.regime, o.due_at,
+                           j.outcome.value if j else "not judged (no regime)",
+                           j.at_start if j else None, j.last_before if j else None,
+                           j.first_after if j else None])
+    return csv_text(ORDER_COLUMNS, order_rows)
+
+
+# ---------------------------------------------------------------- data documents
+
+
+def figures_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
+    """The figures.json document."""
+    by_case = {case.id: case for case in data.cases}
+    return {
+        "hoster": data.hoster.legal_name,
+        "cases": len(data.cases),
+        "check_resolution_hours": found.check_resolution_hours,
+        "clocks": {clock.value: asdict(found.takedown[clock]) for clock in Clock},
+        "per_case": [{
+            "case_id": t.case_id,
+            "external_id": by_case[t.case_id].external_id,
+            "state": by_case[t.case_id].state,
+            "reported_at": t.reported_at,
+            "first_notice_at": t.first_notice_at,
+            "order_issued_at": t.order_issued_at,
+            "removed_after": t.removed_after,
+            "removed_at": t.removed_at,
+            "last_checked_at": t.last_checked_at,
+            "reappearances": t.reappearances,
+            "durations": {clock.value: _duration(found.durations[t.case_id][clock])
+                          for clock in Clock},
+        } for t in found.case_times],
+        "deadlines": {
+            "counts": found.deadline_counts,
+            "judgements": [_judged(item) for item in found.counted],
+        },
+    }
+
+
+def _duration(found: Duration | None) -> dict[str, Any] | None:
+    return asdict(found) if found is not None else None
+
+
+def _judged(item: Judged) -> dict[str, Any]:
+    j = item.judgement
+    return {"case_id": item.case_id, "subject": item.subject, "regime": j.regime.value,
+            "start": j.start, "deadline_at": item.stated, "due_at": j.deadline,
+            "capped": item.stated is not None and item.stated > j.deadline,
+            "outcome": j.outcome.value,
+            "decisive_check_at_start": j.at_start,
+            "last_decisive_check_before": j.last_before,
+            "first_decisive_check_after": j.first_after}
+
+
+def hoster_document(hoster: Hoster, aliases: Sequence[HosterAlias] = ()) -> dict[str, Any]:
+    """hoster.json: the hoster, and every way its sources named it (``aliases``:
+    how its attributions were matched to this one company)."""
+    return {"key": hoster.key, "legal_name": hoster.legal_name, "country": hoster.country,
+            "asns": list(hoster.asns or []), "dsa_role": hoster.dsa_role,
+            "abuse_contact": hoster.abuse, "cdn": hoster.cdn, "source": hoster.source,
+            "updated_at": hoster.updated_at,
+            "aliases": [{"kind": a.kind, "value": a.value, "seen_as": a.seen_as,
+                         "first_seen": a.first_seen} for a in aliases]}
+
+
+def pack_document(data: EvidenceData) -> dict[str, Any]:
+    """pack.json: what the pack is, when and by which tool, and the chain head."""
+    return {
+        "format": PACK_FORMAT,
+        "tool": "hostwatch",
+        "tool_version": __version__,
+        "generated_at": data.generated_at,
+        "for": data.audience.value,
+        "hoster": {"key": data.hoster.key, "legal_name": data.hoster.legal_name},
+        "period": {"reported_since": data.since, "reported_until": data.until},
+        "store": data.store_url,
+        "chain_head": {"check_id": data.head_check_id, "record_hash": data.head_hash},
+        "counts": {"cases": len(data.cases), "checks": len(data.checks),
+                   "attributions": len(data.attributions), "notices": len(data.notices),
+                   "orders": len(data.orders)},
+        "served_checks": sum(Verdict(c.verdict).group is VerdictGroup.SERVED
+                             for c in data.checks),
+    }
+
+
+# ---------------------------------------------------------------- documents for people
 
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>|#"})
 PERSISTENCE_DAYS = (1, 7, 30)
@@ -57,8 +277,6 @@ def _md(value: Any) -> str:
 
 
 def _establishment(hoster: Hoster) -> str:
-    from enrichment.jurisdiction import EU_MEMBER_STATES
-
     country = (hoster.country or "").upper()
     if not country:
         return "of unknown establishment (no country of establishment is known)"
@@ -219,10 +437,10 @@ def _identity_lines(data: EvidenceData) -> list[str]:
     return [*lines, ""]
 
 
-def method_md(data: EvidenceData) -> str:
+def method_md(data: EvidenceData, found: Findings) -> str:
     rules = data.rules
     suspect = [r for r in data.runs if r.health == RunHealth.SUSPECT.value]
-    resolution = check_resolution_hours(data)
+    resolution = found.check_resolution_hours
     res_text = (f"In this pack the median gap between the last check that found the "
                 f"material served and the first that found it gone is {resolution:g} h: "
                 f"removal times are accurate to about half of that."
@@ -257,9 +475,7 @@ def method_md(data: EvidenceData) -> str:
         "- `blocked_address`: hostwatch refused to connect (a private address).", "",
         "## Same picture, other bytes (PDQ)", "",
         rule_text(data.pdq), "",
-        "In this pack: " + counts_text(pdq_counts(
-            (case.ref_pdq_source for case in data.cases),
-            (check.verdict for check in data.checks))) + _learned_text(data), "",
+        "In this pack: " + counts_text(found.pdq) + _learned_text(data), "",
         "## When a case counts as removed", "",
         f"A case counts as removed after {rules.confirmations} consecutive gone checks "
         f"spanning at least {rules.min_hours:g} hours (transient checks neither count "
@@ -388,11 +604,11 @@ HANDLING_TEXT = {
 }
 
 
-def dsa_document(data: EvidenceData) -> dict[str, Any]:
+def dsa_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
     """The DSA points (dsa.json): contact point, notices, persistence, trusted flaggers."""
     h = data.hoster
     by_case = {c.id: c for c in data.cases}
-    per_notice, _, _ = judgements(data)
+    per_notice = found.per_notice
     rdap_abuse = sorted({a.abuse_email for a in data.attributions
                          if a.abuse_email and a.hoster_id == h.id})
     per = []
@@ -442,8 +658,6 @@ def dsa_document(data: EvidenceData) -> dict[str, Any]:
 
 
 def _coordinator(hoster: Hoster) -> str:
-    from enrichment.jurisdiction import EU_MEMBER_STATES
-
     country = (hoster.country or "").upper()
     if country == "NL":
         return "ACM (Netherlands): the hoster's main establishment is in the Netherlands"
@@ -494,9 +708,9 @@ def dsa_md(data: EvidenceData, document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def atkm_md(data: EvidenceData) -> str:
+def atkm_md(data: EvidenceData, found: Findings) -> str:
     h = data.hoster
-    _, per_order, counted = judgements(data)
+    per_order = found.per_order
     by_case = {c.id: c for c in data.cases}
     lines = [f"# ATKM: removal orders and their deadlines: {_md(h.legal_name)}", ""]
     if (h.country or "").upper() != "NL":
@@ -532,7 +746,7 @@ def atkm_md(data: EvidenceData) -> str:
             f"{_md(j.first_after) if j and j.first_after else '-'} |")
     if not data.orders:
         lines.append("| (no orders) | | | | | | | | | | |")
-    counts = deadline_counts(counted)
+    counts = found.deadline_counts
     lines += ["", "## Deadline outcomes per regime", ""]
     lines += [f"- {regime}: " + ", ".join(f"{outcome} {n}" for outcome, n in c.items())
               for regime, c in counts.items()]

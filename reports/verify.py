@@ -26,8 +26,13 @@ from sqlalchemy.orm import Session
 
 from kernel.errors import ReportError
 from reports.csvsafe import safe_cell
-from reports.evidence import CHECK_COLUMNS, MANIFEST, check_cells, sha256_hex
-from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
+from reports.evidence import (
+    CHECK_COLUMNS,
+    CHECK_COLUMNS_BEFORE_PDQ,
+    MANIFEST,
+    check_cells,
+    sha256_hex,
+)
 from store.checks import CHECK_FIELDS, GENESIS, record_hash
 from store.models import Check
 

@@ -228,8 +228,9 @@ def test_whois_prints_the_attribution_of_an_address_and_of_a_url(db_url, net, tm
 def test_rdap_answers_are_reused_by_range_not_by_announced_prefix(net, tmp_path):
     """Two customers' blocks inside one announced prefix: each gets its own
     holder, and every further address is answered from the cache."""
+    from enrichment.asn import AsnTable
     from enrichment.attribute import Attributor, Target
-    from enrichment.network import AsnTable, RdapClient
+    from enrichment.rdap_client import RdapClient
     from kernel.config import Config
 
     store = Store(f"sqlite:///{tmp_path}/cache.db")

@@ -1,4 +1,5 @@
-"""enrichment.network: the prefix table, AS names, RDAP parsing and the RDAP client.
+"""enrichment.asn, .rdap_parse and .rdap_client: the prefix table, AS names, RDAP
+parsing and the RDAP client.
 
 Real data (lab/data/realdata) is only looked up, never connected to; the
 RDAP client talks to a real HTTP server on 127.0.0.1 started here.
@@ -20,17 +21,9 @@ from typing import Any
 import pytest
 
 from enrichment import EnrichmentError
-from enrichment.network import (
-    AsName,
-    AsNames,
-    AsnTable,
-    DataFileError,
-    RdapClient,
-    RdapError,
-    RdapErrorKind,
-    parse_as_name,
-    parse_rdap,
-)
+from enrichment.asn import AsName, AsNames, AsnTable, DataFileError, parse_as_name
+from enrichment.rdap_client import RdapClient
+from enrichment.rdap_parse import RdapError, RdapErrorKind, parse_rdap
 from kernel.config import Config
 from lab.rdap import REALDATA
 from outbound.guard import parse_networks

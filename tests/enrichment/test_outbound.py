@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from enrichment.network import RdapClient, RdapError, RdapErrorKind
+from enrichment.rdap_client import RdapClient
+from enrichment.rdap_parse import RdapError, RdapErrorKind
 from lab import Redirect, TestInternet
 from lab.rdap import REALDATA
 from outbound.dns import Resolver

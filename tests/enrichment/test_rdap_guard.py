@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import select
 
-from enrichment.network import RdapClient, RdapError, RdapErrorKind
+from enrichment.rdap_client import RdapClient
+from enrichment.rdap_parse import RdapError, RdapErrorKind
 from kernel.config import Config
 from lab import Serve, TestInternet, marker_body
 from store import Network, Store

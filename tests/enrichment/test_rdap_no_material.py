@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from enrichment.network import RdapClient, RdapError, RdapErrorKind, parse_rdap
+from enrichment.rdap_client import RdapClient
+from enrichment.rdap_parse import RdapError, RdapErrorKind, parse_rdap
 from lab import Raw, Serve, TestInternet, marker_body
 from lab.hostile import hostile_replies
 from outbound.dns import Resolver

@@ -19,8 +19,7 @@ from sqlalchemy import select, text, update
 
 from kernel.state import Debounce
 from lab import TestInternet
-from reports.evidence import manifest_text
-from reports.evidence_data import CHECK_COLUMNS_BEFORE_PDQ
+from reports.evidence import CHECK_COLUMNS_BEFORE_PDQ, manifest_text
 from store import Case, Check, Store
 from store.checks import NewCheck, append_checks
 from tests.reports.test_evidence import Built, build_store, hostwatch, read_csv, write_pack

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select, text
 
+from enrichment.asn import AsNames, AsnTable
 from enrichment.attribute import Attributor, enrich
-from enrichment.network import AsNames, AsnTable
 from kernel.config import Config
 from kernel.state import Debounce
 from store import Attribution, Case, Store
