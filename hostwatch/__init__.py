@@ -14,10 +14,10 @@ The library API, as the ``hostwatch`` command uses it (hostwatch.api):
   ``evidence_pack``, ``xarf``; ``verify`` (the hash chain and evidence
   packs). They return data (`ImportResult`, `CrawlOutcome`, `StoreStatus`,
   `EvidencePack`, `XarfExport`, `Verification`...) and print nothing.
-- Errors: one tree under `HostwatchError` (`ConfigError`, `UrlError`,
-  `StoreError` with `LockBusy`, `FileError`, `HosterNotFound`,
-  `HosterAmbiguous`; `EnrichmentError`; `CrawlError` with `CrawlFailed`;
-  `ReportError` with `XarfError`, `ClassificationRequired`).
+- Errors: one tree under `HostwatchError` (`ConfigError`, `UrlError`;
+  `StoreError` with `LockBusy`, `FileError`, `ImportRefused`,
+  `HosterNotFound`, `HosterAmbiguous`; `EnrichmentError`; `CrawlError` with
+  `CrawlFailed`; `ReportError` with `XarfError`, `ClassificationRequired`).
 
 Example::
 
@@ -39,6 +39,7 @@ from hostwatch.api import (
     CrawlOutcome,
     EvidencePack,
     Hostwatch,
+    ImportRefused,
     PackVerification,
     StoreStatus,
     Verification,
@@ -80,6 +81,7 @@ __all__ = [
     "HosterAmbiguous",
     "HosterLookupError",
     "HosterNotFound",
+    "ImportRefused",
     "ImportResult",
     "LockBusy",
     "PackVerification",

@@ -16,11 +16,12 @@ Settings come from a `kernel.config.Config` (default: ``Config.from_env()``,
 the HOSTWATCH_* environment). Every method returns data and prints nothing;
 the CLI (hostwatch.cli) parses arguments, calls these methods, prints and
 chooses the exit status. What goes wrong on purpose raises a
-`HostwatchError` (kernel.errors), whose branches name the stage: `StoreError`
-(also `LockBusy`, `FileError`, `HosterNotFound`, `HosterAmbiguous`),
-`EnrichmentError`, `CrawlError`, `ReportError` (also `XarfError`, evidence
-and pack errors), `ConfigError`, `UrlError`. Writing files can raise
-`OSError`.
+`HostwatchError` (kernel.errors), whose branches name the stage:
+`StoreError` (also `LockBusy`, `FileError`, `ImportRefused`,
+`HosterNotFound`, `HosterAmbiguous`), `EnrichmentError`, `CrawlError` (also
+`CrawlFailed`), `ReportError` (also `XarfError`, `ClassificationRequired`,
+evidence and pack errors), `ConfigError`, `UrlError`. Writing files can
+raise `OSError`.
 
 Heavy parts (Scrapy, the report figures, the evidence packs) are imported
 when a method needs them, so ``import hostwatch`` stays quick.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from kernel.config import Config
-from kernel.errors import CrawlError, ReportError
+from kernel.errors import CrawlError, ReportError, StoreError
 from kernel.model import CaseState, RunHealth
 from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import Refusal, UrlError
@@ -64,6 +66,7 @@ __all__ = [
     "CrawlOutcome",
     "EvidencePack",
     "Hostwatch",
+    "ImportRefused",
     "PackVerification",
     "REPORT_FORMATS",
     "StoreStatus",
@@ -126,6 +129,23 @@ class CrawlFailed(CrawlError):
     def __init__(self, message: str, outcome: CrawlOutcome) -> None:
         super().__init__(message)
         self.outcome = outcome
+
+
+class ImportRefused(StoreError):
+    """The store refused an import's write (a constraint, a full disk...):
+    nothing of the file was written."""
+
+
+@contextmanager
+def _import_of(path: Path) -> Iterator[None]:
+    """Turn the database's refusal of an import into `ImportRefused`."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise ImportRefused(f"{path}: the store refused the import, nothing written: "
+                            f"{getattr(exc, 'orig', None) or exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -262,17 +282,20 @@ class Hostwatch:
         """Import hotline reports (CSV or JSON Lines; ``fmt`` "csv" or "jsonl",
         default from the extension): one case per row. Rejected rows are in
         the result; re-importing changes nothing. Raises `FileError` when the
-        file cannot be read (nothing written)."""
+        file cannot be read, `ImportRefused` when the store refuses the write
+        (nothing written either way)."""
         from store.imports import import_cases
 
-        return import_cases(self.store, Path(path), source=source, fmt=fmt)
+        with _import_of(Path(path)):
+            return import_cases(self.store, Path(path), source=source, fmt=fmt)
 
     def import_notices(self, path: str | Path, *, source: str = "hotline",
                        fmt: str | None = None) -> ImportResult:
         """Import the notices sent to hosters about imported cases."""
         from store.imports import import_notices
 
-        return import_notices(self.store, Path(path), source=source, fmt=fmt)
+        with _import_of(Path(path)):
+            return import_notices(self.store, Path(path), source=source, fmt=fmt)
 
     def import_orders(self, path: str | Path, *, source: str = "hotline",
                       fmt: str | None = None) -> ImportResult:
@@ -280,7 +303,8 @@ class Hostwatch:
         legal cap are taken, with a note in the result)."""
         from store.imports import import_orders
 
-        return import_orders(self.store, Path(path), source=source, fmt=fmt)
+        with _import_of(Path(path)):
+            return import_orders(self.store, Path(path), source=source, fmt=fmt)
 
     def import_checks(self, path: str | Path, *, source: str = "hotline",
                       fmt: str | None = None) -> ImportResult:
@@ -288,7 +312,7 @@ class Hostwatch:
         Takes the run lock: raises `LockBusy` while a crawl or enrichment runs."""
         from store.imports import import_checks
 
-        with RunLock(self.store, self.config.data_dir):
+        with RunLock(self.store, self.config.data_dir), _import_of(Path(path)):
             return import_checks(self.store, Path(path), self.config.debounce(),
                                  source=source, fmt=fmt)
 
@@ -380,7 +404,10 @@ class Hostwatch:
         # A URL or a host is read as a browser reads it: "http://0x7f.1/" and
         # "3232235777" are addresses, not names for DNS.
         if "://" in target:
-            host = host_of(target)
+            try:
+                host = host_of(target)
+            except ValueError:  # urllib's reading of a malformed URL ("http://[/")
+                host = None
             if host is None:
                 raise UrlError(Refusal.NOT_A_URL, f"no host in {target!r}")
             item = Target(host, host if is_ip_literal(host) else None)

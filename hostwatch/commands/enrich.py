@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from enrichment import EnrichmentError
-from enrichment.attribute import EnrichResult
 from hostwatch.api import Hostwatch
 from hostwatch.commands.common import load_config, open_store
+from kernel.errors import EnrichmentError
 from kernel.urls import UrlError
 from store.lock import LockBusy
+
+if TYPE_CHECKING:
+    from enrichment.attribute import EnrichResult
 
 EXIT_LOCKED = 3
 

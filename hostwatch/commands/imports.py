@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from hostwatch.api import Hostwatch
+from hostwatch.api import Hostwatch, ImportRefused
 from hostwatch.commands.common import load_config, open_store
 from store.imports import FileError, ImportResult
 from store.lock import LockBusy
@@ -51,9 +50,8 @@ def _run(ctx: click.Context, file: Path, work: Callable[[Hostwatch], ImportResul
     except FileError as exc:
         click.echo(f"error: {exc} (nothing written)", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
-    except SQLAlchemyError as exc:
-        click.echo(f"error: {file}: the store refused the import, nothing written: "
-                   f"{getattr(exc, 'orig', None) or exc}", err=True)
+    except ImportRefused as exc:
+        click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
     finally:
         hw.close()
