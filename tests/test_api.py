@@ -228,6 +228,52 @@ def test_a_deadline_crawl_with_nothing_due_starts_nothing(clean_env):
         assert hw.status().last_run is None
 
 
+CRAWL_SCRIPT = """
+import sys
+
+import hostwatch
+
+with hostwatch.open_store(sys.argv[1]) as hw:
+    hw.import_reports("reports.csv")
+    outcome = hw.crawl(limit=10)
+    print(outcome.run.status, outcome.run.checks_made, outcome.suspect, outcome.finished)
+    try:
+        hw.crawl()
+    except hostwatch.CrawlError as exc:
+        print("again:", exc)
+    print(sorted(hw.state_counts().items()))
+"""
+
+
+def test_a_process_crawls_once_through_the_api(clean_env):
+    """In a child process (Scrapy's reactor cannot restart), on the local test internet."""
+    import subprocess
+    import sys
+
+    from lab import Serve, Status, marker_body
+    from tests.crawler.conftest import crawl_env
+
+    with TestInternet(ttl=1) as net:
+        host = net.add_host("api-crawl.test")
+        host.route("/here.jpg", Serve(marker_body("api-crawl")))
+        host.route("/gone.jpg", Status(404))
+        write(clean_env / "reports.csv", "id,url,category,reported_at\n"
+              f"R1,{host.url('/here.jpg')},csam,2026-02-01T10:00:00Z\n"
+              f"R2,{host.url('/gone.jpg')},csam,2026-02-01T10:00:00Z\n")
+        env = {k: v for k, v in crawl_env(net, clean_env).items() if k not in LEAKY}
+        env["PYTHONPATH"] = str(ROOT)
+        done = subprocess.run([sys.executable, "-c", CRAWL_SCRIPT,
+                               f"sqlite:///{clean_env / 'h.db'}"],
+                              env=env, cwd=clean_env, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines() == [
+        "finished 2 False True",
+        "again: this process has crawled already: Scrapy's reactor cannot restart; crawl "
+        "again in a new process",
+        "[('online', 1), ('pending_removal', 1)]"]
+
+
 # ---------------------------------------------------------------- an attributed store
 
 
