@@ -6,12 +6,10 @@ import json
 from datetime import datetime
 
 import click
-from sqlalchemy import func, select
 
+from hostwatch.api import case_as_dict
 from hostwatch.commands.common import load_config, open_store
 from kernel.model import CaseState, RunHealth
-from store.checks import refresh_cases
-from store.models import Attribution, Case, Check, CrawlRun, Hoster
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -30,19 +28,9 @@ def status(ctx: click.Context) -> None:
     Example:
       hostwatch status
     """
-    store = open_store(load_config(ctx))
-    with store.session() as session:
-        counts = dict(session.execute(
-            select(Case.state, func.count()).group_by(Case.state)).all())
-        last = session.scalars(select(CrawlRun).order_by(CrawlRun.id.desc()).limit(1)).first()
-        unconfirmed = session.scalar(select(func.count()).select_from(Case)
-                                     .where(Case.unconfirmed_checks > 0)) or 0
-        suspect = session.scalar(select(func.count()).select_from(CrawlRun)
-                                 .where(CrawlRun.health == RunHealth.SUSPECT.value)) or 0
-        # checks_made is set when a run closes: a running (or killed) run has
-        # written checks already, which the store counts.
-        stored = None if last is None or last.status == "finished" else session.scalar(
-            select(func.count()).select_from(Check).where(Check.run_id == last.id)) or 0
+    status_ = open_store(load_config(ctx)).status()
+    counts, last, stored = status_.counts, status_.last_run, status_.checks_so_far
+    unconfirmed, suspect = status_.unconfirmed_cases, status_.suspect_runs
     total = sum(counts.values())
     click.echo(f"{total} cases")
     for state in CaseState:
@@ -89,41 +77,14 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     Example:
       hostwatch cases --state removed --json | jq .removed_at
     """
-    store = open_store(load_config(ctx))
-    query = (select(Case, Attribution, Hoster.key).order_by(Case.id)
-             .outerjoin(Attribution, Attribution.id == Case.attribution_id)
-             .outerjoin(Hoster, Hoster.id == Attribution.hoster_id))
-    if state:
-        query = query.where(Case.state == state)
-    if limit:
-        query = query.limit(limit)
-    with store.session() as session:
-        for case, who, hoster_key in session.execute(query).yield_per(1000):
-            if as_json:
-                click.echo(json.dumps({
-                    "id": case.external_id, "source": case.source, "url": case.url,
-                    "category": case.category, "state": case.state,
-                    "last_verdict": case.last_verdict,
-                    "last_checked_at": _iso(case.last_checked_at),
-                    "removed_at": _iso(case.removed_at),
-                    "reappearances": case.reappearances, "checks": case.check_count,
-                    "unconfirmed_checks": case.unconfirmed_checks,
-                    "ref_sha256": case.ref_sha256, "ref_pdq": case.ref_pdq,
-                    "ref_pdq_source": case.ref_pdq_source,
-                    "ref_pdq_check_id": case.ref_pdq_check_id,
-                    "hoster": who.hoster if who else None,
-                    "hoster_key": hoster_key,
-                    "hoster_country": who.hoster_country if who else None,
-                    "jurisdiction": who.jurisdiction if who else None,
-                    "dutch": who.dutch if who else None,
-                    "asn": who.asn if who else None,
-                    "ip": who.ip if who else None,
-                    "cdn": who.cdn if who else None,
-                }, ensure_ascii=False))
-            else:
-                click.echo(f"{case.source}/{case.external_id}\t{case.state}\t"
-                           f"{case.last_verdict or '-'}\t{_iso(case.removed_at) or '-'}\t"
-                           f"{case.url}")
+    for row in open_store(load_config(ctx)).cases(state=state, limit=limit):
+        case = row[0]
+        if as_json:
+            click.echo(json.dumps(case_as_dict(row), ensure_ascii=False))
+        else:
+            click.echo(f"{case.source}/{case.external_id}\t{case.state}\t"
+                       f"{case.last_verdict or '-'}\t{_iso(case.removed_at) or '-'}\t"
+                       f"{case.url}")
 
 
 @click.command("update")
@@ -137,15 +98,7 @@ def update(ctx: click.Context) -> None:
     Example:
       HOSTWATCH_REMOVAL_CONFIRMATIONS=3 hostwatch update
     """
-    config = load_config(ctx)
-    store = open_store(config)
-    rules = config.debounce()
-    with store.session() as session:
-        ids = list(session.scalars(select(Case.id)))
-    done = 0
-    for start in range(0, len(ids), 5000):
-        with store.transaction() as session:
-            done += refresh_cases(session, ids[start:start + 5000], rules)
+    done = open_store(load_config(ctx)).update_states()
     click.echo(f"{done} cases updated")
 
 

@@ -1,4 +1,5 @@
-"""What every command shares: reading the config and opening the store."""
+"""What every command shares: reading the config and opening the store
+(a `hostwatch.api.Hostwatch` handle, whose methods do the work)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import click
 
+from hostwatch.api import Hostwatch
 from kernel.config import Config
 from kernel.errors import ConfigError
-from store import Store, StoreError
+from store import StoreError
 from store.hosters import HosterAmbiguous, HosterLookupError
 
 # Exit status of every command with a --hoster option when the value names no
@@ -28,14 +30,12 @@ def load_config(ctx: click.Context, **overrides: Any) -> Config:
         raise click.ClickException(f"bad setting: {exc}") from exc
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: Config) -> Hostwatch:
     """Open the store and bring its schema up to date; a clear error if it can't."""
     try:
-        store = Store(config.db)
-        store.upgrade()
+        return Hostwatch(config)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
-    return store
 
 
 class UnknownHosterError(click.ClickException):

@@ -2,99 +2,73 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
-
 import click
-from sqlalchemy import func, select
 
-from crawler.run import run_crawl
+from hostwatch.api import CrawlFailed, CrawlOutcome, Hostwatch
 from hostwatch.commands.common import load_config, open_store
-from kernel.config import Config
-from kernel.deadlines import Regime
-from kernel.model import RunHealth
-from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
-from reports.deadline_cases import case_deadlines
-from store import CrawlRun, Store
-from store.models import Case, Check
-from store.schedule import count_deadline_due
+from kernel.errors import CrawlError
+from store.lock import LockBusy
 
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4
 EXIT_SUSPECT = 5  # the run was judged suspect: its failing checks count for nothing yet
 
 
-def _report_run(store: Store, run_id: object) -> None:
-    with store.session() as session:
-        run = session.get(CrawlRun, run_id)
-        if run is None:
-            return
-        seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing due"
-        click.echo(f"run {run.id} {run.status}: {run.checks_made} of {run.cases_due} due cases "
-                   f"checked in {seconds:.1f} s ({counts})")
-        if run.health == RunHealth.SUSPECT.value:
-            click.echo(f"run {run.id} SUSPECT: {run.health_reason}. Its checks are kept, but "
-                       "its gone and failed checks count toward no removal until a healthy "
-                       "run confirms them; its cases stay due.")
+def _report_run(outcome: CrawlOutcome) -> None:
+    run = outcome.run
+    if run is None:
+        return
+    seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing due"
+    click.echo(f"run {run.id} {run.status}: {run.checks_made} of {run.cases_due} due cases "
+               f"checked in {seconds:.1f} s ({counts})")
+    if outcome.suspect:
+        click.echo(f"run {run.id} SUSPECT: {run.health_reason}. Its checks are kept, but "
+                   "its gone and failed checks count toward no removal until a healthy "
+                   "run confirms them; its cases stay due.")
 
 
-def _report_deadlines(config: Config, store: Store, run_id: object) -> None:
+def _report_deadlines(outcome: CrawlOutcome) -> None:
     """The order deadlines of the cases a deadline run checked, judged now
     (the lines of `hostwatch deadlines`)."""
     from hostwatch.commands.deadlines import as_text  # a sibling command's line format
 
-    with store.session() as session:
-        ids = sorted(set(session.scalars(select(Check.case_id).where(Check.run_id == run_id))))
-    if not ids:
-        return
-    rule = config.schedule_rule()
-    for row in case_deadlines(store, datetime.now(UTC), rule, among=ids):
-        if row.regime is not Regime.NOTICE_24H:
-            click.echo("deadline\t" + as_text(row))
+    for row in outcome.deadlines:
+        click.echo("deadline\t" + as_text(row))
 
 
 def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
-           concurrency: int | None, due: str = DUE_NIGHTLY, browser: bool = False) -> Store:
-    config = load_config(ctx, timeout=timeout, concurrency=concurrency)
-    store = open_store(config)
-    if due == DUE_DEADLINES and not _deadline_checks_pending(config, store):
+           concurrency: int | None, deadlines: bool = False,
+           browser: bool = False) -> Hostwatch:
+    hw = open_store(load_config(ctx, timeout=timeout, concurrency=concurrency))
+    try:
+        outcome = hw.crawl(limit=limit, deadlines=deadlines, browser=browser)
+    except LockBusy as exc:
+        click.echo(f"hostwatch: not started: {exc}", err=True)
+        ctx.exit(EXIT_LOCKED)
+    except CrawlFailed as exc:
+        _report_run(exc.outcome)
+        _report_deadlines(exc.outcome)
+        raise click.ClickException(str(exc)) from exc
+    except CrawlError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if outcome.nothing_due:
+        # A deadline crawl with nothing due starts no Scrapy: cheap enough
+        # for a cron job every minute.
         click.echo("no deadline checks due")
-        return store  # without starting Scrapy: cheap enough for a cron job every minute
-    stats = run_crawl(config, limit, due, browser)
-    if stats.get("hostwatch/nothing_due"):
-        click.echo("no deadline checks due")
-        return store
-    busy = stats.get("hostwatch/lock_busy")
-    if busy:
-        click.echo(f"hostwatch: not started: {busy}", err=True)
-        sys.exit(EXIT_LOCKED)
-    run_id = stats.get("hostwatch/run_id")
-    if run_id is None:
-        raise click.ClickException("the crawl ended before it started a run; see the log above")
-    _report_run(store, run_id)
-    if due == DUE_DEADLINES:
-        _report_deadlines(config, store, run_id)
-    failed = stats.get("hostwatch/store_error")
-    if failed:
-        raise click.ClickException(f"checks could not be written, crawl stopped: {failed}")
-    with store.session() as session:
-        run = session.get(CrawlRun, run_id)
-    if run is not None and run.health == RunHealth.SUSPECT.value:
-        click.echo(f"hostwatch: run {run_id} is suspect ({run.health_reason}); check the "
+        return hw
+    _report_run(outcome)
+    _report_deadlines(outcome)
+    run = outcome.run
+    if run is not None and outcome.suspect:
+        click.echo(f"hostwatch: run {run.id} is suspect ({run.health_reason}); check the "
                    "vantage point (resolver, uplink) and run again", err=True)
-        sys.exit(EXIT_SUSPECT)
-    if run is not None and run.status != "finished":
-        click.echo(f"hostwatch: run {run_id} did not finish ({run.status}); the next run "
+        ctx.exit(EXIT_SUSPECT)
+    if run is not None and not outcome.finished:
+        click.echo(f"hostwatch: run {run.id} did not finish ({run.status}); the next run "
                    "checks the cases it did not reach", err=True)
-        sys.exit(EXIT_INCOMPLETE)
-    return store
-
-
-def _deadline_checks_pending(config: Config, store: Store) -> bool:
-    rule = config.schedule_rule()
-    with store.session() as session:
-        return count_deadline_due(session, datetime.now(UTC), rule) > 0
+        ctx.exit(EXIT_INCOMPLETE)
+    return hw
 
 
 _limit = click.option("--limit", type=click.IntRange(min=1), default=None,
@@ -170,8 +144,7 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
     Example (cron, deadline checks every two minutes):
       */2 * * * *  cd /srv/hostwatch && .venv/bin/hostwatch crawl --due >> due.log 2>&1
     """
-    _crawl(ctx, limit, timeout, concurrency, DUE_DEADLINES if deadlines else DUE_NIGHTLY,
-           browser)
+    _crawl(ctx, limit, timeout, concurrency, deadlines, browser)
 
 
 @click.command("run")
@@ -195,13 +168,12 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
     Example (cron, 02:00 every night):
       0 2 * * *  cd /srv/hostwatch && .venv/bin/hostwatch run >> run.log 2>&1
     """
-    store = _crawl(ctx, limit, timeout, concurrency)
+    hw = _crawl(ctx, limit, timeout, concurrency)
     from hostwatch.commands.enrich import run_enrich  # only `run` needs enrichment
 
-    run_enrich(load_config(ctx), store)
-    with store.session() as session:
-        rows = session.execute(select(Case.state, func.count()).group_by(Case.state)).all()
-    click.echo("cases: " + ", ".join(f"{state} {n}" for state, n in sorted(rows)))
+    run_enrich(ctx, hw)
+    counts = hw.state_counts()
+    click.echo("cases: " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())))
 
 
 COMMANDS = [crawl, run]

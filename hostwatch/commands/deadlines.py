@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
 from hostwatch.commands.common import load_config, open_store
 from kernel.deadlines import Outcome
-from reports.deadline_cases import CaseDeadline, case_deadlines
+from reports.deadline_cases import CaseDeadline
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -97,11 +97,9 @@ def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
       hostwatch deadlines --open
       hostwatch deadlines --json | jq 'select(.outcome == "breached")'
     """
-    config = load_config(ctx)
-    store = open_store(config)
-    rule = config.schedule_rule()
+    hw = open_store(load_config(ctx))
     tally: Counter[tuple[str, str]] = Counter()
-    for row in case_deadlines(store, datetime.now(UTC), rule, only_open=only_open):
+    for row in hw.deadlines(only_open=only_open):
         if as_json:
             click.echo(_as_json(row))
         else:

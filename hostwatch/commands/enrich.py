@@ -3,71 +3,47 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from enrichment import EnrichmentError
-from enrichment.attribute import (
-    Attributor,
-    EnrichResult,
-    Target,
-    enrich,
-    host_of,
-    host_target,
-)
+from hostwatch.api import Hostwatch
 from hostwatch.commands.common import load_config, open_store
-from kernel.config import Config
-from outbound.dns import is_ip_literal
-from store import Store
-from store.lock import LockBusy, RunLock
+from kernel.errors import EnrichmentError
+from kernel.urls import UrlError
+from store.lock import LockBusy
+
+if TYPE_CHECKING:
+    from enrichment.attribute import EnrichResult
 
 EXIT_LOCKED = 3
 
 
-def make_attributor(config: Config, store: Store) -> Attributor:
-    try:
-        return Attributor.from_config(config, store)
-    except EnrichmentError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def run_enrich(config: Config, store: Store, limit: int | None = None) -> EnrichResult:
+def run_enrich(ctx: click.Context, hw: Hostwatch, limit: int | None = None) -> EnrichResult:
     """Attribute every check without an attribution, printing progress.
 
     Holds the run lock (the crawl's): a crawl and an enrichment, or two
-    enrichments, never write at once.
+    enrichments, never write at once; exits 3 when it is held.
     """
-    attributor = make_attributor(config, store)
-    lock = RunLock(store, config.data_dir)
-    try:
-        lock.acquire()
-    except LockBusy as exc:
-        click.echo(f"hostwatch: enrich not started: {exc}", err=True)
-        sys.exit(EXIT_LOCKED)
-    try:
-        return _enrich(config, store, attributor, limit)
-    finally:
-        lock.release()
-
-
-def _enrich(config: Config, store: Store, attributor: Attributor,
-            limit: int | None) -> EnrichResult:
     started = time.monotonic()
 
     def progress(done: int, total: int) -> None:
-        if config.progress:
+        if hw.config.progress:
             rate = done / max(time.monotonic() - started, 1e-9)
             click.echo(f"hostwatch: attributed {done} of {total} checks ({rate:.0f}/s)",
                        err=True)
 
     try:
-        result = enrich(store, attributor, limit=limit, progress=progress)
+        result = hw.enrich(limit=limit, progress=progress)
+    except LockBusy as exc:
+        click.echo(f"hostwatch: enrich not started: {exc}", err=True)
+        ctx.exit(EXIT_LOCKED)
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"enrich: {result.attributed} checks attributed in "
-               f"{time.monotonic() - started:.1f} s; {rdap_summary(result, config.offline)}")
+               f"{time.monotonic() - started:.1f} s; "
+               f"{rdap_summary(result, hw.config.offline)}")
     return result
 
 
@@ -103,8 +79,7 @@ def enrich_command(ctx: click.Context, limit: int | None) -> None:
     Example:
       HOSTWATCH_ASN_DB=ipasn.dat.gz HOSTWATCH_ASNAMES=asnames.json hostwatch enrich
     """
-    config = load_config(ctx)
-    run_enrich(config, open_store(config), limit)
+    run_enrich(ctx, open_store(load_config(ctx)), limit)
 
 
 @click.command("whois")
@@ -123,21 +98,11 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     Example:
       hostwatch whois https://img.example.nl/a/b.jpg --json
     """
-    config = load_config(ctx)
-    store = open_store(config)
-    attributor = make_attributor(config, store)
-    # A URL or a host is read as a browser reads it: "http://0x7f.1/" and
-    # "3232235777" are addresses, not names for DNS.
-    if "://" in target:
-        host = host_of(target)
-        if host is None:
-            raise click.BadParameter(f"no host in {target!r}", param_hint="TARGET")
-        item = Target(host, host if is_ip_literal(host) else None)
-    else:
-        host = host_target(target)
-        item = Target(None, host) if is_ip_literal(host) else Target(host)
+    hw = open_store(load_config(ctx))
     try:
-        facts = attributor.facts([item])[0]
+        facts = hw.whois(target)
+    except UrlError as exc:
+        raise click.BadParameter(f"no host in {target!r}", param_hint="TARGET") from exc
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
     data = facts.as_dict()
@@ -153,7 +118,7 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {'' if value is None else value}")
     if facts.ip is None:
         click.echo(f"hostwatch: no address for {target}", err=True)
-        sys.exit(1)
+        ctx.exit(1)
 
 
 COMMANDS = [enrich_command, whois]

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from hostwatch.commands.common import hoster_error, load_config, open_store, when_option
-from store.checks import verify_chain
+from kernel.errors import ReportError
 from store.hosters import HosterLookupError
-from store.models import ChainHead
 
 
 @click.command("evidence")
@@ -50,30 +48,20 @@ def evidence(ctx: click.Context, hoster: str, audience: str, output: Path,
       hostwatch report evidence --hoster "Example Hosting B.V." --for atkm -o pack-2026-02
       hostwatch verify --pack pack-2026-02.zip
     """
-    # Loaded here: the figures need lifelines, slow to import for every command.
-    from reports.evidence import Audience, EvidenceError, build_pack, read_evidence, write_pack
-    from reports.perceptual import PdqRule
-
     config = load_config(ctx)
     start, end = since, until
     if start and end and end <= start:
         raise click.BadParameter("must be later than --since", param_hint="--until")
-    rules = config.debounce()
-    store = open_store(config)
+    hw = open_store(config)
     try:
-        with store.session() as session:
-            data = read_evidence(session, hoster, Audience(audience.lower()),
-                                 store_url=store.safe_url, rules=rules, since=start, until=end,
-                                 pdq=PdqRule.from_config(config))
-        files = build_pack(data)
-        folder, archive = write_pack(files, output, force=force,
-                                     generated_at=data.generated_at)
+        pack = hw.evidence_pack(hoster, audience, output, since=start, until=end, force=force)
     except HosterLookupError as exc:
         raise hoster_error(exc) from exc
-    except (EvidenceError, OSError) as exc:
+    except (ReportError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        store.dispose()
+        hw.close()
+    data, files, folder, archive = pack.data, pack.files, pack.folder, pack.archive
     click.echo(f"evidence: {data.hoster.legal_name}: {len(data.cases)} cases, "
                f"{len(data.checks)} checks, {len(files)} files in {folder} and {archive} "
                f"(chain head: check {data.head_check_id})")
@@ -98,41 +86,26 @@ def verify(ctx: click.Context, packs: tuple[Path, ...]) -> None:
       hostwatch verify
       hostwatch --db postgresql+psycopg://hostwatch@db/hostwatch verify --pack pack-2026-02.zip
     """
-    from reports.verify import PackError, read_pack, verify_pack
-
-    config = load_config(ctx)
-    store = open_store(config)
-    problems: list[str] = []
-    files = checks_in_packs = 0
+    hw = open_store(load_config(ctx))
     try:
-        with store.session() as session:
-            count, chain = verify_chain(session)
-            problems += [str(problem) for problem in chain]
-            head = session.get(ChainHead, 1)
-            for path in packs:
-                try:
-                    result = verify_pack(session, read_pack(path))
-                except PackError as exc:
-                    problems.append(str(exc))
-                    continue
-                problems += result.problems
-                files += result.files_checked
-                checks_in_packs += result.checks_checked
-                click.echo(f"pack {path}: {result.files_checked} files, "
-                           f"{result.checks_checked} check rows compared"
-                           + ("" if result.problems else ": all hold"))
+        result = hw.verify(packs)
     finally:
-        store.dispose()
-    head_text = f"head check {head.check_id}" if head is not None and head.check_id else "empty"
+        hw.close()
+    for pack in result.packs:
+        if pack.result is not None:
+            click.echo(f"pack {pack.path}: {pack.result.files_checked} files, "
+                       f"{pack.result.checks_checked} check rows compared"
+                       + ("" if pack.result.problems else ": all hold"))
+    count, problems = result.checks, result.problems
+    head_text = f"head check {result.head_check_id}" if result.head_check_id else "empty"
     click.echo(f"chain: {count} checks ({head_text})"
-               + ("" if chain else ": every link holds"))
+               + ("" if result.chain else ": every link holds"))
     for problem in problems:
         click.echo(problem, err=True)
-    click.echo(f"verified: {count} checks, {files} files"
-               + (f", {checks_in_packs} pack check rows" if packs else "")
+    click.echo(f"verified: {count} checks, {result.files_checked} files"
+               + (f", {result.pack_checks_checked} pack check rows" if packs else "")
                + (f": {len(problems)} problems" if problems else ": all hold"))
     if problems:
-        sys.exit(1)
-
+        ctx.exit(1)
 
 COMMANDS = [verify]

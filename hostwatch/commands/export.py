@@ -1,7 +1,7 @@
 """`hostwatch export xarf`: XARF v4 reports for notices to a hoster.
 
-The reports are built by `reports.xarf` (pure); this module finds the hoster,
-reads its cases and writes the files.
+The reports are built by `hostwatch.api.Hostwatch.xarf` (over the pure
+`reports.xarf`); this module parses the options and writes the files.
 """
 
 from __future__ import annotations
@@ -10,35 +10,18 @@ import json
 import os
 import sys
 import tempfile
-import uuid
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import select
 
+from hostwatch.api import ClassificationRequired
 from hostwatch.commands.common import hoster_error, load_config, open_store
-from kernel.model import CaseState
-from reports.xarf import (
-    CLASSIFICATIONS,
-    CaseFacts,
-    HosterFacts,
-    NoXarfType,
-    Party,
-    SeenFacts,
-    XarfError,
-    build_report,
-    xarf_type,
-)
-from store.hosters import HosterLookupError, find_hoster
-from store.models import Attribution, Case, Check
+from reports.xarf import CLASSIFICATIONS, Party, XarfError, xarf_type
+from store.hosters import HosterLookupError
+from store.hosters import find_hoster as find_hoster  # where tests have looked it up
 
-# A notice goes to a hoster about material that may still be there; removed
-# cases only with --all. Unchecked cases have no hoster of record yet.
-OPEN_STATES = (CaseState.ONLINE.value, CaseState.PENDING_REMOVAL.value,
-               CaseState.REAPPEARED.value)
 SKIPPED_SHOWN = 10  # case references listed per skipped category
 
 
@@ -69,20 +52,6 @@ def _party(role: str, org: str | None, contact: str | None, domain: str | None,
         raise click.UsageError(
             "; ".join(f"--{role}-{p.split(':', 1)[0]}:{p.split(':', 1)[1]}" for p in problems))
     return party
-
-
-def _facts(case: Case, who: Attribution, check: Check) -> tuple[CaseFacts, SeenFacts]:
-    return (
-        CaseFacts(source=case.source, external_id=case.external_id, url=case.url_normalised,
-                  host=case.host, category=case.category, state=case.state,
-                  reported_at=case.reported_at, ref_sha256=case.ref_sha256,
-                  last_verdict=case.last_verdict, last_checked_at=case.last_checked_at,
-                  last_served_at=case.last_served_at),
-        SeenFacts(ip=who.ip, hostname=who.hostname, asn=who.asn,
-                  nameservers=tuple(who.nameservers or ()), checked_at=check.checked_at,
-                  verdict=check.verdict, http_status=check.http_status,
-                  content_type=check.content_type),
-    )
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -203,56 +172,26 @@ def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: boo
     reporter = _party("reporter", reporter_org, reporter_contact, reporter_domain, True)
     assert reporter is not None
     sender = _party("sender", sender_org, sender_contact, sender_domain, False)
-    states = (*OPEN_STATES, CaseState.REMOVED.value) if include_removed else OPEN_STATES
-
-    store = open_store(load_config(ctx))
-    with store.session() as session:
-        try:
-            hoster = find_hoster(session, hoster_name)
-        except HosterLookupError as exc:
-            raise hoster_error(exc) from exc
-        rows = session.execute(
-            select(Case, Attribution, Check)
-            .join(Attribution, Attribution.id == Case.attribution_id)
-            .join(Check, Check.id == Attribution.check_id)
-            .where(Attribution.hoster_id == hoster.id, Case.state.in_(states))
-            .order_by(Case.id)).all()
-        facts = [_facts(case, who, check) for case, who, check in rows]
-        target = HosterFacts(key=hoster.key, legal_name=hoster.legal_name,
-                             country=hoster.country, abuse=hoster.abuse)
-
-    exported = [(case, seen) for case, seen in facts
-                if xarf_type(case.category, with_ncii=with_ncii)]
-    skipped: dict[str, list[str]] = defaultdict(list)
-    for case, _seen in facts:
-        if not xarf_type(case.category, with_ncii=with_ncii):
-            skipped[case.category].append(f"{case.source}/{case.external_id}")
-    csam = sum(1 for case, _ in exported if xarf_type(case.category) == ("content", "csam"))
-    if csam and classification is None:
-        raise click.UsageError(
-            f"{csam} csam cases need --classification (or "
-            f"HOSTWATCH_XARF_CLASSIFICATION), one of {', '.join(CLASSIFICATIONS)}: XARF v4 "
-            "csam reports require the legal classification, which hostwatch does not record")
-
-    reports: list[dict[str, Any]] = []
-    for case, seen in exported:
-        try:
-            reports.append(build_report(case, seen, target, reporter=reporter, sender=sender,
-                                        classification=classification, with_ncii=with_ncii,
-                                        report_id=str(uuid.uuid4())))
-        except NoXarfType:  # pragma: no cover - filtered above
-            continue
-        except XarfError as exc:
-            raise click.ClickException(
-                f"case {case.source}/{case.external_id}: {exc}") from exc
+    hw = open_store(load_config(ctx))
+    try:
+        result = hw.xarf(hoster_name, reporter=reporter, sender=sender,
+                         classification=classification, include_removed=include_removed,
+                         with_ncii=with_ncii)
+    except HosterLookupError as exc:
+        raise hoster_error(exc) from exc
+    except ClassificationRequired as exc:
+        raise click.UsageError(str(exc)) from exc
+    except XarfError as exc:
+        raise click.ClickException(str(exc)) from exc
+    reports, target, skipped = result.reports, result.hoster, result.skipped
 
     where = write_reports(reports, output)
-    states_text = Counter(case.state for case, _ in exported)
+    states_text = result.states
     click.echo(f"xarf: {len(reports)} reports for {target.legal_name} (key {target.key}, "
                f"abuse {target.abuse or 'unknown'}) to {where}"
                + (": " + ", ".join(f"{n} {s}" for s, n in sorted(states_text.items()))
                   if states_text else ""), err=True)
-    ncii = sum(1 for report in reports if report["type"] == "ncii")
+    ncii = result.ncii
     if ncii:
         click.echo(f"xarf: {ncii} of them have type ncii, hostwatch's own extension, not "
                    "XARF v4: receivers that validate against the official schema reject "

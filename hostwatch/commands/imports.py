@@ -14,19 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
+from hostwatch.api import Hostwatch, ImportRefused
 from hostwatch.commands.common import load_config, open_store
-from store import Store
-from store.imports import (
-    FileError,
-    ImportResult,
-    import_cases,
-    import_checks,
-    import_notices,
-    import_orders,
-)
-from store.lock import LockBusy, RunLock
+from store.imports import FileError, ImportResult
+from store.lock import LockBusy
 
 EXIT_REJECTED = 1
 EXIT_NOTHING_WRITTEN = 2
@@ -46,24 +38,23 @@ _FORMAT = click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), d
                             ".ndjson, .json).")
 
 
-def _run(ctx: click.Context, file: Path, work: Callable[[Store], ImportResult]) -> None:
+def _run(ctx: click.Context, file: Path, work: Callable[[Hostwatch], ImportResult]) -> None:
     """Open the store, import, print the summary and the errors, exit 0/1/2."""
     try:
-        store = open_store(load_config(ctx))
+        hw = open_store(load_config(ctx))
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()} (nothing written)", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
     try:
-        result = work(store)
+        result = work(hw)
     except FileError as exc:
         click.echo(f"error: {exc} (nothing written)", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
-    except SQLAlchemyError as exc:
-        click.echo(f"error: {file}: the store refused the import, nothing written: "
-                   f"{getattr(exc, 'orig', None) or exc}", err=True)
+    except ImportRefused as exc:
+        click.echo(f"error: {exc}", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
     finally:
-        store.dispose()
+        hw.close()
     summary = f"{file}: {result.added} added, {result.unchanged} unchanged, " \
               f"{result.rejected_rows} rejected"
     if result.notices_added:
@@ -100,7 +91,7 @@ def import_reports(ctx: click.Context, file: Path, source: str, fmt: str | None)
       hostwatch import reports.csv
       hostwatch import --source meldpunt --format jsonl export.txt
     """
-    _run(ctx, file, lambda store: import_cases(store, file, source=source, fmt=fmt))
+    _run(ctx, file, lambda hw: hw.import_reports(file, source=source, fmt=fmt))
 
 
 @click.command("import-notices")
@@ -121,7 +112,7 @@ def import_notices_command(ctx: click.Context, file: Path, source: str, fmt: str
     Example:
       hostwatch import-notices notices.csv
     """
-    _run(ctx, file, lambda store: import_notices(store, file, source=source, fmt=fmt))
+    _run(ctx, file, lambda hw: hw.import_notices(file, source=source, fmt=fmt))
 
 
 @click.command("import-orders")
@@ -150,7 +141,7 @@ def import_orders_command(ctx: click.Context, file: Path, source: str, fmt: str 
     Example:
       hostwatch import-orders orders.csv
     """
-    _run(ctx, file, lambda store: import_orders(store, file, source=source, fmt=fmt))
+    _run(ctx, file, lambda hw: hw.import_orders(file, source=source, fmt=fmt))
 
 
 @click.command("import-checks")
@@ -176,20 +167,14 @@ def import_checks_command(ctx: click.Context, file: Path, source: str, fmt: str 
     Example:
       hostwatch import-checks old-checks.csv
     """
-    config = load_config(ctx)
-    rules = config.debounce()
+    load_config(ctx)  # a bad setting is an error (status 1) before the store is opened
 
-    def work(store: Store) -> ImportResult:
-        lock = RunLock(store, config.data_dir)
+    def work(hw: Hostwatch) -> ImportResult:
         try:
-            lock.acquire()
+            return hw.import_checks(file, source=source, fmt=fmt)
         except LockBusy as exc:
             click.echo(f"error: {exc} (nothing written)", err=True)
             ctx.exit(3)
-        try:
-            return import_checks(store, file, rules, source=source, fmt=fmt)
-        finally:
-            lock.release()
 
     _run(ctx, file, work)
 

@@ -8,14 +8,19 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from hostwatch.api import REPORT_FORMATS, render_hoster_report
 from hostwatch.commands.common import load_config, open_store, when_option
 from hostwatch.commands.evidence import evidence
 from kernel.model import Category
 
-FORMATS = ("html", "md", "csv", "json")
+if TYPE_CHECKING:
+    from reports.hosters import HosterReport
+
+FORMATS = REPORT_FORMATS
 # reports.takedown.Clock's values; the module itself loads lifelines (slow),
 # so it is imported only when a report is made.
 CLOCKS = ("report", "notice", "order")
@@ -82,10 +87,6 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
       hostwatch report hosters --since 2026-01-01 --format html -o hosters.html
       hostwatch report hosters --clock notice --format json -o - | jq '.totals'
     """
-    from reports.hosters import ReportQuery, hoster_report  # the report's imports are heavy
-    from reports.perceptual import PdqRule
-    from reports.takedown import Clock
-
     if since and until and until <= since:
         raise click.BadParameter("must be after --since", param_hint="--until")
     if fmt is None:
@@ -93,14 +94,10 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
         fmt = {"markdown": "md", "htm": "html"}.get(suffix, suffix)
         if fmt not in FORMATS:
             fmt = "html"
-    config = load_config(ctx)
-    store = open_store(config)
+    hw = open_store(load_config(ctx))
     started = time.monotonic()
-    query = ReportQuery(since=since, until=until, category=category, clock=Clock(clock),
-                        pdq=PdqRule.from_config(config))
-    with store.session() as session:
-        built = hoster_report(session, query)
-    text = render(built, fmt)
+    built = hw.hoster_report(since=since, until=until, category=category, clock=clock)
+    text = render_hoster_report(built, fmt)
     if str(output) == "-":
         sys.stdout.write(text)
     else:
@@ -111,16 +108,9 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
                    f"{time.monotonic() - started:.1f} s", err=True)
 
 
-def render(built: object, fmt: str) -> str:
+def render(built: HosterReport, fmt: str) -> str:
     """The report in ``fmt`` (html, md, csv, json)."""
-    from reports.formats import render_csv, render_json, render_markdown
-    from reports.hosters import HosterReport
-    from reports.html import render_html
-
-    assert isinstance(built, HosterReport)
-    renderers = {"html": render_html, "md": render_markdown, "csv": render_csv,
-                 "json": render_json}
-    return renderers[fmt](built)
+    return render_hoster_report(built, fmt)
 
 
 report.add_command(evidence)
