@@ -21,6 +21,8 @@ from scrapy.exceptions import DownloadFailedError
 from crawler.errors import RefusedTarget
 from crawler.verdict import ErrorKind
 from kernel import redact
+from kernel.errors import ConfigError, StoreError
+from kernel.urls import Refusal, UrlError
 
 MARKER = "MATERIAL-5c1e0b9d"
 
@@ -84,6 +86,23 @@ def test_hostwatch_own_exception_keeps_its_message(log):
     refused = RefusedTarget(ErrorKind.BLOCKED, "a.test -> loopback address")
     logging.getLogger("recheck").error("not fetched: %s", refused)
     assert "not fetched: RefusedTarget: a.test -> loopback address" in log.getvalue()
+
+
+@pytest.mark.parametrize("error", [
+    StoreError("cannot open the store sqlite:///x.db: locked"),
+    ConfigError("HOSTWATCH_TIMEOUT='x': not a number"),
+    UrlError(Refusal.SCHEME, "ftp"),
+])
+def test_errors_of_every_layer_keep_their_message(log, error):
+    """The kernel's and the outbound layer's errors are hostwatch's own words too."""
+    logging.getLogger("outbound.dns").warning("failed: %s", error)
+    assert f"[outbound.dns] WARNING: failed: {type(error).__name__}: {error}" in log.getvalue()
+
+
+def test_every_product_package_but_the_lab_speaks_hostwatch_own_words():
+    from tests.test_layers import LAYERS
+
+    assert set(redact.OWN_PACKAGES) == set(LAYERS) - {"lab"}
 
 
 def test_a_traceback_keeps_its_frames_and_class_names_not_the_message(log):
