@@ -2,8 +2,8 @@
 
 Verdicts and their groups (model), configuration (config), URL rules (urls),
 log redaction (redact), hoster-name rules (orgnames), CDN rules (cdn), case
-state (state), deadlines (deadlines), the deadline-check schedule (schedule)
-and the error tree (errors). Every other package builds on this one; see
+state (state), deadlines (deadlines), the deadline-check schedule (schedule),
+a case's durations (durations) and the roots of the error tree (errors). Every other package builds on this one; see
 docs/architecture.md.
 """
 

@@ -1,14 +1,17 @@
 """hostwatch's errors: one tree under one root, ``HostwatchError``.
 
 Each layer raises its own branch; the branches' roots live here so that every
-package can name them without importing a package above it. Catch
+package can name them without importing a package above it (the leaves live
+with the code that raises them: ``UrlError`` in kernel/urls.py, ``LockBusy``
+in store/lock.py, ``FetchError`` in outbound/http.py, an EnrichmentError...). Catch
 ``HostwatchError`` to catch everything hostwatch raises on purpose; the
 message always names what and where.
 
     HostwatchError
     ├── ConfigError        a setting hostwatch cannot use (also a ValueError)
     ├── UrlError           a reported URL hostwatch cannot check (also a ValueError)
-    ├── StoreError         the store cannot be opened or used; files that cannot be imported
+    ├── StoreError         the store cannot be opened or used (also a RuntimeError);
+    │                      files that cannot be imported, the run lock, hoster lookups
     ├── EnrichmentError    DNS, RDAP, the prefix table, outbound fetches
     ├── CrawlError         the crawl and the browser check
     └── ReportError        reports, evidence packs, XARF, pack verification

@@ -1,8 +1,11 @@
 """The product's imports run one way (docs/architecture.md, "Layers").
 
 Every ``import`` and ``from ... import`` in the product packages (at module
-level, in functions, under ``TYPE_CHECKING``: each is a dependency) must name
-its own package or a package of a lower layer. Packages of one layer are peers
+level, in functions, under ``TYPE_CHECKING``: each is a dependency), every
+``import_module("...")`` / ``__import__("...")`` and every dotted path in a
+string that starts with a product package (Scrapy's component settings,
+``-m store.writer``; logger names aside) must name its own package or a
+package of a lower layer. Packages of one layer are peers
 and import each other not at all, so no package cycle can form. No product
 module imports ``tests`` or ``benchmarks``. The graph is read from the source
 with ``ast`` (nothing is imported), so the test also covers modules that
@@ -12,6 +15,7 @@ need Scrapy, Playwright or a database to import.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +58,8 @@ def _module_name(path: Path, root: Path) -> str:
     return ".".join(parts)
 
 
-def _targets(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
+def _targets(node: ast.AST, module: str, is_package: bool,
+             packages: Mapping[str, int]) -> Iterator[str]:
     if isinstance(node, ast.Import):
         yield from (alias.name for alias in node.names)
     elif isinstance(node, ast.ImportFrom):
@@ -65,6 +70,22 @@ def _targets(node: ast.AST, module: str, is_package: bool) -> Iterator[str]:
         package = module.split(".") if is_package else module.split(".")[:-1]
         base = package[: len(package) - (node.level - 1)]
         yield ".".join(base + ([node.module] if node.module else []))
+    elif (isinstance(node, ast.Call) and node.args
+          and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+          and _called(node.func) in {"import_module", "__import__"}):
+        yield node.args[0].value  # importlib.import_module("store.db"), __import__("store")
+    elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+          and _DOTTED.fullmatch(node.value) and node.value.split(".")[0] in packages):
+        yield node.value  # a dotted path named in a string: Scrapy settings, `-m store.writer`
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def _called(func: ast.expr) -> str:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
 
 
 def imports(root: Path, packages: Mapping[str, int]) -> Iterator[Import]:
@@ -73,8 +94,12 @@ def imports(root: Path, packages: Mapping[str, int]) -> Iterator[Import]:
         for path in sorted((root / package).rglob("*.py")):
             module = _module_name(path, root)
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            names = {id(arg) for call in ast.walk(tree) if isinstance(call, ast.Call)
+                     and _called(call.func) == "getLogger" for arg in call.args}
             for node in ast.walk(tree):
-                for target in _targets(node, module, path.name == "__init__.py"):
+                if id(node) in names:
+                    continue  # a logger's name ("hostwatch.migrations"), not a module
+                for target in _targets(node, module, path.name == "__init__.py", packages):
                     yield Import(module, path.relative_to(root), node.lineno, target)
 
 
@@ -122,7 +147,7 @@ def package_cycles(root: Path, layers: Mapping[str, int] = LAYERS) -> list[list[
 # -- the product -----------------------------------------------------------------
 
 def test_every_product_package_is_placed_in_a_layer() -> None:
-    shipped = {path.parent.name for path in ROOT.glob("*/__init__.py")} - set(NOT_PRODUCT)
+    shipped = {path.parent.name for path in ROOT.glob("*/*.py")} - set(NOT_PRODUCT)
     assert shipped == set(LAYERS), "place each new package in LAYERS and docs/architecture.md"
 
 
@@ -161,6 +186,13 @@ SMALL = {"low": 0, "mid": 1, "peer": 1, "top": 2}
       "peer/__init__.py": ""}, "mid/a.py:2: mid.a imports peer: peer is a peer of mid"),
     ({"top/__init__.py": "", "top/a.py": "from tests.net import lab\n"},
      "top/a.py:1: top.a imports tests.net: product code must not import tests"),
+    ({"low/__init__.py": "", "low/a.py": "import importlib\nimportlib.import_module('top')\n"},
+     "low/a.py:2: low.a imports top: top is a higher layer of low"),
+    ({"low/__init__.py": "", "low/a.py": "M = __import__('mid')\n"
+      "log = logging.getLogger('top.log')\n"},
+     "low/a.py:1: low.a imports mid: mid is a higher layer of low"),
+    ({"mid/__init__.py": "", "mid/s.py": "S = {'top.pipelines.Store': 300}\n"},
+     "mid/s.py:1: mid.s imports top.pipelines.Store: top is a higher layer of mid"),
     ({"low/__init__.py": "", "low/a.py": "from typing import TYPE_CHECKING\n"
       "if TYPE_CHECKING:\n    from top.b import X\n", "top/__init__.py": ""},
      "low/a.py:3: low.a imports top.b: top is a higher layer of low"),
