@@ -17,7 +17,14 @@ The library API, as the ``hostwatch`` command uses it (hostwatch.api):
 - Errors: one tree under `HostwatchError` (`ConfigError`, `UrlError`;
   `StoreError` with `LockBusy`, `FileError`, `ImportRefused`,
   `HosterNotFound`, `HosterAmbiguous`; `EnrichmentError`; `CrawlError` with
-  `CrawlFailed`; `ReportError` with `XarfError`, `ClassificationRequired`).
+  `CrawlFailed`; `ReportError` with `XarfError`, `ClassificationRequired`;
+  `InvalidArgument` for a value a call cannot use).
+- Logging: ``crawl`` runs Scrapy, which configures the process's logging
+  (a root handler on stderr) and installs hostwatch's redaction for good:
+  from then on every log record that is not hostwatch's own words is
+  withheld, your program's included (no byte a server sent may reach a
+  log). ``enrich`` and ``whois`` redact only while they run. Crawl in a
+  child process (``python -m hostwatch crawl``) to keep your logging.
 
 Example::
 
@@ -33,6 +40,7 @@ The ``hostwatch`` command (hostwatch.cli) is a thin layer over this API.
 """
 
 from hostwatch.api import (
+    REPORT_FORMATS,
     CaseRow,
     ClassificationRequired,
     CrawlFailed,
@@ -55,11 +63,13 @@ from kernel.errors import (
     CrawlError,
     EnrichmentError,
     HostwatchError,
+    InvalidArgument,
     ReportError,
     StoreError,
 )
 from kernel.urls import UrlError
 from reports.xarf import Party, XarfError
+from store import CrawlRun, Store
 from store.hosters import HosterAmbiguous, HosterLookupError, HosterNotFound
 from store.imports import ImportResult
 from store.lock import LockBusy
@@ -73,6 +83,7 @@ __all__ = [
     "CrawlError",
     "CrawlFailed",
     "CrawlOutcome",
+    "CrawlRun",
     "EnrichmentError",
     "EvidencePack",
     "FileError",
@@ -83,10 +94,13 @@ __all__ = [
     "HosterNotFound",
     "ImportRefused",
     "ImportResult",
+    "InvalidArgument",
     "LockBusy",
     "PackVerification",
+    "REPORT_FORMATS",
     "Party",
     "ReportError",
+    "Store",
     "StoreError",
     "StoreStatus",
     "UrlError",

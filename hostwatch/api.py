@@ -39,9 +39,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from kernel import redact
 from kernel.config import Config
-from kernel.errors import CrawlError, ReportError, StoreError
-from kernel.model import CaseState, RunHealth
+from kernel.errors import CrawlError, InvalidArgument, ReportError, StoreError
+from kernel.model import CaseState, Category, RunHealth
 from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import Refusal, UrlError
 from reports.xarf import Party, XarfError
@@ -176,7 +179,17 @@ class EvidencePack:
 
 
 class ClassificationRequired(XarfError):
-    """csam reports need a legal classification and none was given."""
+    """csam reports need a legal classification and none was given;
+    ``cases``: how many csam cases need it."""
+
+    def __init__(self, cases: int) -> None:
+        from reports.xarf import CLASSIFICATIONS
+
+        self.cases = cases
+        super().__init__(
+            f"{cases} csam cases need a classification (classification=), one of "
+            f"{', '.join(CLASSIFICATIONS)}: XARF v4 csam reports require the legal "
+            "classification, which hostwatch does not record")
 
 
 @dataclass(frozen=True)
@@ -258,7 +271,11 @@ class Hostwatch:
         self.config = Config.from_env() if config is None else config
         if store is None:
             store = Store(self.config.db)
-            store.upgrade()
+            try:
+                store.upgrade()
+            except BaseException:
+                store.dispose()
+                raise
         self.store = store
 
     def close(self) -> None:
@@ -312,7 +329,7 @@ class Hostwatch:
         Takes the run lock: raises `LockBusy` while a crawl or enrichment runs."""
         from store.imports import import_checks
 
-        with RunLock(self.store, self.config.data_dir), _import_of(Path(path)):
+        with _import_of(Path(path)), RunLock(self.store, self.config.data_dir):
             return import_checks(self.store, Path(path), self.config.debounce(),
                                  source=source, fmt=fmt)
 
@@ -360,26 +377,33 @@ class Hostwatch:
         run_id = stats.get("hostwatch/run_id")
         if not isinstance(run_id, int):
             raise CrawlError("the crawl ended before it started a run; see the log above")
+        failed = stats.get("hostwatch/store_error")
         with self.store.session() as session:
             run = session.get(CrawlRun, run_id)
-        found: list[CaseDeadline] = []
-        if due == DUE_DEADLINES:
-            from kernel.deadlines import Regime
-            from reports.deadline_cases import case_deadlines
-
-            with self.store.session() as session:
-                ids = queries.case_ids_checked_in_run(session, run_id)
-            if ids:
-                found = [row for row in case_deadlines(self.store, datetime.now(UTC),
-                                                       self.config.schedule_rule(), among=ids)
-                         if row.regime is not Regime.NOTICE_24H]
-        outcome = CrawlOutcome(run_id=run_id, run=run, deadlines=found)
-        failed = stats.get("hostwatch/store_error")
+        try:
+            found = self._run_deadlines(run_id) if due == DUE_DEADLINES else []
+        except SQLAlchemyError:
+            if not failed:
+                raise
+            found = []  # the store failed already: the CrawlFailed below says so
         if failed:
             raise CrawlFailed(f"checks could not be written, crawl stopped: {failed}",
                               CrawlOutcome(run_id=run_id, run=run, deadlines=found,
                                            store_error=str(failed)))
-        return outcome
+        return CrawlOutcome(run_id=run_id, run=run, deadlines=found)
+
+    def _run_deadlines(self, run_id: int) -> list[CaseDeadline]:
+        """The order deadlines of the cases run ``run_id`` checked, judged now."""
+        from kernel.deadlines import Regime
+        from reports.deadline_cases import case_deadlines
+
+        with self.store.session() as session:
+            ids = queries.case_ids_checked_in_run(session, run_id)
+        if not ids:
+            return []
+        return [row for row in case_deadlines(self.store, datetime.now(UTC),
+                                              self.config.schedule_rule(), among=ids)
+                if row.regime is not Regime.NOTICE_24H]
 
     def enrich(self, *, limit: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> EnrichResult:
@@ -390,7 +414,7 @@ class Hostwatch:
         from enrichment.attribute import Attributor, enrich
 
         attributor = Attributor.from_config(self.config, self.store)
-        with RunLock(self.store, self.config.data_dir):
+        with redact.installed(), RunLock(self.store, self.config.data_dir):
             return enrich(self.store, attributor, limit=limit, progress=progress)
 
     def whois(self, target: str) -> Facts:
@@ -414,7 +438,8 @@ class Hostwatch:
         else:
             host = host_target(target)
             item = Target(None, host) if is_ip_literal(host) else Target(host)
-        return attributor.facts([item])[0]
+        with redact.installed():
+            return attributor.facts([item])[0]
 
     # -- case states ----------------------------------------------------------
 
@@ -454,6 +479,10 @@ class Hostwatch:
         """Cases by id, each with the attribution of its newest check that
         reached an address and that hoster's key (None until attributed);
         see `case_as_dict`. Streamed: consume it before the next call."""
+        if state is not None:
+            _check_choice("state", state, [s.value for s in CaseState])
+        if limit is not None and limit < 0:
+            raise InvalidArgument(f"limit must not be negative, got {limit}")
         with self.store.session() as session:
             yield from queries.iter_cases(session, state, limit)
 
@@ -478,8 +507,10 @@ class Hostwatch:
         from reports.perceptual import PdqRule
         from reports.takedown import Clock
 
-        if since and until and until <= since:
-            raise ReportError("until must be after since")
+        _check_period(since, until)
+        _check_choice("clock", clock, [c.value for c in Clock])
+        if category is not None:
+            _check_choice("category", category, [c.value for c in Category])
         query = ReportQuery(since=since, until=until, category=category, clock=Clock(clock),
                             pdq=PdqRule.from_config(self.config))
         with self.store.session() as session:
@@ -495,8 +526,8 @@ class Hostwatch:
         from reports.evidence import Audience, build_pack, read_evidence, write_pack
         from reports.perceptual import PdqRule
 
-        if since and until and until <= since:
-            raise ReportError("until must be later than since")
+        _check_period(since, until)
+        _check_choice("audience", audience.lower(), [a.value for a in Audience])
         with self.store.session() as session:
             data = read_evidence(session, hoster, Audience(audience.lower()),
                                  store_url=self.store.safe_url, rules=self.config.debounce(),
@@ -516,7 +547,6 @@ class Hostwatch:
         other categories are skipped. Records no notice. Raises
         `HosterNotFound` / `HosterAmbiguous`, `XarfError`."""
         from reports.xarf import (
-            CLASSIFICATIONS,
             CaseFacts,
             HosterFacts,
             NoXarfType,
@@ -551,11 +581,7 @@ class Hostwatch:
                 skipped[case.category].append(f"{case.source}/{case.external_id}")
         csam = sum(1 for case, _ in exported if xarf_type(case.category) == ("content", "csam"))
         if csam and classification is None:
-            raise ClassificationRequired(
-                f"{csam} csam cases need --classification (or "
-                f"HOSTWATCH_XARF_CLASSIFICATION), one of {', '.join(CLASSIFICATIONS)}: XARF "
-                "v4 csam reports require the legal classification, which hostwatch does not "
-                "record")
+            raise ClassificationRequired(csam)
         reports: list[dict[str, Any]] = []
         for case, seen in exported:
             try:
@@ -589,6 +615,19 @@ class Hostwatch:
                     checked.append(PackVerification(path, error=str(exc)))
         head_id = head.check_id if head is not None and head.check_id else None
         return Verification(count, chain, head_id, checked)
+
+
+def _check_period(since: datetime | None, until: datetime | None) -> None:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.utcoffset() is None:
+            raise InvalidArgument(f"{name} must carry a time zone, got {value.isoformat()}")
+    if since and until and until <= since:
+        raise InvalidArgument("until must be later than since")
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InvalidArgument(f"{name} must be one of {', '.join(choices)}, got {value!r}")
 
 
 def open_store(db: str | None = None, *, config: Config | None = None) -> Hostwatch:

@@ -3,8 +3,8 @@
 Verdicts and their groups (model), configuration (config), URL rules (urls),
 log redaction (redact), hoster-name rules (orgnames), CDN rules (cdn), case
 state (state), deadlines (deadlines), the deadline-check schedule (schedule),
-a case's durations (durations) and the roots of the error tree (errors). Every other package builds on this one; see
-docs/architecture.md.
+a case's durations (durations) and the roots of the error tree (errors).
+Every other package builds on this one; see docs/architecture.md.
 """
 
 __version__ = "0.1.0"

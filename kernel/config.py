@@ -282,6 +282,16 @@ KEYS: dict[str, _Key] = {
 
 @dataclass(frozen=True)
 class Config:
+    """Every setting of hostwatch (one field per HOSTWATCH_* variable: see
+    `KEYS` and the README's "Configuration").
+
+    Build it with `Config.from_env()` (the process environment, or a mapping
+    you pass) with keyword overrides, e.g. ``Config.from_env(db="sqlite:///x.db",
+    timeout=5)``; every value is checked as the environment's text is, and a
+    bad one raises `ConfigError` naming the setting. Frozen: derive another
+    with ``dataclasses.replace``.
+    """
+
     db: str
     data_dir: str
     nameservers: tuple[tuple[str, int], ...]
@@ -358,7 +368,12 @@ class Config:
             if name not in KEYS:
                 raise ConfigError(f"unknown setting {name!r}")
             if value is not None:
-                values[name] = value
+                # Checked as the environment's text is: the same types and ranges.
+                key = KEYS[name]
+                try:
+                    values[name] = key.parse(_as_text(name, value))
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(f"{name}={value!r} (as {key.env}): {exc}") from exc
         return cls(**values)
 
     def debounce(self) -> Debounce:
@@ -372,19 +387,20 @@ class Config:
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces this config in a child process."""
-        env: dict[str, str] = {}
-        for field in fields(self):
-            key = KEYS[field.name]
-            value = getattr(self, field.name)
-            if field.name == "nameservers":
-                text = ",".join(f"{host}:{port}" for host, port in value)
-            elif field.name == "allow_private":
-                text = ",".join(value) or "0"
-            elif field.name == "control_urls":
-                text = ",".join(value)
-            elif isinstance(value, bool):
-                text = "1" if value else "0"
-            else:
-                text = str(value)
-            env[key.env] = text
-        return env
+        return {KEYS[field.name].env: _as_text(field.name, getattr(self, field.name))
+                for field in fields(self)}
+
+
+def _as_text(name: str, value: Any) -> str:
+    """A setting's value as its environment variable spells it."""
+    if isinstance(value, str):
+        return value
+    if name == "nameservers":
+        return ",".join(f"{host}:{port}" for host, port in value)
+    if name == "allow_private":
+        return ",".join(value) or "0"
+    if name == "control_urls":
+        return ",".join(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

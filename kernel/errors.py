@@ -8,6 +8,7 @@ in store/lock.py, ``FetchError`` in outbound/http.py, an EnrichmentError...). Ca
 message always names what and where.
 
     HostwatchError
+    ├── InvalidArgument    a value passed to a library call it cannot use (also a ValueError)
     ├── ConfigError        a setting hostwatch cannot use (also a ValueError)
     ├── UrlError           a reported URL hostwatch cannot check (also a ValueError)
     ├── StoreError         the store cannot be opened or used (also a RuntimeError);
@@ -22,6 +23,11 @@ from __future__ import annotations
 
 class HostwatchError(Exception):
     """Root of every error hostwatch raises on purpose."""
+
+
+class InvalidArgument(HostwatchError, ValueError):
+    """A value passed to a hostwatch call that it cannot use; the message
+    names the argument and the values it takes."""
 
 
 class ConfigError(HostwatchError, ValueError):

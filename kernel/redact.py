@@ -39,7 +39,8 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
@@ -263,6 +264,20 @@ def redact(record: logging.LogRecord) -> logging.LogRecord:
 def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     """An uncaught exception, printed as safe_traceback() does."""
     sys.stderr.write(safe_traceback(exc.with_traceback(tb)) + "\n")
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    """Redact while the block runs (a library call that talks to servers),
+    then put back the log record factory and exception hook found before;
+    a process that installed redaction already keeps it."""
+    factory, hook = logging.getLogRecordFactory(), sys.excepthook
+    install()
+    try:
+        yield
+    finally:
+        logging.setLogRecordFactory(factory)
+        sys.excepthook = hook
 
 
 def install() -> None:

@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kernel.errors import StoreError
@@ -56,7 +56,10 @@ class Store:
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "postgresql":
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = create_engine(url, **kwargs)
+        try:
+            self.engine: Engine = create_engine(url, **kwargs)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise StoreError(f"cannot use the database URL {self.safe_url}: {exc}") from exc
         if self.dialect == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -81,6 +84,8 @@ class Store:
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
+            raise StoreError(f"cannot open the store {self.safe_url}: {exc.orig}") from exc
+        except DatabaseError as exc:  # e.g. a file that is no SQLite database
             raise StoreError(f"cannot open the store {self.safe_url}: {exc.orig}") from exc
 
     @property

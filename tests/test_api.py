@@ -375,7 +375,7 @@ def test_the_hoster_report_counts_per_hoster(hw):
     assert hostwatch.render_hoster_report(report, "csv").count("\n") >= 3
     with pytest.raises(hostwatch.ReportError):
         hostwatch.render_hoster_report(report, "pdf")
-    with pytest.raises(hostwatch.ReportError):
+    with pytest.raises(hostwatch.InvalidArgument, match="until must be later than since"):
         hw.hoster_report(since=T, until=T)
 
 
@@ -437,3 +437,27 @@ def test_help_lists_the_api_in_a_fresh_interpreter():
                            env={**os.environ, "PAGER": "cat", "PYTHONPATH": str(ROOT)},
                            capture_output=True, text=True, timeout=60, check=True).stdout
     assert "open_store" in shown and "class Hostwatch" in shown and "DATA" in shown
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda hw: hw.hoster_report(clock="never"), "clock must be one of report, notice, order"),
+    (lambda hw: hw.hoster_report(category="nope"), "category must be one of csam, csam_ai, ncii"),
+    (lambda hw: hw.hoster_report(since=datetime(2026, 1, 1)), "since must carry a time zone"),
+    (lambda hw: list(hw.cases(state="vanished")), "state must be one of"),
+    (lambda hw: list(hw.cases(limit=-1)), "limit must not be negative"),
+    (lambda hw: hw.evidence_pack("x", "fbi", "out"), "audience must be one of atkm, acm"),
+])
+def test_a_value_a_call_cannot_use_is_named(hw, call, message):
+    with pytest.raises(hostwatch.InvalidArgument, match=message) as raised:
+        call(hw)
+    assert isinstance(raised.value, hostwatch.HostwatchError)
+    assert isinstance(raised.value, ValueError)
+
+
+def test_a_store_that_cannot_be_opened_is_a_store_error(tmp_path):
+    (tmp_path / "text.db").write_text("not a database\n")
+    for url, message in [(f"sqlite:///{tmp_path}/text.db", "file is not a database"),
+                         ("mysqlx://db.invalid/x", "cannot use the database URL"),
+                         (f"sqlite:///{tmp_path}/no/such/dir/x.db", "does not exist")]:
+        with pytest.raises(hostwatch.StoreError, match=message):
+            hostwatch.open_store(url, config=hostwatch.Config.from_env({}))

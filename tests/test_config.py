@@ -65,3 +65,21 @@ def test_allow_private_takes_a_switch_or_networks():
     assert config.allow_private == ("127.0.0.0/8",)
     with pytest.raises(ConfigError, match="HOSTWATCH_ALLOW_PRIVATE"):
         Config.from_env({"HOSTWATCH_ALLOW_PRIVATE": "10.0.0.0/33"})
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("timeout", "abc"), ("removal_confirmations", -1), ("removal_confirmations", "two"),
+    ("nameservers", "127.0.0.1:99999"), ("pdq_threshold", 65), ("offline", "maybe"),
+])
+def test_an_override_in_code_is_checked_as_the_environment_is(name, value):
+    with pytest.raises(ConfigError, match=rf"^{name}={value!r} \(as HOSTWATCH_"):
+        Config.from_env({}, **{name: value})
+
+
+def test_good_overrides_in_code_keep_their_values():
+    config = Config.from_env({}, timeout=5, db="sqlite:///x.db", offline=True,
+                             nameservers=(("127.0.0.1", 5353),), allow_private=("10.0.0.0/8",))
+    assert (config.timeout, config.db, config.offline) == (5.0, "sqlite:///x.db", True)
+    assert config.nameservers == (("127.0.0.1", 5353),)
+    assert config.allow_private == ("10.0.0.0/8",)
+    assert Config.from_env({}, removal_confirmations=3).debounce().confirmations == 3

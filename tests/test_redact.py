@@ -185,3 +185,21 @@ def test_a_numeric_header_that_is_not_a_number_is_described(name):
     stored = redact.evidence_header(name, MARKER)
     assert MARKER not in stored
     assert stored.startswith("<not a number, withheld: ")
+
+
+def test_redaction_for_a_block_puts_the_logging_back():
+    """What enrich and whois of the library API do: redact while they talk to servers."""
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    factory, hook = logging.getLogRecordFactory(), sys.excepthook
+    try:
+        with redact.installed():
+            logging.getLogger("aiohttp.client").warning("reply: %s", f"<p>{MARKER}</p>")
+        logging.getLogger("myapp").warning("after: %s", "the caller's own words")
+    finally:
+        root.removeHandler(handler)
+    assert MARKER not in out.getvalue()
+    assert "after: the caller's own words" in out.getvalue()
+    assert (logging.getLogRecordFactory(), sys.excepthook) == (factory, hook)

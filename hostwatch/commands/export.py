@@ -180,7 +180,11 @@ def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: boo
     except HosterLookupError as exc:
         raise hoster_error(exc) from exc
     except ClassificationRequired as exc:
-        raise click.UsageError(str(exc)) from exc
+        raise click.UsageError(
+            f"{exc.cases} csam cases need --classification (or "
+            f"HOSTWATCH_XARF_CLASSIFICATION), one of {', '.join(CLASSIFICATIONS)}: XARF "
+            "v4 csam reports require the legal classification, which hostwatch does not "
+            "record") from exc
     except XarfError as exc:
         raise click.ClickException(str(exc)) from exc
     reports, target, skipped = result.reports, result.hoster, result.skipped
