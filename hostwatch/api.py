@@ -165,6 +165,7 @@ class StoreStatus:
 
     @property
     def total(self) -> int:
+        """Cases in the store."""
         return sum(self.counts.values())
 
 
@@ -218,6 +219,7 @@ class PackVerification:
 
     @property
     def problems(self) -> list[str]:
+        """What is wrong with this pack, in words (empty: it holds)."""
         if self.error is not None:
             return [self.error]
         return list(self.result.problems) if self.result else []
@@ -242,14 +244,17 @@ class Verification:
 
     @property
     def ok(self) -> bool:
+        """The chain and every pack hold."""
         return not self.problems
 
     @property
     def files_checked(self) -> int:
+        """Files of the packs checked against their manifests."""
         return sum(p.result.files_checked for p in self.packs if p.result)
 
     @property
     def pack_checks_checked(self) -> int:
+        """Checks of the packs found unchanged in the store."""
         return sum(p.result.checks_checked for p in self.packs if p.result)
 
 
