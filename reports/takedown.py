@@ -4,32 +4,9 @@ durations they are built on are kernel/durations.py (re-exported here).
 No database access: a case comes in as plain times (`CaseTimes`), as the store's
 ``derive_state()`` gives them, so an SQL layer can feed this module directly.
 
-**Durations.** A confirmed removal is only known to lie in the interval
-(``removed_after``, ``removed_at``]: the material was last seen served at
-``removed_after`` (the later of the last served check and the report; None
-when neither came before the first miss: then the interval is open below and
-a clock counts from its own start) and first missed at ``removed_at``. On
-each clock (`Clock`: from the report, the first notice, the removal order)
-that interval becomes hours since the clock's
-start, with its midpoint as the point estimate and its width (the check gap) as
-the uncertainty. After a reappearance the store restarts the removal interval,
-so a duration measures the time until the *latest* confirmed removal;
-reappearances are counted apart.
-
-A case without a confirmed removal (online, pending removal, reappeared) is
-*right-censored* at its last check: it was followed that long and is counted as
-not yet removed.
-
-**A clock that starts late.** When the clock starts inside the removal interval
-(a notice sent between the last served and the first gone check) the lower bound
-is clamped to 0: the removal may have come just before or after it. When the
-clock starts at or after ``removed_at`` (a notice or order sent after the
-removal had already been seen) the case has *no* duration on that clock: a
-removal that preceded the notice says nothing about how the hoster reacts to
-notices, and counting it as 0 h would flatter the hoster. Such cases still count
-in the group's case totals, not in its survival figures (`TakedownFigures.measured`).
-A still-online case whose last check predates the clock's start is censored at
-0 h (in the totals, no weight in the curve).
+**Durations** of one case on each clock (the removal interval, its midpoint
+and width, censoring, a clock that starts late) are kernel/durations.py's
+rules; this module turns many of them into group figures.
 
 **Group figures.** Kaplan–Meier (lifelines ``KaplanMeierFitter``) over the point
 estimates, a confirmed removal being the event. The median and 90th percentile
