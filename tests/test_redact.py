@@ -193,13 +193,23 @@ def test_redaction_for_a_block_puts_the_logging_back():
     handler = logging.StreamHandler(out)
     root = logging.getLogger()
     root.addHandler(handler)
-    factory, hook = logging.getLogRecordFactory(), sys.excepthook
+    saved = logging.getLogRecordFactory(), sys.excepthook
+    # A process that never installed redaction (other tests here may have).
+    logging.setLogRecordFactory(logging.LogRecord)
+    sys.excepthook = sys.__excepthook__
     try:
         with redact.installed():
             logging.getLogger("aiohttp.client").warning("reply: %s", f"<p>{MARKER}</p>")
         logging.getLogger("myapp").warning("after: %s", "the caller's own words")
+        restored = logging.getLogRecordFactory(), sys.excepthook
+        redact.install()  # a process that redacts already keeps it after the block
+        with redact.installed():
+            pass
+        logging.getLogger("myapp").warning("later: %s", f"<p>{MARKER}</p>")
     finally:
         root.removeHandler(handler)
+        logging.setLogRecordFactory(saved[0])
+        sys.excepthook = saved[1]
     assert MARKER not in out.getvalue()
     assert "after: the caller's own words" in out.getvalue()
-    assert (logging.getLogRecordFactory(), sys.excepthook) == (factory, hook)
+    assert restored == (logging.LogRecord, sys.__excepthook__)
