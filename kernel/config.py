@@ -214,6 +214,10 @@ KEYS: dict[str, _Key] = {
     "asnames": _Key("HOSTWATCH_ASNAMES", "", str,
                     "AS names file (JSON, pyasn's asnames format, may be .gz): AS name "
                     "and country"),
+    "geoip_db": _Key("HOSTWATCH_GEOIP_DB", "", str,
+                     "IP geolocation database in the MaxMind DB format (GeoLite2-Country, "
+                     "DB-IP Lite, IPinfo Lite): where each serving address is located; "
+                     "empty = the RDAP network's country"),
     "rdap_url": _Key("HOSTWATCH_RDAP_URL", "https://rdap.arin.net/registry", str,
                      "RDAP base URL asked for address holders (GET {url}/ip/{ip}); ARIN "
                      "redirects to the registry that holds the address"),
@@ -322,6 +326,7 @@ class Config:
     log_level: str
     asn_db: str
     asnames: str
+    geoip_db: str
     rdap_url: str
     rdap_timeout: float
     rdap_ttl_days: float

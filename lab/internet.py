@@ -31,6 +31,7 @@ from lab.networks import (
     ASNAMES_FILE,
     CUSTOM_NETWORKS_FROM,
     DEFAULT_NETWORKS,
+    GEOIP_FILE,
     PLAIN_HOSTS,
     AddressPool,
     Mimic,
@@ -375,6 +376,11 @@ class TestInternet:
     def asnames_path(self) -> Path:
         """The AS names of the test networks (pyasn's asnames JSON), for HOSTWATCH_ASNAMES."""
         return self._files() / ASNAMES_FILE
+
+    @property
+    def geoip_path(self) -> Path:
+        """Where the test networks' servers stand (MaxMind DB format), for HOSTWATCH_GEOIP_DB."""
+        return self._files() / GEOIP_FILE
 
     def _files(self) -> Path:
         directory = self._files_dir or self._temp_dir

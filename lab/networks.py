@@ -61,6 +61,9 @@ class Network:
     cdn: bool = False
     org_country: str = ""
     """Where the holder ``org`` is established (its RDAP address); default ``country``."""
+    server_country: str = ""
+    """Where the block's servers stand (the geolocation file, GEOIP_FILE);
+    default ``country``."""
 
     @property
     def handle(self) -> str:
@@ -101,6 +104,7 @@ class NetworkSpec:
     rdap_name: str | None = None
     rdap_country: str | None = None
     org_country: str | None = None
+    server_country: str | None = None
     note: str = field(default="", compare=False)
 
 
@@ -145,7 +149,7 @@ def make_network(
         raise ValueError(f"ASN out of range: {spec.asn}")
     if not spec.name.split():
         raise ValueError("the AS name must start with a handle, e.g. 'EXAMPLE-NL Example B.V.'")
-    for country in (spec.country, spec.rdap_country, spec.org_country):
+    for country in (spec.country, spec.rdap_country, spec.org_country, spec.server_country):
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise ValueError(f"country must be a two-letter code, got {country!r}")
     for other in taken:
@@ -176,6 +180,7 @@ def make_network(
         prefix=prefix,
         cdn=spec.cdn,
         org_country=(spec.org_country or spec.rdap_country or spec.country).upper(),
+        server_country=(spec.server_country or spec.rdap_country or spec.country).upper(),
     )
 
 
@@ -239,10 +244,11 @@ def asnames_text(networks: Iterable[Network]) -> str:
 
 ASN_TABLE_FILE = "ipasn.dat"
 ASNAMES_FILE = "asnames.json"
+GEOIP_FILE = "geoip.mmdb"
 
 
 def write_network_files(directory: Path, networks: Iterable[Network]) -> None:
-    """Write (or replace) ASN_TABLE_FILE and ASNAMES_FILE in ``directory``."""
+    """Write (or replace) ASN_TABLE_FILE, ASNAMES_FILE and GEOIP_FILE in ``directory``."""
     networks = list(networks)
     directory.mkdir(parents=True, exist_ok=True)
     for file_name, text in (
@@ -252,6 +258,24 @@ def write_network_files(directory: Path, networks: Iterable[Network]) -> None:
         partial = directory / (file_name + ".part")
         partial.write_text(text, encoding="utf-8")
         os.replace(partial, directory / file_name)  # readers never see half a file
+    partial = directory / (GEOIP_FILE + ".part")
+    write_geoip_file(partial, networks)
+    os.replace(partial, directory / GEOIP_FILE)
+
+
+def write_geoip_file(path: Path, networks: Iterable[Network]) -> None:
+    """A geolocation database in the MaxMind DB format (GeoLite2-Country's
+    layout: ``country.iso_code``) placing each network where its servers
+    stand, written with mmdb-writer."""
+    from mmdb_writer import MMDBWriter  # only the lab writes MMDB files
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="Lab-GeoIP-Country",
+                        description="hostwatch lab: where the test networks' servers stand")
+    for network in networks:
+        writer.insert_network(IPSet([str(network.prefix)]),
+                              {"country": {"iso_code": network.server_country}})
+    writer.to_db_file(str(path))
 
 
 # -- CDN headers --------------------------------------------------------------

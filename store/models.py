@@ -347,3 +347,8 @@ class Attribution(Base):
     jurisdiction: Mapped[str] = mapped_column(String(16))  # NL / EU / non-EU / unknown
     dutch: Mapped[bool] = mapped_column(Boolean, default=False)
     sources: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # field -> source
+    # Where the serving address is located (#14): from the geolocation
+    # database ("geoip", built at geoip_built_at) or the RDAP network ("rdap").
+    server_country: Mapped[str | None] = mapped_column(String(8))
+    server_country_source: Mapped[str | None] = mapped_column(String(16))
+    geoip_built_at: Mapped[datetime | None]

@@ -1,0 +1,123 @@
+"""Where a serving address is located: an IP geolocation database in the
+MaxMind DB format, read with ``maxminddb`` (#14).
+
+GeoLite2-Country, DB-IP Lite (country) and IPinfo Lite all ship such a file;
+``HOSTWATCH_GEOIP_DB`` names it. The country is where the *server* stands,
+which is what hotline statistics (IWF, INHOPE, Offlimits) count as "hosted
+in NL" — not where the hosting company is established (enrichment/hosters.py,
+enrichment/jurisdiction.py), which is what ATKM's reach follows.
+
+Without a database, or for an address the database does not know, the RDAP
+network's country stands in, marked ``rdap``:
+registries record where a block is registered, which is usually but not
+always where it is used. Nothing else is guessed: no answer is no country.
+The file is opened once and read from memory-mapped pages; nothing is
+downloaded.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import maxminddb
+from maxminddb.errors import InvalidDatabaseError
+
+from kernel.errors import EnrichmentError
+
+__all__ = ["GeoDb", "GeoDbError", "LocationSource", "ServerLocation", "server_location"]
+
+
+class GeoDbError(EnrichmentError):
+    """The geolocation database cannot be used; the message names the file."""
+
+
+class LocationSource(StrEnum):
+    GEOIP = "geoip"  # the geolocation database (HOSTWATCH_GEOIP_DB)
+    RDAP = "rdap"  # the RDAP network's country: no database was configured
+
+
+@dataclass(frozen=True)
+class ServerLocation:
+    """Where a serving address is located, and where that was read."""
+
+    country: str | None  # ISO 3166-1 alpha-2, upper case; None: not known
+    source: LocationSource | None  # None when nothing was known
+    built_at: datetime | None = None  # the database's build time (geoip only)
+
+
+def server_location(geo: ServerLocation | None, rdap_country: str | None) -> ServerLocation:
+    """The rule: the database's country when it has one for the address;
+    else (no database configured, or an address it does not know) the RDAP
+    network's country, marked ``rdap``; else nothing."""
+    if geo is not None and geo.country is not None:
+        return geo
+    country = (rdap_country or "").strip().upper()
+    if len(country) == 2 and country.isalpha():
+        return ServerLocation(country, LocationSource.RDAP)
+    return ServerLocation(None, None)
+
+
+def _country(record: Any) -> str | None:
+    """The country of a record of any of the common layouts: MaxMind and
+    DB-IP (``country.iso_code``), IPinfo Lite (``country_code``)."""
+    if not isinstance(record, dict):
+        return None
+    country = record.get("country")
+    code = country.get("iso_code") if isinstance(country, dict) else None
+    if code is None:
+        code = record.get("country_code")
+    if not isinstance(code, str):
+        return None
+    code = code.strip().upper()
+    return code if len(code) == 2 and code.isalpha() else None
+
+
+class GeoDb:
+    """An open geolocation database: ``GeoDb(path)``, ``locate(ip)``, ``close()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise GeoDbError(f"HOSTWATCH_GEOIP_DB={str(self.path)!r}: no such file")
+        try:
+            self._reader = maxminddb.open_database(str(self.path))
+        except (InvalidDatabaseError, ValueError, OSError) as exc:
+            raise GeoDbError(f"HOSTWATCH_GEOIP_DB={str(self.path)!r}: not a MaxMind DB "
+                             f"file ({exc})") from exc
+        meta = self._reader.metadata()
+        self.database_type: str = meta.database_type
+        self.built_at = datetime.fromtimestamp(meta.build_epoch, UTC)
+        self.ip_version: int = meta.ip_version
+
+    @classmethod
+    def from_setting(cls, value: str) -> GeoDb | None:
+        """The database HOSTWATCH_GEOIP_DB names, or None when it is empty."""
+        return cls(value) if value.strip() else None
+
+    def locate(self, ip: str) -> ServerLocation:
+        """Where ``ip`` is located by this database; country None when the
+        database does not know the address (or an IPv6 address meets an
+        IPv4-only database)."""
+        address = ipaddress.ip_address(ip)
+        if address.version == 6 and self.ip_version == 4:
+            return ServerLocation(None, LocationSource.GEOIP, self.built_at)
+        try:
+            record = self._reader.get(str(address))
+        except InvalidDatabaseError as exc:
+            raise GeoDbError(f"HOSTWATCH_GEOIP_DB={str(self.path)!r}: damaged at the "
+                             f"record of {address} ({exc})") from exc
+        return ServerLocation(_country(record), LocationSource.GEOIP, self.built_at)
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> GeoDb:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
