@@ -317,13 +317,15 @@ class _Sql:
         self.section = _section().label("section")
         # A CDN-fronted case is grouped under its CDN (the origin hoster is
         # unknown); a hoster not in the hosters table under its frozen name.
-        # The server's country (#14) is the key's last column: the server
-        # split, the cross table and each hoster's countries are sums of groups.
+        # The server's country and where it was read (#14) close the key: the
+        # server split, the cross table, each hoster's countries and the
+        # method's count of sources are sums of groups.
         self.key = [Attribution.hoster_id,
                     case((Attribution.cdn.is_not(None), Attribution.cdn),
                          (Attribution.hoster_id.is_(None), Attribution.hoster)).label("name"),
                     self.section,
-                    Attribution.server_country.label("server_country")]
+                    Attribution.server_country.label("server_country"),
+                    Attribution.server_country_source.label("server_source")]
 
     def cases(self, *columns: Any) -> Any:
         """SELECT columns FROM the filtered cases and their attribution of record."""
@@ -353,6 +355,8 @@ class _Sql:
             .label("unchecked"),
             func.sum(Case.reappearances).label("reappearances"),
             func.min(case((open_, _epoch(Case.reported_at, self.dialect)))).label("oldest"),
+            func.min(Attribution.geoip_built_at).label("geoip_first"),
+            func.max(Attribution.geoip_built_at).label("geoip_last"),
         ).group_by(*self.key)
         return list(self.session.execute(stmt))
 
@@ -622,8 +626,10 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     sql = _Sql(session, query)
     suspect = sql.suspect_runs()
     groups: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
+    built_at: list[datetime] = []  # the geolocation databases' build times
     for row in sql.counts():
-        acc = groups[tuple(row[:4])]
+        built_at += [when for when in (row.geoip_first, row.geoip_last) if when is not None]
+        acc = groups[tuple(row[:5])]
         acc.cases, acc.online, acc.removed = row.cases, row.online or 0, row.removed or 0
         acc.unchecked, acc.reappearances = row.unchecked or 0, row.reappearances or 0
         acc.oldest = row.oldest
@@ -648,7 +654,8 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     # One line per hoster: its groups (one per server country) summed.
     per_hoster: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
     countries: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (hoster_id, name, section_value, server_country), acc in groups.items():
+    located: dict[str | None, int] = defaultdict(int)  # source -> cases with a country
+    for (hoster_id, name, section_value, server_country, source), acc in groups.items():
         section = Section(section_value)
         country = _country(server_country)
         server = _server_group(country)
@@ -661,6 +668,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         per_hoster[(hoster_id, name, section_value)].add(acc)
         if country is not None:
             countries[(hoster_id, name, section_value)][country] += acc.cases
+            located[source] += acc.cases
     lines: list[HosterLine] = []
     for (hoster_id, name, section_value), acc in per_hoster.items():
         section = Section(section_value)
@@ -691,10 +699,32 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         over_time=sql.over_time(),
         histogram=_histogram(groups),
         method={**METHOD, "suspect_runs": _suspect_text(suspect),
+                "server_location": f"{METHOD['server_location']} "
+                                   f"{_located_text(located, figures, built_at)}",
                 "perceptual": f"{rule_text(query.pdq)} {counts_text(figures['all'].pdq)}"},
         suspect_runs=suspect,
         cross={name: cross[name].figures(query, now) for name in CROSS},
     )
+
+
+def _located_text(located: dict[str | None, int], figures: dict[str, GroupFigures],
+                  built_at: Sequence[datetime]) -> str:
+    """Where this report's server locations were read: cases per source."""
+    parts = []
+    geoip = located.pop("geoip", 0)
+    if geoip:
+        days = sorted({f"{when:%Y-%m-%d}" for when in built_at})
+        built = ("" if not days else f", built {days[0]}" if len(days) == 1
+                 else f", built {days[0]} to {days[-1]}")
+        parts.append(f"{geoip} from the geolocation database{built}")
+    rdap = located.pop("rdap", 0)
+    if rdap:
+        parts.append(f"{rdap} from the RDAP network's country")
+    other = sum(located.values())
+    if other:
+        parts.append(f"{other} from an unnamed source")
+    parts.append(f"{figures['server_unknown'].cases} unknown")
+    return "Server locations of these cases: " + ", ".join(parts) + "."
 
 
 def _suspect_text(runs: Sequence[tuple[int, datetime, str | None]]) -> str:

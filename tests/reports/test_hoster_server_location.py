@@ -28,6 +28,7 @@ from tests.reports.test_hoster_sql import HOSTERS, NOW, _fill
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 LATER = T0 + timedelta(days=10)
+BUILT = datetime(2026, 2, 24, 9, 30, tzinfo=UTC)  # the geolocation database's build
 ONLINE, GONE = Verdict.ONLINE, Verdict.HTTP_GONE
 REGISTRY = {"nl": ("Polder Hosting B.V.", "NL", "NL", True),
             "de": ("Rhein GmbH", "DE", "EU", False),
@@ -72,7 +73,9 @@ def _add_case(session, name: str, hosters: dict, hoster: str | None,
             check_id=rows[-1].id, case_id=case.id, attributed_at=T0, ip="192.0.2.1",
             hoster_id=hosters[hoster].id, hoster=legal, hoster_country=hoster_country,
             jurisdiction=area, dutch=dutch, sources={}, server_country=country,
-            server_country_source="geoip" if country else None)
+            # B2's from RDAP (no database knew the address), the rest geoip.
+            server_country_source=None if not country else "rdap" if name == "B2" else "geoip",
+            geoip_built_at=BUILT if country and name != "B2" else None)
         session.add(attribution)
         session.flush()
         case.attribution_id = attribution.id
@@ -248,6 +251,9 @@ def test_the_method_defines_both_meanings_and_their_sources(built):
     assert "whatever country its address block is registered in or its server stands in" \
         in built.method["attribution"]
     assert json.loads(render_json(built))["method"]["server_location"] == text
+    # And where this report's locations came from.
+    assert text.endswith(" Server locations of these cases: 4 from the geolocation database, "
+                         "built 2026-02-24, 1 from the RDAP network's country, 2 unknown.")
 
 
 @pytest.mark.parametrize("clock", list(Clock))
