@@ -15,15 +15,26 @@ from typing import Any
 
 from kernel.deadlines import Outcome, Regime
 from reports.csvsafe import safe_cell
-from reports.hosters import GroupFigures, HosterLine, HosterReport, Section
+from reports.hosters import CROSS, SERVER_TOTALS, GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
-__all__ = ["CSV_COLUMNS", "deadline_rows", "estimate_text", "render_csv", "render_json",
-           "render_markdown",
-           "report_dict"]
+__all__ = ["CSV_COLUMNS", "ESTABLISHMENT_TOTALS", "deadline_rows", "estimate_text",
+           "render_csv", "render_json", "render_markdown", "report_dict", "server_countries_text"]
 
+# The establishment split (where the hoster of record is established), then
+# the server-location split (where the server stood, #14).
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
-          "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases"}
+          "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases",
+          "server_nl": "Server in NL", "server_abroad": "Server abroad",
+          "server_unknown": "Server location unknown"}
+ESTABLISHMENT_TOTALS = ("dutch", "foreign", "cdn", "unattributed", "all")
+SERVER_NOTE = ("The same cases by where the server stood (the country of the address of "
+               "the check of record), whoever is established where: comparable with hotline "
+               "statistics. The establishment split above is comparable with ATKM's reach. "
+               "See the method's server_location.")
+CROSS_NOTE = ("Cases where the two meanings of Dutch-hosted part: NL servers of hosters "
+              "established abroad count as Dutch in hotline statistics, not in ATKM's reach; "
+              "servers abroad of hosters established in NL the other way round.")
 
 
 def iso(value: datetime | None) -> str | None:
@@ -76,7 +87,20 @@ def _hoster(line: HosterLine) -> dict[str, Any]:
     return {"hoster": line.hoster, "key": line.key, "section": line.section.value,
             "country": line.country, "dutch": line.dutch, "asns": line.asns,
             "dsa_role": line.dsa_role, "abuse_contact": line.abuse,
-            **_figures(line.figures)}
+            **_figures(line.figures),
+            # Where its cases were served from (#14): country -> cases.
+            "server_countries": dict(line.server_countries),
+            "server_unknown": line.server_unknown}
+
+
+def server_countries_text(values: dict[str, Any]) -> str | None:
+    """``NL 2, DE 1, unknown 1``: a hoster's server countries, one cell."""
+    if "server_countries" not in values:
+        return None
+    parts = [f"{country} {n}" for country, n in values["server_countries"].items()]
+    if values.get("server_unknown"):
+        parts.append(f"unknown {values['server_unknown']}")
+    return ", ".join(parts)
 
 
 def report_dict(report: HosterReport) -> dict[str, Any]:
@@ -102,6 +126,9 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
         "suspect_runs": [{"run": run_id, "started_at": iso(started), "reason": reason}
                          for run_id, started, reason in report.suspect_runs],
         "totals": {name: _figures(figures) for name, figures in report.totals.items()},
+        # Where the two meanings of Dutch-hosted part (#14).
+        "cross": {name: {"label": CROSS[name], **_figures(figures)}
+                  for name, figures in report.cross.items()},
         "hosters": [_hoster(line) for line in report.hosters],
         "over_time": [{"month": month, "group": group, "cases": cases, "removed": removed}
                       for month, group, cases, removed in report.over_time],
@@ -127,6 +154,9 @@ CSV_COLUMNS = [
     # Perceptual matching (#12): cases with a reference PDQ (from the report,
     # learned from a SHA-256 match) and checks that found the same picture.
     "cases_ref_pdq_report", "cases_ref_pdq_learned", "reencoded_checks",
+    # Server location (#14): per hoster, the countries its cases were served
+    # from ("NL 2, DE 1, unknown 1") and the cases of unknown location.
+    "server_countries", "server_unknown",
 ]
 
 
@@ -134,7 +164,8 @@ def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
     row = {"section": section, "hoster": name, **values,
            "asns": " ".join(str(asn) for asn in values.get("asns", [])),
            "median_ci_lower": values["median_ci_hours"][0],
-           "median_ci_upper": values["median_ci_hours"][1]}
+           "median_ci_upper": values["median_ci_hours"][1],
+           "server_countries": server_countries_text(values)}
     for regime, count in values["deadline_breaches"].items():
         row[f"breaches_{regime}"] = count
     for regime, outcomes in values["deadlines"].items():
@@ -145,8 +176,10 @@ def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
 
 
 def render_csv(report: HosterReport) -> str:
-    """One row per hoster (by section), then one per total. Cells that a
-    spreadsheet would run as a formula are escaped (``reports.csvsafe``)."""
+    """One row per hoster (by section), then one per total (section
+    ``total``: the establishment split, then the server-location split), then
+    the cross table's rows (section ``cross``). Cells that a spreadsheet would
+    run as a formula are escaped (``reports.csvsafe``)."""
     data = report_dict(report)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -156,6 +189,8 @@ def render_csv(report: HosterReport) -> str:
                                                        hoster)])
     for name, figures in data["totals"].items():
         writer.writerow([safe_cell(v) for v in _csv_row("total", TOTALS[name], figures)])
+    for name, figures in data["cross"].items():
+        writer.writerow([safe_cell(v) for v in _csv_row("cross", CROSS[name], figures)])
     return out.getvalue()
 
 
@@ -202,7 +237,8 @@ def estimate_text(hours: float | None, ci: list[float | None] | tuple[float | No
 
 MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h (CI) "
              "| p90 h | ≤24 h | Breaches 24h / ATKM / TCO | Reapp. | Oldest open (d) "
-             "| Abuse contact |")
+             "| Abuse contact | Served from |")
+MD_RULE = "|" + "---|" * 15
 
 
 def _md_line(name: str, values: dict[str, Any]) -> str:
@@ -215,7 +251,7 @@ def _md_line(name: str, values: dict[str, Any]) -> str:
              md(share_text(values["removed_within_24h_share"])),
              md(f"{b['notice_24h']} / {b['atkm_order']} / {b['terrorist_1h']}"),
              md(values["reappearances"]), md(values["oldest_open_days"]),
-             md(values.get("abuse_contact"))]
+             md(values.get("abuse_contact")), md(server_countries_text(values))]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -234,6 +270,7 @@ def deadline_rows(data: dict[str, Any]) -> list[tuple[str, str, dict[str, int]]]
     """(group or hoster, regime, outcome -> deadlines) of every total and
     hoster with at least one deadline of that regime, totals first."""
     named = [(TOTALS[name], figures) for name, figures in data["totals"].items()]
+    named += [(CROSS[name], figures) for name, figures in data["cross"].items()]
     named += [(hoster["hoster"], hoster) for hoster in data["hosters"]]
     return [(name, regime, outcomes) for name, values in named
             for regime, outcomes in values["deadlines"].items() if sum(outcomes.values())]
@@ -247,9 +284,15 @@ def render_markdown(report: HosterReport) -> str:
              f"{period['since'] or 'from the start'} to {period['until'] or 'now'}"
              + (f", category {md(period['category'])}" if period["category"] else "")
              + f"; hours to removal from the {data['method']['clock']}.", "",
-             "## Dutch-hosted vs foreign", "", MD_HEADER, "|" + "---|" * 14]
-    for name, figures in data["totals"].items():
-        lines.append(_md_line(TOTALS[name], figures))
+             "## Dutch-hosted vs foreign (where the hoster is established)", "", MD_HEADER,
+             MD_RULE]
+    for name in ESTABLISHMENT_TOTALS:
+        lines.append(_md_line(TOTALS[name], data["totals"][name]))
+    lines += ["", "## Server in NL vs abroad (where the server stood)", "", SERVER_NOTE, "",
+              MD_HEADER, MD_RULE]
+    lines += [_md_line(TOTALS[name], data["totals"][name]) for name in SERVER_TOTALS]
+    lines += ["", "## Where the two meanings part", "", CROSS_NOTE, "", MD_HEADER, MD_RULE]
+    lines += [_md_line(CROSS[name], figures) for name, figures in data["cross"].items()]
     by_section: dict[str, list[dict[str, Any]]] = {}
     for hoster in data["hosters"]:
         by_section.setdefault(hoster["section"], []).append(hoster)
@@ -259,7 +302,7 @@ def render_markdown(report: HosterReport) -> str:
         if not rows:
             lines.append("No cases.")
             continue
-        lines += [MD_HEADER, "|" + "---|" * 14]
+        lines += [MD_HEADER, MD_RULE]
         lines += [_md_line(row["hoster"], row) for row in rows]
     lines += ["", "## Deadline outcomes", "", DEADLINES_NOTE, ""]
     outcome_rows = deadline_rows(data)

@@ -14,6 +14,17 @@ address); its section follows that attribution:
   origin hoster is unknown, so these cases are neither Dutch nor foreign;
 - ``unattributed``: no attribution yet, or the hoster's country is unknown.
 
+Beside that establishment split, the report splits the same cases by where
+the *server* stood (#14): the ``server_country`` of the attribution of record
+(from the geolocation database, else the RDAP network's country):
+``server_nl``, ``server_abroad`` and ``server_unknown`` (no attribution, or no
+country known). The cross table (``HosterReport.cross``) holds the cases where
+the two meanings of "Dutch-hosted" part: NL servers of hosters established
+abroad, and servers abroad of hosters established in NL. Per hoster,
+``HosterLine.server_countries`` counts its cases per server country. The
+server country is one more column of the SQL grouping, so every figure comes
+from the same grouped queries.
+
 Times are compared to the second. The report's own definitions are in
 ``METHOD`` (printed in every format).
 """
@@ -49,8 +60,10 @@ from store.checks import held_run_ids
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice, Order
 
 __all__ = [
+    "CROSS",
     "FOREIGN",
     "METHOD",
+    "SERVER_TOTALS",
     "GroupFigures",
     "HosterLine",
     "HosterReport",
@@ -80,6 +93,12 @@ _TITLES = {
     Section.UNATTRIBUTED: "Unattributed (hoster or its country unknown)",
 }
 FOREIGN = (Section.EU, Section.NON_EU)
+# The server-location split (#14): where the server of the attribution of
+# record stood, whoever is established where.
+SERVER_TOTALS = ("server_nl", "server_abroad", "server_unknown")
+# The cross table: where the two meanings of "Dutch-hosted" part.
+CROSS = {"server_nl_hoster_foreign": "NL server, hoster established abroad",
+         "server_abroad_hoster_dutch": "Server abroad, hoster established in NL"}
 
 SERVED = tuple(v.value for v in Verdict if v.group is VerdictGroup.SERVED)
 GONE = tuple(v.value for v in Verdict if v.group is VerdictGroup.GONE)
@@ -139,9 +158,35 @@ METHOD: dict[str, str] = {
     "attribution": "The hoster of record is the company that held the address of the "
                    "newest check that reached an address: from the hostwatch registry "
                    "(ASN and organisation matches), else the RDAP registrant, else the AS "
-                   "name. 'Dutch-hosted' means the hoster of record is established in "
-                   "the Netherlands, whatever country its address block is registered "
-                   "in. Each attribution records the source of every field.",
+                   "name. 'Dutch-hosted' (the sections and the dutch/foreign totals) means "
+                   "the hoster of record is established in the Netherlands, whatever "
+                   "country its address block is registered in or its server stands in. "
+                   "Each attribution records the source of every field.",
+    "server_location": "'Dutch-hosted' has two meanings, and the report gives both. "
+                       "Establishment (totals dutch / foreign, the sections): where the "
+                       "hoster of record is established, from the hostwatch registry, else "
+                       "the RDAP registrant's country. This is the split comparable with "
+                       "ATKM's reach: ATKM can order hosting providers established in the "
+                       "Netherlands, and DSA supervision follows establishment, so a Dutch "
+                       "company's servers abroad count as Dutch. Server location (totals "
+                       "server_nl / server_abroad / server_unknown, and per hoster the "
+                       "countries its cases were served from): the country where the "
+                       "address of the check of record is located (for a CDN-fronted case, "
+                       "the CDN's edge that answered), from an IP geolocation database in "
+                       "the MaxMind DB format (HOSTWATCH_GEOIP_DB: GeoLite2-Country, DB-IP "
+                       "Lite or IPinfo Lite; source 'geoip', with the database's build "
+                       "date), else the RDAP network's country (source 'rdap': where the "
+                       "block is registered, usually but not always where it is used); "
+                       "never a guess: without either, or before an attribution recorded "
+                       "it, the location is unknown. It is frozen per check: a later "
+                       "database does not rewrite old checks. This is the split comparable "
+                       "with hotline statistics (IWF, INHOPE, Offlimits), which count a URL "
+                       "as hosted in the Netherlands when its server stands there: a "
+                       "foreign company's Amsterdam data centre counts as NL. The cross "
+                       "table shows the cases where the two meanings part: NL servers of "
+                       "hosters established abroad (in hotline statistics, not in ATKM's "
+                       "reach) and servers abroad of hosters established in NL (in ATKM's "
+                       "reach, not in hotline statistics).",
     "cdn": "CDN-fronted cases are grouped apart: a CDN edge address says where the CDN "
            "answers, not where the material is hosted, so these cases count neither as "
            "Dutch nor as foreign. The CDN is named as the intermediary.",
@@ -195,6 +240,14 @@ class HosterLine:
     dsa_role: str | None
     abuse: str | None
     figures: GroupFigures
+    # Where its cases were served from (#14): server country -> cases, most
+    # cases first; cases whose server location is unknown are not in it.
+    server_countries: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def server_unknown(self) -> int:
+        """Cases whose server location is not known."""
+        return self.figures.cases - sum(self.server_countries.values())
 
     @property
     def dutch(self) -> bool:
@@ -206,13 +259,17 @@ class HosterReport:
     generated_at: datetime
     query: ReportQuery
     hosters: list[HosterLine]
-    totals: dict[str, GroupFigures]  # dutch, foreign, cdn, unattributed, all
+    # dutch, foreign, cdn, unattributed, all (establishment), then
+    # server_nl, server_abroad, server_unknown (server location)
+    totals: dict[str, GroupFigures]
     check_resolution_hours: float | None  # median check gap around removals
     over_time: list[tuple[str, str, int, int]]  # (month, dutch|foreign, cases, removed)
     histogram: list[tuple[str, int, int]]  # (bucket, dutch, foreign) removed cases
     method: dict[str, str] = field(default_factory=lambda: dict(METHOD))
     # Runs judged suspect that checked the report's cases: (id, started, reason).
     suspect_runs: list[tuple[int, datetime, str | None]] = field(default_factory=list)
+    # Where the two meanings of "Dutch-hosted" part (keys of ``CROSS``).
+    cross: dict[str, GroupFigures] = field(default_factory=dict)
 
     def section(self, section: Section) -> list[HosterLine]:
         return [line for line in self.hosters if line.section is section]
@@ -260,10 +317,15 @@ class _Sql:
         self.section = _section().label("section")
         # A CDN-fronted case is grouped under its CDN (the origin hoster is
         # unknown); a hoster not in the hosters table under its frozen name.
+        # The server's country and where it was read (#14) close the key: the
+        # server split, the cross table, each hoster's countries and the
+        # method's count of sources are sums of groups.
         self.key = [Attribution.hoster_id,
                     case((Attribution.cdn.is_not(None), Attribution.cdn),
                          (Attribution.hoster_id.is_(None), Attribution.hoster)).label("name"),
-                    self.section]
+                    self.section,
+                    Attribution.server_country.label("server_country"),
+                    Attribution.server_country_source.label("server_source")]
 
     def cases(self, *columns: Any) -> Any:
         """SELECT columns FROM the filtered cases and their attribution of record."""
@@ -293,6 +355,8 @@ class _Sql:
             .label("unchecked"),
             func.sum(Case.reappearances).label("reappearances"),
             func.min(case((open_, _epoch(Case.reported_at, self.dialect)))).label("oldest"),
+            func.min(Attribution.geoip_built_at).label("geoip_first"),
+            func.max(Attribution.geoip_built_at).label("geoip_last"),
         ).group_by(*self.key)
         return list(self.session.execute(stmt))
 
@@ -452,6 +516,27 @@ def _total_group(section: Section) -> str:
     return section.value
 
 
+def _country(value: str | None) -> str | None:
+    """An ISO alpha-2 code, upper case; None when nothing is known."""
+    value = (value or "").strip().upper()
+    return value or None
+
+
+def _server_group(country: str | None) -> str:
+    if country is None:
+        return "server_unknown"
+    return "server_nl" if country == "NL" else "server_abroad"
+
+
+def _cross_group(section: Section, server: str) -> str | None:
+    """The cross table's row of a group, if it has one."""
+    if server == "server_nl" and section in FOREIGN:
+        return "server_nl_hoster_foreign"
+    if server == "server_abroad" and section is Section.DUTCH:
+        return "server_abroad_hoster_dutch"
+    return None
+
+
 # ---------------------------------------------------------------- assembling
 
 
@@ -541,8 +626,10 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     sql = _Sql(session, query)
     suspect = sql.suspect_runs()
     groups: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
+    built_at: list[datetime] = []  # the geolocation databases' build times
     for row in sql.counts():
-        acc = groups[tuple(row[:3])]
+        built_at += [when for when in (row.geoip_first, row.geoip_last) if when is not None]
+        acc = groups[tuple(row[:5])]
         acc.cases, acc.online, acc.removed = row.cases, row.online or 0, row.removed or 0
         acc.unchecked, acc.reappearances = row.unchecked or 0, row.reappearances or 0
         acc.oldest = row.oldest
@@ -563,12 +650,30 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         select(Hoster).where(Hoster.cdn.is_(True), Hoster.legal_name.in_(cdn_names)))} \
         if cdn_names else {}
     totals: dict[str, _Acc] = defaultdict(_Acc)
-    lines: list[HosterLine] = []
-    for (hoster_id, name, section_value), acc in groups.items():
+    cross: dict[str, _Acc] = defaultdict(_Acc)
+    # One line per hoster: its groups (one per server country) summed.
+    per_hoster: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
+    countries: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    located: dict[str | None, int] = defaultdict(int)  # source -> cases with a country
+    for (hoster_id, name, section_value, server_country, source), acc in groups.items():
         section = Section(section_value)
+        country = _country(server_country)
+        server = _server_group(country)
         totals[_total_group(section)].add(acc)
         totals["all"].add(acc)
+        totals[server].add(acc)
+        crossed = _cross_group(section, server)
+        if crossed is not None:
+            cross[crossed].add(acc)
+        per_hoster[(hoster_id, name, section_value)].add(acc)
+        if country is not None:
+            countries[(hoster_id, name, section_value)][country] += acc.cases
+            located[source] += acc.cases
+    lines: list[HosterLine] = []
+    for (hoster_id, name, section_value), acc in per_hoster.items():
+        section = Section(section_value)
         row = cdns.get(name) if section is Section.CDN else hosters.get(hoster_id)
+        served = countries.get((hoster_id, name, section_value), {})
         lines.append(HosterLine(
             key=row.key if row else None,
             hoster=(row.legal_name if row else name) or "unknown",
@@ -577,12 +682,14 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
             asns=list(row.asns) if row else [],
             dsa_role=row.dsa_role if row else None,
             abuse=row.abuse if row else None,
-            figures=acc.figures(query, now)))
+            figures=acc.figures(query, now),
+            server_countries=dict(sorted(served.items(), key=lambda item: (-item[1],
+                                                                           item[0])))))
     order = list(Section)
     lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
                                  -line.figures.cases, line.hoster.lower()))
     figures = {name: totals[name].figures(query, now)
-               for name in ("dutch", "foreign", "cdn", "unattributed", "all")}
+               for name in ("dutch", "foreign", "cdn", "unattributed", "all", *SERVER_TOTALS)}
     return HosterReport(
         generated_at=now,
         query=query,
@@ -592,9 +699,32 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         over_time=sql.over_time(),
         histogram=_histogram(groups),
         method={**METHOD, "suspect_runs": _suspect_text(suspect),
+                "server_location": f"{METHOD['server_location']} "
+                                   f"{_located_text(located, figures, built_at)}",
                 "perceptual": f"{rule_text(query.pdq)} {counts_text(figures['all'].pdq)}"},
         suspect_runs=suspect,
+        cross={name: cross[name].figures(query, now) for name in CROSS},
     )
+
+
+def _located_text(located: dict[str | None, int], figures: dict[str, GroupFigures],
+                  built_at: Sequence[datetime]) -> str:
+    """Where this report's server locations were read: cases per source."""
+    parts = []
+    geoip = located.pop("geoip", 0)
+    if geoip:
+        days = sorted({f"{when:%Y-%m-%d}" for when in built_at})
+        built = ("" if not days else f", built {days[0]}" if len(days) == 1
+                 else f", built {days[0]} to {days[-1]}")
+        parts.append(f"{geoip} from the geolocation database{built}")
+    rdap = located.pop("rdap", 0)
+    if rdap:
+        parts.append(f"{rdap} from the RDAP network's country")
+    other = sum(located.values())
+    if other:
+        parts.append(f"{other} from an unnamed source")
+    parts.append(f"{figures['server_unknown'].cases} unknown")
+    return "Server locations of these cases: " + ", ".join(parts) + "."
 
 
 def _suspect_text(runs: Sequence[tuple[int, datetime, str | None]]) -> str:

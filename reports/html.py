@@ -16,17 +16,21 @@ from markupsafe import Markup
 from kernel.deadlines import Outcome
 from reports.charts import bar_chart, step_chart
 from reports.formats import (
+    CROSS_NOTE,
     DEADLINES_NOTE,
+    ESTABLISHMENT_TOTALS,
     OUTCOME_TITLES,
     REGIME_TITLES,
+    SERVER_NOTE,
     TOTALS,
     deadline_rows,
     estimate_text,
     hours_text,
     report_dict,
+    server_countries_text,
     share_text,
 )
-from reports.hosters import HosterReport, Section
+from reports.hosters import CROSS, SERVER_TOTALS, HosterReport, Section
 
 __all__ = ["render_html"]
 
@@ -37,6 +41,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 _env.filters["hours"] = hours_text
 _env.filters["estimate"] = estimate_text
 _env.filters["share"] = share_text
+_env.filters["served_from"] = server_countries_text
 
 
 def _charts(report: HosterReport) -> list[tuple[str, str, Markup]]:
@@ -92,7 +97,10 @@ def render_html(report: HosterReport) -> str:
         sections.append({"id": section.value, "title": section.heading, "groups": groups,
                          "count": len(rows)})
     return _env.get_template("hosters.html.j2").render(
-        data=data, totals=[(TOTALS[name], figures) for name, figures in data["totals"].items()],
+        data=data, totals=[(TOTALS[name], data["totals"][name]) for name in ESTABLISHMENT_TOTALS],
+        server_totals=[(TOTALS[name], data["totals"][name]) for name in SERVER_TOTALS],
+        cross=[(CROSS[name], figures) for name, figures in data["cross"].items()],
+        server_note=SERVER_NOTE, cross_note=CROSS_NOTE,
         sections=sections, charts=_charts(report), deadlines=deadline_rows(data),
         deadlines_note=DEADLINES_NOTE, regimes=REGIME_TITLES,
         outcomes=[(o.value, OUTCOME_TITLES[o.value]) for o in Outcome])

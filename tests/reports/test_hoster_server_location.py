@@ -1,0 +1,315 @@
+"""The hoster report's second meaning of "Dutch-hosted" (#14): where the
+server stood (the attribution of record's ``server_country``) beside where the
+hoster is established, the cross table where the two part, and per hoster the
+countries its cases were served from; in every format, with the method text
+naming both meanings. Attributions are written directly with their server
+country (the enrichment that fills it is tested with enrichment)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from kernel.model import Verdict
+from kernel.state import derive_state
+from reports.formats import render_csv, render_json, render_markdown, report_dict
+from reports.hosters import CROSS, SERVER_TOTALS, ReportQuery, hoster_report
+from reports.html import render_html
+from reports.takedown import CaseTimes, Clock, takedown_figures
+from store.models import Attribution, Case, Check, Hoster
+from tests.reports.test_hoster_sql import HOSTERS, NOW, _fill
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+LATER = T0 + timedelta(days=10)
+BUILT = datetime(2026, 2, 24, 9, 30, tzinfo=UTC)  # the geolocation database's build
+ONLINE, GONE = Verdict.ONLINE, Verdict.HTTP_GONE
+REGISTRY = {"nl": ("Polder Hosting B.V.", "NL", "NL", True),
+            "de": ("Rhein GmbH", "DE", "EU", False),
+            "us": ("Liberty LLC", "US", "non-EU", False)}
+# case: (hoster key or None, server country, checks as (hours, verdict)).
+# Times to removal (debounce: 2 gone checks over 12 h), by hand:
+CASES = {
+    "A1": ("nl", "NL", [(2, ONLINE), (10, GONE), (26, GONE)]),  # (2, 10] -> 6 h
+    # A Dutch company's server abroad: (26, 50] -> 38 h.
+    "A2": ("nl", "DE", [(2, ONLINE), (26, ONLINE), (50, GONE), (74, GONE)]),
+    # Attributed before server locations were recorded: unknown; censored at 50 h.
+    "A3": ("nl", None, [(2, ONLINE), (26, ONLINE), (50, ONLINE)]),
+    # A foreign company's Dutch data centre: (report, 24] -> 12 h.
+    "B1": ("us", "NL", [(24, GONE), (48, GONE)]),
+    "B2": ("us", "US", [(2, ONLINE), (74, ONLINE)]),  # censored at 74 h
+    "B3": ("de", "NL", [(2, ONLINE), (4, ONLINE), (6, GONE), (30, GONE)]),  # (4, 6] -> 5 h
+    "U1": (None, None, [(2, ONLINE)]),  # no attribution: server location unknown
+}
+
+
+def _add_case(session, name: str, hosters: dict, hoster: str | None,
+              country: str | None, history: list[tuple[float, Verdict]]) -> Case:
+    checks = [(T0 + timedelta(hours=hours), verdict) for hours, verdict in history]
+    state = derive_state(T0, checks)
+    case = Case(source="t", external_id=name, url=f"https://{name.lower()}.test/x",
+                url_normalised=f"https://{name.lower()}.test/x", host=f"{name.lower()}.test",
+                category="csam", reported_at=T0, imported_at=T0, state=state.state.value,
+                last_verdict=state.last_verdict, last_checked_at=state.last_checked_at,
+                last_served_at=state.last_served_at, removed_after=state.removed_after,
+                removed_at=state.removed_at, reappearances=state.reappearances,
+                check_count=state.checks)
+    session.add(case)
+    session.flush()
+    rows = [Check(case_id=case.id, checked_at=when, method="http", verdict=verdict.value,
+                  url=case.url, tool_version="t", prev_hash="0" * 64,
+                  record_hash=uuid.uuid4().hex * 2) for when, verdict in checks]
+    session.add_all(rows)
+    session.flush()
+    if hoster is not None:
+        legal, hoster_country, area, dutch = REGISTRY[hoster]
+        attribution = Attribution(
+            check_id=rows[-1].id, case_id=case.id, attributed_at=T0, ip="192.0.2.1",
+            hoster_id=hosters[hoster].id, hoster=legal, hoster_country=hoster_country,
+            jurisdiction=area, dutch=dutch, sources={}, server_country=country,
+            # B2's from RDAP (no database knew the address), the rest geoip.
+            server_country_source=None if not country else "rdap" if name == "B2" else "geoip",
+            geoip_built_at=BUILT if country and name != "B2" else None)
+        session.add(attribution)
+        session.flush()
+        case.attribution_id = attribution.id
+    return case
+
+
+@pytest.fixture
+def built(store):
+    with store.transaction() as session:
+        hosters = {}
+        for key, (legal, country, _, _) in REGISTRY.items():
+            hosters[key] = Hoster(key=key, legal_name=legal, country=country, asns=[64500],
+                                  dsa_role="hosting", abuse=f"abuse@{key}.test", cdn=False,
+                                  source="registry", updated_at=T0)
+            session.add(hosters[key])
+        session.flush()
+        for name, (hoster, country, history) in CASES.items():
+            _add_case(session, name, hosters, hoster, country, history)
+    with store.session() as session:
+        return hoster_report(session, now=LATER)
+
+
+def _pure(names: list[str]):
+    """The pure takedown figures of the named cases (reports.takedown)."""
+    times = []
+    for name in names:
+        checks = [(T0 + timedelta(hours=h), v) for h, v in CASES[name][2]]
+        state = derive_state(T0, checks)
+        times.append(CaseTimes(case_id=0, hoster="", reported_at=T0,
+                               removed_after=state.removed_after, removed_at=state.removed_at,
+                               last_checked_at=state.last_checked_at,
+                               reappearances=state.reappearances))
+    return takedown_figures(times, Clock.REPORT)
+
+
+def test_both_splits_and_the_cross_table(built):
+    totals = built.totals
+    # The establishment split is as before.
+    assert [totals[name].cases for name in ("dutch", "foreign", "unattributed", "all")] == [
+        3, 3, 1, 7]
+    # Server location: NL A1 B1 B3; abroad A2 (DE) B2 (US); unknown A3 U1.
+    assert {name: (totals[name].cases, totals[name].removed, totals[name].online)
+            for name in SERVER_TOTALS} == {"server_nl": (3, 3, 0), "server_abroad": (2, 1, 1),
+                                           "server_unknown": (2, 0, 2)}
+    # 5, 6 and 12 h: S(6) = 1/3.
+    assert totals["server_nl"].takedown.median.hours == pytest.approx(6.0)
+    # 38 h removed, 74 h censored: S(38) = 1/2.
+    assert totals["server_abroad"].takedown.median.hours == pytest.approx(38.0)
+    assert totals["server_unknown"].takedown.median.hours is None
+    assert set(built.cross) == set(CROSS)
+    nl_foreign = built.cross["server_nl_hoster_foreign"]  # B1, B3
+    abroad_dutch = built.cross["server_abroad_hoster_dutch"]  # A2
+    assert (nl_foreign.cases, nl_foreign.removed, abroad_dutch.cases, abroad_dutch.removed) == (
+        2, 2, 1, 1)
+    assert abroad_dutch.takedown.median.hours == pytest.approx(38.0)
+    for figures, names in [(totals["server_nl"], ["A1", "B1", "B3"]),
+                           (totals["server_abroad"], ["A2", "B2"]),
+                           (totals["server_unknown"], ["A3", "U1"]),
+                           (nl_foreign, ["B1", "B3"]), (abroad_dutch, ["A2"])]:
+        want, got = _pure(names), figures.takedown
+        assert (got.cases, got.removed, got.measured) == (want.cases, want.removed,
+                                                           want.measured), names
+        for part in ("median", "p90"):
+            assert getattr(got, part).hours == (
+                None if getattr(want, part).hours is None
+                else pytest.approx(getattr(want, part).hours)), (names, part)
+        assert got.share_within_24h == (None if want.share_within_24h is None
+                                        else pytest.approx(want.share_within_24h))
+
+
+def test_each_hoster_lists_the_countries_its_cases_were_served_from(built):
+    lines = {line.hoster: line for line in built.hosters}
+    polder = lines["Polder Hosting B.V."]
+    # One line per hoster, whatever number of server countries it has.
+    assert [line.hoster for line in built.hosters].count("Polder Hosting B.V.") == 1
+    assert (polder.figures.cases, polder.server_countries, polder.server_unknown) == (
+        3, {"DE": 1, "NL": 1}, 1)
+    assert polder.figures.takedown.median.hours == pytest.approx(38.0)  # as before
+    assert lines["Liberty LLC"].server_countries == {"NL": 1, "US": 1}
+    assert lines["Rhein GmbH"].server_countries == {"NL": 1}
+    unattributed = [line for line in built.hosters if line.section.value == "unattributed"]
+    assert [(line.server_countries, line.server_unknown) for line in unattributed] == [({}, 1)]
+
+
+def test_json_has_both_splits_the_cross_table_and_the_countries(built):
+    data = json.loads(render_json(built))
+    assert data == report_dict(built) | {"generated_at": data["generated_at"]}
+    totals = data["totals"]
+    assert list(totals) == ["dutch", "foreign", "cdn", "unattributed", "all", "server_nl",
+                            "server_abroad", "server_unknown"]
+    # The same fields as the other totals.
+    assert set(totals["server_nl"]) == set(totals["dutch"])
+    assert (totals["server_nl"]["cases"], totals["server_nl"]["median_hours_to_removal"],
+            totals["server_abroad"]["cases"], totals["server_unknown"]["cases"]) == (
+        3, 6.0, 2, 2)
+    cross = data["cross"]
+    assert cross["server_nl_hoster_foreign"]["label"] == "NL server, hoster established abroad"
+    assert (cross["server_nl_hoster_foreign"]["cases"],
+            cross["server_abroad_hoster_dutch"]["cases"],
+            cross["server_abroad_hoster_dutch"]["median_hours_to_removal"]) == (2, 1, 38.0)
+    assert set(cross["server_nl_hoster_foreign"]) == set(totals["dutch"]) | {"label"}
+    hosters = {row["hoster"]: row for row in data["hosters"]}
+    assert (hosters["Polder Hosting B.V."]["server_countries"],
+            hosters["Polder Hosting B.V."]["server_unknown"]) == ({"DE": 1, "NL": 1}, 1)
+    assert hosters["Liberty LLC"]["server_countries"] == {"NL": 1, "US": 1}
+
+
+def test_csv_has_both_splits_the_cross_table_and_the_countries(built):
+    rows = list(csv.DictReader(io.StringIO(render_csv(built))))
+    named = {(row["section"], row["hoster"]): row for row in rows}
+    assert (named[("dutch", "Polder Hosting B.V.")]["server_countries"],
+            named[("dutch", "Polder Hosting B.V.")]["server_unknown"]) == (
+        "DE 1, NL 1, unknown 1", "1")
+    assert named[("non_eu", "Liberty LLC")]["server_countries"] == "NL 1, US 1"
+    assert [(row["hoster"], row["cases"]) for row in rows if row["section"] == "total"] == [
+        ("Dutch-hosted", "3"), ("Foreign (EU and non-EU)", "3"), ("CDN-fronted", "0"),
+        ("Unattributed", "1"), ("All cases", "7"), ("Server in NL", "3"),
+        ("Server abroad", "2"), ("Server location unknown", "2")]
+    assert named[("total", "Server in NL")]["median_hours_to_removal"] == "6.0"
+    cross = [(row["hoster"], row["cases"], row["removed"], row["median_hours_to_removal"])
+             for row in rows if row["section"] == "cross"]
+    assert cross == [("NL server, hoster established abroad", "2", "2", "5.0"),
+                     ("Server abroad, hoster established in NL", "1", "1", "38.0")]
+
+
+def test_markdown_has_both_splits_the_cross_table_and_the_countries(built):
+    text = render_markdown(built)
+    assert text.index("## Dutch-hosted vs foreign (where the hoster is established)") \
+        < text.index("## Server in NL vs abroad (where the server stood)") \
+        < text.index("## Where the two meanings part") < text.index("## Method and limitations")
+    lines = text.splitlines()
+
+    def line(start: str) -> str:
+        return next(row for row in lines if row.startswith(start))
+
+    assert "| 3 | 0 | 3 | 6.0 h" in line("| Server in NL |")
+    assert "| 2 | 1 | 1 | 38.0 h" in line("| Server abroad |")
+    assert "| 2 | 2 | 0 | not reached" in line("| Server location unknown |")
+    assert "| 2 | 0 | 2 | 5.0 h" in line("| NL server, hoster established abroad |")
+    assert "| 1 | 0 | 1 | 38.0 h" in line("| Server abroad, hoster established in NL |")
+    assert line("| Polder Hosting B.V. |").endswith("| DE 1, NL 1, unknown 1 |")
+    assert line("| Liberty LLC |").endswith("| NL 1, US 1 |")
+    assert "- **server_location**: 'Dutch-hosted' has two meanings" in text
+
+
+def test_html_has_both_splits_the_cross_table_and_the_countries(built):
+    html = render_html(built)
+    assert html.index('id="totals"') < html.index('id="server-location"') \
+        < html.index('id="cross"') < html.index('id="section-dutch"')
+    server = html[html.index('id="server-location"'):html.index('id="cross"')]
+    assert '<td class="name">Server in NL</td>' in server
+    assert "<td>3</td><td>0</td><td>3</td>" in server  # cases, online, removed
+    assert "<td>6.0 h (" in server
+    cross = html[html.index('id="cross"'):html.index('id="section-dutch"')]
+    assert '<td class="name">NL server, hoster established abroad</td>' in cross
+    assert '<td class="name">Server abroad, hoster established in NL</td>' in cross
+    assert "<td>38.0 h (" in cross
+    assert '<td class="text">DE 1, NL 1, unknown 1</td>' in html
+    assert '<td class="text">NL 1, US 1</td>' in html
+    assert "<dt>Server location</dt><dd>&#39;Dutch-hosted&#39; has two meanings" in html
+
+
+def test_the_method_defines_both_meanings_and_their_sources(built):
+    text = built.method["server_location"]
+    for words in ("Establishment", "established in the Netherlands", "Server location",
+                  "server stands there", "HOSTWATCH_GEOIP_DB", "MaxMind DB", "'geoip'",
+                  "'rdap'", "RDAP network's country", "never a guess", "hotline statistics",
+                  "ATKM's reach", "frozen per check"):
+        assert words in text, words
+    # The hotline comparison goes with the server split, ATKM with establishment.
+    assert text.index("server_nl") < text.index("comparable with hotline statistics")
+    assert text.index("comparable with ATKM's reach") < text.index("server_nl")
+    assert "whatever country its address block is registered in or its server stands in" \
+        in built.method["attribution"]
+    assert json.loads(render_json(built))["method"]["server_location"] == text
+    # And where this report's locations came from.
+    assert text.endswith(" Server locations of these cases: 4 from the geolocation database, "
+                         "built 2026-02-24, 1 from the RDAP network's country, 2 unknown.")
+
+
+@pytest.mark.parametrize("clock", list(Clock))
+def test_sql_server_split_equals_the_pure_figures(store, clock):
+    """Random histories (tests/reports/test_hoster_sql.py) with random server
+    countries: each server group and cross row has the pure figures of its
+    cases, and the establishment split is unchanged by the server column."""
+    rng = random.Random(14)
+    with store.transaction() as session:
+        cases, _ = _fill(session, rng, 200)
+        located: dict[int, str | None] = {}
+        for attribution in session.scalars(select(Attribution)):
+            attribution.server_country = rng.choice(["NL", "NL", "DE", "US", None])
+            located[attribution.case_id] = attribution.server_country
+    with store.session() as session:
+        built = hoster_report(session, ReportQuery(clock=clock), now=NOW)
+    area = {name: (dutch, jurisdiction) for _, name, _, jurisdiction, dutch in HOSTERS}
+
+    def server(case: CaseTimes) -> str:
+        country = located.get(case.case_id)
+        return "server_unknown" if country is None else (
+            "server_nl" if country == "NL" else "server_abroad")
+
+    groups = {name: [case for case in cases if server(case) == name] for name in SERVER_TOTALS}
+    groups["server_nl_hoster_foreign"] = [
+        case for case in groups["server_nl"] if case.hoster and not area[case.hoster][0]]
+    groups["server_abroad_hoster_dutch"] = [
+        case for case in groups["server_abroad"] if case.hoster and area[case.hoster][0]]
+    assert all(groups.values())  # every group has cases to compare
+    for name, mine in groups.items():
+        got = (built.cross.get(name) or built.totals[name]).takedown
+        want = takedown_figures(mine, clock)
+        assert (got.cases, got.removed, got.reappearances, got.measured) == (
+            want.cases, want.removed, want.reappearances, want.measured), name
+        for part in ("median", "p90"):
+            for bound in ("hours", "ci_lower_hours", "ci_upper_hours"):
+                w = getattr(getattr(want, part), bound)
+                h = getattr(getattr(got, part), bound)
+                assert h == pytest.approx(w, abs=1e-9) if w is not None else h is None, (
+                    name, part, bound)
+    # The server split partitions all cases, deadlines included.
+    all_ = built.totals["all"]
+    assert sum(built.totals[name].cases for name in SERVER_TOTALS) == all_.cases == len(cases)
+    for regime, outcomes in all_.deadlines.items():
+        for outcome, n in outcomes.items():
+            assert sum(built.totals[name].deadlines[regime][outcome]
+                       for name in SERVER_TOTALS) == n
+    # Per hoster: its countries count its cases by server country.
+    for line in built.hosters:
+        if not line.key:
+            continue
+        mine = [case for case in cases if case.hoster == line.hoster]
+        counted: dict[str, int] = {}
+        for case in mine:
+            if located.get(case.case_id):
+                counted[located[case.case_id]] = counted.get(located[case.case_id], 0) + 1
+        assert line.server_countries == counted, line.hoster
+        assert line.server_unknown == sum(1 for case in mine if not located.get(case.case_id))
+        assert line.figures.cases == len(mine)
