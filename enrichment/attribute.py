@@ -121,7 +121,7 @@ class Facts:
             "dutch": self.dutch,
             "server_country": self.server.country,
             "server_country_source": self.server.source.value if self.server.source else None,
-            "geoip_built_at": (self.server.built_at.isoformat()
+            "geoip_built_at": (self.server.built_at.isoformat().replace("+00:00", "Z")
                                if self.server.built_at and self.server.country else None),
             "sources": self.sources,
         }

@@ -152,7 +152,7 @@ def test_the_attributor_locates_servers_by_database_else_by_rdap(net, tmp_path):
     assert (located.decision.country, located.dutch) == ("US", False)
     data = located.as_dict()
     assert (data["server_country"], data["server_country_source"], data["hoster_country"],
-            data["geoip_built_at"]) == ("NL", "geoip", "US", "2025-12-01T00:00:00+00:00")
+            data["geoip_built_at"]) == ("NL", "geoip", "US", "2025-12-01T00:00:00Z")
     # An address the database does not know: the RDAP network's country, marked.
     assert (fallback.server.country, fallback.server.source) == ("DE", "rdap")
     assert fallback.server.built_at is None
