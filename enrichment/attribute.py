@@ -6,15 +6,19 @@ after the crawl in `hostwatch run`), the address (the peer the crawler
 actually connected to, else DNS), ASN and announced prefix (offline BGP
 table), AS name and country (AS-names file), the address holder (RDAP, cached
 per network in the store), a CDN in front (ASN, CNAMEs, the headers the
-crawler kept), the hoster of record and its jurisdiction. Each field records
-its source in ``sources``.
+crawler kept), the hoster of record and its jurisdiction, and where the
+server stands (`enrichment/geo.py`: the geolocation database
+HOSTWATCH_GEOIP_DB, else the RDAP network's country, marked ``rdap``). Each
+field records its source in ``sources``.
 
 With HOSTWATCH_OFFLINE=1 nothing is asked outside: no RDAP and no DNS (the
 address is the one the crawler connected to; no CNAME chain, no NS).
 
 `enrich()` attributes every check that has no attribution yet, in batches of
 HOSTWATCH_ENRICH_BATCH, one transaction each: idempotent, and an interrupted
-run resumes where it stopped.
+run resumes where it stopped. Attributions are frozen per check: a check
+that has one is never attributed again, so a later geolocation database (or
+RDAP answer) never rewrites where an earlier check's server stood.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sqlalchemy.orm import Session
 
 from enrichment import EnrichmentError
 from enrichment.asn import AsNames, AsnTable
+from enrichment.geo import GeoDb, LocationSource, ServerLocation, server_location
 from enrichment.hosters import HosterDecision, HosterRegistry, hoster_of_record
 from enrichment.identity import HosterBook, identity_of
 from enrichment.jurisdiction import jurisdiction
@@ -89,6 +94,9 @@ class Facts:
     jurisdiction: str = "unknown"
     jurisdiction_country: str | None = None
     dutch: bool = False
+    # Where the server stands (the first meaning of "Dutch-hosted"; the
+    # hoster's establishment above is the second): enrichment/geo.py.
+    server: ServerLocation = field(default_factory=lambda: ServerLocation(None, None))
     sources: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -111,6 +119,10 @@ class Facts:
             "jurisdiction": self.jurisdiction,
             "jurisdiction_country": self.jurisdiction_country,
             "dutch": self.dutch,
+            "server_country": self.server.country,
+            "server_country_source": self.server.source.value if self.server.source else None,
+            "geoip_built_at": (self.server.built_at.isoformat().replace("+00:00", "Z")
+                               if self.server.built_at and self.server.country else None),
             "sources": self.sources,
         }
 
@@ -188,8 +200,10 @@ class Attributor:
         names: AsNames | None = None,
         registry: HosterRegistry | None = None,
         rdap: RdapClient | None = None,
+        geo: GeoDb | None = None,
     ) -> None:
         self.config = config
+        self.geo = geo  # closed by close(); None: the RDAP country stands in
         self.store = store
         self.rdap_cache_hits = 0  # holders answered from this run's memory or the store
         self.offline = config.offline
@@ -216,7 +230,22 @@ class Attributor:
         table = AsnTable.load(Path(config.asn_db)) if config.asn_db else None
         names = AsNames.load(Path(config.asnames)) if config.asnames else None
         rdap = None if config.offline else RdapClient.from_config(config)
-        return cls(config, store, table=table, names=names, rdap=rdap)
+        # Opened once, last (nothing else to close if it fails): GeoDbError
+        # names the file when it is missing or no MaxMind DB.
+        geo = GeoDb.from_setting(config.geoip_db)
+        return cls(config, store, table=table, names=names, rdap=rdap, geo=geo)
+
+    def close(self) -> None:
+        """Close the geolocation database (the attributor cannot locate after)."""
+        if self.geo is not None:
+            self.geo.close()
+            self.geo = None
+
+    def __enter__(self) -> Attributor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- DNS ------------------------------------------------------------------
 
@@ -317,6 +346,7 @@ class Attributor:
                               f"on an address that is not the CDN's")
         else:
             sources["cdn"] = "none"
+        facts.server = self._server(facts)
         place = jurisdiction(decision.country)
         facts.jurisdiction = place.value
         facts.jurisdiction_country = decision.country
@@ -324,6 +354,29 @@ class Attributor:
         sources["jurisdiction"] = sources["dutch"] = (
             "the hoster of record's country" if decision.country else "none")
         return facts
+
+    # -- where the server stands ------------------------------------------------
+
+    def _server(self, facts: Facts) -> ServerLocation:
+        """The serving address's country (`enrichment.geo.server_location`),
+        its source recorded in ``sources["server_country"]``; none without an
+        address."""
+        if facts.ip is None:
+            return ServerLocation(None, None)
+        located = self.geo.locate(facts.ip) if self.geo is not None else None
+        where = server_location(located, facts.network.country)
+        if where.source is LocationSource.GEOIP:
+            assert self.geo is not None
+            built = where.built_at.date().isoformat() if where.built_at else "?"
+            how = f"geoip ({self.geo.database_type}, built {built})"
+        elif where.source is LocationSource.RDAP:
+            why = ("no geolocation database" if self.geo is None
+                   else "the address is not in the geolocation database")
+            how = f"rdap (the network's registered country; {why})"
+        else:
+            how = "none"
+        facts.sources["server_country"] = how
+        return where
 
     # -- the address holder (RDAP, cached) --------------------------------------
 
@@ -518,6 +571,9 @@ def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
         "hoster_country": decision.country if decision else None,
         "dsa_role": decision.dsa_role if decision else None,
         "jurisdiction": facts.jurisdiction, "dutch": facts.dutch,
+        "server_country": facts.server.country,
+        "server_country_source": facts.server.source.value if facts.server.source else None,
+        "geoip_built_at": facts.server.built_at if facts.server.country else None,
         "sources": facts.sources,
     }
 

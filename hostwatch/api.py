@@ -418,8 +418,8 @@ class Hostwatch:
         `EnrichmentError` when a data file or the registry fails."""
         from enrichment.attribute import Attributor, enrich
 
-        attributor = Attributor.from_config(self.config, self.store)
-        with redact.installed(), RunLock(self.store, self.config.data_dir):
+        with Attributor.from_config(self.config, self.store) as attributor, \
+                redact.installed(), RunLock(self.store, self.config.data_dir):
             return enrich(self.store, attributor, limit=limit, progress=progress)
 
     def whois(self, target: str) -> Facts:
@@ -429,7 +429,6 @@ class Hostwatch:
         from enrichment.attribute import Attributor, Target, host_of, host_target
         from outbound.dns import is_ip_literal
 
-        attributor = Attributor.from_config(self.config, self.store)
         # A URL or a host is read as a browser reads it: "http://0x7f.1/" and
         # "3232235777" are addresses, not names for DNS.
         if "://" in target:
@@ -443,7 +442,8 @@ class Hostwatch:
         else:
             host = host_target(target)
             item = Target(None, host) if is_ip_literal(host) else Target(host)
-        with redact.installed():
+        with Attributor.from_config(self.config, self.store) as attributor, \
+                redact.installed():
             return attributor.facts([item])[0]
 
     # -- case states ----------------------------------------------------------
@@ -684,4 +684,15 @@ def case_as_dict(row: CaseRow) -> dict[str, Any]:
         "asn": who.asn if who else None,
         "ip": who.ip if who else None,
         "cdn": who.cdn if who else None,
+        # Where the server stood (hotline statistics' "hosted in NL"), beside
+        # the network operator and the legal entity above (ATKM's reach).
+        "server_country": who.server_country if who else None,
+        "server_country_source": who.server_country_source if who else None,
+        "geoip_built_at": _iso(who.geoip_built_at) if who else None,
+        "as_name": who.as_name if who else None,
+        "as_country": who.as_country if who else None,
+        "rdap_org": who.rdap_org if who else None,
+        "rdap_org_country": who.rdap_org_country if who else None,
+        "rdap_country": who.rdap_country if who else None,
+        "network_name": who.network_name if who else None,
     }

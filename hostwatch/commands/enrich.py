@@ -70,7 +70,10 @@ def enrich_command(ctx: click.Context, limit: int | None) -> None:
     (HOSTWATCH_ASNAMES), the address holder (RDAP at HOSTWATCH_RDAP_URL,
     cached per network for HOSTWATCH_RDAP_TTL_DAYS; none with
     HOSTWATCH_OFFLINE=1), a CDN in front, the hoster of record (registry,
-    HOSTWATCH_HOSTERS) and its jurisdiction. Batched and idempotent: run it
+    HOSTWATCH_HOSTERS) and its jurisdiction, and where the server stands
+    (HOSTWATCH_GEOIP_DB, else the RDAP network's country, marked rdap; exit
+    status 1 when the database is missing or damaged). Batched and
+    idempotent (a check's attribution is never redone): run it
     again and only new checks are attributed. With HOSTWATCH_OFFLINE=1
     nothing is asked outside (no RDAP, no DNS). Exit status 3 when a crawl
     or another enrichment holds the lock.
@@ -90,7 +93,8 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     """The full attribution of one URL, host name or IP address, now.
 
     Uses the same sources as `hostwatch enrich` (and its RDAP cache in the
-    store). With a URL or name, the first address DNS gives is attributed
+    store), the server's country included (HOSTWATCH_GEOIP_DB). With a URL
+    or name, the first address DNS gives is attributed
     (with HOSTWATCH_OFFLINE=1 no DNS is asked: give an address). Exit
     status 1 when there is no address to attribute.
 
@@ -109,6 +113,12 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, sort_keys=True))
         return
+    # Where the server stands, on one line: "NL (geoip, built 2026-11-28)".
+    source = data.pop("server_country_source")
+    built = data.pop("geoip_built_at")
+    if data["server_country"] is not None:
+        data["server_country"] = (f"{data['server_country']} ({source}"
+                                  + (f", database built {built[:10]})" if built else ")"))
     width = max(len(k) for k in data)
     for key, value in data.items():
         if isinstance(value, dict):

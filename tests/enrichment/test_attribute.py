@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import time
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from lab import Serve, marker_body
 from store import Attribution, Case, Hoster, Network, Store
@@ -256,3 +257,123 @@ def test_rdap_answers_are_reused_by_range_not_by_announced_prefix(net, tmp_path)
                         table=table, rdap=rdap)
     assert strict.facts([Target(None, "127.1.4.20")])[0].network.status == "non_public"
     assert rdap.requests_made == 2
+
+
+# -- where the server stands (#14) ----------------------------------------------------
+
+
+def test_cases_and_whois_show_server_location_operator_and_legal_entity(db_url, net, tmp_path):
+    """The three facts side by side: where the server stood, who operates the
+    network, and which company is established where."""
+    store = Store(db_url)
+    store.upgrade()
+    sites = {"transatlantic": _serve(net.add_host("amsterdam.test", network=64506)),
+             "reseller": _serve(net.add_host("resold.test", network="OFFSHORE-RESELLER")),
+             "de": _serve(net.add_host("koeln.test", network=64503))}
+    urls = {key: host.url("/img/1.jpg") for key, host in sites.items()}
+    add_cases(store, list(urls.values()))
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    geoip = str(net.geoip_path)  # the lab's file: where each test network's servers stand
+    result = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_GEOIP_DB=geoip)
+    assert result.returncode == 0, result.stderr
+    cases = cases_json(db_url, net, tmp_path)
+    us_in_nl = cases[urls["transatlantic"]]
+    # A US company's servers in Amsterdam: hosted in NL by the hotlines'
+    # count, not Dutch by establishment.
+    assert (us_in_nl["server_country"], us_in_nl["server_country_source"]) == ("NL", "geoip")
+    assert us_in_nl["geoip_built_at"] is not None
+    assert (us_in_nl["asn"], us_in_nl["rdap_org"], us_in_nl["rdap_org_country"],
+            us_in_nl["rdap_country"], us_in_nl["network_name"]) == (
+        64506, "Transatlantic Test Hosting Inc.", "US", "NL", "TRANSATLANTIC-AMS")
+    assert "Transatlantic" in us_in_nl["as_name"]
+    assert (us_in_nl["hoster"], us_in_nl["hoster_country"], us_in_nl["dutch"]) == (
+        "Transatlantic Test Hosting Inc.", "US", False)
+    # A reseller's block inside a Dutch AS: the operator's AS and the block's holder differ.
+    resold = cases[urls["reseller"]]
+    assert (resold["asn"], resold["as_country"], resold["rdap_org"]) == (
+        64502, "NL", "Offshore Test Reseller Ltd.")
+    assert (resold["server_country"], resold["hoster_country"], resold["dutch"]) == (
+        "SC", "SC", False)
+    assert (cases[urls["de"]]["server_country"], cases[urls["de"]]["hoster_country"]) == (
+        "DE", "DE")
+    with store.session() as session:
+        row = session.scalars(select(Attribution)
+                              .where(Attribution.hostname == "amsterdam.test")).one()
+    assert row.sources["server_country"].startswith("geoip (Lab-GeoIP-Country, built ")
+
+    ip = sites["transatlantic"].ip
+    data = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", ip,
+                                HOSTWATCH_GEOIP_DB=geoip).stdout)
+    assert (data["server_country"], data["server_country_source"]) == ("NL", "geoip")
+    assert data["geoip_built_at"] is not None
+    assert (data["asn"], data["network"]["org"], data["network"]["country"]) == (
+        64506, "Transatlantic Test Hosting Inc.", "NL")
+    assert (data["hoster"], data["hoster_country"], data["dutch"]) == (
+        "Transatlantic Test Hosting Inc.", "US", False)
+    text = hostwatch(db_url, net, tmp_path, "whois", ip, HOSTWATCH_GEOIP_DB=geoip)
+    assert text.returncode == 0, text.stderr
+    line = next(x for x in text.stdout.splitlines() if x.startswith("server_country "))
+    assert line.split(None, 1)[1].startswith("NL (geoip, database built 20")
+    # Without a database the RDAP network's country stands in, marked so.
+    plain = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", ip).stdout)
+    assert (plain["server_country"], plain["server_country_source"],
+            plain["geoip_built_at"]) == ("NL", "rdap", None)
+
+
+def test_server_location_is_frozen_per_check(db_url, net, tmp_path):
+    """A later database places the block elsewhere: new checks get its answer,
+    checks attributed before keep the old one and its build time."""
+    from tests.enrichment.test_geo import write_mmdb
+
+    store = Store(db_url)
+    store.upgrade()
+    host = _serve(net.add_host("amsterdam.test", network=64506))
+    add_cases(store, [host.url("/a.jpg")])
+    block = str(net.network(64506).prefix)
+    geoip = tmp_path / "GeoLite2-Country.mmdb"
+    built_a, built_b = 1_761_955_200, 1_764_547_200  # 2025-11-01, 2025-12-01
+    write_mmdb(geoip, {block: {"country": {"iso_code": "NL"}}}, built=built_a)
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    first = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_GEOIP_DB=str(geoip))
+    assert first.returncode == 0, first.stderr
+    # The operator replaces the file with next month's: the block has moved.
+    write_mmdb(geoip, {block: {"country": {"iso_code": "DE"}}}, built=built_b)
+    again = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_GEOIP_DB=str(geoip))
+    assert "0 checks attributed" in again.stdout  # nothing is redone
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    second = hostwatch(db_url, net, tmp_path, "enrich", HOSTWATCH_GEOIP_DB=str(geoip))
+    assert "1 checks attributed" in second.stdout, second.stdout
+    with store.session() as session:
+        seen = session.execute(select(Attribution.server_country,
+                                      Attribution.server_country_source,
+                                      Attribution.geoip_built_at)
+                               .order_by(Attribution.check_id)).all()
+    assert [tuple(row) for row in seen] == [
+        ("NL", "geoip", datetime.fromtimestamp(built_a, UTC)),
+        ("DE", "geoip", datetime.fromtimestamp(built_b, UTC))]
+    row = cases_json(db_url, net, tmp_path)[host.url("/a.jpg")]
+    assert (row["server_country"], row["geoip_built_at"]) == ("DE", "2025-12-01T00:00:00Z")
+    store.dispose()
+
+
+@pytest.mark.parametrize("content", [None, b"not a MaxMind DB\n" * 20])
+def test_a_bad_geoip_database_stops_enrich_and_whois_naming_the_file(net, tmp_path, content):
+    db_url = f"sqlite:///{tmp_path / 'bad-geoip.db'}"
+    store = Store(db_url)
+    store.upgrade()
+    host = _serve(net.add_host("where.test", network=64503))
+    add_cases(store, [host.url("/a.jpg")])
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    geoip = tmp_path / "GeoLite2-Country.mmdb"
+    if content is not None:
+        geoip.write_bytes(content)
+    said = "no such file" if content is None else "not a MaxMind DB file"
+    for args in (("enrich",), ("whois", host.ip)):
+        result = hostwatch(db_url, net, tmp_path, *args, HOSTWATCH_GEOIP_DB=str(geoip))
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert f"HOSTWATCH_GEOIP_DB='{geoip}'" in result.stderr
+        assert said in result.stderr
+        assert "Traceback" not in result.stderr
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(Attribution)) == 0
+    store.dispose()
