@@ -356,7 +356,7 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         stood = ("unknown" if not server else "server in NL" if server.upper() == "NL"
                  else "server abroad")
         by_server.setdefault(stood, Counter())[state] += 1
-        flag = location_flag(country, server)
+        flag = location_flag(place, server)
         if flag is not None:
             crossed[flag][host] += 1
     habits = {h.name: h.habit for h in HOSTERS}

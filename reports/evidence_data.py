@@ -285,7 +285,7 @@ def locations(data: EvidenceData) -> dict[int, CaseLocation]:
         found[case.id] = CaseLocation(
             server_country=a.server_country, server_country_source=a.server_country_source,
             geoip_built_at=a.geoip_built_at, hoster_country=a.hoster_country,
-            flag=location_flag(a.hoster_country, a.server_country))
+            flag=location_flag(a.jurisdiction, a.server_country))
     return found
 
 

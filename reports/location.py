@@ -38,8 +38,9 @@ FLAG_TEXT = {
 
 
 def _code(country: str | None) -> str | None:
-    """A country, or None when it names none: empty, "EU" (somewhere in the
-    Union, the Netherlands perhaps), or ISO's private-use codes (ZZ, XX...)."""
+    """A server's country, or None when it names none: empty, "EU" (somewhere
+    in the Union, the Netherlands perhaps), or ISO's private-use codes (ZZ,
+    XX...: registries write ZZ for unknown)."""
     code = (country or "").strip().upper()
     if len(code) != 2 or not code.isalpha() or code == "EU":
         return None
@@ -48,16 +49,22 @@ def _code(country: str | None) -> str | None:
     return code
 
 
-def location_flag(hoster_country: str | None, server_country: str | None) -> LocationFlag | None:
-    """The disagreement between establishment and server location, if any:
-    a hoster established in NL whose server stood abroad, or a hoster
-    established elsewhere whose server stood in NL; None when both are in
-    NL, both abroad, or either is unknown."""
-    established, server = _code(hoster_country), _code(server_country)
-    if established is None or server is None:
+def location_flag(jurisdiction: str | None,
+                  server_country: str | None) -> LocationFlag | None:
+    """The disagreement between establishment and server location, if any.
+
+    ``jurisdiction`` is the attribution's decided area of establishment of
+    the hoster of record (enrichment/jurisdiction.py: NL / EU / non-EU /
+    unknown; EU = another member state), ``server_country`` where the server
+    stood. A hoster established in NL whose server stood abroad, or one
+    established elsewhere whose server stood in NL, is flagged; None when
+    both are on the same side of the border, or either is unknown.
+    """
+    server = _code(server_country)
+    if server is None:
         return None
-    if established == "NL" and server != "NL":
+    if jurisdiction == "NL" and server != "NL":
         return LocationFlag.NL_HOSTER_SERVER_ABROAD
-    if established != "NL" and server == "NL":
+    if jurisdiction in ("EU", "non-EU") and server == "NL":
         return LocationFlag.FOREIGN_HOSTER_SERVER_NL
     return None

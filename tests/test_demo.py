@@ -101,7 +101,7 @@ def assert_server_split(store: Store, output: str) -> None:
     file), the Dutch company's German server and the US company's Amsterdam
     one are the two crossings."""
     with store.session() as session:
-        rows = session.execute(select(Case.host, Attribution.hoster_country,
+        rows = session.execute(select(Case.host, Attribution.jurisdiction,
                                       Attribution.server_country)
                                .outerjoin(Attribution, Attribution.id == Case.attribution_id)
                                ).all()
@@ -112,10 +112,10 @@ def assert_server_split(store: Store, output: str) -> None:
     assert table == {"server in NL": sum(s == "NL" for s in servers),
                      "server abroad": sum(s is not None and s != "NL" for s in servers),
                      "unknown": sum(s is None for s in servers)}
-    crossed = {flag: sorted({host for host, country, server in rows
-                             if location_flag(country, server) is flag})
+    crossed = {flag: sorted({host for host, place, server in rows
+                             if location_flag(place, server) is flag})
                for flag in LocationFlag}
-    counts = {flag: sum(location_flag(country, server) is flag for _, country, server in rows)
+    counts = {flag: sum(location_flag(place, server) is flag for _, place, server in rows)
               for flag in LocationFlag}
     assert (f"NL servers of foreign hosters: "
             f"{counts[LocationFlag.FOREIGN_HOSTER_SERVER_NL]} cases") in output

@@ -78,15 +78,16 @@ def verify(built: Built, *packs: str) -> Result:
 
 def test_the_flag_rule_both_ways_and_never_on_unknowns():
     assert location_flag("NL", "DE") is LocationFlag.NL_HOSTER_SERVER_ABROAD
-    assert location_flag("nl", "us") is LocationFlag.NL_HOSTER_SERVER_ABROAD
-    assert location_flag("US", "NL") is LocationFlag.FOREIGN_HOSTER_SERVER_NL
-    assert location_flag("DE", "nl") is LocationFlag.FOREIGN_HOSTER_SERVER_NL
+    assert location_flag("NL", "us") is LocationFlag.NL_HOSTER_SERVER_ABROAD
+    assert location_flag("non-EU", "NL") is LocationFlag.FOREIGN_HOSTER_SERVER_NL
+    assert location_flag("EU", "nl") is LocationFlag.FOREIGN_HOSTER_SERVER_NL
     assert location_flag("NL", "NL") is None
-    assert location_flag("US", "DE") is None
-    assert location_flag(None, "NL") is None and location_flag("NL", None) is None
+    assert location_flag("non-EU", "DE") is None and location_flag("EU", "DE") is None
+    # Unknown establishment (a CDN-fronted case too), unknown server: no flag.
+    assert location_flag("unknown", "NL") is None and location_flag(None, "DE") is None
+    assert location_flag("NL", None) is None and location_flag("NL", "") is None
     # "EU" may be the Netherlands; ZZ is a registry's "unknown": neither is a country.
-    assert location_flag("", "DE") is None and location_flag("EU", "NL") is None
-    assert location_flag("NL", "ZZ") is None and location_flag("ZZ", "NL") is None
+    assert location_flag("NL", "EU") is None and location_flag("NL", "ZZ") is None
 
 
 def test_cases_csv_says_where_each_server_stood_and_flags_a_dutch_hoster_abroad(original):
