@@ -39,6 +39,7 @@ from lab import (
 )
 from lab.images import as_webp
 from lab.images import reported as reported_picture
+from reports.location import LocationFlag, location_flag
 from store import Attribution, Case, Check, CrawlRun, Store
 from store.imports import import_cases, import_orders
 
@@ -79,8 +80,12 @@ HOSTERS: tuple[DemoHoster, ...] = (
                network=64504),
     DemoHoster("legalblock.test", 5, "blocks by law (451)", _gone_from(1, Status(451)),
                network=64503),
+    # A US company's Amsterdam data centre: its servers stand in NL.
     DemoHoster("tohome.test", 5, "redirects removed files to its home page",
                _gone_from(2, RedirectHome()), network=64506),
+    # A Dutch company whose servers stand in Germany.
+    DemoHoster("grensnet.test", 5, "Dutch company, server in Germany; removes (404)",
+               _gone_from(2, Status(404)), network=64507),
     DemoHoster("comeback.test", 7, "removes, then comes back at another hoster",
                lambda body, i: [Serve(body), Status(404), Status(404), Serve(body)],
                network=64502),
@@ -110,9 +115,10 @@ removed_selectors = ["div.hw-removed-notice"]
 VANISHING = "shortlived.test"  # its domain disappears from DNS after round 2
 MOVER, MOVES_TO, MOVES_AT = "comeback.test", 64504, 3  # moves hoster before round 4
 
-# The demo's hoster registry (HOSTWATCH_HOSTERS), over the shipped one: one
-# Dutch hoster and the test CDN are registered; the others are found through
-# RDAP and the AS names, as an unregistered hoster would be.
+# The demo's hoster registry (HOSTWATCH_HOSTERS), over the shipped one: two
+# Dutch hosters (one of them with its servers in Germany) and the test CDN
+# are registered; the others are found through RDAP and the AS names, as an
+# unregistered hoster would be.
 DEMO_REGISTRY = """\
 [[hoster]]
 id = "demo-dutch-test-hosting"
@@ -122,6 +128,16 @@ asns = [64501]
 rdap_orgs = ["dutch test hosting"]
 dsa_role = "hosting"
 abuse = "abuse@dutchhost.test"
+cdn = false
+
+[[hoster]]
+id = "demo-grens-test-hosting"
+legal_name = "Grens Test Hosting B.V."
+country = "NL"
+asns = [64507]
+rdap_orgs = ["grens test hosting"]
+dsa_role = "hosting"
+abuse = "abuse@grenshost.test"
 cdn = false
 
 [[hoster]]
@@ -152,6 +168,8 @@ def _crawl_env(net: TestInternet, out_dir: Path) -> dict[str, str]:
         "HOSTWATCH_ASN_DB": str(net.asn_table_path),
         "HOSTWATCH_ASNAMES": str(net.asnames_path),
         "HOSTWATCH_RDAP_URL": net.rdap_url,
+        # Where the test networks' servers stand (a MaxMind DB file).
+        "HOSTWATCH_GEOIP_DB": str(net.geoip_path),
         "HOSTWATCH_HOSTERS": str(out_dir / "hosters.toml"),
         "HOSTWATCH_BROWSER_RULES": str(out_dir / "browser_rules.toml"),
     })
@@ -204,8 +222,9 @@ def _write_reports(path: Path, net: TestInternet, total: int) -> None:
 
 def _write_orders(path: Path, reports: Path) -> None:
     """ATKM removal orders for the first few cases at each Dutch-hosted demo
-    hoster, issued two hours after the report with a 12-hour deadline."""
-    dutch = {h.name for h in HOSTERS if h.network in (64501, 64502)}
+    hoster (established in NL, wherever its servers stand), issued two hours
+    after the report with a 12-hour deadline."""
+    dutch = {h.name for h in HOSTERS if h.network in (64501, 64502, 64507)}
     taken: Counter[str] = Counter()
     with reports.open(newline="", encoding="utf-8") as handle, \
             path.open("w", newline="", encoding="utf-8") as out:
@@ -315,7 +334,7 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
     with store.session() as session:
         rows = session.execute(
             select(Case.host, Case.state, Attribution.hoster, Attribution.jurisdiction,
-                   Attribution.hoster_country, Attribution.cdn)
+                   Attribution.hoster_country, Attribution.cdn, Attribution.server_country)
             .outerjoin(Attribution, Attribution.id == Case.attribution_id)).all()
         runs = session.scalar(select(func.count()).select_from(CrawlRun))
         browser = dict(session.execute(select(Check.verdict, func.count())
@@ -324,7 +343,9 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
     by_host: dict[str, Counter[str]] = {}
     where: dict[str, Counter[str]] = {}
     by_place: dict[str, Counter[str]] = {}
-    for host, state, hoster, place, country, cdn in rows:
+    by_server: dict[str, Counter[str]] = {}
+    crossed: dict[LocationFlag, Counter[str]] = {flag: Counter() for flag in LocationFlag}
+    for host, state, hoster, place, country, cdn, server in rows:
         by_host.setdefault(host, Counter())[state] += 1
         label = (f"CDN {cdn}, origin unknown" if cdn else
                  f"{hoster} ({country or '?'})" if hoster else "unknown")
@@ -332,6 +353,12 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         group = ("CDN-fronted" if cdn else "Dutch-hosted (NL)" if place == "NL" else
                  "other EU" if place == "EU" else "non-EU" if place == "non-EU" else "unknown")
         by_place.setdefault(group, Counter())[state] += 1
+        stood = ("unknown" if not server else "server in NL" if server.upper() == "NL"
+                 else "server abroad")
+        by_server.setdefault(stood, Counter())[state] += 1
+        flag = location_flag(place, server)
+        if flag is not None:
+            crossed[flag][host] += 1
     habits = {h.name: h.habit for h in HOSTERS}
     habits[VANISHING] = "domain disappears (NXDOMAIN)"
     habits[GALLERY] = "JavaScript gallery, checked in the browser"
@@ -358,6 +385,23 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         c = by_place.get(group, Counter())
         echo(f"{group:<22} {sum(c.values()):>5}  {c['online'] + c['reappeared']:>6} "
              f"{c['removed']:>7}")
+    echo("")
+    echo(f"{'server location':<22} {'cases':>5}  {'online':>6} {'removed':>7}")
+    for group in ("server in NL", "server abroad", "unknown"):
+        c = by_server.get(group, Counter())
+        echo(f"{group:<22} {sum(c.values()):>5}  {c['online'] + c['reappeared']:>6} "
+             f"{c['removed']:>7}")
+    echo("(jurisdiction: where the hoster of record is established, what ATKM's orders "
+         "reach;")
+    echo(" server location: where the server stood, what hotline statistics count)")
+    for flag, label in ((LocationFlag.FOREIGN_HOSTER_SERVER_NL,
+                         "NL servers of foreign hosters"),
+                        (LocationFlag.NL_HOSTER_SERVER_ABROAD,
+                         "servers abroad of Dutch hosters")):
+        hosts = crossed[flag]
+        echo(f"{label}: {sum(hosts.values())} cases"
+             + (" (" + ", ".join(f"{h} {n}" for h, n in sorted(hosts.items())) + ")"
+                if hosts else ""))
     echo("")
     echo(f"browser checks ({GALLERY}, media never loaded by the browser): "
          f"{sum(browser.values())} (" + ", ".join(f"{v} {n}" for v, n in sorted(browser.items()))

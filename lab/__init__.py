@@ -30,9 +30,13 @@ The default networks (documentation ASNs; one /24 each in 127.1.0.0/16):
     TESTCDN (a CDN)    64505  127.1.5.0/24   US          TestCDN Inc. (US)
     TRANSATLANTIC-AMS  64506  127.1.6.0/24   US          Transatlantic Test Hosting Inc. (NL)
     OFFSHORE-RESELLER  64502  127.1.7.0/24   NL          Offshore Test Reseller Ltd. (SC)
+    GRENSHOST-FRA      64507  127.1.8.0/24   NL          Grens Test Hosting B.V. (NL)
 
-The last two are on purpose: a US company's NL-registered block, and a
-reseller's block inside a Dutch AS (the ASN is not the hoster). AS names are
+The last three are on purpose: a US company's NL-registered block (its
+servers stand in NL), a reseller's block inside a Dutch AS (the ASN is not
+the hoster), and a Dutch company's block registered and standing in Germany.
+Where each block's servers stand is in the geolocation file
+(``net.geoip_path``, for HOSTWATCH_GEOIP_DB). AS names are
 in lab.networks.DEFAULT_NETWORKS (e.g. "DUTCHHOST-NL Dutch Test
 Hosting B.V."); abuse contacts are abuse@<hoster>.test (abuse@dutchhost.test).
 

@@ -132,6 +132,11 @@ DEFAULT_NETWORKS: tuple[NetworkSpec, ...] = (
                 "Offshore Test Reseller Ltd.", "abuse@offshore-reseller.test", "127.1.7.0/24",
                 rdap_name="OFFSHORE-RESELLER", rdap_country="SC", org_country="SC",
                 note="a Seychelles reseller's block inside the Dutch AS64502"),
+    NetworkSpec(64507, "GRENSHOST-NL Grens Test Hosting B.V.", "NL",
+                "Grens Test Hosting B.V.", "abuse@grenshost.test", "127.1.8.0/24",
+                rdap_name="GRENSHOST-FRA", rdap_country="DE", org_country="NL",
+                server_country="DE",
+                note="Dutch company, AS in NL, its block's servers stand in Germany (DE)"),
 )
 """The networks every TestInternet starts with (unless given ``networks=()``)."""
 

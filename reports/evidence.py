@@ -42,7 +42,9 @@ from reports.evidence_data import (
     read_evidence,
 )
 from reports.evidence_docs import (
+    ATTRIBUTION_LOCATION_COLUMNS,
     CASE_COLUMNS,
+    CASE_LOCATION_COLUMNS,
     CHECK_COLUMNS,
     CHECK_COLUMNS_BEFORE_PDQ,
     MANIFEST,
@@ -66,7 +68,9 @@ from reports.evidence_docs import (
 )
 
 __all__ = [
+    "ATTRIBUTION_LOCATION_COLUMNS",
     "CASE_COLUMNS",
+    "CASE_LOCATION_COLUMNS",
     "CHECK_COLUMNS",
     "CHECK_COLUMNS_BEFORE_PDQ",
     "MANIFEST",
@@ -111,7 +115,7 @@ def build_pack(data: EvidenceData) -> dict[str, bytes]:
     """Every file of the pack, MANIFEST.sha256 included (pure)."""
     found = findings(data)
     files: dict[str, str | bytes] = {
-        "cases.csv": cases_csv(data),
+        "cases.csv": cases_csv(data, found),
         "checks.csv": checks_csv(data),
         "runs.csv": runs_csv(data),
         "attributions.csv": attributions_csv(data),

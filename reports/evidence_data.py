@@ -10,8 +10,9 @@ disagree with its own ``chain_head``.
 
 `findings()` then works out, once, everything the pack states about those
 rows: every deadline judgement (`judgements()`), the cases' times and
-durations on each clock, the time-to-removal figures, the check resolution
-and the PDQ counts, into a `Findings`. Both are pure values: nothing here
+durations on each clock, the time-to-removal figures, the check resolution,
+the PDQ counts, and where each case's server stood against where its hoster
+is established (`locations()`), into a `Findings`. Both are pure values: nothing here
 knows a file, a column or a sentence of the pack.
 
 Why the split: the pack's data flows one way. This module reads and computes
@@ -37,6 +38,7 @@ from kernel.deadlines import Judgement, Outcome, Regime, judge
 from kernel.errors import ReportError
 from kernel.model import RunHealth, Verdict
 from kernel.state import Debounce, counts
+from reports.location import LocationFlag, location_flag
 from reports.perceptual import PdqCounts, PdqRule, pdq_counts
 from reports.takedown import (
     CaseTimes,
@@ -62,6 +64,7 @@ from store.models import (
 
 __all__ = [
     "Audience",
+    "CaseLocation",
     "EvidenceData",
     "EvidenceError",
     "Findings",
@@ -72,6 +75,7 @@ __all__ = [
     "find_hoster",
     "findings",
     "judgements",
+    "locations",
     "read_evidence",
 ]
 
@@ -256,6 +260,36 @@ def deadline_counts(counted: Sequence[Judged]) -> dict[str, dict[str, int]]:
 
 
 @dataclass(frozen=True)
+class CaseLocation:
+    """Where a case's server stood and where its hoster is established, from
+    its attribution of record (frozen with that check), and whether the two
+    disagree (`reports.location.location_flag`)."""
+
+    server_country: str | None
+    server_country_source: str | None  # "geoip" / "rdap" / None
+    geoip_built_at: datetime | None  # the geolocation database's build time (geoip only)
+    hoster_country: str | None  # the hoster of record's country of establishment
+    flag: LocationFlag | None
+
+
+def locations(data: EvidenceData) -> dict[int, CaseLocation]:
+    """Case id -> `CaseLocation` of its attribution of record (all None when
+    that attribution is not in the pack)."""
+    by_id = {a.id: a for a in data.attributions}
+    found: dict[int, CaseLocation] = {}
+    for case in data.cases:
+        a = by_id.get(case.attribution_id or -1)
+        if a is None:
+            found[case.id] = CaseLocation(None, None, None, None, None)
+            continue
+        found[case.id] = CaseLocation(
+            server_country=a.server_country, server_country_source=a.server_country_source,
+            geoip_built_at=a.geoip_built_at, hoster_country=a.hoster_country,
+            flag=location_flag(a.jurisdiction, a.server_country))
+    return found
+
+
+@dataclass(frozen=True)
 class Findings:
     """What an `EvidenceData` shows, worked out once (by `findings()`) for every
     file of the pack that states it."""
@@ -269,6 +303,8 @@ class Findings:
     takedown: dict[Clock, TakedownFigures]  # the time-to-removal figures per clock
     check_resolution_hours: float | None
     pdq: PdqCounts  # the cases that could be matched by picture, and the checks that were
+    # case id -> where its server stood, where its hoster is established, the flag
+    locations: dict[int, CaseLocation] = field(default_factory=dict)
 
 
 def findings(data: EvidenceData) -> Findings:
@@ -282,4 +318,5 @@ def findings(data: EvidenceData) -> Findings:
         takedown={clock: takedown_figures(times, clock) for clock in Clock},
         check_resolution_hours=check_resolution_hours(data),
         pdq=pdq_counts((case.ref_pdq_source for case in data.cases),
-                       (check.verdict for check in data.checks)))
+                       (check.verdict for check in data.checks)),
+        locations=locations(data))

@@ -13,7 +13,9 @@ document (a dict; `reports.evidence` encodes it):
 - the documents for people: `jurisdiction_md()` says why the hoster is (not)
   Dutch-hosted, `method_md()` how hostwatch checks, counts and judges,
   `dsa_md()` the DSA points for ACM, `atkm_md()` the removal orders and their
-  deadlines for ATKM, and `readme_md()` lists the pack's files.
+  deadlines for ATKM (and, per case, where the server stood against where
+  the hoster is established, flagged where the two part: reports.location),
+  and `readme_md()` lists the pack's files.
 
 Why a module of its own: rendering only reads. Every figure and judgement is
 worked out beforehand, once, by `reports.evidence_data.findings()`; nothing
@@ -39,14 +41,17 @@ from kernel import __version__
 from kernel.deadlines import Judgement, Outcome
 from kernel.model import PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.csvsafe import csv_text, rfc3339
-from reports.evidence_data import EvidenceData, Findings, Judged
+from reports.evidence_data import CaseLocation, EvidenceData, Findings, Judged
+from reports.location import FLAG_TEXT, LocationFlag
 from reports.perceptual import counts_text, rule_text
 from reports.takedown import Clock, Duration
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, HosterAlias, Notice
 
 __all__ = [
     "ATTRIBUTION_COLUMNS",
+    "ATTRIBUTION_LOCATION_COLUMNS",
     "CASE_COLUMNS",
+    "CASE_LOCATION_COLUMNS",
     "CHECK_COLUMNS",
     "CHECK_COLUMNS_BEFORE_PDQ",
     "HANDLING_TEXT",
@@ -83,11 +88,17 @@ MANIFEST = "MANIFEST.sha256"
 
 # ---------------------------------------------------------------- tables
 
-CASE_COLUMNS = (
+CASE_COLUMNS: tuple[str, ...] = (
     "case_id", "source", "external_id", "url", "url_normalised", "host", "category",
     "reported_at", "state", "last_verdict", "last_checked_at", "last_served_at",
     "removed_after", "removed_at", "reappearances", "check_count", "ref_sha256", "ref_pdq",
     "ref_pdq_source", "ref_pdq_check_id", "attribution_id")
+# Per case, from its attribution of record (#14): who is established where,
+# where the server stood, and the flag when the two disagree
+# (reports.location). Packs written before them lack these columns.
+CASE_LOCATION_COLUMNS = ("hoster_country", "server_country", "server_country_source",
+                         "geoip_built_at", "location_flag")
+CASE_COLUMNS = (*CASE_COLUMNS, *CASE_LOCATION_COLUMNS)
 RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "method", "health",
                "health_reason", "controls", "tool_version")
 CHECK_COLUMNS = (
@@ -100,12 +111,15 @@ CHECK_COLUMNS = (
 # still compares their rows, column by column.
 CHECK_COLUMNS_BEFORE_PDQ = tuple(
     name for name in CHECK_COLUMNS if name not in ("pdq_quality", "pdq_distance"))
-ATTRIBUTION_COLUMNS = (
+ATTRIBUTION_COLUMNS: tuple[str, ...] = (
     "attribution_id", "check_id", "case_id", "of_record", "attributed_at", "hostname",
     "cname_chain", "nameservers", "ip", "asn", "prefix", "as_name", "as_country",
     "network_name", "network_handle", "rdap_org", "rdap_org_country", "rdap_country",
     "abuse_email", "cdn", "cdn_evidence", "hoster_id", "hoster", "hoster_country", "dsa_role",
     "jurisdiction", "dutch", "sources")
+# Where each check's serving address stood (#14), after the columns of older packs.
+ATTRIBUTION_LOCATION_COLUMNS = ("server_country", "server_country_source", "geoip_built_at")
+ATTRIBUTION_COLUMNS = (*ATTRIBUTION_COLUMNS, *ATTRIBUTION_LOCATION_COLUMNS)
 NOTICE_COLUMNS = (
     "notice_id", "case_id", "sent_at", "channel", "recipient", "reference", "trusted_flagger",
     "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
@@ -131,8 +145,16 @@ def run_cells(run: CrawlRun) -> list[Any]:
             run.tool_version]
 
 
-def case_cells(case: Case) -> list[Any]:
-    return [case.id if name == "case_id" else getattr(case, name) for name in CASE_COLUMNS]
+def case_cells(case: Case, location: CaseLocation | None = None) -> list[Any]:
+    """One cases.csv row (before cell escaping): the case, and ``location``
+    (from its attribution of record; None: nothing known)."""
+    loc = location or CaseLocation(None, None, None, None, None)
+    values = {"case_id": case.id, "hoster_country": loc.hoster_country,
+              "server_country": loc.server_country,
+              "server_country_source": loc.server_country_source,
+              "geoip_built_at": loc.geoip_built_at,
+              "location_flag": loc.flag.value if loc.flag else None}
+    return [values[name] if name in values else getattr(case, name) for name in CASE_COLUMNS]
 
 
 def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
@@ -141,8 +163,9 @@ def attribution_cells(row: Attribution, of_record: bool) -> list[Any]:
             for name in ATTRIBUTION_COLUMNS]
 
 
-def cases_csv(data: EvidenceData) -> str:
-    return csv_text(CASE_COLUMNS, [case_cells(c) for c in data.cases])
+def cases_csv(data: EvidenceData, found: Findings) -> str:
+    return csv_text(CASE_COLUMNS, [case_cells(c, found.locations.get(c.id))
+                                   for c in data.cases])
 
 
 def checks_csv(data: EvidenceData) -> str:
@@ -298,7 +321,10 @@ def jurisdiction_md(data: EvidenceData) -> str:
              "A case is *Dutch-hosted* when the company that hosts it (the hoster of "
              "record) is established in the Netherlands. Where its servers or address "
              "blocks are registered is reported beside it, never instead of it: a US "
-             "company's Amsterdam address block is not Dutch-hosted.", "",
+             "company's Amsterdam address block is not Dutch-hosted. Where the server "
+             "stood (server location, below and in cases.csv) is what hotline "
+             "statistics count as hosted in the Netherlands; atkm.md flags the cases "
+             "where the two part.", "",
              "## How each case was attributed", "",
              "Each case belongs to the hoster of its *attribution of record*: the "
              "attribution of its newest check that reached an address (by check "
@@ -313,12 +339,13 @@ def jurisdiction_md(data: EvidenceData) -> str:
             continue
         key = (a.jurisdiction, a.dutch, a.hoster_country, a.asn, a.as_name, a.as_country,
                a.network_name, a.rdap_org, a.rdap_org_country, a.rdap_country, a.cdn,
-               json.dumps(a.sources or {}, sort_keys=True))
+               json.dumps(a.sources or {}, sort_keys=True), a.server_country,
+               a.server_country_source, a.geoip_built_at)
         groups[key].append(case)
     cdn_seen = False
     for key, cases in groups.items():
         (juris, dutch, country, asn, as_name, as_country, net_name, org, org_country,
-         net_country, cdn, sources_json) = key
+         net_country, cdn, sources_json, server, server_source, built) = key
         sources = json.loads(sources_json)
         ids = ", ".join(str(c.id) for c in cases[:20]) + (", ..." if len(cases) > 20 else "")
         lines += [f"### {len(cases)} case(s): {ids}", "",
@@ -333,7 +360,9 @@ def jurisdiction_md(data: EvidenceData) -> str:
                   f"- address holder (RDAP): network {_md(net_name)}, organisation "
                   f"{_md(org)}, the organisation's own country {_md(org_country)}, the "
                   f"network's registration country {_md(net_country)} (source: "
-                  f"{_md(sources.get('rdap_org', sources.get('rdap', 'none')))})"]
+                  f"{_md(sources.get('rdap_org', sources.get('rdap', 'none')))})",
+                  "- server location: " + _server_text(CaseLocation(
+                      server, server_source, built, country, None))]
         if org_country and net_country and org_country != net_country:
             lines.append(f"- the address block is registered in {_md(net_country)} but its "
                          f"holder is established in {_md(org_country)}: the holder's "
@@ -555,6 +584,16 @@ def method_md(data: EvidenceData, found: Findings) -> str:
         "regional internet registry names (RDAP), else from the network's name. See "
         "jurisdiction.md and attributions.csv (column sources: where each fact came "
         "from).", "",
+        "## Where the server stood", "",
+        "Beside the hoster's country of establishment, each check's attribution "
+        "records the country where the serving address is located (server_country): "
+        "from an IP geolocation database in the MaxMind DB format (source geoip, with "
+        "the database's build time, geoip_built_at), or, without one, the country the "
+        "regional internet registry records for the address block (source rdap); "
+        "never a guess. It is recorded with each check and not rewritten by a later "
+        "database. Hotline statistics count a case as hosted in the Netherlands by "
+        "where the server stood; ATKM's reach follows where the hoster is "
+        "established.", "",
         "## Integrity", "",
         "Checks are never changed or deleted. Each check's record_hash is the SHA-256 "
         "of its fields and of the previous check's record_hash (prev_hash), so the "
@@ -752,14 +791,65 @@ def atkm_md(data: EvidenceData, found: Findings) -> str:
               for regime, c in counts.items()]
     lines += ["", "notice_24h counts each case's first notice; the orders count one each. "
               "How a deadline is judged: method.md.", ""]
+    lines += _location_lines(data, found)
     return "\n".join(lines)
+
+
+def _server_text(loc: CaseLocation) -> str:
+    """Where a case's server stood and where that was read, for people."""
+    if loc.server_country is None:
+        return "unknown"
+    if loc.server_country_source == "geoip":
+        built = (f", built {loc.geoip_built_at:%Y-%m-%d}" if loc.geoip_built_at else "")
+        return f"{_md(loc.server_country)} (geolocation database{built})"
+    if loc.server_country_source == "rdap":
+        return f"{_md(loc.server_country)} (RDAP network's country)"
+    return f"{_md(loc.server_country)} (source {_md(loc.server_country_source)})"
+
+
+def _location_lines(data: EvidenceData, found: Findings) -> list[str]:
+    """Per case: where the server stood, where the hoster is established, and
+    the cases where the two meanings of "hosted in the Netherlands" part."""
+    lines = ["## Where the server stood and where the hoster is established", "",
+             "\"Hosted in the Netherlands\" means two things. Hotline statistics (IWF, "
+             "INHOPE, Offlimits) count a case as hosted in the Netherlands when **the "
+             "server stands there**; ATKM's removal orders (and the DSA's supervision) "
+             "follow where the hosting company is **established**. Per case, from the "
+             "attribution of its newest check that reached an address (cases.csv: "
+             "hoster_country, server_country, server_country_source, geoip_built_at, "
+             "location_flag):", "",
+             "| case | server stood in | hoster established in | flag |",
+             "|---|---|---|---|"]
+    by_flag: dict[LocationFlag, list[Case]] = defaultdict(list)
+    for case in data.cases:
+        loc = found.locations.get(case.id) or CaseLocation(None, None, None, None, None)
+        if loc.flag is not None:
+            by_flag[loc.flag].append(case)
+        lines.append(f"| {case.id} ({_md(case.external_id)}) | {_server_text(loc)} | "
+                     f"{_md(loc.hoster_country)} | {f'`{loc.flag.value}`' if loc.flag else '-'} |")
+    if not data.cases:
+        lines.append("| (no cases) | | | |")
+    lines += ["", "### Cases where the two meanings part", ""]
+    for flag in LocationFlag:
+        cases = by_flag.get(flag, [])
+        listed = (", ".join(f"{c.id} ({_md(c.external_id)})" for c in cases)
+                  if cases else "none")
+        lines.append(f"- `{flag.value}`: {FLAG_TEXT[flag]}. Cases: {listed}.")
+    lines += ["", "A case whose server location or establishment is unknown is not "
+              "flagged. Where the server stood comes from the geolocation database "
+              "(HOSTWATCH_GEOIP_DB, with its build date) or, without one, from the "
+              "country the regional internet registry records for the network (RDAP), "
+              "which is where the block is registered and usually, not always, where "
+              "it is used.", ""]
+    return lines
 
 
 def readme_md(data: EvidenceData, names: Sequence[str]) -> str:
     h = data.hoster
     about = {
         "README.md": "this list",
-        "cases.csv": "every case of this hoster: ids, URL as reported, category, times, state",
+        "cases.csv": ("every case of this hoster: ids, URL as reported, category, times, "
+                      "state, where its server stood and where its hoster is established"),
         "checks.csv": ("every check of those cases (UTC times, verdict, hashes and PDQ "
                        "distance, hash chain)"),
         "runs.csv": "the crawl runs that made those checks: healthy or suspect, and why",
@@ -771,7 +861,9 @@ def readme_md(data: EvidenceData, names: Sequence[str]) -> str:
         "jurisdiction.md": "why this hoster is (not) Dutch-hosted",
         "method.md": "how hostwatch checks, counts and judges; no material is stored",
         "dsa.md": "the DSA points for ACM", "dsa.json": "the DSA points, as data",
-        "atkm.md": "removal orders and their deadline outcomes for ATKM",
+        "atkm.md": ("removal orders and their deadline outcomes for ATKM; where each "
+                    "case's server stood, and the cases whose hoster is established on "
+                    "the other side of the Dutch border"),
         "pack.json": "what, when, which tool version, the hash-chain head",
         MANIFEST: "SHA-256 of every other file (sha256sum -c MANIFEST.sha256)",
     }

@@ -7,6 +7,9 @@ check hash chain (the check with that id has that record_hash); and in
 ``checks.csv`` only checks that the store still holds unchanged, cell for
 cell (the PDQ cells too; a pack written before them is compared on the
 columns it has). Each problem names the pack, and the file or the check id.
+The other tables (cases.csv, attributions.csv: derived, not chained) are held
+by the manifest only, so a pack written before their server-location
+columns (#14) verifies as it did.
 
 The store's own chain is recomputed by ``store.checks.verify_chain``.
 """

@@ -5,6 +5,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from hostwatch.cli import main
+from reports.location import LocationFlag, location_flag
 from store import Attribution, Case, Check, Store
 
 
@@ -32,6 +33,7 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     # Served again as WebP: the same picture by PDQ (reference learned from
     # the first round's SHA-256 match), so still online, never removed.
     assert states["webpcdn.test"] == {"online"}
+    assert states["grensnet.test"] == {"removed"}
     with store.session() as session:
         recoded = session.execute(select(Check.verdict, func.count())
                                   .join(Case, Case.id == Check.case_id)
@@ -70,6 +72,11 @@ def test_demo_shows_each_hosters_habit(tmp_path):
                                     ("Liberty Test Hosting LLC", "non-EU", None)}
     assert "Dutch-hosted (NL)" in result.output
     assert "CDN Cloudflare, origin unknown" in result.output
+    # Both meanings of Dutch-hosted: a Dutch company with its server in
+    # Germany, a US company with its server in Amsterdam.
+    assert who["grensnet.test"] == {("Grens Test Hosting B.V.", "NL", None)}
+    assert who["tohome.test"] == {("Transatlantic Test Hosting Inc.", "non-EU", None)}
+    assert_server_split(store, result.output)
 
     # The JS gallery: every check of its pages ran in the browser, and its
     # items ended as their per-round scripts say (hostwatch/demo.py).
@@ -85,3 +92,37 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     verdicts = {verdict for _, _, _, verdict in gallery}
     assert verdicts == {"online", "placeholder", "changed", "redirect_away"}
     assert "browser checks (jsgallery.test" in result.output
+
+
+def assert_server_split(store: Store, output: str) -> None:
+    """The closing table's server-location split and cross counts are the
+    store's (the attribution of record of each case); where the attribution
+    recorded server locations (HOSTWATCH_GEOIP_DB: the lab's geolocation
+    file), the Dutch company's German server and the US company's Amsterdam
+    one are the two crossings."""
+    with store.session() as session:
+        rows = session.execute(select(Case.host, Attribution.jurisdiction,
+                                      Attribution.server_country)
+                               .outerjoin(Attribution, Attribution.id == Case.attribution_id)
+                               ).all()
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("server location "))
+    table = {line[:22].strip(): int(line[22:].split()[0]) for line in lines[start + 1:start + 4]}
+    servers = [server for _, _, server in rows]
+    assert table == {"server in NL": sum(s == "NL" for s in servers),
+                     "server abroad": sum(s is not None and s != "NL" for s in servers),
+                     "unknown": sum(s is None for s in servers)}
+    crossed = {flag: sorted({host for host, place, server in rows
+                             if location_flag(place, server) is flag})
+               for flag in LocationFlag}
+    counts = {flag: sum(location_flag(place, server) is flag for _, place, server in rows)
+              for flag in LocationFlag}
+    assert (f"NL servers of foreign hosters: "
+            f"{counts[LocationFlag.FOREIGN_HOSTER_SERVER_NL]} cases") in output
+    assert (f"servers abroad of Dutch hosters: "
+            f"{counts[LocationFlag.NL_HOSTER_SERVER_ABROAD]} cases") in output
+    if any(servers):  # the attribution records server locations
+        by_host = {host: server for host, _, server in rows}
+        assert (by_host["grensnet.test"], by_host["tohome.test"]) == ("DE", "NL")
+        assert crossed[LocationFlag.NL_HOSTER_SERVER_ABROAD] == ["grensnet.test"]
+        assert "tohome.test" in crossed[LocationFlag.FOREIGN_HOSTER_SERVER_NL]

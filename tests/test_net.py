@@ -572,7 +572,7 @@ def vcard(entity: dict[str, Any], field: str) -> list[str]:
 
 def test_default_networks_span_nl_eu_non_eu_and_a_cdn(net: TestInternet) -> None:
     networks = net.networks
-    assert len(networks) == len(DEFAULT_NETWORKS) == 7
+    assert len(networks) == len(DEFAULT_NETWORKS) == 8
     assert all(network.asn in DOCUMENTATION_ASNS for network in networks)
     by_name = {network.netname: network for network in networks}
     assert [by_name[name].country for name in ("DUTCHHOST-NL", "POLDERHOST-NL")] == ["NL", "NL"]
@@ -645,7 +645,7 @@ def test_network_block_runs_out_of_addresses() -> None:
 def test_asn_table_is_pyasn_text_covering_every_test_network(net: TestInternet) -> None:
     header, rows = read_asn_table(net.asn_table_path)
     assert header[0] == "; IP-ASN32-DAT file"
-    assert "; Prefixes      : 7" in header
+    assert "; Prefixes      : 8" in header
     assert rows == [
         ("127.1.1.0/24", 64501),
         ("127.1.2.0/24", 64502),
@@ -654,6 +654,7 @@ def test_asn_table_is_pyasn_text_covering_every_test_network(net: TestInternet) 
         ("127.1.5.0/24", 64505),
         ("127.1.6.0/24", 64506),
         ("127.1.7.0/24", 64502),
+        ("127.1.8.0/24", 64507),
     ]
     assert origin_asn(rows, net.add_host("nl.test", network=64501).ip) == 64501
     assert origin_asn(rows, net.add_host("reseller.test", network="OFFSHORE-RESELLER").ip) == 64502
@@ -681,6 +682,7 @@ def test_asnames_file_has_the_shape_of_the_real_one(net: TestInternet) -> None:
         "64504": "LIBERTYHOST-US Liberty Test Hosting LLC, US",
         "64505": "TESTCDN TestCDN Inc., US",
         "64506": "TRANSATLANTIC-US Transatlantic Test Hosting Inc., US",
+        "64507": "GRENSHOST-NL Grens Test Hosting B.V., NL",
     }
     with gzip.open(REAL_ASNAMES, "rt", encoding="utf-8") as real_file:
         real = json.load(real_file)
@@ -688,6 +690,26 @@ def test_asnames_file_has_the_shape_of_the_real_one(net: TestInternet) -> None:
     assert real["60781"] == "LEASEWEB-NL LeaseWeb Netherlands B.V., NL"
     assert all(key.isdigit() and shape.fullmatch(value) for key, value in names.items())
     assert shape.fullmatch(real["60781"]) and shape.fullmatch(real["24940"])
+
+
+def test_geoip_file_places_each_block_where_its_servers_stand(net: TestInternet) -> None:
+    """A foreign company's Dutch data centre and a Dutch company's German one:
+    the geolocation file says where the servers stand, not who holds them."""
+    import maxminddb
+
+    with maxminddb.open_database(str(net.geoip_path)) as reader:
+        def country(ip: str) -> str | None:
+            record = reader.get(ip)
+            return record["country"]["iso_code"] if record else None
+
+        assert country(net.add_host("nl.test", network=64501).ip) == "NL"
+        assert country(net.add_host("us-in-ams.test", network=64506).ip) == "NL"
+        assert country(net.add_host("nl-in-fra.test", network=64507).ip) == "DE"
+        assert country(net.add_host("us.test", network=64504).ip) == "US"
+        assert country(net.add_host("plain.test").ip) is None
+    grens = net.network(64507)
+    assert (grens.as_country, grens.org_country, grens.country, grens.server_country) == (
+        "NL", "NL", "DE", "DE")
 
 
 def test_pyasn_reads_the_asn_table(net: TestInternet) -> None:

@@ -1,0 +1,70 @@
+"""Where the server stood against where the hoster is established (#14): the
+two meanings of "Dutch-hosted", and the cases where they disagree.
+
+Hotlines and their statistics (IWF, INHOPE, Offlimits) count a URL as hosted
+in the Netherlands when **the server stands there** (the attribution's
+``server_country``: the geolocation database, else the RDAP network's
+country). ATKM's removal orders and the DSA's supervision follow where the
+hosting company is **established** (the attribution's ``hoster_country``).
+`location_flag()` names the two ways they can disagree; a case whose server
+location or establishment is unknown is never flagged (nothing is guessed).
+
+Pure: the evidence packs and the demo's closing table apply it to the
+attribution of record of each case.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["FLAG_TEXT", "LocationFlag", "location_flag"]
+
+
+class LocationFlag(StrEnum):
+    NL_HOSTER_SERVER_ABROAD = "nl_hoster_server_abroad"
+    FOREIGN_HOSTER_SERVER_NL = "foreign_hoster_server_nl"
+
+
+FLAG_TEXT = {
+    LocationFlag.NL_HOSTER_SERVER_ABROAD: (
+        "the hoster is established in the Netherlands but served the case from a server "
+        "abroad: ATKM's removal orders reach the hoster, while hotline statistics count "
+        "the case as hosted outside the Netherlands"),
+    LocationFlag.FOREIGN_HOSTER_SERVER_NL: (
+        "the hoster is established outside the Netherlands but served the case from a "
+        "server in the Netherlands: hotline statistics count the case as hosted in the "
+        "Netherlands, while an ATKM removal order does not bind the hoster"),
+}
+
+
+def _code(country: str | None) -> str | None:
+    """A server's country, or None when it names none: empty, "EU" (somewhere
+    in the Union, the Netherlands perhaps), or ISO's private-use codes (ZZ,
+    XX...: registries write ZZ for unknown)."""
+    code = (country or "").strip().upper()
+    if len(code) != 2 or not code.isalpha() or code == "EU":
+        return None
+    if code in ("AA", "ZZ") or code[0] == "X" or (code[0] == "Q" and code[1] >= "M"):
+        return None
+    return code
+
+
+def location_flag(jurisdiction: str | None,
+                  server_country: str | None) -> LocationFlag | None:
+    """The disagreement between establishment and server location, if any.
+
+    ``jurisdiction`` is the attribution's decided area of establishment of
+    the hoster of record (enrichment/jurisdiction.py: NL / EU / non-EU /
+    unknown; EU = another member state), ``server_country`` where the server
+    stood. A hoster established in NL whose server stood abroad, or one
+    established elsewhere whose server stood in NL, is flagged; None when
+    both are on the same side of the border, or either is unknown.
+    """
+    server = _code(server_country)
+    if server is None:
+        return None
+    if jurisdiction == "NL" and server != "NL":
+        return LocationFlag.NL_HOSTER_SERVER_ABROAD
+    if jurisdiction in ("EU", "non-EU") and server == "NL":
+        return LocationFlag.FOREIGN_HOSTER_SERVER_NL
+    return None
