@@ -27,6 +27,7 @@ from typing import Any
 import maxminddb
 from maxminddb.errors import InvalidDatabaseError
 
+from kernel.countries import country_code
 from kernel.errors import EnrichmentError
 
 __all__ = ["GeoDb", "GeoDbError", "LocationSource", "ServerLocation", "server_location"]
@@ -56,25 +57,23 @@ def server_location(geo: ServerLocation | None, rdap_country: str | None) -> Ser
     network's country, marked ``rdap``; else nothing."""
     if geo is not None and geo.country is not None:
         return geo
-    country = (rdap_country or "").strip().upper()
-    if len(country) == 2 and country.isalpha():
+    country = country_code(rdap_country)
+    if country is not None:
         return ServerLocation(country, LocationSource.RDAP)
     return ServerLocation(None, None)
 
 
 def _country(record: Any) -> str | None:
     """The country of a record of any of the common layouts: MaxMind and
-    DB-IP (``country.iso_code``), IPinfo Lite (``country_code``)."""
+    DB-IP (``country.iso_code``), IPinfo Lite (``country_code``); codes that
+    name no single country ("EU", "ZZ"...) are none (kernel/countries.py)."""
     if not isinstance(record, dict):
         return None
     country = record.get("country")
     code = country.get("iso_code") if isinstance(country, dict) else None
     if code is None:
         code = record.get("country_code")
-    if not isinstance(code, str):
-        return None
-    code = code.strip().upper()
-    return code if len(code) == 2 and code.isalpha() else None
+    return country_code(code)
 
 
 class GeoDb:

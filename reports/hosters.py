@@ -52,6 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from kernel.countries import country_code
 from kernel.deadlines import Outcome, Regime
 from kernel.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
@@ -517,9 +518,9 @@ def _total_group(section: Section) -> str:
 
 
 def _country(value: str | None) -> str | None:
-    """An ISO alpha-2 code, upper case; None when nothing is known."""
-    value = (value or "").strip().upper()
-    return value or None
+    """An ISO alpha-2 code, upper case; None when nothing is known or the
+    code names no single country (kernel/countries.py, as the packs read it)."""
+    return country_code(value)
 
 
 def _server_group(country: str | None) -> str:

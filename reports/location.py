@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from kernel.countries import country_code
+
 __all__ = ["FLAG_TEXT", "LocationFlag", "location_flag"]
 
 
@@ -37,18 +39,6 @@ FLAG_TEXT = {
 }
 
 
-def _code(country: str | None) -> str | None:
-    """A server's country, or None when it names none: empty, "EU" (somewhere
-    in the Union, the Netherlands perhaps), or ISO's private-use codes (ZZ,
-    XX...: registries write ZZ for unknown)."""
-    code = (country or "").strip().upper()
-    if len(code) != 2 or not code.isalpha() or code == "EU":
-        return None
-    if code in ("AA", "ZZ") or code[0] == "X" or (code[0] == "Q" and code[1] >= "M"):
-        return None
-    return code
-
-
 def location_flag(jurisdiction: str | None,
                   server_country: str | None) -> LocationFlag | None:
     """The disagreement between establishment and server location, if any.
@@ -60,7 +50,7 @@ def location_flag(jurisdiction: str | None,
     established elsewhere whose server stood in NL, is flagged; None when
     both are on the same side of the border, or either is unknown.
     """
-    server = _code(server_country)
+    server = country_code(server_country)
     if server is None:
         return None
     if jurisdiction == "NL" and server != "NL":

@@ -96,10 +96,9 @@ def test_demo_shows_each_hosters_habit(tmp_path):
 
 def assert_server_split(store: Store, output: str) -> None:
     """The closing table's server-location split and cross counts are the
-    store's (the attribution of record of each case); where the attribution
-    recorded server locations (HOSTWATCH_GEOIP_DB: the lab's geolocation
-    file), the Dutch company's German server and the US company's Amsterdam
-    one are the two crossings."""
+    store's (the attribution of record of each case, located by the lab's
+    geolocation file, HOSTWATCH_GEOIP_DB); the Dutch company's German server
+    and the US company's Amsterdam one are the two crossings."""
     with store.session() as session:
         rows = session.execute(select(Case.host, Attribution.jurisdiction,
                                       Attribution.server_country)
@@ -121,8 +120,7 @@ def assert_server_split(store: Store, output: str) -> None:
             f"{counts[LocationFlag.FOREIGN_HOSTER_SERVER_NL]} cases") in output
     assert (f"servers abroad of Dutch hosters: "
             f"{counts[LocationFlag.NL_HOSTER_SERVER_ABROAD]} cases") in output
-    if any(servers):  # the attribution records server locations
-        by_host = {host: server for host, _, server in rows}
-        assert (by_host["grensnet.test"], by_host["tohome.test"]) == ("DE", "NL")
-        assert crossed[LocationFlag.NL_HOSTER_SERVER_ABROAD] == ["grensnet.test"]
-        assert "tohome.test" in crossed[LocationFlag.FOREIGN_HOSTER_SERVER_NL]
+    by_host = {host: server for host, _, server in rows}
+    assert (by_host["grensnet.test"], by_host["tohome.test"]) == ("DE", "NL")
+    assert crossed[LocationFlag.NL_HOSTER_SERVER_ABROAD] == ["grensnet.test"]
+    assert "tohome.test" in crossed[LocationFlag.FOREIGN_HOSTER_SERVER_NL]

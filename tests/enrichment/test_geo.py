@@ -15,6 +15,7 @@ from enrichment.attribute import Attributor, Target
 from enrichment.geo import GeoDb, GeoDbError, LocationSource, ServerLocation, server_location
 from enrichment.rdap_client import RdapClient
 from kernel.config import Config
+from kernel.countries import country_code
 from kernel.errors import EnrichmentError
 from store import Store
 
@@ -180,3 +181,14 @@ def test_the_attributor_refuses_a_bad_database_by_name(net, tmp_path):
     with pytest.raises(GeoDbError, match="broken.mmdb"):
         _attributor(net, store, str(bad))
     store.dispose()
+
+
+@pytest.mark.parametrize(("raw", "stored"), [
+    ("nl", "NL"), (" de ", "DE"), ("XK", "XK"), ("EU", None), ("AP", None), ("ZZ", None),
+    ("XX", None), ("QZ", None), ("N1", None), ("NLD", None), ("", None), (None, None),
+])
+def test_only_codes_of_one_country_are_stored(raw, stored):
+    """What the report's split and the pack's flags count: a region or an
+    'unknown' code is no server location (kernel/countries.py)."""
+    assert country_code(raw) == stored
+    assert server_location(None, raw).country == stored
