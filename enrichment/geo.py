@@ -81,13 +81,17 @@ class GeoDb:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        named = f"HOSTWATCH_GEOIP_DB={str(self.path)!r}"
+        if not self.path.exists():
+            raise GeoDbError(f"{named}: no such file")
         if not self.path.is_file():
-            raise GeoDbError(f"HOSTWATCH_GEOIP_DB={str(self.path)!r}: no such file")
+            raise GeoDbError(f"{named}: not a file")
         try:
             self._reader = maxminddb.open_database(str(self.path))
-        except (InvalidDatabaseError, ValueError, OSError) as exc:
-            raise GeoDbError(f"HOSTWATCH_GEOIP_DB={str(self.path)!r}: not a MaxMind DB "
-                             f"file ({exc})") from exc
+        except (InvalidDatabaseError, ValueError) as exc:
+            raise GeoDbError(f"{named}: not a MaxMind DB file ({exc})") from exc
+        except OSError as exc:
+            raise GeoDbError(f"{named}: cannot read it ({exc.strerror or exc})") from exc
         meta = self._reader.metadata()
         self.database_type: str = meta.database_type
         self.built_at = datetime.fromtimestamp(meta.build_epoch, UTC)

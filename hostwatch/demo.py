@@ -39,7 +39,7 @@ from lab import (
 )
 from lab.images import as_webp
 from lab.images import reported as reported_picture
-from reports.location import LocationFlag, location_flag
+from reports.location import LocationFlag, location_flag, server_location_of
 from store import Attribution, Case, Check, CrawlRun, Store
 from store.imports import import_cases, import_orders
 
@@ -353,7 +353,8 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         group = ("CDN-fronted" if cdn else "Dutch-hosted (NL)" if place == "NL" else
                  "other EU" if place == "EU" else "non-EU" if place == "non-EU" else "unknown")
         by_place.setdefault(group, Counter())[state] += 1
-        stood = ("unknown" if not server else "server in NL" if server.upper() == "NL"
+        located = server_location_of(cdn, server)
+        stood = ("unknown" if located is None else "server in NL" if located == "NL"
                  else "server abroad")
         by_server.setdefault(stood, Counter())[state] += 1
         flag = location_flag(place, server)

@@ -177,7 +177,8 @@ def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
 
 def render_csv(report: HosterReport) -> str:
     """One row per hoster (by section), then one per total (section
-    ``total``: the establishment split, then the server-location split), then
+    ``total``: the establishment split; ``server_total``: the server-location
+    split, so that a filter on ``total`` counts every case once), then
     the cross table's rows (section ``cross``). Cells that a spreadsheet would
     run as a formula are escaped (``reports.csvsafe``)."""
     data = report_dict(report)
@@ -188,7 +189,8 @@ def render_csv(report: HosterReport) -> str:
         writer.writerow([safe_cell(v) for v in _csv_row(hoster["section"], hoster["hoster"],
                                                        hoster)])
     for name, figures in data["totals"].items():
-        writer.writerow([safe_cell(v) for v in _csv_row("total", TOTALS[name], figures)])
+        section = "server_total" if name in SERVER_TOTALS else "total"
+        writer.writerow([safe_cell(v) for v in _csv_row(section, TOTALS[name], figures)])
     for name, figures in data["cross"].items():
         writer.writerow([safe_cell(v) for v in _csv_row("cross", CROSS[name], figures)])
     return out.getvalue()

@@ -52,9 +52,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from kernel.countries import country_code
 from kernel.deadlines import Outcome, Regime
 from kernel.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
+from reports.location import server_location_of
 from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
 from store.checks import held_run_ids
@@ -172,8 +172,9 @@ METHOD: dict[str, str] = {
                        "company's servers abroad count as Dutch. Server location (totals "
                        "server_nl / server_abroad / server_unknown, and per hoster the "
                        "countries its cases were served from): the country where the "
-                       "address of the check of record is located (for a CDN-fronted case, "
-                       "the CDN's edge that answered), from an IP geolocation database in "
+                       "address of the check of record is located (unknown for a CDN-fronted "
+                       "case: the edge that answered says where the CDN answers, not where "
+                       "the material is hosted), from an IP geolocation database in "
                        "the MaxMind DB format (HOSTWATCH_GEOIP_DB: GeoLite2-Country, DB-IP "
                        "Lite or IPinfo Lite; source 'geoip', with the database's build "
                        "date), else the RDAP network's country (source 'rdap': where the "
@@ -517,12 +518,6 @@ def _total_group(section: Section) -> str:
     return section.value
 
 
-def _country(value: str | None) -> str | None:
-    """An ISO alpha-2 code, upper case; None when nothing is known or the
-    code names no single country (kernel/countries.py, as the packs read it)."""
-    return country_code(value)
-
-
 def _server_group(country: str | None) -> str:
     if country is None:
         return "server_unknown"
@@ -658,7 +653,8 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     located: dict[str | None, int] = defaultdict(int)  # source -> cases with a country
     for (hoster_id, name, section_value, server_country, source), acc in groups.items():
         section = Section(section_value)
-        country = _country(server_country)
+        # A CDN edge's country is no server location (reports/location.py).
+        country = server_location_of("cdn" if section is Section.CDN else None, server_country)
         server = _server_group(country)
         totals[_total_group(section)].add(acc)
         totals["all"].add(acc)

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from kernel.countries import country_code
 
-__all__ = ["FLAG_TEXT", "LocationFlag", "location_flag"]
+__all__ = ["FLAG_TEXT", "LocationFlag", "location_flag", "server_location_of"]
 
 
 class LocationFlag(StrEnum):
@@ -37,6 +37,14 @@ FLAG_TEXT = {
         "server in the Netherlands: hotline statistics count the case as hosted in the "
         "Netherlands, while an ATKM removal order does not bind the hoster"),
 }
+
+
+def server_location_of(cdn: str | None, server_country: str | None) -> str | None:
+    """The country a case counts as served from in the server-location split:
+    None for a CDN-fronted case (the edge that answered says where the CDN
+    answers, not where the material is hosted) and for a code that names no
+    single country."""
+    return None if cdn else country_code(server_country)
 
 
 def location_flag(jurisdiction: str | None,

@@ -5,7 +5,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from hostwatch.cli import main
-from reports.location import LocationFlag, location_flag
+from reports.location import LocationFlag, location_flag, server_location_of
 from store import Attribution, Case, Check, Store
 
 
@@ -101,26 +101,27 @@ def assert_server_split(store: Store, output: str) -> None:
     and the US company's Amsterdam one are the two crossings."""
     with store.session() as session:
         rows = session.execute(select(Case.host, Attribution.jurisdiction,
-                                      Attribution.server_country)
+                                      Attribution.server_country, Attribution.cdn)
                                .outerjoin(Attribution, Attribution.id == Case.attribution_id)
                                ).all()
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("server location "))
     table = {line[:22].strip(): int(line[22:].split()[0]) for line in lines[start + 1:start + 4]}
-    servers = [server for _, _, server in rows]
+    servers = [server_location_of(cdn, server) for _, _, server, cdn in rows]
+    assert any(cdn and server for _, _, server, cdn in rows)  # CDN edges are located...
     assert table == {"server in NL": sum(s == "NL" for s in servers),
                      "server abroad": sum(s is not None and s != "NL" for s in servers),
                      "unknown": sum(s is None for s in servers)}
-    crossed = {flag: sorted({host for host, place, server in rows
+    crossed = {flag: sorted({host for host, place, server, _ in rows
                              if location_flag(place, server) is flag})
                for flag in LocationFlag}
-    counts = {flag: sum(location_flag(place, server) is flag for _, place, server in rows)
+    counts = {flag: sum(location_flag(place, server) is flag for _, place, server, _ in rows)
               for flag in LocationFlag}
     assert (f"NL servers of foreign hosters: "
             f"{counts[LocationFlag.FOREIGN_HOSTER_SERVER_NL]} cases") in output
     assert (f"servers abroad of Dutch hosters: "
             f"{counts[LocationFlag.NL_HOSTER_SERVER_ABROAD]} cases") in output
-    by_host = {host: server for host, _, server in rows}
+    by_host = {host: server for host, _, server, _ in rows}
     assert (by_host["grensnet.test"], by_host["tohome.test"]) == ("DE", "NL")
     assert crossed[LocationFlag.NL_HOSTER_SERVER_ABROAD] == ["grensnet.test"]
     assert "tohome.test" in crossed[LocationFlag.FOREIGN_HOSTER_SERVER_NL]

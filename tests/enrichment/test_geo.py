@@ -192,3 +192,8 @@ def test_only_codes_of_one_country_are_stored(raw, stored):
     'unknown' code is no server location (kernel/countries.py)."""
     assert country_code(raw) == stored
     assert server_location(None, raw).country == stored
+
+
+def test_a_folder_or_an_unreadable_file_is_named(tmp_path):
+    with pytest.raises(GeoDbError, match=rf"HOSTWATCH_GEOIP_DB='{tmp_path}': not a file"):
+        GeoDb(tmp_path)
