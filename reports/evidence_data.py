@@ -38,7 +38,7 @@ from kernel.deadlines import Judgement, Outcome, Regime, judge
 from kernel.errors import ReportError
 from kernel.model import RunHealth, Verdict
 from kernel.state import Debounce, counts
-from reports.location import LocationFlag, location_flag
+from reports.location import LocationFlag, location_flag, server_location_of
 from reports.perceptual import PdqCounts, PdqRule, pdq_counts
 from reports.takedown import (
     CaseTimes,
@@ -282,10 +282,13 @@ def locations(data: EvidenceData) -> dict[int, CaseLocation]:
         if a is None:
             found[case.id] = CaseLocation(None, None, None, None, None)
             continue
+        # A CDN edge's country is no server location (attributions.csv keeps it).
+        country = server_location_of(a.cdn, a.server_country)
         found[case.id] = CaseLocation(
-            server_country=a.server_country, server_country_source=a.server_country_source,
-            geoip_built_at=a.geoip_built_at, hoster_country=a.hoster_country,
-            flag=location_flag(a.jurisdiction, a.server_country))
+            server_country=country,
+            server_country_source=a.server_country_source if country else None,
+            geoip_built_at=a.geoip_built_at if country else None,
+            hoster_country=a.hoster_country, flag=location_flag(a.jurisdiction, country))
     return found
 
 

@@ -184,3 +184,25 @@ def test_a_pack_written_before_the_location_columns_still_verifies(built):
     result = verify(built, "nl-atkm")
     assert result.exit_code == 1
     assert "cases.csv: changed since the pack was written" in result.stderr
+
+
+def test_a_cdn_edge_is_no_place_where_the_server_stood():
+    """A CDN-fronted case's edge says where the CDN answers: the pack's case
+    table leaves the server location empty and flags nothing."""
+    from types import SimpleNamespace
+
+    from reports.evidence_data import locations
+
+    edge = SimpleNamespace(id=1, cdn="TestCDN", server_country="NL",
+                           server_country_source="geoip", geoip_built_at=datetime.now(UTC),
+                           hoster_country=None, jurisdiction="non-EU")
+    origin = SimpleNamespace(id=2, cdn=None, server_country="NL", server_country_source="geoip",
+                             geoip_built_at=None, hoster_country="US", jurisdiction="non-EU")
+    data = SimpleNamespace(attributions=[edge, origin],
+                           cases=[SimpleNamespace(id=10, attribution_id=1),
+                                  SimpleNamespace(id=11, attribution_id=2)])
+    found = locations(data)
+    assert (found[10].server_country, found[10].server_country_source, found[10].flag) == (
+        None, None, None)
+    assert (found[11].server_country, found[11].flag) == (
+        "NL", LocationFlag.FOREIGN_HOSTER_SERVER_NL)
