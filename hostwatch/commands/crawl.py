@@ -168,8 +168,16 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
     Example (cron, 02:00 every night):
       0 2 * * *  cd /srv/hostwatch && .venv/bin/hostwatch run >> run.log 2>&1
     """
-    hw = _crawl(ctx, limit, timeout, concurrency)
+    from enrichment.geo import GeoDb, GeoDbError
     from hostwatch.commands.enrich import run_enrich  # only `run` needs enrichment
+
+    try:  # a file the attribution cannot use fails now, not after the crawl
+        geo = GeoDb.from_setting(load_config(ctx).geoip_db)
+    except GeoDbError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if geo is not None:
+        geo.close()
+    hw = _crawl(ctx, limit, timeout, concurrency)
 
     run_enrich(ctx, hw)
     counts = hw.state_counts()

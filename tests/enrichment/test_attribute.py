@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lab import Serve, marker_body
-from store import Attribution, Case, Hoster, Network, Store
+from store import Attribution, Case, CrawlRun, Hoster, Network, Store
 from tests.crawler.conftest import add_cases
 from tests.enrichment.conftest import cases_json, hostwatch
 
@@ -374,6 +374,10 @@ def test_a_bad_geoip_database_stops_enrich_and_whois_naming_the_file(net, tmp_pa
         assert f"HOSTWATCH_GEOIP_DB='{geoip}'" in result.stderr
         assert said in result.stderr
         assert "Traceback" not in result.stderr
+    # `run` says so before it crawls, not after an hour of crawling.
+    result = hostwatch(db_url, net, tmp_path, "run", HOSTWATCH_GEOIP_DB=str(geoip))
+    assert (result.returncode, said in result.stderr) == (1, True), result.stderr
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(Attribution)) == 0
+        assert session.scalar(select(func.count()).select_from(CrawlRun)) == 1
     store.dispose()
