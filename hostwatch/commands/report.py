@@ -8,7 +8,6 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -16,9 +15,6 @@ from hostwatch.api import REPORT_FORMATS, render_hoster_report
 from hostwatch.commands.common import load_config, open_store, when_option
 from hostwatch.commands.evidence import evidence
 from kernel.model import Category
-
-if TYPE_CHECKING:
-    from reports.hosters import HosterReport
 
 FORMATS = REPORT_FORMATS
 # reports.takedown.Clock's values; the module itself loads lifelines (slow),
@@ -106,11 +102,6 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
         click.echo(f"{output}: {fmt}, {len(built.hosters)} hosters, {built.totals['all'].cases} "
                    f"cases ({dutch.cases} Dutch-hosted, {foreign.cases} foreign), "
                    f"{time.monotonic() - started:.1f} s", err=True)
-
-
-def render(built: HosterReport, fmt: str) -> str:
-    """The report in ``fmt`` (html, md, csv, json)."""
-    return render_hoster_report(built, fmt)
 
 
 report.add_command(evidence)
