@@ -365,14 +365,18 @@ class Attributor:
             return ServerLocation(None, None)
         located = self.geo.locate(facts.ip) if self.geo is not None else None
         where = server_location(located, facts.network.country)
+        # The database consulted is named even when it did not know the
+        # address: the frozen record then says which build was asked.
+        consulted = (f"{self.geo.database_type}, built {self.geo.built_at.date().isoformat()}"
+                     if self.geo is not None else "")
         if where.source is LocationSource.GEOIP:
-            assert self.geo is not None
-            built = where.built_at.date().isoformat() if where.built_at else "?"
-            how = f"geoip ({self.geo.database_type}, built {built})"
+            how = f"geoip ({consulted})"
         elif where.source is LocationSource.RDAP:
             why = ("no geolocation database" if self.geo is None
-                   else "the address is not in the geolocation database")
+                   else f"the address is not in the geolocation database ({consulted})")
             how = f"rdap (the network's registered country; {why})"
+        elif self.geo is not None:
+            how = f"none (not in the geolocation database ({consulted}), no RDAP country)"
         else:
             how = "none"
         facts.sources["server_country"] = how
