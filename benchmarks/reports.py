@@ -278,11 +278,16 @@ def _state_mix(url: str) -> dict[str, Any]:
                                 .group_by(Attribution.jurisdiction)).all())
         cdn = s.scalar(select(func.count()).select_from(Attribution)
                        .where(Attribution.cdn.is_not(None)))
+        served_from = dict(s.execute(
+            select(Attribution.server_country_source, func.count())
+            .where(Attribution.cdn.is_(None))
+            .group_by(Attribution.server_country_source)).all())
         regimes = dict(s.execute(select(Order.regime, func.count()).group_by(Order.regime)).all())
         reappeared = s.scalar(select(func.count()).select_from(Case)
                               .where(Case.reappearances > 0))
     store.dispose()
     return {"states": states, "jurisdictions": places, "cdn_fronted": cdn,
+            "server_country_sources": {str(k): v for k, v in served_from.items()},
             "order_regimes": regimes, "cases_reappeared": reappeared}
 
 

@@ -40,7 +40,12 @@ together the way hostwatch itself would write them:
   (``cases.attribution_id``): on the newest check that reached an address, as
   enrichment sets it. CDN-fronted cases have no hoster (``cdn`` names the CDN,
   jurisdiction unknown), as enrichment records them. No attribution on the
-  other checks.
+  other checks. Server locations (#14, ``_server_parts``): most cases served
+  from the hoster's own country by the geolocation database; one Dutch hoster
+  in seven serves half its cases from Germany, one foreign hoster in five a
+  third of its cases from an Amsterdam data centre; every 33rd case is not in
+  the database and takes the RDAP network's country (``rdap``); hosters named
+  by RDAP only are located by RDAP (some not at all).
 - ``notices``: ~80 % of cases, sent 0.5-6 h after the report to the hoster's
   abuse contact, due 24 h later (``kernel.deadlines.notice_due``).
 - ``orders``: ~1 % of cases, ATKM orders (regime ``atkm_order``) to Dutch
@@ -88,7 +93,7 @@ from kernel.state import derive_state  # noqa: E402
 from store.checks import GENESIS, HASHED_FIELDS, record_hash  # noqa: E402
 from store.db import MIGRATIONS, Store  # noqa: E402
 
-GENERATOR = "reports-synthetic-1"
+GENERATOR = "reports-synthetic-2"  # 2: server locations (#14)
 MARKER = "bench_synthetic"
 PG_DATABASE = "hostwatch_bench"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -143,7 +148,8 @@ ATTRIBUTION_COLUMNS = ("id", "check_id", "case_id", "attributed_at", "hostname",
                        "prefix", "as_name", "as_country", "network_name", "rdap_org",
                        "rdap_org_country", "rdap_country", "abuse_email", "cdn",
                        "cdn_evidence", "hoster_id", "hoster", "hoster_country", "dsa_role",
-                       "jurisdiction", "dutch", "sources")
+                       "jurisdiction", "dutch", "sources", "server_country",
+                       "server_country_source", "geoip_built_at")
 NOTICE_COLUMNS = ("id", "case_id", "sent_at", "channel", "recipient", "reference",
                   "trusted_flagger", "due_at")
 ORDER_COLUMNS = ("id", "case_id", "issuer", "legal_basis", "reference", "issued_at",
@@ -775,7 +781,8 @@ def _write_checks(spec: Spec, loaders: Sequence[Loader], hosters: Sequence[Hoste
             if attr_at[i] == t:
                 attr_at[i] = -2  # once only
                 attributions.append((case_id, check_id, case_id, db_time(t + 600), host, ip,
-                                     *attribution_parts[hoster_index]))
+                                     *attribution_parts[hoster_index],
+                                     *_server_parts(hosters[hoster_index], case_id)))
             first_time = first_time if first_time is not None else t
             last_time = t
             if len(rows) >= BATCH:
@@ -821,6 +828,25 @@ def _attribution_parts(h: HosterSpec) -> tuple[Any, ...]:
     return (asn, prefix, as_name, h.country, f"{h.key}-net", h.legal_name, h.country,
             h.country, h.abuse, None, None, h.id, h.legal_name, h.country, h.dsa_role,
             place.value, place.value == "NL", json.dumps(sources, sort_keys=True))
+
+
+GEOIP_BUILT = db_time(int((datetime(2025, 12, 1, tzinfo=UTC) - START).total_seconds()))
+
+
+def _server_parts(h: HosterSpec, case_id: int) -> tuple[str | None, str | None, str | None]:
+    """server_country, server_country_source, geoip_built_at of one case
+    (deterministic from the hoster and the case, so the other draws stay put)."""
+    rdap = (h.country, "rdap", None) if h.country else (None, None, None)
+    if h.klass == "rdap" or case_id % 33 == 0:
+        return rdap
+    country = h.country
+    if h.klass == "nl" and h.id % 7 == 0 and case_id % 2 == 0:
+        country = "DE"
+    elif h.klass in ("eu", "non_eu") and h.id % 5 == 0 and case_id % 3 == 0:
+        country = "NL"
+    elif h.cdn:
+        country = ("NL", "DE", "US")[case_id % 3]  # the edge: never counted as a location
+    return (country, "geoip", GEOIP_BUILT) if country else rdap
 
 
 # -- the store: open, reuse or (re)make -----------------------------------------------
