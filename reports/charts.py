@@ -20,6 +20,12 @@ PALETTE = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#8
 DASHES = ["", "6 3", "2 2", "8 3 2 3", "1 3", "10 4", "4 4", "3 1"]
 
 
+def _style(i: int) -> tuple[str, str]:
+    """Colour and dash pattern of the i-th series: past the palette's length
+    the dashes shift, so no two of the first 64 series look alike."""
+    return PALETTE[i % len(PALETTE)], DASHES[(i + i // len(PALETTE)) % len(DASHES)]
+
+
 def _frame(title: str, body: list[str], x_label: str, y_label: str, kind: str) -> Markup:
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     head = (f'<svg class="chart" data-chart="{escape(kind)}" role="img" '
@@ -40,7 +46,7 @@ def _legend(names: Sequence[str], mark: str) -> list[str]:
     for i, name in enumerate(names):
         y = TOP + 12 + i * 16
         x = WIDTH - RIGHT + 10
-        colour, dash = PALETTE[i % len(PALETTE)], DASHES[i % len(DASHES)]
+        colour, dash = _style(i)
         if mark == "line":
             out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 18}" y2="{y - 4}" '
                        f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
@@ -80,9 +86,9 @@ def step_chart(title: str, series: Sequence[tuple[str, Sequence[tuple[float, flo
         path = f"M{corners[0][0]},{corners[0][1]}" + "".join(
             f" H{x} V{y}" for x, y in corners[1:])
         path += f" H{px(x_max):.1f}" if points[-1][0] < x_max else ""
+        colour, dash = _style(i)
         body.append(f'<path class="series" data-name="{escape(name)}" d="{path}" fill="none" '
-                    f'stroke="{PALETTE[i % len(PALETTE)]}" stroke-width="2" '
-                    f'stroke-dasharray="{DASHES[i % len(DASHES)]}"/>')
+                    f'stroke="{colour}" stroke-width="2" stroke-dasharray="{dash}"/>')
     body += _legend([name for name, _ in series], "line")
     return _frame(title, body, x_label, y_label, "survival")
 

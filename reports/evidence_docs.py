@@ -80,6 +80,7 @@ __all__ = [
     "readme_md",
     "run_cells",
     "runs_csv",
+    "server_location_summary",
 ]
 
 PACK_FORMAT = "hostwatch-evidence/1"
@@ -210,8 +211,20 @@ def orders_csv(data: EvidenceData, found: Findings) -> str:
 # ---------------------------------------------------------------- data documents
 
 
+# figures.json's per-case location: cases.csv's cells of these columns (#14).
+_FIGURES_LOCATION = ("server_country", "server_country_source", "location_flag")
+
+
+def _csv_location(case: Case, found: Findings) -> dict[str, Any]:
+    """A case's location as its cases.csv row has it (the same cells)."""
+    cells = dict(zip(CASE_COLUMNS, case_cells(case, found.locations.get(case.id)),
+                     strict=True))
+    return {name: cells[name] for name in _FIGURES_LOCATION}
+
+
 def figures_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
-    """The figures.json document."""
+    """The figures.json document; per case also where its server stood and
+    its location flag (packs written before them lack these keys)."""
     by_case = {case.id: case for case in data.cases}
     return {
         "hoster": data.hoster.legal_name,
@@ -231,6 +244,7 @@ def figures_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
             "reappearances": t.reappearances,
             "durations": {clock.value: _duration(found.durations[t.case_id][clock])
                           for clock in Clock},
+            **_csv_location(by_case[t.case_id], found),
         } for t in found.case_times],
         "deadlines": {
             "counts": found.deadline_counts,
@@ -643,8 +657,27 @@ HANDLING_TEXT = {
 }
 
 
+def server_location_summary(data: EvidenceData, found: Findings) -> dict[str, Any]:
+    """Where this hoster's cases were served from (#14), from the same
+    per-case locations as cases.csv and atkm.md: cases per server country,
+    cases with none (unknown, or CDN-fronted), and served from NL / abroad."""
+    countries: dict[str, int] = defaultdict(int)
+    for case in data.cases:
+        loc = found.locations.get(case.id)
+        if loc is not None and loc.server_country is not None:
+            countries[loc.server_country] += 1
+    located = sum(countries.values())
+    return {"cases_per_server_country": dict(sorted(countries.items(),
+                                                    key=lambda item: (-item[1], item[0]))),
+            "cases_without_server_country": len(data.cases) - located,
+            "cases_served_from_nl": countries.get("NL", 0),
+            "cases_served_from_abroad": located - countries.get("NL", 0)}
+
+
 def dsa_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
-    """The DSA points (dsa.json): contact point, notices, persistence, trusted flaggers."""
+    """The DSA points (dsa.json): contact point, notices, persistence, trusted
+    flaggers, and where the cases' servers stood (packs written before it lack
+    ``server_location``)."""
     h = data.hoster
     by_case = {c.id: c for c in data.cases}
     per_notice = found.per_notice
@@ -693,6 +726,7 @@ def dsa_document(data: EvidenceData, found: Findings) -> dict[str, Any]:
         "persistence_after_first_notice": {
             "cases_seen_served_at_least_days_after": days, "per_case": persistence},
         "trusted_flagger_notices": {"count": len(flagged), "notice_ids": flagged},
+        "server_location": server_location_summary(data, found),
     }
 
 
@@ -742,9 +776,27 @@ def dsa_md(data: EvidenceData, document: dict[str, Any]) -> str:
     lines += ["", "## Trusted-flagger notices (Art. 22)", "",
               f"{flagged['count']} notice(s) came from a trusted flagger. Art. 22 priority "
               "binds online platforms only (not plain hosting services, not micro or small "
-              f"enterprises); this hoster's DSA role is {_md(h.dsa_role)}.", "",
-              "Deadline judgements and the method: figures.json, method.md.", ""]
+              f"enterprises); this hoster's DSA role is {_md(h.dsa_role)}.", ""]
+    lines += _server_summary_lines(document.get("server_location"))
+    lines += ["Deadline judgements and the method: figures.json, method.md.", ""]
     return "\n".join(lines)
+
+
+def _server_summary_lines(summary: dict[str, Any] | None) -> list[str]:
+    """dsa.md's account of dsa.json's server_location."""
+    if summary is None:
+        return []
+    per_country = ", ".join(f"{_md(country)} {n}"
+                            for country, n in summary["cases_per_server_country"].items())
+    return ["## Where the servers stood", "",
+            "DSA supervision follows where the hoster is established (above); hotline "
+            "statistics count where the server stood. Per case from the attribution of "
+            "its newest check that reached an address (cases.csv: server_country):", "",
+            f"- served from the Netherlands: {summary['cases_served_from_nl']}",
+            f"- served from abroad: {summary['cases_served_from_abroad']}",
+            f"- server location unknown (or CDN-fronted): "
+            f"{summary['cases_without_server_country']}",
+            f"- per server country: {per_country or 'none'}", ""]
 
 
 def atkm_md(data: EvidenceData, found: Findings) -> str:

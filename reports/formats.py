@@ -107,6 +107,8 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
     """The report as JSON-ready values (the JSON format is exactly this)."""
     query = report.query
     totals = report.totals["all"].pdq
+    by_server = {bucket: {"server_nl": nl, "server_abroad": abroad}
+                 for bucket, nl, abroad in report.server_histogram}
     return {
         "generated_at": iso(report.generated_at),
         "period": {"since": iso(query.since), "until": iso(query.until),
@@ -132,8 +134,11 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
         "hosters": [_hoster(line) for line in report.hosters],
         "over_time": [{"month": month, "group": group, "cases": cases, "removed": removed}
                       for month, group, cases, removed in report.over_time],
-        "removal_time_distribution": [{"bucket": bucket, "dutch": dutch, "foreign": foreign}
-                                      for bucket, dutch, foreign in report.histogram],
+        # Removed cases per bucket, by establishment and by server location.
+        "removal_time_distribution": [
+            {"bucket": bucket, "dutch": dutch, "foreign": foreign,
+             **by_server.get(bucket, {"server_nl": 0, "server_abroad": 0})}
+            for bucket, dutch, foreign in report.histogram],
     }
 
 

@@ -272,6 +272,9 @@ class HosterReport:
     suspect_runs: list[tuple[int, datetime, str | None]] = field(default_factory=list)
     # Where the two meanings of "Dutch-hosted" part (keys of ``CROSS``).
     cross: dict[str, GroupFigures] = field(default_factory=dict)
+    # The histogram's removed cases by where the server stood (#14):
+    # (bucket, server_nl, server_abroad).
+    server_histogram: list[tuple[str, int, int]] = field(default_factory=list)
 
     def section(self, section: Section) -> list[HosterLine]:
         return [line for line in self.hosters if line.section is section]
@@ -600,19 +603,35 @@ def _median(weighted: Sequence[tuple[float, int]]) -> float | None:
     return None  # unreachable
 
 
-def _histogram(groups: dict[tuple[Any, ...], _Acc]) -> list[tuple[str, int, int]]:
-    counts = {label: {"dutch": 0, "foreign": 0} for label, _ in HISTOGRAM}
+def _server_of(section: Section, server_country: str | None) -> str:
+    """The server-location total a group counts in."""
+    # A CDN edge's country is no server location (reports/location.py).
+    return _server_group(server_location_of("cdn" if section is Section.CDN else None,
+                                            server_country))
+
+
+def _histograms(groups: dict[tuple[Any, ...], _Acc]
+                ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
+    """Removed cases per removal-time bucket: (bucket, dutch, foreign) by
+    establishment, and (bucket, server_nl, server_abroad) by server location,
+    from the groups already aggregated (no query)."""
+    charted = ("dutch", "foreign", "server_nl", "server_abroad")
+    counts = {label: dict.fromkeys(charted, 0) for label, _ in HISTOGRAM}
     for key, acc in groups.items():
-        group = _total_group(Section(key[2]))
-        if group not in ("dutch", "foreign"):
+        section = Section(key[2])
+        targets = [group for group in (_total_group(section), _server_of(section, key[3]))
+                   if group in charted]
+        if not targets:
             continue
         for (twice, removed), n in acc.durations.items():
             if not removed:
                 continue
             hours = twice / 7200.0
             label = next(label for label, upper in HISTOGRAM if hours < upper)
-            counts[label][group] += n
-    return [(label, c["dutch"], c["foreign"]) for label, c in counts.items()]
+            for group in targets:
+                counts[label][group] += n
+    return ([(label, c["dutch"], c["foreign"]) for label, c in counts.items()],
+            [(label, c["server_nl"], c["server_abroad"]) for label, c in counts.items()])
 
 
 def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
@@ -687,6 +706,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
                                  -line.figures.cases, line.hoster.lower()))
     figures = {name: totals[name].figures(query, now)
                for name in ("dutch", "foreign", "cdn", "unattributed", "all", *SERVER_TOTALS)}
+    histogram, server_histogram = _histograms(groups)
     return HosterReport(
         generated_at=now,
         query=query,
@@ -694,7 +714,8 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         totals=figures,
         check_resolution_hours=_median(sql.check_gaps()),
         over_time=sql.over_time(),
-        histogram=_histogram(groups),
+        histogram=histogram,
+        server_histogram=server_histogram,
         method={**METHOD, "suspect_runs": _suspect_text(suspect),
                 "server_location": f"{METHOD['server_location']} "
                                    f"{_located_text(located, figures, built_at)}",

@@ -44,9 +44,17 @@ _env.filters["share"] = share_text
 _env.filters["served_from"] = server_countries_text
 
 
+# The charts' names of the two splits (#14): "Dutch-hosted" alone would not
+# say which meaning a curve or bar has. The words of CROSS and TOTALS.
+SPLIT_NAMES = {"dutch": "Hoster established in NL", "foreign": "Hoster established abroad",
+               "server_nl": TOTALS["server_nl"], "server_abroad": TOTALS["server_abroad"]}
+# The over-time chart's legend holds "<group>: reported" in one short line.
+_MONTHLY = {"dutch": "Hoster in NL", "foreign": "Hoster abroad"}
+
+
 def _charts(report: HosterReport) -> list[tuple[str, str, Markup]]:
-    totals = [(TOTALS[name], figures.takedown) for name, figures in report.totals.items()
-              if name in ("dutch", "foreign")]
+    totals = [(SPLIT_NAMES[name], report.totals[name].takedown) for name in SPLIT_NAMES
+              if name in report.totals]
     busiest = sorted((line for line in report.hosters if line.figures.takedown.curve),
                      key=lambda line: -line.figures.cases)[:CURVES]
     named = totals + [(line.hoster, line.figures.takedown) for line in busiest]
@@ -55,31 +63,46 @@ def _charts(report: HosterReport) -> list[tuple[str, str, Markup]]:
     clock = report.query.clock.value
     charts = [(
         "survival",
-        f"Share still online by hours since the {clock}: Dutch-hosted, foreign and the "
-        f"{len(busiest)} hosters with the most cases (Kaplan–Meier)",
+        f"Share still online by hours since the {clock} (Kaplan–Meier): by where the "
+        f"hoster of record is established (in NL, abroad), by where the server stood "
+        f"(in NL, abroad; the same cases counted again), and the {len(busiest)} hosters "
+        f"with the most cases",
         step_chart("Survival curves", series, x_max,
                    x_label=f"hours since the {clock}"))]
     buckets = [label for label, _, _ in report.histogram]
     charts.append((
         "distribution",
-        "Removed cases by time to removal (point estimate), Dutch-hosted vs foreign",
-        bar_chart("Removal-time distribution", buckets,
-                  [("Dutch-hosted", [d for _, d, _ in report.histogram]),
-                   ("Foreign", [f for _, _, f in report.histogram])],
+        "Removed cases by time to removal (point estimate), by where the hoster of record "
+        "is established: in NL vs abroad",
+        bar_chart("Removal-time distribution by establishment", buckets,
+                  [(SPLIT_NAMES["dutch"], [d for _, d, _ in report.histogram]),
+                   (SPLIT_NAMES["foreign"], [f for _, _, f in report.histogram])],
+                  x_label=f"time to removal since the {clock}")))
+    by_server = {bucket: (nl, abroad) for bucket, nl, abroad in report.server_histogram}
+    charts.append((
+        "distribution-server",
+        "The same removed cases by where the server stood: in NL vs abroad (CDN-fronted "
+        "cases and those of unknown location left out)",
+        bar_chart("Removal-time distribution by server location", buckets,
+                  [(SPLIT_NAMES["server_nl"], [by_server.get(b, (0, 0))[0] for b in buckets]),
+                   (SPLIT_NAMES["server_abroad"],
+                    [by_server.get(b, (0, 0))[1] for b in buckets])],
                   x_label=f"time to removal since the {clock}")))
     months = sorted({month for month, _, _, _ in report.over_time})
     counts = {(month, group): (cases, removed)
               for month, group, cases, removed in report.over_time}
+    monthly = []
+    for group in ("dutch", "foreign"):
+        monthly += [(f"{_MONTHLY[group]}: reported",
+                     [counts.get((m, group), (0, 0))[0] for m in months]),
+                    (f"{_MONTHLY[group]}: removed",
+                     [counts.get((m, group), (0, 0))[1] for m in months])]
     charts.append((
         "over-time",
-        "Cases reported per month, Dutch-hosted vs foreign, and how many of them were "
-        "removed",
-        bar_chart("Dutch-hosted vs foreign over time", months, [
-            ("Dutch-hosted reported", [counts.get((m, "dutch"), (0, 0))[0] for m in months]),
-            ("Dutch-hosted removed", [counts.get((m, "dutch"), (0, 0))[1] for m in months]),
-            ("Foreign reported", [counts.get((m, "foreign"), (0, 0))[0] for m in months]),
-            ("Foreign removed", [counts.get((m, "foreign"), (0, 0))[1] for m in months]),
-        ], x_label="month reported")))
+        "Cases reported per month, and how many of them were removed, by where the hoster "
+        "of record is established: in NL vs abroad",
+        bar_chart("Hoster established in NL vs abroad over time", months, monthly,
+                  x_label="month reported")))
     return charts
 
 

@@ -69,8 +69,10 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
     right-censored), share removed within 24 h, deadline breaches per regime,
     reappearances, oldest open case and abuse contact. Dutch-hosted hosters
     first, then foreign ones by country (other EU apart from non-EU), then
-    CDN-fronted and unattributed cases; totals for Dutch-hosted vs foreign;
-    a method and limitations section.
+    CDN-fronted and unattributed cases; totals for Dutch-hosted vs foreign
+    (where the hoster is established) and for server in NL vs abroad (where
+    the server stood); a method and limitations section. The line printed
+    after writing a file gives both splits.
 
     Formats: html (one self-contained file, charts inline, printable), md,
     csv (one row per hoster, then the totals; formula-like cells escaped),
@@ -98,9 +100,13 @@ def hosters(ctx: click.Context, since: datetime | None, until: datetime | None,
         sys.stdout.write(text)
     else:
         write_atomically(output, text)
-        dutch, foreign = built.totals["dutch"], built.totals["foreign"]
-        click.echo(f"{output}: {fmt}, {len(built.hosters)} hosters, {built.totals['all'].cases} "
-                   f"cases ({dutch.cases} Dutch-hosted, {foreign.cases} foreign), "
+        # Both meanings of Dutch-hosted (#14); CDN-fronted and unattributed
+        # cases are in neither establishment count.
+        n = {name: figures.cases for name, figures in built.totals.items()}
+        click.echo(f"{output}: {fmt}, {len(built.hosters)} hosters, {n['all']} cases "
+                   f"(hoster established in NL {n['dutch']}, abroad {n['foreign']}; "
+                   f"server in NL {n['server_nl']}, abroad {n['server_abroad']}, "
+                   f"unknown {n['server_unknown']}), "
                    f"{time.monotonic() - started:.1f} s", err=True)
 
 

@@ -36,3 +36,17 @@ def test_steps_in_one_column_keep_the_level_the_curve_leaves_it_at() -> None:
     assert len(_levels(path)) == 2
     few = str(step_chart("t", [("s", [(10.0, 0.5), (20.0, 0.2)])], 40.0))
     assert path == _path(few)
+
+
+def test_ten_curves_each_look_different_in_colour_or_dashes() -> None:
+    """The survival chart draws four totals and six hosters: more series than
+    the palette has colours, and none may be mistaken for another."""
+    series = [(f"s{i}", [(float(i + 1), 0.5)]) for i in range(10)]
+    svg = str(step_chart("t", series, 20.0))
+    styles = re.findall(r'<path class="series"[^>]* stroke="([^"]+)" stroke-width="2" '
+                        r'stroke-dasharray="([^"]*)"', svg)
+    assert len(styles) == 10
+    assert len(set(styles)) == 10
+    legend = re.findall(r'<line [^>]*stroke="([^"]+)" stroke-width="2" '
+                        r'stroke-dasharray="([^"]*)"', svg)
+    assert legend == styles

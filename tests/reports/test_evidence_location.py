@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import replace
@@ -206,3 +207,62 @@ def test_a_cdn_edge_is_no_place_where_the_server_stood():
         None, None, None)
     assert (found[11].server_country, found[11].flag) == (
         "NL", LocationFlag.FOREIGN_HOSTER_SERVER_NL)
+
+
+def figures_locations(pack: Path) -> dict[str, dict[str, str | None]]:
+    """figures.json's per-case location by external id."""
+    figures = json.loads((pack / "figures.json").read_text(encoding="utf-8"))
+    return {entry["external_id"]: {name: entry[name] for name in
+                                   ("server_country", "server_country_source",
+                                    "location_flag")}
+            for entry in figures["per_case"]}
+
+
+def test_figures_json_says_where_each_server_stood_as_cases_csv_does(original):
+    for out in ("nl-atkm", "nl-acm", "us-atkm"):
+        pack = original.workdir / out
+        per_case = figures_locations(pack)
+        # The same cells as cases.csv (empty there, null here).
+        for row in read_csv(pack / "cases.csv"):
+            assert per_case[row["external_id"]] == {
+                name: row[name] or None for name in per_case[row["external_id"]]}
+    nl = figures_locations(original.workdir / "nl-atkm")
+    assert nl["A1"] == {"server_country": "DE", "server_country_source": "geoip",
+                        "location_flag": "nl_hoster_server_abroad"}
+    assert nl["C3"] == dict.fromkeys(("server_country", "server_country_source",
+                                      "location_flag"))
+    assert figures_locations(original.workdir / "us-atkm")["D4"] == {
+        "server_country": "NL", "server_country_source": "rdap",
+        "location_flag": "foreign_hoster_server_nl"}
+
+
+def test_dsa_json_sums_up_where_the_servers_stood(original):
+    pack = original.workdir / "nl-acm"
+    dsa = json.loads((pack / "dsa.json").read_text(encoding="utf-8"))
+    # A1 served from DE, B2 from NL, C3 from an unknown place.
+    assert dsa["server_location"] == {
+        "cases_per_server_country": {"DE": 1, "NL": 1},
+        "cases_without_server_country": 1,
+        "cases_served_from_nl": 1, "cases_served_from_abroad": 1}
+    text = (pack / "dsa.md").read_text(encoding="utf-8")
+    section = text[text.index("## Where the servers stood"):]
+    assert "- served from the Netherlands: 1\n- served from abroad: 1\n" in section
+    assert "- server location unknown (or CDN-fronted): 1" in section
+    assert "- per server country: DE 1, NL 1" in section
+
+
+def test_a_pack_written_before_the_location_figures_still_verifies(built):
+    """figures.json without the per-case location, dsa.json without
+    server_location: as hostwatch wrote them before (#14)."""
+    pack = built.workdir / "nl-acm"
+    figures = json.loads((pack / "figures.json").read_text(encoding="utf-8"))
+    for entry in figures["per_case"]:
+        for name in ("server_country", "server_country_source", "location_flag"):
+            del entry[name]
+    dsa = json.loads((pack / "dsa.json").read_text(encoding="utf-8"))
+    del dsa["server_location"]
+    (pack / "figures.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    (pack / "dsa.json").write_text(json.dumps(dsa, indent=2), encoding="utf-8")
+    without_location_columns(pack)  # rewrites the manifest too
+    result = verify(built, "nl-acm")
+    assert result.exit_code == 0, result.output

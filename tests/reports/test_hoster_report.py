@@ -364,10 +364,12 @@ def test_html_report_in_chromium(history, tmp_path):
             deadline_cells = page.locator("#deadlines tbody tr").nth(0).locator(
                 "td").all_inner_texts()
             assert deadline_cells == ["Dutch-hosted", "notice 24 h", "1", "0", "1", "0", "0"]
-            # Three charts, each drawn: curves and bars.
-            assert page.locator("svg.chart").count() == 3
+            # Four charts, each drawn: curves and bars (removal times by
+            # establishment and by server location, #14).
+            assert page.locator("svg.chart").count() == 4
             assert page.locator("#chart-survival path.series").count() >= 3
             assert page.locator("#chart-distribution rect.bar").count() == 16
+            assert page.locator("#chart-distribution-server rect.bar").count() == 16
             assert page.locator("#chart-over-time rect.bar").count() == 4
             # The hostile name: shown as text, no element made from it, nothing ran.
             assert page.locator("img").count() == 0

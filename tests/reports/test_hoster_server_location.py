@@ -11,12 +11,15 @@ import csv
 import io
 import json
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from hostwatch.cli import main
 from kernel.model import Verdict
 from kernel.state import derive_state
 from reports.formats import render_csv, render_json, render_markdown, report_dict
@@ -238,6 +241,57 @@ def test_html_has_both_splits_the_cross_table_and_the_countries(built):
     assert '<td class="text">DE 1, NL 1, unknown 1</td>' in html
     assert '<td class="text">NL 1, US 1</td>' in html
     assert "<dt>Server location</dt><dd>&#39;Dutch-hosted&#39; has two meanings" in html
+
+
+def _chart(html: str, name: str) -> str:
+    start = html.index(f'<figure id="chart-{name}">')
+    return html[start:html.index("</figure>", start)]
+
+
+def test_html_charts_say_which_meaning_of_dutch_hosted_they_show(built):
+    html = render_html(built)
+    survival = _chart(html, "survival")
+    curves = re.findall(r'<path class="series" data-name="([^"]+)"', survival)
+    assert curves[:4] == ["Hoster established in NL", "Hoster established abroad",
+                          "Server in NL", "Server abroad"]
+    assert "where the hoster of record is established" in survival
+    assert "where the server stood" in survival
+    # Removal times: by establishment, and the same cases by server location.
+    by_hoster = _chart(html, "distribution")
+    assert "by where the hoster of record is established" in by_hoster
+    assert set(re.findall(r'data-series="([^"]+)"', by_hoster)) == {
+        "Hoster established in NL", "Hoster established abroad"}
+    # A1 6 h and B1 12 h and B3 5 h from NL servers, A2 38 h from DE.
+    by_server = _chart(html, "distribution-server")
+    assert "by where the server stood" in by_server
+    bars = dict(re.findall(r"<title>([^<]+): (\d+)</title></rect>", by_server))
+    assert {bar: int(n) for bar, n in bars.items() if n != "0"} == {
+        "Server in NL, 1–6 h": 1, "Server in NL, 6–12 h": 1, "Server in NL, 12–24 h": 1,
+        "Server abroad, 1–3 d": 1}
+    over_time = _chart(html, "over-time")
+    assert "by where the hoster of record is established" in over_time
+    assert set(re.findall(r'data-series="([^"]+)"', over_time)) == {
+        "Hoster in NL: reported", "Hoster in NL: removed", "Hoster abroad: reported",
+        "Hoster abroad: removed"}
+    charts = html[html.index('id="charts"'):html.index('id="method"')]
+    assert "Dutch-hosted" not in charts and "Foreign" not in charts
+
+
+def test_json_removal_time_distribution_has_both_splits(built):
+    rows = {row["bucket"]: row for row in report_dict(built)["removal_time_distribution"]}
+    assert rows["1–6 h"] == {"bucket": "1–6 h", "dutch": 0, "foreign": 1, "server_nl": 1,
+                             "server_abroad": 0}
+    assert rows["1–3 d"] == {"bucket": "1–3 d", "dutch": 1, "foreign": 0, "server_nl": 0,
+                             "server_abroad": 1}
+
+
+def test_the_command_line_summary_gives_both_splits(built, db_url, tmp_path):
+    out = tmp_path / "r.md"
+    result = CliRunner().invoke(main, ["--db", db_url, "report", "hosters", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(
+        rf"{re.escape(str(out))}: md, 4 hosters, 7 cases \(hoster established in NL 3, "
+        r"abroad 3; server in NL 3, abroad 2, unknown 2\), [0-9.]+ s\n", result.stderr)
 
 
 def test_the_method_defines_both_meanings_and_their_sources(built):
