@@ -4,8 +4,9 @@ For each check: the host that served it (the final URL's host), its CNAME
 chain and zone nameservers (DNS, asked when the check is attributed: right
 after the crawl in `hostwatch run`), the address (the peer the crawler
 actually connected to, else DNS), ASN and announced prefix (offline BGP
-table), AS name and country (AS-names file), the address holder (RDAP, cached
-per network in the store), a CDN in front (ASN, CNAMEs, the headers the
+table), AS name and country (AS-names file), the address holder and, where
+RDAP names one, the reseller through which the block was registered (RDAP,
+cached per network in the store), a CDN in front (ASN, CNAMEs, the headers the
 crawler kept), the hoster of record and its jurisdiction, and where the
 server stands (`enrichment/geo.py`: the geolocation database
 HOSTWATCH_GEOIP_DB, else the RDAP network's country, marked ``rdap``). Each
@@ -71,6 +72,10 @@ class NetworkFacts:
     abuse_email: str | None = None
     cidr: str | None = None
     org_handle: str | None = None  # the holder's RDAP handle
+    # The third party through which the block was registered (RDAP role
+    # "reseller"), where the answer names one.
+    reseller: str | None = None
+    reseller_handle: str | None = None
 
 
 @dataclass
@@ -319,7 +324,8 @@ class Attributor:
                 label = "rdap" if facts.network.status == "ok" else \
                     "rdap (an older answer: the refresh failed)"
                 for name in ("network_name", "network_handle", "rdap_org",
-                             "rdap_org_country", "rdap_country", "abuse_email"):
+                             "rdap_org_country", "rdap_country", "rdap_reseller",
+                             "abuse_email"):
                     sources[name] = label
             else:
                 sources["rdap"] = facts.network.status
@@ -482,7 +488,8 @@ class Attributor:
                             status="ok", info=info, span=span)
         facts = NetworkFacts(row_id, "ok", _fit(info.name), _fit(info.handle), _fit(info.org),
                              info.org_country, info.country, _fit(info.abuse_email), info.cidr,
-                             _fit(info.org_handle))
+                             _fit(info.org_handle), _fit(info.reseller),
+                             _fit(info.reseller_handle))
         self._remember(ip, prefix, facts, span)
         return facts
 
@@ -503,6 +510,8 @@ class Attributor:
                 row.name, row.handle = _fit(info.name), _fit(info.handle)
                 row.org, row.org_country = _fit(info.org), info.org_country
                 row.org_handle = _fit(info.org_handle)
+                row.reseller = _fit(info.reseller)
+                row.reseller_handle = _fit(info.reseller_handle)
                 row.country, row.abuse_email = info.country, _fit(info.abuse_email)
                 row.rir = info.registry
             session.flush()
@@ -553,7 +562,7 @@ class Attributor:
 def _network_facts(row: Network, status: str | None = None) -> NetworkFacts:
     return NetworkFacts(row.id, status or row.status, row.name, row.handle, row.org,
                         row.org_country, row.country, row.abuse_email, row.cidr,
-                        row.org_handle)
+                        row.org_handle, row.reseller, row.reseller_handle)
 
 
 def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
@@ -568,6 +577,7 @@ def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
         "network_handle": facts.network.handle, "rdap_org": facts.network.org,
         "rdap_org_country": facts.network.org_country,
         "rdap_country": facts.network.country, "abuse_email": facts.network.abuse_email,
+        "rdap_reseller": facts.network.reseller,
         "cdn": facts.cdn.name if facts.cdn else None,
         "cdn_evidence": list(facts.cdn.evidence) if facts.cdn else None,
         "hoster_id": hoster_row_id,

@@ -1,7 +1,8 @@
 """RDAP parsing: an RDAP "ip network" answer (JSON) -> `NetworkInfo`, the address holder.
 
 - `parse_rdap`: the network (prefixes, name, handle, type, country), its
-  holder and the holder's country, the abuse contact and the registry, from
+  holder and the holder's country, the reseller through which the block was
+  registered (where the answer names one), the abuse contact and the registry, from
   the answer's entities and vCards (RFC 9083, RFC 7095), walked without
   trusting their shape.
 - `RdapError` / `RdapErrorKind`: how an RDAP lookup gave no usable answer.
@@ -81,6 +82,10 @@ class NetworkInfo:
     parent_handle: str | None = None
     source: str = "rdap"
     org_country: str | None = None  # the holder's own address country, if given
+    # The third party through which the block was registered (RFC 9083 role
+    # "reseller"), where the answer names one: see `parse_rdap` for the rule.
+    reseller: str | None = None
+    reseller_handle: str | None = None
 
 
 # ARIN's network objects carry no country; ARIN writes the holder's country as
@@ -134,6 +139,14 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
       give no roles at all: then a role-less entity of kind ``org`` is the
       holder. No registrant, no org (APNIC answers name only the NIR's and
       technical contacts, which are not the holder).
+    - reseller: the entity with role ``reseller`` ("a third party through
+      which the registration was conducted", RFC 9083 section 10.2.4) -- one
+      with a real name before one without, the network's own before nested
+      ones (a reseller named inside another entity is that entity's), kind
+      ``org`` before a person; its real name, and its handle as
+      ``reseller_handle``. None when no entity has the role (no real answer
+      of a regional registry we hold names one; the holder stays the
+      registrant either way).
     - abuse_email: the first e-mail of the first entity with role ``abuse``;
       None when the answer names no abuse contact.
     - country: the network's ``country``, else the holder's vCard address
@@ -162,6 +175,7 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
         raise RdapError(RdapErrorKind.INVALID, source, "no valid startAddress/endAddress")
     entities = _entities(raw.get("entities"))
     holder = _holder(entities)
+    reseller = _reseller(entities)
     abuse = next((e.emails[0] for e in entities if "abuse" in e.roles and e.emails), None)
     country = _code(raw.get("country")) or (holder.country if holder else None)
     return NetworkInfo(
@@ -173,6 +187,8 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
         country=country, abuse_email=abuse, registry=_registry(raw),
         net_type=_text(raw.get("type")), parent_handle=_text(raw.get("parentHandle")),
         org_country=holder.country if holder else None,
+        reseller=reseller.real_name if reseller else None,
+        reseller_handle=reseller.handle if reseller else None,
     )
 
 
@@ -282,6 +298,14 @@ def _holder(entities: list[_Entity]) -> _Entity | None:
         return None
     # min() keeps the first of equals: document order breaks ties.
     return min(candidates, key=lambda e: (e.real_name is None, e.kind != "org", e.depth))
+
+
+def _reseller(entities: list[_Entity]) -> _Entity | None:
+    candidates = [e for e in entities if "reseller" in e.roles]
+    # As `_holder`, but depth before kind: a reseller nested in another entity
+    # (the holder's, say) is that entity's, not the network's own.
+    return min(candidates, key=lambda e: (e.real_name is None, e.depth, e.kind != "org"),
+               default=None)
 
 
 def _registry(raw: Mapping[str, Any]) -> str | None:

@@ -695,4 +695,6 @@ def case_as_dict(row: CaseRow) -> dict[str, Any]:
         "rdap_org_country": who.rdap_org_country if who else None,
         "rdap_country": who.rdap_country if who else None,
         "network_name": who.network_name if who else None,
+        # The reseller through which the block was registered, where RDAP names one.
+        "rdap_reseller": who.rdap_reseller if who else None,
     }

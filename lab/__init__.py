@@ -34,7 +34,9 @@ The default networks (documentation ASNs; one /24 each in 127.1.0.0/16):
 
 The last three are on purpose: a US company's NL-registered block (its
 servers stand in NL), a reseller's block inside a Dutch AS (the ASN is not
-the hoster), and a Dutch company's block registered and standing in Germany.
+the hoster; its RDAP answer also names Island Test Brokers Ltd. in an entity
+with role ``reseller``, the only test network that names one), and a Dutch
+company's block registered and standing in Germany.
 Where each block's servers stand is in the geolocation file
 (``net.geoip_path``, for HOSTWATCH_GEOIP_DB). AS names are
 in lab.networks.DEFAULT_NETWORKS (e.g. "DUTCHHOST-NL Dutch Test
@@ -48,7 +50,8 @@ networks added with ``add_network`` and no prefix get 127.2.0.0/24,
 The API, all on TestInternet:
 
 - ``add_network(asn, name, country, org, abuse, *, prefix=None, cdn=False,
-  rdap_name=None, rdap_country=None) -> Network``; ``network(asn_or_name)``,
+  rdap_name=None, rdap_country=None, org_country=None, reseller=None) -> Network``;
+  ``network(asn_or_name)``,
   ``networks``;
 - ``add_host(name, *, headers=None, network=None)``: ``network`` is a
   Network, an ASN or a name;

@@ -114,6 +114,7 @@ class TestInternet:
         rdap_name: str | None = None,
         rdap_country: str | None = None,
         org_country: str | None = None,
+        reseller: str | None = None,
     ) -> Network:
         """A test network: an address block announced by AS ``asn``.
 
@@ -121,13 +122,14 @@ class TestInternet:
         ``country`` the AS's country; RDAP reports ``org``, ``abuse`` and
         ``rdap_country`` (default ``country``) for the block, under the
         network name ``rdap_name`` (default the AS handle), and
-        ``org_country`` (default ``rdap_country``) as the holder's address. ``prefix`` is a
+        ``org_country`` (default ``rdap_country``) as the holder's address,
+        and ``reseller`` (default none) as the entity with role reseller. ``prefix`` is a
         /16 to /24 inside 127.0.0.0/8, outside 127.0.0.0/16; by default the
         next free /24 from 127.2.0.0. Another network of the same AS needs its
         own ``rdap_name``. Hosts join with ``add_host(..., network=...)``.
         """
         spec = NetworkSpec(asn, name, country, org, abuse, prefix, cdn, rdap_name, rdap_country,
-                           org_country)
+                           org_country, reseller=reseller)
         return self._add_network(spec)
 
     def _add_network(self, spec: NetworkSpec) -> Network:

@@ -64,6 +64,9 @@ class Network:
     server_country: str = ""
     """Where the block's servers stand (the geolocation file, GEOIP_FILE);
     default ``country``."""
+    reseller: str = ""
+    """The third party through which the block was registered: RDAP names it
+    in an entity with role ``reseller`` (RFC 9083); "" for none."""
 
     @property
     def handle(self) -> str:
@@ -105,6 +108,7 @@ class NetworkSpec:
     rdap_country: str | None = None
     org_country: str | None = None
     server_country: str | None = None
+    reseller: str | None = None
     note: str = field(default="", compare=False)
 
 
@@ -131,7 +135,9 @@ DEFAULT_NETWORKS: tuple[NetworkSpec, ...] = (
     NetworkSpec(64502, "POLDERHOST-NL Polder Servers B.V.", "NL",
                 "Offshore Test Reseller Ltd.", "abuse@offshore-reseller.test", "127.1.7.0/24",
                 rdap_name="OFFSHORE-RESELLER", rdap_country="SC", org_country="SC",
-                note="a Seychelles reseller's block inside the Dutch AS64502"),
+                reseller="Island Test Brokers Ltd.",
+                note="a Seychelles reseller's block inside the Dutch AS64502, registered "
+                     "through a broker (RDAP role reseller)"),
     NetworkSpec(64507, "GRENSHOST-NL Grens Test Hosting B.V.", "NL",
                 "Grens Test Hosting B.V.", "abuse@grenshost.test", "127.1.8.0/24",
                 rdap_name="GRENSHOST-FRA", rdap_country="DE", org_country="NL",
@@ -186,6 +192,7 @@ def make_network(
         cdn=spec.cdn,
         org_country=(spec.org_country or spec.rdap_country or spec.country).upper(),
         server_country=(spec.server_country or spec.rdap_country or spec.country).upper(),
+        reseller=spec.reseller or "",
     )
 
 

@@ -7,7 +7,8 @@ An IP query is answered by the first of these that applies:
 2. the test network holding the address: a synthetic "ip network" object in
    the shape of a RIPE answer (handle, start/endAddress, name, country,
    cidr0_cidrs, a registrant entity whose vcard ``fn`` is the org, an abuse
-   entity whose vcard has the abuse email);
+   entity whose vcard has the abuse email, and for a network with a
+   ``reseller`` an entity with role reseller whose ``fn`` is its name);
 3. a real RIR answer from ``realdata/rdap_responses.json`` whose
    startAddress–endAddress range holds the address, sent unchanged — so the
    real RIPE, ARIN, APNIC, LACNIC and AFRINIC answers can be fetched by IP,
@@ -390,7 +391,24 @@ class RdapServer:
             "roles": ["abuse"],
             "links": [self._entity_link(f"AR-{net.netname}-TEST")],
         }
-        return [registrant, abuse]
+        if not net.reseller:
+            return [registrant, abuse]
+        # RFC 9083: "a third party through which the registration was conducted".
+        reseller = {
+            "objectClassName": "entity",
+            "handle": f"RS-{net.netname}-TEST",
+            "vcardArray": [
+                "vcard",
+                [
+                    ["version", {}, "text", "4.0"],
+                    ["fn", {}, "text", net.reseller],
+                    ["kind", {}, "text", "org"],
+                ],
+            ],
+            "roles": ["reseller"],
+            "links": [self._entity_link(f"RS-{net.netname}-TEST")],
+        }
+        return [registrant, abuse, reseller]
 
     def _entity_link(self, handle: str) -> dict[str, str]:
         url = f"{self.url}/entity/{handle}"

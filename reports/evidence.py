@@ -43,6 +43,7 @@ from reports.evidence_data import (
 )
 from reports.evidence_docs import (
     ATTRIBUTION_LOCATION_COLUMNS,
+    ATTRIBUTION_OPERATOR_COLUMNS,
     CASE_COLUMNS,
     CASE_LOCATION_COLUMNS,
     CHECK_COLUMNS,
@@ -69,6 +70,7 @@ from reports.evidence_docs import (
 
 __all__ = [
     "ATTRIBUTION_LOCATION_COLUMNS",
+    "ATTRIBUTION_OPERATOR_COLUMNS",
     "CASE_COLUMNS",
     "CASE_LOCATION_COLUMNS",
     "CHECK_COLUMNS",

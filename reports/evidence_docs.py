@@ -50,6 +50,7 @@ from store.models import Attribution, Case, Check, CrawlRun, Hoster, HosterAlias
 __all__ = [
     "ATTRIBUTION_COLUMNS",
     "ATTRIBUTION_LOCATION_COLUMNS",
+    "ATTRIBUTION_OPERATOR_COLUMNS",
     "CASE_COLUMNS",
     "CASE_LOCATION_COLUMNS",
     "CHECK_COLUMNS",
@@ -120,7 +121,11 @@ ATTRIBUTION_COLUMNS: tuple[str, ...] = (
     "jurisdiction", "dutch", "sources")
 # Where each check's serving address stood (#14), after the columns of older packs.
 ATTRIBUTION_LOCATION_COLUMNS = ("server_country", "server_country_source", "geoip_built_at")
-ATTRIBUTION_COLUMNS = (*ATTRIBUTION_COLUMNS, *ATTRIBUTION_LOCATION_COLUMNS)
+# The reseller through which the block was registered, where RDAP names one
+# (#14: the network operator beside the AS and the holder), after those.
+ATTRIBUTION_OPERATOR_COLUMNS = ("rdap_reseller",)
+ATTRIBUTION_COLUMNS = (*ATTRIBUTION_COLUMNS, *ATTRIBUTION_LOCATION_COLUMNS,
+                       *ATTRIBUTION_OPERATOR_COLUMNS)
 NOTICE_COLUMNS = (
     "notice_id", "case_id", "sent_at", "channel", "recipient", "reference", "trusted_flagger",
     "due_at", "outcome", "decisive_check_at_start", "last_decisive_check_before",
@@ -354,12 +359,12 @@ def jurisdiction_md(data: EvidenceData) -> str:
         key = (a.jurisdiction, a.dutch, a.hoster_country, a.asn, a.as_name, a.as_country,
                a.network_name, a.rdap_org, a.rdap_org_country, a.rdap_country, a.cdn,
                json.dumps(a.sources or {}, sort_keys=True), a.server_country,
-               a.server_country_source, a.geoip_built_at)
+               a.server_country_source, a.geoip_built_at, a.rdap_reseller)
         groups[key].append(case)
     cdn_seen = False
     for key, cases in groups.items():
         (juris, dutch, country, asn, as_name, as_country, net_name, org, org_country,
-         net_country, cdn, sources_json, server, server_source, built) = key
+         net_country, cdn, sources_json, server, server_source, built, reseller) = key
         sources = json.loads(sources_json)
         ids = ", ".join(str(c.id) for c in cases[:20]) + (", ..." if len(cases) > 20 else "")
         lines += [f"### {len(cases)} case(s): {ids}", "",
@@ -374,9 +379,13 @@ def jurisdiction_md(data: EvidenceData) -> str:
                   f"- address holder (RDAP): network {_md(net_name)}, organisation "
                   f"{_md(org)}, the organisation's own country {_md(org_country)}, the "
                   f"network's registration country {_md(net_country)} (source: "
-                  f"{_md(sources.get('rdap_org', sources.get('rdap', 'none')))})",
-                  "- server location: " + _server_text(CaseLocation(
-                      server, server_source, built, country, None))]
+                  f"{_md(sources.get('rdap_org', sources.get('rdap', 'none')))})"]
+        if reseller:  # only where the registry's answer names one
+            lines.append(f"- reseller block holder (RDAP): {_md(reseller)}, the third party "
+                         "through which the address block was registered (source: "
+                         f"{_md(sources.get('rdap_reseller', 'not recorded'))})")
+        lines.append("- server location: " + _server_text(CaseLocation(
+            server, server_source, built, country, None)))
         if org_country and net_country and org_country != net_country:
             lines.append(f"- the address block is registered in {_md(net_country)} but its "
                          f"holder is established in {_md(org_country)}: the holder's "
@@ -595,7 +604,11 @@ def method_md(data: EvidenceData, found: Findings) -> str:
         "## Who the hoster is", "",
         "The hoster of record comes from hostwatch's registry of hosting companies "
         "(matched by network number or organisation), else from the registrant the "
-        "regional internet registry names (RDAP), else from the network's name. See "
+        "regional internet registry names (RDAP), else from the network's name. Where "
+        "the registry's answer names a reseller through which the address block was "
+        "registered, it is recorded beside the network and its holder "
+        "(attributions.csv: rdap_reseller; jurisdiction.md) and does not decide the "
+        "hoster. See "
         "jurisdiction.md and attributions.csv (column sources: where each fact came "
         "from).", "",
         "## Where the server stood", "",

@@ -261,6 +261,10 @@ class Network(Base):
     country: Mapped[str | None] = mapped_column(String(8))  # the network's
     abuse_email: Mapped[str | None] = mapped_column(String(255))
     org_handle: Mapped[str | None] = mapped_column(String(255))  # the holder's RDAP handle
+    # The third party through which the block was registered (RDAP role
+    # "reseller"), where the answer names one.
+    reseller: Mapped[str | None] = mapped_column(String(255))
+    reseller_handle: Mapped[str | None] = mapped_column(String(255))
     rir: Mapped[str | None] = mapped_column(String(32))  # the registry that answered
     rdap_url: Mapped[str | None] = mapped_column(Text)  # where the answer came from
 
@@ -352,3 +356,6 @@ class Attribution(Base):
     server_country: Mapped[str | None] = mapped_column(String(8))
     server_country_source: Mapped[str | None] = mapped_column(String(16))
     geoip_built_at: Mapped[datetime | None]
+    # The network operator beside the AS and the RDAP holder (#14): the
+    # reseller through which the block was registered, where RDAP names one.
+    rdap_reseller: Mapped[str | None] = mapped_column(String(255))

@@ -761,8 +761,11 @@ def test_rdap_block_holder_can_differ_from_the_as(net: TestInternet) -> None:
     roles = {role: entity for entity in answer["entities"] for role in entity["roles"]}
     assert (status, answer["name"], answer["country"]) == (200, "OFFSHORE-RESELLER", "SC")
     assert vcard(roles["registrant"], "fn") == ["Offshore Test Reseller Ltd."]
+    # ...registered through a broker: the only test network whose answer names a reseller.
+    assert vcard(roles["reseller"], "fn") == ["Island Test Brokers Ltd."]
     amsterdam = rdap_get(f"{net.rdap_url}/ip/127.1.6.99")[2]
     assert (amsterdam["name"], amsterdam["country"]) == ("TRANSATLANTIC-AMS", "NL")
+    assert all("reseller" not in entity["roles"] for entity in amsterdam["entities"])
 
 
 def test_rdap_serves_every_real_answer_by_address(net: TestInternet) -> None:

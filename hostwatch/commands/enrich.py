@@ -93,7 +93,9 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     """The full attribution of one URL, host name or IP address, now.
 
     Uses the same sources as `hostwatch enrich` (and its RDAP cache in the
-    store), the server's country included (HOSTWATCH_GEOIP_DB). With a URL
+    store), the server's country included (HOSTWATCH_GEOIP_DB); a line
+    "reseller block holder" when RDAP names the reseller through which the
+    address block was registered. With a URL
     or name, the first address DNS gives is attributed
     (with HOSTWATCH_OFFLINE=1 no DNS is asked: give an address). Exit
     status 1 when there is no address to attribute.
@@ -119,6 +121,10 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     if data["server_country"] is not None:
         data["server_country"] = (f"{data['server_country']} ({source}"
                                   + (f", database built {built[:10]})" if built else ")"))
+    # The reseller through which the block was registered gets a line of its
+    # own below the network, only when RDAP names one.
+    network = data["network"]
+    reseller, reseller_handle = network.pop("reseller"), network.pop("reseller_handle")
     width = max(len(k) for k in data)
     for key, value in data.items():
         if isinstance(value, dict):
@@ -126,6 +132,10 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
         click.echo(f"{key:<{width}}  {'' if value is None else value}")
+        if key == "network" and (reseller or reseller_handle):
+            named = reseller or reseller_handle
+            handle = f" ({reseller_handle})" if reseller and reseller_handle else ""
+            click.echo(f"reseller block holder: {named}{handle}")
     if facts.ip is None:
         click.echo(f"hostwatch: no address for {target}", err=True)
         ctx.exit(1)

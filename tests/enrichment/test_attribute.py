@@ -320,6 +320,48 @@ def test_cases_and_whois_show_server_location_operator_and_legal_entity(db_url, 
             plain["geoip_built_at"]) == ("NL", "rdap", None)
 
 
+def test_cases_and_whois_name_the_reseller_block_holder_where_rdap_names_one(
+        db_url, net, tmp_path):
+    """The network operator in full: the AS, the RDAP holder, and the reseller
+    through which the block was registered (lab: OFFSHORE-RESELLER's RDAP
+    answer names Island Test Brokers Ltd. with role reseller)."""
+    store = Store(db_url)
+    store.upgrade()
+    resold = _serve(net.add_host("resold.test", network="OFFSHORE-RESELLER"))
+    plain = _serve(net.add_host("plain-nl.test", network=64501))
+    urls = [resold.url("/img/1.jpg"), plain.url("/img/1.jpg")]
+    add_cases(store, urls)
+    assert hostwatch(db_url, net, tmp_path, "crawl").returncode == 0
+    assert hostwatch(db_url, net, tmp_path, "enrich").returncode == 0
+    cases = cases_json(db_url, net, tmp_path)
+    assert (cases[urls[0]]["asn"], cases[urls[0]]["rdap_org"],
+            cases[urls[0]]["rdap_reseller"]) == (
+        64502, "Offshore Test Reseller Ltd.", "Island Test Brokers Ltd.")
+    assert cases[urls[0]]["hoster"] == "Offshore Test Reseller Ltd."  # the holder decides
+    assert cases[urls[1]]["rdap_reseller"] is None
+    with store.session() as session:
+        row = session.scalars(select(Attribution)
+                              .where(Attribution.hostname == "resold.test")).one()
+        network = session.get(Network, row.network_id)
+        assert (network.reseller, network.reseller_handle) == (
+            "Island Test Brokers Ltd.", "RS-OFFSHORE-RESELLER-TEST")
+    assert row.sources["rdap_reseller"] == "rdap"
+
+    data = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", resold.ip).stdout)
+    assert (data["network"]["org"], data["network"]["reseller"],
+            data["network"]["reseller_handle"]) == (
+        "Offshore Test Reseller Ltd.", "Island Test Brokers Ltd.", "RS-OFFSHORE-RESELLER-TEST")
+    text = hostwatch(db_url, net, tmp_path, "whois", resold.ip)
+    assert text.returncode == 0, text.stderr
+    assert ("reseller block holder: Island Test Brokers Ltd. (RS-OFFSHORE-RESELLER-TEST)"
+            in text.stdout.splitlines())
+    other = hostwatch(db_url, net, tmp_path, "whois", plain.ip)
+    assert "Dutch Test Hosting B.V." in other.stdout
+    assert "reseller block holder" not in other.stdout
+    data = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", plain.ip).stdout)
+    assert (data["network"]["reseller"], data["network"]["reseller_handle"]) == (None, None)
+
+
 def test_server_location_is_frozen_per_check(db_url, net, tmp_path):
     """A later database places the block elsewhere: new checks get its answer,
     checks attributed before keep the old one and its build time."""

@@ -8,6 +8,7 @@ RDAP client talks to a real HTTP server on 127.0.0.1 started here.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gzip
 import json
 import socket
@@ -247,6 +248,59 @@ def test_real_rdap_answer_parses_to_the_holder(ip: str) -> None:
     expected = RDAP_EXPECTED[ip]
     assert {key: getattr(info, key) for key in expected} == expected
     assert info.source == "rdap"
+
+
+@pytest.mark.parametrize("ip", sorted(RDAP_EXPECTED))
+def test_an_answer_without_a_reseller_entity_names_no_reseller(ip: str) -> None:
+    info = parse_rdap(REAL_RDAP[ip]["response"])
+    assert (info.reseller, info.reseller_handle) == (None, None)
+
+
+def _reseller(handle: str, name: str | None, kind: str = "org") -> dict[str, Any]:
+    card: list[list[Any]] = [["version", {}, "text", "4.0"], ["kind", {}, "text", kind]]
+    if name is not None:
+        card.insert(1, ["fn", {}, "text", name])
+    return {"objectClassName": "entity", "handle": handle, "roles": ["reseller"],
+            "vcardArray": ["vcard", card]}
+
+
+def _arin_with(*resellers: dict[str, Any], nested: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """The real ARIN answer for 74.125.225.229 (Google) with reseller
+    entities ADDED: none of the real answers names one."""
+    raw = copy.deepcopy(REAL_RDAP["74.125.225.229"]["response"])
+    raw["entities"].extend(resellers)
+    if nested is not None:  # inside the holder's entity (GOGL)
+        raw["entities"][0].setdefault("entities", []).append(nested)
+    return raw
+
+
+def test_a_reseller_entity_names_the_reseller_block_holder_beside_the_holder() -> None:
+    info = parse_rdap(_arin_with(_reseller("RSL-1-TEST", "Example Reseller LLC")))
+    assert (info.reseller, info.reseller_handle) == ("Example Reseller LLC", "RSL-1-TEST")
+    # The holder stays the registrant, the abuse contact the nested POC.
+    assert (info.org, info.org_handle, info.abuse_email) == (
+        "Google Inc.", "GOGL", "arin-contact@google.com")
+
+
+def test_the_reseller_is_the_networks_own_named_org_entity() -> None:
+    person = _reseller("P-RSL-TEST", "Some Reseller Person", kind="individual")
+    org = _reseller("ORG-RSL-TEST", "Reseller Org Ltd.")
+    # An org before a person, whatever the order.
+    assert parse_rdap(_arin_with(person, org)).reseller == "Reseller Org Ltd."
+    # The network's own before one nested in the holder's entity (the
+    # holder's reseller, not the network's), even a person before a nested org.
+    nested = _reseller("ORG-NESTED-TEST", "Nested Reseller Ltd.")
+    assert parse_rdap(_arin_with(person, nested=nested)).reseller == "Some Reseller Person"
+    assert parse_rdap(_arin_with(nested=nested)).reseller == "Nested Reseller Ltd."
+    # A name that merely repeats the handle is no name: a named one is
+    # preferred, and alone it leaves only the handle.
+    bare = _reseller("ORG-RS9-ARIN", "ORG-RS9-ARIN")
+    assert parse_rdap(_arin_with(bare, org)).reseller_handle == "ORG-RSL-TEST"
+    alone = parse_rdap(_arin_with(bare))
+    assert (alone.reseller, alone.reseller_handle) == (None, "ORG-RS9-ARIN")
+    no_card = parse_rdap(_arin_with(_reseller("RS-NOCARD-TEST", None)))
+    assert (no_card.reseller, no_card.reseller_handle) == (None, "RS-NOCARD-TEST")
 
 
 def _ripe_style(abuse_nested: bool = True) -> dict[str, Any]:

@@ -118,7 +118,8 @@ def test_a_foreign_hoster_with_a_server_in_nl_is_flagged(original):
 
 def test_attributions_csv_has_the_server_location_of_every_check(original):
     rows = read_csv(original.workdir / "nl-atkm" / "attributions.csv")
-    assert list(rows[0])[-3:] == list(ATTRIBUTION_LOCATION_COLUMNS)
+    # After the columns of older packs; the reseller column (#14) came after them.
+    assert list(rows[0])[-4:] == [*ATTRIBUTION_LOCATION_COLUMNS, "rdap_reseller"]
     a1 = [row for row in rows if row["case_id"] == str(original.ids["A1"])]
     assert {(row["server_country"], row["server_country_source"], row["geoip_built_at"])
             for row in a1} == {("DE", "geoip", "2026-01-20T06:00:00Z")}
