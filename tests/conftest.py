@@ -24,6 +24,12 @@ PG_URL = os.environ.get(
     "HOSTWATCH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REQUIRE_SERVICES = os.environ.get("HOSTWATCH_REQUIRE_SERVICES") == "1"
+# The tests state every setting they use: a developer's own HOSTWATCH_OFFLINE=1,
+# HOSTWATCH_DB or HOSTWATCH_GEOIP_DB (set in the shell for every run by hand)
+# must not change what a test checks, in this process or a child.
+for _name in [name for name in os.environ if name.startswith("HOSTWATCH_")]:
+    if _name not in ("HOSTWATCH_TEST_PG", "HOSTWATCH_REQUIRE_SERVICES"):
+        del os.environ[_name]
 
 # Property tests (tests/*_properties.py): a bounded number of examples, no
 # per-example time limit (a busy machine is not a failure), and in CI the same
