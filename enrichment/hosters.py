@@ -19,6 +19,7 @@ from typing import Any
 
 from enrichment import EnrichmentError
 from kernel.cdn import CdnDetection
+from kernel.countries import country_code
 
 __all__ = [
     "CDN_OPERATORS",
@@ -275,14 +276,12 @@ class HosterRegistry:
         return None
 
 
-# Codes registries use that name no country: unknown (ZZ), the EU as a whole
-# (EU), Asia-Pacific (AP). They fall through to the next source.
-_NO_COUNTRY = frozenset({"ZZ", "EU", "AP", "XX"})
-
-
+# Codes registries use that name no country (unknown ZZ, the EU as a whole,
+# Asia-Pacific AP) fall through to the next source.
 def _country(value: str | None) -> str | None:
-    value = (value or "").strip().upper()
-    return value if _COUNTRY.match(value) and value not in _NO_COUNTRY else None
+    """A country of establishment read from RDAP or the AS names: the one rule
+    of kernel/countries.py (regions and "unknown" codes name no country)."""
+    return country_code(value)
 
 
 def _cdn_fronted(cdn_name: str, cdn_source: str, operator: Hoster | None) -> HosterDecision:

@@ -1,9 +1,11 @@
 """Jurisdiction of a hoster of record: NL, another EU member state, outside the EU.
 
 Decided by the country of establishment of the hoster of record only. Where
-the servers stand (the network's registration) is reported beside it, never
-instead: a US company's Amsterdam data centre is not Dutch-hosted, and a case
-behind a CDN has no hoster of record, so its jurisdiction is unknown.
+the servers stand (enrichment/geo.py) is reported beside it, never instead:
+a US company's Amsterdam data centre is not established in NL (though
+hotline statistics count its cases as hosted in NL), and a case behind a CDN
+has no hoster of record, so its jurisdiction is unknown. Country codes are
+read by the one rule of kernel/countries.py.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from kernel.countries import country_code
 
 if TYPE_CHECKING:
     from enrichment.hosters import HosterDecision
@@ -22,15 +26,6 @@ EU_MEMBER_STATES: frozenset[str] = frozenset({
     "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU",
     "IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
 })
-
-# EU institutions write Greece "EL" and some sources the United Kingdom "UK";
-# both are ISO-reserved, never another country.
-_ALIASES = {"EL": "GR", "UK": "GB"}
-
-
-def _user_assigned(code: str) -> bool:
-    """ISO's private-use codes (AA, QM-QZ, XA-XZ, ZZ): RIRs use ZZ for "unknown"."""
-    return code in ("AA", "ZZ") or code[0] == "X" or (code[0] == "Q" and code[1] >= "M")
 
 
 class Area(StrEnum):
@@ -61,19 +56,19 @@ class Jurisdiction:
 def jurisdiction(country: str | None) -> Jurisdiction:
     """The jurisdiction of a country of establishment (ISO 3166-1 alpha-2).
 
-    "EL" is read as Greece (GR) and "UK" as GB. "EU" (used by RIRs for an
-    EU-wide registration) is the EU with no member state. Anything that is not
-    a two-letter code, or is a private-use code such as "ZZ", is unknown.
-    Non-EU EEA states (NO, IS, LI) are non-EU.
+    "EU" (used by RIRs for an EU-wide registration) is the EU with no member
+    state. Otherwise the code is read by `kernel.countries.country_code`
+    ("EL" is Greece, "UK" is GB, Kosovo's XK a non-EU country); a code of no
+    single country ("ZZ", "AP", other private-use codes) or anything that is
+    not a two-letter code is unknown. Non-EU EEA states (NO, IS, LI) are non-EU.
     """
-    code = (country or "").strip().upper()
-    code = _ALIASES.get(code, code)
-    if len(code) != 2 or not code.isascii() or not code.isalpha() or _user_assigned(code):
+    if (country or "").strip().upper() == "EU":
+        return Jurisdiction(Area.EU, None)
+    code = country_code(country)
+    if code is None:
         return Jurisdiction(Area.UNKNOWN, None)
     if code == "NL":
         return Jurisdiction(Area.NL, code)
-    if code == "EU":
-        return Jurisdiction(Area.EU, None)
     if code in EU_MEMBER_STATES:
         return Jurisdiction(Area.EU, code)
     return Jurisdiction(Area.NON_EU, code)

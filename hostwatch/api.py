@@ -47,6 +47,7 @@ from kernel.errors import CrawlError, InvalidArgument, ReportError, StoreError
 from kernel.model import CaseState, Category, RunHealth
 from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import Refusal, UrlError
+from reports.location import server_location_of
 from reports.xarf import Party, XarfError
 from store import CrawlRun, Store, queries
 from store.imports import ImportResult
@@ -665,6 +666,7 @@ def render_hoster_report(report: HosterReport, fmt: str = "html") -> str:
 def case_as_dict(row: CaseRow) -> dict[str, Any]:
     """One case of `Hostwatch.cases` as the JSON object `hostwatch cases --json` prints."""
     case, who, hoster_key = row
+    located = server_location_of(who.cdn, who.server_country) if who else None
     return {
         "id": case.external_id, "source": case.source, "url": case.url,
         "category": case.category, "state": case.state,
@@ -685,10 +687,13 @@ def case_as_dict(row: CaseRow) -> dict[str, Any]:
         "ip": who.ip if who else None,
         "cdn": who.cdn if who else None,
         # Where the server stood (hotline statistics' "hosted in NL"), beside
-        # the network operator and the legal entity above (ATKM's reach).
-        "server_country": who.server_country if who else None,
-        "server_country_source": who.server_country_source if who else None,
-        "geoip_built_at": _iso(who.geoip_built_at) if who else None,
+        # the network operator and the legal entity above (ATKM's reach). A
+        # CDN's answering edge is no server location (reports/location.py):
+        # its country is given apart, as the report and the packs treat it.
+        "server_country": located,
+        "server_country_source": who.server_country_source if who and located else None,
+        "geoip_built_at": _iso(who.geoip_built_at) if who and located else None,
+        "cdn_edge_country": who.server_country if who and who.cdn else None,
         "as_name": who.as_name if who else None,
         "as_country": who.as_country if who else None,
         "rdap_org": who.rdap_org if who else None,

@@ -357,7 +357,7 @@ def _summarise(store: Store, echo: Callable[[str], None]) -> None:
         stood = ("unknown" if located is None else "server in NL" if located == "NL"
                  else "server abroad")
         by_server.setdefault(stood, Counter())[state] += 1
-        flag = location_flag(place, server)
+        flag = location_flag(place, located)
         if flag is not None:
             crossed[flag][host] += 1
     habits = {h.name: h.habit for h in HOSTERS}

@@ -42,7 +42,7 @@ from kernel.deadlines import Judgement, Outcome
 from kernel.model import PdqSource, RunHealth, Verdict, VerdictGroup
 from reports.csvsafe import csv_text, rfc3339
 from reports.evidence_data import CaseLocation, EvidenceData, Findings, Judged
-from reports.location import FLAG_TEXT, LocationFlag
+from reports.location import FLAG_TEXT, LocationFlag, server_location_of
 from reports.perceptual import counts_text, rule_text
 from reports.takedown import Clock, Duration
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, HosterAlias, Notice
@@ -323,10 +323,12 @@ def _establishment(hoster: Hoster) -> str:
     if not country:
         return "of unknown establishment (no country of establishment is known)"
     if country == "NL":
-        return "established in the Netherlands (NL): Dutch-hosted"
+        return ("established in the Netherlands (NL): Dutch-hosted by establishment, "
+                "within ATKM's reach")
     if country in EU_MEMBER_STATES:
-        return f"established in another EU member state ({country}): not Dutch-hosted"
-    return f"established outside the EU ({country}): not Dutch-hosted"
+        return (f"established in another EU member state ({country}): not Dutch-hosted by "
+                "establishment")
+    return f"established outside the EU ({country}): not Dutch-hosted by establishment"
 
 
 def jurisdiction_md(data: EvidenceData) -> str:
@@ -337,13 +339,15 @@ def jurisdiction_md(data: EvidenceData) -> str:
              "(registry = hostwatch's registry of hosting companies; rdap = the "
              "registrant the regional internet registry names; asn_names = the name "
              "and country of the network's autonomous system).", "",
-             "A case is *Dutch-hosted* when the company that hosts it (the hoster of "
-             "record) is established in the Netherlands. Where its servers or address "
-             "blocks are registered is reported beside it, never instead of it: a US "
-             "company's Amsterdam address block is not Dutch-hosted. Where the server "
-             "stood (server location, below and in cases.csv) is what hotline "
-             "statistics count as hosted in the Netherlands; atkm.md flags the cases "
-             "where the two part.", "",
+             "\"Dutch-hosted\" has two meanings. *By establishment* (this pack's "
+             "jurisdiction, ATKM's reach, the DSA's supervision): the company that "
+             "hosts the case (the hoster of record) is established in the Netherlands. "
+             "*By server location* (what hotline statistics count as hosted in the "
+             "Netherlands): the server stood there. A US company's Amsterdam data "
+             "centre is Dutch-hosted by server location, not by establishment; where an "
+             "address block is registered decides neither. The server location of each "
+             "case is below and in cases.csv; atkm.md flags the cases where the two "
+             "meanings part.", "",
              "## How each case was attributed", "",
              "Each case belongs to the hoster of its *attribution of record*: the "
              "attribution of its newest check that reached an address (by check "
@@ -368,7 +372,7 @@ def jurisdiction_md(data: EvidenceData) -> str:
         sources = json.loads(sources_json)
         ids = ", ".join(str(c.id) for c in cases[:20]) + (", ..." if len(cases) > 20 else "")
         lines += [f"### {len(cases)} case(s): {ids}", "",
-                  f"- jurisdiction: **{_md(juris)}** (Dutch-hosted: "
+                  f"- jurisdiction: **{_md(juris)}** (Dutch-hosted by establishment: "
                   f"{'yes' if dutch else 'no'}); decided by: "
                   f"{_md(sources.get('jurisdiction', 'not recorded'))}",
                   f"- hoster's country of establishment: {_md(country)} (source: "
@@ -384,8 +388,13 @@ def jurisdiction_md(data: EvidenceData) -> str:
             lines.append(f"- reseller block holder (RDAP): {_md(reseller)}, the third party "
                          "through which the address block was registered (source: "
                          f"{_md(sources.get('rdap_reseller', 'not recorded'))})")
-        lines.append("- server location: " + _server_text(CaseLocation(
-            server, server_source, built, country, None)))
+        if cdn and server:  # reports/location.py: an edge is no server location
+            lines.append(f"- server location: unknown: served through the CDN {_md(cdn)}, "
+                         f"whose answering edge ({_md(server)}) is not where the material "
+                         "is hosted")
+        else:
+            lines.append("- server location: " + _server_text(CaseLocation(
+                server_location_of(cdn, server), server_source, built, country, None)))
         if org_country and net_country and org_country != net_country:
             lines.append(f"- the address block is registered in {_md(net_country)} but its "
                          f"holder is established in {_md(org_country)}: the holder's "
@@ -615,12 +624,13 @@ def method_md(data: EvidenceData, found: Findings) -> str:
         "Beside the hoster's country of establishment, each check's attribution "
         "records the country where the serving address is located (server_country): "
         "from an IP geolocation database in the MaxMind DB format (source geoip, with "
-        "the database's build time, geoip_built_at), or, without one, the country the "
-        "regional internet registry records for the address block (source rdap); "
-        "never a guess. It is recorded with each check and not rewritten by a later "
-        "database. Hotline statistics count a case as hosted in the Netherlands by "
-        "where the server stood; ATKM's reach follows where the hoster is "
-        "established.", "",
+        "the database's build time, geoip_built_at), or, without one or for an "
+        "address it does not know, the country the regional internet registry's "
+        "network object states for the address block (source rdap; never the "
+        "holder's postal address); never a guess. It is recorded with each check "
+        "and not rewritten by a later database. Hotline statistics count a case as "
+        "hosted in the Netherlands by where the server stood; ATKM's reach follows "
+        "where the hoster is established.", "",
         "## Integrity", "",
         "Checks are never changed or deleted. Each check's record_hash is the SHA-256 "
         "of its fields and of the previous check's record_hash (prev_hash), so the "
@@ -902,8 +912,9 @@ def _location_lines(data: EvidenceData, found: Findings) -> list[str]:
         lines.append(f"- `{flag.value}`: {FLAG_TEXT[flag]}. Cases: {listed}.")
     lines += ["", "A case whose server location or establishment is unknown is not "
               "flagged. Where the server stood comes from the geolocation database "
-              "(HOSTWATCH_GEOIP_DB, with its build date) or, without one, from the "
-              "country the regional internet registry records for the network (RDAP), "
+              "(HOSTWATCH_GEOIP_DB, with its build date) or, without one or for an "
+              "address it does not know, from the country the regional internet "
+              "registry's network object states (RDAP), "
               "which is where the block is registered and usually, not always, where "
               "it is used.", ""]
     return lines
@@ -923,7 +934,8 @@ def readme_md(data: EvidenceData, names: Sequence[str]) -> str:
         "orders.csv": "removal orders, their regime, deadline and outcome",
         "figures.json": "time to removal per clock, per case, deadline judgements",
         "hoster.json": "the hoster: legal name, country, networks, DSA role, abuse contact",
-        "jurisdiction.md": "why this hoster is (not) Dutch-hosted",
+        "jurisdiction.md": "why this hoster is (not) Dutch-hosted by establishment, and "
+                           "where its servers stood",
         "method.md": "how hostwatch checks, counts and judges; no material is stored",
         "dsa.md": "the DSA points for ACM", "dsa.json": "the DSA points, as data",
         "atkm.md": ("removal orders and their deadline outcomes for ATKM; where each "

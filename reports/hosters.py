@@ -87,7 +87,7 @@ class Section(StrEnum):
 
 
 _TITLES = {
-    Section.DUTCH: "Dutch-hosted",
+    Section.DUTCH: "Dutch-hosted (hoster established in NL)",
     Section.EU: "Foreign: other EU member states",
     Section.NON_EU: "Foreign: outside the EU",
     Section.CDN: "CDN-fronted (origin hoster unknown)",
@@ -166,7 +166,8 @@ METHOD: dict[str, str] = {
     "server_location": "'Dutch-hosted' has two meanings, and the report gives both. "
                        "Establishment (totals dutch / foreign, the sections): where the "
                        "hoster of record is established, from the hostwatch registry, else "
-                       "the RDAP registrant's country. This is the split comparable with "
+                       "the RDAP registrant's country, else the country of its autonomous "
+                       "system (the AS names file). This is the split comparable with "
                        "ATKM's reach: ATKM can order hosting providers established in the "
                        "Netherlands, and DSA supervision follows establishment, so a Dutch "
                        "company's servers abroad count as Dutch. Server location (totals "
@@ -177,8 +178,10 @@ METHOD: dict[str, str] = {
                        "the material is hosted), from an IP geolocation database in "
                        "the MaxMind DB format (HOSTWATCH_GEOIP_DB: GeoLite2-Country, DB-IP "
                        "Lite or IPinfo Lite; source 'geoip', with the database's build "
-                       "date), else the RDAP network's country (source 'rdap': where the "
-                       "block is registered, usually but not always where it is used); "
+                       "date); without a database, or for an address the database does not "
+                       "know, the country the RDAP network object itself states (source "
+                       "'rdap': where the block is registered, usually but not always where "
+                       "it is used; never the holder's postal address); "
                        "never a guess: without either, or before an attribution recorded "
                        "it, the location is unknown. It is frozen per check: a later "
                        "database does not rewrite old checks. This is the split comparable "
@@ -643,7 +646,9 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     groups: dict[tuple[Any, ...], _Acc] = defaultdict(_Acc)
     built_at: list[datetime] = []  # the geolocation databases' build times
     for row in sql.counts():
-        built_at += [when for when in (row.geoip_first, row.geoip_last) if when is not None]
+        if Section(row[2]) is not Section.CDN:  # an edge's location is not counted
+            built_at += [when for when in (row.geoip_first, row.geoip_last)
+                         if when is not None]
         acc = groups[tuple(row[:5])]
         acc.cases, acc.online, acc.removed = row.cases, row.online or 0, row.removed or 0
         acc.unchecked, acc.reappearances = row.unchecked or 0, row.reappearances or 0

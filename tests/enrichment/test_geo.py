@@ -188,6 +188,7 @@ def test_the_attributor_refuses_a_bad_database_by_name(net, tmp_path):
 
 @pytest.mark.parametrize(("raw", "stored"), [
     ("nl", "NL"), (" de ", "DE"), ("XK", "XK"), ("EU", None), ("AP", None), ("ZZ", None),
+    ("UK", "GB"), ("el", "GR"),  # one country, one code: as its establishment is read
     ("XX", None), ("QZ", None), ("N1", None), ("NLD", None), ("", None), (None, None),
 ])
 def test_only_codes_of_one_country_are_stored(raw, stored):

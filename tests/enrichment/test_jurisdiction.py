@@ -23,6 +23,9 @@ REGISTRY = HosterRegistry.load()
     (None, Area.UNKNOWN, None, "unknown"),
     ("", Area.UNKNOWN, None, "unknown"),
     ("ZZ", Area.UNKNOWN, None, "unknown"),
+    ("AP", Area.UNKNOWN, None, "unknown"),
+    ("XK", Area.NON_EU, "XK", "non-EU"),  # Kosovo: the same rule as a server location
+    ("XA", Area.UNKNOWN, None, "unknown"),
     ("Netherlands", Area.UNKNOWN, None, "unknown"),
 ])
 def test_jurisdiction_of_a_country(country, area, code, shown):

@@ -228,7 +228,7 @@ def test_hoster_jurisdiction_and_method(pack):
             hoster["abuse_contact"], hoster["source"]) == (
         DUTCH, "NL", [64501], "hosting", "abuse@dutchhost.test", "registry")
     jurisdiction = (pack / "jurisdiction.md").read_text()
-    assert "established in the Netherlands (NL): Dutch-hosted" in jurisdiction
+    assert "established in the Netherlands (NL): Dutch-hosted by establishment" in jurisdiction
     assert "jurisdiction: **NL**" in jurisdiction
     assert "registry:asn" in jurisdiction
     assert "CDN caveat" in jurisdiction

@@ -298,8 +298,11 @@ def test_the_method_defines_both_meanings_and_their_sources(built):
     text = built.method["server_location"]
     for words in ("Establishment", "established in the Netherlands", "Server location",
                   "server stands there", "HOSTWATCH_GEOIP_DB", "MaxMind DB", "'geoip'",
-                  "'rdap'", "RDAP network's country", "never a guess", "hotline statistics",
-                  "ATKM's reach", "frozen per check"):
+                  "'rdap'", "the country the RDAP network object itself states",
+                  "for an address the database does not know",
+                  "never the holder's postal address", "else the country of its autonomous "
+                  "system", "never a guess", "hotline statistics", "ATKM's reach",
+                  "frozen per check"):
         assert words in text, words
     # The hotline comparison goes with the server split, ATKM with establishment.
     assert text.index("server_nl") < text.index("comparable with hotline statistics")
@@ -385,9 +388,16 @@ def test_a_cdn_edge_is_no_server_location(store):
                          [(2, ONLINE), (26, ONLINE)])
         attribution = session.get(Attribution, case.attribution_id)
         attribution.cdn, attribution.hoster_id, attribution.hoster = "TestCDN", None, None
+        attribution.geoip_built_at = BUILT + timedelta(days=90)  # a later database
+        _add_case(session, "N1", {"nl": hoster}, "nl", "DE", [(2, ONLINE)])
     with store.session() as session:
         report = hoster_report(session, now=LATER)
     totals = report.totals
     assert (totals["cdn"].cases, totals["server_unknown"].cases,
-            totals["server_abroad"].cases, totals["server_nl"].cases) == (1, 1, 0, 0)
-    assert [line.server_countries for line in report.hosters] == [{}]
+            totals["server_abroad"].cases, totals["server_nl"].cases) == (1, 1, 1, 0)
+    assert [line.server_countries for line in report.hosters] == [{"DE": 1}, {}]
+    # The method names the database build of the located case only, not the
+    # later one that located the CDN's edge.
+    assert report.method["server_location"].endswith(
+        "Server locations of these cases: 1 from the geolocation database, built "
+        "2026-02-24, 1 unknown.")
