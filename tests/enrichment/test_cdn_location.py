@@ -28,7 +28,7 @@ def test_a_cdn_fronted_case_has_no_server_country_but_its_edge_country(db_url, n
     assert result.returncode == 0, result.stderr
     cases = cases_json(db_url, net, tmp_path)
     edge = cases[urls["cdn"]]
-    assert edge["cdn"] == "TestCDN"
+    assert edge["cdn"] == "TestCDN Inc."
     assert (edge["server_country"], edge["server_country_source"], edge["geoip_built_at"],
             edge["cdn_edge_country"]) == (None, None, None, "US")
     origin = cases[urls["direct"]]

@@ -269,35 +269,37 @@ def test_a_pack_written_before_the_location_figures_still_verifies(built):
     assert result.exit_code == 0, result.output
 
 
-def _attribution(**given: object) -> object:
-    from types import SimpleNamespace
 
+def _attribution(**given: object) -> Attribution:
     fields = dict(id=1, jurisdiction="unknown", dutch=False, hoster_country=None, asn=64510,
                   as_name="TESTCDN", as_country="US", network_name="TESTCDN-NET",
                   rdap_org="Test CDN Inc.", rdap_org_country="US", rdap_country="US",
                   cdn=None, sources={}, server_country=None, server_country_source=None,
                   geoip_built_at=None, rdap_reseller=None)
     fields.update(given)
-    return SimpleNamespace(**fields)
+    return Attribution(**fields)
 
 
 def test_jurisdiction_md_gives_no_server_location_for_a_cdn_edge():
     """The pack's jurisdiction.md agrees with its cases.csv: the edge a CDN
     answered from is not where the server stood; an origin's location is."""
-    from types import SimpleNamespace
-
+    from kernel.state import Debounce
+    from reports.evidence_data import Audience, EvidenceData
     from reports.evidence_docs import jurisdiction_md
+    from store.models import Case, Hoster
 
-    hoster = SimpleNamespace(legal_name="Test Hoster B.V.", key="test-hoster", source="registry",
-                             country="NL")
+    hoster = Hoster(id=1, legal_name="Test Hoster B.V.", key="test-hoster",
+                    source="registry", country="NL")
     edge = _attribution(id=1, cdn="TestCDN", server_country="NL",
                         server_country_source="geoip", geoip_built_at=BUILT_AT)
     origin = _attribution(id=2, jurisdiction="NL", dutch=True, hoster_country="NL",
                           server_country="DE", server_country_source="geoip",
                           geoip_built_at=BUILT_AT)
-    data = SimpleNamespace(hoster=hoster, attributions=[edge, origin],
-                           cases=[SimpleNamespace(id=10, attribution_id=1),
-                                  SimpleNamespace(id=11, attribution_id=2)])
+    data = EvidenceData(
+        hoster=hoster, audience=Audience.ATKM, since=None, until=None,
+        cases=[Case(id=10, attribution_id=1), Case(id=11, attribution_id=2)], checks=[],
+        attributions=[edge, origin], notices=[], orders=[], head_check_id=None,
+        head_hash="0" * 64, store_url="sqlite://", generated_at=BUILT_AT, rules=Debounce())
     text = jurisdiction_md(data)
     assert ("- server location: unknown: served through the CDN TestCDN, whose answering "
             "edge (NL) is not where the material is hosted") in text
