@@ -28,7 +28,10 @@ REQUIRE_SERVICES = os.environ.get("HOSTWATCH_REQUIRE_SERVICES") == "1"
 # HOSTWATCH_DB or HOSTWATCH_GEOIP_DB (set in the shell for every run by hand)
 # must not change what a test checks, in this process or a child.
 for _name in [name for name in os.environ if name.startswith("HOSTWATCH_")]:
-    if _name not in ("HOSTWATCH_TEST_PG", "HOSTWATCH_REQUIRE_SERVICES"):
+    # HOSTWATCH_TEST_NETNS marks the child a netns test runs in (tests/netns.py):
+    # without it the child runs itself again in a new namespace, and so on.
+    if _name not in ("HOSTWATCH_TEST_PG", "HOSTWATCH_REQUIRE_SERVICES",
+                     "HOSTWATCH_TEST_NETNS"):
         del os.environ[_name]
 
 # Property tests (tests/*_properties.py): a bounded number of examples, no
