@@ -104,9 +104,22 @@ class Facts:
     server: ServerLocation = field(default_factory=lambda: ServerLocation(None, None))
     sources: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def reported_server(self) -> ServerLocation:
+        """Where the server stands, as reported: none for a CDN-fronted target,
+        whose address is the CDN's edge (where the CDN answers, not where the
+        material is hosted); the raw fact stays in ``server`` (and in the
+        attribution row). The reports apply the same rule
+        (reports.location.server_location_of)."""
+        return ServerLocation(None, None) if self.cdn is not None else self.server
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``hostwatch whois --json``)."""
+        """JSON-ready form (``hostwatch whois --json``): for a CDN-fronted
+        target ``server_country`` is None and the edge's location is
+        ``cdn_edge_country`` (source ``cdn_edge_country_source``)."""
         decision = self.decision
+        where = self.reported_server
+        edge = self.server if self.cdn is not None else ServerLocation(None, None)
         return {
             "hostname": self.hostname, "ip": self.ip, "ip_source": self.ip_source,
             "cname_chain": self.cname_chain, "zone": self.zone,
@@ -124,10 +137,13 @@ class Facts:
             "jurisdiction": self.jurisdiction,
             "jurisdiction_country": self.jurisdiction_country,
             "dutch": self.dutch,
-            "server_country": self.server.country,
-            "server_country_source": self.server.source.value if self.server.source else None,
-            "geoip_built_at": (self.server.built_at.isoformat().replace("+00:00", "Z")
-                               if self.server.built_at and self.server.country else None),
+            "server_country": where.country,
+            "server_country_source": where.source.value if where.source else None,
+            "geoip_built_at": (where.built_at.isoformat().replace("+00:00", "Z")
+                               if where.built_at and where.country else None),
+            "cdn_edge_country": edge.country,
+            "cdn_edge_country_source": edge.source.value if edge.country and edge.source
+            else None,
             "sources": self.sources,
         }
 
@@ -577,7 +593,8 @@ def attribution_row(facts: Facts, check_id: int, case_id: int, now: datetime,
         "network_handle": facts.network.handle, "rdap_org": facts.network.org,
         "rdap_org_country": facts.network.org_country,
         "rdap_country": facts.network.country, "abuse_email": facts.network.abuse_email,
-        "rdap_reseller": facts.network.reseller,
+        # A reseller RDAP names only by its handle is still named.
+        "rdap_reseller": facts.network.reseller or facts.network.reseller_handle,
         "cdn": facts.cdn.name if facts.cdn else None,
         "cdn_evidence": list(facts.cdn.evidence) if facts.cdn else None,
         "hoster_id": hoster_row_id,

@@ -1,10 +1,10 @@
 """RDAP parsing: an RDAP "ip network" answer (JSON) -> `NetworkInfo`, the address holder.
 
-- `parse_rdap`: the network (prefixes, name, handle, type, country), its
-  holder and the holder's country, the reseller through which the block was
-  registered (where the answer names one), the abuse contact and the registry, from
-  the answer's entities and vCards (RFC 9083, RFC 7095), walked without
-  trusting their shape.
+- `parse_rdap`: the network (prefixes, name, handle, type, its own
+  country), its holder and the holder's address country, the reseller
+  through which the block was registered (where the answer names one), the
+  abuse contact and the registry, from the answer's entities and vCards
+  (RFC 9083, RFC 7095), walked without trusting their shape.
 - `RdapError` / `RdapErrorKind`: how an RDAP lookup gave no usable answer.
 
 Why a module of its own: turning an answer into facts is pure (no I/O, no
@@ -75,7 +75,9 @@ class NetworkInfo:
     handle: str | None  # the network's handle, e.g. "NET-74-125-0-0-1"
     org: str | None  # the holder's name (see `parse_rdap` for the rule)
     org_handle: str | None
-    country: str | None  # the network's country (where the block is registered)
+    # The network object's own ``country`` (where the block is registered);
+    # None when the answer gives none (ARIN's never do): never the holder's.
+    country: str | None
     abuse_email: str | None
     registry: str | None  # arin / ripencc / apnic / lacnic / afrinic, if recognisable
     net_type: str | None = None  # "ASSIGNED PA", "ALLOCATED PORTABLE", ...
@@ -89,8 +91,9 @@ class NetworkInfo:
 
 
 # ARIN's network objects carry no country; ARIN writes the holder's country as
-# a name on the last line of the vCard address label. These are the countries
-# of ARIN's service region; other names stay unknown (the AS country decides).
+# a name on the last line of the vCard address label (read into org_country,
+# the holder's, never the network's). These are the countries of ARIN's
+# service region; other names stay unknown.
 _ARIN_COUNTRIES = {
     "UNITED STATES": "US", "CANADA": "CA", "PUERTO RICO": "PR", "ANGUILLA": "AI",
     "ANTARCTICA": "AQ", "ANTIGUA AND BARBUDA": "AG", "BAHAMAS": "BS", "BARBADOS": "BB",
@@ -140,18 +143,26 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
       holder. No registrant, no org (APNIC answers name only the NIR's and
       technical contacts, which are not the holder).
     - reseller: the entity with role ``reseller`` ("a third party through
-      which the registration was conducted", RFC 9083 section 10.2.4) -- one
-      with a real name before one without, the network's own before nested
-      ones (a reseller named inside another entity is that entity's), kind
-      ``org`` before a person; its real name, and its handle as
-      ``reseller_handle``. None when no entity has the role (no real answer
-      of a regional registry we hold names one; the holder stays the
-      registrant either way).
+      which the registration was conducted", RFC 9083 section 10.2.4) -- the
+      network's own before nested ones, whatever their names (a reseller
+      named inside another entity, the holder's say, is that entity's, not
+      the network's); then one with a name we keep before one without; then
+      kind ``org`` before others. Its real name, and its handle as
+      ``reseller_handle``. Privacy: a reseller of vCard kind ``individual``
+      (a natural person) is never kept by name, only by its handle (and so
+      counts as nameless when choosing). None when no entity has the role
+      (no real answer of a regional registry we hold names one; the holder
+      stays the registrant either way).
     - abuse_email: the first e-mail of the first entity with role ``abuse``;
       None when the answer names no abuse contact.
-    - country: the network's ``country``, else the holder's vCard address
-      (``cc`` parameter, the structured country field if it is a code, or an
-      ARIN-region country name on the label's last line).
+    - country: the network object's own ``country``, and nothing else: None
+      when the answer has none (ARIN's network objects never have one). It
+      stands in for the server's location (`enrichment.geo`), so the
+      holder's postal address is never substituted for it.
+    - org_country: the holder's vCard address (``cc`` parameter, the
+      structured country field if it is a code, or an ARIN-region country
+      name on the label's last line); what the hoster of record's
+      establishment follows.
 
     Raises `RdapError` (kind INVALID) when ``raw`` is no ip network object.
     """
@@ -177,17 +188,16 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
     holder = _holder(entities)
     reseller = _reseller(entities)
     abuse = next((e.emails[0] for e in entities if "abuse" in e.roles and e.emails), None)
-    country = _code(raw.get("country")) or (holder.country if holder else None)
     return NetworkInfo(
         cidr=_cidr(raw.get("cidr0_cidrs"), start, end),
         start_address=start, end_address=end,
         name=_text(raw.get("name")), handle=_text(raw.get("handle")),
         org=holder.real_name if holder else None,
         org_handle=holder.handle if holder else None,
-        country=country, abuse_email=abuse, registry=_registry(raw),
+        country=_code(raw.get("country")), abuse_email=abuse, registry=_registry(raw),
         net_type=_text(raw.get("type")), parent_handle=_text(raw.get("parentHandle")),
         org_country=holder.country if holder else None,
-        reseller=reseller.real_name if reseller else None,
+        reseller=_reseller_name(reseller) if reseller else None,
         reseller_handle=reseller.handle if reseller else None,
     )
 
@@ -300,11 +310,17 @@ def _holder(entities: list[_Entity]) -> _Entity | None:
     return min(candidates, key=lambda e: (e.real_name is None, e.kind != "org", e.depth))
 
 
+def _reseller_name(entity: _Entity) -> str | None:
+    """The name a reseller is kept by: none for a natural person (privacy)."""
+    return None if entity.kind == "individual" else entity.real_name
+
+
 def _reseller(entities: list[_Entity]) -> _Entity | None:
     candidates = [e for e in entities if "reseller" in e.roles]
-    # As `_holder`, but depth before kind: a reseller nested in another entity
-    # (the holder's, say) is that entity's, not the network's own.
-    return min(candidates, key=lambda e: (e.real_name is None, e.depth, e.kind != "org"),
+    # Depth first: a reseller nested in another entity (the holder's, say) is
+    # that entity's, not the network's own, however well it is named.
+    return min(candidates,
+               key=lambda e: (e.depth, _reseller_name(e) is None, e.kind != "org"),
                default=None)
 
 

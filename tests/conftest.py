@@ -27,8 +27,11 @@ REQUIRE_SERVICES = os.environ.get("HOSTWATCH_REQUIRE_SERVICES") == "1"
 # The tests state every setting they use: a developer's own HOSTWATCH_OFFLINE=1,
 # HOSTWATCH_DB or HOSTWATCH_GEOIP_DB (set in the shell for every run by hand)
 # must not change what a test checks, in this process or a child.
+# The tests' own switches stay: HOSTWATCH_TEST_* (HOSTWATCH_TEST_NETNS marks the
+# child a netns test runs in, tests/netns.py: without it the child would run
+# itself again in a new namespace, and so on) and HOSTWATCH_REQUIRE_SERVICES.
 for _name in [name for name in os.environ if name.startswith("HOSTWATCH_")]:
-    if _name not in ("HOSTWATCH_TEST_PG", "HOSTWATCH_REQUIRE_SERVICES"):
+    if not _name.startswith("HOSTWATCH_TEST_") and _name != "HOSTWATCH_REQUIRE_SERVICES":
         del os.environ[_name]
 
 # Property tests (tests/*_properties.py): a bounded number of examples, no

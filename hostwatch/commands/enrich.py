@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -72,8 +72,8 @@ def enrich_command(ctx: click.Context, limit: int | None) -> None:
     HOSTWATCH_OFFLINE=1), a CDN in front, the hoster of record (registry,
     HOSTWATCH_HOSTERS) and its jurisdiction, and where the server stands
     (HOSTWATCH_GEOIP_DB, else the RDAP network's country, marked rdap; exit
-    status 1 when the database is missing or damaged). Batched and
-    idempotent (a check's attribution is never redone): run it
+    status 1 when the database is missing, damaged or holds no countries).
+    Batched and idempotent (a check's attribution is never redone): run it
     again and only new checks are attributed. With HOSTWATCH_OFFLINE=1
     nothing is asked outside (no RDAP, no DNS). Exit status 3 when a crawl
     or another enrichment holds the lock.
@@ -95,8 +95,11 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     Uses the same sources as `hostwatch enrich` (and its RDAP cache in the
     store), the server's country included (HOSTWATCH_GEOIP_DB); a line
     "reseller block holder" when RDAP names the reseller through which the
-    address block was registered. With a URL
-    or name, the first address DNS gives is attributed
+    address block was registered. A CDN-fronted target has no server
+    location: its address is the CDN's edge (whose location --json gives as
+    cdn_edge_country). Text the servers supplied (RDAP names, DNS names)
+    is printed with control characters escaped (--json: JSON escapes). With
+    a URL or name, the first address DNS gives is attributed
     (with HOSTWATCH_OFFLINE=1 no DNS is asked: give an address). Exit
     status 1 when there is no address to attribute.
 
@@ -113,32 +116,61 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     data = facts.as_dict()
     if as_json:
-        click.echo(json.dumps(data, sort_keys=True))
+        click.echo(json.dumps(data, sort_keys=True))  # escapes control characters
         return
-    # Where the server stands, on one line: "NL (geoip, built 2026-11-28)".
+    for line in whois_lines(data):
+        click.echo(line)
+    if facts.ip is None:
+        click.echo(f"hostwatch: no address for {target}", err=True)
+        ctx.exit(1)
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal: every character that is not printable
+    (C0 and C1 controls such as ESC, DEL, line breaks, bidi overrides and
+    other format characters) written as an escape (``\\x1b``), so text a
+    server chose cannot move the cursor, clear the screen or retitle the
+    window."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def whois_lines(data: dict[str, Any]) -> list[str]:
+    """The plain `hostwatch whois` output of ``Facts.as_dict()``: one line a
+    field; every value escaped with `printable` (RDAP servers, DNS and the
+    crawled server supply most of them)."""
+    data = dict(data)
+    # Where the server stands, on one line: "NL (geoip, database built
+    # 2026-11-28)"; none for a CDN-fronted target, whose edge stands where
+    # the CDN answers, not where the material is hosted.
     source = data.pop("server_country_source")
     built = data.pop("geoip_built_at")
+    edge, edge_source = data.pop("cdn_edge_country"), data.pop("cdn_edge_country_source")
     if data["server_country"] is not None:
         data["server_country"] = (f"{data['server_country']} ({source}"
                                   + (f", database built {built[:10]})" if built else ")"))
+    elif data["cdn"] is not None:
+        where = f"; its edge is in {edge} ({edge_source})" if edge else ""
+        data["server_country"] = f"none (served through CDN {data['cdn']}{where})"
     # The reseller through which the block was registered gets a line of its
     # own below the network, only when RDAP names one.
-    network = data["network"]
+    network = dict(data["network"])
+    data["network"] = network
     reseller, reseller_handle = network.pop("reseller"), network.pop("reseller_handle")
     width = max(len(k) for k in data)
+    lines = []
     for key, value in data.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
         elif isinstance(value, list):
             value = ", ".join(str(v) for v in value)
-        click.echo(f"{key:<{width}}  {'' if value is None else value}")
+        lines.append(f"{key:<{width}}  {'' if value is None else printable(str(value))}")
         if key == "network" and (reseller or reseller_handle):
             named = reseller or reseller_handle
             handle = f" ({reseller_handle})" if reseller and reseller_handle else ""
-            click.echo(f"reseller block holder: {named}{handle}")
-    if facts.ip is None:
-        click.echo(f"hostwatch: no address for {target}", err=True)
-        ctx.exit(1)
+            lines.append(f"reseller block holder: {printable(named + handle)}")
+    return lines
 
 
 COMMANDS = [enrich_command, whois]

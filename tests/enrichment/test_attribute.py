@@ -423,3 +423,73 @@ def test_a_bad_geoip_database_stops_enrich_and_whois_naming_the_file(net, tmp_pa
         assert session.scalar(select(func.count()).select_from(Attribution)) == 0
         assert session.scalar(select(func.count()).select_from(CrawlRun)) == 1
     store.dispose()
+
+
+# -- review of #14: reseller handles, CDN edges, server-supplied text ----------------
+
+
+def test_a_reseller_named_only_by_its_handle_is_kept_in_the_attribution():
+    from enrichment.attribute import Facts, NetworkFacts, attribution_row
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    for reseller, handle, kept in [(None, "RS-ONLY-TEST", "RS-ONLY-TEST"),
+                                   ("Broker Ltd.", "RS-1-TEST", "Broker Ltd."),
+                                   (None, None, None)]:
+        facts = Facts(hostname=None, ip="192.0.2.1", ip_source="given",
+                      network=NetworkFacts(1, "ok", org="Holder B.V.", reseller=reseller,
+                                           reseller_handle=handle))
+        assert attribution_row(facts, 1, 1, now, None)["rdap_reseller"] == kept
+
+
+def test_whois_gives_a_cdn_fronted_address_no_server_location(db_url, net, tmp_path):
+    """The CDN's edge stands where the CDN answers, not where the material is
+    hosted: whois reports no server country, and the edge's apart."""
+    edge = _serve(net.add_cdn_site("fronted.test"))
+    geoip = str(net.geoip_path)
+    data = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", edge.ip,
+                                HOSTWATCH_GEOIP_DB=geoip).stdout)
+    assert data["cdn"] == "TestCDN Inc."
+    assert (data["server_country"], data["server_country_source"], data["geoip_built_at"]) == (
+        None, None, None)
+    assert (data["cdn_edge_country"], data["cdn_edge_country_source"]) == ("US", "geoip")
+    text = hostwatch(db_url, net, tmp_path, "whois", edge.ip, HOSTWATCH_GEOIP_DB=geoip)
+    assert text.returncode == 0, text.stderr
+    line = next(x for x in text.stdout.splitlines() if x.startswith("server_country "))
+    assert line.split(None, 1)[1] == (
+        "none (served through CDN TestCDN Inc.; its edge is in US (geoip))")
+    assert "cdn_edge_country" not in text.stdout
+    # Without a database: the RDAP country is the edge's as well, never the server's.
+    plain = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", edge.ip).stdout)
+    assert (plain["server_country"], plain["cdn_edge_country"],
+            plain["cdn_edge_country_source"]) == (None, "US", "rdap")
+    # A host that is not CDN-fronted keeps its server country and no edge.
+    host = _serve(net.add_host("direct.test", network=64503))
+    direct = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", host.ip,
+                                  HOSTWATCH_GEOIP_DB=geoip).stdout)
+    assert (direct["server_country"], direct["cdn_edge_country"]) == ("DE", None)
+
+
+def test_plain_whois_escapes_control_characters_a_server_sent(db_url, net, tmp_path):
+    """A hostile RDAP server's text (org, reseller, network name) cannot
+    clear the screen or retitle the terminal of whoever runs whois."""
+    net.add_network(64590, "HOSTILE-NET Hostile B.V.", "NL", "Evil\x1b[2J Hosting\x07 B.V.",
+                    "abuse@hostile.test", rdap_name="HOSTILE\x1b]0;pwned",
+                    reseller="Broker\x9b31m\u202e Ltd.")
+    host = _serve(net.add_host("hostile.test", network=64590))
+    text = hostwatch(db_url, net, tmp_path, "whois", host.ip)
+    assert text.returncode == 0, text.stderr
+    assert not any(ch in text.stdout for ch in "\x1b\x07\x9b\u202e")
+    assert "Evil\\x1b[2J Hosting\\x07 B.V." in text.stdout
+    assert "reseller block holder: Broker\\x9b31m\\u202e Ltd." in text.stdout
+    # --json keeps the text as sent, escaped by JSON.
+    data = json.loads(hostwatch(db_url, net, tmp_path, "whois", "--json", host.ip).stdout)
+    assert data["network"]["org"] == "Evil\x1b[2J Hosting\x07 B.V."
+
+
+def test_the_whois_formatting_escapes_every_control_character():
+    from hostwatch.commands.enrich import printable
+
+    assert printable("Plain B.V. — Ünïcode") == "Plain B.V. — Ünïcode"
+    assert printable("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert printable("x\x00\ty\nz\x7f\x85\x9b") == "x\\x00\\ty\\nz\\x7f\\x85\\x9b"
+    assert printable("\u202egnp.exe") == "\\u202egnp.exe"

@@ -201,3 +201,71 @@ def test_only_codes_of_one_country_are_stored(raw, stored):
 def test_a_folder_or_an_unreadable_file_is_named(tmp_path):
     with pytest.raises(GeoDbError, match=rf"HOSTWATCH_GEOIP_DB='{tmp_path}': not a file"):
         GeoDb(tmp_path)
+
+
+# -- review of #14: files without countries, the legacy IPinfo layout, ARIN -------
+
+@pytest.mark.parametrize("database_type", [
+    "GeoLite2-ASN", "GeoIP2-ISP", "GeoIP2-Anonymous-IP", "GeoIP2-Connection-Type",
+    "GeoIP2-Domain", "DBIP-ASN-Lite", "DBIP-ASN-Lite (compat=GeoLite2-ASN)",
+])
+def test_a_database_without_country_data_is_refused_naming_file_and_type(
+        tmp_path, database_type):
+    """An ASN (or ISP, anonymity...) file opens fine as MaxMind DB and would
+    locate nothing, silently: it is refused at open, by name and type."""
+    path = write_mmdb(tmp_path / "wrong.mmdb", {
+        "198.51.100.0/24": {"autonomous_system_number": 64501,
+                            "autonomous_system_organization": "Example B.V."},
+    }, database_type=database_type)
+    with pytest.raises(GeoDbError, match="wrong.mmdb") as caught:
+        GeoDb(path)
+    assert f"a {database_type!r} database holds no country data" in str(caught.value)
+
+
+def test_a_file_of_another_type_is_judged_by_its_records(tmp_path):
+    """A type no list names: refused when its records hold no country,
+    opened when they do (also beside ISP data: "DBIP-Location-ISP")."""
+    countryless = write_mmdb(tmp_path / "custom.mmdb", {
+        "198.51.100.0/24": {"connection_type": "Corporate"}}, database_type="Acme-Feed")
+    with pytest.raises(GeoDbError, match=r"custom.mmdb.*'Acme-Feed' database holds no country"):
+        GeoDb(countryless)
+    located = write_mmdb(tmp_path / "location-isp.mmdb", {
+        "198.51.100.0/24": {"country": {"iso_code": "NL"}, "isp": "Example B.V."}},
+        database_type="DBIP-Location-ISP (compat=Enterprise)")
+    with GeoDb(located) as geo:
+        assert geo.locate("198.51.100.1").country == "NL"
+
+
+def test_legacy_ipinfo_country_records_carry_the_code_as_country(tmp_path):
+    path = write_mmdb(tmp_path / "country.mmdb", {
+        "198.51.100.0/24": {"country": "NL", "continent": "EU"},
+        "2001:db8::/32": {"country": "de"},
+        "203.0.113.0/24": {"country": "Netherlands"},  # a name is no code
+    }, database_type="ipinfo country.mmdb")
+    with GeoDb(path) as geo:
+        assert geo.locate("198.51.100.20").country == "NL"
+        assert geo.locate("2001:db8::20").country == "DE"
+        assert geo.locate("203.0.113.1").country is None
+
+
+@pytest.mark.parametrize("ip", ["74.125.225.229", "2001:4860:4860::8888"])
+def test_an_arin_network_gives_no_server_country_without_a_database(net, tmp_path, ip):
+    """ARIN's network objects carry no country: the holder's postal address
+    (Google, US) is where the company sits, not where the server stands, so
+    without a geolocation database there is no server country at all. The
+    lab's RDAP server answers with the real ARIN answers; nothing connects
+    to the address."""
+    store = Store(f"sqlite:///{tmp_path}/arin.db")
+    store.upgrade()
+    with _attributor(net, store) as attributor:
+        facts = attributor.facts([Target(None, ip)])[0]
+    assert facts.network.status == "ok"
+    assert (facts.network.org, facts.network.org_country) == ("Google Inc.", "US")
+    assert facts.network.country is None
+    assert facts.server == ServerLocation(None, None)
+    assert facts.sources["server_country"] == "none"
+    data = facts.as_dict()
+    assert (data["server_country"], data["server_country_source"]) == (None, None)
+    # The establishment still follows the holder's own country.
+    assert facts.decision is not None and facts.decision.country == "US"
+    store.dispose()

@@ -225,16 +225,18 @@ RDAP_EXPECTED: dict[str, dict[str, Any]] = {
         org="Universidad Catolica de Oriente", org_handle="CO-UCOR-LACNIC", country="CO",
         abuse_email="sistemas.red@UCO.EDU.CO", cidr="2801:10:c000::/128",
         registry="lacnic"),
-    # ARIN: no network country; US from the registrant's address label
-    # ("UNITED STATES"). The abuse POC is nested inside the org entity.
+    # ARIN: no network country (None: the holder's address is not where the
+    # block is used); the holder's country US from the registrant's address
+    # label ("UNITED STATES"). The abuse POC is nested inside the org entity.
     "74.125.225.229": dict(
         name="GOOGLE", handle="NET-74-125-0-0-1", org="Google Inc.", org_handle="GOGL",
-        country="US", abuse_email="arin-contact@google.com", cidr="74.125.0.0/16",
-        start_address="74.125.0.0", end_address="74.125.255.255", registry="arin"),
+        country=None, org_country="US", abuse_email="arin-contact@google.com",
+        cidr="74.125.0.0/16", start_address="74.125.0.0", end_address="74.125.255.255",
+        registry="arin"),
     "2001:4860:4860::8888": dict(
         name="GOOGLE-IPV6", handle="NET6-2001-4860-1", org="Google Inc.", org_handle="GOGL",
-        country="US", abuse_email="arin-contact@google.com", cidr="2001:4860::/32",
-        start_address="2001:4860::", registry="arin"),
+        country=None, org_country="US", abuse_email="arin-contact@google.com",
+        cidr="2001:4860::/32", start_address="2001:4860::", registry="arin"),
 }
 
 
@@ -289,9 +291,11 @@ def test_the_reseller_is_the_networks_own_named_org_entity() -> None:
     # An org before a person, whatever the order.
     assert parse_rdap(_arin_with(person, org)).reseller == "Reseller Org Ltd."
     # The network's own before one nested in the holder's entity (the
-    # holder's reseller, not the network's), even a person before a nested org.
+    # holder's reseller, not the network's), even a person before a nested
+    # org; a person is kept by handle only (privacy).
     nested = _reseller("ORG-NESTED-TEST", "Nested Reseller Ltd.")
-    assert parse_rdap(_arin_with(person, nested=nested)).reseller == "Some Reseller Person"
+    by_person = parse_rdap(_arin_with(person, nested=nested))
+    assert (by_person.reseller, by_person.reseller_handle) == (None, "P-RSL-TEST")
     assert parse_rdap(_arin_with(nested=nested)).reseller == "Nested Reseller Ltd."
     # A name that merely repeats the handle is no name: a named one is
     # preferred, and alone it leaves only the handle.
@@ -301,6 +305,27 @@ def test_the_reseller_is_the_networks_own_named_org_entity() -> None:
     assert (alone.reseller, alone.reseller_handle) == (None, "ORG-RS9-ARIN")
     no_card = parse_rdap(_arin_with(_reseller("RS-NOCARD-TEST", None)))
     assert (no_card.reseller, no_card.reseller_handle) == (None, "RS-NOCARD-TEST")
+
+
+def test_the_networks_own_handle_only_reseller_beats_a_named_nested_one() -> None:
+    """Depth before name: a reseller named inside the holder's entity is the
+    holder's, so the network's own reseller wins even when RDAP gives it only
+    a handle."""
+    nested = _reseller("ORG-NESTED-TEST", "Nested Reseller Ltd.")
+    for own in (_reseller("RS-OWN-TEST", None), _reseller("RS-OWN-TEST", "RS-OWN-TEST")):
+        info = parse_rdap(_arin_with(own, nested=nested))
+        assert (info.reseller, info.reseller_handle) == (None, "RS-OWN-TEST")
+
+
+def test_a_reseller_who_is_a_person_is_kept_by_handle_only() -> None:
+    """A natural person's name is not stored (privacy): kind individual."""
+    person = _reseller("P-RSL-TEST", "Jan Jansen", kind="individual")
+    info = parse_rdap(_arin_with(person))
+    assert (info.reseller, info.reseller_handle) == (None, "P-RSL-TEST")
+    assert "Jan Jansen" not in repr(info)
+    # Beside a nameless org of the network's own, the org is chosen.
+    bare = _reseller("ORG-RS9-ARIN", None)
+    assert parse_rdap(_arin_with(person, bare)).reseller_handle == "ORG-RS9-ARIN"
 
 
 def _ripe_style(abuse_nested: bool = True) -> dict[str, Any]:
@@ -330,14 +355,21 @@ def test_org_prefers_named_org_registrant_and_finds_nested_abuse_contact() -> No
     assert (info.cidr, info.country, info.registry) == ("192.0.2.0/24", "NL", "ripencc")
 
 
-def test_country_falls_back_to_the_registrants_address_code() -> None:
+def test_the_network_country_is_never_the_registrants_address() -> None:
+    """The network's country stands in for where the server is (#14): the
+    holder's postal address is kept as org_country, never put in its place."""
     raw = _ripe_style()
     del raw["country"]
     raw["entities"][1]["vcardArray"][1][3] = ["adr", {"cc": "de"}, "text", None]
-    assert parse_rdap(raw).country == "DE"
+    info = parse_rdap(raw)
+    assert (info.country, info.org_country) == (None, "DE")
+    raw["country"] = "nl"
+    assert (parse_rdap(raw).country, parse_rdap(raw).org_country) == ("NL", "DE")
+    del raw["country"]
     raw["entities"][1]["vcardArray"][1][3] = ["adr", {"label": "Somewhere\nNetherlands"},
                                               "text", None]
-    assert parse_rdap(raw).country is None  # a country name outside ARIN's region
+    info = parse_rdap(raw)
+    assert (info.country, info.org_country) == (None, None)  # a name outside ARIN's region
 
 
 @pytest.mark.parametrize("href", ["http://[x/", "http://a b/", "https://[::1/ip", "http://:99999/"])
