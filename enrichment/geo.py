@@ -47,7 +47,9 @@ class GeoDbError(EnrichmentError):
 
 class LocationSource(StrEnum):
     GEOIP = "geoip"  # the geolocation database (HOSTWATCH_GEOIP_DB)
-    RDAP = "rdap"  # the RDAP network's country: no database was configured
+    # The RDAP network object's own country: no database, or it did not know
+    # the address.
+    RDAP = "rdap"
 
 
 @dataclass(frozen=True)
