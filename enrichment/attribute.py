@@ -395,10 +395,12 @@ class Attributor:
             how = f"geoip ({consulted})"
         elif where.source is LocationSource.RDAP:
             why = ("no geolocation database" if self.geo is None
-                   else f"the address is not in the geolocation database ({consulted})")
+                   else f"the geolocation database gives no country for the address "
+                        f"({consulted})")
             how = f"rdap (the network's registered country; {why})"
         elif self.geo is not None:
-            how = f"none (not in the geolocation database ({consulted}), no RDAP country)"
+            how = (f"none (the geolocation database gives no country for the address "
+                   f"({consulted}), RDAP none)")
         else:
             how = "none"
         facts.sources["server_country"] = how

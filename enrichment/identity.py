@@ -13,7 +13,8 @@ RDAP-decided reseller inside a hoster's AS never takes the AS's name. A
 hoster row is then found in this order (`HosterBook.row`):
 
 1. the registry entry (alias ``registry``: its id);
-2. the RDAP organisation handle, when RDAP decided and names one;
+2. the RDAP organisation handle, when RDAP decided and names one, unless
+   the row carrying it is established in another country;
 3. the company name, reduced by `kernel.orgnames` (same base, no
    conflicting legal form), among the names every source gave: RDAP
    registrant, AS name, registry legal name. A name match is refused when
@@ -135,6 +136,18 @@ class HosterBook:
             HosterAlias.kind == kind.value, HosterAlias.value == value)).first()
         return self.session.get(Hoster, alias.hoster_id) if alias is not None else None
 
+    def _by_handle(self, identity: Identity) -> Hoster | None:
+        """The row that carries this identity's RDAP organisation handle, unless
+        it is established in another country: a registry's handle names one
+        company, so a handle that comes with two countries was reused or lied
+        about, and is no evidence that the two are one company."""
+        assert identity.handle is not None
+        row = self._by_alias(AliasKind.RDAP_HANDLE, identity.handle)
+        if row is not None and row.country and identity.country \
+                and row.country != identity.country:
+            return None
+        return row
+
     def _by_name(self, identity: Identity) -> tuple[list[Hoster], HosterAlias | None]:
         """Rows that may be the same company by name, and the alias that matched."""
         name = identity.name
@@ -185,7 +198,7 @@ class HosterBook:
                 row = self._new(identity)
                 how = f"new hoster, registry entry {identity.registry_id}"
         if row is None and identity.handle is not None:
-            row = self._by_alias(AliasKind.RDAP_HANDLE, identity.handle)
+            row = self._by_handle(identity)
             how = f"RDAP organisation handle {identity.handle}" if row is not None else ""
         by_name, matched = self._by_name(identity)
         if row is None and matched is not None:
@@ -198,7 +211,7 @@ class HosterBook:
         elif identity.registry_id is not None:  # the registry takes over older rows
             others = [r for r in by_name if r.id != row.id and r.source != "registry"]
             if identity.handle is not None:
-                by_handle = self._by_alias(AliasKind.RDAP_HANDLE, identity.handle)
+                by_handle = self._by_handle(identity)
                 if by_handle is not None and by_handle.id != row.id:
                     others.append(by_handle)
             for other in {o.id: o for o in others}.values():

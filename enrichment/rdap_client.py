@@ -151,6 +151,9 @@ class RdapClient:
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             raise RdapError(RdapErrorKind.INVALID, url,
                             f"not JSON ({type(exc).__name__}){redirected}") from None
+        except RecursionError:  # a hostile answer nested past the parser's depth
+            raise RdapError(RdapErrorKind.INVALID, url,
+                            f"JSON nested too deeply{redirected}") from None
         try:
             info = parse_rdap(raw, source=url)
         except RdapError as exc:

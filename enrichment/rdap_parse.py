@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -202,8 +203,24 @@ def parse_rdap(raw: Mapping[str, Any], *, source: str = "RDAP answer") -> Networ
     )
 
 
-def _text(value: Any) -> str | None:
-    return (value.strip() or None) if isinstance(value, str) else None
+def _text(value: Any, *, lines: bool = False) -> str | None:
+    """A string of the answer as clean text: control and format characters
+    (NUL, ESC, BEL, C1, bidi overrides...) are dropped, tabs and line breaks
+    become spaces (kept as line breaks with ``lines``). The registry's text
+    goes into the store (PostgreSQL refuses NUL), terminals and packs."""
+    if not isinstance(value, str):
+        return None
+    if value.isprintable():  # the common case, fast
+        return value.strip() or None
+    kept = []
+    for char in value:
+        if char == "\n" and lines:
+            kept.append(char)
+        elif char in "\t\r\n\v\f\x85\u2028\u2029":
+            kept.append(" ")
+        elif unicodedata.category(char) not in ("Cc", "Cf", "Cs", "Co", "Cn"):
+            kept.append(char)
+    return "".join(kept).strip() or None
 
 
 def _code(value: Any) -> str | None:
@@ -294,7 +311,7 @@ def _adr_country(params: Mapping[str, Any], value: Any) -> str | None:
     code = _code(params.get("cc"))  # RFC 8605
     if code is None and isinstance(value, list) and len(value) >= 7:
         code = _code(value[6])  # the structured "country name" field, as LACNIC fills it
-    label = _text(params.get("label"))
+    label = _text(params.get("label"), lines=True)
     if code is None and label:
         code = _ARIN_COUNTRIES.get(label.splitlines()[-1].strip().upper())
     return code

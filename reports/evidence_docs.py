@@ -40,6 +40,7 @@ from enrichment.jurisdiction import EU_MEMBER_STATES
 from kernel import __version__
 from kernel.deadlines import Judgement, Outcome
 from kernel.model import PdqSource, RunHealth, Verdict, VerdictGroup
+from kernel.text import printable
 from reports.csvsafe import csv_text, rfc3339
 from reports.evidence_data import CaseLocation, EvidenceData, Findings, Judged
 from reports.location import FLAG_TEXT, LocationFlag, server_location_of
@@ -315,7 +316,9 @@ def _md(value: Any) -> str:
         return "unknown"
     if isinstance(value, datetime):
         return rfc3339(value)
-    return " ".join(str(value).split()).translate(_MD_SPECIAL)
+    # Whitespace folds to one line; what remains unprintable (ESC, NUL, bidi
+    # overrides a server wrote) is shown as an escape, never acted on.
+    return printable(" ".join(str(value).split())).translate(_MD_SPECIAL)
 
 
 def _establishment(hoster: Hoster) -> str:

@@ -11,6 +11,7 @@ import click
 from hostwatch.api import Hostwatch
 from hostwatch.commands.common import load_config, open_store
 from kernel.errors import EnrichmentError
+from kernel.text import printable
 from kernel.urls import UrlError
 from store.lock import LockBusy
 
@@ -123,17 +124,6 @@ def whois(ctx: click.Context, target: str, as_json: bool) -> None:
     if facts.ip is None:
         click.echo(f"hostwatch: no address for {target}", err=True)
         ctx.exit(1)
-
-
-def printable(text: str) -> str:
-    """``text`` safe for a terminal: every character that is not printable
-    (C0 and C1 controls such as ESC, DEL, line breaks, bidi overrides and
-    other format characters) written as an escape (``\\x1b``), so text a
-    server chose cannot move the cursor, clear the screen or retitle the
-    window."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def whois_lines(data: dict[str, Any]) -> list[str]:

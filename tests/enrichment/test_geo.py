@@ -159,8 +159,8 @@ def test_the_attributor_locates_servers_by_database_else_by_rdap(net, tmp_path):
     assert fallback.server.built_at is None
     # The frozen record names the database build that was asked and did not know it.
     assert fallback.sources["server_country"] == (
-        "rdap (the network's registered country; the address is not in the geolocation "
-        "database (Test-Country, built 2025-12-01))")
+        "rdap (the network's registered country; the geolocation database gives no "
+        "country for the address (Test-Country, built 2025-12-01))")
     # No address: no server country.
     assert nothing.ip is None
     assert (nothing.server.country, nothing.as_dict()["server_country_source"]) == (None, None)

@@ -183,6 +183,22 @@ def test_two_companies_of_one_name_stay_two(store):
         assert session.query(Hoster).count() == 5
 
 
+def test_a_handle_that_comes_with_another_country_is_another_company(store):
+    """A registry's handle names one company: a handle reused (or lied about)
+    for a company of another country must not merge the two, or an ATKM pack
+    would list a US company's cases as a Dutch hoster's."""
+    dutch = _row(store, _decision("Polder Servers B.V.", "rdap", "NL"), handle="ORG-X")
+    american = _row(store, _decision("Liberty Hosting LLC", "rdap", "US"), handle="ORG-X")
+    assert american[0] != dutch[0]
+    assert not american[1].startswith("RDAP organisation handle")
+    # The same handle and country (a renamed company) is still one company.
+    renamed = _row(store, _decision("Polder Cloud B.V.", "rdap", "NL"), handle="ORG-X")
+    assert renamed == (dutch[0], "RDAP organisation handle ORG-X")
+    with store.session() as session:
+        countries = dict(session.execute(select(Hoster.key, Hoster.country)).all())
+    assert (countries[dutch[0]], countries[american[0]]) == ("NL", "US")
+
+
 def test_one_company_is_one_row_in_either_order(db_url, tmp_path):
     for order in (("asn_names", "rdap"), ("rdap", "asn_names")):
         store = Store(f"sqlite:///{tmp_path}/{order[0]}.db") if db_url.startswith("sqlite") \

@@ -285,6 +285,21 @@ def test_a_reseller_entity_names_the_reseller_block_holder_beside_the_holder() -
         "Google Inc.", "GOGL", "arin-contact@google.com")
 
 
+def test_registry_text_is_stored_clean_of_control_characters() -> None:
+    """A hostile registry's names reach the store (PostgreSQL refuses NUL),
+    terminals and packs: control and format characters are dropped, line
+    breaks and tabs become spaces; the ARIN label's lines still give the
+    holder's country."""
+    raw = _arin_with(_reseller("RSL-\x1b[2J1", "Evil\x1b[31mRED\x07\r\nFAKE:\tline\x00nul"
+                                                "\u202eRTL\x9b"))
+    raw["name"] = "GOOGLE\x00-NET\n"
+    info = parse_rdap(raw)
+    assert info.reseller == "Evil[31mRED  FAKE: linenulRTL"
+    assert info.reseller_handle == "RSL-[2J1"
+    assert info.name == "GOOGLE-NET"
+    assert (info.org, info.org_country) == ("Google Inc.", "US")
+
+
 def test_the_reseller_is_the_networks_own_named_org_entity() -> None:
     person = _reseller("P-RSL-TEST", "Some Reseller Person", kind="individual")
     org = _reseller("ORG-RSL-TEST", "Reseller Org Ltd.")
@@ -445,6 +460,11 @@ ROUTES: dict[str, Route] = {
     "/rdap/ip/192.0.2.11": lambda h: _send(h, 302, b"", (("Location", "http://127.0.0.2:9/x"),)),
     "/rdap/ip/192.0.2.8": lambda h: _send(h, 200, b'{"objectClassName": "entity"}'),
     "/rdap/ip/192.0.2.9": _trickle,
+    # 60,000 levels of nested entities (1.8 MB, under the size cap): past the
+    # JSON parser's recursion limit.
+    "/rdap/ip/192.0.2.12": lambda h: _send(
+        h, 200, b'{"objectClassName": "ip network", "entities": '
+        + b'[{"entities": ' * 60_000 + b"[]" + b"}]" * 60_000 + b"}"),
 }
 
 
@@ -515,6 +535,7 @@ def test_not_found_is_none(server: RdapTestServer) -> None:
     ("192.0.2.6", RdapErrorKind.REDIRECT, "redirect 1 refused: not an http.s. URL"),
     ("192.0.2.10", RdapErrorKind.REDIRECT, "redirect 1 refused: not an http.s. URL"),
     ("192.0.2.7", RdapErrorKind.REDIRECT, "redirect loop"),
+    ("192.0.2.12", RdapErrorKind.INVALID, "JSON nested too deeply"),
 ])
 def test_failures_are_typed_errors_naming_the_url(
         server: RdapTestServer, ip: str, kind: RdapErrorKind, message: str) -> None:

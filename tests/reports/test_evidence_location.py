@@ -294,7 +294,9 @@ def test_jurisdiction_md_gives_no_server_location_for_a_cdn_edge():
                         server_country_source="geoip", geoip_built_at=BUILT_AT)
     origin = _attribution(id=2, jurisdiction="NL", dutch=True, hoster_country="NL",
                           server_country="DE", server_country_source="geoip",
-                          geoip_built_at=BUILT_AT)
+                          geoip_built_at=BUILT_AT,
+                          # stored before registry text was cleaned: shown, never acted on
+                          rdap_reseller="Evil\x1b[2J\u202eRTL")
     data = EvidenceData(
         hoster=hoster, audience=Audience.ATKM, since=None, until=None,
         cases=[Case(id=10, attribution_id=1), Case(id=11, attribution_id=2)], checks=[],
@@ -305,3 +307,5 @@ def test_jurisdiction_md_gives_no_server_location_for_a_cdn_edge():
             "edge (NL) is not where the material is hosted") in text
     assert "- server location: DE (geolocation database, built 2026-01-20)" in text
     assert "NL (geolocation database" not in text
+    assert "\x1b" not in text and "\u202e" not in text
+    assert r"reseller block holder (RDAP): Evil\\x1b\[2J\\u202eRTL," in text
