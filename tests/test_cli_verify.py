@@ -3,19 +3,18 @@ problem named by check id or file."""
 
 from __future__ import annotations
 
-import shutil
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import create_engine, select, text
 
 from lab import TestInternet
 from store import Check, Store
-from tests.reports.test_evidence import Built, build_store, hostwatch, write_pack
+from tests.reports.test_evidence import Built, build_store, hostwatch, private_copy, write_pack
+from tests.reports.test_evidence import verify_packs as verify
 
 PACK_FILES = 14  # an ACM pack, MANIFEST.sha256 not counted
 
@@ -33,14 +32,7 @@ def original(tmp_path_factory) -> Iterator[Built]:
 @pytest.fixture
 def built(original, tmp_path) -> Built:
     """A private copy of the store and its pack, free to tamper with."""
-    workdir = tmp_path / "copy"
-    shutil.copytree(original.workdir, workdir)
-    return replace(original, workdir=workdir, db=f"sqlite:///{workdir / 'hostwatch.db'}")
-
-
-def verify(built: Built, *packs: str) -> Result:
-    args = [arg for pack in packs for arg in ("--pack", str(built.workdir / pack))]
-    return hostwatch(built.db, "verify", *args)
+    return private_copy(original, tmp_path)
 
 
 def sql(db: str, statement: str, **params: object) -> None:

@@ -8,9 +8,10 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -105,6 +106,19 @@ def write_pack(built: Built, *args: str, out: str = "pack") -> Result:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(built.workdir)
         return hostwatch(built.db, "report", "evidence", "-o", out, *args)
+
+
+def private_copy(original: Built, tmp_path: Path) -> Built:
+    """A copy of a module's store and packs that one test may change."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(original.workdir, workdir)
+    return replace(original, workdir=workdir, db=f"sqlite:///{workdir / 'hostwatch.db'}")
+
+
+def verify_packs(built: Built, *packs: str) -> Result:
+    """`hostwatch verify --pack ...` of the named packs in the store's folder."""
+    args = [arg for pack in packs for arg in ("--pack", str(built.workdir / pack))]
+    return hostwatch(built.db, "verify", *args)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import update
 
 from lab import TestInternet
@@ -27,7 +24,14 @@ from reports.evidence import (
 from reports.location import LocationFlag, location_flag
 from store import Store
 from store.models import Attribution
-from tests.reports.test_evidence import Built, build_store, hostwatch, read_csv, write_pack
+from tests.reports.test_evidence import (
+    Built,
+    build_store,
+    private_copy,
+    read_csv,
+    write_pack,
+)
+from tests.reports.test_evidence import verify_packs as verify
 
 BUILT_AT = datetime(2026, 1, 20, 6, 0, tzinfo=UTC)
 
@@ -67,14 +71,7 @@ def original(tmp_path_factory) -> Iterator[Built]:
 @pytest.fixture
 def built(original, tmp_path) -> Built:
     """A private copy of the store and its packs, free to change."""
-    workdir = tmp_path / "copy"
-    shutil.copytree(original.workdir, workdir)
-    return replace(original, workdir=workdir, db=f"sqlite:///{workdir / 'hostwatch.db'}")
-
-
-def verify(built: Built, *packs: str) -> Result:
-    args = [arg for pack in packs for arg in ("--pack", str(built.workdir / pack))]
-    return hostwatch(built.db, "verify", *args)
+    return private_copy(original, tmp_path)
 
 
 def test_the_flag_rule_both_ways_and_never_on_unknowns():
