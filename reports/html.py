@@ -22,10 +22,14 @@ from reports.formats import (
     OUTCOME_TITLES,
     REGIME_TITLES,
     SERVER_NOTE,
+    STILL_ONLINE_NOTE,
+    SUBTOTALS,
     TOTALS,
     deadline_rows,
+    deadlines_text,
     estimate_text,
     hours_text,
+    more_text,
     report_dict,
     server_countries_text,
     share_text,
@@ -42,6 +46,8 @@ _env.filters["hours"] = hours_text
 _env.filters["estimate"] = estimate_text
 _env.filters["share"] = share_text
 _env.filters["served_from"] = server_countries_text
+_env.filters["deadlines"] = deadlines_text
+_env.filters["more"] = more_text
 
 
 # The charts' names of the two splits (#14): "Dutch-hosted" alone would not
@@ -118,12 +124,13 @@ def render_html(report: HosterReport) -> str:
         else:
             groups[""] = rows
         sections.append({"id": section.value, "title": section.heading, "groups": groups,
-                         "count": len(rows)})
+                         "count": len(rows), "rows": rows})
     return _env.get_template("hosters.html.j2").render(
         data=data, totals=[(TOTALS[name], data["totals"][name]) for name in ESTABLISHMENT_TOTALS],
         server_totals=[(TOTALS[name], data["totals"][name]) for name in SERVER_TOTALS],
         cross=[(CROSS[name], figures) for name, figures in data["cross"].items()],
-        server_note=SERVER_NOTE, cross_note=CROSS_NOTE,
+        server_note=SERVER_NOTE, cross_note=CROSS_NOTE, still_online_note=STILL_ONLINE_NOTE,
+        subtotals=[TOTALS[name] for name in SUBTOTALS],
         sections=sections, charts=_charts(report), deadlines=deadline_rows(data),
         deadlines_note=DEADLINES_NOTE, regimes=REGIME_TITLES,
         outcomes=[(o.value, OUTCOME_TITLES[o.value]) for o in Outcome])

@@ -167,8 +167,10 @@ def test_json_has_both_splits_the_cross_table_and_the_countries(built):
     data = json.loads(render_json(built))
     assert data == report_dict(built) | {"generated_at": data["generated_at"]}
     totals = data["totals"]
-    assert list(totals) == ["dutch", "foreign", "cdn", "unattributed", "all", "server_nl",
-                            "server_abroad", "server_unknown"]
+    # foreign_eu and foreign_non_eu: the parts of foreign (#15).
+    assert list(totals) == ["dutch", "foreign", "foreign_eu", "foreign_non_eu", "cdn",
+                            "unattributed", "all", "server_nl", "server_abroad",
+                            "server_unknown"]
     # The same fields as the other totals.
     assert set(totals["server_nl"]) == set(totals["dutch"])
     assert (totals["server_nl"]["cases"], totals["server_nl"]["median_hours_to_removal"],
