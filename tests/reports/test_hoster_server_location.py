@@ -272,9 +272,10 @@ def test_html_charts_say_which_meaning_of_dutch_hosted_they_show(built):
         "Server abroad, 1–3 d": 1}
     over_time = _chart(html, "over-time")
     assert "by where the hoster of record is established" in over_time
+    # The groups' full names, as in the other charts (#15: one name, one colour).
     assert set(re.findall(r'data-series="([^"]+)"', over_time)) == {
-        "Hoster in NL: reported", "Hoster in NL: removed", "Hoster abroad: reported",
-        "Hoster abroad: removed"}
+        "Hoster established in NL: reported", "Hoster established in NL: removed",
+        "Hoster established abroad: reported", "Hoster established abroad: removed"}
     charts = html[html.index('id="charts"'):html.index('id="method"')]
     assert "Dutch-hosted" not in charts and "Foreign" not in charts
 
