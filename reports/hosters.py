@@ -430,15 +430,11 @@ class _Sql:
         ).group_by(*self.key)
         return list(self.session.execute(stmt))
 
-    def notices_orders(self) -> list[Any]:
-        """(key..., notices, 0) and (key..., 0, orders) rows."""
-        rows = []
-        for table, kind in ((Notice, 0), (Order, 1)):
-            stmt = (self.cases(*self.key, func.count().label("n"))
-                    .join(table, table.case_id == Case.id).group_by(*self.key))
-            rows += [(*row[:-1], row[-1] if kind == 0 else 0, row[-1] if kind == 1 else 0)
-                     for row in self.session.execute(stmt)]
-        return rows
+    def sent(self, table: type[Notice] | type[Order]) -> list[Any]:
+        """(key..., rows of ``table``: the notices sent or orders issued) rows."""
+        stmt = (self.cases(*self.key, func.count().label("n"))
+                .join(table, table.case_id == Case.id).group_by(*self.key))
+        return list(self.session.execute(stmt))
 
     def still_online(self, limit: int) -> list[Any]:
         """(hoster_id, name, section, external id, url, reported, last check):
@@ -450,7 +446,8 @@ class _Sql:
         ranked = (self.cases(*self.key[:3], Case.external_id, Case.url, Case.reported_at,
                              Case.last_checked_at, rank)
                   .where(Case.state.in_(OPEN_STATES)).subquery("ranked"))
-        stmt = select(*(c for c in ranked.c if c.name != "rank")).where(ranked.c.rank <= limit)
+        stmt = (select(*(c for c in ranked.c if c.name != "rank"))
+                .where(ranked.c.rank <= limit).order_by(ranked.c.rank))
         return list(self.session.execute(stmt))
 
     def pdq(self) -> list[Any]:
@@ -751,10 +748,11 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         groups[tuple(key)].pdq_report, groups[tuple(key)].pdq_learned = from_report, learned
     for *key, n in sql.reencoded():
         groups[tuple(key)].reencoded = n
-    for *key, notices, orders in sql.notices_orders():
-        groups[tuple(key)].notices += notices
-        groups[tuple(key)].orders += orders
-    online: dict[tuple[Any, ...], list[OnlineCase]] = defaultdict(list)
+    for *key, n in sql.sent(Notice):
+        groups[tuple(key)].notices = n
+    for *key, n in sql.sent(Order):
+        groups[tuple(key)].orders = n
+    online: dict[tuple[Any, ...], list[OnlineCase]] = defaultdict(list)  # oldest first
     for hoster_id, name, section_value, external_id, url, reported, last in \
             sql.still_online(query.still_online_limit):
         reported = _utc(reported)
@@ -809,8 +807,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
             figures=acc.figures(query, now),
             server_countries=dict(sorted(served.items(), key=lambda item: (-item[1],
                                                                            item[0]))),
-            still_online=sorted(online.get((hoster_id, name, section_value), []),
-                                key=lambda c: (c.reported_at, c.case))))
+            still_online=online.get((hoster_id, name, section_value), [])))
     order = list(Section)
     lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
                                  -line.figures.cases, line.hoster.lower()))
