@@ -21,15 +21,15 @@ from markupsafe import Markup, escape
 
 __all__ = ["PALETTE", "Style", "bar_chart", "count_ticks", "step_chart"]
 
-WIDTH, HEIGHT = 720, 300
-LEFT, RIGHT, TOP, BOTTOM = 56, 180, 16, 44
+WIDTH, HEIGHT = 740, 300
+LEFT, RIGHT, TOP, BOTTOM = 56, 200, 16, 44
 # Distinguishable in colour and in greyscale print (dash patterns too).
 PALETTE = ["#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000", "#2e75b6", "#843c0c",
            "#375623"]
 DASHES = ["", "6 3", "2 2", "8 3 2 3", "1 3", "10 4", "4 4", "3 1"]
 
 
-LEGEND_CHARS = 26  # a legend line's width in characters (then it wraps)
+LEGEND_CHARS = 24  # a legend line's width in characters (then it wraps)
 LEGEND_LINE = 13  # px between wrapped lines of one name
 LEGEND_GAP = 16  # px from one name to the next
 FLAT_GAP = 3  # px between curves that never drop, drawn above the 1.0 line

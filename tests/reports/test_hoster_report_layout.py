@@ -153,6 +153,15 @@ def test_no_table_is_wider_than_a_1000_pixel_page_in_chromium(html, tmp_path):
             cell = page.locator("#section-dutch table.hosters td.name", has_text=LONG)
             box = cell.bounding_box()
             assert box is not None and box["height"] > 30
+            # Legend names, in full, stay inside their chart.
+            outside = page.evaluate("""() => [...document.querySelectorAll('svg.chart')]
+                .flatMap(svg => [...svg.querySelectorAll('text.legend')].filter(text => {
+                    const box = text.getBBox();
+                    return box.x + box.width > svg.viewBox.baseVal.width
+                        || box.y + box.height > svg.viewBox.baseVal.height;
+                }).map(text => text.textContent))""")
+            assert outside == []
+            assert page.locator("svg.chart text.legend", has_text="(Seychelles)").count() >= 1
             # The whole page renders (in memory only: never written to disk).
             shot = page.screenshot(full_page=True)
             assert shot[:8] == b"\x89PNG\r\n\x1a\n"
