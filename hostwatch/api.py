@@ -517,8 +517,11 @@ class Hostwatch:
         _check_choice("clock", clock, [c.value for c in Clock])
         if category is not None:
             _check_choice("category", category, [c.value for c in Category])
+        # The method states the settings in use, not the defaults.
         query = ReportQuery(since=since, until=until, category=category, clock=Clock(clock),
-                            pdq=PdqRule.from_config(self.config))
+                            pdq=PdqRule.from_config(self.config),
+                            debounce=self.config.debounce(),
+                            recheck_hours=self.config.recheck_hours)
         with self.store.session() as session:
             return hoster_report(session, query, now=now)
 

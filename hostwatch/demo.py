@@ -299,11 +299,14 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
 
 def _hoster_report(store: Store, out_dir: Path) -> Path:
     """The HTML hoster-problem report of the demo's store."""
-    from reports.hosters import hoster_report  # heavy imports, only here
+    from reports.hosters import ReportQuery, hoster_report  # heavy imports, only here
     from reports.html import render_html
 
+    # The demo's crawl settings (_crawl_env), which the method states.
+    config = Config.from_env({"HOSTWATCH_REMOVAL_MIN_HOURS": "0", "HOSTWATCH_RECHECK_HOURS": "0"})
+    query = ReportQuery(debounce=config.debounce(), recheck_hours=config.recheck_hours)
     with store.session() as session:
-        text = render_html(hoster_report(session))
+        text = render_html(hoster_report(session, query))
     path = out_dir / "hoster-report.html"
     path.write_text(text, encoding="utf-8")
     return path

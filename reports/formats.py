@@ -18,16 +18,22 @@ from reports.csvsafe import safe_cell
 from reports.hosters import CROSS, SERVER_TOTALS, GroupFigures, HosterLine, HosterReport, Section
 from reports.takedown import Estimate
 
-__all__ = ["CSV_COLUMNS", "ESTABLISHMENT_TOTALS", "deadline_rows", "estimate_text",
-           "render_csv", "render_json", "render_markdown", "report_dict", "server_countries_text"]
+__all__ = ["CSV_COLUMNS", "ESTABLISHMENT_TOTALS", "SUBTOTALS", "deadline_rows",
+           "deadlines_text", "estimate_text", "more_text", "render_csv", "render_json",
+           "render_markdown", "report_dict", "server_countries_text"]
 
 # The establishment split (where the hoster of record is established), then
 # the server-location split (where the server stood, #14).
 TOTALS = {"dutch": "Dutch-hosted", "foreign": "Foreign (EU and non-EU)",
+          "foreign_eu": "Foreign: other EU member states",
+          "foreign_non_eu": "Foreign: outside the EU",
           "cdn": "CDN-fronted", "unattributed": "Unattributed", "all": "All cases",
           "server_nl": "Server in NL", "server_abroad": "Server abroad",
           "server_unknown": "Server location unknown"}
-ESTABLISHMENT_TOTALS = ("dutch", "foreign", "cdn", "unattributed", "all")
+ESTABLISHMENT_TOTALS = ("dutch", "foreign", "foreign_eu", "foreign_non_eu", "cdn",
+                        "unattributed", "all")
+# Parts of "foreign": a CSV filter on section "total" counts every case once.
+SUBTOTALS = ("foreign_eu", "foreign_non_eu")
 SERVER_NOTE = ("The same cases by where the server stood (the country of the address of "
                "the check of record), whoever is established where: comparable with hotline "
                "statistics. The establishment split above is comparable with ATKM's reach. "
@@ -80,6 +86,8 @@ def _figures(figures: GroupFigures) -> dict[str, Any]:
         "cases_ref_pdq_report": figures.pdq.from_report,
         "cases_ref_pdq_learned": figures.pdq.learned,
         "reencoded_checks": figures.pdq.reencoded_checks,
+        "notices": figures.notices,
+        "orders": figures.orders,
     }
 
 
@@ -90,7 +98,13 @@ def _hoster(line: HosterLine) -> dict[str, Any]:
             **_figures(line.figures),
             # Where its cases were served from (#14): country -> cases.
             "server_countries": dict(line.server_countries),
-            "server_unknown": line.server_unknown}
+            "server_unknown": line.server_unknown,
+            # Its oldest cases still online, URLs defanged; the rest counted.
+            "still_online": [{"case": c.case, "url": c.url,
+                              "days_online": round(c.days_online, 1),
+                              "last_checked_at": iso(c.last_checked_at)}
+                             for c in line.still_online],
+            "still_online_more": line.still_online_more}
 
 
 def server_countries_text(values: dict[str, Any]) -> str | None:
@@ -117,6 +131,12 @@ def report_dict(report: HosterReport) -> dict[str, Any]:
             "clock": query.clock.value,
             "confidence_level": query.confidence,
             "check_resolution_hours": _hours(report.check_resolution_hours),
+            # The settings the data was produced with (the text: "settings").
+            "settings_in_use": {"removal_confirmations": query.debounce.confirmations,
+                                "removal_min_hours": query.debounce.min_hours,
+                                "transient_days": query.debounce.transient_days,
+                                "recheck_hours": query.recheck_hours,
+                                "still_online_limit": query.still_online_limit},
             **report.method,
             "perceptual_matching": {
                 "enabled": query.pdq.enabled, "threshold_bits": query.pdq.threshold,
@@ -162,6 +182,8 @@ CSV_COLUMNS = [
     # Server location (#14): per hoster, the countries its cases were served
     # from ("NL 2, DE 1, unknown 1") and the cases of unknown location.
     "server_countries", "server_unknown",
+    # Notices sent and removal orders issued for the cases (#15).
+    "notices", "orders",
 ]
 
 
@@ -182,8 +204,9 @@ def _csv_row(section: str, name: str, values: dict[str, Any]) -> list[Any]:
 
 def render_csv(report: HosterReport) -> str:
     """One row per hoster (by section), then one per total (section
-    ``total``: the establishment split; ``server_total``: the server-location
-    split, so that a filter on ``total`` counts every case once), then
+    ``total``: the establishment split; ``subtotal``: foreign in the EU and
+    outside it; ``server_total``: the server-location split, so that a filter
+    on ``total`` counts every case once), then
     the cross table's rows (section ``cross``). Cells that a spreadsheet would
     run as a formula are escaped (``reports.csvsafe``)."""
     data = report_dict(report)
@@ -194,7 +217,8 @@ def render_csv(report: HosterReport) -> str:
         writer.writerow([safe_cell(v) for v in _csv_row(hoster["section"], hoster["hoster"],
                                                        hoster)])
     for name, figures in data["totals"].items():
-        section = "server_total" if name in SERVER_TOTALS else "total"
+        section = ("server_total" if name in SERVER_TOTALS
+                   else "subtotal" if name in SUBTOTALS else "total")
         writer.writerow([safe_cell(v) for v in _csv_row(section, TOTALS[name], figures)])
     for name, figures in data["cross"].items():
         writer.writerow([safe_cell(v) for v in _csv_row("cross", CROSS[name], figures)])
@@ -242,24 +266,77 @@ def estimate_text(hours: float | None, ci: list[float | None] | tuple[float | No
     return f"{hours_text(hours)} ({low}–{high})"
 
 
+# Totals show what means something for a group; hosters add who they are.
+MD_TOTALS_HEADER = ("| Group | Cases | Online | Removed | Median h (CI) | p90 h | ≤24 h | ≤72 h "
+                    "| ≤7 d | Notices / orders | Deadlines | Reapp. | Oldest open (d) |")
+MD_TOTALS_RULE = "|" + "---|" * 13
 MD_HEADER = ("| Hoster | Country | ASNs | DSA role | Cases | Online | Removed | Median h (CI) "
-             "| p90 h | ≤24 h | Breaches 24h / ATKM / TCO | Reapp. | Oldest open (d) "
-             "| Abuse contact | Served from |")
-MD_RULE = "|" + "---|" * 15
+             "| p90 h | ≤24 h | ≤72 h | ≤7 d | Notices / orders | Deadlines | Reapp. "
+             "| Oldest open (d) | Abuse contact | Served from |")
+MD_RULE = "|" + "---|" * 18
+# Deadlines summed over the regimes, in this order (per regime: "Deadline outcomes").
+SUMMARY_OUTCOMES = (Outcome.MET, Outcome.BREACHED, Outcome.PENDING, Outcome.UNDECIDED,
+                    Outcome.ALREADY_GONE)
+
+
+def deadlines_text(values: dict[str, Any]) -> str:
+    """``met 1, breached 2, undecided 1``: every regime's deadlines by
+    outcome, the outcomes that occur; "none" without deadlines."""
+    sums = {o.value: sum(outcomes.get(o.value, 0) for outcomes in values["deadlines"].values())
+            for o in SUMMARY_OUTCOMES}
+    parts = [f"{OUTCOME_TITLES[o.value].lower()} {sums[o.value]}" for o in SUMMARY_OUTCOMES
+             if sums[o.value]]
+    return ", ".join(parts) or "none"
+
+
+def _common_cells(values: dict[str, Any]) -> list[str]:
+    return [md(values["cases"]), md(values["online"]), md(values["removed"]),
+            md(estimate_text(values["median_hours_to_removal"], values["median_ci_hours"])),
+            md(hours_text(values["p90_hours_to_removal"])),
+            md(share_text(values["removed_within_24h_share"])),
+            md(share_text(values["removed_within_72h_share"])),
+            md(share_text(values["removed_within_7d_share"])),
+            md(f"{values['notices']} / {values['orders']}"), md(deadlines_text(values)),
+            md(values["reappearances"]), md(values["oldest_open_days"])]
+
+
+def _md_total(name: str, values: dict[str, Any]) -> str:
+    return "| " + " | ".join([md(name), *_common_cells(values)]) + " |"
 
 
 def _md_line(name: str, values: dict[str, Any]) -> str:
-    b = values["deadline_breaches"]
     cells = [md(name), md(values.get("country")), md(values.get("asns")),
-             md(values.get("dsa_role")), md(values["cases"]), md(values["online"]),
-             md(values["removed"]),
-             md(estimate_text(values["median_hours_to_removal"], values["median_ci_hours"])),
-             md(hours_text(values["p90_hours_to_removal"])),
-             md(share_text(values["removed_within_24h_share"])),
-             md(f"{b['notice_24h']} / {b['atkm_order']} / {b['terrorist_1h']}"),
-             md(values["reappearances"]), md(values["oldest_open_days"]),
+             md(values.get("dsa_role")), *_common_cells(values),
              md(values.get("abuse_contact")), md(server_countries_text(values))]
     return "| " + " | ".join(cells) + " |"
+
+
+STILL_ONLINE_NOTE = ("Per hoster, its cases not confirmed removed, oldest report first; "
+                     "days online since the report. URLs are defanged (hxxp, [.]): copy one "
+                     "back only to act on it, in an environment meant for that.")
+
+
+def more_text(values: dict[str, Any]) -> str | None:
+    """``and 3 more (13 still online)`` when the list was cut."""
+    more = values["still_online_more"]
+    if not more:
+        return None
+    return f"and {more} more ({values['online']} still online)"
+
+
+def _md_still_online(rows: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for row in rows:
+        if not row["still_online"]:
+            continue
+        lines += ["", f"### Still online: {md(row['hoster'])}", "",
+                  "| Case | URL (defanged) | Days online | Last check |", "|---|---|---|---|"]
+        lines += ["| " + " | ".join([md(c["case"]), md(c["url"]), md(c["days_online"]),
+                                     md(c["last_checked_at"] or "never")]) + " |"
+                  for c in row["still_online"]]
+        if more_text(row):
+            lines += ["", md(more_text(row)) + "."]
+    return lines
 
 
 OUTCOME_TITLES = {Outcome.MET.value: "Met", Outcome.ALREADY_GONE.value: "Already gone",
@@ -291,15 +368,16 @@ def render_markdown(report: HosterReport) -> str:
              f"{period['since'] or 'from the start'} to {period['until'] or 'now'}"
              + (f", category {md(period['category'])}" if period["category"] else "")
              + f"; hours to removal from the {data['method']['clock']}.", "",
-             "## Dutch-hosted vs foreign (where the hoster is established)", "", MD_HEADER,
-             MD_RULE]
+             "## Dutch-hosted vs foreign (where the hoster is established)", "",
+             MD_TOTALS_HEADER, MD_TOTALS_RULE]
     for name in ESTABLISHMENT_TOTALS:
-        lines.append(_md_line(TOTALS[name], data["totals"][name]))
+        lines.append(_md_total(TOTALS[name], data["totals"][name]))
     lines += ["", "## Server in NL vs abroad (where the server stood)", "", SERVER_NOTE, "",
-              MD_HEADER, MD_RULE]
-    lines += [_md_line(TOTALS[name], data["totals"][name]) for name in SERVER_TOTALS]
-    lines += ["", "## Where the two meanings part", "", CROSS_NOTE, "", MD_HEADER, MD_RULE]
-    lines += [_md_line(CROSS[name], figures) for name, figures in data["cross"].items()]
+              MD_TOTALS_HEADER, MD_TOTALS_RULE]
+    lines += [_md_total(TOTALS[name], data["totals"][name]) for name in SERVER_TOTALS]
+    lines += ["", "## Where the two meanings part", "", CROSS_NOTE, "", MD_TOTALS_HEADER,
+              MD_TOTALS_RULE]
+    lines += [_md_total(CROSS[name], figures) for name, figures in data["cross"].items()]
     by_section: dict[str, list[dict[str, Any]]] = {}
     for hoster in data["hosters"]:
         by_section.setdefault(hoster["section"], []).append(hoster)
@@ -311,6 +389,9 @@ def render_markdown(report: HosterReport) -> str:
             continue
         lines += [MD_HEADER, MD_RULE]
         lines += [_md_line(row["hoster"], row) for row in rows]
+        if any(row["still_online"] for row in rows):
+            lines += ["", STILL_ONLINE_NOTE]
+            lines += _md_still_online(rows)
     lines += ["", "## Deadline outcomes", "", DEADLINES_NOTE, ""]
     outcome_rows = deadline_rows(data)
     if outcome_rows:

@@ -53,7 +53,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from kernel.deadlines import Outcome, Regime
+from kernel.defang import defang
 from kernel.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
+from kernel.state import Debounce
 from reports.location import server_location_of
 from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
 from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
@@ -68,6 +70,7 @@ __all__ = [
     "GroupFigures",
     "HosterLine",
     "HosterReport",
+    "OnlineCase",
     "ReportQuery",
     "Section",
     "hoster_report",
@@ -119,14 +122,7 @@ METHOD: dict[str, str] = {
               "reported file) or transient (time-outs, 5xx, refused...), which says "
               "nothing about the material. Checks imported from the hotline's own log "
               "(import-checks) count like any other.",
-    "removal": "A case counts as removed after the configured number of consecutive gone "
-               "checks spanning the configured minimum time (defaults: 2 checks, 12 h). "
-               "The removal lies between the last check that found the material served "
-               "(the report, if none did) and the first gone check of the confirmed run; "
-               "its point estimate is the middle of that interval, so figures are "
-               "accurate to about half the check gap (see check_resolution). Material "
-               "served again after a removal counts as a reappearance and its clock "
-               "restarts.",
+    "removal": "",  # removal_text(): the debounce rule in use
     "clocks": "Hours to removal are counted from the clock named in `clock`: the report "
              "(when the hotline learned of it), the first notice to the hoster, or the "
              "first removal order. A case whose removal was already seen before its "
@@ -198,8 +194,46 @@ METHOD: dict[str, str] = {
     "definitions": "cases: reported URLs in the period (by report time); online: checked "
                    "and not (yet) confirmed removed (online, pending removal or "
                    "reappeared); removed: removal confirmed; unchecked: never checked; "
-                   "oldest_open_days: age of the oldest case not confirmed removed.",
+                   "oldest_open_days: age of the oldest case not confirmed removed; "
+                   "notices, orders: notices sent and removal orders issued for the cases; "
+                   "still online: per hoster, its cases not confirmed removed, oldest "
+                   "report first (days online: since the report), URLs defanged (hxxp, "
+                   "[.]) so that none is a link.",
 }
+
+
+def removal_text(debounce: Debounce) -> str:
+    """When a case counts as removed, with the rule's settings."""
+    return (f"A case counts as removed after {debounce.confirmations} consecutive gone "
+            f"checks spanning at least {debounce.min_hours:g} h (transient checks neither "
+            f"count nor break the run), or after {debounce.transient_days:g} days of nothing "
+            "but failed checks (the settings in use: see settings). The removal lies between "
+            "the last check that found the material served (the report, if none did) and "
+            "the first gone check of the confirmed run; its point estimate is the middle of "
+            "that interval, so figures are accurate to about half the check gap (see "
+            "check_resolution). Material served again after a removal counts as a "
+            "reappearance and its clock restarts.")
+
+
+METHOD["removal"] = removal_text(Debounce())
+
+
+def settings_text(debounce: Debounce, recheck_hours: float | None,
+                  resolution_hours: float | None) -> str:
+    """The removal rule and check interval the data was produced with, in words."""
+    interval = ("not stated" if recheck_hours is None
+                else f"a case is re-checked when its last check is {recheck_hours:g} h old")
+    measured = ("not measured (no removal yet)" if resolution_hours is None
+                else f"{resolution_hours:.1f} h")
+    return (f"Settings of this report: a removal is confirmed by {debounce.confirmations} "
+            f"consecutive gone checks spanning at least {debounce.min_hours:g} h "
+            f"(HOSTWATCH_REMOVAL_CONFIRMATIONS, HOSTWATCH_REMOVAL_MIN_HOURS), or by "
+            f"{debounce.transient_days:g} days of nothing but failed (transient) checks "
+            f"(HOSTWATCH_TRANSIENT_DAYS); check interval: {interval} "
+            f"(HOSTWATCH_RECHECK_HOURS); check resolution measured in these cases (median "
+            f"gap between the last served and the first gone check of a removal): "
+            f"{measured}. These are the settings in use when the report was made; data "
+            f"crawled under other settings keeps the states derived then.")
 
 
 @dataclass(frozen=True)
@@ -213,6 +247,12 @@ class ReportQuery:
     clock: Clock = Clock.REPORT
     confidence: float = DEFAULT_CONFIDENCE
     pdq: PdqRule = PdqRule()  # the perceptual-matching settings the method states
+    # The removal rule and check interval in use (Config.debounce(),
+    # recheck_hours): the method states them, not the defaults.
+    debounce: Debounce = Debounce()
+    recheck_hours: float | None = None
+    # Cases still online listed per hoster (oldest first); the rest are counted.
+    still_online_limit: int = 10
 
 
 @dataclass(frozen=True)
@@ -228,11 +268,24 @@ class GroupFigures:
     # Perceptual matching (#12): cases with a reference PDQ, and checks that
     # found the same picture in other bytes.
     pdq: PdqCounts = PdqCounts()
+    notices: int = 0  # notices sent for these cases
+    orders: int = 0  # removal orders issued for these cases
 
     @property
     def breaches(self) -> dict[str, int]:
         return {regime: outcomes.get(Outcome.BREACHED.value, 0)
                 for regime, outcomes in self.deadlines.items()}
+
+
+@dataclass(frozen=True)
+class OnlineCase:
+    """One case still online, as the hoster's list shows it: never a link."""
+
+    case: str  # the external id (the hotline's)
+    url: str  # defanged (kernel.defang)
+    reported_at: datetime
+    days_online: float  # since the report
+    last_checked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -248,6 +301,14 @@ class HosterLine:
     # Where its cases were served from (#14): server country -> cases, most
     # cases first; cases whose server location is unknown are not in it.
     server_countries: dict[str, int] = field(default_factory=dict)
+    # Its oldest cases still online (at most ReportQuery.still_online_limit);
+    # the others are counted in still_online_more.
+    still_online: list[OnlineCase] = field(default_factory=list)
+
+    @property
+    def still_online_more(self) -> int:
+        """Cases still online beyond the list."""
+        return max(0, self.figures.online - len(self.still_online))
 
     @property
     def server_unknown(self) -> int:
@@ -264,8 +325,9 @@ class HosterReport:
     generated_at: datetime
     query: ReportQuery
     hosters: list[HosterLine]
-    # dutch, foreign, cdn, unattributed, all (establishment), then
-    # server_nl, server_abroad, server_unknown (server location)
+    # dutch, foreign, foreign_eu, foreign_non_eu (subtotals of foreign), cdn,
+    # unattributed, all (establishment), then server_nl, server_abroad,
+    # server_unknown (server location)
     totals: dict[str, GroupFigures]
     check_resolution_hours: float | None  # median check gap around removals
     over_time: list[tuple[str, str, int, int]]  # (month, dutch|foreign, cases, removed)
@@ -366,6 +428,26 @@ class _Sql:
             func.min(Attribution.geoip_built_at).label("geoip_first"),
             func.max(Attribution.geoip_built_at).label("geoip_last"),
         ).group_by(*self.key)
+        return list(self.session.execute(stmt))
+
+    def sent(self, table: type[Notice] | type[Order]) -> list[Any]:
+        """(key..., rows of ``table``: the notices sent or orders issued) rows."""
+        stmt = (self.cases(*self.key, func.count().label("n"))
+                .join(table, table.case_id == Case.id).group_by(*self.key))
+        return list(self.session.execute(stmt))
+
+    def still_online(self, limit: int) -> list[Any]:
+        """(hoster_id, name, section, external id, url, reported, last check):
+        each hoster's ``limit`` oldest cases still online - one bounded query."""
+        if limit <= 0:
+            return []
+        rank = func.row_number().over(partition_by=self.key[:3],
+                                      order_by=(Case.reported_at, Case.id)).label("rank")
+        ranked = (self.cases(*self.key[:3], Case.external_id, Case.url, Case.reported_at,
+                             Case.last_checked_at, rank)
+                  .where(Case.state.in_(OPEN_STATES)).subquery("ranked"))
+        stmt = (select(*(c for c in ranked.c if c.name != "rank"))
+                .where(ranked.c.rank <= limit).order_by(ranked.c.rank))
         return list(self.session.execute(stmt))
 
     def pdq(self) -> list[Any]:
@@ -558,9 +640,13 @@ class _Acc:
     pdq_report: int = 0
     pdq_learned: int = 0
     reencoded: int = 0
+    notices: int = 0
+    orders: int = 0
 
     def add(self, other: _Acc) -> None:
         self.cases += other.cases
+        self.notices += other.notices
+        self.orders += other.orders
         self.pdq_report += other.pdq_report
         self.pdq_learned += other.pdq_learned
         self.reencoded += other.reencoded
@@ -589,6 +675,7 @@ class _Acc:
             unchecked=self.unchecked, reappearances=self.reappearances,
             oldest_open_days=oldest, takedown=takedown,
             pdq=PdqCounts(self.cases, self.pdq_report, self.pdq_learned, self.reencoded),
+            notices=self.notices, orders=self.orders,
             deadlines={regime.value: {outcome.value: self.deadlines.get(regime.value, {})
                                       .get(outcome.value, 0) for outcome in Outcome}
                        for regime in Regime})
@@ -661,6 +748,18 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         groups[tuple(key)].pdq_report, groups[tuple(key)].pdq_learned = from_report, learned
     for *key, n in sql.reencoded():
         groups[tuple(key)].reencoded = n
+    for *key, n in sql.sent(Notice):
+        groups[tuple(key)].notices = n
+    for *key, n in sql.sent(Order):
+        groups[tuple(key)].orders = n
+    online: dict[tuple[Any, ...], list[OnlineCase]] = defaultdict(list)  # oldest first
+    for hoster_id, name, section_value, external_id, url, reported, last in \
+            sql.still_online(query.still_online_limit):
+        reported = _utc(reported)
+        online[(hoster_id, name, section_value)].append(OnlineCase(
+            case=external_id, url=defang(url), reported_at=reported,
+            days_online=max(0.0, (now - reported).total_seconds() / 86400.0),
+            last_checked_at=None if last is None else _utc(last)))
 
     ids = sorted({key[0] for key in groups if key[0] is not None})
     hosters = {h.id: h for h in session.scalars(select(Hoster).where(Hoster.id.in_(ids)))} \
@@ -681,6 +780,8 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         country = server_location_of("cdn" if section is Section.CDN else None, server_country)
         server = _server_group(country)
         totals[_total_group(section)].add(acc)
+        if section in FOREIGN:
+            totals[f"foreign_{section.value}"].add(acc)
         totals["all"].add(acc)
         totals[server].add(acc)
         crossed = _cross_group(section, server)
@@ -705,29 +806,39 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
             abuse=row.abuse if row else None,
             figures=acc.figures(query, now),
             server_countries=dict(sorted(served.items(), key=lambda item: (-item[1],
-                                                                           item[0])))))
+                                                                           item[0]))),
+            still_online=online.get((hoster_id, name, section_value), [])))
     order = list(Section)
     lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
                                  -line.figures.cases, line.hoster.lower()))
     figures = {name: totals[name].figures(query, now)
-               for name in ("dutch", "foreign", "cdn", "unattributed", "all", *SERVER_TOTALS)}
+               for name in ("dutch", "foreign", "foreign_eu", "foreign_non_eu", "cdn",
+                            "unattributed", "all", *SERVER_TOTALS)}
     histogram, server_histogram = _histograms(groups)
+    resolution = _median(sql.check_gaps())
     return HosterReport(
         generated_at=now,
         query=query,
         hosters=lines,
         totals=figures,
-        check_resolution_hours=_median(sql.check_gaps()),
+        check_resolution_hours=resolution,
         over_time=sql.over_time(),
         histogram=histogram,
         server_histogram=server_histogram,
-        method={**METHOD, "suspect_runs": _suspect_text(suspect),
+        method={**METHOD, "removal": removal_text(query.debounce),
+                "settings": settings_text(query.debounce, query.recheck_hours, resolution),
+                "suspect_runs": _suspect_text(suspect),
                 "server_location": f"{METHOD['server_location']} "
                                    f"{_located_text(located, figures, built_at)}",
                 "perceptual": f"{rule_text(query.pdq)} {counts_text(figures['all'].pdq)}"},
         suspect_runs=suspect,
         cross={name: cross[name].figures(query, now) for name in CROSS},
     )
+
+
+def _utc(value: datetime) -> datetime:
+    """A stored time as UTC (SQLite hands back naive UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _located_text(located: dict[str | None, int], figures: dict[str, GroupFigures],

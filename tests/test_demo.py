@@ -48,6 +48,8 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert f"hoster report (HTML): {report}" in result.output
     html = report.read_text()
     assert "Dutch Test Hosting B.V." in html and "<svg" in html
+    # The method states the demo's own crawl settings, not the defaults (#15).
+    assert "spanning at least 0 h" in html and "last check is 0 h old" in html
     pack = out / "evidence-atkm"
     assert (f"evidence pack (ATKM, Dutch Test Hosting B.V.): {pack} and {pack}.zip"
             in result.output)

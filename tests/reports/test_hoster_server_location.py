@@ -167,8 +167,10 @@ def test_json_has_both_splits_the_cross_table_and_the_countries(built):
     data = json.loads(render_json(built))
     assert data == report_dict(built) | {"generated_at": data["generated_at"]}
     totals = data["totals"]
-    assert list(totals) == ["dutch", "foreign", "cdn", "unattributed", "all", "server_nl",
-                            "server_abroad", "server_unknown"]
+    # foreign_eu and foreign_non_eu: the parts of foreign (#15).
+    assert list(totals) == ["dutch", "foreign", "foreign_eu", "foreign_non_eu", "cdn",
+                            "unattributed", "all", "server_nl", "server_abroad",
+                            "server_unknown"]
     # The same fields as the other totals.
     assert set(totals["server_nl"]) == set(totals["dutch"])
     assert (totals["server_nl"]["cases"], totals["server_nl"]["median_hours_to_removal"],
@@ -270,9 +272,10 @@ def test_html_charts_say_which_meaning_of_dutch_hosted_they_show(built):
         "Server abroad, 1–3 d": 1}
     over_time = _chart(html, "over-time")
     assert "by where the hoster of record is established" in over_time
+    # The groups' full names, as in the other charts (#15: one name, one colour).
     assert set(re.findall(r'data-series="([^"]+)"', over_time)) == {
-        "Hoster in NL: reported", "Hoster in NL: removed", "Hoster abroad: reported",
-        "Hoster abroad: removed"}
+        "Hoster established in NL: reported", "Hoster established in NL: removed",
+        "Hoster established abroad: reported", "Hoster established abroad: removed"}
     charts = html[html.index('id="charts"'):html.index('id="method"')]
     assert "Dutch-hosted" not in charts and "Foreign" not in charts
 
