@@ -81,6 +81,18 @@ def cell_text(value: Any) -> markupsafe.Markup | None:
     return markupsafe.Markup(markupsafe.escape(text))
 
 
+def _facet_label(value: Any) -> markupsafe.Markup:
+    """A facet value as the plugin shows a cell ("-" when empty)."""
+    if value in (None, ""):
+        return markupsafe.Markup("-")
+    shown = cell_text(value)
+    return shown if shown is not None else markupsafe.Markup(markupsafe.escape(str(value)))
+
+
+# Datasette's templates the plugin overrides (the facet list: its values too).
+TEMPLATES = Path(__file__).with_name("serve_templates")
+
+
 class _Plugin:
     """The Datasette hooks (a namespace for pluggy; `register_plugin` registers it)."""
 
@@ -88,6 +100,11 @@ class _Plugin:
     @hookimpl(tryfirst=True)
     def render_cell(value: Any) -> markupsafe.Markup | None:
         return cell_text(value)
+
+    @staticmethod
+    @hookimpl
+    def prepare_jinja2_environment(env: Any) -> None:
+        env.filters["hostwatch_cell"] = _facet_label
 
     @staticmethod
     @hookimpl
@@ -183,7 +200,7 @@ def app(config: Config) -> Datasette:
         metadata["allow"] = {"id": USERNAME}  # no anonymous view-instance
         metadata["plugins"] = {"datasette-auth-passwords": {
             f"{USERNAME}_password_hash": {"$env": PASSWORD_HASH_ENV}}}
-    return Datasette(files=[str(path)], metadata=metadata,
+    return Datasette(files=[str(path)], metadata=metadata, template_dir=str(TEMPLATES),
                      settings={"allow_download": False})
 
 
