@@ -23,7 +23,8 @@ from datasette_auth_passwords.utils import hash_password
 
 from hostwatch.api import open_store
 from hostwatch.cli import main
-from hostwatch.serve import CSP, cell_text
+from hostwatch.serve import CSP, ServeError, cell_text, check_host
+from kernel.config import Config
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ("img.example.nl", "cdn.bad-host.example", "203.0.113.9")
@@ -154,6 +155,9 @@ def test_with_a_password_hash_every_page_needs_a_login(store_db):
         assert response.status_code == 200
         _assert_safe(response)
         assert DEFANGED[0] in response.text
+        metadata = anonymous.get("/-/metadata.json")
+        assert metadata.status_code == 200
+        assert hashed not in metadata.text  # read from the environment, never shown
 
 
 def test_a_host_beyond_loopback_without_a_login_is_refused_before_binding(store_db,
@@ -167,6 +171,17 @@ def test_a_host_beyond_loopback_without_a_login_is_refused_before_binding(store_
     assert result.exit_code == 1
     assert "refusing to serve on 0.0.0.0" in result.output
     assert "HOSTWATCH_SERVE_PASSWORD_HASH" in result.output
+
+
+def test_a_host_beyond_loopback_is_accepted_with_a_login():
+    with_login = Config.from_env({}, serve_password_hash=hash_password("pw"))
+    without = Config.from_env({})
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"):
+        check_host(host, without)
+    for host in ("0.0.0.0", "192.0.2.10", "::", "example.nl"):
+        check_host(host, with_login)
+        with pytest.raises(ServeError, match="refusing to serve"):
+            check_host(host, without)
 
 
 def test_a_postgresql_store_or_no_file_is_a_clear_error(tmp_path):
