@@ -30,6 +30,7 @@ import markupsafe
 from datasette import hookimpl
 from datasette.app import Datasette
 from datasette.plugins import pm
+from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -81,6 +82,19 @@ def cell_text(value: Any) -> markupsafe.Markup | None:
     return markupsafe.Markup(markupsafe.escape(text))
 
 
+async def _foreign_key_link(value: dict[str, Any], column: str, table: str, database: str,
+                            datasette: Datasette) -> markupsafe.Markup | None:
+    """An expanded foreign key: Datasette's link to the other row (on this
+    server: how a check leads to its case), its label shown as a cell is."""
+    keys = await datasette.get_database(database).foreign_keys_for_table(table)
+    other = next((key["other_table"] for key in keys if key["column"] == column), None)
+    label = cell_text(value)
+    if other is None:
+        return label
+    href = datasette.urls.row(database, other, tilde_encode(str(value.get("value"))))
+    return markupsafe.Markup('<a href="{}">{}</a>').format(href, label)
+
+
 def _facet_label(value: Any) -> markupsafe.Markup:
     """A facet value as the plugin shows a cell ("-" when empty)."""
     if value in (None, ""):
@@ -98,7 +112,10 @@ class _Plugin:
 
     @staticmethod
     @hookimpl(tryfirst=True)
-    def render_cell(value: Any) -> markupsafe.Markup | None:
+    def render_cell(value: Any, column: str, table: str | None, database: str,
+                    datasette: Datasette) -> Any:
+        if isinstance(value, dict) and table:
+            return _foreign_key_link(value, column, table, database, datasette)
         return cell_text(value)
 
     @staticmethod

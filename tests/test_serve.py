@@ -44,8 +44,12 @@ def store_db(tmp_path: Path) -> str:
     reports = tmp_path / "reports.csv"
     reports.write_text(REPORTS, encoding="utf-8")
     db = f"sqlite:///{tmp_path / 'h.db'}"
+    checks = tmp_path / "checks.csv"
+    checks.write_text("case_id,checked_at,verdict\nR1,2026-02-01T12:00:00Z,online\n",
+                      encoding="utf-8")
     with open_store(db) as hw:
         assert hw.import_reports(reports).added == 3
+        assert hw.import_checks(checks).added == 1
     return db
 
 
@@ -117,6 +121,12 @@ def test_every_page_shows_reported_urls_defanged_and_never_as_links(store_db):
         for path in ("/", "/h", "/-/static/app.css", "/h/cases?_sort=url", "/nothing"):
             response = client.get(path)
             assert response.headers["content-security-policy"] == CSP, path
+        # A check leads to its case: the foreign key stays a link, on this server.
+        checks = client.get("/h/checks")
+        assert checks.status_code == 200
+        _assert_safe(checks)
+        assert re.search(r'<td class="col-case_id[^"]*"><a href="/h/cases/1">1</a></td>',
+                         checks.text), checks.text
         # Facets: each value shown defanged; its link stays on the server.
         facets = client.get("/h/cases?_facet=host&_facet=url")
         assert facets.status_code == 200
