@@ -17,6 +17,7 @@ from hostwatch.commands import (
     export,
     imports,
     report,
+    serve,
 )
 from kernel import __version__, redact
 
@@ -43,5 +44,5 @@ def main(ctx: click.Context, db_url: str | None) -> None:
 
 for _command in [*imports.COMMANDS, *crawl.COMMANDS, *enrich.COMMANDS, *cases.COMMANDS,
                  *demo.COMMANDS, *report.COMMANDS, *deadlines.COMMANDS,
-                 *evidence.COMMANDS, *export.COMMANDS]:
+                 *evidence.COMMANDS, *export.COMMANDS, *serve.COMMANDS]:
     main.add_command(_command)

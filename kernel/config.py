@@ -281,6 +281,9 @@ KEYS: dict[str, _Key] = {
                         "worker processes that decode images; 0 = a thread of the crawl "
                         "(no time-out kill, no memory cap: for machines that cannot start "
                         "processes)"),
+    "serve_password_hash": _Key("HOSTWATCH_SERVE_PASSWORD_HASH", "", str,
+                                "`hostwatch serve`: password hash (datasette hash-password) "
+                                "of the account `analyst`; set, every page needs a login"),
 }
 
 
@@ -351,6 +354,7 @@ class Config:
     pdq_max_pixels: int
     pdq_timeout: float
     pdq_workers: int
+    serve_password_hash: str
 
     @classmethod
     def from_env(
