@@ -37,6 +37,7 @@ from sqlalchemy.exc import ArgumentError
 
 from kernel.config import KEYS, Config
 from kernel.defang import defang
+from kernel.errors import HostwatchError
 
 __all__ = ["CSP", "DEFAULT_PORT", "USERNAME", "ServeError", "app", "check_host",
            "register_plugin", "serve", "sqlite_path"]
@@ -62,7 +63,7 @@ _PLAIN = re.compile(r"\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?"
                     r"(?:Z|[+-]\d\d:?\d\d)?|[+-]?\d+(?:\.\d+)?")
 
 
-class ServeError(Exception):
+class ServeError(HostwatchError):
     """The store cannot be served as asked (its message says why and what to do)."""
 
 
