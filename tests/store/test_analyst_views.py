@@ -1,0 +1,233 @@
+"""The analyst views (#15, migration 0013) give the hoster report's figures
+and the pure rules' durations and deadline outcomes, on SQLite and on
+PostgreSQL; they show reported URLs defanged only (kernel.defang), and the
+migration adds and removes them."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import inspect, text, update
+
+from kernel.deadlines import Outcome, Regime, judge, notice_due
+from kernel.defang import defang
+from kernel.durations import Clock, duration
+from kernel.model import Verdict
+from reports.hosters import hoster_report
+from store import Store
+from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice
+from tests.reports.test_hoster_sql import T0, _fill
+from tests.store.test_migration_routes import _at
+
+VIEWS = {"analyst_cases", "analyst_checks", "analyst_deadlines", "analyst_notices",
+         "analyst_orders", "analyst_case_durations", "analyst_hosters"}
+CDN = "Edge Test CDN"
+
+
+def _rows(store: Store, sql: str, **params) -> list[dict]:
+    with store.engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(text(sql), params)]
+
+
+@pytest.fixture
+def filled(store):
+    """_fill's random histories, plus a suspect run holding some gone checks
+    and a few cases served through a CDN."""
+    with store.transaction() as session:
+        cases, _ = _fill(session, random.Random(15), 200)
+        run = CrawlRun(started_at=T0, tool_version="t", health="suspect",
+                       health_reason="control URL failed")
+        session.add(run)
+        edge = Hoster(key="edge-cdn", legal_name=CDN, country="US", asns=[], cdn=True,
+                      source="registry", updated_at=T0)
+        session.add(edge)
+        session.flush()
+        gone = [v.value for v in (Verdict.HTTP_GONE, Verdict.PLACEHOLDER)]
+        check_ids = session.scalars(Check.__table__.select().with_only_columns(Check.id)
+                                    .where(Check.verdict.in_(gone))).all()
+        held = random.Random(1).sample(list(check_ids), len(check_ids) // 3)
+        session.execute(update(Check).where(Check.id.in_(held)).values(run_id=run.id))
+        attributions = session.scalars(Attribution.__table__.select()
+                                       .with_only_columns(Attribution.id)).all()
+        session.execute(update(Attribution).where(Attribution.id.in_(attributions[::7]))
+                        .values(cdn=CDN, hoster_id=edge.id, hoster=CDN, server_country="US",
+                                server_country_source="geoip"))
+        session.execute(update(Attribution).where(Attribution.id.in_(attributions[1::7]))
+                        .values(server_country="NL", server_country_source="rdap"))
+    return cases
+
+
+def test_analyst_hosters_give_the_hoster_reports_figures(store, filled):
+    with store.session() as session:
+        report = hoster_report(session, now=datetime.now(UTC))
+    views = {(row["section"], row["hoster"]): row
+             for row in _rows(store, "SELECT * FROM analyst_hosters")}
+    assert len(views) == len(report.hosters)
+    sections = {line.section.value for line in report.hosters}
+    assert {"dutch", "eu", "non_eu", "cdn", "unattributed"} <= sections
+    for line in report.hosters:
+        row = views[(line.section.value, line.hoster)]
+        figures = line.figures
+        assert (row["cases"], row["online"], row["removed"], row["unchecked"],
+                row["reappearances"]) == (figures.cases, figures.online, figures.removed,
+                                          figures.unchecked, figures.reappearances), line.hoster
+        assert row["hoster_key"] == line.key
+        if figures.oldest_open_days is None:
+            assert row["oldest_open_days"] is None
+        else:
+            assert row["oldest_open_days"] == pytest.approx(figures.oldest_open_days, abs=1e-3)
+        for regime, outcomes in figures.deadlines.items():
+            for outcome, n in outcomes.items():
+                assert row[f"{regime}_{outcome}"] == n, (line.hoster, regime, outcome)
+    # The histories reach the outcomes a past deadline can have.
+    seen = {outcome for line in report.hosters
+            for outcomes in line.figures.deadlines.values()
+            for outcome, n in outcomes.items() if n}
+    assert seen >= {o.value for o in Outcome} - {Outcome.PENDING.value}
+    assert sum(row["cases"] for row in views.values()) == report.totals["all"].cases
+
+
+def test_case_durations_are_the_pure_durations_on_every_clock(store, filled):
+    rows = {(row["case_id"], row["clock"]): row
+            for row in _rows(store, "SELECT * FROM analyst_case_durations")}
+    statuses = set()
+    for case in filled:
+        for clock in Clock:
+            started = {Clock.REPORT: case.reported_at, Clock.NOTICE: case.first_notice_at,
+                       Clock.ORDER: case.order_issued_at}[clock]
+            row = rows.get((case.case_id, clock.value))
+            if started is None:
+                assert row is None
+                continue
+            want = duration(case, clock)
+            statuses.add(row["status"])
+            if want is None:  # removed before the clock started
+                assert row["status"] == "removed_before_clock"
+                assert row["lower_hours"] is row["upper_hours"] is row["point_hours"] is None
+                continue
+            assert row["status"] == ("removed" if want.removed else "censored")
+            assert row["lower_hours"] == pytest.approx(want.lower_hours, abs=1e-9)
+            assert row["point_hours"] == pytest.approx(want.point_hours, abs=1e-9)
+            if want.upper_hours is None:
+                assert row["upper_hours"] is None
+            else:
+                assert row["upper_hours"] == pytest.approx(want.upper_hours, abs=1e-9)
+    assert statuses == {"removed", "censored", "removed_before_clock"}
+
+
+def test_a_deadline_not_yet_passed_is_pending_and_judged_inputs_are_shown(store):
+    sent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    with store.transaction() as session:
+        case = Case(source="t", external_id="p", url="https://pending.test/x",
+                    url_normalised="https://pending.test/x", host="pending.test",
+                    category="csam", reported_at=sent - timedelta(hours=2),
+                    imported_at=sent, state="online")
+        session.add(case)
+        session.flush()
+        for hours, verdict in ((-1, Verdict.ONLINE), (0.5, Verdict.HTTP_GONE)):
+            session.add(Check(case_id=case.id, checked_at=sent + timedelta(hours=hours),
+                              method="http", verdict=verdict.value, url=case.url,
+                              tool_version="t", prev_hash="0" * 64,
+                              record_hash=uuid.uuid4().hex * 2))
+        session.add(Notice(case_id=case.id, sent_at=sent, recipient="a",
+                           due_at=notice_due(sent)))
+    (row,) = _rows(store, "SELECT * FROM analyst_notices")
+    assert row["outcome"] == Outcome.PENDING.value == judge(
+        Regime.NOTICE_24H, sent, notice_due(sent),
+        [(sent - timedelta(hours=1), Verdict.ONLINE)], datetime.now(UTC)).outcome.value
+    assert (row["at_start_verdict"], row["before_verdict"], row["after_verdict"],
+            row["in_report"]) == ("online", "http_gone", None, 1)
+
+
+URLS = [
+    "https://example.test/a.b/c?d=e.f",
+    "HTTP://Example.TEST/",
+    "HtTpS://user:pa.ss@host.test:8443/p",
+    "http://[2001:db8::1]:8080/x.jpg",
+    "https://[::ffff:192.0.2.1]/",
+    "example.test/no-scheme.png",
+    "//protocol-relative.test/x",
+    "ftp://files.test/a.zip",
+    "https://a.test/?next=http://b.test/&u=HTTPS://c.test",
+    "http:/one-slash.test",
+    "https:",
+    "",
+    "http://",
+    "hxxp://already[.]defanged",
+    "https://exämple.test/ü.html",
+    "https://xn--exmple-cua.test/%2e%2E",
+]
+
+
+def _random_urls(n: int) -> list[str]:
+    rng = random.Random(15)
+    pieces = ["http://", "https://", "HTTP://", "hTtPs://", "://", ".", "..", "/", ":", "@",
+              "[", "]", "a", "B", "ü", "0", "?", "#", "%2e", " ", "h", "ttp", "s"]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8))) for _ in range(n)]
+
+
+def test_defang_by_hand():
+    assert defang("HtTpS://user:pa.ss@host.test:8443/p") == \
+        "hxxps://user:pa[.]ss@host[.]test:8443/p"
+    assert defang("http://[2001:db8::1]:8080/x.jpg") == "hxxp://[2001:db8::1]:8080/x[.]jpg"
+    assert defang("example.test/x") == "example[.]test/x"
+    assert defang("https://a.test/?u=http://b.test") == "hxxps://a[.]test/?u=http[://]b[.]test"
+    assert defang("ftp://f.test") == "ftp[://]f[.]test"
+
+
+def test_the_views_defang_as_kernel_defang_does(store):
+    urls = URLS + _random_urls(300)
+    with store.transaction() as session:
+        for i, url in enumerate(urls):
+            case = Case(source="t", external_id=str(i), url=url, url_normalised=url,
+                        host=url[:40], category="csam", reported_at=T0, imported_at=T0)
+            session.add(case)
+            session.flush()
+            session.add(Check(case_id=case.id, checked_at=T0, method="http",
+                              verdict="online", url=url, final_url=url[::-1],
+                              tool_version="t", prev_hash="0" * 64,
+                              record_hash=uuid.uuid4().hex * 2))
+    cases = _rows(store, "SELECT external_id, url_defanged, host_defanged FROM analyst_cases")
+    assert {row["external_id"]: (row["url_defanged"], row["host_defanged"]) for row in cases} \
+        == {str(i): (defang(url), defang(url[:40])) for i, url in enumerate(urls)}
+    checks = _rows(store, "SELECT case_id, url_defanged, final_url_defanged FROM analyst_checks")
+    assert sorted((row["url_defanged"], row["final_url_defanged"]) for row in checks) == \
+        sorted((defang(url), defang(url[::-1])) for url in urls)
+
+
+def test_no_view_shows_a_raw_url(store, filled):
+    with store.transaction() as session:
+        case = session.get(Case, filled[0].case_id)
+        case.url = "HTTPS://raw.test/?next=http://other.test/"
+        session.execute(update(Check).values(final_url="https://final.test/x",
+                                             url="http://requested.test/"))
+        session.execute(update(Attribution).values(hostname="raw.test"))
+    names = set(inspect(store.engine).get_view_names())
+    assert VIEWS <= names
+    for view in sorted(VIEWS):
+        rows = _rows(store, f"SELECT * FROM {view}")
+        assert rows, view
+        for column in rows[0]:
+            assert "url" not in column or column.endswith("_defanged"), (view, column)
+        for row in rows:
+            for column, value in row.items():
+                if isinstance(value, str):
+                    assert "http://" not in value.lower() and "https://" not in value.lower(), \
+                        (view, column, value)
+
+
+def test_the_migration_adds_and_removes_the_views(db_url):
+    store = Store(db_url)
+    store.upgrade()
+    assert VIEWS <= set(inspect(store.engine).get_view_names())
+    _at(store, db_url, "0012", "downgrade")
+    assert not VIEWS & set(inspect(store.engine).get_view_names())
+    store.dispose()
+    store = Store(db_url)
+    store.upgrade()
+    assert VIEWS <= set(inspect(store.engine).get_view_names())
+    assert _rows(store, "SELECT COUNT(*) AS n FROM analyst_cases") == [{"n": 0}]
+    store.dispose()
