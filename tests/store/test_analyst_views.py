@@ -206,7 +206,7 @@ def test_no_view_shows_a_raw_url(store, filled):
                                              url="http://requested.test/"))
         session.execute(update(Attribution).values(hostname="raw.test"))
     names = set(inspect(store.engine).get_view_names())
-    assert VIEWS <= names
+    assert names >= VIEWS
     for view in sorted(VIEWS):
         rows = _rows(store, f"SELECT * FROM {view}")
         assert rows, view
@@ -222,12 +222,12 @@ def test_no_view_shows_a_raw_url(store, filled):
 def test_the_migration_adds_and_removes_the_views(db_url):
     store = Store(db_url)
     store.upgrade()
-    assert VIEWS <= set(inspect(store.engine).get_view_names())
+    assert set(inspect(store.engine).get_view_names()) >= VIEWS
     _at(store, db_url, "0012", "downgrade")
     assert not VIEWS & set(inspect(store.engine).get_view_names())
     store.dispose()
     store = Store(db_url)
     store.upgrade()
-    assert VIEWS <= set(inspect(store.engine).get_view_names())
+    assert set(inspect(store.engine).get_view_names()) >= VIEWS
     assert _rows(store, "SELECT COUNT(*) AS n FROM analyst_cases") == [{"n": 0}]
     store.dispose()
