@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text, update
@@ -231,3 +232,23 @@ def test_the_migration_adds_and_removes_the_views(db_url):
     assert set(inspect(store.engine).get_view_names()) >= VIEWS
     assert _rows(store, "SELECT COUNT(*) AS n FROM analyst_cases") == [{"n": 0}]
     store.dispose()
+
+
+def test_docs_name_every_column_of_every_view(tmp_path):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "analysts.md").read_text("utf-8")
+    store = Store(f"sqlite:///{tmp_path / 'docs.db'}")
+    store.upgrade()
+    view_inspector = inspect(store.engine)
+    missing = []
+    for view in sorted(VIEWS):
+        assert f"## {view}" in docs, view
+        for column in view_inspector.get_columns(view):
+            name = column["name"]
+            if f"`{name}`" in docs:
+                continue
+            # analyst_hosters' {regime}_{outcome} columns are documented as a pattern.
+            if any(name == f"{r.value}_{o.value}" for r in Regime for o in Outcome):
+                continue
+            missing.append((view, name))
+    store.dispose()
+    assert missing == []
