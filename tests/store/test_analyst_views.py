@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text, update
+from sqlalchemy import inspect, make_url, text, update
+from sqlalchemy.exc import InternalError, ProgrammingError
 
 from kernel.deadlines import Outcome, Regime, judge, notice_due
 from kernel.defang import defang
@@ -252,3 +253,43 @@ def test_docs_name_every_column_of_every_view(tmp_path):
             missing.append((view, name))
     store.dispose()
     assert missing == []
+
+
+def test_the_documented_read_only_role_reads_the_views_and_no_base_table(pg_url):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "analysts.md").read_text("utf-8")
+    block = docs.split("<!-- analyst-role:", 1)[1].split("```sql\n", 1)[1].split("```", 1)[0]
+    store = Store(pg_url)
+    store.upgrade()
+    schema = make_url(pg_url).query["options"].split("=", 1)[1]
+    role = f"analyst_{uuid.uuid4().hex[:10]}"
+    sql = (block.replace("hostwatch_analyst", role)
+           .replace("DATABASE hostwatch", f'DATABASE "{make_url(pg_url).database}"')
+           .replace("SCHEMA public", f'SCHEMA "{schema}"'))
+    with store.engine.begin() as connection:
+        for statement in filter(str.strip, sql.split(";")):
+            connection.execute(text(statement))
+        connection.execute(text(
+            "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
+            "reported_at, imported_at, state, reappearances, check_count, unconfirmed_checks) "
+            "VALUES ('t', '1', 'https://raw.test/x', 'https://raw.test/x', 'raw.test', "
+            "'csam', now(), now(), 'unchecked', 0, 0, 0)"))
+    analyst = Store(str(make_url(pg_url).set(username=role, password="change-me")))
+    try:
+        with analyst.engine.connect() as connection:
+            assert connection.execute(text("SELECT url_defanged FROM analyst_cases")).all() \
+                == [("hxxps://raw[.]test/x",)]
+            for view in sorted(VIEWS):
+                connection.execute(text(f"SELECT * FROM {view}")).all()
+        for statement, error, match in (
+                ("SELECT url FROM cases", ProgrammingError, "permission denied"),
+                ("SELECT * FROM checks", ProgrammingError, "permission denied"),
+                ("UPDATE cases SET state = 'removed'", InternalError, "read-only"),
+                ("CREATE TABLE mine (x int)", InternalError, "read-only")):
+            with analyst.engine.connect() as connection, pytest.raises(error, match=match):
+                connection.execute(text(statement))
+    finally:
+        analyst.dispose()
+        with store.engine.begin() as connection:
+            connection.execute(text(f'DROP OWNED BY "{role}"'))
+            connection.execute(text(f'DROP ROLE "{role}"'))
+        store.dispose()
