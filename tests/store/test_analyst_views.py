@@ -76,7 +76,8 @@ def test_analyst_hosters_give_the_hoster_reports_figures(store, filled):
         assert (row["cases"], row["online"], row["removed"], row["unchecked"],
                 row["reappearances"]) == (figures.cases, figures.online, figures.removed,
                                           figures.unchecked, figures.reappearances), line.hoster
-        assert row["hoster_key"] == line.key
+        assert (row["hoster_key"], row["hoster_country"], row["dsa_role"],
+                row["abuse_contact"]) == (line.key, line.country, line.dsa_role, line.abuse)
         if figures.oldest_open_days is None:
             assert row["oldest_open_days"] is None
         else:

@@ -279,15 +279,17 @@ def _hosters(d: _Dialect) -> str:
     reported = d.epoch("ac.reported_at")
     first_open = f"MIN(CASE WHEN ac.state <> 'removed' THEN {reported} END)"
     oldest = d.days(f"{d.epoch(d.now)} - {first_open}")
+    figures = ", ".join(f"g.{name}" for name in (
+        "cases", "online", "removed", "unchecked", "reappearances", "oldest_open_reported_at",
+        "oldest_open_days", *(f"{r}_{o}" for r in REGIMES for o in OUTCOMES)))
     return f"""
 CREATE VIEW analyst_hosters AS
 WITH per_case AS (
     SELECT dl.case_id,
        {counts}
     FROM analyst_deadlines dl WHERE dl.in_report = 1 GROUP BY dl.case_id
-)
-SELECT ac.section, ac.hoster_id, ac.hoster, MIN(ac.hoster_key) AS hoster_key,
-       MIN(ac.hoster_country) AS hoster_country,
+), grouped AS (
+    SELECT ac.section, ac.hoster_id, ac.hoster, MIN(ac.hoster_key) AS hoster_key,
        COUNT(*) AS cases,
        SUM(CASE WHEN ac.state IN {_in(OPEN_STATES)} THEN 1 ELSE 0 END) AS online,
        SUM(CASE WHEN ac.removed_at IS NOT NULL THEN 1 ELSE 0 END) AS removed,
@@ -296,8 +298,12 @@ SELECT ac.section, ac.hoster_id, ac.hoster, MIN(ac.hoster_key) AS hoster_key,
        MIN(CASE WHEN ac.state <> 'removed' THEN ac.reported_at END) AS oldest_open_reported_at,
        CASE WHEN {oldest} < 0 THEN 0 ELSE {oldest} END AS oldest_open_days,
        {totals}
-FROM analyst_cases ac LEFT JOIN per_case p ON p.case_id = ac.case_id
-GROUP BY ac.section, ac.hoster_id, ac.hoster
+    FROM analyst_cases ac LEFT JOIN per_case p ON p.case_id = ac.case_id
+    GROUP BY ac.section, ac.hoster_id, ac.hoster
+)
+SELECT g.section, g.hoster_id, g.hoster, g.hoster_key, h.country AS hoster_country,
+       h.dsa_role, h.abuse AS abuse_contact, {figures}
+FROM grouped g LEFT JOIN hosters h ON h.key = g.hoster_key
 """
 
 
