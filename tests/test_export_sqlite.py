@@ -8,12 +8,16 @@ import sqlite3
 import stat
 from datetime import datetime
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from hostwatch.cli import main
-from store.snapshot import ANALYST_VIEWS
+from store import Store
+from store.snapshot import ANALYST_VIEWS, write_snapshot
 from tests.reports.test_hoster_sql import _fill
+from tests.store.test_migration_routes import _at
 
 
 def _normal(value):
@@ -81,3 +85,16 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
                                        "sqlite", str(target)])
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_a_failed_export_leaves_the_old_file_and_no_trace(tmp_path):
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    old_store = Store(db)
+    _at(old_store, db, "0012")  # a store without the views: the export fails midway
+    target = tmp_path / "analysts.db"
+    target.write_text("the previous snapshot")
+    with pytest.raises(OperationalError, match="analyst_cases"):
+        write_snapshot(old_store.engine, target)
+    old_store.dispose()
+    assert target.read_text() == "the previous snapshot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysts.db", "h.db"]
