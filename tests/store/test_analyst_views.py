@@ -294,3 +294,14 @@ def test_the_documented_read_only_role_reads_the_views_and_no_base_table(pg_url)
             connection.execute(text(f'DROP OWNED BY "{role}"'))
             connection.execute(text(f'DROP ROLE "{role}"'))
         store.dispose()
+
+
+def test_the_documented_example_queries_run(store, filled):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "analysts.md").read_text("utf-8")
+    examples = docs.split("## Example queries", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in examples.split("```sql\n")[1:]]
+    statements = [s for block in blocks for s in block.split(";") if s.strip()]
+    assert len(statements) >= 8
+    with store.engine.connect() as connection:
+        answered = [connection.execute(text(statement)).all() for statement in statements]
+    assert sum(1 for rows in answered if rows) >= 5  # most find something in _fill's store
