@@ -274,7 +274,7 @@ def _hosters(d: _Dialect) -> str:
     counts = ",\n       ".join(
         f"SUM(CASE WHEN dl.regime = '{r}' AND dl.outcome = '{o}' THEN 1 ELSE 0 END) AS {r}_{o}"
         for r in REGIMES for o in OUTCOMES)
-    totals = ",\n       ".join(f"SUM(COALESCE(p.{r}_{o}, 0)) AS {r}_{o}"
+    totals = ",\n       ".join(f"CAST(SUM(COALESCE(p.{r}_{o}, 0)) AS BIGINT) AS {r}_{o}"
                                for r in REGIMES for o in OUTCOMES)
     reported = d.epoch("ac.reported_at")
     first_open = f"MIN(CASE WHEN ac.state <> 'removed' THEN {reported} END)"
