@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from kernel.deadlines import Outcome, Regime, judge, notice_due
 from kernel.defang import defang
 from kernel.durations import Clock, duration
 from kernel.model import Verdict
-from reports.hosters import hoster_report
+from reports.hosters import ReportQuery, hoster_report
+from reports.takedown import figures_from_counts
 from store import Store
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice
 from tests.reports.test_hoster_sql import T0, _fill
@@ -308,3 +310,35 @@ def test_the_documented_example_queries_run(store, filled):
     with store.engine.connect() as connection:
         answered = [connection.execute(text(statement)).all() for statement in statements]
     assert sum(1 for rows in answered if rows) >= 5  # most find something in _fill's store
+
+
+@pytest.mark.parametrize("clock", list(Clock))
+def test_the_reports_survival_figures_follow_from_the_duration_rows(store, filled, clock):
+    """The report's Kaplan–Meier figures per hoster, fitted on nothing but
+    analyst_case_durations' rows and analyst_hosters' counts."""
+    with store.session() as session:
+        report = hoster_report(session, ReportQuery(clock=clock), now=datetime.now(UTC))
+    hosters = {(row["section"], row["hoster"]): row
+               for row in _rows(store, "SELECT * FROM analyst_hosters")}
+    rows = _rows(store, "SELECT c.section, c.hoster, d.status, d.point_hours "
+                        "FROM analyst_case_durations d JOIN analyst_cases c "
+                        "ON c.case_id = d.case_id WHERE d.clock = :clock", clock=clock.value)
+    for line in report.hosters:
+        key = (line.section.value, line.hoster)
+        weights = Counter((round(row["point_hours"], 9), row["status"] == "removed")
+                          for row in rows if (row["section"], row["hoster"]) == key
+                          and row["status"] != "removed_before_clock")
+        fitted = figures_from_counts(
+            clock, cases=hosters[key]["cases"], removed=hosters[key]["removed"],
+            reappearances=hosters[key]["reappearances"],
+            durations=[(hours, removed, n) for (hours, removed), n in sorted(weights.items())])
+        got = line.figures.takedown
+        assert fitted.measured == got.measured, key
+        for field in ("median", "p90"):
+            for part in ("hours", "ci_lower_hours", "ci_upper_hours"):
+                want = getattr(getattr(got, field), part)
+                have = getattr(getattr(fitted, field), part)
+                assert have == pytest.approx(want, abs=1e-6) if want is not None \
+                    else have is None, (key, field, part)
+        assert fitted.share_within_24h == pytest.approx(got.share_within_24h) \
+            if got.share_within_24h is not None else fitted.share_within_24h is None
