@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, make_url, text, update
+from sqlalchemy import inspect, make_url, select, text, update
 from sqlalchemy.exc import InternalError, ProgrammingError
 
 from kernel.deadlines import Outcome, Regime, judge, notice_due
@@ -50,12 +50,10 @@ def filled(store):
         session.add(edge)
         session.flush()
         gone = [v.value for v in (Verdict.HTTP_GONE, Verdict.PLACEHOLDER)]
-        check_ids = session.scalars(Check.__table__.select().with_only_columns(Check.id)
-                                    .where(Check.verdict.in_(gone))).all()
-        held = random.Random(1).sample(list(check_ids), len(check_ids) // 3)
+        check_ids = session.scalars(select(Check.id).where(Check.verdict.in_(gone))).all()
+        held = random.Random(1).sample(sorted(check_ids), len(check_ids) // 3)
         session.execute(update(Check).where(Check.id.in_(held)).values(run_id=run.id))
-        attributions = session.scalars(Attribution.__table__.select()
-                                       .with_only_columns(Attribution.id)).all()
+        attributions = session.scalars(select(Attribution.id).order_by(Attribution.id)).all()
         session.execute(update(Attribution).where(Attribution.id.in_(attributions[::7]))
                         .values(cdn=CDN, hoster_id=edge.id, hoster=CDN, server_country="US",
                                 server_country_source="geoip"))
