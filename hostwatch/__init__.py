@@ -11,7 +11,7 @@ The library API, as the ``hostwatch`` command uses it (hostwatch.api):
   or ``browser=True``; once per process: Scrapy's reactor cannot restart)
   and ``enrich``; ``whois``; ``update_states``, ``status``, ``cases``,
   ``deadlines``; ``hoster_report`` (render it with `render_hoster_report`),
-  ``evidence_pack``, ``xarf``; ``verify`` (the hash chain and evidence
+  ``evidence_pack``, ``xarf``, ``export_sqlite``; ``verify`` (the hash chain and evidence
   packs). They return data (`ImportResult`, `CrawlOutcome`, `StoreStatus`,
   `EvidencePack`, `XarfExport`, `Verification`...) and print nothing.
 - Errors: one tree under `HostwatchError` (`ConfigError`, `UrlError`;

@@ -270,7 +270,7 @@ class Hostwatch:
     or call `close`. Methods mirror the commands: `import_reports`,
     `import_notices`, `import_orders`, `import_checks`, `crawl`, `enrich`,
     `whois`, `update_states`, `status`, `cases`, `deadlines`,
-    `hoster_report`, `evidence_pack`, `xarf`, `verify`.
+    `hoster_report`, `evidence_pack`, `xarf`, `export_sqlite`, `verify`.
     """
 
     def __init__(self, config: Config | None = None, *, store: Store | None = None) -> None:
@@ -603,6 +603,16 @@ class Hostwatch:
                 raise XarfError(f"case {case.source}/{case.external_id}: {exc}") from exc
         return XarfExport(target, reports, Counter(case.state for case, _ in exported),
                           dict(skipped))
+
+    def export_sqlite(self, path: str | Path) -> dict[str, int]:
+        """Write a read-only SQLite snapshot of the analyst views (docs/analysts.md)
+        to ``path``, replacing it whole: one table per view, and
+        ``snapshot_info`` (when, which schema revision). Works on a store on
+        SQLite or PostgreSQL; returns the rows written per view. Raises
+        `StoreError` when ``path`` is the store itself or its folder is missing."""
+        from store.snapshot import write_snapshot
+
+        return write_snapshot(self.store.engine, Path(path))
 
     def verify(self, packs: Sequence[str | Path] = ()) -> Verification:
         """Recompute the check hash chain and check each evidence pack (folder

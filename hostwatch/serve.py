@@ -9,7 +9,7 @@ image or frame. Its ASGI wrapper adds a Content-Security-Policy under which a
 page loads nothing but the UI's own assets, and no referrer ever leaves.
 
 The store's SQLite file is opened the way Datasette opens a mutable file:
-``?mode=ro``. A PostgreSQL store is not served (yet): see `ServeError`.
+``?mode=ro``. A PostgreSQL store is not served: its `hostwatch export sqlite` snapshot is.
 Authentication is datasette-auth-passwords with one account, ``analyst``,
 whose password hash is ``HOSTWATCH_SERVE_PASSWORD_HASH``; when it is set every
 page needs a login, and only then may the server listen beyond loopback.
@@ -178,8 +178,8 @@ def sqlite_path(config: Config) -> Path:
     if url.get_backend_name() != "sqlite":
         raise ServeError(
             f"serve reads a SQLite file and the store is {url.get_backend_name()}: "
-            "a `hostwatch export sqlite PATH` snapshot for Datasette is planned (#15), "
-            "until then serve a SQLite store (hostwatch --db sqlite:///PATH serve)")
+            "write a snapshot of its analyst views with `hostwatch export sqlite PATH` "
+            "and serve that (hostwatch --db sqlite:///PATH serve)")
     if not url.database or url.database == ":memory:":
         raise ServeError("serve needs a SQLite file, not an in-memory store")
     path = Path(url.database).expanduser()

@@ -1,30 +1,44 @@
-"""Reported URLs written so that nothing opens them (#15).
+"""Defanged URLs: text an analyst can read and no program will open (#15).
 
-A report, a view or a web page that lists reported URLs must never put one a
-click away: a reader's program turns ``https://host.example/x.jpg`` into a
-link, a Markdown renderer into an anchor. The convention of threat
-intelligence ("defanging") breaks what linkifiers look for: the scheme
-becomes ``hxxp``/``hxxps`` and every dot ``[.]``, so the text still reads as
-the URL an analyst knows, and copying it back is a deliberate act.
+The analyst views (store migration 0013, docs/analysts.md) show every
+reported URL in this form and never the raw URL; the SQL there applies the
+same rule on SQLite and PostgreSQL, and tests/store/test_analyst_views.py
+holds the SQL to this function.
+
+The rule, chosen so that plain SQL (``lower``, ``substr``, ``replace``) can
+apply it on both databases:
+
+- text already defanged is read back first (``[.]`` and ``[://]`` as ``.``
+  and ``://``; a leading ``hxxp://``/``hxxps://`` as the scheme), so
+  defanging twice changes nothing: the web UI (hostwatch/serve.py) defangs
+  every cell, the views' defanged ones too;
+- a leading ``http://`` or ``https://``, in any case, becomes ``hxxp://`` /
+  ``hxxps://``;
+- in the rest of the text every ``://`` becomes ``[://]`` (a URL inside the
+  query string, another scheme), so no ``http://`` is left anywhere;
+- every dot becomes ``[.]``.
 """
 
 from __future__ import annotations
 
-import re
-
 __all__ = ["defang"]
 
-# Any http(s) scheme, also one inside the URL (a redirector's parameter).
-_SCHEME = re.compile(r"h(?:tt|xx)p(s?)(?=:)", re.IGNORECASE)
+# The schemes at the start, raw or already defanged, and what they become.
+_HEADS = (("https://", "hxxps://"), ("hxxps://", "hxxps://"),
+          ("http://", "hxxp://"), ("hxxp://", "hxxp://"))
 
 
 def defang(url: str) -> str:
-    """``https://a.example/x.jpg`` -> ``hxxps://a[.]example/x[.]jpg``.
+    """``url`` defanged (see the module's docstring)."""
+    text = url.replace("[.]", ".").replace("[://]", "://")
+    head = ""
+    for scheme, replacement in _HEADS:
+        # ASCII case-folding only, as SQLite's lower() does.
+        if _ascii_lower(text[:len(scheme)]) == scheme:
+            head, text = replacement, text[len(scheme):]
+            break
+    return head + text.replace("://", "[://]").replace(".", "[.]")
 
-    Every dot is bracketed (a host hides in a path or a query just as well),
-    and every ``http``/``https`` scheme, in any case and anywhere in the
-    text, becomes ``hxxp``/``hxxps``.
-    Idempotent: a defanged URL is returned as it is.
-    """
-    text = url.replace("[.]", ".").replace(".", "[.]")
-    return _SCHEME.sub(lambda m: "hxxp" + m.group(1).lower(), text)
+
+def _ascii_lower(text: str) -> str:
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)

@@ -1,7 +1,9 @@
-"""`hostwatch export xarf`: XARF v4 reports for notices to a hoster.
+"""`hostwatch export xarf`: XARF v4 reports for notices to a hoster;
+`hostwatch export sqlite`: a read-only snapshot of the analyst views.
 
 The reports are built by `hostwatch.api.Hostwatch.xarf` (over the pure
-`reports.xarf`); this module parses the options and writes the files.
+`reports.xarf`), the snapshot by `hostwatch.api.Hostwatch.export_sqlite`
+(`store.snapshot`); this module parses the options and writes the files.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import click
 
 from hostwatch.api import ClassificationRequired
 from hostwatch.commands.common import hoster_error, load_config, open_store
+from kernel.errors import StoreError
 from reports.xarf import CLASSIFICATIONS, Party, XarfError, xarf_type
 from store.hosters import HosterLookupError
 from store.hosters import find_hoster as find_hoster  # where tests have looked it up
@@ -27,11 +30,13 @@ SKIPPED_SHOWN = 10  # case references listed per skipped category
 
 @click.group("export")
 def export() -> None:
-    """Export cases for other systems: XARF v4 abuse reports for hosters.
+    """Export cases for other systems: XARF v4 abuse reports for hosters, a
+    read-only SQLite snapshot of the analyst views.
 
     \b
     Example:
       hostwatch export xarf --hoster dutch-test-hosting -o - > reports.jsonl
+      hostwatch export sqlite analysts.db
     """
 
 
@@ -207,6 +212,41 @@ def xarf(ctx: click.Context, hoster_name: str, output: str, include_removed: boo
                if xarf_type(category, with_ncii=True) else "no XARF v4 type")
         click.echo(f"xarf: skipped {len(refs)} {category} cases ({why}): "
                    f"{shown}{more}", err=True)
+
+
+@export.command("sqlite")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def sqlite(ctx: click.Context, path: Path) -> None:
+    """A read-only SQLite file of the analyst views, for Datasette or sqlite3.
+
+    Each analyst view (docs/analysts.md: analyst_cases, analyst_checks,
+    analyst_deadlines, analyst_notices, analyst_orders,
+    analyst_case_durations, analyst_hosters) becomes a table of the same
+    name, read in one transaction from the store (SQLite or PostgreSQL);
+    snapshot_info says when. Reported URLs are in it defanged only; nothing
+    else of the store is copied. Figures that depend on the time (pending
+    deadlines, days open) are those of the export. PATH is replaced whole,
+    or left as it was when the export fails, and is made read-only.
+
+    \b
+    Example:
+      hostwatch --db postgresql+psycopg://hostwatch@db/hostwatch export sqlite analysts.db
+      sqlite3 -readonly analysts.db "SELECT hoster, online FROM analyst_hosters"
+    """
+    hw = open_store(load_config(ctx))
+    try:
+        counts = hw.export_sqlite(path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc}") from exc
+    finally:
+        hw.close()
+    click.echo(f"sqlite: {counts.get('analyst_cases', 0)} cases, "
+               f"{counts.get('analyst_checks', 0)} checks, "
+               f"{counts.get('analyst_hosters', 0)} hosters written to {path} (read-only)",
+               err=True)
 
 
 COMMANDS = [export]
