@@ -214,6 +214,11 @@ class _Plugin:
                     datasette: Datasette) -> Any:
         if isinstance(value, dict) and table:
             return _foreign_key_link(value, column, table, database, datasette)
+        if (column == "case_id" and isinstance(value, int) and not isinstance(value, bool)
+                and (table is None or table.startswith("analyst_"))):
+            # A case id in an analyst view or a query result leads to its history.
+            href = datasette.urls.query(database, "case_history") + f"?case={value}"
+            return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
         return cell_text(value)
 
     @staticmethod

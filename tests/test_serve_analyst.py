@@ -95,6 +95,9 @@ def test_every_canned_query_runs_and_shows_no_reported_host(analyst_db):
         kinds = [row[0] for row in rows["case_history"]]
         assert kinds[0] == "report" and kinds.count("check") == 2 and "notice" in kinds
         assert rows["deadline_breaches"], rows
+        # A case id, in a view or a query result, leads to the case's history.
+        for path in ("/h/analyst_cases", "/h/still_online"):
+            assert '<a href="/h/case_history?case=1">1</a>' in client.get(path).text, path
         # Empty bounds are allowed: every deadline.
         everything = client.get("/h/deadline_breaches.json", params={"since": "", "until": ""})
         assert sum(row[2] for row in everything.json()["rows"]) == 2
@@ -181,8 +184,9 @@ def test_the_ui_in_chromium_reaches_nothing_but_the_server(analyst_db, tmp_path)
             assert "hxxps://img[.]abuse-host[.]test/a[.]jpg" in exported
             # A case's history from its id.
             page.goto(f"{base}h/analyst_cases")
-            case_id = page.locator("td.col-case_id").first.inner_text().strip()
-            page.goto(f"{base}h/case_history?case={case_id}")
+            page.locator("td.col-case_id a").first.click()
+            page.wait_for_load_state()
+            assert re.search(r"/h/case_history\?case=\d+$", page.url), page.url
             check(page)
             assert page.locator("td.col-kind").first.inner_text().strip() == "report"
             assert page.locator("td.col-kind", has_text="check").count() >= 1
