@@ -7,6 +7,9 @@ rendering of every string cell in every table, view, row page and SQL query
 result: escaped plain text, URLs defanged (`kernel.defang`), never an anchor,
 image or frame. Its ASGI wrapper adds a Content-Security-Policy under which a
 page loads nothing but the UI's own assets, and no referrer ever leaves.
+The database's metadata adds canned queries on the analyst views (`QUERIES`)
+and the facets each view opens with (`FACETS`); a case id in a view or a
+query result links to the `case_history` query.
 
 The store's SQLite file is opened the way Datasette opens a mutable file:
 ``?mode=ro``. A PostgreSQL store is not served: its `hostwatch export sqlite` snapshot is.
