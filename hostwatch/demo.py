@@ -293,6 +293,10 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
     command = _hostwatch_command()
     echo(f"look:    {command} --db {db_url} status")
     echo(f"         {command} --db {db_url} cases --state reappeared --json")
+    from hostwatch.serve import DEFAULT_PORT
+
+    echo(f"browse:  {command} --db {db_url} serve   "
+         f"(then open http://127.0.0.1:{DEFAULT_PORT}/ ; Ctrl-C stops it)")
     store.dispose()
     return db_file
 

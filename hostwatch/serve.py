@@ -7,6 +7,9 @@ rendering of every string cell in every table, view, row page and SQL query
 result: escaped plain text, URLs defanged (`kernel.defang`), never an anchor,
 image or frame. Its ASGI wrapper adds a Content-Security-Policy under which a
 page loads nothing but the UI's own assets, and no referrer ever leaves.
+The database's metadata adds canned queries on the analyst views (`QUERIES`)
+and the facets each view opens with (`FACETS`); a case id in a view or a
+query result links to the `case_history` query.
 
 The store's SQLite file is opened the way Datasette opens a mutable file:
 ``?mode=ro``. A PostgreSQL store is not served: its `hostwatch export sqlite` snapshot is.
@@ -39,8 +42,8 @@ from kernel.config import KEYS, Config
 from kernel.defang import defang
 from kernel.errors import HostwatchError
 
-__all__ = ["CSP", "DEFAULT_PORT", "USERNAME", "ServeError", "app", "check_host",
-           "register_plugin", "serve", "sqlite_path"]
+__all__ = ["CSP", "DEFAULT_PORT", "FACETS", "QUERIES", "USERNAME", "ServeError", "app",
+           "check_host", "database_metadata", "register_plugin", "serve", "sqlite_path"]
 
 DEFAULT_PORT = 8001
 USERNAME = "analyst"  # the one account of datasette-auth-passwords
@@ -61,6 +64,103 @@ HEADERS = [
 # too) is defanged.
 _PLAIN = re.compile(r"\d{4}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?"
                     r"(?:Z|[+-]\d\d:?\d\d)?|[+-]?\d+(?:\.\d+)?")
+
+
+_OPEN = "('online', 'pending_removal', 'reappeared')"  # the analyst views' open states
+
+# Canned queries on the analyst views (docs/analysts.md): every address in them
+# is already defanged by the view, and the plugin renders every cell anyway.
+QUERIES: dict[str, dict[str, str]] = {
+    "still_online": {
+        "title": "Still online, per hoster (oldest first)",
+        "description": "Open cases (online, pending removal, reappeared) grouped by the "
+                       "hoster of record, the longest open first within each hoster.",
+        "sql": "SELECT hoster, hoster_country, jurisdiction, case_id, category, url_defanged,\n"
+               "       reported_at, state, last_served_at, days_open\n"
+               f"FROM analyst_cases WHERE state IN {_OPEN}\n"
+               "ORDER BY hoster, reported_at, case_id",
+    },
+    "deadline_breaches": {
+        "title": "Deadline breaches per regime and period",
+        "description": "Notice and order deadlines due between :since (inclusive) and :until "
+                       "(exclusive; ISO dates, either may be empty), per regime and month: "
+                       "how many were due, met, breached, undecided or pending.",
+        "sql": "SELECT regime, substr(due_at, 1, 7) AS month, COUNT(*) AS deadlines,\n"
+               "       SUM(outcome = 'breached') AS breached, SUM(outcome = 'met') AS met,\n"
+               "       SUM(outcome = 'already_gone') AS already_gone,\n"
+               "       SUM(outcome = 'undecided') AS undecided,\n"
+               "       SUM(outcome = 'pending') AS pending\n"
+               "FROM analyst_deadlines\n"
+               "WHERE (:since = '' OR due_at >= :since) AND (:until = '' OR due_at < :until)\n"
+               "GROUP BY regime, month ORDER BY regime, month",
+    },
+    "case_history": {
+        "title": "One case's full history",
+        "description": "Everything about case :case in time order: the report, every check "
+                       "with the attribution it made, every notice and order with its outcome.",
+        "sql": "SELECT * FROM (\n"
+               "  SELECT 'report' AS kind, reported_at AS at, category AS what,\n"
+               "         url_defanged AS detail, hoster, jurisdiction, NULL AS outcome\n"
+               "  FROM analyst_cases WHERE case_id = :case\n"
+               "  UNION ALL\n"
+               "  SELECT 'check', checked_at, verdict,\n"
+               "         COALESCE(hostname_defanged, '') || ' ' || COALESCE(ip, '') || ' AS'\n"
+               "         || COALESCE(asn, '') || ' ' || COALESCE(as_name, ''),\n"
+               "         hoster, jurisdiction, CASE WHEN of_record = 1 THEN 'of record' END\n"
+               "  FROM analyst_checks WHERE case_id = :case\n"
+               "  UNION ALL\n"
+               "  SELECT 'notice', sent_at, channel, COALESCE(reference, ''), NULL, NULL, outcome\n"
+               "  FROM analyst_notices WHERE case_id = :case\n"
+               "  UNION ALL\n"
+               "  SELECT 'order', issued_at, regime,\n"
+               "         COALESCE(issuer, '') || ' ' || COALESCE(reference, ''),\n"
+               "         NULL, NULL, outcome\n"
+               "  FROM analyst_orders WHERE case_id = :case\n"
+               ") ORDER BY at, kind",
+    },
+    "hoster_comparison": {
+        "title": "Hoster comparison",
+        "description": "Per hoster and report section: cases, still online, removed, "
+                       "reappearances, the oldest open case, and deadlines met or breached.",
+        "sql": "SELECT section, hoster, hoster_country, dsa_role, cases, online, removed,\n"
+               "       unchecked, reappearances, oldest_open_days,\n"
+               "       notice_24h_met, notice_24h_breached, atkm_order_met, atkm_order_breached\n"
+               "FROM analyst_hosters ORDER BY online DESC, cases DESC, hoster",
+    },
+    "reappearances": {
+        "title": "Reappearances",
+        "description": "Cases that came back online after removal, the most often first.",
+        "sql": "SELECT case_id, hoster, jurisdiction, category, url_defanged, reappearances,\n"
+               "       state, removed_at, last_served_at\n"
+               "FROM analyst_cases WHERE reappearances > 0\n"
+               "ORDER BY reappearances DESC, case_id",
+    },
+    "cases_by_jurisdiction": {
+        "title": "Cases by jurisdiction and category",
+        "description": "How many cases each jurisdiction holds per category, and how many "
+                       "are still online or removed.",
+        "sql": "SELECT jurisdiction, category, COUNT(*) AS cases,\n"
+               f"       SUM(state IN {_OPEN}) AS online,\n"
+               "       SUM(removed_at IS NOT NULL) AS removed\n"
+               "FROM analyst_cases GROUP BY jurisdiction, category\n"
+               "ORDER BY cases DESC, jurisdiction, category",
+    },
+}
+
+# Facets each analyst view opens with.
+FACETS: dict[str, list[str]] = {
+    "analyst_cases": ["hoster", "jurisdiction", "state", "category"],
+    "analyst_checks": ["hoster", "jurisdiction", "verdict_group"],
+    "analyst_deadlines": ["regime", "outcome"],
+    "analyst_notices": ["outcome"],
+    "analyst_orders": ["regime", "outcome"],
+}
+
+
+def database_metadata() -> dict[str, Any]:
+    """Datasette metadata for the store's database: canned queries, facets."""
+    return {"queries": {name: dict(query) for name, query in QUERIES.items()},
+            "tables": {view: {"facets": list(facets)} for view, facets in FACETS.items()}}
 
 
 class ServeError(HostwatchError):
@@ -117,6 +217,11 @@ class _Plugin:
                     datasette: Datasette) -> Any:
         if isinstance(value, dict) and table:
             return _foreign_key_link(value, column, table, database, datasette)
+        if (column == "case_id" and isinstance(value, int) and not isinstance(value, bool)
+                and (table is None or table.startswith("analyst_"))):
+            # A case id in an analyst view or a query result leads to its history.
+            href = datasette.urls.query(database, "case_history") + f"?case={value}"
+            return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
         return cell_text(value)
 
     @staticmethod
@@ -210,7 +315,8 @@ def app(config: Config) -> Datasette:
     """The Datasette instance on the store, read-only, with the plugin registered."""
     path = sqlite_path(config)
     register_plugin()
-    metadata: dict[str, Any] = {"title": "hostwatch"}
+    metadata: dict[str, Any] = {"title": "hostwatch",
+                                "databases": {path.stem: database_metadata()}}
     if config.serve_password_hash:
         # Through $env, so the hash never shows in /-/metadata.
         if os.environ.get(PASSWORD_HASH_ENV) != config.serve_password_hash:

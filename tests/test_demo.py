@@ -17,6 +17,10 @@ def test_demo_shows_each_hosters_habit(tmp_path):
     assert "round 4: run 4 finished" in result.output
     assert f"store:   {out / 'hostwatch.db'}" in result.output
     assert "--db sqlite:///" in result.output
+    # The last line: how to browse the demo store (#15).
+    last = result.output.rstrip().splitlines()[-1]
+    assert last.startswith("browse:  ") and f"--db sqlite:///{out / 'hostwatch.db'} serve" in last
+    assert "http://127.0.0.1:8001/" in last
     store = Store(f"sqlite:///{out / 'hostwatch.db'}")
     with store.session() as session:
         rows = session.execute(select(Case.host, Case.state, func.count())
