@@ -8,13 +8,15 @@ stderr and stdout in one stream, as a cron job's log file receives them.
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from lab import Serve, Status, TestInternet, marker_body
+from lab import Serve, Slow, Status, TestInternet, marker_body
 from store import Store
 from tests.crawler.conftest import add_cases, crawl_env
 
@@ -90,3 +92,68 @@ def test_a_failed_crawl_ends_with_its_error(sqlite_url, net, tmp_path):
     assert result.returncode == 1
     assert noise_in(result.stdout) == []
     assert result.stdout.splitlines()[-1].startswith("Error: bad setting: HOSTWATCH_TIMEOUT=")
+
+
+def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run ``args`` with stdout and stderr on a pseudo-terminal; what it printed."""
+    primary, secondary = pty.openpty()
+    with subprocess.Popen(args, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=secondary,
+                          stderr=secondary) as child:
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        child.wait(timeout=120)
+    os.close(primary)
+    return b"".join(chunks).decode()
+
+
+@pytest.mark.slow
+def test_progress_is_one_line_rewritten_in_place_on_a_terminal_then_wiped(
+        sqlite_url, net, tmp_path):
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("slow.test")
+    host.route("/slow.jpg", Slow(2))
+    host.route("/a.jpg", Serve(marker_body("quiet", kind="jpeg")))
+    add_cases(store, [host.url("/slow.jpg"), host.url("/a.jpg")])
+    store.dispose()
+    output = on_a_terminal(
+        [sys.executable, "-m", "hostwatch", "--db", sqlite_url, "crawl"],
+        crawl_env(net, tmp_path, HOSTWATCH_PROGRESS="1", HOSTWATCH_TIMEOUT="5"), tmp_path)
+    assert "\r\x1b[Khostwatch: checked " in output  # rewritten in place...
+    assert "of 2 due cases (" in output
+    progress, _, outcome = output.rpartition("\r\x1b[K")  # ...and wiped before the outcome
+    assert "\n" not in progress.strip()  # one line, never a new one
+    assert outcome.strip().startswith("run 1 finished: 2 of 2 due cases")
+    assert noise_in(output) == []
+
+
+@pytest.mark.slow
+def test_progress_off_a_terminal_is_a_plain_line_every_5_s_and_off_with_zero(
+        sqlite_url, net, tmp_path):
+    store = Store(sqlite_url)
+    store.upgrade()
+    host = net.add_host("slow.test")
+    host.route("/slow.jpg", Slow(6))
+    host.route("/a.jpg", Serve(marker_body("quiet", kind="jpeg")))
+    add_cases(store, [host.url("/slow.jpg"), host.url("/a.jpg")])
+    store.dispose()
+    shown = hostwatch(sqlite_url, net, tmp_path, "crawl", HOSTWATCH_PROGRESS="1",
+                      HOSTWATCH_TIMEOUT="8")
+    assert shown.returncode == 0, shown.stdout
+    lines = shown.stdout.splitlines()
+    assert "\x1b" not in shown.stdout and "\r" not in shown.stdout
+    assert lines[:-1] and all(line.startswith("hostwatch: checked ") for line in lines[:-1])
+    assert lines[-1].startswith("run 1 finished: 2 of 2 due cases")
+    quiet = hostwatch(sqlite_url, net, tmp_path, "crawl", HOSTWATCH_PROGRESS="0",
+                      HOSTWATCH_TIMEOUT="8")
+    assert quiet.returncode == 0, quiet.stdout
+    assert quiet.stdout.splitlines() == [quiet.stdout.splitlines()[-1]]
+    assert quiet.stdout.startswith("run 2 finished: 2 of 2 due cases")
