@@ -109,6 +109,11 @@ class RedirectWithoutReferer(RedirectMiddleware):
     def handle_referer(self, request: Request, response: Response) -> None:
         request.headers.pop(b"Referer", None)
 
+    def _engine_started(self) -> None:
+        # Scrapy's looks for its referer middleware here and warns, at every
+        # start, that without one the Referer is dropped: that is the point.
+        pass
+
     def _build_redirect_request(self, source_request: Request, response: Response, *,
                                 url: str, **kwargs: Any) -> Request:
         # None: no URL a browser would follow; the guard refuses it as it is.

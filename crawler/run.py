@@ -21,7 +21,9 @@ def run_crawl(config: Config, limit: int | None = None,
     Scrapy's reactor cannot be restarted:
     call this once per process.
     """
-    process = CrawlerProcess(crawl_settings(config), install_root_handler=True)
+    # Scrapy installs its root log handler (LOG_INSTALL_ROOT_HANDLER), at
+    # the crawl's LOG_LEVEL from the start: its banner is an INFO record.
+    process = CrawlerProcess(crawl_settings(config))
     crawler = process.create_crawler("recheck")
     process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "")
     process.start()

@@ -98,7 +98,9 @@ EXTENSIONS = {
     # No listening control port on a machine that handles hotline data.
     "scrapy.extensions.remote_control.RemoteControl": None,
 }
-LOG_LEVEL = "INFO"
+# Problems only (kernel.config: HOSTWATCH_LOG_LEVEL): Scrapy's banner,
+# settings dump and component lists are INFO records, shown with -v.
+LOG_LEVEL = "WARNING"
 # The crawl's kernel.config.Config (see the module docstring); None: not
 # given, read from the environment (HOSTWATCH_*) by the spider, once.
 HOSTWATCH_CONFIG = None
@@ -110,6 +112,9 @@ def crawl_settings(config: Config) -> Settings:
     settings = Settings()
     settings.setmodule(__name__, priority="project")
     settings.set("HOSTWATCH_CONFIG", config, priority="project")
+    # Already here, not only in the spider's update_settings: Scrapy logs its
+    # banner when the process starts, before any spider is made.
+    settings.set("LOG_LEVEL", config.log_level, priority="project")
     return settings
 
 

@@ -481,16 +481,23 @@ class Hostwatch:
                 queries.checks_in_run(session, last.id)
         return StoreStatus(counts, last, so_far, suspect, unconfirmed)
 
-    def cases(self, *, state: str | None = None, limit: int | None = None) -> Iterator[CaseRow]:
+    def cases(self, *, state: str | None = None, limit: int | None = None,
+              hoster: str | None = None) -> Iterator[CaseRow]:
         """Cases by id, each with the attribution of its newest check that
         reached an address and that hoster's key (None until attributed);
-        see `case_as_dict`. Streamed: consume it before the next call."""
+        see `case_as_dict`. ``hoster``: only the cases whose hoster of record
+        it names (its key or any name a source gave it, as for
+        `evidence_pack`; raises `HosterNotFound` / `HosterAmbiguous` before
+        the first case). Streamed: consume it before the next call."""
+        from store.hosters import find_hoster
+
         if state is not None:
             _check_choice("state", state, [s.value for s in CaseState])
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit must not be negative, got {limit}")
         with self.store.session() as session:
-            yield from queries.iter_cases(session, state, limit)
+            hoster_id = None if hoster is None else find_hoster(session, hoster).id
+            yield from queries.iter_cases(session, state, limit, hoster_id)
 
     def deadlines(self, *, only_open: bool = False,
                   now: datetime | None = None) -> Iterator[CaseDeadline]:

@@ -35,6 +35,16 @@ def _bool(raw: str) -> bool:
     raise ValueError(f"expected 0/1/true/false, got {raw!r}")
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return value
+
+
 def _nameservers(raw: str) -> tuple[tuple[str, int], ...]:
     """Parse ``host[:port],host[:port]``; IPv6 as ``[addr]:port``."""
     servers: list[tuple[str, int]] = []
@@ -205,9 +215,11 @@ KEYS: dict[str, _Key] = {
     "user_agent": _Key("HOSTWATCH_USER_AGENT", "hostwatch/0.1 (+hotline re-check)", str,
                        "User-Agent header of every check"),
     "progress": _Key("HOSTWATCH_PROGRESS", "1", _bool,
-                     "print crawl progress to stderr every few seconds"),
-    "log_level": _Key("HOSTWATCH_LOG_LEVEL", "INFO", str,
-                      "log level of the crawler (DEBUG, INFO, WARNING)"),
+                     "one progress line on stderr for crawl and enrich (in place on a "
+                     "terminal, every few seconds elsewhere)"),
+    "log_level": _Key("HOSTWATCH_LOG_LEVEL", "WARNING", _log_level,
+                      "log level: WARNING shows problems only; INFO (-v) adds Scrapy's "
+                      "start-up lines and Python's warnings; DEBUG (-vv) every request"),
     "asn_db": _Key("HOSTWATCH_ASN_DB", "", str,
                    "offline BGP prefix table in pyasn format (.dat or .dat.gz): IP to ASN "
                    "and prefix; empty = no ASN layer"),

@@ -78,14 +78,18 @@ def chain_head(session: Session) -> ChainHead | None:
 
 
 def iter_cases(session: Session, state: str | None = None,
-               limit: int | None = None) -> Iterator[CaseRow]:
+               limit: int | None = None, hoster_id: int | None = None) -> Iterator[CaseRow]:
     """Cases by id with their attribution of record and its hoster key,
-    streamed in batches; ``state``: only cases in it; ``limit``: at most so many."""
+    streamed in batches; ``state``: only cases in it; ``hoster_id``: only
+    cases whose hoster of record it is (as `hoster_case_rows`); ``limit``: at
+    most so many."""
     query = (select(Case, Attribution, Hoster.key).order_by(Case.id)
              .outerjoin(Attribution, Attribution.id == Case.attribution_id)
              .outerjoin(Hoster, Hoster.id == Attribution.hoster_id))
     if state:
         query = query.where(Case.state == state)
+    if hoster_id is not None:
+        query = query.where(Attribution.hoster_id == hoster_id)
     if limit:
         query = query.limit(limit)
     rows = session.execute(query).yield_per(1000)

@@ -350,6 +350,12 @@ def test_cases_carry_their_hoster_of_record(hw):
     }
     assert rows["D4"]["hoster"] == "Liberty Test Hosting LLC"
     assert [hostwatch.case_as_dict(r)["id"] for r in hw.cases(state="online")] == ["B2", "D4"]
+    by_name = hw.cases(hoster="Dutch Test Hosting B.V.")
+    assert [hostwatch.case_as_dict(r)["id"] for r in by_name] == ["A1", "B2", "C3"]
+    online = hw.cases(hoster="dutch-test-hosting", state="online")
+    assert [hostwatch.case_as_dict(r)["id"] for r in online] == ["B2"]
+    with pytest.raises(HosterNotFound):
+        list(hw.cases(hoster="no such hoster"))
 
 
 def test_deadlines_are_judged(hw):

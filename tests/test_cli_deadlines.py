@@ -239,3 +239,22 @@ def test_a_deadline_run_waits_for_no_lock_and_checks_nothing_while_the_night_run
 def test_an_unknown_due_argument_is_refused():
     with pytest.raises(ValueError, match="due: expected nightly or deadlines, got 'weekly'"):
         RecheckSpider(due="weekly")
+
+
+def test_plain_deadlines_start_with_a_header_row_json_has_none(sqlite_url, tmp_path):
+    (tmp_path / "reports.csv").write_text(
+        "id,url,category,reported_at,notice_sent_at\n"
+        "N1,http://h.test/a.jpg,csam,2026-02-01T10:00:00Z,2026-02-01T11:00:00Z\n", "utf-8")
+    assert hostwatch(sqlite_url, "import", str(tmp_path / "reports.csv")).exit_code == 0
+    text = hostwatch(sqlite_url, "deadlines")
+    assert text.exit_code == 0, text.output
+    header, line, tally = text.stdout.splitlines()
+    assert header.split("\t") == ["case", "regime", "deadline", "deadline_stated", "outcome",
+                                  "last_before", "first_after", "next_check", "url"]
+    assert line.split("\t")[:2] == ["hotline/N1", "notice_24h"]
+    assert len(line.split("\t")) == len(header.split("\t"))
+    assert tally.startswith("notice_24h: met 0")
+    as_json = hostwatch(sqlite_url, "deadlines", "--json")
+    assert [json.loads(row)["id"] for row in as_json.stdout.splitlines()] == ["N1"]
+    none = hostwatch(sqlite_url, "deadlines", "--open")
+    assert none.stdout == "no deadlines open\n"  # no header without a row

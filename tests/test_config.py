@@ -20,6 +20,7 @@ def test_defaults():
     assert config.removal_confirmations == 2
     assert config.allow_private == ()
     assert config.nameservers == ()
+    assert (config.log_level, config.progress) == ("WARNING", True)  # problems only
 
 
 def test_nameservers_parse_host_port_lists():
@@ -37,6 +38,7 @@ def test_nameservers_parse_host_port_lists():
     ("HOSTWATCH_SUSPECT_SHARE", "0"),
     ("HOSTWATCH_SUSPECT_NO_ADDRESS_SHARE", "1.5"),
     ("HOSTWATCH_SUSPECT_MIN_CASES", "0"),
+    ("HOSTWATCH_LOG_LEVEL", "LOUD"),
 ])
 def test_bad_values_name_the_variable(env, value):
     with pytest.raises(ConfigError, match=env):

@@ -8,8 +8,12 @@ from datetime import datetime
 import click
 
 from hostwatch.api import case_as_dict
-from hostwatch.commands.common import load_config, open_store
+from hostwatch.commands.common import hoster_error, load_config, open_store
 from kernel.model import CaseState, RunHealth
+from store.hosters import HosterLookupError
+
+# The plain `hostwatch cases` columns, printed above the first case.
+CASES_HEADER = "case\tstate\tlast_verdict\tremoved_at\turl"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -57,10 +61,21 @@ def status(ctx: click.Context) -> None:
 @click.option("--state", type=click.Choice([s.value for s in CaseState]), default=None,
               help="Only cases in this state.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--hoster", "hoster", default=None,
+              help="Only cases whose hoster of record this is: its key, or a name any "
+                   "source gave it (legal name, RDAP registrant, AS name), case-insensitive.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N cases.")
 @click.pass_context
-def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | None) -> None:
+def cases(ctx: click.Context, state: str | None, as_json: bool, hoster: str | None,
+          limit: int | None) -> None:
     """List cases with their state, last verdict and removal time.
+
+    Plain text: a header row, then one tab-separated line a case: case,
+    state, last_verdict, removed_at, url. With --hoster, only the cases
+    whose hoster of record (the attribution of the newest check that reached
+    an address) is that hoster, found as `hostwatch report evidence
+    --hoster` finds it: exit status 2 when it names no hoster, 6 when it
+    names more than one (the message lists their keys: give one).
 
     With --json, one object per line with the keys id, source, url, category,
     state, last_verdict, last_checked_at, removed_at, reappearances, checks,
@@ -76,15 +91,22 @@ def cases(ctx: click.Context, state: str | None, as_json: bool, limit: int | Non
     \b
     Example:
       hostwatch cases --state removed --json | jq .removed_at
+      hostwatch cases --hoster "Example Hosting B.V." --state online
     """
-    for row in open_store(load_config(ctx)).cases(state=state, limit=limit):
-        case = row[0]
-        if as_json:
-            click.echo(json.dumps(case_as_dict(row), ensure_ascii=False))
-        else:
+    rows = open_store(load_config(ctx)).cases(state=state, limit=limit, hoster=hoster)
+    try:
+        for number, row in enumerate(rows):
+            case = row[0]
+            if as_json:
+                click.echo(json.dumps(case_as_dict(row), ensure_ascii=False))
+                continue
+            if number == 0:
+                click.echo(CASES_HEADER)
             click.echo(f"{case.source}/{case.external_id}\t{case.state}\t"
                        f"{case.last_verdict or '-'}\t{_iso(case.removed_at) or '-'}\t"
                        f"{case.url}")
+    except HosterLookupError as exc:
+        raise hoster_error(exc) from exc
 
 
 @click.command("update")

@@ -21,9 +21,11 @@ EXIT_AMBIGUOUS_HOSTER = 6  # 5 is a suspect crawl run: one meaning per status
 
 
 def load_config(ctx: click.Context, **overrides: Any) -> Config:
-    """The config from the environment, with the global --db and ``overrides``."""
+    """The config from the environment, with the global --db and -v, and ``overrides``."""
     root = ctx.find_root()
     db = (root.obj or {}).get("db")
+    # -v/-vv win over HOSTWATCH_LOG_LEVEL (hostwatch.cli).
+    overrides.setdefault("log_level", (root.obj or {}).get("log_level"))
     try:
         return Config.from_env(db=db, **overrides)
     except ConfigError as exc:

@@ -41,6 +41,11 @@ def _check(verdict: str | None, when: datetime | None) -> str:
     return f"{verdict} {_iso(when)}" if verdict and when else "-"
 
 
+# The columns of `as_text`, printed above the first plain `hostwatch deadlines` line.
+TEXT_HEADER = "\t".join(["case", "regime", "deadline", "deadline_stated", "outcome",
+                         "last_before", "first_after", "next_check", "url"])
+
+
 def as_text(row: CaseDeadline) -> str:
     """One deadline as a tab-separated line (`hostwatch deadlines`, `crawl --due`)."""
     judgement = row.judgement
@@ -77,8 +82,10 @@ def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
     else undecided (the checks do not bracket it). Time-outs and other failed
     checks count for neither.
 
-    Each line: case, regime, the deadline it is judged at, the order's
-    deadline as stated ("(capped)" when it lies beyond the legal maximum and
+    Plain text: a header row (case, regime, deadline, deadline_stated,
+    outcome, last_before, first_after, next_check, url), then a
+    tab-separated line a deadline: case, regime, the deadline it is judged
+    at, the order's deadline as stated ("(capped)" when it lies beyond the legal maximum and
     the earlier one is judged; "-" for notices), outcome, the last decisive
     check at or before the deadline (so far, while pending), the first one
     after it, the next deadline check of `hostwatch crawl --due` ("at"
@@ -103,6 +110,8 @@ def deadlines(ctx: click.Context, as_json: bool, only_open: bool) -> None:
         if as_json:
             click.echo(_as_json(row))
         else:
+            if not tally:
+                click.echo(TEXT_HEADER)
             click.echo(as_text(row))
             tally[row.regime.value, row.judgement.outcome.value] += 1
     if not as_json:

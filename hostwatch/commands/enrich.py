@@ -11,6 +11,7 @@ import click
 from hostwatch.api import Hostwatch
 from hostwatch.commands.common import load_config, open_store
 from kernel.errors import EnrichmentError
+from kernel.progress import ProgressLine
 from kernel.text import printable
 from kernel.urls import UrlError
 from store.lock import LockBusy
@@ -28,12 +29,12 @@ def run_enrich(ctx: click.Context, hw: Hostwatch, limit: int | None = None) -> E
     enrichments, never write at once; exits 3 when it is held.
     """
     started = time.monotonic()
+    line = ProgressLine() if hw.config.progress else None
 
     def progress(done: int, total: int) -> None:
-        if hw.config.progress:
-            rate = done / max(time.monotonic() - started, 1e-9)
-            click.echo(f"hostwatch: attributed {done} of {total} checks ({rate:.0f}/s)",
-                       err=True)
+        if line is not None:
+            rate = done / line.elapsed()
+            line.update(f"hostwatch: attributed {done} of {total} checks ({rate:.0f}/s)")
 
     try:
         result = hw.enrich(limit=limit, progress=progress)
@@ -42,6 +43,9 @@ def run_enrich(ctx: click.Context, hw: Hostwatch, limit: int | None = None) -> E
         ctx.exit(EXIT_LOCKED)
     except EnrichmentError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        if line is not None:
+            line.close()  # the outcome below stands on a line of its own
     click.echo(f"enrich: {result.attributed} checks attributed in "
                f"{time.monotonic() - started:.1f} s; "
                f"{rdap_summary(result, hw.config.offline)}")

@@ -55,7 +55,8 @@ def test_the_reported_picture_re_encoded_is_reencoded_and_never_removed(store, d
 
     for round_ in (0, 1):
         net.round = round_
-        result = crawl(db_url, net, tmp_path)
+        # INFO: Scrapy's closing stats, quiet at the default level (WARNING).
+        result = crawl(db_url, net, tmp_path, HOSTWATCH_LOG_LEVEL="INFO")
         assert {states(store)[url] for url in urls.values()} == {"online"}, round_
     checks = checks_by_url(store)
     for name, url in urls.items():
