@@ -100,7 +100,8 @@ def _hoster(line: HosterLine) -> dict[str, Any]:
             "server_countries": dict(line.server_countries),
             "server_unknown": line.server_unknown,
             # Its oldest cases still online, URLs defanged; the rest counted.
-            "still_online": [{"case": c.case, "url": c.url,
+            "still_online": [{"case_id": c.case_id, "source": c.source, "case": c.case,
+                              "url": c.url,
                               "days_online": round(c.days_online, 1),
                               "last_checked_at": iso(c.last_checked_at)}
                              for c in line.still_online],
@@ -330,8 +331,10 @@ def _md_still_online(rows: list[dict[str, Any]]) -> list[str]:
         if not row["still_online"]:
             continue
         lines += ["", f"### Still online: {md(row['hoster'])}", "",
-                  "| Case | URL (defanged) | Days online | Last check |", "|---|---|---|---|"]
-        lines += ["| " + " | ".join([md(c["case"]), md(c["url"]), md(c["days_online"]),
+                  "| Case | Reported as | URL (defanged) | Days online | Last check |",
+                  "|---|---|---|---|---|"]
+        lines += ["| " + " | ".join([md(c["case_id"]), md(f"{c['source']}:{c['case']}"),
+                                     md(c["url"]), md(c["days_online"]),
                                      md(c["last_checked_at"] or "never")]) + " |"
                   for c in row["still_online"]]
         if more_text(row):

@@ -281,7 +281,9 @@ class GroupFigures:
 class OnlineCase:
     """One case still online, as the hoster's list shows it: never a link."""
 
-    case: str  # the external id (the hotline's)
+    case_id: int  # the store's id: analyst_cases.case_id, what `case_history` takes
+    source: str  # who reported it ...
+    case: str  # ... and under which id (the external id; unique only per source)
     url: str  # defanged (kernel.defang)
     reported_at: datetime
     days_online: float  # since the report
@@ -437,13 +439,14 @@ class _Sql:
         return list(self.session.execute(stmt))
 
     def still_online(self, limit: int) -> list[Any]:
-        """(hoster_id, name, section, external id, url, reported, last check):
+        """(hoster_id, name, section, case id, source, external id, url, reported,
+        last check):
         each hoster's ``limit`` oldest cases still online - one bounded query."""
         if limit <= 0:
             return []
         rank = func.row_number().over(partition_by=self.key[:3],
                                       order_by=(Case.reported_at, Case.id)).label("rank")
-        ranked = (self.cases(*self.key[:3], Case.external_id, Case.url, Case.reported_at,
+        ranked = (self.cases(*self.key[:3], Case.id, Case.source, Case.external_id, Case.url, Case.reported_at,
                              Case.last_checked_at, rank)
                   .where(Case.state.in_(OPEN_STATES)).subquery("ranked"))
         stmt = (select(*(c for c in ranked.c if c.name != "rank"))
@@ -753,11 +756,11 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
     for *key, n in sql.sent(Order):
         groups[tuple(key)].orders = n
     online: dict[tuple[Any, ...], list[OnlineCase]] = defaultdict(list)  # oldest first
-    for hoster_id, name, section_value, external_id, url, reported, last in \
-            sql.still_online(query.still_online_limit):
+    for hoster_id, name, section_value, case_id, source, external_id, url, reported, last \
+            in sql.still_online(query.still_online_limit):
         reported = _utc(reported)
         online[(hoster_id, name, section_value)].append(OnlineCase(
-            case=external_id, url=defang(url), reported_at=reported,
+            case_id=case_id, source=source, case=external_id, url=defang(url), reported_at=reported,
             days_online=max(0.0, (now - reported).total_seconds() / 86400.0),
             last_checked_at=None if last is None else _utc(last)))
 

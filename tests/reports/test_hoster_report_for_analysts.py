@@ -144,8 +144,13 @@ def test_cases_still_online_are_listed_per_hoster_defanged_and_never_links(histo
     data = report_dict(built)
     hosters = by_hoster(data)
     # D3 (served at 50 h), U1 (served again at 50 and 74 h), C1 (served at 2 h).
+    # Each case by the store's id (what analyst_cases and case_history take) and
+    # by who reported it under which id (an external id is unique per source only).
+    with Store(db).session() as session:
+        d3 = session.scalar(select(Case.id).where(Case.external_id == "D3"))
     assert hosters[DUTCH]["still_online"] == [{
-        "case": "D3", "url": "hxxps://d3[.]example[.]test/img[.]jpg", "days_online": 3.0,
+        "case_id": d3, "source": "hotline", "case": "D3",
+        "url": "hxxps://d3[.]example[.]test/img[.]jpg", "days_online": 3.0,
         "last_checked_at": "2026-03-04T02:00:00Z"}]
     assert [row["case"] for row in hosters[EVIL]["still_online"]] == ["U1"]
     assert [row["case"] for row in hosters["TestCDN Inc."]["still_online"]] == ["C1"]
@@ -153,7 +158,7 @@ def test_cases_still_online_are_listed_per_hoster_defanged_and_never_links(histo
     assert all(h["still_online_more"] == 0 for h in hosters.values())
     text = render_markdown(built)
     assert "### Still online: Dutch Test Hosting B.V." in text
-    assert "| D3 | hxxps://d3\\[.\\]example\\[.\\]test/img\\[.\\]jpg | 3.0 |" in text
+    assert f"| {d3} | hotline:D3 | hxxps://d3\\[.\\]example\\[.\\]test/img\\[.\\]jpg | 3.0 |" in text
     html = render_html(built)
     dutch = _section(html, 'id="section-dutch"', 'id="section-eu"')
     assert '<td class="url">hxxps://d3[.]example[.]test/img[.]jpg</td>' in dutch
@@ -178,12 +183,13 @@ def test_the_still_online_list_is_the_oldest_cases_cut_at_the_limit(store):
         built = hoster_report(session, ReportQuery(still_online_limit=4), now=NOW)
         unlimited = hoster_report(session, ReportQuery(still_online_limit=1000), now=NOW)
     open_cases: dict[str, list] = {}
-    for name, external_id, url, _, _ in sorted(rows, key=lambda r: (r[3], r[4])):
-        open_cases.setdefault(name, []).append((external_id, defang(url)))
+    for name, external_id, url, _, case_id in sorted(rows, key=lambda r: (r[3], r[4])):
+        open_cases.setdefault(name, []).append((case_id, external_id, defang(url)))
     lines = {line.hoster: line for line in built.hosters if line.key}
     assert set(lines) == set(open_cases)
     for name, line in lines.items():
-        assert [(c.case, c.url) for c in line.still_online] == open_cases[name][:4], name
+        assert [(c.case_id, c.case, c.url) for c in line.still_online] \
+            == open_cases[name][:4], name
         assert line.still_online_more == len(open_cases[name]) - 4 > 0, name
         assert line.figures.online == len(open_cases[name])
         days = [c.days_online for c in line.still_online]
