@@ -1,40 +1,58 @@
-"""`hostwatch serve`: the store in Datasette, read-only, for analysts (#15).
+"""`hostwatch serve`: the analyst views in Datasette, read-only (#15).
 
-Datasette turns every cell that looks like a URL into a link; here every
-reported URL is one click away from being opened. The plugin below
+What is served is never the store itself but a snapshot of its analyst views
+(`store.snapshot`, the file `hostwatch export sqlite` writes), in a temporary
+folder, rewritten when the store changes. The snapshot holds no raw URL, no
+header and no base table, so no page, no JSON or CSV export and no SQL query
+can hand out a reported URL as it is: the views show them defanged. A store on
+PostgreSQL is served the same way; a ready snapshot file (``--db
+sqlite:///snapshot.db``) is served as it is.
+
+Datasette turns every cell that looks like a URL into a link. The plugin below
 (registered programmatically, not through an entry point) takes over the
-rendering of every string cell in every table, view, row page and SQL query
-result: escaped plain text, URLs defanged (`kernel.defang`), never an anchor,
-image or frame. Its ASGI wrapper adds a Content-Security-Policy under which a
-page loads nothing but the UI's own assets, and no referrer ever leaves.
-The database's metadata adds canned queries on the analyst views (`QUERIES`)
-and the facets each view opens with (`FACETS`); a case id in a view or a
-query result links to the `case_history` query.
+rendering of every string cell in every table, row page and SQL query result:
+escaped plain text, addresses defanged (`kernel.defang`), never an anchor,
+image or frame; the only links are to this server (a case id to the
+`case_history` query, a hoster to its section of the hoster report at
+``/-/report``). Its ASGI wrapper adds a Content-Security-Policy under which a
+page loads nothing but the UI's own assets, and no referrer ever leaves. The
+database's metadata adds canned queries on the views (`QUERIES`) and the
+facets each view opens with (`FACETS`).
 
-The store's SQLite file is opened the way Datasette opens a mutable file:
-``?mode=ro``. A PostgreSQL store is not served: its `hostwatch export sqlite` snapshot is.
 Authentication is datasette-auth-passwords with one account, ``analyst``,
 whose password hash is ``HOSTWATCH_SERVE_PASSWORD_HASH``; when it is set every
 page needs a login, and only then may the server listen beyond loopback.
+``--tls-cert``/``--tls-key`` serve HTTPS.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
+import logging
 import os
 import re
+import secrets
+import shutil
+import signal
 import socket
+import sqlite3
 import sys
+import tempfile
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import markupsafe
 from datasette import hookimpl
 from datasette.app import Datasette
+from datasette.database import Database
 from datasette.plugins import pm
-from datasette.utils import tilde_encode
-from datasette.utils.asgi import Response
+from datasette.utils.asgi import Forbidden, Response
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -42,13 +60,24 @@ from kernel.config import KEYS, Config
 from kernel.defang import defang
 from kernel.errors import HostwatchError
 
-__all__ = ["CSP", "DEFAULT_PORT", "FACETS", "QUERIES", "USERNAME", "ServeError", "app",
-           "check_host", "database_metadata", "register_plugin", "serve", "sqlite_path"]
+__all__ = ["CSP", "DATABASE", "DEFAULT_PORT", "FACETS", "QUERIES", "REFRESH_SECONDS",
+           "USERNAME", "ServeError", "Served", "cell_text", "check_host",
+           "database_metadata", "open_served", "register_plugin", "serve"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8001
+DATABASE = "hostwatch"  # the database's name and route: /hostwatch/analyst_cases
 USERNAME = "analyst"  # the one account of datasette-auth-passwords
 PASSWORD_HASH_ENV = KEYS["serve_password_hash"].env
 PLUGIN_NAME = "hostwatch-serve"
+REFRESH_SECONDS = 60.0  # how often the store is asked whether it changed
+MAX_AGE_SECONDS = 3600.0  # days open and pending deadlines depend on "now"
+GRACE_SECONDS = 60.0  # an old snapshot outlives its replacement by this much
+# Datasette's time limits: the snapshot's tables are plain tables, and the
+# figures in BENCHMARKS.md ("Analyst views in Datasette") set these.
+SQL_TIME_LIMIT_MS = 10_000
+FACET_TIME_LIMIT_MS = 2_000
 
 # Only the UI's own assets; Datasette's pages use inline scripts and styles.
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; "
@@ -82,8 +111,10 @@ QUERIES: dict[str, dict[str, str]] = {
     },
     "deadline_breaches": {
         "title": "Deadline breaches per regime and period",
-        "description": "Notice and order deadlines due between :since (inclusive) and :until "
-                       "(exclusive; ISO dates, either may be empty), per regime and month: "
+        "description": "The deadlines the hoster report counts (each case's first notice, "
+                       "every order with a regime) due between :since (inclusive) and "
+                       ":until (exclusive; ISO dates or times in UTC such as 2026-01-01 or "
+                       "2026-01-01T12:00:00Z, either may be empty), per regime and month: "
                        "how many were due, met, breached, undecided or pending.",
         "sql": "SELECT regime, substr(due_at, 1, 7) AS month, COUNT(*) AS deadlines,\n"
                "       SUM(outcome = 'breached') AS breached, SUM(outcome = 'met') AS met,\n"
@@ -91,7 +122,9 @@ QUERIES: dict[str, dict[str, str]] = {
                "       SUM(outcome = 'undecided') AS undecided,\n"
                "       SUM(outcome = 'pending') AS pending\n"
                "FROM analyst_deadlines\n"
-               "WHERE (:since = '' OR due_at >= :since) AND (:until = '' OR due_at < :until)\n"
+               "WHERE in_report = 1\n"
+               "  AND (:since = '' OR datetime(due_at) >= datetime(:since))\n"
+               "  AND (:until = '' OR datetime(due_at) < datetime(:until))\n"
                "GROUP BY regime, month ORDER BY regime, month",
     },
     "case_history": {
@@ -157,10 +190,14 @@ FACETS: dict[str, list[str]] = {
 }
 
 
-def database_metadata() -> dict[str, Any]:
-    """Datasette metadata for the store's database: canned queries, facets."""
-    return {"queries": {name: dict(query) for name, query in QUERIES.items()},
-            "tables": {view: {"facets": list(facets)} for view, facets in FACETS.items()}}
+def database_metadata(description: str = "") -> dict[str, Any]:
+    """Datasette metadata for the served database: canned queries, facets,
+    and the hidden bookkeeping table of the snapshot."""
+    tables: dict[str, Any] = {view: {"facets": list(facets)} for view, facets in FACETS.items()}
+    tables["snapshot_info"] = {"hidden": True}
+    return {"description": description,
+            "queries": {name: dict(query) for name, query in QUERIES.items()},
+            "tables": tables}
 
 
 class ServeError(HostwatchError):
@@ -179,21 +216,8 @@ def cell_text(value: Any) -> markupsafe.Markup | None:
         return None  # numbers and NULL: Datasette's rendering has no link
     if value == "":
         return markupsafe.Markup("&nbsp;")
-    text = value if _PLAIN.fullmatch(value) else defang(value)
-    return markupsafe.Markup(markupsafe.escape(text))
-
-
-async def _foreign_key_link(value: dict[str, Any], column: str, table: str, database: str,
-                            datasette: Datasette) -> markupsafe.Markup | None:
-    """An expanded foreign key: Datasette's link to the other row (on this
-    server: how a check leads to its case), its label shown as a cell is."""
-    keys = await datasette.get_database(database).foreign_keys_for_table(table)
-    other = next((key["other_table"] for key in keys if key["column"] == column), None)
-    label = cell_text(value)
-    if other is None:
-        return label
-    href = datasette.urls.row(database, other, tilde_encode(str(value.get("value"))))
-    return markupsafe.Markup('<a href="{}">{}</a>').format(href, label)
+    text_ = value if _PLAIN.fullmatch(value) else defang(value)
+    return markupsafe.Markup(markupsafe.escape(text_))
 
 
 def _facet_label(value: Any) -> markupsafe.Markup:
@@ -208,6 +232,24 @@ def _facet_label(value: Any) -> markupsafe.Markup:
 TEMPLATES = Path(__file__).with_name("serve_templates")
 
 
+def _served(datasette: Datasette) -> Served | None:
+    served = getattr(datasette, "hostwatch_served", None)
+    return served if isinstance(served, Served) else None
+
+
+async def _report(datasette: Datasette, request: Any) -> Response:
+    """``/-/report``: the hoster report of the store, as `hostwatch report` writes it."""
+    if not await datasette.permission_allowed(request.actor, "view-instance", default=True):
+        raise Forbidden("view-instance")
+    served = _served(datasette)
+    if served is None or served.report is None:
+        return Response.html("<!DOCTYPE html><title>No report</title><p>No hoster report: "
+                             "this server shows a snapshot file, not a store. Serve the "
+                             "store (hostwatch --db URL serve) for the report.</p>",
+                             status=404)
+    return Response.html(await served.report_html())
+
+
 class _Plugin:
     """The Datasette hooks (a namespace for pluggy; `register_plugin` registers it)."""
 
@@ -215,13 +257,20 @@ class _Plugin:
     @hookimpl(tryfirst=True)
     def render_cell(value: Any, column: str, table: str | None, database: str,
                     datasette: Datasette) -> Any:
-        if isinstance(value, dict) and table:
-            return _foreign_key_link(value, column, table, database, datasette)
-        if (column == "case_id" and isinstance(value, int) and not isinstance(value, bool)
-                and (table is None or table.startswith("analyst_"))):
-            # A case id in an analyst view or a query result leads to its history.
+        if isinstance(value, dict):  # no foreign keys in a snapshot: shown as text
+            return cell_text(value)
+        if column == "case_id" and isinstance(value, int) and not isinstance(value, bool):
+            # A case id leads to its history.
             href = datasette.urls.query(database, "case_history") + f"?case={value}"
             return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
+        served = _served(datasette)
+        if (column == "hoster" and isinstance(value, str) and value
+                and served is not None and served.report is not None):
+            # A hoster leads to its line in the hoster report.
+            from reports.html import hoster_anchor
+
+            href = datasette.urls.path("/-/report") + "#" + hoster_anchor(value)
+            return markupsafe.Markup('<a href="{}">{}</a>').format(href, cell_text(value))
         return cell_text(value)
 
     @staticmethod
@@ -236,6 +285,11 @@ class _Plugin:
 
     @staticmethod
     @hookimpl
+    def register_routes(datasette: Datasette) -> list[tuple[str, Any]]:
+        return [(r"^/-/report$", _report)]
+
+    @staticmethod
+    @hookimpl
     def forbidden(datasette: Datasette, request: Any, message: str) -> Response | None:
         if request.actor is None and datasette.plugin_config("datasette-auth-passwords"):
             return Response.redirect(datasette.urls.path("/-/login"))
@@ -246,10 +300,10 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-def _with_headers(app: Callable[[Scope, Receive, Send], Awaitable[None]]
-                  ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def _with_headers(app: ASGIApp) -> ASGIApp:
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
@@ -274,23 +328,238 @@ def register_plugin() -> None:
         pm.register(_Plugin, name=PLUGIN_NAME)
 
 
-def sqlite_path(config: Config) -> Path:
-    """The store's SQLite file, or a `ServeError` saying why it cannot be served."""
+def _is_snapshot(path: Path) -> bool:
+    """True for a file `hostwatch export sqlite` wrote, False for a store;
+    a `ServeError` for a file that is neither."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                                uri=True)) as conn:
+            names = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise ServeError(f"{path} is not a SQLite database: {exc}") from exc
+    return "snapshot_info" in names and "cases" not in names
+
+
+def _source(config: Config) -> tuple[str, Path | None]:
+    """("store", None) for a store to snapshot, ("snapshot", path) for a ready
+    snapshot file; a `ServeError` when the store URL names neither."""
     try:
         url = make_url(config.db)
     except ArgumentError as exc:
         raise ServeError(f"bad store URL {config.db!r}: {exc}") from exc
     if url.get_backend_name() != "sqlite":
-        raise ServeError(
-            f"serve reads a SQLite file and the store is {url.get_backend_name()}: "
-            "write a snapshot of its analyst views with `hostwatch export sqlite PATH` "
-            "and serve that (hostwatch --db sqlite:///PATH serve)")
+        return "store", None
     if not url.database or url.database == ":memory:":
-        raise ServeError("serve needs a SQLite file, not an in-memory store")
+        raise ServeError("serve needs a SQLite file or a PostgreSQL store, "
+                         "not an in-memory store")
     path = Path(url.database).expanduser()
     if not path.is_file():
         raise ServeError(f"no store at {path}: nothing to serve")
-    return path
+    return ("snapshot", path) if _is_snapshot(path) else ("store", None)
+
+
+def _exported_at(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
+                                            uri=True)) as conn:
+        row = conn.execute(
+            "SELECT value FROM snapshot_info WHERE key = 'exported_at'").fetchone()
+    return str(row[0])[:19] if row else "an unknown time"
+
+
+# What tells a snapshot is out of date: the newest row of each table the views
+# read (checks bring every state change, attributions every enrichment).
+_FINGERPRINT = text(
+    "SELECT (SELECT MAX(id) FROM cases), (SELECT MAX(id) FROM checks), "
+    "(SELECT MAX(id) FROM attributions), (SELECT MAX(id) FROM notices), "
+    "(SELECT MAX(id) FROM orders), (SELECT MAX(id) FROM hosters), "
+    "(SELECT COUNT(*) FROM hosters), (SELECT MAX(id) FROM crawl_runs)")
+
+
+@dataclass
+class Served:
+    """The Datasette instance in use and how it is kept up to date.
+
+    ``report`` is the store (a `hostwatch.api.Hostwatch`) when a store is
+    served: its snapshot is rewritten when the store changes (asked every
+    ``refresh`` seconds; 0 never) or grows older than an hour, and its hoster
+    report is at ``/-/report``. None when a ready snapshot file is served.
+    """
+
+    config: Config
+    snapshot: Path
+    report: Any = None
+    refresh: float = REFRESH_SECONDS
+    folder: Path | None = None
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    datasette: Datasette | None = None
+    fingerprint: Any = None
+    built: float = field(default_factory=time.monotonic)
+    generation: int = 0
+    _report_cache: tuple[int, str] | None = None
+    _report_lock: asyncio.Lock | None = None
+    _task: asyncio.Task[None] | None = None
+
+    # -- the Datasette instance ----------------------------------------------
+
+    def instance(self) -> Datasette:
+        """A Datasette instance on the current snapshot."""
+        register_plugin()
+        where = (f"the store {self.report.store.safe_url}" if self.report is not None
+                 else f"the snapshot file {self.snapshot.name}")
+        description = (f"The analyst views of {where} as of {_exported_at(self.snapshot)} "
+                       "UTC (docs/analysts.md). Reported URLs are shown defanged; the "
+                       "store's own tables are not served.")
+        metadata: dict[str, Any] = {"title": "hostwatch",
+                                    "databases": {DATABASE: database_metadata(description)}}
+        if self.config.serve_password_hash:
+            # Through $env, so the hash never shows in /-/metadata.
+            if os.environ.get(PASSWORD_HASH_ENV) != self.config.serve_password_hash:
+                os.environ[PASSWORD_HASH_ENV] = self.config.serve_password_hash
+            metadata["allow"] = {"id": USERNAME}  # no anonymous view-instance
+            metadata["plugins"] = {"datasette-auth-passwords": {
+                f"{USERNAME}_password_hash": {"$env": PASSWORD_HASH_ENV}}}
+        datasette = Datasette(metadata=metadata, template_dir=str(TEMPLATES),
+                              secret=self.secret,  # logins outlive a new snapshot
+                              settings={"allow_download": False,
+                                        "sql_time_limit_ms": SQL_TIME_LIMIT_MS,
+                                        "facet_time_limit_ms": FACET_TIME_LIMIT_MS})
+        datasette.add_database(Database(datasette, path=str(self.snapshot), is_mutable=False),
+                               name=DATABASE)
+        datasette.hostwatch_served = self  # type: ignore[attr-defined]
+        return datasette
+
+    # -- keeping the snapshot up to date ---------------------------------------
+
+    def store_fingerprint(self) -> tuple[Any, ...]:
+        with self.report.store.engine.connect() as conn:
+            return tuple(conn.execute(_FINGERPRINT).one())
+
+    def write(self) -> Path:
+        """Write a new snapshot of the store into the folder; returns its path."""
+        from store.snapshot import write_snapshot
+
+        assert self.folder is not None and self.report is not None
+        self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
+        path = self.folder / f"analyst-{self.generation + 1}.db"
+        write_snapshot(self.report.store.engine, path)
+        return path
+
+    def due(self) -> bool:
+        """Whether the store changed since the snapshot, or the snapshot is old."""
+        return (time.monotonic() - self.built >= MAX_AGE_SECONDS
+                or self.store_fingerprint() != self.fingerprint)
+
+    async def refresh_once(self) -> bool:
+        """Replace the snapshot when it is due; True when it was replaced."""
+        if self.report is None or not await asyncio.to_thread(self.due):
+            return False
+        path = await asyncio.to_thread(self.write)
+        old, old_path = self.datasette, self.snapshot
+        self.snapshot, self.built = path, time.monotonic()
+        self.datasette = self.instance()
+        self.generation += 1
+        if old is not None:
+            asyncio.get_running_loop().call_later(GRACE_SECONDS, _retire, old, old_path)
+        log.info("snapshot %d written: %s", self.generation, path)
+        return True
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh)
+            try:
+                await self.refresh_once()
+            except Exception as exc:  # keep serving the last snapshot
+                log.warning("could not refresh the snapshot of the store: %s", exc)
+
+    # -- the hoster report -----------------------------------------------------
+
+    async def report_html(self) -> str:
+        """The hoster report of the store, computed once per snapshot."""
+        if self._report_lock is None:
+            self._report_lock = asyncio.Lock()
+        async with self._report_lock:
+            if self._report_cache is None or self._report_cache[0] != self.generation:
+                from reports.html import render_html
+
+                built = await asyncio.to_thread(self.report.hoster_report)
+                self._report_cache = (self.generation, render_html(built))
+            return self._report_cache[1]
+
+    # -- ASGI ------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        assert self.datasette is not None
+        await self.datasette.app()(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.report is not None and self.refresh > 0:
+                    self._task = asyncio.create_task(self._refresh_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._task is not None:
+                    self._task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._task
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def close(self) -> None:
+        """Release the store and remove the snapshots written."""
+        if self.report is not None:
+            self.report.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _retire(datasette: Datasette, path: Path) -> None:
+    """Close an old instance's connections and remove its snapshot file."""
+    for database in datasette.databases.values():
+        with contextlib.suppress(Exception):
+            database.close()
+    if datasette.executor is not None:
+        datasette.executor.shutdown(wait=False)
+    path.unlink(missing_ok=True)
+
+
+def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
+                progress: Callable[[str], None] | None = None) -> Served:
+    """What `serve` serves: a first snapshot of the store (or the ready
+    snapshot file) and its Datasette instance. Close it when done."""
+    kind, path = _source(config)
+    if kind == "snapshot":
+        assert path is not None
+        served = Served(config, path, refresh=0)
+        served.datasette = served.instance()
+        return served
+    from hostwatch.api import Hostwatch
+
+    try:
+        store = Hostwatch(config)
+    except HostwatchError as exc:
+        raise ServeError(f"cannot open the store: {exc}") from exc
+    folder = Path(tempfile.mkdtemp(prefix="hostwatch-serve-"))
+    served = Served(config, folder / "analyst-0.db", report=store, refresh=refresh,
+                    folder=folder)
+    try:
+        if progress:
+            progress("Writing a snapshot of the analyst views...")
+        started = time.monotonic()
+        served.snapshot = served.write()
+        served.built = time.monotonic()
+        if progress:
+            progress(f"Snapshot written in {served.built - started:.1f} s.")
+        served.datasette = served.instance()
+    except BaseException:
+        served.close()
+        raise
+    return served
 
 
 def _loopback(host: str) -> bool:
@@ -311,50 +580,75 @@ def check_host(host: str, config: Config) -> None:
             "(datasette hash-password) first")
 
 
-def app(config: Config) -> Datasette:
-    """The Datasette instance on the store, read-only, with the plugin registered."""
-    path = sqlite_path(config)
-    register_plugin()
-    metadata: dict[str, Any] = {"title": "hostwatch",
-                                "databases": {path.stem: database_metadata()}}
-    if config.serve_password_hash:
-        # Through $env, so the hash never shows in /-/metadata.
-        if os.environ.get(PASSWORD_HASH_ENV) != config.serve_password_hash:
-            os.environ[PASSWORD_HASH_ENV] = config.serve_password_hash
-        metadata["allow"] = {"id": USERNAME}  # no anonymous view-instance
-        metadata["plugins"] = {"datasette-auth-passwords": {
-            f"{USERNAME}_password_hash": {"$env": PASSWORD_HASH_ENV}}}
-    return Datasette(files=[str(path)], metadata=metadata, template_dir=str(TEMPLATES),
-                     settings={"allow_download": False})
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
+def _check_tls(cert: Path | None, key: Path | None) -> None:
+    if (cert is None) != (key is None):
+        raise ServeError("HTTPS needs both --tls-cert and --tls-key")
+    for what, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if path is not None and not path.is_file():
+            raise ServeError(f"{what} {path}: no such file")
 
 
 def serve(config: Config, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-          announce: Callable[[str], None] | None = None) -> None:
-    """Serve the store until interrupted (Ctrl-C); ``announce`` gets the URL to open.
+          refresh: float = REFRESH_SECONDS, tls_cert: Path | None = None,
+          tls_key: Path | None = None, announce: Callable[[str], None] | None = None,
+          progress: Callable[[str], None] | None = None) -> None:
+    """Serve the store's analyst views until interrupted (Ctrl-C); ``announce``
+    gets the URL to open, ``progress`` what happens before (and warnings).
 
-    Every refusal (PostgreSQL, no file, a host beyond loopback without a
-    login) happens before anything is bound.
+    Every refusal (no file, a host beyond loopback without a login, half a TLS
+    pair) happens before the snapshot is written and anything is bound.
     """
+    import ssl
+
     import uvicorn
 
+    def stdout(line: str) -> None:
+        print(line, file=sys.stdout, flush=True)
+
+    say = progress or stdout
     check_host(host, config)
-    datasette = app(config)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    _check_tls(tls_cert, tls_key)
+    if tls_cert is not None:
+        try:  # a clear error now, not a traceback from uvicorn
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                tls_cert, tls_key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ServeError(f"cannot use --tls-cert {tls_cert} / --tls-key {tls_key}: "
+                             f"{exc}") from exc
+    elif not _loopback(host):
+        say(f"Warning: plain HTTP on {host}: passwords and figures cross the network "
+            "unencrypted; give --tls-cert and --tls-key, or put a TLS proxy in front.")
+    served = open_served(config, refresh=refresh, progress=say)
     try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as exc:
-        sock.close()
-        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    sock.listen(128)
-    bound_port = sock.getsockname()[1]
-    shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
-    (announce or (lambda line: print(line, file=sys.stdout, flush=True)))(
-        f"http://{shown}:{bound_port}/")
-    server = uvicorn.Server(uvicorn.Config(datasette.app(), log_level="warning",
-                                           lifespan="on"))
-    try:
-        server.run(sockets=[sock])
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host.strip("[]"), port))
+        except OSError as exc:
+            sock.close()
+            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        sock.listen(128)
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+        scheme = "https" if tls_cert is not None else "http"
+        (announce or stdout)(f"{scheme}://{shown}:{bound_port}/")
+        server = uvicorn.Server(uvicorn.Config(
+            served, log_level="warning", lifespan="on",
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None))
+        # uvicorn stops on SIGTERM and then raises it again: exit through the
+        # finally below, so the snapshots are removed.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            sock.close()
     finally:
-        sock.close()
+        served.close()
+

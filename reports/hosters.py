@@ -446,8 +446,8 @@ class _Sql:
             return []
         rank = func.row_number().over(partition_by=self.key[:3],
                                       order_by=(Case.reported_at, Case.id)).label("rank")
-        ranked = (self.cases(*self.key[:3], Case.id, Case.source, Case.external_id, Case.url, Case.reported_at,
-                             Case.last_checked_at, rank)
+        ranked = (self.cases(*self.key[:3], Case.id, Case.source, Case.external_id, Case.url,
+                             Case.reported_at, Case.last_checked_at, rank)
                   .where(Case.state.in_(OPEN_STATES)).subquery("ranked"))
         stmt = (select(*(c for c in ranked.c if c.name != "rank"))
                 .where(ranked.c.rank <= limit).order_by(ranked.c.rank))

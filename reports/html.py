@@ -7,6 +7,8 @@ the store is escaped, whoever wrote it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from reports.formats import (
 )
 from reports.hosters import CROSS, SERVER_TOTALS, HosterReport, Section
 
-__all__ = ["render_html"]
+__all__ = ["hoster_anchor", "render_html"]
 
 TEMPLATES = Path(__file__).with_name("templates")
 CURVES = 6  # hosters with their own survival curve (the most cases)
@@ -48,6 +50,16 @@ _env.filters["share"] = share_text
 _env.filters["served_from"] = server_countries_text
 _env.filters["deadlines"] = deadlines_text
 _env.filters["more"] = more_text
+
+
+def hoster_anchor(name: str) -> str:
+    """The id of a hoster's line in the HTML report (``#hoster-...``): readable,
+    and unique per name (`hostwatch serve` links each hoster to it)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40]
+    return f"hoster-{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}".replace("--", "-")
+
+
+_env.filters["anchor"] = hoster_anchor
 
 
 # The charts' names of the two splits (#14): "Dutch-hosted" alone would not

@@ -1,8 +1,10 @@
-"""`hostwatch serve` (#15 point 2, first step): real HTTP on loopback.
+"""`hostwatch serve` (#15 point 2): real HTTP on loopback.
 
 The server runs as `hostwatch serve --port 0` in a child process; every page
-is fetched over a real socket. No reported URL may be a link or a source on
-any page, and every response carries the Content-Security-Policy.
+is fetched over a real socket. What it serves is a snapshot of the analyst
+views: no reported URL may be a link or a source on any page, none may be
+read as it is from any table's JSON or CSV or from any SQL query, and every
+response carries the Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,17 +64,22 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(db: str, **env: str) -> Iterator[str]:
+def serving(db: str, *args: str, scheme: str = "http", **env: str) -> Iterator[str]:
+    """``hostwatch serve --port 0`` in a child process: its base URL, once it listens."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "hostwatch", "--db", db, "serve", "--port", "0"],
+        [sys.executable, "-m", "hostwatch", "--db", db, "serve", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(**env))
     try:
         assert child.stdout is not None
-        line = child.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        if not found:
+        lines: list[str] = []
+        for line in child.stdout:  # progress lines first, then the URL
+            lines.append(line)
+            found = re.search(scheme + r"://127\.0\.0\.1:\d+/", line)
+            if found:
+                break
+        else:
             child.kill()
-            pytest.fail(f"no URL announced: {line!r} {child.communicate()[1]!r}")
+            pytest.fail(f"no URL announced: {lines!r} {child.communicate()[1]!r}")
         yield found.group(0)
     finally:
         child.terminate()
@@ -107,38 +115,127 @@ def _assert_safe(response: httpx.Response, *, internal_links: bool = False) -> N
 def test_every_page_shows_reported_urls_defanged_and_never_as_links(store_db):
     with serving(store_db) as base, httpx.Client(base_url=base, timeout=10) as client:
         pages = {
-            "table": "/h/cases",
-            "row": "/h/cases/1",
-            "query": "/h?" + str(httpx.QueryParams(sql="select url from cases")),
+            "table": "/hostwatch/analyst_cases",
+            "row": "/hostwatch/analyst_cases/1",
+            "query": "/hostwatch?" + str(httpx.QueryParams(
+                sql="select url_defanged from analyst_cases")),
         }
         for name, path in pages.items():
             response = client.get(path)
             assert response.status_code == 200, (name, response.text[:500])
             _assert_safe(response)
             assert DEFANGED[0] in response.text, name
-        table = client.get("/h/cases").text
+        table = client.get("/hostwatch/analyst_cases").text
         assert all(text in table for text in DEFANGED)
-        for path in ("/", "/h", "/-/static/app.css", "/h/cases?_sort=url", "/nothing"):
+        for path in ("/", "/hostwatch", "/-/static/app.css",
+                     "/hostwatch/analyst_cases?_sort=url_defanged", "/nothing", "/-/report"):
             response = client.get(path)
             assert response.headers["content-security-policy"] == CSP, path
-        # A check leads to its case: the foreign key stays a link, on this server.
-        checks = client.get("/h/checks")
-        assert checks.status_code == 200
-        _assert_safe(checks)
-        assert re.search(r'<td class="col-case_id[^"]*"><a href="/h/cases/1">1</a></td>',
-                         checks.text), checks.text
         # Facets: each value shown defanged; its link stays on the server.
-        facets = client.get("/h/cases?_facet=host&_facet=url")
+        facets = client.get("/hostwatch/analyst_cases?_facet=host_defanged&_facet=url_defanged")
         assert facets.status_code == 200
         assert 'class="facet-results"' in facets.text
         assert "img[.]example[.]nl</a>" in facets.text
         assert DEFANGED[0] + "</a>" in facets.text
         _assert_safe(facets, internal_links=True)
-        selected = client.get("/h/cases?_facet=host&host=img.example.nl")
+        selected = client.get("/hostwatch/analyst_cases",
+                              params={"_facet": "host_defanged",
+                                      "host_defanged": "img[.]example[.]nl"})
         assert "img[.]example[.]nl &middot;" in selected.text
+        assert len(re.findall(r'<td class="col-case_id', selected.text)) == 1
         _assert_safe(selected, internal_links=True)
-        # Read-only: the file is opened ?mode=ro and not offered for download.
-        assert client.get("/h.db").status_code in (403, 404)
+        # Read-only, and the file is not offered for download.
+        assert client.get("/hostwatch.db").status_code in (403, 404)
+
+
+def test_no_table_export_or_query_hands_out_a_raw_url(store_db):
+    """The store's own tables (cases, checks, attributions, headers...) hold the
+    URLs as they are: they are not served at all, so neither a table's JSON
+    or CSV nor any SQL query can reach them."""
+    with serving(store_db) as base, httpx.Client(base_url=base, timeout=10) as client:
+        listing = client.get("/hostwatch.json").json()
+        tables = [table["name"] for table in listing["tables"]]
+        assert {"analyst_cases", "analyst_checks", "analyst_deadlines", "analyst_notices",
+                "analyst_orders", "analyst_case_durations", "analyst_hosters"} <= set(tables)
+        assert not {"cases", "checks", "attributions", "headers"} & set(tables)
+        seen = 0
+        for table in tables:
+            for fmt in ("json", "csv"):
+                response = client.get(f"/hostwatch/{table}.{fmt}",
+                                      params={"_size": "max", "_stream": "on"})
+                assert response.status_code == 200, (table, fmt, response.text[:300])
+                for host in HOSTS:
+                    assert host not in response.text, f"{table}.{fmt}: {host}"
+                seen += response.text.count("hxxp")
+        assert seen >= 6  # the defanged URLs are there, in every format
+        for sql in ("select url from cases", "select * from checks",
+                    "with x as (select url from cases) select * from x",
+                    "select * from attributions", "select * from sqlite_master"):
+            for fmt in ("json", "csv"):
+                response = client.get(f"/hostwatch.{fmt}", params={"sql": sql})
+                for host in HOSTS:
+                    assert host not in response.text, f"{sql} ({fmt}): {host}"
+        for path in ("/hostwatch/cases", "/hostwatch/cases.json", "/hostwatch/checks.csv"):
+            assert client.get(path).status_code == 404, path
+
+
+def test_hosters_link_to_their_line_of_the_hoster_report(store_db):
+    from reports.html import hoster_anchor
+
+    with serving(store_db) as base, httpx.Client(base_url=base, timeout=10) as client:
+        report = client.get("/-/report")
+        assert report.status_code == 200
+        assert "<h1>" in report.text and 'id="section-dutch"' in report.text
+        _assert_safe(report)
+        assert DEFANGED[0] in report.text  # the still-online list, defanged
+        hosters = client.get("/hostwatch/analyst_hosters")
+        links = re.findall(r'<td class="col-hoster[^"]*"><a href="([^"]+)">([^<]+)</a>',
+                           hosters.text)
+        assert links, hosters.text[:2000]
+        for href, name in links:
+            assert href == "/-/report#" + hoster_anchor(name)
+            assert f'id="{hoster_anchor(name)}"' in report.text, name
+
+
+def test_a_snapshot_file_is_served_as_it_is(store_db, tmp_path):
+    snapshot = tmp_path / "snap.db"
+    with open_store(store_db) as hw:
+        hw.export_sqlite(snapshot)
+    with serving(f"sqlite:///{snapshot}") as base, \
+            httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/hostwatch/analyst_cases")
+        assert page.status_code == 200
+        assert all(text in page.text for text in DEFANGED)
+        _assert_safe(page)
+        assert "snap.db" in client.get("/hostwatch").text  # the description names it
+        assert client.get("/-/report").status_code == 404  # no store, no report
+
+
+def test_a_change_to_the_store_reaches_the_pages(store_db, tmp_path):
+    checks = tmp_path / "more.csv"
+    checks.write_text("case_id,checked_at,verdict\nR2,2026-02-02T12:00:00Z,online\n",
+                      encoding="utf-8")
+    with serving(store_db, "--refresh", "0.2") as base, \
+            httpx.Client(base_url=base, timeout=10) as client:
+        def checked() -> int:
+            return len(client.get("/hostwatch/analyst_checks.json").json()["rows"])
+
+        assert checked() == 1
+        with open_store(store_db) as hw:
+            assert hw.import_checks(checks).added == 1
+        deadline = time.monotonic() + 20
+        while checked() != 2:
+            assert time.monotonic() < deadline, "the new check never showed"
+            time.sleep(0.2)
+
+
+def test_stopping_removes_the_snapshots(store_db, tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with serving(store_db, TMPDIR=str(scratch)) as base:
+        assert httpx.get(base + "hostwatch", timeout=10).status_code == 200
+        assert [p.name[:16] for p in scratch.iterdir()] == ["hostwatch-serve-"]
+    assert list(scratch.iterdir()) == []  # SIGTERM: stopped cleanly
 
 
 def test_with_a_password_hash_every_page_needs_a_login(store_db):
@@ -146,7 +243,8 @@ def test_with_a_password_hash_every_page_needs_a_login(store_db):
     hashed = hash_password(password)
     with serving(store_db, HOSTWATCH_SERVE_PASSWORD_HASH=hashed) as base, \
             httpx.Client(base_url=base, timeout=10) as anonymous:
-        for path in ("/", "/h", "/h/cases", "/h/cases/1"):
+        for path in ("/", "/hostwatch", "/hostwatch/analyst_cases", "/-/report",
+                     "/hostwatch/still_online"):
             response = anonymous.get(path)
             assert response.status_code == 302, path
             assert response.headers["location"] == "/-/login"
@@ -157,11 +255,11 @@ def test_with_a_password_hash_every_page_needs_a_login(store_db):
         refused = anonymous.post("/-/login", data={
             "username": "analyst", "password": "wrong", "csrftoken": token.group(1)})
         assert "Invalid username or password" in refused.text
-        assert anonymous.get("/h/cases").status_code == 302
+        assert anonymous.get("/hostwatch/analyst_cases").status_code == 302
         logged_in = anonymous.post("/-/login", data={
             "username": "analyst", "password": password, "csrftoken": token.group(1)})
         assert logged_in.status_code == 302
-        response = anonymous.get("/h/cases")
+        response = anonymous.get("/hostwatch/analyst_cases")
         assert response.status_code == 200
         _assert_safe(response)
         assert DEFANGED[0] in response.text
@@ -194,15 +292,33 @@ def test_a_host_beyond_loopback_is_accepted_with_a_login():
             check_host(host, without)
 
 
-def test_a_postgresql_store_or_no_file_is_a_clear_error(tmp_path):
+def test_a_store_that_cannot_be_opened_or_no_file_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(
         main, ["--db", "postgresql+psycopg://u@127.0.0.1:1/x", "serve"])
     assert result.exit_code == 1
-    assert "serve reads a SQLite file" in result.output
-    assert "hostwatch export sqlite PATH" in result.output
+    assert "cannot open the store" in result.output
     result = CliRunner().invoke(main, ["--db", f"sqlite:///{tmp_path / 'none.db'}", "serve"])
     assert result.exit_code == 1
     assert "no store at" in result.output
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    result = CliRunner().invoke(main, ["--db", f"sqlite:///{junk}", "serve"])
+    assert result.exit_code == 1
+    assert f"{junk} is not a SQLite database" in result.output
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_is_served_through_its_snapshot(pg_url, tmp_path):
+    reports = tmp_path / "reports.csv"
+    reports.write_text(REPORTS, encoding="utf-8")
+    with open_store(pg_url) as hw:
+        assert hw.import_reports(reports).added == 3
+    with serving(pg_url) as base, httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/hostwatch/analyst_cases")
+        assert page.status_code == 200
+        assert all(text in page.text for text in DEFANGED)
+        _assert_safe(page)
+        assert client.get("/-/report").status_code == 200
 
 
 def test_cells_are_escaped_defanged_text():
@@ -213,3 +329,55 @@ def test_cells_are_escaped_defanged_text():
     assert cell_text({"value": 3, "label": "http://b.example/"}) == "hxxp://b[.]example/"
     assert cell_text(7) is None
     assert cell_text(None) is None
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (PEM files)."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import ip_address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostwatch test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=1))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_https_with_a_certificate_and_a_clear_error_for_half_a_pair(store_db, tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path)
+    trust = ssl.create_default_context(cafile=str(cert))
+    with serving(store_db, "--tls-cert", str(cert), "--tls-key", str(key),
+                 scheme="https") as base:
+        assert base.startswith("https://")
+        with httpx.Client(base_url=base, timeout=10, verify=trust) as client:
+            page = client.get("/hostwatch/analyst_cases")
+            assert page.status_code == 200
+            _assert_safe(page)
+        with pytest.raises(httpx.HTTPError):  # plain HTTP gets no page
+            httpx.get(base.replace("https://", "http://") + "hostwatch", timeout=5)
+    for args, message in (
+            (["--tls-cert", str(cert)], "needs both --tls-cert and --tls-key"),
+            (["--tls-cert", str(cert), "--tls-key", str(tmp_path / "none.pem")],
+             "--tls-key " + str(tmp_path / "none.pem") + ": no such file"),
+            (["--tls-cert", str(key), "--tls-key", str(key)], "cannot use --tls-cert")):
+        result = CliRunner().invoke(main, ["--db", store_db, "serve", "--port", "0", *args])
+        assert result.exit_code == 1, result.output
+        assert message in result.output

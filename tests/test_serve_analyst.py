@@ -33,7 +33,9 @@ CHECKS = ("case_id,checked_at,verdict\n"
           "R1,2026-02-03T12:00:00Z,online\n"
           "R2,2026-02-01T12:00:00Z,online\n"
           "R2,2026-02-02T12:00:00Z,http_gone\n")
-NOTICES = "case_id,sent_at,recipient\nR1,2026-02-01T13:00:00Z,abuse@abuse-host.test\n"
+# R1's second notice is not one the hoster report counts (only a case's first).
+NOTICES = ("case_id,sent_at,recipient\nR1,2026-02-01T13:00:00Z,abuse@abuse-host.test\n"
+           "R1,2026-02-01T15:00:00Z,abuse@abuse-host.test\n")
 ORDERS = ("case_id,issued_at,issuer,deadline_at,legal_basis,reference\n"
           "R2,2026-02-01T14:00:00Z,ATKM,2026-02-02T14:00:00Z,,O-2\n")
 
@@ -59,7 +61,7 @@ def analyst_db(tmp_path: Path) -> str:
     with open_store(db) as hw:
         assert hw.import_reports(tmp_path / "reports.csv").added == 3
         assert hw.import_checks(tmp_path / "checks.csv").added == 4
-        assert hw.import_notices(tmp_path / "notices.csv").added == 1
+        assert hw.import_notices(tmp_path / "notices.csv").added == 2
         assert hw.import_orders(tmp_path / "orders.csv").added == 1
         hw.update_states()
     return db
@@ -73,17 +75,17 @@ def _no_raw_host(text: str, where: str) -> None:
 def test_every_canned_query_runs_and_shows_no_reported_host(analyst_db):
     assert set(RUNS) == set(QUERIES)
     with serving(analyst_db) as base, httpx.Client(base_url=base, timeout=10) as client:
-        database = client.get("/h")
+        database = client.get("/hostwatch")
         assert database.status_code == 200
         for query in QUERIES.values():
             assert str(markupsafe.escape(query["title"])) in database.text
         rows: dict[str, list[list[object]]] = {}
         for name, (params, columns) in RUNS.items():
-            page = client.get(f"/h/{name}", params=params)
+            page = client.get(f"/hostwatch/{name}", params=params)
             assert page.status_code == 200, (name, page.text[:500])
             assert str(markupsafe.escape(QUERIES[name]["title"])) in page.text
             _no_raw_host(page.text, name)
-            data = client.get(f"/h/{name}.json", params=params)
+            data = client.get(f"/hostwatch/{name}.json", params=params)
             assert data.status_code == 200, (name, data.text[:500])
             body = data.json()
             assert set(columns) <= set(body["columns"]), (name, body["columns"])
@@ -96,17 +98,29 @@ def test_every_canned_query_runs_and_shows_no_reported_host(analyst_db):
         assert kinds[0] == "report" and kinds.count("check") == 2 and "notice" in kinds
         assert rows["deadline_breaches"], rows
         # A case id, in a view or a query result, leads to the case's history.
-        for path in ("/h/analyst_cases", "/h/still_online"):
-            assert '<a href="/h/case_history?case=1">1</a>' in client.get(path).text, path
-        # Empty bounds are allowed: every deadline.
-        everything = client.get("/h/deadline_breaches.json", params={"since": "", "until": ""})
-        assert sum(row[2] for row in everything.json()["rows"]) == 2
+        for path in ("/hostwatch/analyst_cases", "/hostwatch/still_online"):
+            assert '<a href="/hostwatch/case_history?case=1">1</a>' in client.get(path).text, path
+        # Empty bounds are allowed: every deadline the report counts (R1's first
+        # notice, due 2026-02-02 13:00; R2's ATKM order, due at its 12-hour cap,
+        # 02:00), not R1's second notice.
+        def due(since: str, until: str) -> int:
+            found = client.get("/hostwatch/deadline_breaches.json",
+                               params={"since": since, "until": until})
+            assert found.status_code == 200, found.text[:300]
+            return sum(row[2] for row in found.json()["rows"])
+
+        assert due("", "") == 2
+        # Bounds are times, whatever their spelling, not text.
+        assert due("2026-02-02T02:30:00Z", "") == 1
+        assert due("2026-02-02 02:30", "2026-02-02T13:00:00+00:00") == 0
+        assert due("2026-02-02T03:00:00+01:00", "2026-02-02T14:00:00+01:00") == 1
+        assert due("2026-02-02", "2026-02-03") == 2
 
 
 def test_analyst_views_open_with_their_facets(analyst_db):
     with serving(analyst_db) as base, httpx.Client(base_url=base, timeout=10) as client:
         for view, facets in FACETS.items():
-            page = client.get(f"/h/{view}")
+            page = client.get(f"/hostwatch/{view}")
             assert page.status_code == 200, (view, page.text[:500])
             for facet in facets:
                 assert f'data-column="{facet}"' in page.text, (view, facet)
@@ -154,24 +168,33 @@ def test_the_ui_in_chromium_reaches_nothing_but_the_server(analyst_db, tmp_path)
 
             page.goto(base)
             check(page)
-            page.get_by_role("link", name="h", exact=True).first.click()
+            page.get_by_role("link", name="hostwatch", exact=True).first.click()
             page.wait_for_load_state()
             check(page)
             # A canned query, from the database page.
             page.get_by_role("link", name=QUERIES["still_online"]["title"]).click()
             page.wait_for_load_state()
-            assert "/h/still_online" in page.url
+            assert "/hostwatch/still_online" in page.url
             check(page)
             assert "hxxps://img[.]abuse-host[.]test/a[.]jpg" in page.content()
             # A facet on a view: one click narrows the table.
-            page.goto(f"{base}h/analyst_cases")
+            page.goto(f"{base}hostwatch/analyst_cases")
             check(page)
             page.locator('.facet-info[data-column="state"] li a').first.click()
             page.wait_for_load_state()
             assert re.search(r"[?&]state=", page.url), page.url
             check(page)
+            # A hoster leads to its line in the hoster report, on this server.
+            page.goto(f"{base}hostwatch/hoster_comparison")
+            page.locator("td.col-hoster a").first.click()
+            page.wait_for_load_state()
+            assert re.search(r"/-/report#hoster-unknown-[0-9a-f]{8}$", page.url), page.url
+            check(page)
+            anchor = urlsplit(page.url).fragment
+            assert page.locator(f"tr#{anchor}").count() == 1
+            assert "hxxps://img[.]abuse-host[.]test/a[.]jpg" in page.content()
             # The CSV export of a view: addresses only defanged.
-            page.goto(f"{base}h/analyst_cases")
+            page.goto(f"{base}hostwatch/analyst_cases")
             with page.expect_download() as info:
                 page.locator('form[action$=".csv"] input[name="_dl"]').check()
                 page.locator('form[action$=".csv"] [type="submit"]').click()
@@ -183,10 +206,10 @@ def test_the_ui_in_chromium_reaches_nothing_but_the_server(analyst_db, tmp_path)
             _no_raw_host(exported, "analyst_cases.csv")
             assert "hxxps://img[.]abuse-host[.]test/a[.]jpg" in exported
             # A case's history from its id.
-            page.goto(f"{base}h/analyst_cases")
+            page.goto(f"{base}hostwatch/analyst_cases")
             page.locator("td.col-case_id a").first.click()
             page.wait_for_load_state()
-            assert re.search(r"/h/case_history\?case=\d+$", page.url), page.url
+            assert re.search(r"/hostwatch/case_history\?case=\d+$", page.url), page.url
             check(page)
             assert page.locator("td.col-kind").first.inner_text().strip() == "report"
             assert page.locator("td.col-kind", has_text="check").count() >= 1

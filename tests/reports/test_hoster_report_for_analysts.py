@@ -158,7 +158,8 @@ def test_cases_still_online_are_listed_per_hoster_defanged_and_never_links(histo
     assert all(h["still_online_more"] == 0 for h in hosters.values())
     text = render_markdown(built)
     assert "### Still online: Dutch Test Hosting B.V." in text
-    assert f"| {d3} | hotline:D3 | hxxps://d3\\[.\\]example\\[.\\]test/img\\[.\\]jpg | 3.0 |" in text
+    assert (f"| {d3} | hotline:D3 | hxxps://d3\\[.\\]example\\[.\\]test/img\\[.\\]jpg"
+            " | 3.0 |") in text
     html = render_html(built)
     dutch = _section(html, 'id="section-dutch"', 'id="section-eu"')
     assert '<td class="url">hxxps://d3[.]example[.]test/img[.]jpg</td>' in dutch
