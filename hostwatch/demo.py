@@ -283,8 +283,8 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
                 line for line in completed.stdout.splitlines()
                 if line.startswith(("run ", "enrich:"))))
     _summarise(store, echo)
-    report_file = _hoster_report(store, out_dir)
-    pack, archive = _evidence_pack(store, out_dir)
+    report_file = _hoster_report(store, out_dir, env)
+    pack, archive = _evidence_pack(store, out_dir, env)
     echo("")
     echo(f"store:   {db_file}")
     echo(f"reports: {out_dir / 'reports.csv'}")
@@ -301,32 +301,27 @@ def run_demo(out_dir: Path, *, cases: int = 300, rounds: int = 4,
     return db_file
 
 
-def _hoster_report(store: Store, out_dir: Path) -> Path:
-    """The HTML hoster-problem report of the demo's store."""
-    from reports.hosters import ReportQuery, hoster_report  # heavy imports, only here
+def _hoster_report(store: Store, out_dir: Path, env: dict[str, str]) -> Path:
+    """The HTML hoster-problem report of the demo's store, as `hostwatch
+    report` writes it: from the crawl's own settings (_crawl_env), which the
+    method states."""
+    from hostwatch.api import Hostwatch
     from reports.html import render_html
 
-    # The demo's crawl settings (_crawl_env), which the method states.
-    config = Config.from_env({"HOSTWATCH_REMOVAL_MIN_HOURS": "0", "HOSTWATCH_RECHECK_HOURS": "0"})
-    query = ReportQuery(debounce=config.debounce(), recheck_hours=config.recheck_hours)
-    with store.session() as session:
-        text = render_html(hoster_report(session, query))
+    report = Hostwatch(Config.from_env(env), store=store).hoster_report()
     path = out_dir / "hoster-report.html"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(render_html(report), encoding="utf-8")
     return path
 
 
-def _evidence_pack(store: Store, out_dir: Path) -> tuple[Path, Path]:
-    """An ATKM evidence pack about the demo's registered Dutch hoster."""
-    from reports.evidence import Audience, build_pack, read_evidence, write_pack
+def _evidence_pack(store: Store, out_dir: Path, env: dict[str, str]) -> tuple[Path, Path]:
+    """An ATKM evidence pack about the demo's registered Dutch hoster, with the
+    crawl's debounce rule (_crawl_env)."""
+    from hostwatch.api import Hostwatch
 
-    # The demo's debounce rule (HOSTWATCH_REMOVAL_MIN_HOURS=0, see _crawl_env).
-    rules = Config.from_env({"HOSTWATCH_REMOVAL_MIN_HOURS": "0"}).debounce()
-    with store.session() as session:
-        data = read_evidence(session, PACK_HOSTER, Audience.ATKM, store_url=store.safe_url,
-                             rules=rules)
-    return write_pack(build_pack(data), out_dir / "evidence-atkm", force=True,
-                      generated_at=data.generated_at)
+    pack = Hostwatch(Config.from_env(env), store=store).evidence_pack(
+        PACK_HOSTER, "atkm", out_dir / "evidence-atkm", force=True)
+    return pack.folder, pack.archive
 
 
 def _hostwatch_command() -> str:

@@ -265,8 +265,10 @@ class _Plugin:
             return markupsafe.Markup('<a href="{}">{}</a>').format(href, value)
         served = _served(datasette)
         if (column == "hoster" and isinstance(value, str) and value
+                and table in (None, "analyst_cases", "analyst_hosters")
                 and served is not None and served.report is not None):
-            # A hoster leads to its line in the hoster report.
+            # A hoster of record leads to its line in the hoster report
+            # (analyst_checks names the hoster each check found, frozen).
             from reports.html import hoster_anchor
 
             href = datasette.urls.path("/-/report") + "#" + hoster_anchor(value)
