@@ -242,7 +242,7 @@ async def _report(datasette: Datasette, request: Any) -> Response:
     if not await datasette.permission_allowed(request.actor, "view-instance", default=True):
         raise Forbidden("view-instance")
     served = _served(datasette)
-    if served is None or served.report is None:
+    if served is None or served.hostwatch is None:
         return Response.html("<!DOCTYPE html><title>No report</title><p>No hoster report: "
                              "this server shows a snapshot file, not a store. Serve the "
                              "store (hostwatch --db URL serve) for the report.</p>",
@@ -266,7 +266,7 @@ class _Plugin:
         served = _served(datasette)
         if (column == "hoster" and isinstance(value, str) and value
                 and table in (None, "analyst_cases", "analyst_hosters")
-                and served is not None and served.report is not None):
+                and served is not None and served.hostwatch is not None):
             # A hoster of record leads to its line in the hoster report
             # (analyst_checks names the hoster each check found, frozen).
             from reports.html import hoster_anchor
@@ -382,7 +382,7 @@ _FINGERPRINT = text(
 class Served:
     """The Datasette instance in use and how it is kept up to date.
 
-    ``report`` is the store (a `hostwatch.api.Hostwatch`) when a store is
+    ``hostwatch`` is the store (a `hostwatch.api.Hostwatch`) when a store is
     served: its snapshot is rewritten when the store changes (asked every
     ``refresh`` seconds; 0 never) or grows older than an hour, and its hoster
     report is at ``/-/report``. None when a ready snapshot file is served.
@@ -390,7 +390,7 @@ class Served:
 
     config: Config
     snapshot: Path
-    report: Any = None
+    hostwatch: Any = None
     refresh: float = REFRESH_SECONDS
     folder: Path | None = None
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
@@ -407,7 +407,7 @@ class Served:
     def instance(self) -> Datasette:
         """A Datasette instance on the current snapshot."""
         register_plugin()
-        where = (f"the store {self.report.store.safe_url}" if self.report is not None
+        where = (f"the store {self.hostwatch.store.safe_url}" if self.hostwatch is not None
                  else f"the snapshot file {self.snapshot.name}")
         description = (f"The analyst views of {where} as of {_exported_at(self.snapshot)} "
                        "UTC (docs/analysts.md). Reported URLs are shown defanged; the "
@@ -434,17 +434,17 @@ class Served:
     # -- keeping the snapshot up to date ---------------------------------------
 
     def store_fingerprint(self) -> tuple[Any, ...]:
-        with self.report.store.engine.connect() as conn:
+        with self.hostwatch.store.engine.connect() as conn:
             return tuple(conn.execute(_FINGERPRINT).one())
 
     def write(self) -> Path:
         """Write a new snapshot of the store into the folder; returns its path."""
         from store.snapshot import write_snapshot
 
-        assert self.folder is not None and self.report is not None
+        assert self.folder is not None and self.hostwatch is not None
         self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
         path = self.folder / f"analyst-{self.generation + 1}.db"
-        write_snapshot(self.report.store.engine, path)
+        write_snapshot(self.hostwatch.store.engine, path)
         return path
 
     def due(self) -> bool:
@@ -454,7 +454,7 @@ class Served:
 
     async def refresh_once(self) -> bool:
         """Replace the snapshot when it is due; True when it was replaced."""
-        if self.report is None or not await asyncio.to_thread(self.due):
+        if self.hostwatch is None or not await asyncio.to_thread(self.due):
             return False
         path = await asyncio.to_thread(self.write)
         old, old_path = self.datasette, self.snapshot
@@ -484,7 +484,7 @@ class Served:
             if self._report_cache is None or self._report_cache[0] != self.generation:
                 from reports.html import render_html
 
-                built = await asyncio.to_thread(self.report.hoster_report)
+                built = await asyncio.to_thread(self.hostwatch.hoster_report)
                 self._report_cache = (self.generation, render_html(built))
             return self._report_cache[1]
 
@@ -501,7 +501,7 @@ class Served:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.report is not None and self.refresh > 0:
+                if self.hostwatch is not None and self.refresh > 0:
                     self._task = asyncio.create_task(self._refresh_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -514,8 +514,8 @@ class Served:
 
     def close(self) -> None:
         """Release the store and remove the snapshots written."""
-        if self.report is not None:
-            self.report.close()
+        if self.hostwatch is not None:
+            self.hostwatch.close()
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -547,7 +547,7 @@ def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
     except HostwatchError as exc:
         raise ServeError(f"cannot open the store: {exc}") from exc
     folder = Path(tempfile.mkdtemp(prefix="hostwatch-serve-"))
-    served = Served(config, folder / "analyst-0.db", report=store, refresh=refresh,
+    served = Served(config, folder / "analyst-0.db", hostwatch=store, refresh=refresh,
                     folder=folder)
     try:
         if progress:
