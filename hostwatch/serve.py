@@ -74,6 +74,7 @@ PLUGIN_NAME = "hostwatch-serve"
 REFRESH_SECONDS = 60.0  # how often the store is asked whether it changed
 MAX_AGE_SECONDS = 3600.0  # days open and pending deadlines depend on "now"
 GRACE_SECONDS = 60.0  # an old snapshot outlives its replacement by this much
+PACE = 5.0  # after a snapshot that took t seconds, none for PACE * t seconds
 # Datasette's time limits: the snapshot's tables are plain tables, and the
 # figures in BENCHMARKS.md ("Analyst views in Datasette") set these.
 SQL_TIME_LIMIT_MS = 10_000
@@ -395,8 +396,10 @@ class Served:
     folder: Path | None = None
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     datasette: Datasette | None = None
-    fingerprint: Any = None
+    fingerprint: Any = None  # the store's when the snapshot was written
+    seen: Any = None  # the store's at the last look
     built: float = field(default_factory=time.monotonic)
+    build_seconds: float = 0.0
     generation: int = 0
     _report_cache: tuple[int, str] | None = None
     _report_lock: asyncio.Lock | None = None
@@ -442,15 +445,31 @@ class Served:
         from store.snapshot import write_snapshot
 
         assert self.folder is not None and self.hostwatch is not None
+        started = time.monotonic()
         self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
         path = self.folder / f"analyst-{self.generation + 1}.db"
         write_snapshot(self.hostwatch.store.engine, path)
+        self.build_seconds = time.monotonic() - started
         return path
 
     def due(self) -> bool:
-        """Whether the store changed since the snapshot, or the snapshot is old."""
-        return (time.monotonic() - self.built >= MAX_AGE_SECONDS
-                or self.store_fingerprint() != self.fingerprint)
+        """Whether to write a new snapshot now.
+
+        When the store has changed since the snapshot and then stood still
+        for one look (a crawl or an import has finished), or when the
+        snapshot is an hour old ("now" moves pending deadlines and days
+        open). Never sooner than `PACE` times the last snapshot's writing
+        time after it, so that a large store is not read over and over
+        while a night's crawl writes to it.
+        """
+        age = time.monotonic() - self.built
+        if age < PACE * self.build_seconds:
+            return False
+        current = self.store_fingerprint()
+        previous, self.seen = self.seen, current
+        if current == self.fingerprint:
+            return age >= MAX_AGE_SECONDS
+        return current == previous or age >= MAX_AGE_SECONDS
 
     async def refresh_once(self) -> bool:
         """Replace the snapshot when it is due; True when it was replaced."""

@@ -381,3 +381,31 @@ def test_https_with_a_certificate_and_a_clear_error_for_half_a_pair(store_db, tm
         result = CliRunner().invoke(main, ["--db", store_db, "serve", "--port", "0", *args])
         assert result.exit_code == 1, result.output
         assert message in result.output
+
+
+def test_a_new_snapshot_waits_until_the_store_stands_still(store_db, tmp_path):
+    """While a crawl keeps writing, the store is not read over and over: a new
+    snapshot once the store stood still for one look, or after an hour."""
+    from hostwatch import serve as serving
+
+    served = serving.open_served(Config.from_env({}, db=store_db), refresh=0)
+    try:
+        assert served.due() is False  # nothing changed
+        for n, at in enumerate(("2026-02-03T12:00:00Z", "2026-02-04T12:00:00Z")):
+            more = tmp_path / f"more{n}.csv"
+            more.write_text(f"case_id,checked_at,verdict\nR1,{at},online\n", encoding="utf-8")
+            with open_store(store_db) as hw:
+                assert hw.import_checks(more).added == 1
+            assert served.due() is False  # changed since the last look: still writing
+        assert served.due() is True  # stood still for one look
+        served.fingerprint = served.seen  # as if written now
+        assert served.due() is False
+        served.built -= serving.MAX_AGE_SECONDS  # an hour old: "now" has moved
+        assert served.due() is True
+        served.built = time.monotonic()
+        served.build_seconds = 1000.0  # a large store: paced
+        served.fingerprint = None
+        assert served.due() is False
+    finally:
+        served.close()
+    assert served.folder is not None and not served.folder.exists()
