@@ -49,6 +49,7 @@ from enrichment.rdap_client import RdapClient
 from enrichment.rdap_parse import NetworkInfo
 from kernel.cdn import CdnDetection, detect_cdn
 from kernel.config import Config
+from kernel.location import server_and_edge
 from kernel.urls import url_host
 from outbound.dns import Addresses, DnsFailure, Resolver, ZoneServers, is_ip_literal
 from outbound.guard import forbidden_reason, parse_networks
@@ -109,17 +110,18 @@ class Facts:
         """Where the server stands, as reported: none for a CDN-fronted target,
         whose address is the CDN's edge (where the CDN answers, not where the
         material is hosted); the raw fact stays in ``server`` (and in the
-        attribution row). The reports apply the same rule
-        (reports.location.server_location_of)."""
-        return ServerLocation(None, None) if self.cdn is not None else self.server
+        attribution row). The rule is kernel.location's, as in the reports."""
+        return self._server_and_edge()[0]
+
+    def _server_and_edge(self) -> tuple[ServerLocation, ServerLocation]:
+        return server_and_edge(self.cdn is not None, self.server, ServerLocation(None, None))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form (``hostwatch whois --json``): for a CDN-fronted
         target ``server_country`` is None and the edge's location is
         ``cdn_edge_country`` (source ``cdn_edge_country_source``)."""
         decision = self.decision
-        where = self.reported_server
-        edge = self.server if self.cdn is not None else ServerLocation(None, None)
+        where, edge = self._server_and_edge()
         return {
             "hostname": self.hostname, "ip": self.ip, "ip_source": self.ip_source,
             "cname_chain": self.cname_chain, "zone": self.zone,

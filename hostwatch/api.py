@@ -44,6 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from kernel import redact
 from kernel.config import Config
 from kernel.errors import CrawlError, InvalidArgument, ReportError, StoreError
+from kernel.location import server_and_edge
 from kernel.model import CaseState, Category, RunHealth
 from kernel.schedule import DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import Refusal, UrlError
@@ -708,12 +709,13 @@ def case_as_dict(row: CaseRow) -> dict[str, Any]:
         "cdn": who.cdn if who else None,
         # Where the server stood (hotline statistics' "hosted in NL"), beside
         # the network operator and the legal entity above (ATKM's reach). A
-        # CDN's answering edge is no server location (reports/location.py):
+        # CDN's answering edge is no server location (kernel/location.py):
         # its country is given apart, as the report and the packs treat it.
         "server_country": located,
         "server_country_source": who.server_country_source if who and located else None,
         "geoip_built_at": _iso(who.geoip_built_at) if who and located else None,
-        "cdn_edge_country": who.server_country if who and who.cdn else None,
+        "cdn_edge_country": server_and_edge(bool(who.cdn), who.server_country, None)[1]
+        if who else None,
         "as_name": who.as_name if who else None,
         "as_country": who.as_country if who else None,
         "rdap_org": who.rdap_org if who else None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from kernel.countries import country_code
+from kernel.location import server_and_edge
 
 __all__ = ["FLAG_TEXT", "LocationFlag", "location_flag", "server_location_of"]
 
@@ -42,9 +43,10 @@ FLAG_TEXT = {
 def server_location_of(cdn: str | None, server_country: str | None) -> str | None:
     """The country a case counts as served from in the server-location split:
     None for a CDN-fronted case (the edge that answered says where the CDN
-    answers, not where the material is hosted) and for a code that names no
-    single country."""
-    return None if cdn else country_code(server_country)
+    answers, not where the material is hosted: kernel.location) and for a
+    code that names no single country."""
+    server, _ = server_and_edge(bool(cdn), country_code(server_country), None)
+    return server
 
 
 def location_flag(jurisdiction: str | None,

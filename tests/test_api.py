@@ -32,6 +32,7 @@ from hostwatch import (
 )
 from lab import TestInternet
 from store.lock import RunLock
+from store.models import Attribution, Case
 from tests.enrichment.conftest import enrich_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -356,6 +357,25 @@ def test_cases_carry_their_hoster_of_record(hw):
     assert [hostwatch.case_as_dict(r)["id"] for r in online] == ["B2"]
     with pytest.raises(HosterNotFound):
         list(hw.cases(hoster="no such hoster"))
+
+
+def test_a_cdn_fronted_cases_edge_country_is_no_server_country():
+    """`hostwatch cases --json`: where a CDN's edge answered is given apart
+    (cdn_edge_country), never as the server's country (kernel/location.py)."""
+    case = Case(external_id="E1", source="t", url="https://e1.test/x", state="online")
+    built = datetime(2026, 2, 24, tzinfo=UTC)
+
+    def located(cdn: str | None) -> tuple[object, ...]:
+        who = Attribution(cdn=cdn, server_country="us", server_country_source="geoip",
+                          geoip_built_at=built)
+        row = hostwatch.case_as_dict((case, who, None))
+        return (row["cdn"], row["server_country"], row["server_country_source"],
+                row["geoip_built_at"], row["cdn_edge_country"])
+
+    assert located("TestCDN") == ("TestCDN", None, None, None, "us")
+    assert located(None) == (None, "US", "geoip", "2026-02-24T00:00:00Z", None)
+    unattributed = hostwatch.case_as_dict((case, None, None))
+    assert (unattributed["server_country"], unattributed["cdn_edge_country"]) == (None, None)
 
 
 def test_deadlines_are_judged(hw):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import Serve, Slow, Status, TestInternet, marker_body
+from lab import Behaviour, Serve, Slow, Status, TestInternet, marker_body
 from store import Store
 from tests.crawler.conftest import add_cases, crawl_env
 
@@ -34,14 +34,30 @@ def hostwatch(db_url: str, net: TestInternet, workdir: Path, *args: str,
         stderr=subprocess.STDOUT, text=True, timeout=120, check=False)
 
 
-def two_cases(db_url: str, net: TestInternet) -> None:
+def cases_on(db_url: str, net: TestInternet, name: str,
+             routes: dict[str, Behaviour]) -> None:
+    """A store at ``db_url`` with one case per path of ``routes``, on the host
+    ``name`` of the local test internet, which answers each as routed."""
     store = Store(db_url)
     store.upgrade()
-    host = net.add_host("quiet.test")
-    host.route("/a.jpg", Serve(marker_body("quiet", kind="jpeg")))
-    host.route("/b.jpg", Status(410))
-    add_cases(store, [host.url("/a.jpg"), host.url("/b.jpg")])
+    host = net.add_host(name)
+    for path, behaviour in routes.items():
+        host.route(path, behaviour)
+    add_cases(store, [host.url(path) for path in routes])
     store.dispose()
+
+
+def two_cases(db_url: str, net: TestInternet) -> None:
+    """One case online, one gone (410)."""
+    cases_on(db_url, net, "quiet.test", {"/a.jpg": Serve(marker_body("quiet", kind="jpeg")),
+                                         "/b.jpg": Status(410)})
+
+
+def a_slow_case_and_a_quick_one(db_url: str, net: TestInternet, seconds: float) -> None:
+    """A case whose server takes ``seconds`` to answer, then one served at once:
+    the crawl is busy long enough for its progress to show."""
+    cases_on(db_url, net, "slow.test", {"/slow.jpg": Slow(seconds),
+                                        "/a.jpg": Serve(marker_body("quiet", kind="jpeg"))})
 
 
 def noise_in(output: str) -> list[str]:
@@ -117,13 +133,7 @@ def on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
 @pytest.mark.slow
 def test_progress_is_one_line_rewritten_in_place_on_a_terminal_then_wiped(
         sqlite_url, net, tmp_path):
-    store = Store(sqlite_url)
-    store.upgrade()
-    host = net.add_host("slow.test")
-    host.route("/slow.jpg", Slow(2))
-    host.route("/a.jpg", Serve(marker_body("quiet", kind="jpeg")))
-    add_cases(store, [host.url("/slow.jpg"), host.url("/a.jpg")])
-    store.dispose()
+    a_slow_case_and_a_quick_one(sqlite_url, net, seconds=2)
     output = on_a_terminal(
         [sys.executable, "-m", "hostwatch", "--db", sqlite_url, "crawl"],
         crawl_env(net, tmp_path, HOSTWATCH_PROGRESS="1", HOSTWATCH_TIMEOUT="5"), tmp_path)
@@ -138,13 +148,7 @@ def test_progress_is_one_line_rewritten_in_place_on_a_terminal_then_wiped(
 @pytest.mark.slow
 def test_progress_off_a_terminal_is_a_plain_line_every_5_s_and_off_with_zero(
         sqlite_url, net, tmp_path):
-    store = Store(sqlite_url)
-    store.upgrade()
-    host = net.add_host("slow.test")
-    host.route("/slow.jpg", Slow(6))
-    host.route("/a.jpg", Serve(marker_body("quiet", kind="jpeg")))
-    add_cases(store, [host.url("/slow.jpg"), host.url("/a.jpg")])
-    store.dispose()
+    a_slow_case_and_a_quick_one(sqlite_url, net, seconds=6)
     shown = hostwatch(sqlite_url, net, tmp_path, "crawl", HOSTWATCH_PROGRESS="1",
                       HOSTWATCH_TIMEOUT="8")
     assert shown.returncode == 0, shown.stdout

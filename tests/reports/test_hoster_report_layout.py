@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.deadlines import Regime, deadline
 from kernel.model import Verdict
-from kernel.state import derive_state
 from reports.hosters import hoster_report
 from reports.html import GROUP_STYLES, render_html
 from store import Store
-from store.models import Attribution, Case, Check, Hoster, Notice
+from tests.builders import add_case, add_hoster
 from tests.reports.test_hoster_report import CHROMIUM, CHROMIUM_FLAGS
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
@@ -46,49 +44,26 @@ ONLINE, GONE = Verdict.ONLINE, Verdict.HTTP_GONE
 def _fill(session) -> None:
     rows = {}
     for key, (legal, country, _, _) in HOSTERS.items():
-        rows[key] = Hoster(key=key, legal_name=legal, country=country,
-                           asns=[64500 + i for i in range(9)], dsa_role="hosting",
-                           abuse=f"abuse-and-notice-and-action-desk@{key}.very-long-domain.test",
-                           cdn=False, source="registry", updated_at=T0)
-        session.add(rows[key])
-    session.flush()
+        abuse = f"abuse-and-notice-and-action-desk@{key}.very-long-domain.test"
+        rows[key] = add_hoster(session, key, legal, country, updated_at=T0,
+                               asns=range(64500, 64509), abuse=abuse)
     for n in range(60):
         key = list(HOSTERS)[n % len(HOSTERS)]
-        legal, country, area, dutch = HOSTERS[key]
+        _, country, area, dutch = HOSTERS[key]
         reported = T0 + timedelta(hours=n)
         # "sc" never removes; the others remove every other case.
         removes = key != "sc" and n % 2 == 0
         history = [(reported + timedelta(hours=h), v) for h, v in
                    ([(2, ONLINE), (20, GONE), (40, GONE)] if removes
                     else [(2, ONLINE), (30, ONLINE), (200, ONLINE)])]
-        state = derive_state(reported, history)
         url = (f"https://cdn{n}.images.{key}.example.test/gallery/2026/04/"
                f"{'a' * 80}/{uuid.uuid4().hex}{uuid.uuid4().hex}.jpg")
-        case = Case(source="t", external_id=f"HOTLINE-2026-{n:06d}", url=url,
-                    url_normalised=url, host=f"cdn{n}.example.test", category="csam",
-                    reported_at=reported, imported_at=reported, state=state.state.value,
-                    last_verdict=state.last_verdict, last_checked_at=state.last_checked_at,
-                    last_served_at=state.last_served_at, removed_after=state.removed_after,
-                    removed_at=state.removed_at, reappearances=state.reappearances,
-                    check_count=state.checks)
-        session.add(case)
-        session.flush()
-        checks = [Check(case_id=case.id, checked_at=when, method="http", verdict=v.value,
-                        url=url, tool_version="t", prev_hash="0" * 64,
-                        record_hash=uuid.uuid4().hex * 2) for when, v in history]
-        session.add_all(checks)
-        session.flush()
-        attribution = Attribution(
-            check_id=checks[-1].id, case_id=case.id, attributed_at=reported, ip="192.0.2.1",
-            hoster_id=rows[key].id, hoster=legal, hoster_country=country, jurisdiction=area,
-            dutch=dutch, sources={}, server_country="NL" if n % 3 else country,
-            server_country_source="geoip")
-        session.add(attribution)
-        session.add(Notice(case_id=case.id, sent_at=reported + timedelta(hours=1),
-                           recipient="abuse@x.test",
-                           due_at=deadline(Regime.NOTICE_24H, reported + timedelta(hours=1))))
-        session.flush()
-        case.attribution_id = attribution.id
+        add_case(session, f"HOTLINE-2026-{n:06d}", reported, history, url=url,
+                 host=f"cdn{n}.example.test", hoster=rows[key],
+                 attribution={"jurisdiction": area, "dutch": dutch,
+                              "server_country": "NL" if n % 3 else country,
+                              "server_country_source": "geoip"},
+                 notices=[(reported + timedelta(hours=1), "abuse@x.test")])
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import io
 import json
 import random
 import re
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,7 +25,8 @@ from reports.formats import render_csv, render_json, render_markdown, report_dic
 from reports.hosters import CROSS, SERVER_TOTALS, ReportQuery, hoster_report
 from reports.html import render_html
 from reports.takedown import CaseTimes, Clock, takedown_figures
-from store.models import Attribution, Case, Check, Hoster
+from store.models import Attribution, Case
+from tests.builders import add_case, add_hoster
 from tests.reports.test_hoster_sql import HOSTERS, NOW, _fill
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -54,47 +54,24 @@ CASES = {
 
 def _add_case(session, name: str, hosters: dict, hoster: str | None,
               country: str | None, history: list[tuple[float, Verdict]]) -> Case:
+    """Case ``name``, reported at T0 and checked ``history`` (hours after);
+    attributed to the registry's ``hoster``, its server in ``country``."""
     checks = [(T0 + timedelta(hours=hours), verdict) for hours, verdict in history]
-    state = derive_state(T0, checks)
-    case = Case(source="t", external_id=name, url=f"https://{name.lower()}.test/x",
-                url_normalised=f"https://{name.lower()}.test/x", host=f"{name.lower()}.test",
-                category="csam", reported_at=T0, imported_at=T0, state=state.state.value,
-                last_verdict=state.last_verdict, last_checked_at=state.last_checked_at,
-                last_served_at=state.last_served_at, removed_after=state.removed_after,
-                removed_at=state.removed_at, reappearances=state.reappearances,
-                check_count=state.checks)
-    session.add(case)
-    session.flush()
-    rows = [Check(case_id=case.id, checked_at=when, method="http", verdict=verdict.value,
-                  url=case.url, tool_version="t", prev_hash="0" * 64,
-                  record_hash=uuid.uuid4().hex * 2) for when, verdict in checks]
-    session.add_all(rows)
-    session.flush()
-    if hoster is not None:
-        legal, hoster_country, area, dutch = REGISTRY[hoster]
-        attribution = Attribution(
-            check_id=rows[-1].id, case_id=case.id, attributed_at=T0, ip="192.0.2.1",
-            hoster_id=hosters[hoster].id, hoster=legal, hoster_country=hoster_country,
-            jurisdiction=area, dutch=dutch, sources={}, server_country=country,
-            # B2's from RDAP (no database knew the address), the rest geoip.
-            server_country_source=None if not country else "rdap" if name == "B2" else "geoip",
-            geoip_built_at=BUILT if country and name != "B2" else None)
-        session.add(attribution)
-        session.flush()
-        case.attribution_id = attribution.id
-    return case
+    if hoster is None:
+        return add_case(session, name, T0, checks)
+    _, _, area, dutch = REGISTRY[hoster]
+    return add_case(session, name, T0, checks, hoster=hosters[hoster], attribution={
+        "jurisdiction": area, "dutch": dutch, "server_country": country,
+        # B2's from RDAP (no database knew the address), the rest geoip.
+        "server_country_source": None if not country else "rdap" if name == "B2" else "geoip",
+        "geoip_built_at": BUILT if country and name != "B2" else None})
 
 
 @pytest.fixture
 def built(store):
     with store.transaction() as session:
-        hosters = {}
-        for key, (legal, country, _, _) in REGISTRY.items():
-            hosters[key] = Hoster(key=key, legal_name=legal, country=country, asns=[64500],
-                                  dsa_role="hosting", abuse=f"abuse@{key}.test", cdn=False,
-                                  source="registry", updated_at=T0)
-            session.add(hosters[key])
-        session.flush()
+        hosters = {key: add_hoster(session, key, legal, country, updated_at=T0)
+                   for key, (legal, country, _, _) in REGISTRY.items()}
         for name, (hoster, country, history) in CASES.items():
             _add_case(session, name, hosters, hoster, country, history)
     with store.session() as session:
@@ -382,11 +359,7 @@ def test_a_cdn_edge_is_no_server_location(store):
     material is hosted: a CDN-fronted case is 'server unknown', and its CDN's
     line lists no country."""
     with store.transaction() as session:
-        hoster = Hoster(key="nl", legal_name=REGISTRY["nl"][0], country="NL", asns=[64500],
-                        dsa_role="hosting", abuse="abuse@nl.test", cdn=False,
-                        source="registry", updated_at=T0)
-        session.add(hoster)
-        session.flush()
+        hoster = add_hoster(session, "nl", REGISTRY["nl"][0], "NL", updated_at=T0)
         case = _add_case(session, "C1", {"nl": hoster}, "nl", "US",
                          [(2, ONLINE), (26, ONLINE)])
         attribution = session.get(Attribution, case.attribution_id)

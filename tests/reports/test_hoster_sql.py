@@ -6,17 +6,15 @@ notices after removal, orders)."""
 from __future__ import annotations
 
 import random
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kernel.deadlines import Outcome, Regime, deadline, judge
 from kernel.model import Verdict
-from kernel.state import derive_state
 from reports.hosters import ReportQuery, hoster_report
 from reports.takedown import CaseTimes, Clock, takedown_figures
-from store.models import Attribution, Case, Check, Hoster, Notice, Order
+from tests.builders import add_case, add_hoster
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 # The report is made while some deadlines are still ahead (pending).
@@ -40,76 +38,48 @@ def _history(rng: random.Random) -> tuple[datetime, list[tuple[datetime, Verdict
 
 
 def _fill(session, rng: random.Random, n: int) -> tuple[list[CaseTimes], dict]:
-    hosters = {}
-    for key, name, country, _, _ in HOSTERS:
-        row = Hoster(key=key, legal_name=name, country=country, asns=[64500], dsa_role="hosting",
-                     abuse=f"abuse@{key}.test", cdn=False, source="registry", updated_at=T0)
-        session.add(row)
-        hosters[key] = row
-    session.flush()
+    hosters = {key: add_hoster(session, key, name, country, updated_at=T0)
+               for key, name, country, _, _ in HOSTERS}
     expected_cases: list[CaseTimes] = []
     dues: dict[tuple[str, str], list[Outcome]] = {}
     for i in range(n):
         reported, checks = _history(rng)
-        # Ties (two checks at one instant) are for the deadline rule only: the
-        # state is derived from the first check of each instant.
-        state = derive_state(reported, list(dict(reversed(checks)).items())[::-1])
-        case = Case(source="t", external_id=str(i), url=f"https://h{i}.test/x",
-                    url_normalised=f"https://h{i}.test/x", host=f"h{i}.test", category="csam",
-                    reported_at=reported, imported_at=reported, state=state.state.value,
-                    last_verdict=state.last_verdict, last_checked_at=state.last_checked_at,
-                    last_served_at=state.last_served_at, removed_after=state.removed_after,
-                    removed_at=state.removed_at, reappearances=state.reappearances,
-                    check_count=state.checks)
-        session.add(case)
-        session.flush()
-        check_rows = []
-        for when, verdict in checks:
-            row = Check(case_id=case.id, checked_at=when, method="http", verdict=verdict.value,
-                        url=case.url, tool_version="t", prev_hash="0" * 64,
-                        record_hash=uuid.uuid4().hex * 2)
-            session.add(row)
-            check_rows.append(row)
-        session.flush()
-        hoster = None
-        if check_rows and rng.random() < 0.9:  # some stay unattributed
-            key, name, country, area, dutch = rng.choice(HOSTERS)
-            hoster = name
-            attribution = Attribution(
-                check_id=check_rows[-1].id, case_id=case.id, attributed_at=T0, ip="192.0.2.1",
-                hoster_id=hosters[key].id, hoster=name, hoster_country=country,
-                jurisdiction=area, dutch=dutch, sources={})
-            session.add(attribution)
-            session.flush()
-            case.attribution_id = attribution.id
-        first_notice = order_issued = None
-        if rng.random() < 0.6:
-            for _ in range(rng.randrange(1, 3)):
-                # Some notices are sent after checks found the material gone.
-                sent = reported + timedelta(seconds=rng.randrange(0, 6 * 86400))
-                session.add(Notice(case_id=case.id, sent_at=sent, recipient=str(sent),
-                                   due_at=deadline(Regime.NOTICE_24H, sent)))
-                first_notice = sent if first_notice is None else min(first_notice, sent)
+        hoster = attribution = None
+        if checks and rng.random() < 0.9:  # some stay unattributed
+            key, _, _, area, dutch = rng.choice(HOSTERS)
+            hoster = hosters[key]
+            attribution = {"attributed_at": T0, "jurisdiction": area, "dutch": dutch}
+        name = hoster.legal_name if hoster else ""
+        # Some notices are sent after checks found the material gone.
+        sent = [reported + timedelta(seconds=rng.randrange(0, 6 * 86400))
+                for _ in range(rng.randrange(1, 3))] if rng.random() < 0.6 else []
+        orders, order_issued = [], None
         if rng.random() < 0.3:
-            issued = reported + timedelta(seconds=rng.randrange(0, 2 * 86400))
+            order_issued = reported + timedelta(seconds=rng.randrange(0, 2 * 86400))
             regime = rng.choice([Regime.ATKM_ORDER, Regime.TERRORIST_1H])
-            due = deadline(regime, issued, issued + timedelta(hours=rng.choice([1, 6, 20])))
-            session.add(Order(case_id=case.id, issuer="ATKM", reference=str(i), issued_at=issued,
-                              deadline_at=issued + timedelta(hours=20), regime=regime.value,
-                              due_at=due))
-            order_issued = issued
-            if hoster:
-                dues.setdefault((hoster, regime.value), []).append(
-                    judge(regime, issued, due, checks, NOW).outcome)
-        if first_notice is not None and hoster:
-            dues.setdefault((hoster, Regime.NOTICE_24H.value), []).append(
+            due = deadline(regime, order_issued,
+                           order_issued + timedelta(hours=rng.choice([1, 6, 20])))
+            orders.append({"issuer": "ATKM", "reference": str(i), "issued_at": order_issued,
+                           "deadline_at": order_issued + timedelta(hours=20),
+                           "regime": regime.value, "due_at": due})
+            if name:
+                dues.setdefault((name, regime.value), []).append(
+                    judge(regime, order_issued, due, checks, NOW).outcome)
+        first_notice = min(sent, default=None)
+        if first_notice is not None and name:
+            dues.setdefault((name, Regime.NOTICE_24H.value), []).append(
                 judge(Regime.NOTICE_24H, first_notice,
                       deadline(Regime.NOTICE_24H, first_notice), checks, NOW).outcome)
+        # Ties (two checks at one instant) are for the deadline rule only: the
+        # builder derives the state from the first check of each instant.
+        case = add_case(session, str(i), reported, checks, url=f"https://h{i}.test/x",
+                        hoster=hoster, attribution=attribution,
+                        notices=[(when, str(when)) for when in sent], orders=orders)
         expected_cases.append(CaseTimes(
-            case_id=case.id, hoster=hoster or "", reported_at=reported,
-            removed_after=state.removed_after, removed_at=state.removed_at,
-            last_checked_at=state.last_checked_at, first_notice_at=first_notice,
-            order_issued_at=order_issued, reappearances=state.reappearances))
+            case_id=case.id, hoster=name, reported_at=reported,
+            removed_after=case.removed_after, removed_at=case.removed_at,
+            last_checked_at=case.last_checked_at, first_notice_at=first_notice,
+            order_issued_at=order_issued, reappearances=case.reappearances))
     return expected_cases, dues
 
 

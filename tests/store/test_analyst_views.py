@@ -22,7 +22,8 @@ from kernel.model import Verdict
 from reports.hosters import ReportQuery, hoster_report
 from reports.takedown import figures_from_counts
 from store import Store
-from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice
+from store.models import Attribution, Case, Check, CrawlRun, Hoster
+from tests.builders import add_case
 from tests.reports.test_hoster_sql import T0, _fill
 from tests.store.test_migration_routes import _at
 
@@ -127,19 +128,10 @@ def test_case_durations_are_the_pure_durations_on_every_clock(store, filled):
 def test_a_deadline_not_yet_passed_is_pending_and_judged_inputs_are_shown(store):
     sent = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     with store.transaction() as session:
-        case = Case(source="t", external_id="p", url="https://pending.test/x",
-                    url_normalised="https://pending.test/x", host="pending.test",
-                    category="csam", reported_at=sent - timedelta(hours=2),
-                    imported_at=sent, state="online")
-        session.add(case)
-        session.flush()
-        for hours, verdict in ((-1, Verdict.ONLINE), (0.5, Verdict.HTTP_GONE)):
-            session.add(Check(case_id=case.id, checked_at=sent + timedelta(hours=hours),
-                              method="http", verdict=verdict.value, url=case.url,
-                              tool_version="t", prev_hash="0" * 64,
-                              record_hash=uuid.uuid4().hex * 2))
-        session.add(Notice(case_id=case.id, sent_at=sent, recipient="a",
-                           due_at=notice_due(sent)))
+        add_case(session, "p", sent - timedelta(hours=2),
+                 [(sent + timedelta(hours=hours), verdict)
+                  for hours, verdict in ((-1, Verdict.ONLINE), (0.5, Verdict.HTTP_GONE))],
+                 url="https://pending.test/x", notices=[(sent, "a")])
     (row,) = _rows(store, "SELECT * FROM analyst_notices")
     assert row["outcome"] == Outcome.PENDING.value == judge(
         Regime.NOTICE_24H, sent, notice_due(sent),
@@ -188,14 +180,8 @@ def test_the_views_defang_as_kernel_defang_does(store):
     urls = URLS + _random_urls(300)
     with store.transaction() as session:
         for i, url in enumerate(urls):
-            case = Case(source="t", external_id=str(i), url=url, url_normalised=url,
-                        host=url[:40], category="csam", reported_at=T0, imported_at=T0)
-            session.add(case)
-            session.flush()
-            session.add(Check(case_id=case.id, checked_at=T0, method="http",
-                              verdict="online", url=url, final_url=url[::-1],
-                              tool_version="t", prev_hash="0" * 64,
-                              record_hash=uuid.uuid4().hex * 2))
+            add_case(session, str(i), T0, [(T0, Verdict.ONLINE)], url=url, host=url[:40],
+                     check_fields={"final_url": url[::-1]})
     cases = _rows(store, "SELECT external_id, url_defanged, host_defanged FROM analyst_cases")
     assert {row["external_id"]: (row["url_defanged"], row["host_defanged"]) for row in cases} \
         == {str(i): (defang(url), defang(url[:40])) for i, url in enumerate(urls)}
