@@ -248,7 +248,13 @@ async def _report(datasette: Datasette, request: Any) -> Response:
                              "this server shows a snapshot file, not a store. Serve the "
                              "store (hostwatch --db URL serve) for the report.</p>",
                              status=404)
-    return Response.html(await served.report_html())
+    try:
+        return Response.html(await served.report_html())
+    except HostwatchError as exc:  # the store went away, say
+        log.warning("hoster report for /-/report failed: %s", exc)
+        return Response.html("<!DOCTYPE html><title>No report</title><p>The hoster report "
+                             f"could not be built: {markupsafe.escape(str(exc))}</p>",
+                             status=503)
 
 
 class _Plugin:
