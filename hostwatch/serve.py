@@ -406,7 +406,9 @@ class Served:
     seen: Any = None  # the store's at the last look
     built: float = field(default_factory=time.monotonic)
     build_seconds: float = 0.0
-    generation: int = 0
+    generation: int = 0  # snapshots in use so far, less one
+    written: int = 0  # snapshot files written: each has a name of its own
+    grace: float = GRACE_SECONDS
     _report_cache: tuple[int, str] | None = None
     _report_lock: asyncio.Lock | None = None
     _task: asyncio.Task[None] | None = None
@@ -453,7 +455,8 @@ class Served:
         assert self.folder is not None and self.hostwatch is not None
         started = time.monotonic()
         self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
-        path = self.folder / f"analyst-{self.generation + 1}.db"
+        self.written += 1
+        path = self.folder / f"analyst-{self.written}.db"
         write_snapshot(self.hostwatch.store.engine, path)
         self.build_seconds = time.monotonic() - started
         return path
@@ -487,7 +490,7 @@ class Served:
         self.datasette = self.instance()
         self.generation += 1
         if old is not None:
-            asyncio.get_running_loop().call_later(GRACE_SECONDS, _retire, old, old_path)
+            asyncio.get_running_loop().call_later(self.grace, _retire, old, old_path)
         log.info("snapshot %d written: %s", self.generation, path)
         return True
 

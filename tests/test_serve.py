@@ -409,3 +409,41 @@ def test_a_new_snapshot_waits_until_the_store_stands_still(store_db, tmp_path):
     finally:
         served.close()
     assert served.folder is not None and not served.folder.exists()
+
+
+def test_each_new_snapshot_replaces_the_old_one_which_is_then_removed(store_db, tmp_path):
+    """Refresh after refresh, the pages show the store's latest state, and
+    each retired snapshot file is removed once its grace time is over."""
+    import asyncio
+
+    from hostwatch import serve as serving
+
+    served = serving.open_served(Config.from_env({}, db=store_db), refresh=0)
+    served.grace = 0.05
+    first = served.snapshot
+
+    async def refreshed_twice() -> list[int]:
+        counts = []
+        for n, at in enumerate(("2026-02-03T12:00:00Z", "2026-02-04T12:00:00Z")):
+            more = tmp_path / f"more{n}.csv"
+            more.write_text(f"case_id,checked_at,verdict\nR1,{at},online\n", encoding="utf-8")
+            with open_store(store_db) as hw:
+                assert hw.import_checks(more).added == 1
+            served.seen = served.store_fingerprint()  # stood still for one look
+            served.build_seconds = 0.0  # no pacing here
+            assert await served.refresh_once() is True
+            await asyncio.sleep(0.3)  # past the grace time: the old file is retired
+            assert served.datasette is not None
+            page = await served.datasette.client.get("/hostwatch/analyst_checks.json")
+            assert page.status_code == 200, page.text[:300]
+            counts.append(len(page.json()["rows"]))
+            assert served.snapshot.exists()
+        return counts
+
+    try:
+        assert asyncio.run(refreshed_twice()) == [2, 3]
+        assert served.folder is not None
+        assert sorted(p.name for p in served.folder.iterdir()) == [served.snapshot.name]
+        assert served.snapshot != first
+    finally:
+        served.close()
