@@ -83,7 +83,7 @@ FACET_TIME_LIMIT_MS = 2_000
 # Only the UI's own assets; Datasette's pages use inline scripts and styles.
 CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; "
        "style-src 'self' 'unsafe-inline'; connect-src 'self'; frame-src 'none'; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'")
+       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"referrer-policy", b"no-referrer"),
@@ -250,11 +250,11 @@ async def _report(datasette: Datasette, request: Any) -> Response:
                              status=404)
     try:
         return Response.html(await served.report_html())
-    except HostwatchError as exc:  # the store went away, say
-        log.warning("hoster report for /-/report failed: %s", exc)
+    except Exception as exc:  # the store went away, say: the log has the details
+        log.warning("hoster report for /-/report failed: %s: %s", type(exc).__name__, exc)
         return Response.html("<!DOCTYPE html><title>No report</title><p>The hoster report "
-                             f"could not be built: {markupsafe.escape(str(exc))}</p>",
-                             status=503)
+                             "could not be built from the store; the server's log says "
+                             "why.</p>", status=503)
 
 
 class _Plugin:
@@ -312,20 +312,77 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
+LOGIN_PATH = "/-/login"
+LOGINS_PER_MINUTE = 10  # login attempts per client address
+_logins: dict[str, list[float]] = {}  # client address -> times of its recent attempts
+_login_lock: asyncio.Lock | None = None
+
+
+def _login_allowed(client: str, now: float) -> bool:
+    """At most `LOGINS_PER_MINUTE` login attempts per client address."""
+    recent = [t for t in _logins.get(client, []) if now - t < 60.0]
+    if len(_logins) > 10_000:  # many addresses: forget the old ones
+        for address in [a for a, times in _logins.items() if now - times[-1] >= 60.0]:
+            del _logins[address]
+    if len(recent) >= LOGINS_PER_MINUTE:
+        _logins[client] = recent
+        return False
+    _logins[client] = [*recent, now]
+    return True
+
+
+def _cookie(value: bytes, https: bool) -> bytes:
+    """The login cookie kept from scripts, and over HTTPS from plain HTTP."""
+    flags = value.lower()
+    if b"httponly" not in flags:
+        value += b"; HttpOnly"
+    if https and b"secure" not in flags:
+        value += b"; Secure"
+    return value
+
+
 def _with_headers(app: ASGIApp) -> ASGIApp:
+    """The security headers on every response, and the login's guards.
+
+    There is no HTTP Basic login here: an ``Authorization`` header is dropped
+    (datasette-auth-passwords would hash its password on the event loop for
+    any request). The password tool, which hashes passwords for anyone, is
+    not served (`datasette hash-password` makes the hash). Login attempts are
+    limited per client address and checked one at a time.
+    """
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        global _login_lock
+        https = scope.get("scheme") == "https"
+        scope = dict(scope)
+        scope["headers"] = [(n, v) for n, v in scope.get("headers", [])
+                            if n.lower() != b"authorization"]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in HEADERS}
-                headers = [(n, v) for n, v in message.get("headers", [])
-                           if n.lower() not in names]
+                headers = [(n, _cookie(v, https) if n.lower() == b"set-cookie" else v)
+                           for n, v in message.get("headers", []) if n.lower() not in names]
                 message["headers"] = headers + HEADERS
             await send(message)
 
+        path = scope.get("path", "")
+        if path == "/-/password-tool":
+            await Response.text("Not found", status=404).asgi_send(send_with_headers)
+            return
+        if path == LOGIN_PATH and scope.get("method") == "POST":
+            client = (scope.get("client") or ("?", 0))[0]
+            if not _login_allowed(client, time.monotonic()):
+                await Response.text("Too many login attempts: wait a minute.",
+                                    status=429).asgi_send(send_with_headers)
+                return
+            if _login_lock is None:
+                _login_lock = asyncio.Lock()
+            async with _login_lock:
+                await app(scope, receive, send_with_headers)
+            return
         await app(scope, receive, send_with_headers)
 
     return wrapped
@@ -338,8 +395,8 @@ def register_plugin() -> None:
 
 
 def _is_snapshot(path: Path) -> bool:
-    """True for a file `hostwatch export sqlite` wrote, False for a store;
-    a `ServeError` for a file that is neither."""
+    """True for a file `hostwatch export sqlite` wrote, False for a hostwatch
+    store; a `ServeError` for any other file (nothing is written to it)."""
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro",
                                                 uri=True)) as conn:
@@ -347,7 +404,12 @@ def _is_snapshot(path: Path) -> bool:
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
         raise ServeError(f"{path} is not a SQLite database: {exc}") from exc
-    return "snapshot_info" in names and "cases" not in names
+    if "snapshot_info" in names and "cases" not in names:
+        return True
+    if {"alembic_version", "cases"} <= names:
+        return False
+    raise ServeError(f"{path} is neither a hostwatch store nor a snapshot from "
+                     "`hostwatch export sqlite`: nothing to serve")
 
 
 def _source(config: Config) -> tuple[str, Path | None]:
@@ -439,6 +501,8 @@ class Served:
                                         "facet_time_limit_ms": FACET_TIME_LIMIT_MS})
         datasette.add_database(Database(datasette, path=str(self.snapshot), is_mutable=False),
                                name=DATABASE)
+        if "_memory" in datasette.databases:  # Datasette adds it to an empty instance
+            datasette.remove_database("_memory")
         datasette.hostwatch_served = self  # type: ignore[attr-defined]
         return datasette
 
@@ -500,7 +564,8 @@ class Served:
             try:
                 await self.refresh_once()
             except Exception as exc:  # keep serving the last snapshot
-                log.warning("could not refresh the snapshot of the store: %s", exc)
+                log.warning("could not refresh the snapshot of the store: %s: %s",
+                            type(exc).__name__, exc)
 
     # -- the hoster report -----------------------------------------------------
 
@@ -601,39 +666,80 @@ def _loopback(host: str) -> bool:
         return False  # a name: it may resolve anywhere
 
 
+_HASH = re.compile(r"pbkdf2_sha256\$[1-9]\d*\$[^$\s]+\$[A-Za-z0-9+/]+={0,2}")
+
+
 def check_host(host: str, config: Config) -> None:
-    """Refuse a host beyond loopback unless every page needs a login."""
-    if not _loopback(host) and not config.serve_password_hash:
+    """Refuse a host beyond loopback unless every page needs a login, and a
+    login whose password hash no one could log in with."""
+    hashed = config.serve_password_hash
+    if hashed and not _HASH.fullmatch(hashed.strip()):
+        raise ServeError(
+            f"{PASSWORD_HASH_ENV} is not a password hash: it must be what `datasette "
+            "hash-password` prints (pbkdf2_sha256$ITERATIONS$SALT$HASH), never the "
+            "password itself")
+    if not _loopback(host) and not hashed:
         raise ServeError(
             f"refusing to serve on {host}: beyond loopback (127.0.0.1, ::1) every page "
             f"must need a login; set {PASSWORD_HASH_ENV} to a password hash "
             "(datasette hash-password) first")
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
+def _exit_on_signal(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
 def _check_tls(cert: Path | None, key: Path | None) -> None:
-    if (cert is None) != (key is None):
+    """Both files, readable, a certificate and its unencrypted key; else a
+    `ServeError` before anything is bound."""
+    import ssl
+
+    if cert is None and key is None:
+        return
+    if cert is None or key is None:
         raise ServeError("HTTPS needs both --tls-cert and --tls-key")
     for what, path in (("--tls-cert", cert), ("--tls-key", key)):
-        if path is not None and not path.is_file():
+        if not path.exists():
             raise ServeError(f"{what} {path}: no such file")
+        if not path.is_file():
+            raise ServeError(f"{what} {path}: not a file")
+    try:
+        if b"ENCRYPTED" in key.read_bytes()[:4096]:
+            raise ServeError(f"--tls-key {key} is encrypted: give the key without a "
+                             "pass phrase (openssl pkey -in KEY -out PLAIN)")
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            cert, key, password=lambda: b"")  # never a pass phrase prompt
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ServeError(f"cannot use --tls-cert {cert} with --tls-key {key}: they are "
+                         f"not a PEM certificate and its private key ({exc})") from exc
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
 
 
 def serve(config: Config, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
           refresh: float = REFRESH_SECONDS, tls_cert: Path | None = None,
           tls_key: Path | None = None, announce: Callable[[str], None] | None = None,
           progress: Callable[[str], None] | None = None) -> None:
-    """Serve the store's analyst views until interrupted (Ctrl-C); ``announce``
-    gets the URL to open, ``progress`` what happens before (and warnings).
+    """Serve the store's analyst views until interrupted (Ctrl-C, SIGTERM,
+    SIGHUP); ``announce`` gets the URL to open, ``progress`` what happens
+    before (and warnings).
 
-    Every refusal (no file, a host beyond loopback without a login, half a TLS
-    pair) happens before the snapshot is written and anything is bound.
+    Every refusal (no file, a host beyond loopback without a login, a bad
+    password hash, a bad TLS pair) happens before anything is bound; a port
+    in use, before the snapshot is written. The snapshots are removed however
+    it stops, short of SIGKILL.
     """
-    import ssl
-
     import uvicorn
 
     def stdout(line: str) -> None:
@@ -642,43 +748,30 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     say = progress or stdout
     check_host(host, config)
     _check_tls(tls_cert, tls_key)
-    if tls_cert is not None:
-        try:  # a clear error now, not a traceback from uvicorn
-            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
-                tls_cert, tls_key)
-        except (ssl.SSLError, OSError) as exc:
-            raise ServeError(f"cannot use --tls-cert {tls_cert} / --tls-key {tls_key}: "
-                             f"{exc}") from exc
-    elif not _loopback(host):
+    _source(config)  # a file that is neither store nor snapshot: refused now
+    if tls_cert is None and not _loopback(host):
         say(f"Warning: plain HTTP on {host}: passwords and figures cross the network "
             "unencrypted; give --tls-cert and --tls-key, or put a TLS proxy in front.")
-    served = open_served(config, refresh=refresh, progress=say)
+    sock = _listen(host, port)
+    # uvicorn stops on SIGTERM and then raises it again: exit through the
+    # finally below, so the snapshots are removed (on SIGHUP too).
+    previous = {signum: signal.signal(signum, _exit_on_signal)
+                for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        served = open_served(config, refresh=refresh, progress=say)
         try:
-            sock.bind((host.strip("[]"), port))
-        except OSError as exc:
-            sock.close()
-            raise ServeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-        sock.listen(128)
-        bound_port = sock.getsockname()[1]
-        shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
-        scheme = "https" if tls_cert is not None else "http"
-        (announce or stdout)(f"{scheme}://{shown}:{bound_port}/")
-        server = uvicorn.Server(uvicorn.Config(
-            served, log_level="warning", lifespan="on",
-            ssl_certfile=str(tls_cert) if tls_cert else None,
-            ssl_keyfile=str(tls_key) if tls_key else None))
-        # uvicorn stops on SIGTERM and then raises it again: exit through the
-        # finally below, so the snapshots are removed.
-        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-        try:
+            bound_port = sock.getsockname()[1]
+            shown = f"[{host.strip('[]')}]" if sock.family == socket.AF_INET6 else host
+            scheme = "https" if tls_cert is not None else "http"
+            (announce or stdout)(f"{scheme}://{shown}:{bound_port}/")
+            server = uvicorn.Server(uvicorn.Config(
+                served, log_level="warning", lifespan="on",
+                ssl_certfile=str(tls_cert) if tls_cert else None,
+                ssl_keyfile=str(tls_key) if tls_key else None))
             server.run(sockets=[sock])
         finally:
-            signal.signal(signal.SIGTERM, previous)
-            sock.close()
+            served.close()
     finally:
-        served.close()
-
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sock.close()

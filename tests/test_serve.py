@@ -9,9 +9,13 @@ response carries the Content-Security-Policy.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import re
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -229,13 +233,26 @@ def test_a_change_to_the_store_reaches_the_pages(store_db, tmp_path):
             time.sleep(0.2)
 
 
-def test_stopping_removes_the_snapshots(store_db, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_stopping_removes_the_snapshots(store_db, tmp_path, stop):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    with serving(store_db, TMPDIR=str(scratch)) as base:
-        assert httpx.get(base + "hostwatch", timeout=10).status_code == 200
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", store_db, "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_env(TMPDIR=str(scratch)))
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if "http://127.0.0.1:" in line:
+                break
         assert [p.name[:16] for p in scratch.iterdir()] == ["hostwatch-serve-"]
-    assert list(scratch.iterdir()) == []  # SIGTERM: stopped cleanly
+        child.send_signal(stop)
+        child.wait(timeout=20)
+    finally:
+        child.kill()
+        child.wait()
+    assert list(scratch.iterdir()) == []  # stopped cleanly
 
 
 def test_with_a_password_hash_every_page_needs_a_login(store_db):
@@ -259,6 +276,9 @@ def test_with_a_password_hash_every_page_needs_a_login(store_db):
         logged_in = anonymous.post("/-/login", data={
             "username": "analyst", "password": password, "csrftoken": token.group(1)})
         assert logged_in.status_code == 302
+        cookie = logged_in.headers["set-cookie"]
+        assert cookie.startswith("ds_actor=") and "HttpOnly" in cookie, cookie
+        assert "Secure" not in cookie  # plain HTTP on loopback
         response = anonymous.get("/hostwatch/analyst_cases")
         assert response.status_code == 200
         _assert_safe(response)
@@ -266,6 +286,28 @@ def test_with_a_password_hash_every_page_needs_a_login(store_db):
         metadata = anonymous.get("/-/metadata.json")
         assert metadata.status_code == 200
         assert hashed not in metadata.text  # read from the environment, never shown
+    with serving(store_db, HOSTWATCH_SERVE_PASSWORD_HASH=hashed) as base, \
+            httpx.Client(base_url=base, timeout=10) as client:
+        # No HTTP Basic login: the header is dropped, whatever it holds.
+        for credentials in (f"analyst:{password}", "anälyst:pässword", "garbage"):
+            basic = base64.b64encode(credentials.encode()).decode()
+            response = client.get("/hostwatch/analyst_cases",
+                                  headers={"Authorization": f"Basic {basic}"})
+            assert response.status_code == 302, credentials
+        # The password tool (which hashes for anyone) is not served.
+        assert client.get("/-/password-tool").status_code == 404
+        assert client.post("/-/password-tool", data={"password": "x"}).status_code == 404
+        # Guessing is slowed: ten attempts a minute per address, then 429.
+        login = client.get("/-/login")
+        token = re.search(r'name="csrftoken" value="([^"]+)"', login.text)
+        assert token is not None
+        answers = [client.post("/-/login", data={
+            "username": "analyst", "password": f"guess {n}", "csrftoken": token.group(1)}
+        ).status_code for n in range(11)]
+        assert answers == [200] * 10 + [429]
+        right = client.post("/-/login", data={
+            "username": "analyst", "password": password, "csrftoken": token.group(1)})
+        assert right.status_code == 429  # even the right one, until the minute is over
 
 
 def test_a_host_beyond_loopback_without_a_login_is_refused_before_binding(store_db,
@@ -447,3 +489,60 @@ def test_each_new_snapshot_replaces_the_old_one_which_is_then_removed(store_db, 
         assert served.snapshot != first
     finally:
         served.close()
+
+
+def test_a_password_that_is_no_hash_is_refused(store_db):
+    for value in ("correct horse", " ", "argon2$a$b$c", "pbkdf2_sha256$x$salt$hash"):
+        result = CliRunner().invoke(main, ["--db", store_db, "serve", "--host", "0.0.0.0"],
+                                    env={"HOSTWATCH_SERVE_PASSWORD_HASH": value})
+        assert result.exit_code == 1, value
+        assert "is not a password hash" in result.output, value
+
+
+def test_a_file_that_is_no_store_is_refused_and_left_as_it_was(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as conn:
+        conn.execute("CREATE TABLE foo (x)")
+        conn.commit()
+    for path in (empty, other):
+        before = path.read_bytes()
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{path}", "serve"])
+        assert result.exit_code == 1
+        assert "neither a hostwatch store nor a snapshot" in result.output
+        assert path.read_bytes() == before  # not migrated, not switched to WAL
+        assert not Path(f"{path}-wal").exists()
+
+
+def test_a_port_in_use_is_refused_before_any_snapshot(store_db, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, ["--db", store_db, "serve", "--port", str(port)],
+                                    env={"TMPDIR": str(tmp_path)})
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "snapshot" not in result.output
+    assert not list(tmp_path.glob("hostwatch-serve-*"))
+
+
+def test_tls_files_that_cannot_serve_are_clear_errors(store_db, tmp_path):
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = _self_signed(tmp_path)
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret")))
+    for args, message in (
+            (["--tls-cert", str(cert), "--tls-key", str(locked)], "is encrypted"),
+            (["--tls-cert", str(tmp_path), "--tls-key", str(key)], "not a file"),
+            (["--tls-cert", str(cert), "--tls-key", str(cert)], "not a PEM certificate")):
+        result = CliRunner().invoke(main, ["--db", store_db, "serve", "--port", "0", *args],
+                                    input="")
+        assert result.exit_code == 1, result.output
+        assert message in result.output, result.output
+        assert "pass phrase:" not in result.output.lower().replace("a pass phrase", "")
