@@ -80,6 +80,10 @@ def test_rejected_rows_exit_1_and_are_listed_on_stderr(db, workdir):
     ("id,url,category\nA1,https://a.example/,csam\n",
      "error: reports.csv: missing required column reported_at (the header has: id, url, "
      "category) (nothing written)"),
+    # A header that would retitle the terminal (OSC) is shown escaped.
+    ("id,url,cat\x1b]0;pwned\x07egory\nA1,https://a.example/,csam\n",
+     "error: reports.csv: missing required column category, reported_at (the header has: "
+     "id, url, cat\\x1b]0;pwned\\x07egory) (nothing written)"),
 ])
 def test_unreadable_file_exits_2_and_writes_nothing(db, workdir, content, message):
     if content is not None:

@@ -17,6 +17,7 @@ import click
 
 from hostwatch.api import Hostwatch, ImportRefused
 from hostwatch.commands.common import load_config, open_store
+from kernel.text import printable
 from store.imports import FileError, ImportResult
 from store.lock import LockBusy
 
@@ -48,10 +49,10 @@ def _run(ctx: click.Context, file: Path, work: Callable[[Hostwatch], ImportResul
     try:
         result = work(hw)
     except FileError as exc:
-        click.echo(f"error: {exc} (nothing written)", err=True)
+        click.echo(f"error: {printable(str(exc))} (nothing written)", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
     except ImportRefused as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         ctx.exit(EXIT_NOTHING_WRITTEN)
     finally:
         hw.close()
@@ -173,7 +174,7 @@ def import_checks_command(ctx: click.Context, file: Path, source: str, fmt: str 
         try:
             return hw.import_checks(file, source=source, fmt=fmt)
         except LockBusy as exc:
-            click.echo(f"error: {exc} (nothing written)", err=True)
+            click.echo(f"error: {printable(str(exc))} (nothing written)", err=True)
             ctx.exit(3)
 
     _run(ctx, file, work)
