@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -234,15 +235,23 @@ _MD_SPECIAL = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;",
                              **{c: "\\" + c for c in "\\`*_{}[]|~"}})
 
 
+# What a Markdown viewer turns into a link by itself (GitHub: any http(s): or
+# www. in text), in names a registry or an AS gave: broken the defang way.
+_AUTOLINK = re.compile(r"(?i)\b(h)tt(ps?:)|\b(www)\.")
+
+
 def md(value: Any) -> str:
-    """A table cell: Markdown and HTML specials escaped, one line."""
+    """A table cell: Markdown and HTML specials escaped, one line, nothing a
+    viewer would make a link of."""
     if value is None:
         return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
         value = ", ".join(str(v) for v in value)
-    return " ".join(str(value).split()).translate(_MD_SPECIAL)
+    text = _AUTOLINK.sub(lambda m: f"{m[1]}xx{m[2]}" if m[1] else f"{m[3]}[.]",
+                         " ".join(str(value).split()))
+    return text.translate(_MD_SPECIAL)
 
 
 def share_text(value: float | None) -> str:

@@ -240,3 +240,15 @@ def test_the_command_states_the_configured_settings_not_the_defaults(history, tm
             method["settings_in_use"]["recheck_hours"]) == (4, 36.0, 6.0)
     assert "after 4 consecutive gone checks spanning at least 36 h" in method["removal"]
 
+
+
+def test_markdown_cells_hold_nothing_a_viewer_would_link():
+    """Names come from registries and AS names a hoster controls: in Markdown
+    (GitHub links any http(s): or www. in text) they are broken like a URL."""
+    from reports.formats import md
+
+    assert md("Evil HTTPS://x.example B.V.") == "Evil HxxPS://x.example B.V."
+    assert md("see www.evil.example") == "see www\\[.\\]evil.example"
+    assert md("hxxps://a[.]b") == "hxxps://a\\[.\\]b"  # defanged stays as it was
+    assert md("Polder Servers B.V.") == "Polder Servers B.V."
+    assert md("2026-03-04T02:00:00Z") == "2026-03-04T02:00:00Z"
