@@ -28,7 +28,10 @@ page needs a login, and only then may the server listen beyond loopback.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
+import csv
+import io
 import ipaddress
 import logging
 import os
@@ -341,6 +344,39 @@ def _cookie(value: bytes, https: bool) -> bytes:
     return value
 
 
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class _CsvGuard:
+    """Datasette's CSV, rewritten as it streams so that a spreadsheet runs no
+    cell as a formula: a text cell starting with ``=``, ``+``, ``-``, ``@``, a
+    tab or a carriage return gets a leading ``'`` (the rule of
+    `reports.csvsafe`, here without the column types: a plain number stays as
+    it is). Names and header values come from registries and hostile servers.
+    """
+
+    def __init__(self) -> None:
+        self._decode = codecs.getincrementaldecoder("utf-8")("replace")
+        self._rest = ""
+
+    def feed(self, data: bytes, final: bool) -> bytes:
+        from reports.csvsafe import FORMULA_START
+
+        text = self._rest + self._decode.decode(data, final)
+        cut = len(text) if final else text.rfind("\n") + 1
+        while cut > 0 and text.count('"', 0, cut) % 2:  # a line break inside quotes
+            cut = text.rfind("\n", 0, cut - 1) + 1
+        whole, self._rest = text[:cut], text[cut:]
+        if not whole:
+            return b""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        for record in csv.reader(io.StringIO(whole, newline="")):
+            writer.writerow([f"'{cell}" if cell.startswith(FORMULA_START)
+                             and not _NUMBER.fullmatch(cell) else cell for cell in record])
+        return out.getvalue().encode("utf-8")
+
+
 def _with_headers(app: ASGIApp) -> ASGIApp:
     """The security headers on every response, and the login's guards.
 
@@ -360,15 +396,22 @@ def _with_headers(app: ASGIApp) -> ASGIApp:
         scope["headers"] = [(n, v) for n, v in scope.get("headers", [])
                             if n.lower() != b"authorization"]
 
+        path = scope.get("path", "")
+        guard = _CsvGuard() if path.endswith(".csv") else None
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in HEADERS}
+                if guard is not None:  # the body changes length
+                    names.add(b"content-length")
                 headers = [(n, _cookie(v, https) if n.lower() == b"set-cookie" else v)
                            for n, v in message.get("headers", []) if n.lower() not in names]
                 message["headers"] = headers + HEADERS
+            elif message["type"] == "http.response.body" and guard is not None:
+                more = message.get("more_body", False)
+                message = {**message, "body": guard.feed(message.get("body", b""), not more)}
             await send(message)
 
-        path = scope.get("path", "")
         if path == "/-/password-tool":
             await Response.text("Not found", status=404).asgi_send(send_with_headers)
             return

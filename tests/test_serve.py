@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
+import io
 import os
 import re
 import signal
@@ -546,3 +548,45 @@ def test_tls_files_that_cannot_serve_are_clear_errors(store_db, tmp_path):
         assert result.exit_code == 1, result.output
         assert message in result.output, result.output
         assert "pass phrase:" not in result.output.lower().replace("a pass phrase", "")
+
+
+def test_csv_exports_run_no_formula_in_a_spreadsheet(tmp_path):
+    reports = tmp_path / "reports.csv"
+    reports.write_text(
+        "id,url,category,reported_at\n"
+        '"=HYPERLINK(""http://x.example/"",""y"")",https://a.example/1.jpg,csam,'
+        "2026-02-01T10:00:00Z\n"
+        "@SUM(1),https://a.example/2.jpg,csam,2026-02-01T10:00:00Z\n"
+        "-2+3,https://a.example/3.jpg,csam,2026-02-01T10:00:00Z\n"
+        "-7,https://a.example/4.jpg,csam,2026-02-01T10:00:00Z\n",
+        encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    with open_store(db) as hw:
+        assert hw.import_reports(reports).added == 4
+    expected = {'\'=HYPERLINK("http://x.example/","y")', "'@SUM(1)", "'-2+3", "-7"}
+    with serving(db) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for params in ({}, {"_stream": "on", "_dl": "on"}, {"_size": "2"}):
+            response = client.get("/hostwatch/analyst_cases.csv", params=params)
+            assert response.status_code == 200
+            assert "content-length" not in response.headers or \
+                int(response.headers["content-length"]) == len(response.content)
+            rows = list(csv.DictReader(io.StringIO(response.text, newline="")))
+            found = {row["external_id"] for row in rows}
+            assert found <= expected and (len(found) == 4 or params), (params, found)
+            assert all(row["case_id"].isdigit() for row in rows)
+        query = client.get("/hostwatch.csv", params={"sql": "select '=1+1' as f, -4 as n"})
+        assert list(csv.reader(io.StringIO(query.text))) == [["f", "n"], ["'=1+1", "-4"]]
+
+
+def test_the_csv_guard_sees_whole_records_however_the_stream_is_cut():
+    from hostwatch.serve import _CsvGuard
+
+    body = ('id,name\r\n1,"two\r\nlines, =not a start"\r\n2,=1+1\r\n3,"say ""hi"""\r\n'
+            "4,-5\r\n5,\"\n=x\"\r\n6,caf\u00e9\r\n").encode()
+    whole = _CsvGuard().feed(body, True)
+    assert list(csv.reader(io.StringIO(whole.decode(), newline=""))) == [
+        ["id", "name"], ["1", "two\r\nlines, =not a start"], ["2", "'=1+1"],
+        ["3", 'say "hi"'], ["4", "-5"], ["5", "\n=x"], ["6", "caf\u00e9"]]
+    for cut in range(1, len(body)):
+        guard = _CsvGuard()
+        assert guard.feed(body[:cut], False) + guard.feed(body[cut:], True) == whole, cut
