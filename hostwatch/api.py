@@ -612,15 +612,18 @@ class Hostwatch:
         return XarfExport(target, reports, Counter(case.state for case, _ in exported),
                           dict(skipped))
 
-    def export_sqlite(self, path: str | Path) -> dict[str, int]:
+    def export_sqlite(self, path: str | Path, *,
+                      progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
         """Write a read-only SQLite snapshot of the analyst views (docs/analysts.md)
         to ``path``, replacing it whole: one table per view, and
         ``snapshot_info`` (when, which schema revision). Works on a store on
-        SQLite or PostgreSQL; returns the rows written per view. Raises
-        `StoreError` when ``path`` is the store itself or its folder is missing."""
+        SQLite or PostgreSQL; returns the rows written per view.
+        ``progress(view, rows)`` is called at the end of each view and every
+        few seconds within a long one. Raises `StoreError` when ``path`` is
+        the store itself or its folder is missing, or the export fails."""
         from store.snapshot import write_snapshot
 
-        return write_snapshot(self.store.engine, Path(path))
+        return write_snapshot(self.store.engine, Path(path), progress=progress)
 
     def verify(self, packs: Sequence[str | Path] = ()) -> Verification:
         """Recompute the check hash chain and check each evidence pack (folder

@@ -215,8 +215,8 @@ KEYS: dict[str, _Key] = {
     "user_agent": _Key("HOSTWATCH_USER_AGENT", "hostwatch/0.1 (+hotline re-check)", str,
                        "User-Agent header of every check"),
     "progress": _Key("HOSTWATCH_PROGRESS", "1", _bool,
-                     "one progress line on stderr for crawl and enrich (in place on a "
-                     "terminal, every few seconds elsewhere)"),
+                     "one progress line on stderr for crawl, enrich and export sqlite (in "
+                     "place on a terminal, every few seconds elsewhere)"),
     "log_level": _Key("HOSTWATCH_LOG_LEVEL", "WARNING", _log_level,
                       "log level: WARNING shows problems only; INFO (-v) adds Scrapy's "
                       "start-up lines and Python's warnings; DEBUG (-vv) every request"),

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import click
 from hostwatch.api import ClassificationRequired
 from hostwatch.commands.common import hoster_error, load_config, open_store
 from kernel.errors import StoreError
+from kernel.progress import ProgressLine
 from reports.xarf import CLASSIFICATIONS, Party, XarfError, xarf_type
 from store.hosters import HosterLookupError
 from store.hosters import find_hoster as find_hoster  # where tests have looked it up
@@ -229,24 +231,42 @@ def sqlite(ctx: click.Context, path: Path) -> None:
     deadlines, days open) are those of the export. PATH is replaced whole,
     or left as it was when the export fails, and is made read-only.
 
+    A store in a SQLite file is copied inside SQLite (attached read-only).
+    A progress line on standard error names the view and its rows so far
+    (none with HOSTWATCH_PROGRESS=0); the outcome line comes last.
+
     \b
     Example:
       hostwatch --db postgresql+psycopg://hostwatch@db/hostwatch export sqlite analysts.db
       sqlite3 -readonly analysts.db "SELECT hoster, online FROM analyst_hosters"
     """
+    from store.snapshot import ANALYST_VIEWS  # alembic: not at every start of the CLI
+
     hw = open_store(load_config(ctx))
+    started = time.monotonic()
+    line = ProgressLine() if hw.config.progress else None
+
+    def progress(view: str, rows: int) -> None:
+        assert line is not None
+        line.update(f"hostwatch: snapshot: {view} {rows} rows (view "
+                    f"{ANALYST_VIEWS.index(view) + 1} of {len(ANALYST_VIEWS)}, "
+                    f"{line.elapsed():.0f} s)")
+
     try:
-        counts = hw.export_sqlite(path)
+        # No line, no callback: counting rows costs the export some time.
+        counts = hw.export_sqlite(path, progress=progress if line is not None else None)
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         raise click.ClickException(f"cannot write {path}: {exc}") from exc
     finally:
+        if line is not None:
+            line.close()  # the outcome below stands on a line of its own
         hw.close()
     click.echo(f"sqlite: {counts.get('analyst_cases', 0)} cases, "
                f"{counts.get('analyst_checks', 0)} checks, "
-               f"{counts.get('analyst_hosters', 0)} hosters written to {path} (read-only)",
-               err=True)
+               f"{counts.get('analyst_hosters', 0)} hosters written to {path} (read-only) "
+               f"in {time.monotonic() - started:.1f} s", err=True)
 
 
 COMMANDS = [export]
