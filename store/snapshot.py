@@ -22,6 +22,7 @@ over the target) and left read-only (mode 0444), for Datasette or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import tempfile
@@ -265,6 +266,23 @@ def _through_driver(engine: Engine, target: sqlite3.Connection, pacer: _Pacer, b
     return revision, counts
 
 
+def _check_replaceable(path: Path) -> None:
+    """Only an earlier snapshot is replaced: never another store, a report, a
+    store's journal or a device (`StoreError` otherwise)."""
+    if path.is_symlink() or not path.is_file():
+        raise StoreError(f"{path} exists and is not a regular file: choose another path")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{quote(str(path.resolve()))}?mode=ro",
+                                                uri=True)) as conn:
+            names = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError:
+        names = set()
+    if "snapshot_info" not in names or "cases" in names:
+        raise StoreError(f"{path} exists and is not a snapshot from `hostwatch export "
+                         "sqlite`: choose another path, or remove it first")
+
+
 def write_snapshot(engine: Engine, path: Path, *, now: datetime | None = None,
                    progress: Progress | None = None) -> dict[str, int]:
     """Write the analyst views of the store behind ``engine`` to the SQLite
@@ -289,6 +307,8 @@ def _write(engine: Engine, path: Path, copy: _Copy, *, now: datetime | None = No
     own = engine.url.database if engine.dialect.name == "sqlite" else None
     if own and own != ":memory:" and Path(own).expanduser().resolve() == path.resolve():
         raise StoreError(f"{path} is the store itself: choose another file")
+    if path.exists() or path.is_symlink():
+        _check_replaceable(path)
     exported_at = now or datetime.now(UTC)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

@@ -34,11 +34,10 @@ def _normal(value):
 
 
 def test_the_snapshot_holds_every_view_and_nothing_else(store, db_url, tmp_path):
+    path = tmp_path / "analysts.db"
+    write_snapshot(store.engine, path)  # an older snapshot (read-only), replaced below
     with store.transaction() as session:
         _fill(session, random.Random(3), 60)
-    path = tmp_path / "analysts.db"
-    path.write_text("an older snapshot")
-    path.chmod(0o444)
     result = CliRunner().invoke(main, ["--db", db_url, "export", "sqlite", str(path)])
     assert result.exit_code == 0, result.output
     assert "60 cases" in result.output
@@ -95,12 +94,51 @@ def test_a_failed_export_leaves_the_old_file_and_no_trace(tmp_path):
     old_store = Store(db)
     _at(old_store, db, "0012")  # a store without the views: the export fails midway
     target = tmp_path / "analysts.db"
-    target.write_text("the previous snapshot")
+    good = Store(f"sqlite:///{tmp_path / 'good.db'}")
+    good.upgrade()
+    write_snapshot(good.engine, target)  # the previous snapshot
+    good.dispose()
+    before = target.read_bytes()
     with pytest.raises(StoreError, match="analyst_cases"):
         write_snapshot(old_store.engine, target)
     old_store.dispose()
-    assert target.read_text() == "the previous snapshot"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["analysts.db", "h.db"]
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()
+                  if not p.name.startswith("good.db")) == ["analysts.db", "h.db"]
+
+
+def test_only_an_earlier_snapshot_is_replaced(tmp_path):
+    """Another store, a CSV, a folder, a link, the store's own WAL: refused,
+    left as they were (only the store itself was refused before)."""
+    db = tmp_path / "h.db"
+    other = tmp_path / "other.db"
+    for store_file in (db, other):
+        store = Store(f"sqlite:///{store_file}")
+        store.upgrade()
+        store.dispose()
+    csv_file = tmp_path / "reports.csv"
+    csv_file.write_text("id,url\n")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    link = tmp_path / "link.db"
+    link.symlink_to(other)
+    wal = tmp_path / "h.db-wal"
+    wal.write_bytes(b"\x37\x7f\x06\x82" + bytes(28))
+    for target, message in ((other, "is not a snapshot"), (csv_file, "is not a snapshot"),
+                            (folder, "is a directory"), (link, "not a regular file"),
+                            (wal, "is not a snapshot")):
+        before = target.read_bytes() if target.is_file() else None
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{db}", "export", "sqlite",
+                                           str(target)])
+        assert result.exit_code in (1, 2), (target, result.output)  # 2: click's own check
+        assert message in result.output, (target, result.output)
+        if before is not None:
+            assert target.read_bytes() == before, target
+    snapshot = tmp_path / "analysts.db"
+    for _ in range(2):  # a new file, then the earlier snapshot replaced
+        result = CliRunner().invoke(main, ["--db", f"sqlite:///{db}", "export", "sqlite",
+                                           str(snapshot)])
+        assert result.exit_code == 0, result.output
 
 
 # -- the two ways of copying: inside SQLite, and through the driver ------------
