@@ -62,6 +62,8 @@ from sqlalchemy.exc import ArgumentError
 from kernel.config import KEYS, Config
 from kernel.defang import defang
 from kernel.errors import HostwatchError
+from kernel.progress import ProgressLine
+from store.snapshot import ANALYST_VIEWS
 
 __all__ = ["CSP", "DATABASE", "DEFAULT_PORT", "FACETS", "QUERIES", "REFRESH_SECONDS",
            "USERNAME", "ServeError", "Served", "cell_text", "check_host",
@@ -555,8 +557,9 @@ class Served:
         with self.hostwatch.store.engine.connect() as conn:
             return tuple(conn.execute(_FINGERPRINT).one())
 
-    def write(self) -> Path:
-        """Write a new snapshot of the store into the folder; returns its path."""
+    def write(self, progress: Callable[[str, int], None] | None = None) -> Path:
+        """Write a new snapshot of the store into the folder; returns its path.
+        ``progress(view, rows)`` as for `store.snapshot.write_snapshot`."""
         from store.snapshot import write_snapshot
 
         assert self.folder is not None and self.hostwatch is not None
@@ -564,7 +567,7 @@ class Served:
         self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
         self.written += 1
         path = self.folder / f"analyst-{self.written}.db"
-        write_snapshot(self.hostwatch.store.engine, path)
+        write_snapshot(self.hostwatch.store.engine, path, progress=progress)
         self.build_seconds = time.monotonic() - started
         return path
 
@@ -689,7 +692,19 @@ def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
         if progress:
             progress("Writing a snapshot of the analyst views...")
         started = time.monotonic()
-        served.snapshot = served.write()
+        line = ProgressLine() if progress and config.progress else None
+
+        def views(view: str, rows: int) -> None:
+            assert line is not None
+            line.update(f"hostwatch: snapshot: {view} {rows} rows (view "
+                        f"{ANALYST_VIEWS.index(view) + 1} of {len(ANALYST_VIEWS)}, "
+                        f"{line.elapsed():.0f} s)")
+
+        try:
+            served.snapshot = served.write(views if line is not None else None)
+        finally:
+            if line is not None:
+                line.close()
         served.built = time.monotonic()
         if progress:
             progress(f"Snapshot written in {served.built - started:.1f} s.")
