@@ -100,6 +100,11 @@ class NormalisedUrl:
 
 def normalise_url(raw: str) -> NormalisedUrl:
     """The normal form of ``raw``, or `UrlError` naming the `Refusal`."""
+    if "\x00" in raw:
+        # Not even at either end, where other control characters are stripped:
+        # PostgreSQL cannot store it, and SQLite's string functions (the analyst
+        # views' defanging, store migration 0014) stop at it.
+        raise UrlError(Refusal.CONTROL)
     text = raw.strip(_C0_OR_SPACE).strip()
     try:
         text.encode("utf-8")

@@ -143,6 +143,8 @@ def test_normal_form_is_stable():
     ("http://example.com/a\nb", Refusal.CONTROL, ""),
     ("http://exa\tmple.com/", Refusal.CONTROL, ""),
     ("http://example.com/a\x00.jpg", Refusal.CONTROL, ""),
+    ("\x00http://example.com/a.jpg", Refusal.CONTROL, ""),  # stripped by a browser
+    ("http://example.com/a.jpg\x00", Refusal.CONTROL, ""),
     ("http://example.com/caf\udce9", Refusal.NOT_UNICODE, ""),
 ])
 def test_rejected_with_a_reason(raw, refusal, detail):

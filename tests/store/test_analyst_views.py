@@ -1,10 +1,12 @@
-"""The analyst views (#15, migration 0013) give the hoster report's figures
-and the pure rules' durations and deadline outcomes, on SQLite and on
+"""The analyst views (#15, migrations 0013 and 0014) give the hoster report's
+figures and the pure rules' durations and deadline outcomes, on SQLite and on
 PostgreSQL; they show reported URLs defanged only (kernel.defang), and the
-migration adds and removes them."""
+migrations add, change and remove them."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import random
 import uuid
 from collections import Counter
@@ -26,6 +28,7 @@ from store.models import Attribution, Case, Check, CrawlRun, Hoster
 from tests.builders import add_case
 from tests.reports.test_hoster_sql import T0, _fill
 from tests.store.test_migration_routes import _at
+from tests.test_defang import ODD_URLS, opens_as_a_web_address
 
 VIEWS = {"analyst_cases", "analyst_checks", "analyst_deadlines", "analyst_notices",
          "analyst_orders", "analyst_case_durations", "analyst_hosters"}
@@ -157,13 +160,20 @@ URLS = [
     "hxxp://already[.]defanged",
     "https://exämple.test/ü.html",
     "https://xn--exmple-cua.test/%2e%2E",
+    *ODD_URLS,  # what a browser opens as http(s) without "http://"
+    "\x01 \x7fhttp:\\\\2130706434\\x",
+    "\t\nh\tt\rtp:2130706434",
+    "http:",
+    "hxxp:\\\\already[.]defanged",
 ]
 
 
 def _random_urls(n: int) -> list[str]:
     rng = random.Random(15)
     pieces = ["http://", "https://", "HTTP://", "hTtPs://", "://", ".", "..", "/", ":", "@",
-              "[", "]", "a", "B", "ü", "0", "?", "#", "%2e", " ", "h", "ttp", "s"]
+              "[", "]", "a", "B", "ü", "0", "?", "#", "%2e", " ", "h", "ttp", "s",
+              "http:", "HTTPS:", "hxxp:", "\\", "\t", "\n", "\r", "\x01", "\x1f", "\x7f",
+              "2130706434", "xx"]
     return ["".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8))) for _ in range(n)]
 
 
@@ -174,6 +184,7 @@ def test_defang_by_hand():
     assert defang("example.test/x") == "example[.]test/x"
     assert defang("https://a.test/?u=http://b.test") == "hxxps://a[.]test/?u=http[://]b[.]test"
     assert defang("ftp://f.test") == "ftp[://]f[.]test"
+    assert defang("http:\\\\2130706434:9999\\x.jpg") == "hxxp:\\\\2130706434:9999\\x[.]jpg"
 
 
 def test_the_views_defang_as_kernel_defang_does(store):
@@ -188,6 +199,7 @@ def test_the_views_defang_as_kernel_defang_does(store):
     checks = _rows(store, "SELECT case_id, url_defanged, final_url_defanged FROM analyst_checks")
     assert sorted((row["url_defanged"], row["final_url_defanged"]) for row in checks) == \
         sorted((defang(url), defang(url[::-1])) for url in urls)
+    assert not any(opens_as_a_web_address(row["url_defanged"]) for row in cases)
 
 
 def test_no_view_shows_a_raw_url(store, filled):
@@ -197,6 +209,8 @@ def test_no_view_shows_a_raw_url(store, filled):
         session.execute(update(Check).values(final_url="https://final.test/x",
                                              url="http://requested.test/"))
         session.execute(update(Attribution).values(hostname="raw.test"))
+        odd = session.get(Case, filled[1].case_id)
+        odd.url = "http:\\\\2130706434:9999\\x.jpg"
     names = set(inspect(store.engine).get_view_names())
     assert names >= VIEWS
     for view in sorted(VIEWS):
@@ -209,6 +223,7 @@ def test_no_view_shows_a_raw_url(store, filled):
                 if isinstance(value, str):
                     assert "http://" not in value.lower() and "https://" not in value.lower(), \
                         (view, column, value)
+                    assert not opens_as_a_web_address(value), (view, column, value)
 
 
 def test_the_migration_adds_and_removes_the_views(db_url):
@@ -222,6 +237,51 @@ def test_the_migration_adds_and_removes_the_views(db_url):
     store.upgrade()
     assert set(inspect(store.engine).get_view_names()) >= VIEWS
     assert _rows(store, "SELECT COUNT(*) AS n FROM analyst_cases") == [{"n": 0}]
+    store.dispose()
+
+
+def _migration(name: str):
+    path = Path(__file__).resolve().parents[2] / "store" / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"migration_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_migration_0013_creates_the_views_it_always_did():
+    """0014 builds its views with 0013's statements: 0013's own stay frozen."""
+    views = _migration("0013_analyst_views.py")
+    digests = {name: hashlib.sha256("\n;\n".join(views.view_sql(name)).encode()).hexdigest()
+               for name in ("sqlite", "postgresql")}
+    assert digests == {
+        "sqlite": "3e002d929c346c102cf5be9eb48611a07e642b7936096e0047e4612448228355",
+        "postgresql": "0a0941e732cc42d9a625fc73a817a5e3d646f0241d5d22036e868383df30eddc"}
+
+
+def test_migration_0014_defangs_the_scheme_and_its_downgrade_does_not(db_url):
+    url = "http:\\\\2130706434:9999\\x.jpg"
+    store = Store(db_url)
+    _at(store, db_url, "0013")
+    with store.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO cases (source, external_id, url, url_normalised, host, category, "
+            "reported_at, imported_at, state, reappearances, check_count, unconfirmed_checks) "
+            "VALUES ('t', '1', :url, 'http://127.0.0.2:9999/x.jpg', '127.0.0.2', 'csam', "
+            ":at, :at, 'unchecked', 0, 0, 0)"), {"url": url, "at": T0.replace(tzinfo=None)})
+
+    def shown() -> str:
+        (row,) = _rows(store, "SELECT url_defanged FROM analyst_cases")
+        return row["url_defanged"]
+    old = shown()
+    assert opens_as_a_web_address(old)  # 0013's rule: the bug
+    _at(store, db_url, "0014")
+    assert shown() == defang(url) == "hxxp:\\\\2130706434:9999\\x[.]jpg"
+    assert set(inspect(store.engine).get_view_names()) >= VIEWS
+    assert _rows(store, "SELECT cases FROM analyst_hosters") == [{"cases": 1}]
+    _at(store, db_url, "0013", "downgrade")
+    assert shown() == old
+    assert set(inspect(store.engine).get_view_names()) >= VIEWS
     store.dispose()
 
 

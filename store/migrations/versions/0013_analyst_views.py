@@ -15,11 +15,14 @@ take "now" as a parameter: ``pending`` deadlines, ``days_open`` and
 
 A later migration that rebuilds a table these views read (SQLite's batch
 mode copies and renames the table) drops the views first and creates them
-again afterwards.
+again afterwards: `view_sql` gives the statements, `VIEWS` the order to drop
+them in. Migration 0014 creates them with a stricter defang rule.
 
 Revision ID: 0013
 Revises: 0012
 """
+from collections.abc import Callable
+
 from alembic import op
 
 revision = "0013"
@@ -102,13 +105,13 @@ def _verdict_group(column: str) -> str:
             f"WHEN {column} IN {_in(NOT_FETCHED)} THEN 'not_fetched' END")
 
 
-def _cases(d: _Dialect) -> str:
+def _cases(d: _Dialect, defang: Callable[[str], str] = _defang) -> str:
     age = f"({d.epoch(d.now)} - {d.epoch('c.reported_at')})"
     return f"""
 CREATE VIEW analyst_cases AS
 SELECT c.id AS case_id, c.source, c.external_id, c.category,
-       {_defang('c.url')} AS url_defanged,
-       {_defang('c.host')} AS host_defanged,
+       {defang('c.url')} AS url_defanged,
+       {defang('c.host')} AS host_defanged,
        c.reported_at, c.state, c.last_verdict, c.last_checked_at, c.last_served_at,
        c.removed_after, c.removed_at, c.reappearances, c.check_count,
        c.attribution_id,
@@ -130,19 +133,19 @@ LEFT JOIN hosters h ON h.id = a.hoster_id
 """
 
 
-def _checks(d: _Dialect) -> str:
+def _checks(d: _Dialect, defang: Callable[[str], str] = _defang) -> str:
     return f"""
 CREATE VIEW analyst_checks AS
 SELECT ch.id AS check_id, ch.case_id, ch.run_id, r.health AS run_health,
        ch.checked_at, ch.method, ch.verdict, {_verdict_group('ch.verdict')} AS verdict_group,
-       ch.http_status, {_defang('ch.url')} AS url_defanged,
-       {_defang('ch.final_url')} AS final_url_defanged,
+       ch.http_status, {defang('ch.url')} AS url_defanged,
+       {defang('ch.final_url')} AS final_url_defanged,
        ch.peer_ip, ch.content_type, ch.content_length, ch.bytes_received, ch.truncated,
        ch.body_sha256, ch.reference_match, ch.pdq_distance, ch.error_kind, ch.imported,
        a.id AS attribution_id,
        CASE WHEN a.id IS NULL THEN NULL WHEN a.id = c.attribution_id THEN 1 ELSE 0 END
            AS of_record,
-       {_defang('a.hostname')} AS hostname_defanged,
+       {defang('a.hostname')} AS hostname_defanged,
        a.ip, a.asn, a.prefix, a.as_name, a.as_country, a.rdap_org, a.rdap_country,
        a.rdap_reseller, a.cdn, a.hoster_id, h.key AS hoster_key, a.hoster,
        a.hoster_country, a.jurisdiction, a.dutch,
@@ -309,10 +312,16 @@ FROM grouped g LEFT JOIN hosters h ON h.key = g.hoster_key
 """
 
 
+def view_sql(dialect_name: str, defang: Callable[[str], str] = _defang) -> tuple[str, ...]:
+    """The CREATE VIEW statements, in the order to run them; ``defang`` gives
+    the SQL that defangs a column (0013's rule unless a later migration says)."""
+    dialect = _Dialect(dialect_name)
+    return (_cases(dialect, defang), _checks(dialect, defang), _deadlines(dialect), _notices(),
+            _orders(), _durations(dialect), _hosters(dialect))
+
+
 def upgrade() -> None:
-    dialect = _Dialect(op.get_bind().dialect.name)
-    for sql in (_cases(dialect), _checks(dialect), _deadlines(dialect), _notices(),
-                _orders(), _durations(dialect), _hosters(dialect)):
+    for sql in view_sql(op.get_bind().dialect.name):
         op.execute(sql)
 
 
