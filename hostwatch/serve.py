@@ -43,6 +43,7 @@ import socket
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -319,20 +320,31 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 LOGIN_PATH = "/-/login"
 LOGINS_PER_MINUTE = 10  # login attempts per client address
+LOGINS_PER_MINUTE_IN_ALL = 30  # from all addresses together
 _logins: dict[str, list[float]] = {}  # client address -> times of its recent attempts
 _login_lock: asyncio.Lock | None = None
 
 
 def _login_allowed(client: str, now: float) -> bool:
-    """At most `LOGINS_PER_MINUTE` login attempts per client address."""
+    """At most `LOGINS_PER_MINUTE` login attempts per client address (an
+    IPv6 address by its /64), and `LOGINS_PER_MINUTE_IN_ALL` from all of
+    them: each attempt costs a password hash on the server."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(client).version == 6:
+            client = str(ipaddress.ip_network(f"{client}/64", strict=False))
+    everyone = [t for t in _logins.get("*", []) if now - t < 60.0]
+    if len(everyone) >= LOGINS_PER_MINUTE_IN_ALL:
+        _logins["*"] = everyone
+        return False
     recent = [t for t in _logins.get(client, []) if now - t < 60.0]
     if len(_logins) > 10_000:  # many addresses: forget the old ones
-        for address in [a for a, times in _logins.items() if now - times[-1] >= 60.0]:
-            del _logins[address]
+        for old in [key for key, times in _logins.items() if now - times[-1] >= 60.0]:
+            del _logins[old]
     if len(recent) >= LOGINS_PER_MINUTE:
         _logins[client] = recent
         return False
     _logins[client] = [*recent, now]
+    _logins["*"] = [*everyone, now]
     return True
 
 
@@ -386,7 +398,8 @@ def _with_headers(app: ASGIApp) -> ASGIApp:
     (datasette-auth-passwords would hash its password on the event loop for
     any request). The password tool, which hashes passwords for anyone, is
     not served (`datasette hash-password` makes the hash). Login attempts are
-    limited per client address and checked one at a time.
+    limited per client address and in all (each costs a password hash on the
+    event loop), and handled one at a time.
     """
     async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -399,13 +412,18 @@ def _with_headers(app: ASGIApp) -> ASGIApp:
                             if n.lower() != b"authorization"]
 
         path = scope.get("path", "")
-        guard = _CsvGuard() if path.endswith(".csv") else None
+        csv_path = path.endswith(".csv")
+        guard: _CsvGuard | None = None
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal guard
             if message["type"] == "http.response.start":
                 names = {name for name, _ in HEADERS}
-                if guard is not None:  # the body changes length
-                    names.add(b"content-length")
+                kind = dict(message.get("headers", [])).get(b"content-type", b"")
+                if (csv_path and message.get("status") == 200
+                        and kind.startswith((b"text/csv", b"text/plain"))):
+                    guard = _CsvGuard()  # the CSV itself, not an error page
+                    names.add(b"content-length")  # the body changes length
                 headers = [(n, _cookie(v, https) if n.lower() == b"set-cookie" else v)
                            for n, v in message.get("headers", []) if n.lower() not in names]
                 message["headers"] = headers + HEADERS
@@ -483,13 +501,36 @@ def _exported_at(path: Path) -> str:
     return str(row[0])[:19] if row else "an unknown time"
 
 
-# What tells a snapshot is out of date: the newest row of each table the views
-# read (checks bring every state change, attributions every enrichment).
+# What tells a snapshot is out of date: the newest row of each table the
+# views read, and what changes in place: the cases' states, attribution of
+# record and checks counted (update_states, enrichment, a re-import), the
+# runs' health (a suspect run), the hosters' last update. One indexed look
+# per table, and one pass over the cases.
 _FINGERPRINT = text(
     "SELECT (SELECT MAX(id) FROM cases), (SELECT MAX(id) FROM checks), "
     "(SELECT MAX(id) FROM attributions), (SELECT MAX(id) FROM notices), "
     "(SELECT MAX(id) FROM orders), (SELECT MAX(id) FROM hosters), "
-    "(SELECT COUNT(*) FROM hosters), (SELECT MAX(id) FROM crawl_runs)")
+    "(SELECT COUNT(*) FROM hosters), (SELECT MAX(updated_at) FROM hosters), "
+    "(SELECT MAX(id) FROM crawl_runs), "
+    "(SELECT COUNT(*) FROM crawl_runs WHERE health IS NULL OR health <> 'healthy'), "
+    "(SELECT SUM(LENGTH(state) * (id % 7919)) FROM cases), "
+    "(SELECT SUM(COALESCE(attribution_id, 0)) FROM cases), "
+    "(SELECT SUM(check_count + reappearances) FROM cases), "
+    "(SELECT COUNT(*) FROM cases WHERE removed_at IS NOT NULL)")
+
+
+class _Stopping(Exception):
+    """A snapshot being written when the server stops: abandoned."""
+
+
+@dataclass
+class _Instance:
+    """One Datasette instance on one snapshot file, and the requests it serves."""
+
+    datasette: Datasette
+    path: Path
+    app: ASGIApp
+    busy: int = 0  # requests in flight
 
 
 @dataclass
@@ -508,7 +549,7 @@ class Served:
     refresh: float = REFRESH_SECONDS
     folder: Path | None = None
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
-    datasette: Datasette | None = None
+    current: _Instance | None = None
     fingerprint: Any = None  # the store's when the snapshot was written
     seen: Any = None  # the store's at the last look
     built: float = field(default_factory=time.monotonic)
@@ -516,18 +557,23 @@ class Served:
     generation: int = 0  # snapshots in use so far, less one
     written: int = 0  # snapshot files written: each has a name of its own
     grace: float = GRACE_SECONDS
+    stopping: threading.Event = field(default_factory=threading.Event)
     _report_cache: tuple[int, str] | None = None
     _report_lock: asyncio.Lock | None = None
     _task: asyncio.Task[None] | None = None
 
+    @property
+    def datasette(self) -> Datasette | None:
+        return self.current.datasette if self.current is not None else None
+
     # -- the Datasette instance ----------------------------------------------
 
-    def instance(self) -> Datasette:
-        """A Datasette instance on the current snapshot."""
+    def instance(self, path: Path) -> _Instance:
+        """A Datasette instance on the snapshot file ``path``."""
         register_plugin()
         where = (f"the store {self.hostwatch.store.safe_url}" if self.hostwatch is not None
-                 else f"the snapshot file {self.snapshot.name}")
-        description = (f"The analyst views of {where} as of {_exported_at(self.snapshot)} "
+                 else f"the snapshot file {path.name}")
+        description = (f"The analyst views of {where} as of {_exported_at(path)} "
                        "UTC (docs/analysts.md). Reported URLs are shown defanged; the "
                        "store's own tables are not served.")
         metadata: dict[str, Any] = {"title": "hostwatch",
@@ -544,12 +590,12 @@ class Served:
                               settings={"allow_download": False,
                                         "sql_time_limit_ms": SQL_TIME_LIMIT_MS,
                                         "facet_time_limit_ms": FACET_TIME_LIMIT_MS})
-        datasette.add_database(Database(datasette, path=str(self.snapshot), is_mutable=False),
+        datasette.add_database(Database(datasette, path=str(path), is_mutable=False),
                                name=DATABASE)
         if "_memory" in datasette.databases:  # Datasette adds it to an empty instance
             datasette.remove_database("_memory")
         datasette.hostwatch_served = self  # type: ignore[attr-defined]
-        return datasette
+        return _Instance(datasette, path, datasette.app())
 
     # -- keeping the snapshot up to date ---------------------------------------
 
@@ -559,15 +605,23 @@ class Served:
 
     def write(self, progress: Callable[[str, int], None] | None = None) -> Path:
         """Write a new snapshot of the store into the folder; returns its path.
-        ``progress(view, rows)`` as for `store.snapshot.write_snapshot`."""
+        ``progress(view, rows)`` as for `store.snapshot.write_snapshot`; the
+        writing stops (`_Stopping`) within seconds once the server stops."""
         from store.snapshot import write_snapshot
+
+        def watched(view: str, rows: int) -> None:
+            if self.stopping.is_set():
+                raise _Stopping("the server is stopping")
+            if progress is not None:
+                progress(view, rows)
 
         assert self.folder is not None and self.hostwatch is not None
         started = time.monotonic()
-        self.fingerprint = self.store_fingerprint()  # before: a change while writing counts
+        fingerprint = self.store_fingerprint()  # before: a change while writing counts
         self.written += 1
         path = self.folder / f"analyst-{self.written}.db"
-        write_snapshot(self.hostwatch.store.engine, path, progress=progress)
+        write_snapshot(self.hostwatch.store.engine, path, progress=watched)
+        self.fingerprint = fingerprint  # only once written: a failure is retried
         self.build_seconds = time.monotonic() - started
         return path
 
@@ -595,14 +649,31 @@ class Served:
         if self.hostwatch is None or not await asyncio.to_thread(self.due):
             return False
         path = await asyncio.to_thread(self.write)
-        old, old_path = self.datasette, self.snapshot
+        try:
+            new = self.instance(path)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        old, self.current = self.current, new
         self.snapshot, self.built = path, time.monotonic()
-        self.datasette = self.instance()
         self.generation += 1
         if old is not None:
-            asyncio.get_running_loop().call_later(self.grace, _retire, old, old_path)
+            asyncio.get_running_loop().call_later(self.grace, self._retire, old)
         log.info("snapshot %d written: %s", self.generation, path)
         return True
+
+    def _retire(self, old: _Instance) -> None:
+        """Close an old instance and remove its file, once no request is
+        still served from it (streamed CSV exports may run long)."""
+        if old.busy:
+            asyncio.get_running_loop().call_later(self.grace, self._retire, old)
+            return
+        for database in old.datasette.databases.values():
+            with contextlib.suppress(Exception):
+                database.close()
+        if old.datasette.executor is not None:
+            old.datasette.executor.shutdown(wait=False)
+        old.path.unlink(missing_ok=True)
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -610,6 +681,8 @@ class Served:
             try:
                 await self.refresh_once()
             except Exception as exc:  # keep serving the last snapshot
+                if self.stopping.is_set():
+                    return
                 log.warning("could not refresh the snapshot of the store: %s: %s",
                             type(exc).__name__, exc)
 
@@ -620,11 +693,12 @@ class Served:
         if self._report_lock is None:
             self._report_lock = asyncio.Lock()
         async with self._report_lock:
-            if self._report_cache is None or self._report_cache[0] != self.generation:
+            generation = self.generation
+            if self._report_cache is None or self._report_cache[0] != generation:
                 from reports.html import render_html
 
                 built = await asyncio.to_thread(self.hostwatch.hoster_report)
-                self._report_cache = (self.generation, render_html(built))
+                self._report_cache = (generation, render_html(built))
             return self._report_cache[1]
 
     # -- ASGI ------------------------------------------------------------------
@@ -633,8 +707,13 @@ class Served:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
-        assert self.datasette is not None
-        await self.datasette.app()(scope, receive, send)
+        serving = self.current
+        assert serving is not None
+        serving.busy += 1
+        try:
+            await serving.app(scope, receive, send)
+        finally:
+            serving.busy -= 1
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -644,6 +723,7 @@ class Served:
                     self._task = asyncio.create_task(self._refresh_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.stopping.set()  # a snapshot being written stops within seconds
                 if self._task is not None:
                     self._task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -653,20 +733,11 @@ class Served:
 
     def close(self) -> None:
         """Release the store and remove the snapshots written."""
+        self.stopping.set()
         if self.hostwatch is not None:
             self.hostwatch.close()
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _retire(datasette: Datasette, path: Path) -> None:
-    """Close an old instance's connections and remove its snapshot file."""
-    for database in datasette.databases.values():
-        with contextlib.suppress(Exception):
-            database.close()
-    if datasette.executor is not None:
-        datasette.executor.shutdown(wait=False)
-    path.unlink(missing_ok=True)
 
 
 def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
@@ -677,7 +748,7 @@ def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
     if kind == "snapshot":
         assert path is not None
         served = Served(config, path, refresh=0)
-        served.datasette = served.instance()
+        served.current = served.instance(path)
         return served
     from hostwatch.api import Hostwatch
 
@@ -708,7 +779,7 @@ def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
         served.built = time.monotonic()
         if progress:
             progress(f"Snapshot written in {served.built - started:.1f} s.")
-        served.datasette = served.instance()
+        served.current = served.instance(served.snapshot)
     except BaseException:
         served.close()
         raise

@@ -34,6 +34,7 @@ from hostwatch.api import open_store
 from hostwatch.cli import main
 from hostwatch.serve import CSP, ServeError, cell_text, check_host
 from kernel.config import Config
+from kernel.errors import StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = ("img.example.nl", "cdn.bad-host.example", "203.0.113.9")
@@ -409,9 +410,17 @@ def test_https_with_a_certificate_and_a_clear_error_for_half_a_pair(store_db, tm
     cert, key = _self_signed(tmp_path)
     trust = ssl.create_default_context(cafile=str(cert))
     with serving(store_db, "--tls-cert", str(cert), "--tls-key", str(key),
-                 scheme="https") as base:
+                 scheme="https", HOSTWATCH_SERVE_PASSWORD_HASH=hash_password("pw")) as base:
         assert base.startswith("https://")
         with httpx.Client(base_url=base, timeout=10, verify=trust) as client:
+            page = client.get("/hostwatch/analyst_cases")
+            assert page.status_code == 302  # a login first
+            token = re.search(r'name="csrftoken" value="([^"]+)"', client.get("/-/login").text)
+            assert token is not None
+            logged_in = client.post("/-/login", data={
+                "username": "analyst", "password": "pw", "csrftoken": token.group(1)})
+            cookie = logged_in.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "Secure" in cookie, cookie
             page = client.get("/hostwatch/analyst_cases")
             assert page.status_code == 200
             _assert_safe(page)
@@ -577,6 +586,10 @@ def test_csv_exports_run_no_formula_in_a_spreadsheet(tmp_path):
             assert all(row["case_id"].isdigit() for row in rows)
         query = client.get("/hostwatch.csv", params={"sql": "select '=1+1' as f, -4 as n"})
         assert list(csv.reader(io.StringIO(query.text))) == [["f", "n"], ["'=1+1", "-4"]]
+        # An error page on a .csv address stays the page it is.
+        missing = client.get("/hostwatch/nosuch.csv")
+        assert missing.status_code == 404
+        assert missing.text.lstrip().lower().startswith("<!doctype html")
 
 
 def test_the_csv_guard_sees_whole_records_however_the_stream_is_cut():
@@ -591,3 +604,102 @@ def test_the_csv_guard_sees_whole_records_however_the_stream_is_cut():
     for cut in range(1, len(body)):
         guard = _CsvGuard()
         assert guard.feed(body[:cut], False) + guard.feed(body[cut:], True) == whole, cut
+
+
+def test_a_failed_or_stopped_snapshot_changes_nothing_and_is_tried_again(store_db, tmp_path,
+                                                                        monkeypatch):
+    import asyncio
+
+    import store.snapshot
+    from hostwatch import serve as serving
+
+    served = serving.open_served(Config.from_env({}, db=store_db), refresh=0)
+    served.build_seconds = 0.0
+    try:
+        before, first = served.fingerprint, served.snapshot
+        more = tmp_path / "more.csv"
+        more.write_text("case_id,checked_at,verdict\nR2,2026-02-05T12:00:00Z,online\n",
+                        encoding="utf-8")
+        with open_store(store_db) as hw:
+            assert hw.import_checks(more).added == 1
+        served.seen = served.store_fingerprint()
+
+        def full(*_args: object, **_kwargs: object) -> None:
+            raise StoreError("cannot write the snapshot: database or disk is full")
+
+        monkeypatch.setattr(store.snapshot, "write_snapshot", full)
+        with pytest.raises(StoreError, match="disk is full"):
+            asyncio.run(served.refresh_once())
+        assert (served.fingerprint, served.snapshot) == (before, first)  # still served
+        monkeypatch.undo()
+        assert served.due() is True  # the next look tries again
+        # A stop while writing: abandoned within the writing, nothing left.
+        served.stopping.set()
+        with pytest.raises(Exception, match="stopping"):
+            served.write()
+        assert served.folder is not None
+        assert sorted(p.name for p in served.folder.iterdir()) == [first.name]
+    finally:
+        served.close()
+
+
+def test_a_retired_snapshot_waits_for_the_requests_it_still_serves(store_db, tmp_path):
+    import asyncio
+
+    from hostwatch import serve as serving
+
+    served = serving.open_served(Config.from_env({}, db=store_db), refresh=0)
+    served.grace = 0.05
+    old = served.current
+    assert old is not None
+
+    async def refreshed_while_busy() -> None:
+        old.busy = 1  # a long CSV export still streaming from the old snapshot
+        served.fingerprint, served.build_seconds = None, 0.0
+        served.seen = served.store_fingerprint()
+        assert await served.refresh_once() is True
+        await asyncio.sleep(0.3)
+        assert old.path.exists()  # kept while the request runs
+        old.busy = 0
+        await asyncio.sleep(0.3)
+        assert not old.path.exists()  # then retired
+
+    try:
+        asyncio.run(refreshed_while_busy())
+    finally:
+        served.close()
+
+
+def test_in_place_changes_to_the_store_count_as_changes(store_db):
+    from sqlalchemy import text as sql
+
+    from hostwatch import serve as serving
+
+    served = serving.open_served(Config.from_env({}, db=store_db), refresh=0)
+    try:
+        store = served.hostwatch.store
+        for change in ("UPDATE cases SET state = 'removed' WHERE external_id = 'R1'",
+                       "UPDATE cases SET check_count = check_count + 1",
+                       "UPDATE cases SET removed_at = reported_at WHERE external_id = 'R2'"):
+            before = served.store_fingerprint()
+            with store.engine.begin() as conn:
+                conn.execute(sql(change))
+            assert served.store_fingerprint() != before, change
+    finally:
+        served.close()
+
+
+def test_login_attempts_are_limited_per_address_and_in_all(monkeypatch):
+    from hostwatch import serve as serving
+
+    monkeypatch.setattr(serving, "_logins", {})
+    allowed = [serving._login_allowed("192.0.2.1", 0.0) for _ in range(11)]
+    assert allowed == [True] * 10 + [False]
+    # One IPv6 /64 is one address.
+    v6 = [serving._login_allowed(f"2001:db8::{n:x}", 1.0) for n in range(11)]
+    assert v6 == [True] * 10 + [False]
+    # Thirty a minute from all addresses together, then none...
+    many = [serving._login_allowed(f"198.51.100.{n}", 2.0) for n in range(20)]
+    assert many.count(True) == 10 and many[-1] is False
+    # ...until the minute is over.
+    assert serving._login_allowed("203.0.113.7", 62.5) is True
