@@ -703,3 +703,50 @@ def test_login_attempts_are_limited_per_address_and_in_all(monkeypatch):
     assert many.count(True) == 10 and many[-1] is False
     # ...until the minute is over.
     assert serving._login_allowed("203.0.113.7", 62.5) is True
+
+
+def test_crawled_checks_show_their_addresses_only_defanged(tmp_path):
+    """A check that followed a redirect, attributed to a registry hoster: the
+    requested URL, the redirect target and the host name attributed are
+    shown defanged in every format; the hoster links to its report line."""
+    from datetime import UTC, datetime
+
+    from kernel.model import Verdict
+    from reports.html import hoster_anchor
+    from store import Store
+    from tests.builders import add_case, add_hoster
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    store = Store(db)
+    store.upgrade()
+    at = datetime(2026, 2, 1, 10, tzinfo=UTC)
+    with store.transaction() as session:
+        hoster = add_hoster(session, "polder", "Polder Servers B.V.", "NL", updated_at=at)
+        add_case(session, "C1", at, [(at, Verdict.ONLINE)],
+                 url="https://start.redirect-host.test/a.jpg",
+                 check_fields={"final_url": "https://final.landing-host.test/b.jpg",
+                               "peer_ip": "198.51.100.20", "http_status": 200},
+                 hoster=hoster,
+                 attribution={"hostname": "final.landing-host.test", "ip": "198.51.100.20",
+                              "asn": 64500, "as_name": "POLDER-AS", "jurisdiction": "NL",
+                              "dutch": True})
+    store.dispose()
+    hosts = ("start.redirect-host.test", "final.landing-host.test")
+    with serving(db) as base, httpx.Client(base_url=base, timeout=10) as client:
+        for fmt in ("json", "csv"):
+            for table in ("analyst_checks", "analyst_cases"):
+                body = client.get(f"/hostwatch/{table}.{fmt}").text
+                for host in hosts:
+                    assert host not in body, (table, fmt, host)
+            checks = client.get(f"/hostwatch/analyst_checks.{fmt}").text
+            assert "hxxps://final[.]landing-host[.]test/b[.]jpg" in checks
+            assert "final[.]landing-host[.]test" in checks
+        history = client.get("/hostwatch/case_history", params={"case": "1"})
+        assert history.status_code == 200
+        for host in hosts:
+            assert host not in history.text
+        cases = client.get("/hostwatch/analyst_cases").text
+        assert f'href="/-/report#{hoster_anchor("Polder Servers B.V.")}"' in cases
+        report = client.get("/-/report").text
+        assert f'id="{hoster_anchor("Polder Servers B.V.")}"' in report
+        _assert_safe(client.get("/hostwatch/analyst_checks"))
