@@ -50,6 +50,13 @@ Progress = Callable[[str, int], None]
 """``progress(view, rows)``: the rows of ``view`` written so far."""
 
 PROGRESS_INTERVAL = 2.0  # seconds between two reports within one view
+# What a snapshot is looked up by (hostwatch serve's case_history query and
+# the analysts' filters), indexed once it is written.
+INDEXES = (("analyst_cases", ("case_id",)), ("analyst_cases", ("hoster", "reported_at")),
+           ("analyst_checks", ("case_id", "checked_at")), ("analyst_deadlines", ("case_id",)),
+           ("analyst_notices", ("case_id",)), ("analyst_orders", ("case_id",)),
+           ("analyst_case_durations", ("case_id",)))
+
 _BATCH = 5000  # rows read and written at a time; the first batch decides column types
 _TICK = 4096  # rows between two looks at the clock, on the SQLite path
 _READ_ONLY = 0o444
@@ -320,6 +327,9 @@ def _write(engine: Engine, path: Path, copy: _Copy, *, now: datetime | None = No
             target.execute("PRAGMA main.journal_mode=OFF")
             target.execute("PRAGMA main.synchronous=OFF")
             revision, counts = copy(engine, target, _Pacer(progress), batch)
+            for view, columns in INDEXES:  # one case's history, a hoster's cases
+                target.execute(f"CREATE INDEX main.{view}_by_{'_'.join(columns)} "
+                               f"ON {view} ({', '.join(columns)})")
             target.execute("CREATE TABLE main.snapshot_info (key TEXT PRIMARY KEY, value TEXT)")
             target.executemany("INSERT INTO main.snapshot_info VALUES (?, ?)", [
                 ("exported_at", _cell(exported_at)),

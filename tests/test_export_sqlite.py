@@ -47,6 +47,10 @@ def test_the_snapshot_holds_every_view_and_nothing_else(store, db_url, tmp_path)
     tables = {name for (name,) in snapshot.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert tables == {*ANALYST_VIEWS, "snapshot_info"}
+    # One case's history is found by index, not by reading every check.
+    plan = " ".join(str(row) for row in snapshot.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM analyst_checks WHERE case_id = 1"))
+    assert "USING INDEX analyst_checks_by_case_id_checked_at" in plan, plan
     info = dict(snapshot.execute("SELECT key, value FROM snapshot_info"))
     assert info["schema_revision"] == "0014"
     # Ages in days move with the clock: the snapshot's are those of the export.
