@@ -64,7 +64,7 @@ from kernel.config import KEYS, Config
 from kernel.defang import defang
 from kernel.errors import HostwatchError
 from kernel.progress import ProgressLine
-from store.snapshot import ANALYST_VIEWS
+from store.snapshot import progress_text
 
 __all__ = ["CSP", "DATABASE", "DEFAULT_PORT", "FACETS", "QUERIES", "REFRESH_SECONDS",
            "USERNAME", "ServeError", "Served", "cell_text", "check_host",
@@ -771,9 +771,7 @@ def open_served(config: Config, *, refresh: float = REFRESH_SECONDS,
 
         def views(view: str, rows: int) -> None:
             assert line is not None
-            line.update(f"hostwatch: snapshot: {view} {rows} rows (view "
-                        f"{ANALYST_VIEWS.index(view) + 1} of {len(ANALYST_VIEWS)}, "
-                        f"{line.elapsed():.0f} s)")
+            line.update(progress_text(view, rows, line.elapsed()))
 
         try:
             served.snapshot = served.write(views if line is not None else None)

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 
 from kernel.errors import StoreError
 
-__all__ = ["ANALYST_VIEWS", "Progress", "write_snapshot"]
+__all__ = ["ANALYST_VIEWS", "Progress", "progress_text", "write_snapshot"]
 
 ANALYST_VIEWS = ("analyst_cases", "analyst_checks", "analyst_deadlines", "analyst_notices",
                  "analyst_orders", "analyst_case_durations", "analyst_hosters")
@@ -271,6 +271,12 @@ def _through_driver(engine: Engine, target: sqlite3.Connection, pacer: _Pacer, b
             counts[view] = count
             pacer.done(count)
     return revision, counts
+
+
+def progress_text(view: str, rows: int, seconds: float) -> str:
+    """The progress line of a snapshot being written (export sqlite, serve)."""
+    return (f"hostwatch: snapshot: {view} {rows} rows (view {ANALYST_VIEWS.index(view) + 1} "
+            f"of {len(ANALYST_VIEWS)}, {seconds:.0f} s)")
 
 
 def _check_replaceable(path: Path) -> None:

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy.orm import Session
 
 from kernel.deadlines import notice_due
@@ -22,7 +27,7 @@ from kernel.model import Verdict
 from kernel.state import derive_state
 from store.models import Attribution, Case, Check, Hoster, Notice, Order
 
-__all__ = ["add_case", "add_hoster"]
+__all__ = ["add_case", "add_hoster", "self_signed"]
 
 
 def add_hoster(session: Session, key: str, legal_name: str, country: str | None, *,
@@ -95,3 +100,26 @@ def add_case(session: Session, external_id: str, reported_at: datetime,
         session.add(Order(case_id=case.id, **fields))
     session.flush()
     return case
+
+
+def self_signed(folder: Path, name: x509.GeneralName) -> tuple[Path, Path]:
+    """A self-signed certificate for ``name`` (`x509.DNSName` or
+    `x509.IPAddress`), valid for an hour around now, and its unencrypted key:
+    PEM files ``cert.pem`` and ``key.pem`` in ``folder``. It is its own CA:
+    a client trusts it by loading ``cert.pem``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostwatch test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path

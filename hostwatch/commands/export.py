@@ -240,7 +240,7 @@ def sqlite(ctx: click.Context, path: Path) -> None:
       hostwatch --db postgresql+psycopg://hostwatch@db/hostwatch export sqlite analysts.db
       sqlite3 -readonly analysts.db "SELECT hoster, online FROM analyst_hosters"
     """
-    from store.snapshot import ANALYST_VIEWS  # alembic: not at every start of the CLI
+    from store.snapshot import progress_text  # alembic: not at every start of the CLI
 
     hw = open_store(load_config(ctx))
     started = time.monotonic()
@@ -248,9 +248,7 @@ def sqlite(ctx: click.Context, path: Path) -> None:
 
     def progress(view: str, rows: int) -> None:
         assert line is not None
-        line.update(f"hostwatch: snapshot: {view} {rows} rows (view "
-                    f"{ANALYST_VIEWS.index(view) + 1} of {len(ANALYST_VIEWS)}, "
-                    f"{line.elapsed():.0f} s)")
+        line.update(progress_text(view, rows, line.elapsed()))
 
     try:
         # No line, no callback: counting rows costs the export some time.

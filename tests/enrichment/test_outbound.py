@@ -9,7 +9,6 @@ checked address while the name is what TLS verifies. Loopback only.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
 import socket
 import ssl
@@ -22,9 +21,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from enrichment.rdap_client import RdapClient
 from enrichment.rdap_parse import RdapError, RdapErrorKind
@@ -33,6 +29,7 @@ from lab.rdap import REALDATA
 from outbound.dns import Resolver
 from outbound.guard import parse_networks
 from outbound.http import FetchError, FetchErrorKind, allowed_addresses, redirect_target
+from tests.builders import self_signed
 
 LOOPBACK = parse_networks(["127.0.0.0/8"])
 
@@ -90,22 +87,7 @@ def test_a_redirect_elsewhere_is_refused_without_repeating_it(location: str | No
 
 
 def _certificate(tmp: Path, name: str) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path
+    return self_signed(tmp, x509.DNSName(name))
 
 
 class TlsRdap:
