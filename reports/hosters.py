@@ -1,11 +1,13 @@
 """The hoster-problem report: figures per hoster of record, Dutch-hosted apart
 from foreign (DESIGN.md, "Reports").
 
-Every count is aggregated in SQL; Python only fits the Kaplan–Meier curves on
-the aggregated (duration, removed, number of cases) rows and arranges the
-result. A case belongs to the hoster of its *attribution of record*
-(``cases.attribution_id``: the newest attributed check that reached an
-address); its section follows that attribution:
+Every count is aggregated in SQL; the durations come as one (duration,
+removed) row per measured case, summed per group in arrays (numpy, no Python
+object per case), and Python fits the Kaplan–Meier curves on those sums
+(number of cases per distinct duration) and arranges the result. A case
+belongs to the hoster of its *attribution of record* (``cases.attribution_id``:
+the newest attributed check that reached an address); its section follows that
+attribution:
 
 - ``dutch``: the hoster of record is established in the Netherlands;
 - ``eu`` / ``non_eu``: another member state / outside the EU, by the hoster's
@@ -38,9 +40,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     String,
+    and_,
     case,
     cast,
     func,
@@ -49,7 +53,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from kernel.deadlines import Outcome, Regime
@@ -58,7 +62,7 @@ from kernel.model import CaseState, PdqSource, RunHealth, Verdict, VerdictGroup
 from kernel.state import Debounce
 from reports.location import server_location_of
 from reports.perceptual import PdqCounts, PdqRule, counts_text, rule_text
-from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_counts
+from reports.takedown import DEFAULT_CONFIDENCE, Clock, TakedownFigures, figures_from_arrays
 from store.checks import held_run_ids
 from store.models import Attribution, Case, Check, CrawlRun, Hoster, Notice, Order
 
@@ -429,13 +433,18 @@ class _Sql:
             func.min(case((open_, _epoch(Case.reported_at, self.dialect)))).label("oldest"),
             func.min(Attribution.geoip_built_at).label("geoip_first"),
             func.max(Attribution.geoip_built_at).label("geoip_last"),
+            # The perceptual-matching counts (#12) from the same pass.
+            func.sum(case((Case.ref_pdq_source == PdqSource.REPORT.value, 1), else_=0))
+            .label("pdq_report"),
+            func.sum(case((Case.ref_pdq_source == PdqSource.LEARNED.value, 1), else_=0))
+            .label("pdq_learned"),
         ).group_by(*self.key)
         return list(self.session.execute(stmt))
 
-    def sent(self, table: type[Notice] | type[Order]) -> list[Any]:
-        """(key..., rows of ``table``: the notices sent or orders issued) rows."""
+    def orders(self) -> list[Any]:
+        """(key..., removal orders issued) rows (notices: ``deadlines``)."""
         stmt = (self.cases(*self.key, func.count().label("n"))
-                .join(table, table.case_id == Case.id).group_by(*self.key))
+                .join(Order, Order.case_id == Case.id).group_by(*self.key))
         return list(self.session.execute(stmt))
 
     def still_online(self, limit: int) -> list[Any]:
@@ -446,22 +455,16 @@ class _Sql:
             return []
         rank = func.row_number().over(partition_by=self.key[:3],
                                       order_by=(Case.reported_at, Case.id)).label("rank")
-        ranked = (self.cases(*self.key[:3], Case.id, Case.source, Case.external_id, Case.url,
-                             Case.reported_at, Case.last_checked_at, rank)
+        # Ranked on narrow rows (no URL in the sort); the listed cases' own
+        # columns are read afterwards, for the few that are listed.
+        ranked = (self.cases(*self.key[:3], Case.id.label("case_id"), rank)
                   .where(Case.state.in_(OPEN_STATES)).subquery("ranked"))
-        stmt = (select(*(c for c in ranked.c if c.name != "rank"))
+        listed = aliased(Case, name="listed")
+        stmt = (select(*(c for c in ranked.c if c.name not in ("case_id", "rank")),
+                       listed.id, listed.source, listed.external_id, listed.url,
+                       listed.reported_at, listed.last_checked_at)
+                .join(listed, listed.id == ranked.c.case_id)
                 .where(ranked.c.rank <= limit).order_by(ranked.c.rank))
-        return list(self.session.execute(stmt))
-
-    def pdq(self) -> list[Any]:
-        """(key..., cases with a reference PDQ from the report, learned ones) rows."""
-        stmt = self.cases(
-            *self.key,
-            func.sum(case((Case.ref_pdq_source == PdqSource.REPORT.value, 1), else_=0))
-            .label("from_report"),
-            func.sum(case((Case.ref_pdq_source == PdqSource.LEARNED.value, 1), else_=0))
-            .label("learned"),
-        ).group_by(*self.key)
         return list(self.session.execute(stmt))
 
     def reencoded(self) -> list[Any]:
@@ -485,7 +488,9 @@ class _Sql:
         return first.c.start, first
 
     def durations(self) -> list[Any]:
-        """(key..., twice the point estimate in seconds, removed, cases) rows.
+        """(key..., twice the point estimate in seconds, removed) rows, one per
+        measured case (not grouped: nearly every case has a duration of its own,
+        so grouping would only sort them; ``_Durations`` sums them).
 
         The same arithmetic as ``reports.takedown.duration`` (to the second):
         removed cases lie in (removed_after, removed_at] from the clock's start,
@@ -504,14 +509,16 @@ class _Sql:
             (removed, _nonneg(after - start) + (at - start)),
             else_=2 * _nonneg(last - start)).label("twice")
         event = case((removed, 1), else_=0).label("event")
-        stmt = self.cases(*self.key, twice, event, func.count().label("n"))
+        stmt = self.cases(*self.key, twice, event)
         if join is not None:
             stmt = stmt.join(join, join.c.case_id == Case.id)
-        stmt = stmt.where(or_(~removed, at > start)).group_by(*self.key, twice, event)
+        stmt = stmt.where(or_(~removed, at > start))
         return list(self.session.execute(stmt))
 
     def deadlines(self, now: datetime) -> list[Any]:
-        """(key..., regime, outcome, cases): every case's deadline judgements at ``now``.
+        """(key..., regime, outcome, cases, notices): every case's deadline
+        judgements at ``now``, and the notices sent (all of a case's notices
+        counted on its notice_24h row: no second pass over the notices).
 
         The first notice's deadline (notice_24h) and every order's with a
         regime: a second order is a deadline of its own. Same rule as
@@ -521,9 +528,10 @@ class _Sql:
             select(Notice.case_id.label("case_id"),
                    literal(Regime.NOTICE_24H.value, String).label("regime"),
                    func.min(Notice.sent_at).label("start"),
-                   func.min(Notice.due_at).label("due"))
+                   func.min(Notice.due_at).label("due"),
+                   func.count().label("sent"))
             .group_by(Notice.case_id),
-            select(Order.case_id, Order.regime, Order.issued_at, Order.due_at)
+            select(Order.case_id, Order.regime, Order.issued_at, Order.due_at, literal(0))
             .where(Order.regime.is_not(None)),
         ).subquery("due")
         decisive = (*SERVED, *GONE)
@@ -536,11 +544,14 @@ class _Sql:
         # At one instant a served check outweighs a gone one (judge()'s rule).
         served_first = case((Check.verdict.in_(SERVED), 0), else_=1)
 
+        # The group of the nearest decisive check, "s" (served) or "g" (gone).
+        group = case((Check.verdict.in_(SERVED), "s"), else_="g")
+
         def nearest(bound: Any, before: bool) -> Any:
             side = Check.checked_at <= bound if before else Check.checked_at > bound
             order = ((Check.checked_at.desc(), served_first, Check.id.desc()) if before
                      else (Check.checked_at.asc(), served_first, Check.id.asc()))
-            return (select(Check.verdict)
+            return (select(group)
                     .where(Check.case_id == due.c.case_id, side, counted)
                     .order_by(*order).limit(1).scalar_subquery())
 
@@ -550,22 +561,26 @@ class _Sql:
                                    Check.checked_at <= due.c.due,
                                    Check.verdict.in_(SERVED))
             .exists())
-        judged = select(due.c.case_id, due.c.regime,
-                        (due.c.due > literal(now, Case.reported_at.type)).label("ahead"),
-                        nearest(due.c.start, True).label("at_start"),
-                        served_since_start.label("served_since"),
-                        nearest(due.c.due, True).label("before"),
-                        nearest(due.c.due, False).label("after")).subquery("judged")
+        # One CASE, each subquery written once and run only when the
+        # outcome depends on it (a CASE stops at its first true branch):
+        # about two look-ups per deadline instead of every one of them.
         outcome = case(
-            (judged.c.ahead, Outcome.PENDING.value),
-            (judged.c.before.in_(GONE) & judged.c.at_start.in_(GONE) & ~judged.c.served_since,
-             Outcome.ALREADY_GONE.value),
-            (judged.c.before.in_(GONE), Outcome.MET.value),
-            (judged.c.after.in_(SERVED), Outcome.BREACHED.value),
-            else_=Outcome.UNDECIDED.value).label("outcome")
-        stmt = (self.cases(*self.key, judged.c.regime, outcome, func.count().label("n"))
+            (due.c.due > literal(now, Case.reported_at.type), Outcome.PENDING.value),
+            else_=case(
+                {"g": case((and_(nearest(due.c.start, True) == "g", ~served_since_start),
+                            Outcome.ALREADY_GONE.value),
+                           else_=Outcome.MET.value)},
+                value=nearest(due.c.due, True),
+                else_=case((nearest(due.c.due, False) == "s", Outcome.BREACHED.value),
+                           else_=Outcome.UNDECIDED.value))).label("outcome")
+        # Materialized: the outcome is judged once per deadline, not again
+        # for the GROUP BY (a flattened subquery would repeat every look-up).
+        judged = (select(due.c.case_id, due.c.regime, outcome, due.c.sent)
+                  .cte("judged").prefix_with("MATERIALIZED"))
+        stmt = (self.cases(*self.key, judged.c.regime, judged.c.outcome,
+                           func.count().label("n"), func.sum(judged.c.sent).label("notices"))
                 .join(judged, judged.c.case_id == Case.id)
-                .group_by(*self.key, judged.c.regime, outcome))
+                .group_by(*self.key, judged.c.regime, judged.c.outcome))
         return list(self.session.execute(stmt))
 
     def over_time(self) -> list[tuple[str, str, int, int]]:
@@ -637,7 +652,8 @@ class _Acc:
     unchecked: int = 0
     reappearances: int = 0
     oldest: int | None = None  # epoch seconds of the oldest open report
-    durations: dict[tuple[int, bool], int] = field(default_factory=lambda: defaultdict(int))
+    # Its rows of the report's duration arrays (_Durations), as index arrays.
+    durations: list[np.ndarray] = field(default_factory=list)
     deadlines: dict[str, dict[str, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     pdq_report: int = 0
@@ -659,18 +675,18 @@ class _Acc:
         self.reappearances += other.reappearances
         if other.oldest is not None:
             self.oldest = other.oldest if self.oldest is None else min(self.oldest, other.oldest)
-        for key, n in other.durations.items():
-            self.durations[key] += n
+        self.durations += other.durations
         for regime, outcomes in other.deadlines.items():
             for outcome, n in outcomes.items():
                 self.deadlines[regime][outcome] += n
 
-    def figures(self, query: ReportQuery, now: datetime) -> GroupFigures:
-        takedown = figures_from_counts(
+    def figures(self, query: ReportQuery, now: datetime, durations: _Durations
+                ) -> GroupFigures:
+        hours, observed, counts = durations.summed(self.durations)
+        takedown = figures_from_arrays(
             query.clock, cases=self.cases, removed=self.removed,
             reappearances=self.reappearances, confidence=query.confidence,
-            durations=[(twice / 7200.0, removed, n)
-                       for (twice, removed), n in sorted(self.durations.items())])
+            hours=hours, observed=observed, counts=counts)
         oldest = (None if self.oldest is None
                   else max(0.0, (now.timestamp() - self.oldest) / 86400.0))
         return GroupFigures(
@@ -682,6 +698,55 @@ class _Acc:
             deadlines={regime.value: {outcome.value: self.deadlines.get(regime.value, {})
                                       .get(outcome.value, 0) for outcome in Outcome}
                        for regime in Regime})
+
+
+@dataclass(frozen=True)
+class _Durations:
+    """The duration rows of ``_Sql.durations`` as arrays: twice the point
+    estimate in seconds, removed or not, number of cases (1 a row). A group
+    holds the indices of its rows (``_Acc.durations``)."""
+
+    twice: np.ndarray  # int64
+    event: np.ndarray  # bool
+    n: np.ndarray  # int64
+
+    @classmethod
+    def of(cls, rows: Sequence[Sequence[Any]]) -> tuple[_Durations, dict[tuple[Any, ...],
+                                                                       np.ndarray]]:
+        """The arrays of (key..., twice, event) rows, and each key's row indices."""
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return cls(empty, empty.astype(bool), empty), {}
+        columns = list(zip(*rows, strict=True))
+        ids: dict[tuple[Any, ...], int] = {}
+        keys = zip(*columns[:-2], strict=True)
+        group = np.fromiter((ids.setdefault(key, len(ids)) for key in keys),
+                            dtype=np.int64, count=len(rows))
+        order = np.argsort(group, kind="stable")
+        bounds = np.cumsum(np.bincount(group, minlength=len(ids)))[:-1]
+        parts = np.split(order, bounds)
+        arrays = cls(np.asarray(columns[-2], dtype=np.int64),
+                     np.asarray(columns[-1], dtype=np.int64) != 0,
+                     np.ones(len(rows), dtype=np.int64))
+        return arrays, {key: parts[i] for key, i in ids.items()}
+
+    def summed(self, parts: Sequence[np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hours, removed, cases) per distinct (duration, removed) of the rows
+        ``parts`` index, in that order: what the Kaplan–Meier fit takes."""
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        # One sortable key per (twice, removed); twice is never negative.
+        keys = self.twice[index] * 2 + self.event[index]
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        counts = np.bincount(inverse.ravel(), weights=self.n[index],
+                             minlength=len(distinct)).astype(np.int64)
+        return (distinct // 2) / 7200.0, (distinct % 2) == 1, counts
+
+    def removed_hours(self, parts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(hours, cases) of the removed rows ``parts`` index."""
+        index = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        index = index[self.event[index]]
+        return self.twice[index] / 7200.0, self.n[index]
 
 
 def _median(weighted: Sequence[tuple[float, int]]) -> float | None:
@@ -703,26 +768,27 @@ def _server_of(section: Section, server_country: str | None) -> str:
                                             server_country))
 
 
-def _histograms(groups: dict[tuple[Any, ...], _Acc]
+def _histograms(groups: dict[tuple[Any, ...], _Acc], durations: _Durations
                 ) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
     """Removed cases per removal-time bucket: (bucket, dutch, foreign) by
     establishment, and (bucket, server_nl, server_abroad) by server location,
     from the groups already aggregated (no query)."""
     charted = ("dutch", "foreign", "server_nl", "server_abroad")
     counts = {label: dict.fromkeys(charted, 0) for label, _ in HISTOGRAM}
+    uppers = np.array([upper for _, upper in HISTOGRAM])
     for key, acc in groups.items():
         section = Section(key[2])
         targets = [group for group in (_total_group(section), _server_of(section, key[3]))
                    if group in charted]
         if not targets:
             continue
-        for (twice, removed), n in acc.durations.items():
-            if not removed:
-                continue
-            hours = twice / 7200.0
-            label = next(label for label, upper in HISTOGRAM if hours < upper)
+        hours, n = durations.removed_hours(acc.durations)
+        # A bucket holds the hours below its upper bound, from the one before.
+        buckets = np.bincount(np.searchsorted(uppers, hours, side="right"), weights=n,
+                              minlength=len(HISTOGRAM))
+        for (label, _), cases in zip(HISTOGRAM, buckets.tolist(), strict=False):
             for group in targets:
-                counts[label][group] += n
+                counts[label][group] += int(cases)
     return ([(label, c["dutch"], c["foreign"]) for label, c in counts.items()],
             [(label, c["server_nl"], c["server_abroad"]) for label, c in counts.items()])
 
@@ -743,17 +809,16 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
         acc.cases, acc.online, acc.removed = row.cases, row.online or 0, row.removed or 0
         acc.unchecked, acc.reappearances = row.unchecked or 0, row.reappearances or 0
         acc.oldest = row.oldest
-    for *key, twice, event, n in sql.durations():
-        groups[tuple(key)].durations[(int(twice), bool(event))] += n
-    for *key, regime, outcome, n in sql.deadlines(now):
+        acc.pdq_report, acc.pdq_learned = row.pdq_report or 0, row.pdq_learned or 0
+    durations, rows_of = _Durations.of(sql.durations())
+    for key, rows in rows_of.items():
+        groups[key].durations.append(rows)
+    for *key, regime, outcome, n, notices in sql.deadlines(now):
         groups[tuple(key)].deadlines[regime][outcome] += n
-    for *key, from_report, learned in sql.pdq():
-        groups[tuple(key)].pdq_report, groups[tuple(key)].pdq_learned = from_report, learned
+        groups[tuple(key)].notices += int(notices or 0)
     for *key, n in sql.reencoded():
         groups[tuple(key)].reencoded = n
-    for *key, n in sql.sent(Notice):
-        groups[tuple(key)].notices = n
-    for *key, n in sql.sent(Order):
+    for *key, n in sql.orders():
         groups[tuple(key)].orders = n
     online: dict[tuple[Any, ...], list[OnlineCase]] = defaultdict(list)  # oldest first
     for hoster_id, name, section_value, case_id, source, external_id, url, reported, last \
@@ -807,17 +872,17 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
             asns=list(row.asns) if row else [],
             dsa_role=row.dsa_role if row else None,
             abuse=row.abuse if row else None,
-            figures=acc.figures(query, now),
+            figures=acc.figures(query, now, durations),
             server_countries=dict(sorted(served.items(), key=lambda item: (-item[1],
                                                                            item[0]))),
             still_online=online.get((hoster_id, name, section_value), [])))
     order = list(Section)
     lines.sort(key=lambda line: (order.index(line.section), line.country or "~",
                                  -line.figures.cases, line.hoster.lower()))
-    figures = {name: totals[name].figures(query, now)
+    figures = {name: totals[name].figures(query, now, durations)
                for name in ("dutch", "foreign", "foreign_eu", "foreign_non_eu", "cdn",
                             "unattributed", "all", *SERVER_TOTALS)}
-    histogram, server_histogram = _histograms(groups)
+    histogram, server_histogram = _histograms(groups, durations)
     resolution = _median(sql.check_gaps())
     return HosterReport(
         generated_at=now,
@@ -835,7 +900,7 @@ def hoster_report(session: Session, query: ReportQuery = ReportQuery(),
                                    f"{_located_text(located, figures, built_at)}",
                 "perceptual": f"{rule_text(query.pdq)} {counts_text(figures['all'].pdq)}"},
         suspect_runs=suspect,
-        cross={name: cross[name].figures(query, now) for name in CROSS},
+        cross={name: cross[name].figures(query, now, durations) for name in CROSS},
     )
 
 

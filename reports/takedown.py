@@ -64,6 +64,7 @@ __all__ = [
     "durations",
     "figures_by",
     "figures_by_hoster",
+    "figures_from_arrays",
     "figures_from_counts",
     "hours_between",
     "removal_duration",
@@ -157,8 +158,36 @@ def figures_from_counts(
     duration; the Kaplan–Meier fit weighs each by its number of cases, which
     gives the same curve and bands as one row per case.
     """
-    measured = sum(count for _, _, count in durations)
-    fitter = _fit_counts(durations, confidence)
+    if not durations:
+        hours = np.zeros(0, dtype=float)
+        observed = np.zeros(0, dtype=bool)
+        counts = np.zeros(0, dtype=np.int64)
+    else:
+        columns = list(zip(*durations, strict=True))
+        hours = np.asarray(columns[0], dtype=float)
+        observed = np.asarray(columns[1], dtype=bool)
+        counts = np.asarray(columns[2], dtype=np.int64)
+    return figures_from_arrays(clock, cases=cases, removed=removed,
+                               reappearances=reappearances, hours=hours, observed=observed,
+                               counts=counts, confidence=confidence)
+
+
+def figures_from_arrays(
+    clock: Clock,
+    *,
+    cases: int,
+    removed: int,
+    reappearances: int,
+    hours: np.ndarray,
+    observed: np.ndarray,
+    counts: np.ndarray,
+    confidence: float = DEFAULT_CONFIDENCE,
+) -> TakedownFigures:
+    """`figures_from_counts()` with its durations as three arrays of one length
+    (point hours, removed, number of cases): no Python object per row, for
+    groups of a million cases."""
+    measured = int(counts.sum())
+    fitter = _fit_arrays(hours, observed, counts, confidence)
     if fitter is None:
         unknown = Estimate(None, None, None)
         median = p90 = unknown
@@ -166,7 +195,7 @@ def figures_from_counts(
         curve: list[tuple[float, float]] = []
     else:
         median, p90 = _quantile(fitter, 0.5), _quantile(fitter, 0.1)
-        longest = max(hours for hours, _, _ in durations)
+        longest = float(hours.max())
         shares = [_share_removed_by(fitter, hours, longest) for hours in SHARE_HORIZONS_HOURS]
         curve = _curve(fitter)
     return TakedownFigures(
@@ -220,11 +249,22 @@ def _fit_counts(durations: Sequence[tuple[float, bool, int]],
     rows = [row for row in durations if row[2] > 0]
     if not rows:
         return None
+    hours, removed, counts = zip(*rows, strict=True)
+    return _fit_arrays(np.asarray(hours, dtype=float), np.asarray(removed, dtype=bool),
+                       np.asarray(counts, dtype=np.int64), confidence)
+
+
+def _fit_arrays(hours: np.ndarray, observed: np.ndarray, counts: np.ndarray,
+                confidence: float) -> KaplanMeierFitter | None:
     # Arrays, not lists: lifelines turns whatever it gets into arrays, and a
     # report over a million cases hands it a million rows.
-    hours, removed, counts = zip(*rows, strict=True)
+    keep = counts > 0
+    if not keep.any():
+        return None
+    if not keep.all():
+        hours, observed, counts = hours[keep], observed[keep], counts[keep]
     fitter = KaplanMeierFitter(alpha=1.0 - confidence)
-    fitter.fit(np.asarray(hours, dtype=float), event_observed=np.asarray(removed, dtype=bool),
+    fitter.fit(np.asarray(hours, dtype=float), event_observed=np.asarray(observed, dtype=bool),
                weights=np.asarray(counts, dtype=float))
     return fitter
 
