@@ -7,8 +7,6 @@ local test internet: two hosters, one Dutch (registry) and one German (RDAP).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -18,7 +16,7 @@ from click.testing import CliRunner, Result
 from hostwatch.cli import main
 from lab import TestInternet
 from store import Hoster, Store
-from tests.enrichment.conftest import enrich_env
+from tests.enrichment.conftest import hostwatch as run_hostwatch
 
 HEADER = "case\tstate\tlast_verdict\tremoved_at\turl"
 
@@ -44,10 +42,7 @@ def db(tmp_path_factory) -> Iterator[str]:
         for command, name in (("import", "reports.csv"), ("import-checks", "checks.csv")):
             result = CliRunner().invoke(main, ["--db", url, command, str(work / name)])
             assert result.exit_code == 0, result.output
-        enriched = subprocess.run(
-            [sys.executable, "-m", "hostwatch", "--db", url, "enrich"],
-            env=enrich_env(net, work), cwd=work, capture_output=True, text=True, timeout=120,
-            check=False)
+        enriched = run_hostwatch(url, net, work, "enrich")
         assert enriched.returncode == 0, enriched.stderr
     # Two more hosters sharing a legal name, for the ambiguous lookup.
     store = Store(url)

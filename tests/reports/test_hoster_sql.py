@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,17 @@ HOSTERS = [("nl-host", "Polder B.V.", "NL", "NL", True),
 VERDICTS = [Verdict.ONLINE] * 5 + [Verdict.HTTP_GONE] * 4 + [
     Verdict.PLACEHOLDER, Verdict.TIMEOUT, Verdict.SERVER_ERROR, Verdict.CHANGED]
 
+
+
+def assert_same_estimates(have: Any, want: Any, label: Any, *, tolerance: float) -> None:
+    """The median and p90 of two takedown figures, each with its confidence
+    interval, equal within ``tolerance`` (hours); None where ``want`` has None."""
+    for field in ("median", "p90"):
+        for part in ("hours", "ci_lower_hours", "ci_upper_hours"):
+            expected = getattr(getattr(want, field), part)
+            got = getattr(getattr(have, field), part)
+            assert got == pytest.approx(expected, abs=tolerance) if expected is not None \
+                else got is None, (label, field, part)
 
 def _history(rng: random.Random) -> tuple[datetime, list[tuple[datetime, Verdict]]]:
     reported = T0 + timedelta(seconds=rng.randrange(0, 30 * 86400))
@@ -98,12 +110,7 @@ def test_sql_figures_equal_the_pure_figures(store, clock):
         got = line.figures.takedown
         assert (got.cases, got.removed, got.reappearances, got.measured) == (
             expected.cases, expected.removed, expected.reappearances, expected.measured), name
-        for field in ("median", "p90"):
-            for part in ("hours", "ci_lower_hours", "ci_upper_hours"):
-                want = getattr(getattr(expected, field), part)
-                have = getattr(getattr(got, field), part)
-                assert have == pytest.approx(want, abs=1e-9) if want is not None \
-                    else have is None, (name, field, part)
+        assert_same_estimates(got, expected, name, tolerance=1e-9)
         for share in ("share_within_24h", "share_within_72h", "share_within_7d"):
             want = getattr(expected, share)
             assert getattr(got, share) == (pytest.approx(want) if want is not None else None)
