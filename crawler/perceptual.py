@@ -467,7 +467,9 @@ class PdqHasher:
         try:
             # One task per worker at once: the executor starts a process for
             # each task that finds no idle one.
-            pings = [asyncio.wrap_future(pool.submit(_ready))
+            # The decode function goes along, so that the module it lives in
+            # is imported now, not on the first image's clock.
+            pings = [asyncio.wrap_future(pool.submit(_ready, self._decode))
                      for _ in range(self.settings.workers)]
             done = await asyncio.wait_for(asyncio.gather(*pings, return_exceptions=True),
                                           WORKER_START_SECONDS)
@@ -503,7 +505,8 @@ class PdqHasher:
             self._kill(self._pool)
 
 
-def _ready() -> bool:
+def _ready(decode: Callable[[bytes, int], Pdq]) -> bool:
+    """A worker's start-up ping; unpickling ``decode`` imported its module."""
     return True
 
 
