@@ -64,7 +64,15 @@ class StorePipeline:
             return
         batch, self.buffer = self.buffer, []
         self._writes.addCallback(lambda _: threads.deferToThread(self._write, batch))
+        self._writes.addCallback(lambda _: self._stored(batch))
         self._writes.addErrback(self._failed)
+
+    def _stored(self, batch: list[NewCheck]) -> None:
+        """Tell the spider (a worker of a shared run waits for its batches'
+        checks to be committed: crawler.shared_run)."""
+        stored = getattr(self.crawler.spider, "stored", None)
+        if stored is not None:
+            stored(batch)
 
     def _write(self, batch: list[NewCheck]) -> None:
         """In a worker thread: hand the batch to the writer process."""
@@ -75,7 +83,9 @@ class StorePipeline:
             # the writer, even when this process dies first.
             lock = getattr(self.crawler.spider, "lock", None)
             fd = getattr(lock, "fd", None)
-            self.writer = WriterProcess(WriterSetup(self.store.url, self.rules),
+            # A worker of a shared run stores each case once per run.
+            once = getattr(self.crawler.spider, "worker", None) is not None
+            self.writer = WriterProcess(WriterSetup(self.store.url, self.rules, once),
                                         pass_fds=(fd,) if fd is not None else ())
         self.written += self.writer.write(batch)
 

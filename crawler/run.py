@@ -10,7 +10,8 @@ from kernel.schedule import DUE_NIGHTLY
 
 
 def run_crawl(config: Config, limit: int | None = None,
-              due: str = DUE_NIGHTLY, browser: bool = False) -> dict[str, object]:
+              due: str = DUE_NIGHTLY, browser: bool = False, *,
+              workers: int | None = None, worker: bool = False) -> dict[str, object]:
     """Run the recheck spider in this process; returns Scrapy's stats.
 
     ``config`` reaches the spider's components in the crawler's settings
@@ -18,6 +19,9 @@ def run_crawl(config: Config, limit: int | None = None,
     environment is neither read nor changed for it.
     ``due``: ``nightly`` (every due case) or ``deadlines`` (only the pending
     deadline checks, store.schedule). ``browser``: every case in the browser.
+    ``workers``: a run shared through the queue (HOSTWATCH_QUEUE), with so
+    many local worker processes (crawler.shared_run); ``worker``: be a
+    worker, taking batches from the queue until stopped.
     Scrapy's reactor cannot be restarted:
     call this once per process.
     """
@@ -25,6 +29,8 @@ def run_crawl(config: Config, limit: int | None = None,
     # the crawl's LOG_LEVEL from the start: its banner is an INFO record.
     process = CrawlerProcess(crawl_settings(config))
     crawler = process.create_crawler("recheck")
-    process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "")
+    role = "worker" if worker else "coordinator" if workers is not None else ""
+    process.crawl(crawler, limit=limit, due=due, browser="1" if browser else "", role=role,
+                  workers=workers or 0)
     process.start()
     return dict(crawler.stats.get_stats()) if crawler.stats else {}

@@ -351,7 +351,7 @@ class Hostwatch:
                                       self.config.schedule_rule())
 
     def crawl(self, *, limit: int | None = None, deadlines: bool = False,
-              browser: bool = False) -> CrawlOutcome:
+              browser: bool = False, workers: int | None = None) -> CrawlOutcome:
         """Re-check every due case (``deadlines``: only the deadline checks
         that are due) in this process, with Scrapy; ``browser``: every case
         in Chromium; ``limit``: at most so many cases.
@@ -363,6 +363,11 @@ class Hostwatch:
         Scrapy. Raises `LockBusy` when another run holds the lock, and
         `CrawlFailed` when checks could not be written. A suspect or
         unfinished run is no error: see ``outcome.suspect``/``finished``.
+
+        ``workers``: share the run through the queue (HOSTWATCH_QUEUE; the
+        store must be PostgreSQL) with so many worker processes on this
+        machine (0: only workers started elsewhere, `work`); raises
+        `CrawlError` when the queue cannot be reached.
         """
         global _crawled
         due = DUE_DEADLINES if deadlines else DUE_NIGHTLY
@@ -374,8 +379,13 @@ class Hostwatch:
         from crawler.run import run_crawl  # Scrapy: slow to import, only here
         from store.lock import LockBusy
 
+        if workers is not None:
+            self._check_shared()
         _crawled = True
-        stats = run_crawl(self.config, limit, due, browser)
+        stats = run_crawl(self.config, limit, due, browser, workers=workers)
+        queue_error = stats.get("hostwatch/queue_error")
+        if queue_error and not isinstance(stats.get("hostwatch/run_id"), int):
+            raise CrawlError(str(queue_error))
         if stats.get("hostwatch/nothing_due"):
             return CrawlOutcome(nothing_due=True)
         busy = stats.get("hostwatch/lock_busy")
@@ -384,7 +394,7 @@ class Hostwatch:
         run_id = stats.get("hostwatch/run_id")
         if not isinstance(run_id, int):
             raise CrawlError("the crawl ended before it started a run; see the log above")
-        failed = stats.get("hostwatch/store_error")
+        failed = stats.get("hostwatch/store_error") or queue_error
         with self.store.session() as session:
             run = session.get(CrawlRun, run_id)
         try:
@@ -393,11 +403,43 @@ class Hostwatch:
             if not failed:
                 raise
             found = []  # the store failed already: the CrawlFailed below says so
+        if queue_error:
+            raise CrawlFailed(f"the run's cases could not be queued: {queue_error}",
+                              CrawlOutcome(run_id=run_id, run=run, deadlines=found,
+                                           store_error=str(queue_error)))
         if failed:
             raise CrawlFailed(f"checks could not be written, crawl stopped: {failed}",
                               CrawlOutcome(run_id=run_id, run=run, deadlines=found,
                                            store_error=str(failed)))
         return CrawlOutcome(run_id=run_id, run=run, deadlines=found)
+
+    def _check_shared(self) -> None:
+        """A shared run needs a queue and a store on PostgreSQL."""
+        if not self.config.queue:
+            raise CrawlError("a run shared by workers needs HOSTWATCH_QUEUE, the PostgreSQL "
+                             "URL of the queue (often the store's own)")
+        if self.store.dialect != "postgresql":
+            raise CrawlError("a run shared by workers needs the store on PostgreSQL "
+                             "(HOSTWATCH_DB=postgresql+psycopg://...): workers on several "
+                             "machines write to it at once")
+
+    def work(self) -> None:
+        """Be a worker of shared runs (`hostwatch worker`): take batches of
+        due cases from the queue (HOSTWATCH_QUEUE) and check them, until
+        SIGTERM or Ctrl-C (then the batches in hand are finished first).
+        Raises `CrawlError` when the queue cannot be reached."""
+        global _crawled
+        if _crawled:
+            raise CrawlError("this process has crawled already: Scrapy's reactor cannot "
+                             "restart; start a worker in a new process")
+        self._check_shared()
+        from crawler.run import run_crawl
+
+        _crawled = True
+        stats = run_crawl(self.config, worker=True)
+        for key in ("hostwatch/queue_error", "hostwatch/store_error"):
+            if stats.get(key):
+                raise CrawlError(str(stats[key]))
 
     def _run_deadlines(self, run_id: int) -> list[CaseDeadline]:
         """The order deadlines of the cases run ``run_id`` checked, judged now."""

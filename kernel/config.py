@@ -123,6 +123,27 @@ def _share(raw: str) -> float:
     return value
 
 
+def _queue(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        return ""
+    scheme = value.split(":", 1)[0].lower()
+    if scheme in ("redis", "rediss", "unix"):
+        raise ValueError("hostwatch's queue is Procrastinate on PostgreSQL, not Redis "
+                         "(docs/architecture.md, \"Scale-out\", says why); give a "
+                         "postgresql:// URL")
+    if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError("expected a PostgreSQL URL (postgresql://user@host/db)")
+    return value
+
+
+def _lease(raw: str) -> float:
+    value = float(raw)
+    if not 1 <= value <= 3600:
+        raise ValueError(f"expected seconds from 1 to 3600, got {value:g}")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -296,6 +317,16 @@ KEYS: dict[str, _Key] = {
     "serve_password_hash": _Key("HOSTWATCH_SERVE_PASSWORD_HASH", "", str,
                                 "`hostwatch serve`: password hash (datasette hash-password) "
                                 "of the account `analyst`; set, every page needs a login"),
+    "queue": _Key("HOSTWATCH_QUEUE", "", _queue,
+                  "PostgreSQL URL of the queue that workers share (Procrastinate); empty = "
+                  "`crawl` checks every case in its own process"),
+    "queue_lease": _Key("HOSTWATCH_QUEUE_LEASE", "30", _lease,
+                        "seconds without a worker's heartbeat after which its unfinished "
+                        "batches go to another worker"),
+    "queue_batch": _Key("HOSTWATCH_QUEUE_BATCH", "500", _positive_int,
+                        "due cases per batch (queued job) of a shared run"),
+    "worker_jobs": _Key("HOSTWATCH_WORKER_JOBS", "4", _positive_int,
+                        "batches a worker checks at once"),
 }
 
 
@@ -367,6 +398,10 @@ class Config:
     pdq_timeout: float
     pdq_workers: int
     serve_password_hash: str
+    queue: str
+    queue_lease: float
+    queue_batch: int
+    worker_jobs: int
 
     @classmethod
     def from_env(

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from kernel.model import PdqSource, RunHealth, Verdict
 from kernel.state import Debounce, derive_state
-from store.models import Case, ChainHead, Check, CrawlRun
+from store.models import Case, ChainHead, Check, CrawlRun, RunCase
 
 GENESIS = "0" * 64
 CHECKS: Table = Check.__table__  # type: ignore[assignment]
@@ -106,13 +106,20 @@ def _chain_head(session: Session) -> ChainHead:
     return head
 
 
-def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce) -> None:
-    """Append ``checks`` to the store and bring their cases up to date.
+def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce, *,
+                  once_per_run: bool = False) -> int:
+    """Append ``checks`` to the store and bring their cases up to date;
+    returns how many were appended.
 
+    ``once_per_run`` (a run shared by workers, store.queue): a check whose
+    case already has one in its run is dropped, and each appended one
+    records its (run, case) in ``run_cases`` in the same transaction.
     Call inside a transaction (``store.transaction()``).
     """
+    if once_per_run:
+        checks = _first_of_run(session, checks)
     if not checks:
-        return
+        return 0
     head = _chain_head(session)
     prev = head.record_hash
     rows: list[dict[str, Any]] = []
@@ -132,6 +139,39 @@ def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce)
     for check, link in learning:
         _learn_pdq(session, check, link)
     refresh_cases(session, {c.case_id for c in checks}, rules)
+    return len(checks)
+
+
+def _first_of_run(session: Session, checks: Sequence[NewCheck]) -> list[NewCheck]:
+    """The checks whose (run, case) has none stored yet, their ``run_cases``
+    rows inserted (the primary key decides between two writers at once:
+    the second waits for the first's transaction, then finds its row)."""
+    keys = list(dict.fromkeys((c.run_id, c.case_id) for c in checks if c.run_id is not None))
+    added: set[tuple[int, int]] = set()
+    if keys:
+        statement = _insert_ignoring(session).values(
+            [{"run_id": run_id, "case_id": case_id} for run_id, case_id in keys])
+        added = {(row[0], row[1]) for row in session.execute(
+            statement.returning(RunCase.run_id, RunCase.case_id))}
+    kept: list[NewCheck] = []
+    for check in checks:
+        if check.run_id is None:
+            kept.append(check)
+        elif (check.run_id, check.case_id) in added:
+            added.discard((check.run_id, check.case_id))  # the first of a batch's twins
+            kept.append(check)
+    return kept
+
+
+def _insert_ignoring(session: Session) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING into run_cases, in the store's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(RunCase).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(RunCase).on_conflict_do_nothing()
 
 
 def _learn_pdq(session: Session, check: NewCheck, link: str) -> None:

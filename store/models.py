@@ -215,6 +215,36 @@ class Check(Base):
     record_hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class RunCase(Base):
+    """A case checked in a run shared by several workers (0015): one row per
+    (run, case), written in the transaction of the case's check, so that a
+    case whose batch was handed to a second worker (its first worker
+    stalled) is stored once (store.checks: ``once_per_run``)."""
+
+    __tablename__ = "run_cases"
+
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("crawl_runs.id"), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigId, ForeignKey("cases.id"), primary_key=True)
+
+
+class RunWorker(Base):
+    """A worker process of a shared run (0015), for `hostwatch status`: which
+    machine, when last seen, how many checks it has written."""
+
+    __tablename__ = "run_workers"
+    __table_args__ = (UniqueConstraint("run_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(BigId, ForeignKey("crawl_runs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))  # host:pid
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    stopped_at: Mapped[datetime | None]
+
+
 class ChainHead(Base):
     """The newest link of the check hash chain (a single row, id 1).
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,7 +16,7 @@ from kernel.model import CaseState, RunHealth
 from kernel.state import Debounce
 from store.db import Store
 from store.health import HealthRule, judge_pending_runs
-from store.models import Case, CrawlRun
+from store.models import Case, Check, CrawlRun, RunCase, RunWorker
 
 
 @dataclass(frozen=True)
@@ -107,3 +107,64 @@ def finish_run(store: Store, run_id: int, now: datetime, status: str,
         run.counts = dict(sorted(counts.items()))
         run.checks_made = sum(counts.values()) if checks_made is None else checks_made
         run.errors = errors
+
+
+# -- runs shared by workers (store.queue) ---------------------------------------
+
+
+def load_cases(store: Store, case_ids: Sequence[int], run_id: int) -> list[DueCase]:
+    """The cases of a queued batch that ``run_id`` has not stored a check
+    of yet (a batch handed on from a stalled worker skips those), by id."""
+    done = select(RunCase.case_id).where(RunCase.run_id == run_id)
+    with store.session() as session:
+        rows = session.execute(
+            select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
+            .where(Case.id.in_(list(case_ids)), Case.id.not_in(done))
+            .order_by(Case.id)).all()
+    return [DueCase(*row) for row in rows]
+
+
+def run_status(store: Store, run_id: int) -> str | None:
+    with store.session() as session:
+        return session.scalar(select(CrawlRun.status).where(CrawlRun.id == run_id))
+
+
+def stored_in_run(session: Session, run_id: int) -> int:
+    """Cases of a shared run with a stored check, over all its workers."""
+    return session.scalar(select(func.count()).select_from(RunCase)
+                          .where(RunCase.run_id == run_id)) or 0
+
+
+def verdicts_of_run(session: Session, run_id: int) -> dict[str, int]:
+    """The run's stored checks per verdict (a shared run's counts: every
+    worker's checks, as stored)."""
+    rows = session.execute(select(Check.verdict, func.count()).where(Check.run_id == run_id)
+                           .group_by(Check.verdict)).all()
+    return {verdict: count for verdict, count in rows}
+
+
+def set_progress(store: Store, run_id: int, checks_made: int) -> None:
+    with store.transaction() as session:
+        session.execute(update(CrawlRun).where(CrawlRun.id == run_id)
+                        .values(checks_made=checks_made))
+
+
+def record_worker(store: Store, run_id: int, name: str, pid: int, now: datetime, *,
+                  checks: int, stopped: bool = False) -> None:
+    """Insert or bring up to date a worker's line of a shared run (`status`)."""
+    with store.transaction() as session:
+        worker = session.scalars(select(RunWorker).where(RunWorker.run_id == run_id,
+                                                         RunWorker.name == name)).first()
+        if worker is None:
+            worker = RunWorker(run_id=run_id, name=name, hostname=name.rsplit(":", 1)[0],
+                               pid=pid, started_at=now, checks=0)
+            session.add(worker)
+        worker.last_seen_at = now
+        worker.checks = checks
+        if stopped:
+            worker.stopped_at = now
+
+
+def workers_of_run(session: Session, run_id: int) -> list[RunWorker]:
+    return list(session.scalars(select(RunWorker).where(RunWorker.run_id == run_id)
+                                .order_by(RunWorker.started_at, RunWorker.id)))

@@ -38,6 +38,7 @@ from store.db import Store
 class WriterSetup:
     db: str
     rules: Debounce
+    once_per_run: bool = False  # a shared run: each case stored once (store.checks)
 
 
 class WriterProcess:
@@ -113,8 +114,9 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
                 return 0
             try:
                 with store.transaction() as session:
-                    append_checks(session, batch, setup.rules)
-                reply: tuple[str, Any] = ("ok", len(batch))
+                    written = append_checks(session, batch, setup.rules,
+                                            once_per_run=setup.once_per_run)
+                reply: tuple[str, Any] = ("ok", written)
             except Exception as exc:  # told to the crawl, which stops
                 reply = ("error", f"{type(exc).__name__}: {exc}")
             pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)

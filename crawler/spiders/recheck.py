@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from crawler.perceptual import (
     undecodable,
 )
 from crawler.settings import apply_config, config_of
+from crawler.shared_run import Coordinator, Worker
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
     ErrorKind,
@@ -77,12 +79,24 @@ from store import Store
 from store.checks import NewCheck
 from store.health import ControlPhase, ControlResult, HealthRule, judge_run
 from store.lock import LockBusy, RunLock
-from store.runs import DueCase, DueRule, count_due, finish_run, iter_due, start_run
+from store.queue import QueueUnreachable
+from store.runs import (
+    DueCase,
+    DueRule,
+    count_due,
+    finish_run,
+    iter_due,
+    start_run,
+    stored_in_run,
+    verdicts_of_run,
+)
 from store.schedule import count_deadline_due, iter_deadline_due
 
 META_CASE = "hostwatch_case"
 META_PROBE = "hostwatch_probe"
 META_CONTROL = "hostwatch_control"  # (ControlPhase, the configured URL)
+ROLE_COORDINATOR = "coordinator"
+ROLE_WORKER = "worker"
 
 # Response headers kept with a check (attribution and CDN detection need them).
 KEPT_HEADERS = frozenset({
@@ -111,8 +125,19 @@ class RecheckSpider(Spider):
 
     def __init__(self, *args: Any, limit: str | int | None = None,
                  due: str | None = None, browser: str | bool | None = None,
+                 role: str | None = None, workers: str | int | None = None,
                  config: Config | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # -a role=coordinator (with -a workers=N) or role=worker: a run shared
+        # by workers through the queue (crawler.shared_run); none: this
+        # process checks every due case itself.
+        self.role = role or ""
+        if self.role not in ("", ROLE_COORDINATOR, ROLE_WORKER):
+            raise ValueError(f"spider argument role: expected {ROLE_COORDINATOR} or "
+                             f"{ROLE_WORKER}, got {role!r}")
+        self.local_workers = int(workers or 0)
+        self.coordinator: Coordinator | None = None
+        self.worker: Worker | None = None
         self.limit = int(limit) if limit not in (None, "") else None
         # -a browser=1: every case in the browser (hostwatch crawl --browser).
         self.force_browser = str(browser or "").lower() in ("1", "true", "yes")
@@ -174,6 +199,9 @@ class RecheckSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.store.upgrade()
+        if self.role == ROLE_WORKER:
+            await self._start_worker()
+            return
         deadlines = self.config.schedule_rule()
         if self.due == DUE_DEADLINES:
             # Run every few minutes: with nothing pending, leave no trace and
@@ -209,20 +237,105 @@ class RecheckSpider(Spider):
             feed = iter_deadline_due(self.store, now, deadlines, batch, self.limit)
         else:
             feed = iter_due(self.store, now, rule, batch, self.limit)
+        if self.role == ROLE_COORDINATOR:
+            await self._coordinate(feed)
+            return
         for cases in feed:
             for case in cases:
-                self.in_flight += 1
-                if self.force_browser or self._use(case) is BrowserUse.ALWAYS:
-                    yield self._browser_request(case)
-                else:
-                    # Without its route fragment, which is never sent to a
-                    # server (kernel.urls): the browser check opens the route.
-                    yield self._request(document_url(case.url), self.parse, self.failed,
-                                        {META_CASE: case})
+                yield self._case_request(case, self.force_browser)
             # Scrapy takes everything start() yields at once; hand out the
             # next batch only when this one has mostly been checked.
             while self.in_flight > batch // 2:
                 await asyncio.sleep(0.05)
+
+    def _case_request(self, case: DueCase, force_browser: bool) -> Request:
+        self.in_flight += 1
+        if force_browser or self._use(case) is BrowserUse.ALWAYS:
+            return self._browser_request(case)
+        # Without its route fragment, which is never sent to a server
+        # (kernel.urls): the browser check opens the route.
+        return self._request(document_url(case.url), self.parse, self.failed,
+                             {META_CASE: case})
+
+    def _run_of(self, case: DueCase) -> int | None:
+        """The run a check of ``case`` belongs to (a worker's batches name theirs)."""
+        if self.worker is not None:
+            return self.worker.run_of(case.id)
+        return self.run_id
+
+    # -- runs shared by workers (crawler.shared_run) --------------------------
+
+    async def _coordinate(self, feed: Iterator[list[DueCase]]) -> None:
+        """Queue the due cases for the workers, start the local ones, and
+        follow the run until every batch is done (the spider then closes
+        the run as ever, its counts from the store)."""
+        assert self.run_id is not None
+        coordinator = self.coordinator = Coordinator(self.config, self.store,
+                                                     self.local_workers)
+        try:
+            await coordinator.open()
+        except QueueUnreachable as exc:
+            self._stop_with(str(exc))
+            return
+        coordinator.start_workers()
+        await coordinator.queue_cases(self.run_id, feed, self.force_browser)
+        if coordinator.queued < self.cases_due:
+            self.cases_due = coordinator.queued  # fewer due now than counted
+        self.logger.info("run %s: %d cases queued for %d local worker(s) and any others",
+                         self.run_id, coordinator.queued, self.local_workers)
+
+        def progress(stored: int) -> None:
+            self.checks_done = stored
+
+        self.run_complete = await coordinator.follow(self.run_id, progress)
+
+    async def _start_worker(self) -> None:
+        """Take batches from the queue until stopped (SIGTERM, Ctrl-C)."""
+        engine = self.crawler.engine
+        assert engine is not None
+
+        def crawl(case: DueCase, run_id: int, browser: bool) -> None:
+            engine.crawl(self._case_request(case, browser))
+
+        worker = self.worker = Worker(self.config, self.store, crawl)
+        try:
+            await worker.start()
+        except QueueUnreachable as exc:
+            self.worker = None
+            self._stop_with(str(exc))
+            return
+        self.logger.info("worker %s: taking batches from the queue", worker.name)
+        previous: dict[int, Any] = {number: signal.getsignal(number)
+                                    for number in (signal.SIGINT, signal.SIGTERM)}
+
+        def stop(number: int, frame: Any) -> None:
+            if worker.running and not getattr(self, "_draining", False):
+                self._draining = True
+                asyncio.get_event_loop().call_soon_threadsafe(worker.drain)
+                return
+            handler = previous.get(number)  # Scrapy's: stop now
+            if callable(handler):
+                handler(number, frame)
+
+        for number in previous:
+            signal.signal(number, stop)
+        asyncio.ensure_future(self._close_after(worker))
+
+    async def _close_after(self, worker: Worker) -> None:
+        await worker.wait()
+        engine = self.crawler.engine
+        if engine is not None:
+            await engine.close_spider_async(reason="finished")
+
+    def _stop_with(self, message: str) -> None:
+        """End the crawl with ``message`` as its error (the queue unreachable)."""
+        self.logger.error("%s", message)
+        self.crawler.stats.set_value("hostwatch/queue_error", message)
+
+    def stored(self, checks: list[NewCheck]) -> None:
+        """The store pipeline: ``checks`` are committed."""
+        if self.worker is not None:
+            self.worker.stored(checks)
 
     def _request(self, url: str, callback: Any, errback: Any, meta: dict[str, Any],
                  priority: int = 0) -> Request:
@@ -277,8 +390,8 @@ class RecheckSpider(Spider):
         observation = Observation(url=case.url, final_url=final_url, redirect_chain=tuple(chain),
                                   error=kind, error_detail=detail)
         check = NewCheck(case_id=case.id, checked_at=datetime.now(UTC), method=method.value,
-                         verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
-                         final_url=final_url if chain else None,
+                         verdict="", url=case.url, tool_version=__version__,
+                         run_id=self._run_of(case), final_url=final_url if chain else None,
                          redirect_chain=list(chain) or None, error_kind=kind.value)
         return self._finish(case, observation, check, None)
 
@@ -341,7 +454,7 @@ class RecheckSpider(Spider):
         check = NewCheck(
             case_id=case.id, checked_at=datetime.now(UTC), method=Method.BROWSER.value,
             verdict=decision.verdict.value, url=case.url, tool_version=__version__,
-            run_id=self.run_id, http_status=seen.status, final_url=seen.final_url,
+            run_id=self._run_of(case), http_status=seen.status, final_url=seen.final_url,
             redirect_chain=list(seen.redirect_chain) or None, peer_ip=seen.peer_ip,
             content_type=media.content_type if media and media.sha256 else seen.content_type,
             bytes_received=media.length if media and media.sha256 else None,
@@ -374,7 +487,7 @@ class RecheckSpider(Spider):
         declared = headers.get("content-length")
         check = NewCheck(
             case_id=case.id, checked_at=datetime.now(UTC), method=Method.HTTP.value,
-            verdict="", url=case.url, tool_version=__version__, run_id=self.run_id,
+            verdict="", url=case.url, tool_version=__version__, run_id=self._run_of(case),
             http_status=response.status, final_url=response.url if chain else None,
             redirect_chain=list(chain) or None,
             peer_ip=str(response.ip_address) if response.ip_address else None,
@@ -461,7 +574,10 @@ class RecheckSpider(Spider):
                                 result.status if result.status is not None else result.error)
 
     def idle(self) -> None:
-        """Every case checked: fetch the control URLs once more before closing."""
+        """Every case checked: fetch the control URLs once more before closing.
+        A worker waits for batches until it is stopped."""
+        if self.worker is not None and self.worker.running:
+            raise DontCloseSpider
         if self.run_id is None or self.end_controls_sent or not self.config.control_urls:
             return
         self.end_controls_sent = True
@@ -506,8 +622,13 @@ class RecheckSpider(Spider):
 
     # -- end of run -----------------------------------------------------------
 
-    def closed(self, reason: str) -> None:
+    async def closed(self, reason: str) -> None:
         try:
+            if self.worker is not None:
+                self.worker.abandon(reason)
+                await self.worker.close()
+            if self.coordinator is not None:
+                await self.coordinator.close(self.run_id, getattr(self, "run_complete", False))
             if self.run_id is not None:
                 self._close_run(reason)
         finally:
@@ -519,11 +640,18 @@ class RecheckSpider(Spider):
     def _close_run(self, reason: str) -> None:
         assert self.run_id is not None
         stats = self.crawler.stats
-        if stats.get_value("hostwatch/store_error"):
-            status = "failed"  # checks could not be written
+        if stats.get_value("hostwatch/store_error") or stats.get_value("hostwatch/queue_error"):
+            status = "failed"  # checks could not be written, or not handed out
         else:
             status = "finished" if reason == "finished" else "stopped"
         written = stats.get_value("hostwatch/checks_written", self.checks_done)
+        if self.coordinator is not None:
+            # The workers' checks, as stored: counted in the store.
+            with self.store.session() as session:
+                self.counts = verdicts_of_run(session, self.run_id)
+                written = stored_in_run(session, self.run_id)
+            self.errors = sum(n for verdict, n in self.counts.items()
+                              if Verdict(verdict).group is VerdictGroup.TRANSIENT)
         if status == "finished" and written < self.cases_due:
             status = "incomplete"
         finish_run(self.store, self.run_id, datetime.now(UTC), status, self.counts,

@@ -39,10 +39,13 @@ def _report_deadlines(outcome: CrawlOutcome) -> None:
 
 def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
            concurrency: int | None, deadlines: bool = False,
-           browser: bool = False) -> Hostwatch:
-    hw = open_store(load_config(ctx, timeout=timeout, concurrency=concurrency))
+           browser: bool = False, workers: int | None = None) -> Hostwatch:
+    config = load_config(ctx, timeout=timeout, concurrency=concurrency)
+    if workers is None and config.queue:
+        workers = 1  # HOSTWATCH_QUEUE set: a shared run, one worker here
+    hw = open_store(config)
     try:
-        outcome = hw.crawl(limit=limit, deadlines=deadlines, browser=browser)
+        outcome = hw.crawl(limit=limit, deadlines=deadlines, browser=browser, workers=workers)
     except LockBusy as exc:
         click.echo(f"hostwatch: not started: {exc}", err=True)
         ctx.exit(EXIT_LOCKED)
@@ -83,6 +86,12 @@ _browser = click.option("--browser", is_flag=True,
                         help="Check every case in the browser (Chromium), not by a plain GET.")
 
 
+_workers = click.option(
+    "--workers", type=click.IntRange(min=0), default=None,
+    help="Share the run through the queue (HOSTWATCH_QUEUE) with N worker processes on "
+         "this machine; 0: only workers started elsewhere (`hostwatch worker`).")
+
+
 @click.command("crawl")
 @click.option("--due", "deadlines", is_flag=True,
               help="Make only the deadline checks that are due (removal orders), nothing else.")
@@ -90,9 +99,10 @@ _browser = click.option("--browser", is_flag=True,
 @_limit
 @_timeout
 @_concurrency
+@_workers
 @click.pass_context
 def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
-          timeout: float | None, concurrency: int | None) -> None:
+          timeout: float | None, concurrency: int | None, workers: int | None) -> None:
     """Re-check every due case over HTTP, once.
 
     Pages that need a browser are checked in Chromium (method "browser"):
@@ -143,8 +153,22 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
     \b
     Example (cron, deadline checks every two minutes):
       */2 * * * *  cd /srv/hostwatch && .venv/bin/hostwatch crawl --due >> due.log 2>&1
+
+    With --workers N (or HOSTWATCH_QUEUE set) the run is shared: this
+    process holds the run lock, queues the due cases in batches
+    (HOSTWATCH_QUEUE_BATCH) on the queue, starts N `hostwatch worker`
+    processes here, and waits until every batch is checked; workers on
+    other machines join (`hostwatch worker`). The store must be PostgreSQL.
+    A worker that stops sending its heartbeat for HOSTWATCH_QUEUE_LEASE
+    seconds has its unfinished batches handed to the others; each case is
+    stored once per run. The run's counts are those of every worker.
+
+    \b
+    Example (four workers here, more on other machines):
+      HOSTWATCH_DB=postgresql+psycopg://hostwatch@db/hostwatch \\
+      HOSTWATCH_QUEUE=postgresql://hostwatch@db/hostwatch hostwatch crawl --workers 4
     """
-    _crawl(ctx, limit, timeout, concurrency, deadlines, browser)
+    _crawl(ctx, limit, timeout, concurrency, deadlines, browser, workers)
 
 
 @click.command("run")
@@ -184,4 +208,30 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
     click.echo("cases: " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items())))
 
 
-COMMANDS = [crawl, run]
+@click.command("worker")
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Check batches of shared runs, from the queue, until stopped.
+
+    Joins whatever run `hostwatch crawl --workers N` (on any machine) has
+    queued, now or later: takes HOSTWATCH_WORKER_JOBS batches at a time,
+    checks their cases as `crawl` does, and writes the checks to the store
+    (HOSTWATCH_DB, PostgreSQL, the same as the coordinator's). SIGTERM or
+    Ctrl-C: no new batch, the ones in hand are finished, then it exits; a
+    second one stops it at once (its batches go to other workers after
+    HOSTWATCH_QUEUE_LEASE seconds). Exit status 1 when the queue or the
+    store cannot be reached.
+
+    \b
+    Example (systemd runs this on each worker machine):
+      HOSTWATCH_DB=postgresql+psycopg://hostwatch@db/hostwatch \\
+      HOSTWATCH_QUEUE=postgresql://hostwatch@db/hostwatch hostwatch worker
+    """
+    hw = open_store(load_config(ctx))
+    try:
+        hw.work()
+    except CrawlError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+COMMANDS = [crawl, run, worker]

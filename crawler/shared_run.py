@@ -1,0 +1,313 @@
+"""Runs shared by several workers: the coordinator's and a worker's side.
+
+The queue itself (Procrastinate on PostgreSQL), leases and why this engine:
+store.queue. Here:
+
+- `Coordinator` (in `hostwatch crawl --workers N`): queues the run's due
+  cases as batches, starts N local worker processes (`hostwatch worker`),
+  hands the batches of silent workers back to the queue, follows the
+  progress of every worker in the store, and stops its workers when every
+  batch is done. The spider around it holds the run lock, records and
+  closes the run, fetches the control URLs and judges the run, as in a
+  single-process crawl.
+- `Worker` (in `hostwatch worker`, here or on another machine): a
+  Procrastinate worker inside the crawl's own event loop. Each job (a
+  batch of case ids) is checked by the spider's own requests and ends once
+  its checks are committed; a case is stored once per run (store.checks,
+  ``once_per_run``). On SIGTERM or Ctrl-C it takes no new batch, finishes the
+  ones it has, and exits; a second signal stops it at once (its batches are
+  handed on after the lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from kernel.config import Config
+from store import Store
+from store.checks import NewCheck
+from store.queue import QUEUE, TASK, Queue, batches, worker_name
+from store.runs import (
+    DueCase,
+    load_cases,
+    record_worker,
+    run_status,
+    set_progress,
+    stored_in_run,
+)
+
+logger = logging.getLogger(__name__)
+
+# Seconds between the coordinator's looks at the queue and the store.
+LOOK_SECONDS = 1.0
+# Seconds between a worker's updates of its `status` line.
+WORKER_LINE_SECONDS = 2.0
+
+
+class BatchAbandoned(Exception):
+    """A worker stopped before a batch's checks were all stored: the batch
+    goes back to the queue (Procrastinate's retry) for another worker."""
+
+
+@dataclass
+class _Batch:
+    run_id: int
+    left: set[int]
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+    def stored(self, case_id: int) -> None:
+        self.left.discard(case_id)
+        if not self.left and not self.done.done():
+            self.done.set_result(None)
+
+
+class Worker:
+    """The worker side of a shared run, inside a crawl (see the module
+    docstring). ``crawl(case, run_id, browser)`` hands a case's request to
+    the crawl; ``stored(checks)`` is called with every batch of checks the
+    store has committed."""
+
+    def __init__(self, config: Config, store: Store,
+                 crawl: Callable[[DueCase, int, bool], None]) -> None:
+        self.config = config
+        self.store = store
+        self._crawl = crawl
+        self.queue = Queue(config.queue)
+        self.name = worker_name(os.getpid())
+        self._batches: dict[int, list[_Batch]] = {}  # case id -> batches waiting for it
+        self._runs: dict[int, int] = {}  # case id -> run id, while being checked
+        self.stored_checks: dict[int, int] = {}  # run id -> checks this worker stored
+        self._lines_sent: dict[int, int] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.taken = 0  # cases taken from the queue
+
+    def run_of(self, case_id: int) -> int | None:
+        return self._runs.get(case_id)
+
+    async def start(self) -> None:
+        """Reach the queue (raises store.queue.QueueUnreachable) and start
+        taking batches."""
+        import procrastinate
+
+        await self.queue.open()
+        await self.queue.ensure_schema()
+
+        # A batch abandoned by a stopping worker, or whose checks could not
+        # be stored, is tried again by a worker (its stored cases skipped).
+        retry = procrastinate.RetryStrategy(max_attempts=5, wait=5)
+
+        @self.queue.app.task(name=TASK, queue=QUEUE, pass_context=False, retry=retry)
+        async def check_batch(run_id: int, case_ids: list[int],
+                              browser: bool = False) -> int:
+            return await self.check_batch(run_id, case_ids, browser)
+
+        lease = self.config.queue_lease
+        self._task = asyncio.ensure_future(self.queue.app.run_worker_async(
+            queues=[QUEUE], name=self.name, concurrency=self.config.worker_jobs,
+            wait=True, install_signal_handlers=False, delete_jobs="successful",
+            update_heartbeat_interval=max(lease / 3, 0.2), stalled_worker_timeout=lease,
+            listen_notify=True, fetch_job_polling_interval=1.0))
+        self._lines = asyncio.ensure_future(self._send_lines())
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def wait(self) -> None:
+        """Until the Procrastinate worker has stopped."""
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def drain(self) -> None:
+        """Take no new batch; finish the ones in hand (SIGTERM, Ctrl-C)."""
+        if self._task is not None and not self._stopping:
+            self._stopping = True
+            logger.warning("worker %s: stopping after the batches in hand", self.name)
+            self._task.cancel()  # Procrastinate stops gracefully: its jobs run to the end
+
+    async def check_batch(self, run_id: int, case_ids: Sequence[int], browser: bool) -> int:
+        status = await asyncio.to_thread(run_status, self.store, run_id)
+        if status != "running":
+            # A run stopped or aborted meanwhile: its batches are not checked.
+            logger.warning("worker %s: run %s is %s, batch of %d skipped", self.name, run_id,
+                           status or "unknown", len(case_ids))
+            return 0
+        cases = await asyncio.to_thread(load_cases, self.store, case_ids, run_id)
+        if not cases:
+            return 0
+        batch = _Batch(run_id, {case.id for case in cases})
+        self.taken += len(cases)
+        for case in cases:
+            waiting = self._batches.setdefault(case.id, [])
+            waiting.append(batch)
+            if len(waiting) == 1:  # not being checked already (a batch handed back)
+                self._runs[case.id] = run_id
+                self._crawl(case, run_id, browser)
+        await batch.done
+        return len(cases)
+
+    def stored(self, checks: Iterable[NewCheck]) -> None:
+        """Checks committed (or dropped as second checks of their case in
+        their run): their batches are that much nearer done."""
+        for check in checks:
+            if check.run_id is not None:
+                self.stored_checks[check.run_id] = self.stored_checks.get(check.run_id, 0) + 1
+            self._runs.pop(check.case_id, None)
+            for batch in self._batches.pop(check.case_id, ()):
+                batch.stored(check.case_id)
+
+    def abandon(self, reason: str) -> None:
+        """The crawl is closing: batches not done go back to the queue."""
+        for waiting in list(self._batches.values()):
+            for batch in waiting:
+                if not batch.done.done():
+                    batch.done.set_exception(BatchAbandoned(reason))
+        self._batches.clear()
+
+    async def _send_lines(self) -> None:
+        while True:
+            await asyncio.sleep(WORKER_LINE_SECONDS)
+            await self.send_lines()
+
+    async def send_lines(self, stopped: bool = False) -> None:
+        """This worker's line of `hostwatch status`, per run it worked for."""
+        now = datetime.now(UTC)
+        for run_id, count in list(self.stored_checks.items()):
+            if not stopped and self._lines_sent.get(run_id) == count and \
+                    run_id not in self._runs.values():
+                continue
+            try:
+                await asyncio.to_thread(record_worker, self.store, run_id, self.name,
+                                        os.getpid(), now, checks=count, stopped=stopped)
+                self._lines_sent[run_id] = count
+            except Exception as exc:  # a status line is not worth stopping for
+                logger.warning("worker %s: status line not written: %s", self.name,
+                               type(exc).__name__)
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        lines = getattr(self, "_lines", None)
+        if lines is not None:
+            lines.cancel()
+        await self.send_lines(stopped=True)
+        with contextlib.suppress(Exception):
+            await self.queue.close()
+
+
+class Coordinator:
+    """The coordinator side of a shared run (see the module docstring)."""
+
+    def __init__(self, config: Config, store: Store, workers: int) -> None:
+        self.config = config
+        self.store = store
+        self.workers = workers
+        self.queue = Queue(config.queue)
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.queued = 0
+        self.stored = 0
+
+    async def open(self) -> None:
+        await self.queue.open()
+        await self.queue.ensure_schema()
+        # Batches of earlier runs not taken yet: their runs are over.
+        stale = await self.queue.cancel_queued()
+        if stale:
+            logger.warning("cancelled %d queued batch(es) of earlier runs", stale)
+
+    def start_workers(self) -> None:
+        """N local worker processes, with this crawl's settings."""
+        env = {**os.environ, **self.config.to_env()}
+        for _ in range(self.workers):
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-m", "hostwatch", "worker"], env=env,
+                stdin=subprocess.DEVNULL))
+
+    async def queue_cases(self, run_id: int, feed: Iterable[list[DueCase]],
+                          browser: bool) -> None:
+        size = self.config.queue_batch
+        for cases in feed:
+            for batch in batches((case.id for case in cases), size):
+                await self.queue.enqueue(run_id, batch, browser=browser)
+                self.queued += len(batch)
+
+    async def follow(self, run_id: int, progress: Callable[[int], None]) -> bool:
+        """Until every batch of ``run_id`` is done; ``progress(stored)`` on
+        every look. False when no worker is left to do the batches."""
+        lease = self.config.queue_lease
+        last_retry = last_saved = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now - last_retry >= min(lease / 3, 5.0):
+                await self.queue.retry_stalled(lease)
+                last_retry = now
+            jobs = await self.queue.run_jobs(run_id)
+            self.stored = await asyncio.to_thread(self._stored, run_id)
+            progress(self.stored)
+            if now - last_saved >= 5.0:
+                await asyncio.to_thread(set_progress, self.store, run_id, self.stored)
+                last_saved = now
+            if jobs.open == 0:
+                if jobs.failed:
+                    logger.error("run %s: %d batch(es) failed in every try; their cases "
+                                 "are due again next run", run_id, jobs.failed)
+                return True
+            if self.processes and all(p.poll() is not None for p in self.processes):
+                logger.error("run %s: every local worker has exited (status %s); "
+                             "batches left: %d", run_id,
+                             ", ".join(str(p.returncode) for p in self.processes), jobs.open)
+                if self.workers and not await self._remote_workers_alive(lease):
+                    return False
+            await asyncio.sleep(LOOK_SECONDS)
+
+    def _stored(self, run_id: int) -> int:
+        with self.store.session() as session:
+            return stored_in_run(session, run_id)
+
+    async def _remote_workers_alive(self, lease: float) -> bool:
+        row = await self.queue.app.connector.execute_query_one_async(
+            "SELECT count(*) AS n FROM procrastinate_workers "
+            "WHERE last_heartbeat >= now() - make_interval(secs => %(lease)s)",
+            lease=lease)
+        return bool(row["n"])
+
+    async def close(self, run_id: int | None, finished: bool) -> None:
+        """Stop the local workers; a run not finished gets its queued
+        batches cancelled."""
+        if run_id is not None and not finished:
+            with contextlib.suppress(Exception):
+                await self.queue.cancel_queued(run_id)
+        await asyncio.to_thread(stop_processes, self.processes)
+        with contextlib.suppress(Exception):
+            await self.queue.close()
+
+
+def stop_processes(processes: Sequence[subprocess.Popen[bytes]],
+                   grace: float = 120.0) -> None:
+    """SIGTERM each (they finish their batches), then wait; SIGKILL after ``grace``."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

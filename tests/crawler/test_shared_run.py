@@ -1,0 +1,197 @@
+"""Runs shared by several workers through the queue (#16): Procrastinate on
+the real PostgreSQL of this machine, worker processes as operators start
+them (`hostwatch crawl --workers N`, `hostwatch worker`), the local test
+internet serving the cases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from lab import TestInternet
+from lab.behaviours import Serve, Slow, Status
+from store import Check, CrawlRun, Store
+from store.checks import verify_chain
+from store.models import RunWorker
+from tests.conftest import PG_URL
+from tests.crawler.conftest import add_cases, crawl_env, run_crawl
+
+pytestmark = pytest.mark.postgres
+
+IMAGE = b"\xff\xd8\xff\xe0" + b"shared-run-test-image" * 20
+
+
+@pytest.fixture
+def pg_store(pg_url):
+    store = Store(pg_url)
+    store.upgrade()
+    yield store
+    store.dispose()
+
+
+def _queue_url(pg_url: str) -> str:
+    return pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _cases(net: TestInternet, store: Store, count: int, delay: float = 0.0) -> dict[str, int]:
+    """``count`` cases on three hosts: served, gone, served after ``delay``."""
+    hosts = [net.add_host(f"w{i}.test") for i in range(3)]
+    urls = []
+    for number in range(count):
+        host = hosts[number % 3]
+        path = f"/c{number}.jpg"
+        kind = number % 3
+        behaviour = Serve(IMAGE) if kind == 0 else Status(404) if kind == 1 else Serve(IMAGE)
+        host.route(path, Slow(delay, behaviour) if delay else behaviour)
+        urls.append(host.url(path))
+    return add_cases(store, urls)
+
+
+def _checks_per_case(store: Store, run_id: int) -> Counter[int]:
+    with store.session() as session:
+        return Counter(session.scalars(select(Check.case_id).where(Check.run_id == run_id)))
+
+
+def _one_run(store: Store) -> CrawlRun:
+    with store.session() as session:
+        return session.scalars(select(CrawlRun)).one()
+
+
+def _workers(store: Store, run_id: int) -> list[RunWorker]:
+    with store.session() as session:
+        return list(session.scalars(select(RunWorker).where(RunWorker.run_id == run_id)))
+
+
+def _chain_ok(store: Store) -> int:
+    with store.session() as session:
+        count, problems = verify_chain(session)
+    assert problems == []
+    return count
+
+
+def test_three_workers_share_a_run_and_each_case_is_checked_once(pg_store, pg_url, net,
+                                                                  tmp_path):
+    ids = _cases(net, pg_store, 90, delay=0.05)
+    result = run_crawl(pg_url, net, tmp_path, "--workers", "3", timeout=240,
+                       HOSTWATCH_QUEUE=_queue_url(pg_url), HOSTWATCH_QUEUE_BATCH="10",
+                       HOSTWATCH_CONCURRENCY="4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _one_run(pg_store)
+    assert run.status == "finished"
+    per_case = _checks_per_case(pg_store, run.id)
+    assert set(per_case) == set(ids.values())
+    assert set(per_case.values()) == {1}
+    # One run record, its counts summed over the workers.
+    assert run.checks_made == 90 and run.cases_due == 90
+    assert run.counts == {"online": 60, "http_gone": 30}
+    assert f"run {run.id} finished: 90 of 90 due cases checked" in result.stdout
+    workers = _workers(pg_store, run.id)
+    assert len(workers) == 3, [w.name for w in workers]  # every worker took batches
+    assert sum(w.checks for w in workers) == 90
+    assert all(w.stopped_at is not None for w in workers)
+    # Concurrent writers, one chain.
+    assert _chain_ok(pg_store) == 90
+    verify = subprocess.run([sys.executable, "-m", "hostwatch", "--db", pg_url, "verify"],
+                            env=crawl_env(net, tmp_path), capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def _start_worker(pg_url: str, net: TestInternet, workdir: Path,
+                  **extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "hostwatch", "--db", pg_url, "worker"],
+                            env=crawl_env(net, workdir, **extra), cwd=workdir,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_killed_worker_loses_nothing(pg_store, pg_url, net, tmp_path):
+    ids = _cases(net, pg_store, 60, delay=0.3)
+    settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "5",
+                "HOSTWATCH_QUEUE_LEASE": "3", "HOSTWATCH_CONCURRENCY": "2",
+                "HOSTWATCH_WORKER_JOBS": "1"}
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
+        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    workers = [_start_worker(pg_url, net, tmp_path, **settings) for _ in range(3)]
+    try:
+        victim = workers[0]
+        # Kill the first worker once it has stored some checks of its own.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            mine = [w for w in _workers_of_any_run(pg_store) if w.pid == victim.pid]
+            if mine and mine[0].checks >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the first worker stored no checks")
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        out, err = coordinator.communicate(timeout=240)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if coordinator.poll() is None:
+            coordinator.kill()
+    assert coordinator.returncode == 0, err[-3000:]
+    run = _one_run(pg_store)
+    assert run.status == "finished", (run.status, err[-2000:])
+    per_case = _checks_per_case(pg_store, run.id)
+    assert set(per_case) == set(ids.values())  # the killed worker's cases too
+    assert set(per_case.values()) == {1}
+    killed = [w for w in _workers(pg_store, run.id) if w.pid == victim.pid]
+    assert killed and killed[0].stopped_at is None  # it never said goodbye
+    assert "handed" in err  # the coordinator said it handed batches on
+    _chain_ok(pg_store)
+
+
+def _workers_of_any_run(store: Store) -> list[RunWorker]:
+    with store.session() as session:
+        return list(session.scalars(select(RunWorker)))
+
+
+def test_a_worker_that_cannot_reach_the_queue_exits_with_a_clear_error(pg_store, pg_url,
+                                                                        net, tmp_path):
+    started = time.monotonic()
+    worker = _start_worker(pg_url, net, tmp_path,
+                           HOSTWATCH_QUEUE="postgresql://postgres:s3cret@127.0.0.1:1/test")
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 1
+    assert "cannot reach the queue at postgresql://postgres:***@127.0.0.1:1/test" in err
+    assert "HOSTWATCH_QUEUE" in err and "s3cret" not in err + out
+    assert time.monotonic() - started < 30
+
+
+def test_a_shared_run_needs_postgresql_and_a_postgresql_queue(sqlite_url, net, tmp_path):
+    result = run_crawl(sqlite_url, net, tmp_path, "--workers", "2",
+                       HOSTWATCH_QUEUE=_queue_url(PG_URL))
+    assert result.returncode == 1
+    assert "needs the store on PostgreSQL" in result.stderr
+    result = run_crawl(sqlite_url, net, tmp_path, "--workers", "2",
+                       HOSTWATCH_QUEUE="redis://127.0.0.1:6379/0")
+    assert result.returncode != 0
+    assert "HOSTWATCH_QUEUE" in result.stderr and "not Redis" in result.stderr
+
+
+def test_the_single_process_crawl_writes_no_worker_tables(pg_store, pg_url, net, tmp_path):
+    _cases(net, pg_store, 6)
+    result = run_crawl(pg_url, net, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = _one_run(pg_store)
+    assert run.status == "finished" and run.checks_made == 6
+    assert _workers(pg_store, run.id) == []
+    assert os.environ.get("HOSTWATCH_QUEUE") is None
