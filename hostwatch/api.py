@@ -53,7 +53,9 @@ from reports.xarf import Party, XarfError
 from store import CrawlRun, Store, queries
 from store.imports import ImportResult
 from store.lock import RunLock
+from store.models import RunWorker
 from store.queries import CaseRow
+from store.runs import workers_of_run
 
 if TYPE_CHECKING:
     from enrichment.attribute import EnrichResult, Facts
@@ -164,6 +166,8 @@ class StoreStatus:
     checks_so_far: int | None
     suspect_runs: int  # runs judged suspect, in all
     unconfirmed_cases: int  # cases awaiting confirmation by a healthy run
+    # The worker processes of the last run when workers shared it (store.queue).
+    workers: list[RunWorker] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -522,7 +526,8 @@ class Hostwatch:
             # has written checks already, which the store counts.
             so_far = None if last is None or last.status == "finished" else \
                 queries.checks_in_run(session, last.id)
-        return StoreStatus(counts, last, so_far, suspect, unconfirmed)
+            workers = [] if last is None else workers_of_run(session, last.id)
+        return StoreStatus(counts, last, so_far, suspect, unconfirmed, workers)
 
     def cases(self, *, state: str | None = None, limit: int | None = None,
               hoster: str | None = None) -> Iterator[CaseRow]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 
@@ -46,6 +46,12 @@ def status(ctx: click.Context) -> None:
                       else f"{stored} checks stored so far"))
         if last.health == RunHealth.SUSPECT.value:
             click.echo(f"  suspect: {last.health_reason}")
+        now = datetime.now(UTC)
+        for worker in status_.workers:
+            seen = (now - worker.last_seen_at).total_seconds()
+            seen_text = "stopped" if worker.stopped_at is not None else (
+                f"last seen {seen:.0f} s ago")
+            click.echo(f"  worker {worker.name}: {worker.checks} checks stored, {seen_text}")
     else:
         click.echo("no crawl run yet")
     if suspect:

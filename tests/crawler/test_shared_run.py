@@ -97,6 +97,12 @@ def test_three_workers_share_a_run_and_each_case_is_checked_once(pg_store, pg_ur
     assert len(workers) == 3, [w.name for w in workers]  # every worker took batches
     assert sum(w.checks for w in workers) == 90
     assert all(w.stopped_at is not None for w in workers)
+    status = subprocess.run([sys.executable, "-m", "hostwatch", "--db", pg_url, "status"],
+                            env=crawl_env(net, tmp_path), capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert status.returncode == 0, status.stderr
+    lines = [line for line in status.stdout.splitlines() if line.startswith("  worker ")]
+    assert len(lines) == 3 and all("stopped" in line for line in lines), status.stdout
     # Concurrent writers, one chain.
     assert _chain_ok(pg_store) == 90
     verify = subprocess.run([sys.executable, "-m", "hostwatch", "--db", pg_url, "verify"],
