@@ -250,7 +250,8 @@ class Coordinator:
         """Until every batch of ``run_id`` is done; ``progress(stored)`` on
         every look. False when no worker is left to do the batches."""
         lease = self.config.queue_lease
-        last_retry = last_saved = time.monotonic()
+        last_retry = last_saved = started = time.monotonic()
+        warned = False
         while True:
             now = time.monotonic()
             if now - last_retry >= min(lease / 3, 5.0):
@@ -262,6 +263,11 @@ class Coordinator:
             if now - last_saved >= 5.0:
                 await asyncio.to_thread(set_progress, self.store, run_id, self.stored)
                 last_saved = now
+            if not warned and jobs.doing == 0 and jobs.todo and now - started > max(lease, 10):
+                warned = True
+                logger.warning("run %s: %d batch(es) wait and no worker is taking them; "
+                               "start workers with `hostwatch worker` (the same HOSTWATCH_DB "
+                               "and HOSTWATCH_QUEUE)", run_id, jobs.todo)
             if jobs.open == 0:
                 if jobs.failed:
                     logger.error("run %s: %d batch(es) failed in every try; their cases "

@@ -97,12 +97,17 @@ def record_hash(row: dict[str, Any], prev_hash: str) -> str:
 
 
 def _chain_head(session: Session) -> ChainHead:
-    """The chain head row, locked for this transaction (FOR UPDATE on PostgreSQL)."""
-    head = session.scalars(select(ChainHead).where(ChainHead.id == 1).with_for_update()).first()
+    """The chain head row, locked for this transaction (FOR UPDATE on PostgreSQL).
+
+    The first writer of a store creates it; writers starting at once (the
+    workers of a shared run) must not both try: the insert ignores a row
+    that another transaction wrote meanwhile."""
+    locked = select(ChainHead).where(ChainHead.id == 1).with_for_update()
+    head = session.scalars(locked).first()
     if head is None:
-        head = ChainHead(id=1, record_hash=GENESIS, check_id=None)
-        session.add(head)
-        session.flush()
+        session.execute(_insert_ignoring(session, ChainHead).values(
+            id=1, record_hash=GENESIS, check_id=None))
+        head = session.scalars(locked.execution_options(populate_existing=True)).one()
     return head
 
 
@@ -116,11 +121,16 @@ def append_checks(session: Session, checks: Sequence[NewCheck], rules: Debounce,
     records its (run, case) in ``run_cases`` in the same transaction.
     Call inside a transaction (``store.transaction()``).
     """
-    if once_per_run:
-        checks = _first_of_run(session, checks)
     if not checks:
         return 0
+    # The chain head first: every writer takes it before anything else, so
+    # two writers of one run (a batch handed on) never wait for each other's
+    # run_cases rows while holding the head (no deadlock).
     head = _chain_head(session)
+    if once_per_run:
+        checks = _first_of_run(session, checks)
+        if not checks:
+            return 0
     prev = head.record_hash
     rows: list[dict[str, Any]] = []
     learning: list[tuple[NewCheck, str]] = []
@@ -149,7 +159,7 @@ def _first_of_run(session: Session, checks: Sequence[NewCheck]) -> list[NewCheck
     keys = list(dict.fromkeys((c.run_id, c.case_id) for c in checks if c.run_id is not None))
     added: set[tuple[int, int]] = set()
     if keys:
-        statement = _insert_ignoring(session).values(
+        statement = _insert_ignoring(session, RunCase).values(
             [{"run_id": run_id, "case_id": case_id} for run_id, case_id in keys])
         added = {(row[0], row[1]) for row in session.execute(
             statement.returning(RunCase.run_id, RunCase.case_id))}
@@ -163,15 +173,15 @@ def _first_of_run(session: Session, checks: Sequence[NewCheck]) -> list[NewCheck
     return kept
 
 
-def _insert_ignoring(session: Session) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING into run_cases, in the store's dialect."""
+def _insert_ignoring(session: Session, model: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING into ``model``'s table, in the store's dialect."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(RunCase).on_conflict_do_nothing()
+        return pg_insert(model).on_conflict_do_nothing()
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(RunCase).on_conflict_do_nothing()
+    return sqlite_insert(model).on_conflict_do_nothing()
 
 
 def _learn_pdq(session: Session, check: NewCheck, link: str) -> None:

@@ -295,6 +295,7 @@ class RecheckSpider(Spider):
         assert engine is not None
 
         def crawl(case: DueCase, run_id: int, browser: bool) -> None:
+            self.cases_due += 1  # the progress line: cases taken so far
             engine.crawl(self._case_request(case, browser))
 
         worker = self.worker = Worker(self.config, self.store, crawl)

@@ -175,9 +175,10 @@ def crawl(ctx: click.Context, deadlines: bool, browser: bool, limit: int | None,
 @_limit
 @_timeout
 @_concurrency
+@_workers
 @click.pass_context
 def run(ctx: click.Context, limit: int | None, timeout: float | None,
-        concurrency: int | None) -> None:
+        concurrency: int | None, workers: int | None) -> None:
     """The nightly job: crawl every due case, attribute the new checks, then
     print the case states.
 
@@ -186,7 +187,9 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
     next run picks up the cases that were not checked, and attributes every
     check that has no attribution yet (see `hostwatch enrich`). Exit
     status as for `hostwatch crawl` (5: the run is suspect; it then stops
-    before attributing, and the next run attributes its checks).
+    before attributing, and the next run attributes its checks). --workers
+    as for `hostwatch crawl`: the crawl is shared by workers, the
+    attribution runs here once it is done.
 
     \b
     Example (cron, 02:00 every night):
@@ -201,7 +204,7 @@ def run(ctx: click.Context, limit: int | None, timeout: float | None,
         raise click.ClickException(str(exc)) from exc
     if geo is not None:
         geo.close()
-    hw = _crawl(ctx, limit, timeout, concurrency)
+    hw = _crawl(ctx, limit, timeout, concurrency, workers=workers)
 
     run_enrich(ctx, hw)
     counts = hw.state_counts()

@@ -92,3 +92,51 @@ def test_a_failed_batch_writes_nothing(store):
     with store.session() as session:
         assert session.scalars(select(Check)).all() == []
         assert session.get(Case, case_id).check_count == 0
+
+
+def test_writers_of_one_shared_run_store_each_case_once_in_one_chain(store):
+    """Workers of a shared run (store.queue) append at once, from a fresh
+    store (no chain head yet), with batches handed on (the same cases twice):
+    no deadlock, no error, one check per case in the run, one chain."""
+    import threading
+
+    from store.models import CrawlRun
+
+    cases = [add_case(store, f"r{n}") for n in range(30)]
+    with store.transaction() as session:
+        run = CrawlRun(started_at=T0, status="running", tool_version="test")
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    errors: list[BaseException] = []
+    written: list[int] = []
+    start = threading.Barrier(3)
+
+    def writer(offset: int) -> None:
+        try:
+            start.wait()
+            for first in range(0, 30, 5):
+                ids = cases[(first + offset) % 30:][:5] + cases[first:first + 3]
+                batch = [NewCheck(case_id=case_id, checked_at=T0, method="http",
+                                  verdict="online", url="http://h.test/1.jpg",
+                                  tool_version="test", run_id=run_id) for case_id in ids]
+                with store.transaction() as session:
+                    written.append(append_checks(session, batch, Debounce(),
+                                                 once_per_run=True))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(offset,)) for offset in (0, 7, 13)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with store.session() as session:
+        per_case = session.execute(text(
+            "SELECT case_id, count(*) FROM checks WHERE run_id = :r GROUP BY case_id"),
+            {"r": run_id}).all()
+        count, problems = verify_chain(session)
+    assert sorted(case_id for case_id, _ in per_case) == sorted(cases)
+    assert {n for _, n in per_case} == {1}
+    assert sum(written) == count == 30 and problems == []
