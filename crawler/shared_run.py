@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between the coordinator's looks at the queue and the store.
 LOOK_SECONDS = 1.0
+# Seconds between the coordinator's counts of the run's stored checks.
+COUNT_SECONDS = 3.0
 # Seconds between a worker's updates of its `status` line.
 WORKER_LINE_SECONDS = 2.0
 
@@ -251,6 +253,7 @@ class Coordinator:
         every look. False when no worker is left to do the batches."""
         lease = self.config.queue_lease
         last_retry = last_saved = started = time.monotonic()
+        last_counted = 0.0
         warned = False
         while True:
             now = time.monotonic()
@@ -258,8 +261,11 @@ class Coordinator:
                 await self.queue.retry_stalled(lease)
                 last_retry = now
             jobs = await self.queue.run_jobs(run_id)
-            self.stored = await asyncio.to_thread(self._stored, run_id)
-            progress(self.stored)
+            if now - last_counted >= COUNT_SECONDS or jobs.open == 0:
+                # A count over the run's rows: not every second on a big run.
+                self.stored = await asyncio.to_thread(self._stored, run_id)
+                progress(self.stored)
+                last_counted = now
             if now - last_saved >= 5.0:
                 await asyncio.to_thread(set_progress, self.store, run_id, self.stored)
                 last_saved = now

@@ -165,6 +165,47 @@ def test_a_killed_worker_loses_nothing(pg_store, pg_url, net, tmp_path):
     _chain_ok(pg_store)
 
 
+def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_path):
+    """SIGTERM (systemctl stop): no new batch, the batches in hand are
+    finished and stored, exit 0; the run needs no lease to end."""
+    ids = _cases(net, pg_store, 40, delay=0.3)
+    settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "5",
+                "HOSTWATCH_QUEUE_LEASE": "600", "HOSTWATCH_CONCURRENCY": "2",
+                "HOSTWATCH_WORKER_JOBS": "1"}
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
+        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    stopped, other = (_start_worker(pg_url, net, tmp_path, **settings) for _ in range(2))
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            mine = [w for w in _workers_of_any_run(pg_store) if w.pid == stopped.pid]
+            if mine and mine[0].checks >= 2:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the worker stored no checks")
+        stopped.send_signal(signal.SIGTERM)
+        _out, stopped_err = stopped.communicate(timeout=60)
+        out, err = coordinator.communicate(timeout=120)  # a 600 s lease: nothing handed on
+    finally:
+        for process in (stopped, other, coordinator):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        other.communicate(timeout=60)
+    assert stopped.returncode == 0, stopped_err[-2000:]
+    assert "stopping after the batches in hand" in stopped_err
+    assert coordinator.returncode == 0, err[-3000:]
+    run = _one_run(pg_store)
+    assert run.status == "finished"
+    per_case = _checks_per_case(pg_store, run.id)
+    assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
+    mine = [w for w in _workers(pg_store, run.id) if w.pid == stopped.pid]
+    assert mine[0].stopped_at is not None and mine[0].checks % 5 == 0  # whole batches
+    assert "handed" not in err
+
+
 def _workers_of_any_run(store: Store) -> list[RunWorker]:
     with store.session() as session:
         return list(session.scalars(select(RunWorker)))
