@@ -94,6 +94,7 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.taken = 0  # cases taken from the queue
+        self.fatal: str | None = None  # why this worker stopped on its own
 
     def run_of(self, case_id: int) -> int | None:
         return self._runs.get(case_id)
@@ -142,6 +143,14 @@ class Worker:
 
     async def check_batch(self, run_id: int, case_ids: Sequence[int], browser: bool) -> int:
         status = await asyncio.to_thread(run_status, self.store, run_id)
+        if status is None:
+            # Not this store's run: this worker's HOSTWATCH_DB is not the
+            # coordinator's. Leave the batch to the others, and stop.
+            message = (f"worker {self.name}: its store has no run {run_id}, which the queue "
+                       "holds batches of: HOSTWATCH_DB must name the coordinator's store")
+            self.fatal = message
+            self.drain()
+            raise BatchAbandoned(message)
         if status != "running":
             # A run stopped or aborted meanwhile: its batches are not checked.
             logger.warning("worker %s: run %s is %s, batch of %d skipped", self.name, run_id,

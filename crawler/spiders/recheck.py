@@ -324,6 +324,8 @@ class RecheckSpider(Spider):
 
     async def _close_after(self, worker: Worker) -> None:
         await worker.wait()
+        if worker.fatal is not None:
+            self._stop_with(worker.fatal)
         engine = self.crawler.engine
         if engine is not None:
             await engine.close_spider_async(reason="finished")

@@ -10,11 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select, text
 
 from lab import TestInternet
 from lab.behaviours import Serve, Slow, Status
@@ -204,6 +205,45 @@ def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_
     mine = [w for w in _workers(pg_store, run.id) if w.pid == stopped.pid]
     assert mine[0].stopped_at is not None and mine[0].checks % 5 == 0  # whole batches
     assert "handed" not in err
+
+
+def test_a_worker_on_another_store_leaves_the_batches_and_stops(pg_store, pg_url, net,
+                                                                 tmp_path):
+    """A worker whose HOSTWATCH_DB is not the coordinator's store must not
+    eat the run's batches: it says so, exits 1, and the batch is checked by
+    a rightly configured worker."""
+    ids = _cases(net, pg_store, 6)
+    other_schema = f"t_other_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+    other_db = f"{PG_URL}?options=-csearch_path%3D{other_schema}"
+    settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "3"}
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
+        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    right = None
+    try:
+        wrong = _start_worker(other_db, net, tmp_path, **settings)
+        _out, wrong_err = wrong.communicate(timeout=120)
+        right = _start_worker(pg_url, net, tmp_path, **settings)
+        out, err = coordinator.communicate(timeout=120)
+    finally:
+        for process in (coordinator, right):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.communicate(timeout=60)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
+        admin.dispose()
+    assert wrong.returncode == 1
+    assert "its store has no run 1" in wrong_err and "HOSTWATCH_DB" in wrong_err
+    assert coordinator.returncode == 0, err[-3000:]
+    run = _one_run(pg_store)
+    per_case = _checks_per_case(pg_store, run.id)
+    assert run.status == "finished"
+    assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
 
 
 def _workers_of_any_run(store: Store) -> list[RunWorker]:
