@@ -119,27 +119,42 @@ def _start_worker(pg_url: str, net: TestInternet, workdir: Path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _start_coordinator(pg_url: str, net: TestInternet, workdir: Path,
+                       **settings: str) -> subprocess.Popen[str]:
+    """`crawl --workers 0`: the run's coordinator, every worker started by the test."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
+        env=crawl_env(net, workdir, **settings), cwd=workdir, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+
+
+def _wait_until_it_stored(store: Store, worker: subprocess.Popen[str], checks: int) -> None:
+    """Until ``worker`` has stored ``checks`` checks of its own (its status line)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        mine = [w for w in _workers_of_any_run(store) if w.pid == worker.pid]
+        if mine and mine[0].checks >= checks:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"worker {worker.pid} stored no {checks} checks")
+
+
+def _slow_settings(pg_url: str, lease: int) -> dict[str, str]:
+    """Small batches, one at a time, two requests at once: a run of seconds."""
+    return {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "5",
+            "HOSTWATCH_QUEUE_LEASE": str(lease), "HOSTWATCH_CONCURRENCY": "2",
+            "HOSTWATCH_WORKER_JOBS": "1"}
+
+
 def test_a_killed_worker_loses_nothing(pg_store, pg_url, net, tmp_path):
     ids = _cases(net, pg_store, 60, delay=0.3)
-    settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "5",
-                "HOSTWATCH_QUEUE_LEASE": "3", "HOSTWATCH_CONCURRENCY": "2",
-                "HOSTWATCH_WORKER_JOBS": "1"}
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
-        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    settings = _slow_settings(pg_url, lease=3)
+    coordinator = _start_coordinator(pg_url, net, tmp_path, **settings)
     workers = [_start_worker(pg_url, net, tmp_path, **settings) for _ in range(3)]
     try:
         victim = workers[0]
         # Kill the first worker once it has stored some checks of its own.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            mine = [w for w in _workers_of_any_run(pg_store) if w.pid == victim.pid]
-            if mine and mine[0].checks >= 2:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the first worker stored no checks")
+        _wait_until_it_stored(pg_store, victim, 2)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         out, err = coordinator.communicate(timeout=240)
@@ -170,23 +185,11 @@ def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_
     """SIGTERM (systemctl stop): no new batch, the batches in hand are
     finished and stored, exit 0; the run needs no lease to end."""
     ids = _cases(net, pg_store, 40, delay=0.3)
-    settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "5",
-                "HOSTWATCH_QUEUE_LEASE": "600", "HOSTWATCH_CONCURRENCY": "2",
-                "HOSTWATCH_WORKER_JOBS": "1"}
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
-        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    settings = _slow_settings(pg_url, lease=600)
+    coordinator = _start_coordinator(pg_url, net, tmp_path, **settings)
     stopped, other = (_start_worker(pg_url, net, tmp_path, **settings) for _ in range(2))
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            mine = [w for w in _workers_of_any_run(pg_store) if w.pid == stopped.pid]
-            if mine and mine[0].checks >= 2:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the worker stored no checks")
+        _wait_until_it_stored(pg_store, stopped, 2)
         stopped.send_signal(signal.SIGTERM)
         _out, stopped_err = stopped.communicate(timeout=60)
         out, err = coordinator.communicate(timeout=120)  # a 600 s lease: nothing handed on
@@ -219,10 +222,7 @@ def test_a_worker_on_another_store_leaves_the_batches_and_stops(pg_store, pg_url
         conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
     other_db = f"{PG_URL}?options=-csearch_path%3D{other_schema}"
     settings = {"HOSTWATCH_QUEUE": _queue_url(pg_url), "HOSTWATCH_QUEUE_BATCH": "3"}
-    coordinator = subprocess.Popen(
-        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
-        env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+    coordinator = _start_coordinator(pg_url, net, tmp_path, **settings)
     right = None
     try:
         wrong = _start_worker(other_db, net, tmp_path, **settings)
