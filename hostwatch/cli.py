@@ -42,6 +42,11 @@ def main(ctx: click.Context, db_url: str | None, verbose: int) -> None:
       hostwatch import reports.csv     # new reports from the hotline
       hostwatch run                    # re-check every due case
       hostwatch status                 # how many are online, removed...
+
+    \b
+    A night shared by machines (PostgreSQL store and HOSTWATCH_QUEUE):
+      hostwatch run --workers 4        # on the store's host
+      hostwatch worker                 # on each other machine
     """
     # No log line of any command may quote what a server sent (kernel.redact).
     redact.install()
