@@ -56,6 +56,7 @@ from crawler.perceptual import (
     shared_hasher,
     undecodable,
 )
+from crawler.politeness import META_HOSTER, Politeness
 from crawler.settings import apply_config, config_of
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
@@ -205,6 +206,7 @@ class RecheckSpider(Spider):
         for request in self._control_requests(ControlPhase.START):
             yield request
         batch = self.config.feed_batch
+        politeness = Politeness.of(self.crawler)
         if self.due == DUE_DEADLINES:
             feed = iter_deadline_due(self.store, now, deadlines, batch, self.limit)
         else:
@@ -218,10 +220,12 @@ class RecheckSpider(Spider):
                     # Without its route fragment, which is never sent to a
                     # server (kernel.urls): the browser check opens the route.
                     yield self._request(document_url(case.url), self.parse, self.failed,
-                                        {META_CASE: case})
+                                        {META_CASE: case, META_HOSTER: case.hoster})
             # Scrapy takes everything start() yields at once; hand out the
-            # next batch only when this one has mostly been checked.
-            while self.in_flight > batch // 2:
+            # next batch only when this one has mostly been checked. Cases
+            # waiting for a full address or hoster (crawler.politeness) do
+            # not count, up to a bound: other hosters' cases go on meanwhile.
+            while self.in_flight - min(politeness.held, 10 * batch) > batch // 2:
                 await asyncio.sleep(0.05)
 
     def _request(self, url: str, callback: Any, errback: Any, meta: dict[str, Any],
@@ -250,7 +254,8 @@ class RecheckSpider(Spider):
         removed = Removed(tuple(dict.fromkeys((*own.texts, *self.rules.markers))), own.selectors)
         self.browser_checks += 1
         return self._request(case.url, self.parse_browser, self.failed,
-                             {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
+                             {META_CASE: case, META_HOSTER: case.hoster,
+                              META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
                               META_REFERENCE: self._reference(case)})
 
@@ -305,7 +310,7 @@ class RecheckSpider(Spider):
         if done:
             yield self._finish(case, observation, check, fingerprint, reference)
         elif self.probes.wait(url, _Waiting(case, observation, check, reference)):
-            yield self._probe_request(url)
+            yield self._probe_request(url, case.hoster)
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
@@ -473,9 +478,9 @@ class RecheckSpider(Spider):
 
     # -- soft-404 probes ------------------------------------------------------
 
-    def _probe_request(self, url: str) -> Request:
+    def _probe_request(self, url: str, hoster: str | None) -> Request:
         return self._request(probe_url(url), self.probed, self.probe_failed,
-                             {META_PROBE: url}, priority=10)
+                             {META_PROBE: url, META_HOSTER: hoster}, priority=10)
 
     def probed(self, response: Response) -> Iterator[NewCheck]:
         fingerprint = None
