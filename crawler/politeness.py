@@ -81,7 +81,7 @@ ADDRESS = "address"
 HOSTER = "hoster"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Target:
     """An address or a hoster, with its limit and back-off state."""
 
@@ -112,8 +112,15 @@ class Target:
     def backed_off(self) -> bool:
         return self.limit < self.cap or self.pause > 0
 
+    @property
+    def idle(self) -> bool:
+        """Nothing to remember: forgotten, and made anew when needed (a night
+        sees many addresses once). One that backed off stays, to warn once."""
+        return (self.active == 0 and not self.waiting and not self.timer
+                and self.failures == 0 and not self.warned and not self.backed_off)
 
-@dataclass(eq=False)
+
+@dataclass(eq=False, slots=True)
 class Lease:
     """The targets a request counts toward while it is in the downloader."""
 
@@ -208,6 +215,8 @@ class Politeness:
     def _drop(self, target: Target) -> None:
         target.active -= 1
         self._wake_lanes(target)
+        if target.idle and self.targets.get((target.kind, target.key)) is target:
+            del self.targets[(target.kind, target.key)]
 
     # -- the middleware's side ------------------------------------------------
 
@@ -270,7 +279,9 @@ class Politeness:
             return
         lease.judged = True
         now = self.clock()
-        for target in lease.targets:
+        for held in lease.targets:
+            # The one now (a target idle since the request left was forgotten).
+            target = self.target(held.kind, held.key)
             if failure is None:
                 self._succeeded(target)
             else:
@@ -341,7 +352,7 @@ def _wake(crawler: Crawler) -> None:
         slot.nextcall.schedule()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Lane:
     """Requests of one priority, host name and hoster, in order."""
 

@@ -188,7 +188,7 @@ KEYS: dict[str, _Key] = {
                               "seconds at most between two requests to an address or hoster "
                               "whose requests keep failing (time-outs, refused or reset "
                               "connections, 429/502/503/504); 0 = no delay"),
-    "backoff_min_concurrency": _Key("HOSTWATCH_BACKOFF_MIN_CONCURRENCY", "2", _positive_int,
+    "backoff_min_concurrency": _Key("HOSTWATCH_BACKOFF_MIN_CONCURRENCY", "4", _positive_int,
                                     "requests in flight to a failing address or hoster that "
                                     "backing off never goes below, so that its cases are all "
                                     "still checked in the night"),

@@ -9,6 +9,7 @@ import pytest
 from scrapy import Request
 from scrapy.http import Response
 
+from crawler.errors import RefusedTarget
 from crawler.politeness import (
     ADDRESS,
     HOSTER,
@@ -17,6 +18,7 @@ from crawler.politeness import (
     Politeness,
     PoliteQueue,
 )
+from crawler.verdict import ErrorKind
 from kernel.config import Config
 
 
@@ -70,7 +72,7 @@ def test_many_names_on_one_address_share_its_limit():
         for number in range(3):
             queue.push(request(f"http://{name}.test/{number}"))
     first = drain(queue)
-    # Before any name is resolved, one request per name (lanes take turns)...
+    # Before any name is resolved, nothing says they share an address...
     assert len(first) == 9
     sent_back = resolve(polite, first, "192.0.2.1")
     # ...but the address admits its limit only; the rest wait in the scheduler.
@@ -197,3 +199,31 @@ def test_per_ip_setting_and_its_earlier_name_must_agree():
     with pytest.raises(ConfigError, match="HOSTWATCH_CONCURRENCY_PER_HOST.*earlier name"):
         Config.from_env({"HOSTWATCH_CONCURRENCY_PER_IP": "6",
                          "HOSTWATCH_CONCURRENCY_PER_HOST": "4"})
+
+
+def test_failures_judged_after_the_request_left_still_count():
+    """Scrapy ends a failed download's lease before the middleware hears of
+    the failure: the (then idle, forgotten) target must still count it."""
+    clock = Clock()
+    polite = politeness(clock, concurrency_per_ip=8)
+    for _ in range(3):
+        clock.advance(0.01)
+        lease = polite.acquire([polite.target(ADDRESS, "192.0.2.9")], clock())
+        req = Request("http://x.test/", meta={META_LEASE: lease})
+        polite.release(lease)
+        polite.failed(req, TimeoutError("timed out"))
+    target = polite.target(ADDRESS, "192.0.2.9")
+    assert (target.failures, target.limit) == (3, 4)
+
+
+def test_failures_that_say_nothing_of_load_do_not_back_off():
+    clock = Clock()
+    polite = politeness(clock, concurrency_per_ip=8)
+    target = polite.target(ADDRESS, "192.0.2.10")
+    for _ in range(5):
+        lease = polite.acquire([target], clock())
+        req = Request("http://x.test/", meta={META_LEASE: lease})
+        polite.failed(req, RefusedTarget(ErrorKind.NXDOMAIN, "x.test: nxdomain"))
+        polite._downloaded(Response("http://x.test/", status=500, request=req), req)
+        polite.release(lease)
+    assert (target.failures, target.limit, target.backed_off) == (0, 8, False)

@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from lab import Serve, Status, marker_body
+from kernel.model import Verdict
+from lab import Redirect, Serve, Status, marker_body
 from lab.behaviours import Behaviour, Reply, Request, Slow
 from lab.behaviours import Context as LabContext
 from store import Check, Store
@@ -64,14 +65,8 @@ def add_attributed(store: Store, urls: list[str], asn: int, prefix: str) -> None
     with store.transaction() as session:
         for number, url in enumerate(urls):
             add_case(session, f"{prefix}{number}", long_ago - timedelta(hours=1),
-                     [(long_ago, _online())], url=url, host=urlsplit(url).hostname,
+                     [(long_ago, Verdict.ONLINE)], url=url, host=urlsplit(url).hostname,
                      attribution={"asn": asn, "jurisdiction": "unknown"})
-
-
-def _online():  # noqa: ANN202 (kernel.model.Verdict)
-    from kernel.model import Verdict
-
-    return Verdict.ONLINE
 
 
 def checks_per_case(store: Store) -> dict[int, int]:
@@ -98,6 +93,10 @@ def test_one_address_and_one_hoster_each_share_one_limit(sqlite_url, net, tmp_pa
     for name in names:
         net.add_a(name, shared.ip)
     shared_urls = [f"http://{name}:{net.port}/{j}.jpg" for name in names for j in range(3)]
+    # Redirected there from another address: each hop counts on its own address.
+    jump = net.add_host("jump.test")
+    jump.default(Redirect(f"http://n0.test:{net.port}/landed.jpg"))
+    jump_urls = [jump.url(f"/{j}.jpg") for j in range(6)]
     # One hoster (AS64501) on four addresses.
     hoster_hosts = [net.add_host(f"h{number}.test") for number in range(4)]
     on_hoster = [Timed(0.3) for _ in hoster_hosts]
@@ -105,17 +104,17 @@ def test_one_address_and_one_hoster_each_share_one_limit(sqlite_url, net, tmp_pa
         host.default(timed)
     hoster_urls = [host.url(f"/{j}.jpg") for host in hoster_hosts for j in range(4)]
     assert len({host.ip for host in hoster_hosts}) == 4
-    add_cases(store, shared_urls)
+    add_cases(store, shared_urls + jump_urls)
     add_attributed(store, hoster_urls, 64501, "h")
 
     crawl(sqlite_url, net, tmp_path, HOSTWATCH_CONCURRENCY="64",
           HOSTWATCH_CONCURRENCY_PER_IP="3", HOSTWATCH_CONCURRENCY_PER_HOSTER="3")
 
-    assert len(on_shared.arrivals) == len(shared_urls)
+    assert len(on_shared.arrivals) == len(shared_urls) + len(jump_urls)
     assert 2 <= most_at_once(on_shared) <= 3  # 8 names x 3 without it
     assert 2 <= most_at_once(*on_hoster) <= 3  # 4 addresses x 3 without it
     per_case = checks_per_case(store)
-    assert len(per_case) == len(shared_urls) + len(hoster_urls)
+    assert len(per_case) == len(shared_urls) + len(jump_urls) + len(hoster_urls)
     assert set(per_case.values()) == {1}
 
 
