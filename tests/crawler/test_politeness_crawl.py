@@ -125,7 +125,7 @@ def test_a_failing_hoster_is_backed_off_while_another_goes_on(sqlite_url, net, t
     on_failing = [Timed(0.05, Status(503)) for _ in failing_hosts]
     for host, timed in zip(failing_hosts, on_failing, strict=True):
         host.default(timed)
-    failing_urls = [host.url(f"/{j}.jpg") for host in failing_hosts for j in range(6)]
+    failing_urls = [host.url(f"/{j}.jpg") for host in failing_hosts for j in range(8)]
     fine = net.add_host("fine.test")
     on_fine = Timed(0.1)
     fine.default(on_fine)
@@ -140,8 +140,9 @@ def test_a_failing_hoster_is_backed_off_while_another_goes_on(sqlite_url, net, t
     failing = arrivals(*on_failing)
     assert len(failing) == len(failing_urls)  # every one still tried
     assert most_at_once(*on_failing) >= 2  # at first, at full speed
-    # Then slower: the late requests come about HOSTWATCH_BACKOFF_MAX_DELAY apart
-    # (answered in 0.05 s at four at once, all twelve would take 0.2 s).
+    # Then slower: the pause doubles with each failure up to
+    # HOSTWATCH_BACKOFF_MAX_DELAY, and the late requests come that far apart
+    # (answered in 0.05 s at four at once, all sixteen would take 0.2 s).
     late_gaps = [b - a for a, b in zip(failing[-4:], failing[-3:], strict=False)]
     assert min(late_gaps) >= 0.3, late_gaps
     assert stderr.count("backing off hoster AS64502") == 1
