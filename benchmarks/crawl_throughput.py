@@ -578,7 +578,7 @@ def run_baseline(kind: str, farm: Farm, cases: int, workdir: Path) -> BaselineRu
     urls_file.write_text("\n".join(urls) + "\n")
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
             "--urls-file", str(urls_file), "--concurrency", str(config.concurrency),
-            "--per-host", str(config.concurrency_per_host), "--timeout", str(config.timeout)]
+            "--per-host", str(config.concurrency_per_ip), "--timeout", str(config.timeout)]
     env = child_env(HOSTWATCH_LOG_LEVEL="WARNING", HOSTWATCH_PROGRESS="0",
                     TMPDIR=str(workdir / "tmp"))
     (workdir / "tmp").mkdir(exist_ok=True)
@@ -660,7 +660,7 @@ def throughput(farm: Farm, cases: int, rounds: int, workdir: Path, profile: Path
     vs_scrapy = hw.rate / scrapy_run.rate
     vs_aiohttp = hw.rate / aio.rate
     print(f"\nThroughput: {cases} checks, {farm.hosts} hosts, {farm.size}-byte bodies, "
-          f"concurrency {config.concurrency} ({config.concurrency_per_host} per host), "
+          f"concurrency {config.concurrency} ({config.concurrency_per_ip} per host), "
           f"{rounds} round(s)")
     print("hostwatch resolves h*.bench.test through the farm's DNS; the bare Scrapy spider and "
           "aiohttp loop\nrequest http://127.0.0.x:PORT/c/j by IP (the system resolver does not "
@@ -700,7 +700,7 @@ def throughput(farm: Farm, cases: int, rounds: int, workdir: Path, profile: Path
           f"one check in every round)")
     results["throughput"] = {
         "cases": cases, "hosts": farm.hosts, "size": farm.size, "rounds": rounds,
-        "concurrency": config.concurrency, "per_host": config.concurrency_per_host,
+        "concurrency": config.concurrency, "per_host": config.concurrency_per_ip,
         "hostwatch": [{**asdict(run), "rate": run.rate, "wall_rate": run.wall_rate}
                       for run in hws],
         "scrapy": [{**asdict(run), "rate": run.rate} for run in scrapys],

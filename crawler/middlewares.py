@@ -4,7 +4,11 @@ because a redirected request passes through here again).
 
 Every request's URL is read as a browser reads it (kernel.urls): a
 redirect to ``http://0x7f.1/`` goes to 127.0.0.1, so it is guarded as that
-address, not looked up in DNS as a name."""
+address, not looked up in DNS as a name.
+
+Once resolved, a request is counted on the address it connects to
+(crawler.politeness): one whose address is full goes back to the scheduler
+and waits there, so it does not hold a place in the global concurrency."""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
 from crawler.errors import RefusedTarget
+from crawler.politeness import META_LEASE, Politeness
 from crawler.resolver import shared_resolver
 from crawler.settings import config_of
 from crawler.verdict import ErrorKind
@@ -41,9 +46,11 @@ META_REWRITTEN = "hostwatch_browser_url"
 class AddressGuardMiddleware:
     """HOSTWATCH_ALLOW_PRIVATE=1 lets loopback and private targets through."""
 
-    def __init__(self, resolver: Resolver, allow: tuple[Network, ...]) -> None:
+    def __init__(self, resolver: Resolver, allow: tuple[Network, ...],
+                 politeness: Politeness | None = None) -> None:
         self.resolver = resolver
         self.allow = allow
+        self.politeness = politeness
         self._verdicts: dict[str, str | None] = {}  # address -> forbidden_reason()
 
     def _reason(self, address: str) -> str | None:
@@ -58,7 +65,8 @@ class AddressGuardMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AddressGuardMiddleware:
         config = config_of(crawler.settings)
-        return cls(shared_resolver(config), parse_networks(config.allow_private))
+        return cls(shared_resolver(config), parse_networks(config.allow_private),
+                   Politeness.of(crawler))
 
     async def process_request(self, request: Request) -> Request | None:
         host = urlparse_cached(request).hostname or ""
@@ -73,6 +81,8 @@ class AddressGuardMiddleware:
             # host reads the same both ways, so this happens once a request.
             if request.meta.get(META_REWRITTEN) == request.url:
                 raise RefusedTarget(ErrorKind.UNSUPPORTED, "host read two ways")
+            if self.politeness is not None:  # scheduled again, under its own host
+                self.politeness.release(request.meta.get(META_LEASE))
             return request.replace(url=as_browser,
                                    meta={**request.meta, META_REWRITTEN: as_browser})
         if not host:
@@ -86,7 +96,16 @@ class AddressGuardMiddleware:
             reason = self._reason(lookup.addresses[0])
             raise RefusedTarget(ErrorKind.BLOCKED, f"{host} -> {reason}")
         request.meta[META_ADDRESSES] = allowed
-        return None
+        if self.politeness is None:
+            return None
+        return self.politeness.admit(request, host, allowed)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        # Refused here or failed in the download: the lease ends (if the
+        # download ran, it already has), and a load failure counts.
+        if self.politeness is not None:
+            self.politeness.release(request.meta.get(META_LEASE))
+            self.politeness.failed(request, exception)
 
     def process_response(self, request: Request, response: Response) -> Any:
         # DNS rebinding: the address actually connected to must pass too.

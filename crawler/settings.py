@@ -50,6 +50,10 @@ DOWNLOAD_HANDLERS = {
     "http": "crawler.handler.GuardedAiohttpHandler",
     "https": "crawler.handler.GuardedAiohttpHandler",
 }
+# Politeness by address and hoster (crawler/politeness.py): requests for a
+# full or backed-off address or hoster wait in the scheduler, not in the
+# downloader, where they would count toward CONCURRENT_REQUESTS.
+SCHEDULER_PRIORITY_QUEUE = "crawler.politeness.PoliteQueue"
 # Scrapy re-parses a callback's source on every response to warn about
 # `return value` in generators (its cache misses bound methods): ~13% of the
 # crawl's CPU in a profile. Our callbacks return nothing.
@@ -145,7 +149,10 @@ def scrapy_overrides(config: Config) -> dict[str, Any]:
     """Scrapy settings that follow hostwatch's own settings."""
     return {
         "CONCURRENT_REQUESTS": config.concurrency,
-        "CONCURRENT_REQUESTS_PER_DOMAIN": config.concurrency_per_host,
+        # Scrapy's downloader slot of a request is its address (set by
+        # crawler.middlewares), and aiohttp's connections per host follow
+        # this too; crawler.politeness keeps both from ever filling up.
+        "CONCURRENT_REQUESTS_PER_DOMAIN": config.concurrency_per_ip,
         "DOWNLOAD_TIMEOUT": config.timeout,
         "DNS_TIMEOUT": config.dns_timeout,
         "REDIRECT_MAX_TIMES": config.max_redirects,

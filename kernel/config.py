@@ -171,6 +171,8 @@ class _Key:
     default: str
     parse: Callable[[str], Any]
     doc: str
+    # An earlier name of the variable, still read when ``env`` is not set.
+    old_env: str | None = None
 
 
 # name -> (environment variable, default, parser, description)
@@ -195,8 +197,22 @@ KEYS: dict[str, _Key] = {
                           "redirects followed before the check ends as redirect_loop"),
     "concurrency": _Key("HOSTWATCH_CONCURRENCY", "64", _positive_int,
                         "requests in flight at once"),
-    "concurrency_per_host": _Key("HOSTWATCH_CONCURRENCY_PER_HOST", "8", _positive_int,
-                                 "requests in flight at once to one host"),
+    "concurrency_per_ip": _Key("HOSTWATCH_CONCURRENCY_PER_IP", "8", _positive_int,
+                               "requests in flight at once to one address, whatever host "
+                               "names they use (HOSTWATCH_CONCURRENCY_PER_HOST, its earlier "
+                               "name, is still read)",
+                               old_env="HOSTWATCH_CONCURRENCY_PER_HOST"),
+    "concurrency_per_hoster": _Key("HOSTWATCH_CONCURRENCY_PER_HOSTER", "32", _positive_int,
+                                   "requests in flight at once to one hoster (a case's hoster "
+                                   "of record, from earlier checks), over all its addresses"),
+    "backoff_max_delay": _Key("HOSTWATCH_BACKOFF_MAX_DELAY", "2", _non_negative_float,
+                              "seconds at most between two requests to an address or hoster "
+                              "whose requests keep failing (time-outs, refused or reset "
+                              "connections, 429/502/503/504); 0 = no delay"),
+    "backoff_min_concurrency": _Key("HOSTWATCH_BACKOFF_MIN_CONCURRENCY", "4", _positive_int,
+                                    "requests in flight to a failing address or hoster that "
+                                    "backing off never goes below, so that its cases are all "
+                                    "still checked in the night"),
     "recheck_hours": _Key("HOSTWATCH_RECHECK_HOURS", "20", _non_negative_float,
                           "a case is due when its last check is at least this old"),
     "watch_removed_days": _Key("HOSTWATCH_WATCH_REMOVED_DAYS", "30", _non_negative_float,
@@ -351,7 +367,10 @@ class Config:
     max_body: int
     max_redirects: int
     concurrency: int
-    concurrency_per_host: int
+    concurrency_per_ip: int
+    concurrency_per_hoster: int
+    backoff_max_delay: float
+    backoff_min_concurrency: int
     recheck_hours: float
     watch_removed_days: float
     removal_confirmations: int
@@ -415,11 +434,11 @@ class Config:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for name, key in KEYS.items():
-            raw = env.get(key.env, key.default)
+            env_name, raw = _raw(env, key)
             try:
                 values[name] = key.parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"{key.env}={raw!r}: {exc}") from exc
+                raise ConfigError(f"{env_name}={raw!r}: {exc}") from exc
         for name, value in overrides.items():
             if name not in KEYS:
                 raise ConfigError(f"unknown setting {name!r}")
@@ -445,6 +464,22 @@ class Config:
         """The environment that reproduces this config in a child process."""
         return {KEYS[field.name].env: _as_text(field.name, getattr(self, field.name))
                 for field in fields(self)}
+
+
+def _raw(env: Mapping[str, str], key: _Key) -> tuple[str, str]:
+    """Which variable sets ``key`` in ``env`` (its earlier name only when the
+    current one is not set; both set and different is an error), and its text."""
+    old = env.get(key.old_env) if key.old_env else None
+    if key.env in env:
+        if old is not None and old.strip() != env[key.env].strip():
+            raise ConfigError(f"{key.old_env}={old!r} and {key.env}={env[key.env]!r} disagree: "
+                              f"{key.old_env} is the earlier name of {key.env}; set only "
+                              f"{key.env}")
+        return key.env, env[key.env]
+    if old is not None:
+        assert key.old_env is not None
+        return key.old_env, old
+    return key.env, key.default
 
 
 def _as_text(name: str, value: Any) -> str:

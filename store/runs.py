@@ -7,8 +7,9 @@ import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from kernel import __version__
@@ -16,7 +17,7 @@ from kernel.model import CaseState, RunHealth
 from kernel.state import Debounce
 from store.db import Store
 from store.health import HealthRule, judge_pending_runs
-from store.models import Case, Check, CrawlRun, RunCase, RunWorker
+from store.models import Attribution, Case, Check, CrawlRun, RunCase, RunWorker
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,35 @@ class DueCase:
     host: str
     ref_sha256: str | None
     ref_pdq: str | None = None  # from the report, or learned from a SHA-256 match
+    # Whose limit its requests share (crawler.politeness): `hoster_key` of its
+    # hoster of record; None: never attributed, or behind a CDN.
+    hoster: str | None = None
+
+
+def hoster_key(hoster_id: int | None, asn: int | None, cdn: str | None) -> str | None:
+    """The key under which a case's requests share one hoster's limit: its
+    hoster of record (the ``hosters`` row), else the network (AS) that served
+    it. None for a CDN-fronted case: the CDN's edge is no hoster, and one
+    limit for all of a CDN would slow every case behind it."""
+    if cdn is not None:
+        return None
+    if hoster_id is not None:
+        return f"hoster {hoster_id}"
+    if asn is not None:
+        return f"AS{asn}"
+    return None
+
+
+def due_cases_query() -> Select[*tuple[Any, ...]]:
+    """The columns `due_case` reads: the case's, and its attribution of record's."""
+    return (select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq,
+                   Attribution.hoster_id, Attribution.asn, Attribution.cdn)
+            .outerjoin(Attribution, Attribution.id == Case.attribution_id))
+
+
+def due_case(row: Any) -> DueCase:
+    case_id, url, host, ref_sha256, ref_pdq, hoster_id, asn, cdn = row
+    return DueCase(case_id, url, host, ref_sha256, ref_pdq, hoster_key(hoster_id, asn, cdn))
 
 
 def _due_filter(now: datetime, rule: DueRule) -> ColumnElement[bool]:
@@ -63,15 +93,14 @@ def iter_due(store: Store, now: datetime, rule: DueRule, batch: int,
         size = batch if left is None else min(batch, left)
         with store.session() as session:
             rows = session.execute(
-                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
-                .where(_due_filter(now, rule), Case.id > last_id)
+                due_cases_query().where(_due_filter(now, rule), Case.id > last_id)
                 .order_by(Case.id).limit(size)).all()
         if not rows:
             return
         last_id = rows[-1][0]
         if left is not None:
             left -= len(rows)
-        yield [DueCase(*row) for row in rows]
+        yield [due_case(row) for row in rows]
 
 
 def start_run(store: Store, now: datetime, cases_due: int, method: str = "http", *,
@@ -118,10 +147,9 @@ def load_cases(store: Store, case_ids: Sequence[int], run_id: int) -> list[DueCa
     done = select(RunCase.case_id).where(RunCase.run_id == run_id)
     with store.session() as session:
         rows = session.execute(
-            select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
-            .where(Case.id.in_(list(case_ids)), Case.id.not_in(done))
+            due_cases_query().where(Case.id.in_(list(case_ids)), Case.id.not_in(done))
             .order_by(Case.id)).all()
-    return [DueCase(*row) for row in rows]
+    return [due_case(row) for row in rows]
 
 
 def run_status(store: Store, run_id: int) -> str | None:

@@ -17,7 +17,7 @@ from kernel.schedule import (
 from store.checks import held_run_ids
 from store.db import Store
 from store.models import Case, Check, Order
-from store.runs import DueCase
+from store.runs import DueCase, due_case, due_cases_query
 
 # -- the store ------------------------------------------------------------------
 
@@ -61,6 +61,5 @@ def iter_deadline_due(store: Store, now: datetime, rule: ScheduleRule, batch: in
         chunk = ids[start:start + batch]
         with store.session() as session:
             rows = session.execute(
-                select(Case.id, Case.url_normalised, Case.host, Case.ref_sha256, Case.ref_pdq)
-                .where(Case.id.in_(chunk)).order_by(Case.id)).all()
-        yield [DueCase(*row) for row in rows]
+                due_cases_query().where(Case.id.in_(chunk)).order_by(Case.id)).all()
+        yield [due_case(row) for row in rows]

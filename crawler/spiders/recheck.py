@@ -57,6 +57,7 @@ from crawler.perceptual import (
     shared_hasher,
     undecodable,
 )
+from crawler.politeness import META_HOSTER, Politeness
 from crawler.settings import apply_config, config_of
 from crawler.shared_run import Coordinator, Worker
 from crawler.soft404 import NotFoundProbes, probe_url
@@ -233,6 +234,7 @@ class RecheckSpider(Spider):
         for request in self._control_requests(ControlPhase.START):
             yield request
         batch = self.config.feed_batch
+        politeness = Politeness.of(self.crawler)
         if self.due == DUE_DEADLINES:
             feed = iter_deadline_due(self.store, now, deadlines, batch, self.limit)
         else:
@@ -244,8 +246,10 @@ class RecheckSpider(Spider):
             for case in cases:
                 yield self._case_request(case, self.force_browser)
             # Scrapy takes everything start() yields at once; hand out the
-            # next batch only when this one has mostly been checked.
-            while self.in_flight > batch // 2:
+            # next batch only when this one has mostly been checked. Cases
+            # waiting for a full address or hoster (crawler.politeness) do
+            # not count, up to a bound: other hosters' cases go on meanwhile.
+            while self.in_flight - min(politeness.held, 10 * batch) > batch // 2:
                 await asyncio.sleep(0.05)
 
     def _case_request(self, case: DueCase, force_browser: bool) -> Request:
@@ -255,7 +259,7 @@ class RecheckSpider(Spider):
         # Without its route fragment, which is never sent to a server
         # (kernel.urls): the browser check opens the route.
         return self._request(document_url(case.url), self.parse, self.failed,
-                             {META_CASE: case})
+                             {META_CASE: case, META_HOSTER: case.hoster})
 
     def _run_of(self, case: DueCase) -> int | None:
         """The run a check of ``case`` belongs to (a worker's batches name theirs)."""
@@ -366,7 +370,8 @@ class RecheckSpider(Spider):
         removed = Removed(tuple(dict.fromkeys((*own.texts, *self.rules.markers))), own.selectors)
         self.browser_checks += 1
         return self._request(case.url, self.parse_browser, self.failed,
-                             {META_CASE: case, META_BROWSER: removed, META_PAGE_URL: case.url,
+                             {META_CASE: case, META_HOSTER: case.hoster,
+                              META_BROWSER: removed, META_PAGE_URL: case.url,
                               META_ACTIONS: self.browser_rules.actions_for(host),
                               META_REFERENCE: self._reference(case)})
 
@@ -421,7 +426,7 @@ class RecheckSpider(Spider):
         if done:
             yield self._finish(case, observation, check, fingerprint, reference)
         elif self.probes.wait(url, _Waiting(case, observation, check, reference)):
-            yield self._probe_request(url)
+            yield self._probe_request(url, case.hoster)
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
@@ -592,9 +597,9 @@ class RecheckSpider(Spider):
 
     # -- soft-404 probes ------------------------------------------------------
 
-    def _probe_request(self, url: str) -> Request:
+    def _probe_request(self, url: str, hoster: str | None) -> Request:
         return self._request(probe_url(url), self.probed, self.probe_failed,
-                             {META_PROBE: url}, priority=10)
+                             {META_PROBE: url, META_HOSTER: hoster}, priority=10)
 
     def probed(self, response: Response) -> Iterator[NewCheck]:
         fingerprint = None
