@@ -30,7 +30,7 @@ from kernel.errors import StoreError
 logger = logging.getLogger(__name__)
 
 QUEUE = "hostwatch"
-TASK = "hostwatch.check_batch"
+TASK = "check_batch"  # the job's task (crawler.shared_run registers it)
 # Jobs still to do or being done (Procrastinate's statuses).
 OPEN_STATUSES = ("todo", "doing")
 

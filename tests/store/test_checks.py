@@ -94,13 +94,19 @@ def test_a_failed_batch_writes_nothing(store):
         assert session.get(Case, case_id).check_count == 0
 
 
-def test_writers_of_one_shared_run_store_each_case_once_in_one_chain(store):
-    """Workers of a shared run (store.queue) append at once, from a fresh
-    store (no chain head yet), with batches handed on (the same cases twice):
-    no deadlock, no error, one check per case in the run, one chain."""
+@pytest.mark.postgres
+def test_writers_of_one_shared_run_store_each_case_once_in_one_chain(pg_url):
+    """Workers of a shared run (store.queue; PostgreSQL only) append at once,
+    from a fresh store (no chain head yet), with batches handed on (the same
+    cases twice): no deadlock, no error, one check per case in the run, one
+    chain."""
     import threading
 
+    from store import Store
     from store.models import CrawlRun
+
+    store = Store(pg_url)
+    store.upgrade()
 
     cases = [add_case(store, f"r{n}") for n in range(30)]
     with store.transaction() as session:
@@ -139,4 +145,5 @@ def test_writers_of_one_shared_run_store_each_case_once_in_one_chain(store):
         count, problems = verify_chain(session)
     assert sorted(case_id for case_id, _ in per_case) == sorted(cases)
     assert {n for _, n in per_case} == {1}
+    store.dispose()
     assert sum(written) == count == 30 and problems == []
