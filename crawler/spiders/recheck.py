@@ -374,16 +374,21 @@ class RecheckSpider(Spider):
 
     # -- responses ------------------------------------------------------------
 
-    async def parse(self, response: Response) -> AsyncIterator[Any]:
+    def parse(self, response: Response) -> list[Any] | AsyncIterator[Any]:
+        """A response's check (or the request that completes it). A plain
+        list, unless the served file is decoded for its PDQ first: Scrapy
+        handles a list with less CPU than an async generator's output
+        (BENCHMARKS.md, "Loopback CPU per check")."""
         case: DueCase = response.meta[META_CASE]
         try:
-            async for item in self._check_response(case, response):
-                yield item
+            return self._check_response(case, response)
         except Exception as exc:  # recorded on the check, never lost
-            self.logger.error("check of case %s failed in hostwatch: %s", case.id,
-                              type(exc).__name__)
-            yield self._failed_check(case, ErrorKind.OTHER,
-                                     f"hostwatch error {type(exc).__name__}")
+            return [self._hostwatch_error(case, exc)]
+
+    def _hostwatch_error(self, case: DueCase, exc: Exception) -> NewCheck:
+        self.logger.error("check of case %s failed in hostwatch: %s", case.id,
+                          type(exc).__name__)
+        return self._failed_check(case, ErrorKind.OTHER, f"hostwatch error {type(exc).__name__}")
 
     def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str,
                       chain: Sequence[str] = (), final_url: str | None = None,
@@ -396,30 +401,44 @@ class RecheckSpider(Spider):
                          redirect_chain=list(chain) or None, error_kind=kind.value)
         return self._finish(case, observation, check, None)
 
-    async def _check_response(self, case: DueCase, response: Response) -> AsyncIterator[Any]:
+    def _check_response(self, case: DueCase, response: Response) -> list[Any] | AsyncIterator[Any]:
         observation, check = self._observe(case, response)
         reference = self._reference(case)
         first = classify(observation, reference=reference, rules=self.rules)
         served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
-        if (served and self._use(case) is BrowserUse.FALLBACK
-                and looks_like_shell(observation.body, observation.content_type)):
+        if (served and looks_like_shell(observation.body, observation.content_type)
+                and self._use(case) is BrowserUse.FALLBACK):
             # A page its scripts fill in: only the browser can say what it shows.
-            yield self._browser_request(case)
-            return
+            return [self._browser_request(case)]
         if served and _wants_pdq(observation, reference):
             # In memory only: the body goes to a decode worker and is dropped.
-            observation = await self._with_pdq(observation, check, reference,
-                                               self._capped(response.body))
+            return self._decoded(case, observation, check, reference,
+                                 self._capped(response.body))
+        return self._observed(case, observation, check, reference, served)
+
+    async def _decoded(self, case: DueCase, observation: Observation, check: NewCheck,
+                       reference: Reference, body: bytes) -> AsyncIterator[Any]:
+        """`_observed`, once the served file's PDQ is decoded (off the event loop)."""
+        try:
+            observation = await self._with_pdq(observation, check, reference, body)
+            items = self._observed(case, observation, check, reference, True)
+        except Exception as exc:  # recorded on the check, never lost
+            items = [self._hostwatch_error(case, exc)]
+        for item in items:
+            yield item
+
+    def _observed(self, case: DueCase, observation: Observation, check: NewCheck,
+                  reference: Reference, served: bool) -> list[Any]:
         if not (served and self.config.soft404_probe):
-            yield self._finish(case, observation, check, None, reference)
-            return
+            return [self._finish(case, observation, check, None, reference)]
         # Served: but is it the host's "not found" page? Ask the host once.
         url = observation.final_url or case.url
         done, fingerprint = self.probes.known(url)
         if done:
-            yield self._finish(case, observation, check, fingerprint, reference)
-        elif self.probes.wait(url, _Waiting(case, observation, check, reference)):
-            yield self._probe_request(url)
+            return [self._finish(case, observation, check, fingerprint, reference)]
+        if self.probes.wait(url, _Waiting(case, observation, check, reference)):
+            return [self._probe_request(url)]
+        return []
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
@@ -470,7 +489,9 @@ class RecheckSpider(Spider):
 
     def _observe(self, case: DueCase, response: Response) -> tuple[Observation, NewCheck]:
         headers: dict[str, str] = {}
-        for raw_name, values in response.headers.items():
+        # The dict's own items: Scrapy's Headers.items() normalises each name
+        # again, and its names are normalised already.
+        for raw_name, values in dict.items(response.headers):
             name = raw_name.decode("latin-1").lower()
             if values and (name in KEPT_HEADERS or name.startswith(KEPT_HEADER_PREFIXES)):
                 if len(headers) >= MAX_KEPT_HEADERS:  # the server decides how many
