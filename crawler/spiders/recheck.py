@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -165,6 +165,9 @@ class RecheckSpider(Spider):
         self.errors = 0
         self.headers = {"User-Agent": self.config.user_agent}
         self.controls: list[ControlResult] = []
+        # Set by the store pipeline when it opens (crawler.pipelines): checks
+        # then go to it directly instead of as Scrapy items (see _out).
+        self.check_sink: Callable[[NewCheck], None] | None = None
         self.end_controls_sent = False
         self.debounce = self.config.debounce()
         self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
@@ -383,7 +386,7 @@ class RecheckSpider(Spider):
         try:
             return self._check_response(case, response)
         except Exception as exc:  # recorded on the check, never lost
-            return [self._hostwatch_error(case, exc)]
+            return self._out(self._hostwatch_error(case, exc))
 
     def _hostwatch_error(self, case: DueCase, exc: Exception) -> NewCheck:
         self.logger.error("check of case %s failed in hostwatch: %s", case.id,
@@ -423,19 +426,19 @@ class RecheckSpider(Spider):
             observation = await self._with_pdq(observation, check, reference, body)
             items = self._observed(case, observation, check, reference, True)
         except Exception as exc:  # recorded on the check, never lost
-            items = [self._hostwatch_error(case, exc)]
+            items = self._out(self._hostwatch_error(case, exc))
         for item in items:
             yield item
 
     def _observed(self, case: DueCase, observation: Observation, check: NewCheck,
                   reference: Reference, served: bool) -> list[Any]:
         if not (served and self.config.soft404_probe):
-            return [self._finish(case, observation, check, None, reference)]
+            return self._out(self._finish(case, observation, check, None, reference))
         # Served: but is it the host's "not found" page? Ask the host once.
         url = observation.final_url or case.url
         done, fingerprint = self.probes.known(url)
         if done:
-            return [self._finish(case, observation, check, fingerprint, reference)]
+            return self._out(self._finish(case, observation, check, fingerprint, reference))
         if self.probes.wait(url, _Waiting(case, observation, check, reference)):
             return [self._probe_request(url)]
         return []
@@ -450,20 +453,22 @@ class RecheckSpider(Spider):
             if detail not in self.browser_failures:  # once per kind of failure, not per case
                 self.browser_failures.add(detail)
                 self.logger.error("case %s: %s", case.id, detail)
-        yield self._failed_check(case, kind, detail, request.meta.get("redirect_urls", ()),
-                                 request.url, method)
+        yield from self._out(self._failed_check(case, kind, detail,
+                                                request.meta.get("redirect_urls", ()),
+                                                request.url, method))
 
     def parse_browser(self, response: Response) -> Iterator[NewCheck]:
         """A browser check's result (crawler.browser): decided, then recorded."""
         case: DueCase = response.meta[META_CASE]
         try:
-            yield self._browser_check(case, response.meta[META_BROWSER_RESULT])
+            check = self._browser_check(case, response.meta[META_BROWSER_RESULT])
         except Exception as exc:  # recorded on the check, never lost
             self.logger.error("browser check of case %s failed in hostwatch: %s", case.id,
                               type(exc).__name__)
-            yield self._failed_check(case, ErrorKind.OTHER,
-                                     f"hostwatch error {type(exc).__name__}",
-                                     method=Method.BROWSER)
+            check = self._failed_check(case, ErrorKind.OTHER,
+                                       f"hostwatch error {type(exc).__name__}",
+                                       method=Method.BROWSER)
+        yield from self._out(check)
 
     def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
         seen = result.visit
@@ -563,6 +568,18 @@ class RecheckSpider(Spider):
         self._count(check, decision.verdict)
         return check
 
+    def _out(self, check: NewCheck) -> list[NewCheck]:
+        """A callback's output for ``check``: nothing when the store pipeline
+        takes it directly (`check_sink`), else the check as an item. Scrapy's
+        processing of an item (item pipelines, item_scraped signal, log
+        record) costs about a tenth of its CPU per response, and hostwatch's
+        only item pipeline is the store (BENCHMARKS.md, "Loopback CPU per
+        check")."""
+        if self.check_sink is None:
+            return [check]
+        self.check_sink(check)
+        return []
+
     def _count(self, check: NewCheck, verdict: Verdict) -> None:
         self.counts[check.verdict] = self.counts.get(check.verdict, 0) + 1
         if verdict.group is VerdictGroup.TRANSIENT:
@@ -639,8 +656,8 @@ class RecheckSpider(Spider):
 
     def _release(self, url: str, fingerprint: NotFoundFingerprint | None) -> Iterator[NewCheck]:
         for waiting in self.probes.finish(url, fingerprint):
-            yield self._finish(waiting.case, waiting.observation, waiting.check, fingerprint,
-                               waiting.reference)
+            yield from self._out(self._finish(waiting.case, waiting.observation, waiting.check,
+                                              fingerprint, waiting.reference))
 
     # -- end of run -----------------------------------------------------------
 
