@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    """Buffers NewCheck items; writes every HOSTWATCH_WRITE_BATCH items and at
-    least every two seconds, so a crash loses at most the unwritten tail."""
+    """Buffers checks (handed over by the recheck spider through `add`, or as
+    NewCheck items); writes every HOSTWATCH_WRITE_BATCH checks and at least
+    every two seconds, so a crash loses at most the unwritten tail."""
 
     FLUSH_SECONDS = 2.0
 
