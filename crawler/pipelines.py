@@ -25,8 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 class StorePipeline:
-    """Buffers NewCheck items; writes every HOSTWATCH_WRITE_BATCH items and at
-    least every two seconds, so a crash loses at most the unwritten tail."""
+    """Buffers checks (handed over by the recheck spider through `add`, or as
+    NewCheck items); writes every HOSTWATCH_WRITE_BATCH checks and at least
+    every two seconds, so a crash loses at most the unwritten tail."""
 
     FLUSH_SECONDS = 2.0
 
@@ -47,16 +48,25 @@ class StorePipeline:
         return cls(crawler, config_of(crawler.settings))
 
     def open_spider(self) -> None:
-        self.store = getattr(self.crawler.spider, "store", None) or Store(self.config.db)
+        spider = self.crawler.spider
+        self.store = getattr(spider, "store", None) or Store(self.config.db)
+        if spider is not None and hasattr(spider, "check_sink"):
+            # The recheck spider hands its checks here directly, not as
+            # Scrapy items (RecheckSpider._out): the same buffer, less CPU.
+            spider.check_sink = self.add
         self.timer = task.LoopingCall(self.flush)
         self.timer.start(self.FLUSH_SECONDS, now=False)
 
     def process_item(self, item: object) -> object:
         if isinstance(item, NewCheck):
-            self.buffer.append(item)
-            if len(self.buffer) >= self.config.write_batch:
-                self.flush()
+            self.add(item)
         return item
+
+    def add(self, check: NewCheck) -> None:
+        """Buffer ``check``; the buffer is written when full (or by the timer)."""
+        self.buffer.append(check)
+        if len(self.buffer) >= self.config.write_batch:
+            self.flush()
 
     def flush(self) -> None:
         """Queue the buffered checks for writing, after the writes before them."""

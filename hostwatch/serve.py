@@ -60,6 +60,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from hostwatch.serve_defaults import DEFAULT_PORT, REFRESH_SECONDS, USERNAME
 from kernel.config import KEYS, Config
 from kernel.defang import defang
 from kernel.errors import HostwatchError
@@ -72,12 +73,9 @@ __all__ = ["CSP", "DATABASE", "DEFAULT_PORT", "FACETS", "QUERIES", "REFRESH_SECO
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 8001
 DATABASE = "hostwatch"  # the database's name and route: /hostwatch/analyst_cases
-USERNAME = "analyst"  # the one account of datasette-auth-passwords
 PASSWORD_HASH_ENV = KEYS["serve_password_hash"].env
 PLUGIN_NAME = "hostwatch-serve"
-REFRESH_SECONDS = 60.0  # how often the store is asked whether it changed
 MAX_AGE_SECONDS = 3600.0  # days open and pending deadlines depend on "now"
 GRACE_SECONDS = 60.0  # an old snapshot outlives its replacement by this much
 PACE = 5.0  # after a snapshot that took t seconds, none for PACE * t seconds

@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -166,6 +166,9 @@ class RecheckSpider(Spider):
         self.errors = 0
         self.headers = {"User-Agent": self.config.user_agent}
         self.controls: list[ControlResult] = []
+        # Set by the store pipeline when it opens (crawler.pipelines): checks
+        # then go to it directly instead of as Scrapy items (see _out).
+        self.check_sink: Callable[[NewCheck], None] | None = None
         self.end_controls_sent = False
         self.debounce = self.config.debounce()
         self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
@@ -381,16 +384,21 @@ class RecheckSpider(Spider):
 
     # -- responses ------------------------------------------------------------
 
-    async def parse(self, response: Response) -> AsyncIterator[Any]:
+    def parse(self, response: Response) -> list[Any] | AsyncIterator[Any]:
+        """A response's check (or the request that completes it). A plain
+        list, unless the served file is decoded for its PDQ first: Scrapy
+        handles a list with less CPU than an async generator's output
+        (BENCHMARKS.md, "Loopback CPU per check")."""
         case: DueCase = response.meta[META_CASE]
         try:
-            async for item in self._check_response(case, response):
-                yield item
+            return self._check_response(case, response)
         except Exception as exc:  # recorded on the check, never lost
-            self.logger.error("check of case %s failed in hostwatch: %s", case.id,
-                              type(exc).__name__)
-            yield self._failed_check(case, ErrorKind.OTHER,
-                                     f"hostwatch error {type(exc).__name__}")
+            return self._out(self._hostwatch_error(case, exc))
+
+    def _hostwatch_error(self, case: DueCase, exc: Exception) -> NewCheck:
+        self.logger.error("check of case %s failed in hostwatch: %s", case.id,
+                          type(exc).__name__)
+        return self._failed_check(case, ErrorKind.OTHER, f"hostwatch error {type(exc).__name__}")
 
     def _failed_check(self, case: DueCase, kind: ErrorKind, detail: str,
                       chain: Sequence[str] = (), final_url: str | None = None,
@@ -403,30 +411,44 @@ class RecheckSpider(Spider):
                          redirect_chain=list(chain) or None, error_kind=kind.value)
         return self._finish(case, observation, check, None)
 
-    async def _check_response(self, case: DueCase, response: Response) -> AsyncIterator[Any]:
+    def _check_response(self, case: DueCase, response: Response) -> list[Any] | AsyncIterator[Any]:
         observation, check = self._observe(case, response)
         reference = self._reference(case)
         first = classify(observation, reference=reference, rules=self.rules)
         served = first.verdict.group is VerdictGroup.SERVED or first.verdict is Verdict.CHANGED
-        if (served and self._use(case) is BrowserUse.FALLBACK
-                and looks_like_shell(observation.body, observation.content_type)):
+        if (served and looks_like_shell(observation.body, observation.content_type)
+                and self._use(case) is BrowserUse.FALLBACK):
             # A page its scripts fill in: only the browser can say what it shows.
-            yield self._browser_request(case)
-            return
+            return [self._browser_request(case)]
         if served and _wants_pdq(observation, reference):
             # In memory only: the body goes to a decode worker and is dropped.
-            observation = await self._with_pdq(observation, check, reference,
-                                               self._capped(response.body))
+            return self._decoded(case, observation, check, reference,
+                                 self._capped(response.body))
+        return self._observed(case, observation, check, reference, served)
+
+    async def _decoded(self, case: DueCase, observation: Observation, check: NewCheck,
+                       reference: Reference, body: bytes) -> AsyncIterator[Any]:
+        """`_observed`, once the served file's PDQ is decoded (off the event loop)."""
+        try:
+            observation = await self._with_pdq(observation, check, reference, body)
+            items = self._observed(case, observation, check, reference, True)
+        except Exception as exc:  # recorded on the check, never lost
+            items = self._out(self._hostwatch_error(case, exc))
+        for item in items:
+            yield item
+
+    def _observed(self, case: DueCase, observation: Observation, check: NewCheck,
+                  reference: Reference, served: bool) -> list[Any]:
         if not (served and self.config.soft404_probe):
-            yield self._finish(case, observation, check, None, reference)
-            return
+            return self._out(self._finish(case, observation, check, None, reference))
         # Served: but is it the host's "not found" page? Ask the host once.
         url = observation.final_url or case.url
         done, fingerprint = self.probes.known(url)
         if done:
-            yield self._finish(case, observation, check, fingerprint, reference)
-        elif self.probes.wait(url, _Waiting(case, observation, check, reference)):
-            yield self._probe_request(url, case.hoster)
+            return self._out(self._finish(case, observation, check, fingerprint, reference))
+        if self.probes.wait(url, _Waiting(case, observation, check, reference)):
+            return [self._probe_request(url, case.hoster)]
+        return []
 
     def failed(self, failure: Failure) -> Iterator[NewCheck]:
         request = failure.request  # type: ignore[attr-defined]
@@ -438,20 +460,22 @@ class RecheckSpider(Spider):
             if detail not in self.browser_failures:  # once per kind of failure, not per case
                 self.browser_failures.add(detail)
                 self.logger.error("case %s: %s", case.id, detail)
-        yield self._failed_check(case, kind, detail, request.meta.get("redirect_urls", ()),
-                                 request.url, method)
+        yield from self._out(self._failed_check(case, kind, detail,
+                                                request.meta.get("redirect_urls", ()),
+                                                request.url, method))
 
     def parse_browser(self, response: Response) -> Iterator[NewCheck]:
         """A browser check's result (crawler.browser): decided, then recorded."""
         case: DueCase = response.meta[META_CASE]
         try:
-            yield self._browser_check(case, response.meta[META_BROWSER_RESULT])
+            check = self._browser_check(case, response.meta[META_BROWSER_RESULT])
         except Exception as exc:  # recorded on the check, never lost
             self.logger.error("browser check of case %s failed in hostwatch: %s", case.id,
                               type(exc).__name__)
-            yield self._failed_check(case, ErrorKind.OTHER,
-                                     f"hostwatch error {type(exc).__name__}",
-                                     method=Method.BROWSER)
+            check = self._failed_check(case, ErrorKind.OTHER,
+                                       f"hostwatch error {type(exc).__name__}",
+                                       method=Method.BROWSER)
+        yield from self._out(check)
 
     def _browser_check(self, case: DueCase, result: Any) -> NewCheck:
         seen = result.visit
@@ -477,7 +501,9 @@ class RecheckSpider(Spider):
 
     def _observe(self, case: DueCase, response: Response) -> tuple[Observation, NewCheck]:
         headers: dict[str, str] = {}
-        for raw_name, values in response.headers.items():
+        # The dict's own items: Scrapy's Headers.items() normalises each name
+        # again, and its names are normalised already.
+        for raw_name, values in dict.items(response.headers):
             name = raw_name.decode("latin-1").lower()
             if values and (name in KEPT_HEADERS or name.startswith(KEPT_HEADER_PREFIXES)):
                 if len(headers) >= MAX_KEPT_HEADERS:  # the server decides how many
@@ -548,6 +574,18 @@ class RecheckSpider(Spider):
         check.reference_match = decision.reference_match
         self._count(check, decision.verdict)
         return check
+
+    def _out(self, check: NewCheck) -> list[NewCheck]:
+        """A callback's output for ``check``: nothing when the store pipeline
+        takes it directly (`check_sink`), else the check as an item. Scrapy's
+        processing of an item (item pipelines, item_scraped signal, log
+        record) costs about a tenth of its CPU per response, and hostwatch's
+        only item pipeline is the store (BENCHMARKS.md, "Loopback CPU per
+        check")."""
+        if self.check_sink is None:
+            return [check]
+        self.check_sink(check)
+        return []
 
     def _count(self, check: NewCheck, verdict: Verdict) -> None:
         self.counts[check.verdict] = self.counts.get(check.verdict, 0) + 1
@@ -625,8 +663,8 @@ class RecheckSpider(Spider):
 
     def _release(self, url: str, fingerprint: NotFoundFingerprint | None) -> Iterator[NewCheck]:
         for waiting in self.probes.finish(url, fingerprint):
-            yield self._finish(waiting.case, waiting.observation, waiting.check, fingerprint,
-                               waiting.reference)
+            yield from self._out(self._finish(waiting.case, waiting.observation, waiting.check,
+                                              fingerprint, waiting.reference))
 
     # -- end of run -----------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from hostwatch.commands.common import load_config
-from hostwatch.serve import DEFAULT_PORT, REFRESH_SECONDS, USERNAME, ServeError
+from hostwatch.serve_defaults import DEFAULT_PORT, REFRESH_SECONDS, USERNAME
 
 
 @click.command("serve")
@@ -53,7 +53,7 @@ def serve(ctx: click.Context, host: str, port: int, refresh: float, tls_cert: Pa
     try:
         serving.serve(config, host=host, port=port, refresh=refresh, tls_cert=tls_cert,
                       tls_key=tls_key, announce=announce, progress=click.echo)
-    except ServeError as exc:
+    except serving.ServeError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
         pass
