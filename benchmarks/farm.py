@@ -33,7 +33,12 @@ Then, on the same farm, interleaved ``--repeat`` times:
 2. **bare aiohttp**: the same N URLs, by name, resolved through the same DNS
    server with dnspython's async resolver (A and AAAA, answers kept for their
    TTL, as hostwatch's resolver does), the same global and per-host limits and
-   total time-out; every body read fully. Rate = N over first request..last.
+   total time-out (running from when the request got its slot, as in
+   hostwatch); every body read fully. Each name has its own queue and
+   per-host workers, so a URL starts as soon as both limits allow: the best
+   any scheduler can do under those limits (a loop of C workers over one
+   shared list is not: on a skewed farm its workers all end up waiting for
+   the biggest name). Rate = N over first request..last.
 
 ``--curve`` repeats that for each concurrency (x each ``--timeouts`` and
 ``--per-hosts`` value); ``--memory`` adds hostwatch crawls of N/10 and N for
@@ -656,6 +661,7 @@ def describe(spec: Spec, cases: int) -> dict[str, Any]:
     kinds: dict[str, int] = {}
     per_host = [0] * spec.hosts
     delays = []
+    cases = max(cases, 1)
     for case in range(cases):
         behaviour = spec.behaviour(case)
         kinds[behaviour.kind] = kinds.get(behaviour.kind, 0) + 1
