@@ -637,7 +637,8 @@ def compare(farm: FarmProc, cases: int, limits: Limits, rounds: int, workdir: Pa
             with step(f"round {number}/{rounds}: {tool}, {cases} cases, {limits}"):
                 if tool == "hostwatch":
                     hws.append(run_hostwatch(farm, cases, limits, workdir,
-                                             f"hw-{limits.concurrency}-{number}", profile))
+                                             f"hw-{limits.concurrency}-{limits.per_host}-"
+                                             f"{limits.timeout:g}-{number}", profile))
                 else:
                     aios.append(run_aiohttp(farm, cases, limits, workdir))
     return hws, aios
@@ -896,6 +897,10 @@ def curve(farm: FarmProc, args: argparse.Namespace, workdir: Path,
                 limits = Limits(concurrency, per_host, timeout)
                 hws, aios = compare(farm, args.cases, limits, args.repeat, workdir)
                 rows.append((limits, hws, aios))
+                # As it comes, so that a failed later point loses nothing.
+                print(f"point {limits}: hostwatch {median_rate(hws):.1f}/s, aiohttp "
+                      f"{median_rate(aios):.1f}/s, verdicts {hws[-1].counts} / "
+                      f"{aios[-1].counts}", flush=True)
     print(f"\nThroughput against concurrency, {args.cases} cases, {args.repeat} round(s) "
           f"(median checks/s):")
     print(f"{'concurrency':>11} {'per host':>8} {'timeout':>7} {'hostwatch':>9} "
