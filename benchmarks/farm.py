@@ -294,6 +294,8 @@ async def _serve_http(spec: Spec, sockets: list[socket.socket], counters: _Count
                 else:
                     writer.write(body)
                     await writer.drain()
+                if b"\r\nconnection: close" in head.lower():
+                    return
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
                 ValueError, IndexError):
             pass
