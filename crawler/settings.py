@@ -46,6 +46,9 @@ DUPEFILTER_CLASS = "scrapy.dupefilters.BaseDupeFilter"
 CONCURRENT_ITEMS = 1
 # aiohttp instead of Twisted for HTTP(S): about half the CPU per request;
 # names resolve through hostwatch's resolver and guard (crawler/handler.py).
+# Scrapy's downloader with its per-host limit kept under asyncio (see
+# crawler/downloader.py: otherwise requests wait for a host inside their time-out).
+DOWNLOADER = "crawler.downloader.SlotLimitedDownloader"
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handler.GuardedAiohttpHandler",
     "https": "crawler.handler.GuardedAiohttpHandler",
