@@ -189,13 +189,13 @@ KEYS: dict[str, _Key] = {
                           "1 (or a list of networks, e.g. 127.0.0.0/8) lets the crawler "
                           "and RDAP connect to those non-public addresses: labs and tests "
                           "only"),
-    "timeout": _Key("HOSTWATCH_TIMEOUT", "30", _non_negative_float,
+    "timeout": _Key("HOSTWATCH_TIMEOUT", "15", _non_negative_float,
                     "seconds before a fetch is given up as a timeout"),
     "max_body": _Key("HOSTWATCH_MAX_BODY", str(16 * 1024 * 1024), _positive_int,
                      "bytes of a body that are hashed; the rest is not read (truncated)"),
     "max_redirects": _Key("HOSTWATCH_MAX_REDIRECTS", "10", _positive_int,
                           "redirects followed before the check ends as redirect_loop"),
-    "concurrency": _Key("HOSTWATCH_CONCURRENCY", "64", _positive_int,
+    "concurrency": _Key("HOSTWATCH_CONCURRENCY", "400", _positive_int,
                         "requests in flight at once"),
     "concurrency_per_ip": _Key("HOSTWATCH_CONCURRENCY_PER_IP", "8", _positive_int,
                                "requests in flight at once to one address, whatever host "

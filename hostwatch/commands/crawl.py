@@ -77,9 +77,9 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
 _limit = click.option("--limit", type=click.IntRange(min=1), default=None,
                       help="Check at most this many due cases.")
 _timeout = click.option("--timeout", type=click.FloatRange(min=0.1), default=None,
-                        help="Seconds per fetch (default $HOSTWATCH_TIMEOUT or 30).")
+                        help="Seconds per fetch (default $HOSTWATCH_TIMEOUT or 15).")
 _concurrency = click.option("--concurrency", type=click.IntRange(min=1), default=None,
-                            help="Requests in flight (default $HOSTWATCH_CONCURRENCY or 64).")
+                            help="Requests in flight (default $HOSTWATCH_CONCURRENCY or 400).")
 
 
 _browser = click.option("--browser", is_flag=True,
