@@ -78,6 +78,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The local PostgreSQL (trust auth) for --workers: a database per run is made there.
+PG_SERVER = os.environ.get("HOSTWATCH_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 sys.path[:] = [str(REPO), *(entry for entry in sys.path
                             if Path(entry).resolve() not in (REPO, REPO / "benchmarks"))]
 
@@ -711,13 +713,12 @@ def workers_hook(farm: FarmProc, cases: int, limits: Limits, workers: list[int],
     rows = []
     for count in workers:
         name = f"hostwatch_farm_{count}"
-        admin = create_engine("postgresql+psycopg://127.0.0.1:5432/test",
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(f"{PG_SERVER}/test", isolation_level="AUTOCOMMIT")
         with admin.connect() as db:
             db.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             db.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        db_url = f"postgresql+psycopg://127.0.0.1:5432/{name}"
+        db_url = f"{PG_SERVER}/{name}"
         store = Store(db_url)
         store.upgrade()
         store.dispose()
@@ -729,7 +730,12 @@ def workers_hook(farm: FarmProc, cases: int, limits: Limits, workers: list[int],
         rows.append(run)
     print("\nWorker scaling (PostgreSQL store and queue):")
     print_runs(rows)
-    results["workers"] = [{**asdict(run), "rate": run.rate} for run in rows]
+    base = rows[0].rate if rows else 0.0
+    for count, run in zip(workers, rows, strict=True):
+        print(f"  {count} worker(s): {run.rate:.1f} checks/s, "
+              f"{run.rate / base if base else 0:.2f}x the first")
+    results["workers"] = [{**asdict(run), "rate": run.rate, "workers": count}
+                          for count, run in zip(workers, rows, strict=True)]
 
 
 def _fill_store(db_url: str, urls: list[str]) -> None:
