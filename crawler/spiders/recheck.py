@@ -153,6 +153,7 @@ class RecheckSpider(Spider):
         self.rules = PlaceholderRules.load(self.config.placeholder_hashes,
                                            self.config.placeholder_markers)
         self.browser_rules = BrowserRules.load(self.config.browser_rules)
+        self._uses: dict[str, BrowserUse] = {}  # host -> its browser rule's use
         self.browser_checks = 0
         self.browser_failures: set[str] = set()
         self.store = Store(self.config.db)
@@ -357,7 +358,14 @@ class RecheckSpider(Spider):
                        priority=priority, headers=self.headers)
 
     def _use(self, case: DueCase) -> BrowserUse:
-        use = self.browser_rules.use(urlsplit(case.url).hostname or "")
+        host = urlsplit(case.url).hostname or ""
+        use = self._uses.get(host)
+        if use is None:
+            # The rules are matched once per host, not once per case: each
+            # lookup walks every host rule (a cost per case at feed time).
+            if len(self._uses) >= 100_000:
+                self._uses.clear()
+            use = self._uses[host] = self.browser_rules.use(host)
         if use is BrowserUse.FALLBACK and url_route(case.url) is not None:
             # A route (#/photo/21) exists only in a browser: a plain GET gets
             # the app's start page, which says nothing about the reported item
