@@ -440,6 +440,11 @@ def bare_scrapy_settings() -> Any:
         if isinstance(handler, str) and handler.startswith("crawler."):
             handlers[scheme] = _lazy_aiohttp_handler()
     settings.set("DOWNLOAD_HANDLERS", handlers, priority="project")
+    # hostwatch's own downloader and scheduler queue (crawler.downloader,
+    # crawler.politeness) are hostwatch's components too: Scrapy's stock ones.
+    for name in ("DOWNLOADER", "SCHEDULER_PRIORITY_QUEUE"):
+        if str(settings.get(name)).startswith("crawler."):
+            settings.set(name, Settings().get(name), priority="project")
     settings.set("SPIDER_MODULES", [], priority="project")
     # The same values as `hostwatch crawl` applies (concurrency, timeouts, ...).
     settings.setdict(scrapy_overrides(Config.from_env()), priority="spider")
