@@ -68,8 +68,11 @@ class _Batch:
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
+    progressed: float = field(default_factory=time.monotonic)  # when a check was last stored
+
     def stored(self, case_id: int) -> None:
         self.left.discard(case_id)
+        self.progressed = time.monotonic()
         if not self.left and not self.done.done():
             self.done.set_result(None)
 
@@ -167,8 +170,41 @@ class Worker:
             if len(waiting) == 1:  # not being checked already (a batch handed back)
                 self._runs[case.id] = run_id
                 self._crawl(case, run_id, browser)
-        await batch.done
+        await self._until_done(batch)
         return len(cases)
+
+    async def _until_done(self, batch: _Batch) -> None:
+        """Until every case of ``batch`` is stored. A batch of which no check
+        has been stored for `stall_seconds` is given up (a request lost
+        somewhere must not hold the run open for ever): it goes back to the
+        queue, and its try there checks the cases still unstored."""
+        stall = self.stall_seconds
+        while True:
+            left = stall - (time.monotonic() - batch.progressed)
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(asyncio.shield(batch.done), left)
+                return
+            except TimeoutError:
+                continue  # look again: a check may have been stored meanwhile
+        for case_id in list(batch.left):
+            waiting = self._batches.get(case_id, [])
+            if batch in waiting:
+                waiting.remove(batch)
+            if not waiting:
+                self._batches.pop(case_id, None)
+                self._runs.pop(case_id, None)
+        logger.warning("worker %s: no check of a batch of run %s stored for %.0f s; %d of its "
+                       "cases go back to the queue", self.name, batch.run_id, stall,
+                       len(batch.left))
+        raise BatchAbandoned("batch stalled")
+
+    @property
+    def stall_seconds(self) -> float:
+        """No check of a batch stored for this long: the batch is given up.
+        Far beyond any check's own time-outs (a fetch, a browser visit)."""
+        return max(10 * self.config.timeout, 2 * self.config.browser_timeout, 300.0)
 
     def stored(self, checks: Iterable[NewCheck]) -> None:
         """Checks committed (or dropped as second checks of their case in
