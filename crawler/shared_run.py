@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from kernel.config import Config
 from store import Store
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between the coordinator's looks at the queue and the store.
 LOOK_SECONDS = 1.0
+# Seconds the coordinator keeps trying when its looks at the queue fail.
+OUTAGE_SECONDS = 300.0
 # Seconds between the coordinator's counts of the run's stored checks.
 COUNT_SECONDS = 3.0
 # Seconds between a worker's updates of its `status` line.
@@ -95,9 +98,14 @@ class Worker:
         self.stored_checks: dict[int, int] = {}  # run id -> checks this worker stored
         self._lines_sent: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._pworker: Any = None  # Procrastinate's worker (its heartbeat, its jobs)
+        self._beat = 1.0
         self._stopping = False
         self.taken = 0  # cases taken from the queue
         self.fatal: str | None = None  # why this worker stopped on its own
+        self.closed = False  # the crawl is closing: no batch is taken on
+        self.current_run: int | None = None
+        self.on_new_run: Callable[[int], None] | None = None  # the spider's per-run state
 
     def run_of(self, case_id: int) -> int | None:
         return self._runs.get(case_id)
@@ -106,6 +114,7 @@ class Worker:
         """Reach the queue (raises store.queue.QueueUnreachable) and start
         taking batches."""
         import procrastinate
+        from procrastinate.worker import Worker as ProcrastinateWorker
 
         await self.queue.open()
         await self.queue.ensure_schema()
@@ -120,12 +129,22 @@ class Worker:
             return await self.check_batch(run_id, case_ids, browser)
 
         lease = self.config.queue_lease
-        self._task = asyncio.ensure_future(self.queue.app.run_worker_async(
-            queues=[QUEUE], name=self.name, concurrency=self.config.worker_jobs,
-            wait=True, install_signal_handlers=False, delete_jobs="successful",
-            update_heartbeat_interval=max(lease / 3, 0.2), stalled_worker_timeout=lease,
-            listen_notify=True, fetch_job_polling_interval=1.0))
+        self._beat = max(lease / 3, 0.2)
+        self._pworker = ProcrastinateWorker(
+            app=self.queue.app, queues=[QUEUE], name=self.name,
+            concurrency=self.config.worker_jobs, wait=True, install_signal_handlers=False,
+            delete_jobs="successful", update_heartbeat_interval=self._beat,
+            stalled_worker_timeout=lease, listen_notify=True, fetch_job_polling_interval=1.0,
+            # A stopping worker waits for its batches; each ends within
+            # stall_seconds (`_until_done`), so this only bounds the unforeseen.
+            shutdown_graceful_timeout=self.stall_seconds + 60)
+        self._task = asyncio.ensure_future(self._pworker.run())
         self._lines = asyncio.ensure_future(self._send_lines())
+
+    @property
+    def stopping(self) -> bool:
+        """Asked to stop (SIGTERM, Ctrl-C, a wrong store)."""
+        return self._stopping
 
     @property
     def running(self) -> bool:
@@ -142,7 +161,18 @@ class Worker:
         if self._task is not None and not self._stopping:
             self._stopping = True
             logger.warning("worker %s: stopping after the batches in hand", self.name)
-            self._task.cancel()  # Procrastinate stops gracefully: its jobs run to the end
+            self._pworker.stop()  # Procrastinate stops gracefully: its jobs run to the end
+            # ...but it stops its heartbeat first: without one, the batches in
+            # hand would be handed to other workers after the lease.
+            self._draining_beat = asyncio.ensure_future(self._heartbeat_while_draining())
+
+    async def _heartbeat_while_draining(self) -> None:
+        while self._task is not None and not self._task.done():
+            worker_id = self._pworker.worker_id
+            if worker_id is not None:
+                with contextlib.suppress(Exception):
+                    await self.queue.app.job_manager.update_heartbeat(worker_id)
+            await asyncio.sleep(self._beat)
 
     async def check_batch(self, run_id: int, case_ids: Sequence[int], browser: bool) -> int:
         status = await asyncio.to_thread(run_status, self.store, run_id)
@@ -162,16 +192,34 @@ class Worker:
         cases = await asyncio.to_thread(load_cases, self.store, case_ids, run_id)
         if not cases:
             return 0
+        if self.closed:
+            raise BatchAbandoned("the worker is closing")  # abandon() has run already
+        self.new_run(run_id)
         batch = _Batch(run_id, {case.id for case in cases})
         self.taken += len(cases)
-        for case in cases:
-            waiting = self._batches.setdefault(case.id, [])
-            waiting.append(batch)
-            if len(waiting) == 1:  # not being checked already (a batch handed back)
-                self._runs[case.id] = run_id
-                self._crawl(case, run_id, browser)
+        try:
+            for case in cases:
+                waiting = self._batches.setdefault(case.id, [])
+                waiting.append(batch)
+                if len(waiting) == 1:  # not being checked already (a batch handed back)
+                    self._runs[case.id] = run_id
+                    self._crawl(case, run_id, browser)
+        except BaseException:
+            self._forget(batch)
+            raise
         await self._until_done(batch)
         return len(cases)
+
+    def _forget(self, batch: _Batch) -> None:
+        """Drop ``batch``'s cases not stored yet from the worker's books, so
+        that its next try crawls them again."""
+        for case_id in list(batch.left):
+            waiting = self._batches.get(case_id, [])
+            if batch in waiting:
+                waiting.remove(batch)
+            if not waiting:
+                self._batches.pop(case_id, None)
+                self._runs.pop(case_id, None)
 
     async def _until_done(self, batch: _Batch) -> None:
         """Until every case of ``batch`` is stored. A batch of which no check
@@ -188,13 +236,7 @@ class Worker:
                 return
             except TimeoutError:
                 continue  # look again: a check may have been stored meanwhile
-        for case_id in list(batch.left):
-            waiting = self._batches.get(case_id, [])
-            if batch in waiting:
-                waiting.remove(batch)
-            if not waiting:
-                self._batches.pop(case_id, None)
-                self._runs.pop(case_id, None)
+        self._forget(batch)
         logger.warning("worker %s: no check of a batch of run %s stored for %.0f s; %d of its "
                        "cases go back to the queue", self.name, batch.run_id, stall,
                        len(batch.left))
@@ -205,6 +247,14 @@ class Worker:
         """No check of a batch stored for this long: the batch is given up.
         Far beyond any check's own time-outs (a fetch, a browser visit)."""
         return max(10 * self.config.timeout, 2 * self.config.browser_timeout, 300.0)
+
+    def new_run(self, run_id: int) -> None:
+        """A batch of ``run_id``: an always-on worker starts each run afresh
+        (what it learned of hosts' "not found" pages belongs to one run)."""
+        if run_id != self.current_run:
+            self.current_run = run_id
+            if self.on_new_run is not None:
+                self.on_new_run(run_id)
 
     def stored(self, checks: Iterable[NewCheck]) -> None:
         """Checks committed (or dropped as second checks of their case in
@@ -218,6 +268,7 @@ class Worker:
 
     def abandon(self, reason: str) -> None:
         """The crawl is closing: batches not done go back to the queue."""
+        self.closed = True
         for waiting in list(self._batches.values()):
             for batch in waiting:
                 if not batch.done.done():
@@ -255,6 +306,18 @@ class Worker:
         await self.send_lines(stopped=True)
         with contextlib.suppress(Exception):
             await self.queue.close()
+
+
+@dataclass
+class _Following:
+    """What the coordinator's looks remember between two looks."""
+
+    started: float = field(default_factory=time.monotonic)
+    last_retry: float = field(default_factory=time.monotonic)
+    last_saved: float = field(default_factory=time.monotonic)
+    last_counted: float = 0.0
+    warned: bool = False
+    told_exited: bool = False
 
 
 class Coordinator:
@@ -295,42 +358,66 @@ class Coordinator:
 
     async def follow(self, run_id: int, progress: Callable[[int], None]) -> bool:
         """Until every batch of ``run_id`` is done; ``progress(stored)`` on
-        every look. False when no worker is left to do the batches."""
-        lease = self.config.queue_lease
-        last_retry = last_saved = started = time.monotonic()
-        last_counted = 0.0
-        warned = False
+        every look. False when no worker is left to do the batches. A look
+        that fails (the queue's or the store's database gone for a moment)
+        is tried again for up to `OUTAGE_SECONDS`, then raises."""
+        failing_since: float | None = None
+        state = _Following()
         while True:
-            now = time.monotonic()
-            if now - last_retry >= min(lease / 3, 5.0):
-                await self.queue.retry_stalled(lease)
-                last_retry = now
-            jobs = await self.queue.run_jobs(run_id)
-            if now - last_counted >= COUNT_SECONDS or jobs.open == 0:
-                # A count over the run's rows: not every second on a big run.
-                self.stored = await asyncio.to_thread(self._stored, run_id)
-                progress(self.stored)
-                last_counted = now
-            if now - last_saved >= 5.0:
-                await asyncio.to_thread(set_progress, self.store, run_id, self.stored)
-                last_saved = now
-            if not warned and jobs.doing == 0 and jobs.todo and now - started > max(lease, 10):
-                warned = True
-                logger.warning("run %s: %d batch(es) wait and no worker is taking them; "
-                               "start workers with `hostwatch worker` (the same HOSTWATCH_DB "
-                               "and HOSTWATCH_QUEUE)", run_id, jobs.todo)
-            if jobs.open == 0:
-                if jobs.failed:
-                    logger.error("run %s: %d batch(es) failed in every try; their cases "
-                                 "are due again next run", run_id, jobs.failed)
-                return True
-            if self.processes and all(p.poll() is not None for p in self.processes):
+            try:
+                done = await self._look(run_id, progress, state)
+                failing_since = None
+            except Exception as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > OUTAGE_SECONDS:
+                    raise
+                logger.warning("run %s: a look at the queue failed (%s); trying again",
+                               run_id, type(exc).__name__)
+                await asyncio.sleep(LOOK_SECONDS * 5)
+                continue
+            if done is not None:
+                return done
+            await asyncio.sleep(LOOK_SECONDS)
+
+    async def _look(self, run_id: int, progress: Callable[[int], None],
+                    state: _Following) -> bool | None:
+        """One look: True or False when the run is over (see `follow`), None
+        while it goes on."""
+        lease = self.config.queue_lease
+        now = time.monotonic()
+        if now - state.last_retry >= min(lease / 3, 5.0):
+            await self.queue.retry_stalled(lease)
+            state.last_retry = now
+        jobs = await self.queue.run_jobs(run_id)
+        if now - state.last_counted >= COUNT_SECONDS or jobs.open == 0:
+            # A count over the run's rows: not every second on a big run.
+            self.stored = await asyncio.to_thread(self._stored, run_id)
+            progress(self.stored)
+            state.last_counted = now
+        if now - state.last_saved >= 5.0:
+            await asyncio.to_thread(set_progress, self.store, run_id, self.stored)
+            state.last_saved = now
+        if not state.warned and jobs.doing == 0 and jobs.todo \
+                and now - state.started > max(lease, 10):
+            state.warned = True
+            logger.warning("run %s: %d batch(es) wait and no worker is taking them; "
+                           "start workers with `hostwatch worker` (the same HOSTWATCH_DB "
+                           "and HOSTWATCH_QUEUE)", run_id, jobs.todo)
+        if jobs.open == 0:
+            if jobs.failed:
+                logger.error("run %s: %d batch(es) failed in every try; their cases "
+                             "are due again next run", run_id, jobs.failed)
+            return True
+        if self.processes and all(p.poll() is not None for p in self.processes):
+            if not state.told_exited:
+                state.told_exited = True
                 logger.error("run %s: every local worker has exited (status %s); "
                              "batches left: %d", run_id,
                              ", ".join(str(p.returncode) for p in self.processes), jobs.open)
-                if self.workers and not await self._remote_workers_alive(lease):
-                    return False
-            await asyncio.sleep(LOOK_SECONDS)
+            if self.workers and not await self._remote_workers_alive(lease):
+                return False
+        return None
 
     def _stored(self, run_id: int) -> int:
         with self.store.session() as session:

@@ -70,5 +70,10 @@ class NotFoundProbes(Generic[T]):
         waiting, host.waiting = host.waiting, []
         return waiting
 
+    def forget_finished(self) -> None:
+        """Forget every host whose probe has ended (a new run probes them
+        again); probes still out, and what waits for them, are kept."""
+        self._hosts = {key: host for key, host in self._hosts.items() if not host.done}
+
     def pending(self) -> int:
         return sum(len(h.waiting) for h in self._hosts.values())

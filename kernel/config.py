@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from kernel.errors import ConfigError
+from kernel.redact import without_password
 from kernel.schedule import ScheduleRule
 from kernel.state import Debounce
 
@@ -163,6 +164,10 @@ def _non_negative_float(raw: str) -> float:
     if value < 0:
         raise ValueError(f"must not be negative, got {value}")
     return value
+
+
+# Settings whose values are URLs that may hold a password: never echoed whole.
+_URL_SETTINGS = frozenset({"db", "queue"})
 
 
 @dataclass(frozen=True)
@@ -438,7 +443,8 @@ class Config:
             try:
                 values[name] = key.parse(raw)
             except ValueError as exc:
-                raise ConfigError(f"{env_name}={raw!r}: {exc}") from exc
+                shown = without_password(raw) if name in _URL_SETTINGS else raw
+                raise ConfigError(f"{env_name}={shown!r}: {exc}") from exc
         for name, value in overrides.items():
             if name not in KEYS:
                 raise ConfigError(f"unknown setting {name!r}")
@@ -448,7 +454,8 @@ class Config:
                 try:
                     values[name] = key.parse(_as_text(name, value))
                 except (ValueError, TypeError) as exc:
-                    raise ConfigError(f"{name}={value!r} (as {key.env}): {exc}") from exc
+                    shown = without_password(str(value)) if name in _URL_SETTINGS else value
+                    raise ConfigError(f"{name}={shown!r} (as {key.env}): {exc}") from exc
         return cls(**values)
 
     def debounce(self) -> Debounce:

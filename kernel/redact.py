@@ -294,3 +294,21 @@ def install() -> None:
     setattr(factory, _FACTORY_MARK, True)
     logging.setLogRecordFactory(factory)
 
+
+
+_SECRET_PARAMS = re.compile(r"(?i)\b(password|passfile|sslpassword)=[^&\s]*")
+
+
+def without_password(url: str) -> str:
+    """A database URL (or libpq connection string) fit for a message: its
+    password, in the user part or as a parameter, shown as ``***``."""
+    text = _SECRET_PARAMS.sub(lambda m: f"{m.group(1)}=***", url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        return text
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return text
+    userinfo, _, host = authority.rpartition("@")  # the last @ ends the user part
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}{slash}{tail}"

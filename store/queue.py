@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from kernel.errors import StoreError
+from kernel.redact import without_password
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def conninfo(url: str) -> str:
     them (``postgresql+psycopg://``: SQLAlchemy's driver suffix removed)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise QueueUnreachable(f"HOSTWATCH_QUEUE={url!r}: not a URL")
+        raise QueueUnreachable(f"HOSTWATCH_QUEUE={shown(url)!r}: not a URL")
     base = scheme.split("+", 1)[0].lower()
     if base not in ("postgresql", "postgres"):
         raise QueueUnreachable(f"HOSTWATCH_QUEUE: expected a PostgreSQL URL, got {scheme}://")
@@ -53,12 +54,7 @@ def conninfo(url: str) -> str:
 
 def shown(url: str) -> str:
     """``url`` without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest.split("/", 1)[0]:
-        return url
-    auth, host = rest.split("@", 1)
-    user = auth.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}" if ":" in auth else url
+    return without_password(url)
 
 
 class Queue:
@@ -115,22 +111,30 @@ class Queue:
         await deferrer.defer_async(run_id=run_id, case_ids=list(case_ids), browser=browser)
 
     async def run_jobs(self, run_id: int) -> RunJobs:
-        """How many of ``run_id``'s jobs are queued, taken, failed."""
-        counts = {}
-        for status in (*OPEN_STATUSES, "failed"):
-            jobs = await self.app.job_manager.list_jobs_async(queue=QUEUE, task=TASK,
-                                                              status=status)
-            counts[status] = sum(1 for job in jobs if job.task_kwargs.get("run_id") == run_id)
-        return RunJobs(counts["todo"], counts["doing"], counts["failed"])
+        """How many of ``run_id``'s jobs are queued, taken, failed (one
+        count in the database, not the jobs themselves)."""
+        row = await self.app.connector.execute_query_one_async(
+            "SELECT count(*) FILTER (WHERE status = 'todo') AS todo,"
+            " count(*) FILTER (WHERE status = 'doing') AS doing,"
+            " count(*) FILTER (WHERE status = 'failed') AS failed"
+            " FROM procrastinate_jobs WHERE queue_name = %(queue)s AND task_name = %(task)s"
+            " AND args->>'run_id' = %(run)s",
+            queue=QUEUE, task=TASK, run=str(run_id))
+        return RunJobs(row["todo"], row["doing"], row["failed"])
 
     async def retry_stalled(self, lease: float) -> int:
         """Hand the jobs of workers silent for ``lease`` seconds back to the
-        queue; returns how many."""
+        queue; returns how many. A job that moved on meanwhile (its worker
+        was slow, not dead, and finished it) is left as it is."""
         jobs = await self.app.job_manager.get_stalled_jobs(queue=QUEUE, task_name=TASK,
                                                            seconds_since_heartbeat=lease)
         handed = 0
         for job in jobs:
-            await self.app.job_manager.retry_job(job)
+            try:
+                await self.app.job_manager.retry_job(job)
+            except Exception as exc:  # procrastinate: not found or no longer 'doing'
+                logger.info("batch %s not handed on: %s", job.id, type(exc).__name__)
+                continue
             handed += 1
         if handed:
             logger.warning("handed %d batch(es) of a silent worker to the other workers",

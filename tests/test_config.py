@@ -85,3 +85,15 @@ def test_good_overrides_in_code_keep_their_values():
     assert config.nameservers == (("127.0.0.1", 5353),)
     assert config.allow_private == ("10.0.0.0/8",)
     assert Config.from_env({}, removal_confirmations=3).debounce().confirmations == 3
+
+
+def test_a_refused_queue_url_is_never_echoed_with_its_password():
+    from kernel.errors import ConfigError
+
+    for value in ("redis://:s3cret@queue.example/0", "mysql://hw:s3cret@db/hw?password=s3cret"):
+        try:
+            Config.from_env({"HOSTWATCH_QUEUE": value})
+        except ConfigError as exc:
+            assert "HOSTWATCH_QUEUE" in str(exc) and "s3cret" not in str(exc)
+        else:
+            raise AssertionError(f"{value} accepted")

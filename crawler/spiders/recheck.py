@@ -295,7 +295,11 @@ class RecheckSpider(Spider):
         def progress(stored: int) -> None:
             self.checks_done = stored
 
-        self.run_complete = await coordinator.follow(self.run_id, progress)
+        try:
+            self.run_complete = await coordinator.follow(self.run_id, progress)
+        except Exception as exc:  # the queue's database gone for good
+            self._stop_with(f"run {self.run_id}: the queue could not be followed: "
+                            f"{type(exc).__name__}")
 
     async def _start_worker(self) -> None:
         """Take batches from the queue until stopped (SIGTERM, Ctrl-C)."""
@@ -307,6 +311,8 @@ class RecheckSpider(Spider):
             engine.crawl(self._case_request(case, browser))
 
         worker = self.worker = Worker(self.config, self.store, crawl)
+        # An always-on worker learns hosts' "not found" pages afresh each run.
+        worker.on_new_run = lambda run_id: self.probes.forget_finished()
         try:
             await worker.start()
         except QueueUnreachable as exc:
@@ -331,7 +337,13 @@ class RecheckSpider(Spider):
         asyncio.ensure_future(self._close_after(worker))
 
     async def _close_after(self, worker: Worker) -> None:
-        await worker.wait()
+        try:
+            await worker.wait()
+            if not worker.stopping and worker.fatal is None:
+                worker.fatal = f"worker {worker.name}: the queue's worker stopped unasked"
+        except Exception as exc:  # the queue failed under it (PostgreSQL went away...)
+            worker.fatal = (f"worker {worker.name}: the queue failed: "
+                            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         if worker.fatal is not None:
             self._stop_with(worker.fatal)
         engine = self.crawler.engine

@@ -41,8 +41,10 @@ def _crawl(ctx: click.Context, limit: int | None, timeout: float | None,
            concurrency: int | None, deadlines: bool = False,
            browser: bool = False, workers: int | None = None) -> Hostwatch:
     config = load_config(ctx, timeout=timeout, concurrency=concurrency)
-    if workers is None and config.queue:
-        workers = 1  # HOSTWATCH_QUEUE set: a shared run, one worker here
+    if workers is None and config.queue and not deadlines:
+        # HOSTWATCH_QUEUE set: a shared run, one worker here. Not for the
+        # deadline checks (`crawl --due`, every few minutes, a few cases).
+        workers = 1
     hw = open_store(config)
     try:
         outcome = hw.crawl(limit=limit, deadlines=deadlines, browser=browser, workers=workers)
