@@ -183,16 +183,17 @@ def test_a_killed_worker_loses_nothing(pg_store, pg_url, net, tmp_path):
 
 def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_path):
     """SIGTERM (systemctl stop): no new batch, the batches in hand are
-    finished and stored, exit 0; the run needs no lease to end."""
-    ids = _cases(net, pg_store, 40, delay=0.3)
-    settings = _slow_settings(pg_url, lease=600)
+    finished and stored, exit 0. Finishing them takes longer than the lease
+    (2 s): the stopping worker keeps its heartbeat, so nothing is handed on."""
+    ids = _cases(net, pg_store, 40, delay=1.5)
+    settings = {**_slow_settings(pg_url, lease=2), "HOSTWATCH_QUEUE_BATCH": "10"}
     coordinator = _start_coordinator(pg_url, net, tmp_path, **settings)
     stopped, other = (_start_worker(pg_url, net, tmp_path, **settings) for _ in range(2))
     try:
         _wait_until_it_stored(pg_store, stopped, 2)
         stopped.send_signal(signal.SIGTERM)
         _out, stopped_err = stopped.communicate(timeout=60)
-        out, err = coordinator.communicate(timeout=120)  # a 600 s lease: nothing handed on
+        out, err = coordinator.communicate(timeout=180)
     finally:
         for process in (stopped, other, coordinator):
             if process.poll() is None:
@@ -206,7 +207,7 @@ def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_
     per_case = _checks_per_case(pg_store, run.id)
     assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
     mine = [w for w in _workers(pg_store, run.id) if w.pid == stopped.pid]
-    assert mine[0].stopped_at is not None and mine[0].checks % 5 == 0  # whole batches
+    assert mine[0].stopped_at is not None and mine[0].checks % 10 == 0  # whole batches
     assert "handed" not in err
 
 
