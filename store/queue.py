@@ -45,16 +45,11 @@ def conninfo(url: str) -> str:
     them (``postgresql+psycopg://``: SQLAlchemy's driver suffix removed)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise QueueUnreachable(f"HOSTWATCH_QUEUE={shown(url)!r}: not a URL")
+        raise QueueUnreachable(f"HOSTWATCH_QUEUE={without_password(url)!r}: not a URL")
     base = scheme.split("+", 1)[0].lower()
     if base not in ("postgresql", "postgres"):
         raise QueueUnreachable(f"HOSTWATCH_QUEUE: expected a PostgreSQL URL, got {scheme}://")
     return f"postgresql://{rest}"
-
-
-def shown(url: str) -> str:
-    """``url`` without its password, for messages."""
-    return without_password(url)
 
 
 class Queue:
@@ -84,7 +79,7 @@ class Queue:
             await probe.close()
             await self.app.open_async()
         except Exception as exc:  # psycopg, pool time-outs: one clear error
-            raise QueueUnreachable(f"cannot reach the queue at {shown(self.url)} "
+            raise QueueUnreachable(f"cannot reach the queue at {without_password(self.url)} "
                                    f"(HOSTWATCH_QUEUE): {_reason(exc)}") from exc
 
     async def close(self) -> None:
