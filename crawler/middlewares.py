@@ -25,7 +25,7 @@ from crawler.politeness import META_LEASE, Politeness
 from crawler.resolver import shared_resolver
 from crawler.settings import config_of
 from crawler.verdict import ErrorKind
-from kernel.urls import browser_target, redirect_url
+from kernel.urls import browser_target, plain_host, redirect_url
 from outbound.dns import DnsFailure, DnsFailureKind, Resolver
 from outbound.guard import Network, forbidden_reason, parse_networks
 
@@ -70,21 +70,12 @@ class AddressGuardMiddleware:
 
     async def process_request(self, request: Request) -> Request | None:
         host = urlparse_cached(request).hostname or ""
-        target = browser_target(request.url)  # one parse per request
-        if target is None or not target[0]:
-            # A redirect a browser could not follow (a case URL never gets here).
-            raise RefusedTarget(ErrorKind.UNSUPPORTED, "not a URL a browser would open")
-        browser_host, as_browser = target
-        if browser_host != host.rstrip("."):
-            # A host a browser reads as something else (a numeric IPv4 form
-            # such as 0x7f.1, an IDN): request the URL a browser would. Its
-            # host reads the same both ways, so this happens once a request.
-            if request.meta.get(META_REWRITTEN) == request.url:
-                raise RefusedTarget(ErrorKind.UNSUPPORTED, "host read two ways")
-            if self.politeness is not None:  # scheduled again, under its own host
-                self.politeness.release(request.meta.get(META_LEASE))
-            return request.replace(url=as_browser,
-                                   meta={**request.meta, META_REWRITTEN: as_browser})
+        if not host or plain_host(request.url) != host.rstrip("."):
+            # Not plainly written (most URLs are, and read the same to every
+            # parser): one full parse, as a browser reads it.
+            rewritten = self._as_browser(request, host)
+            if rewritten is not None:
+                return rewritten
         if not host:
             raise RefusedTarget(ErrorKind.UNSUPPORTED, f"no host in {request.url}")
         lookup = await self.resolver.addresses(host)
@@ -99,6 +90,25 @@ class AddressGuardMiddleware:
         if self.politeness is None:
             return None
         return self.politeness.admit(request, host, allowed)
+
+    def _as_browser(self, request: Request, host: str) -> Request | None:
+        """The request for the URL a browser would request, when its host
+        reads as another one to a browser; None when it reads the same."""
+        target = browser_target(request.url)
+        if target is None or not target[0]:
+            # A redirect a browser could not follow (a case URL never gets here).
+            raise RefusedTarget(ErrorKind.UNSUPPORTED, "not a URL a browser would open")
+        browser_host, as_browser = target
+        if browser_host == host.rstrip("."):
+            return None
+        # A host a browser reads as something else (a numeric IPv4 form such
+        # as 0x7f.1, an IDN): request the URL a browser would. Its host reads
+        # the same both ways, so this happens once a request.
+        if request.meta.get(META_REWRITTEN) == request.url:
+            raise RefusedTarget(ErrorKind.UNSUPPORTED, "host read two ways")
+        if self.politeness is not None:  # scheduled again, under its own host
+            self.politeness.release(request.meta.get(META_LEASE))
+        return request.replace(url=as_browser, meta={**request.meta, META_REWRITTEN: as_browser})
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         # Refused here or failed in the download: the lease ends (if the

@@ -54,6 +54,8 @@ class StorePipeline:
             # The recheck spider hands its checks here directly, not as
             # Scrapy items (RecheckSpider._out): the same buffer, less CPU.
             spider.check_sink = self.add
+        if spider is not None and hasattr(spider, "writer_opener"):
+            spider.writer_opener = self.open_writer
         self.timer = task.LoopingCall(self.flush)
         self.timer.start(self.FLUSH_SECONDS, now=False)
 
@@ -84,19 +86,27 @@ class StorePipeline:
         if stored is not None:
             stored(batch)
 
+    def open_writer(self) -> None:
+        """Start the writer process and wait until it is ready (blocking: call
+        it from a worker thread). The recheck spider calls it once it holds
+        the run lock, before the run's clock starts (`writer_opener`);
+        otherwise the first batch does."""
+        assert self.store is not None
+        if self.writer is not None:
+            return
+        # The writer shares the run lock's file (SQLite stores), so the lock
+        # lasts as long as the writer, even when this process dies first.
+        lock = getattr(self.crawler.spider, "lock", None)
+        fd = getattr(lock, "fd", None)
+        # A worker of a shared run stores each case once per run.
+        once = getattr(self.crawler.spider, "worker", None) is not None
+        self.writer = WriterProcess(WriterSetup(self.store.url, self.rules, once),
+                                    pass_fds=(fd,) if fd is not None else ())
+
     def _write(self, batch: list[NewCheck]) -> None:
         """In a worker thread: hand the batch to the writer process."""
-        assert self.store is not None
-        if self.writer is None:
-            # Started on the first batch, when the spider holds the run lock:
-            # the writer shares the lock file, so the lock lasts as long as
-            # the writer, even when this process dies first.
-            lock = getattr(self.crawler.spider, "lock", None)
-            fd = getattr(lock, "fd", None)
-            # A worker of a shared run stores each case once per run.
-            once = getattr(self.crawler.spider, "worker", None) is not None
-            self.writer = WriterProcess(WriterSetup(self.store.url, self.rules, once),
-                                        pass_fds=(fd,) if fd is not None else ())
+        self.open_writer()
+        assert self.writer is not None
         self.written += self.writer.write(batch)
 
     def _failed(self, failure: Failure) -> None:

@@ -9,7 +9,9 @@ store.queue. Here:
   progress of every worker in the store, and stops its workers when every
   batch is done. The spider around it holds the run lock, records and
   closes the run, fetches the control URLs and judges the run, as in a
-  single-process crawl.
+  single-process crawl. Its local workers get SIGTERM from Linux when the
+  coordinator dies, even by SIGKILL (`stop_with_coordinator`): they finish
+  the batches in hand and exit, leaving no process behind.
 - `Worker` (in `hostwatch worker`, here or on another machine): a
   Procrastinate worker inside the crawl's own event loop. Each job (a
   batch of case ids) is checked by the spider's own requests and ends once
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -57,6 +60,10 @@ OUTAGE_SECONDS = 300.0
 COUNT_SECONDS = 3.0
 # Seconds between a worker's updates of its `status` line.
 WORKER_LINE_SECONDS = 2.0
+# Set by the coordinator for the local workers it starts: its process id.
+COORDINATOR_PID_ENV = "_HOSTWATCH_COORDINATOR_PID"
+# prctl(2): the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class BatchAbandoned(Exception):
@@ -342,7 +349,7 @@ class Coordinator:
 
     def start_workers(self) -> None:
         """N local worker processes, with this crawl's settings."""
-        env = {**os.environ, **self.config.to_env()}
+        env = {**os.environ, **self.config.to_env(), COORDINATOR_PID_ENV: str(os.getpid())}
         for _ in range(self.workers):
             self.processes.append(subprocess.Popen(
                 [sys.executable, "-m", "hostwatch", "worker"], env=env,
@@ -439,6 +446,25 @@ class Coordinator:
         await asyncio.to_thread(stop_processes, self.processes)
         with contextlib.suppress(Exception):
             await self.queue.close()
+
+
+def stop_with_coordinator() -> bool:
+    """In a local worker of `crawl --workers N`: have Linux send SIGTERM
+    when the coordinator that started it dies (prctl PR_SET_PDEATHSIG), so
+    a killed coordinator leaves no worker taking batches for ever. True
+    when the coordinator is gone already (the caller stops as on SIGTERM).
+    A worker started any other way (systemd, by hand) is left alone."""
+    coordinator = os.environ.get(COORDINATOR_PID_ENV, "")
+    if not coordinator.isdigit():
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+    except (OSError, AttributeError) as exc:  # not Linux
+        logger.warning("this worker cannot follow its coordinator's end (%s); stop it with "
+                       "SIGTERM if the coordinator dies", exc)
+    return os.getppid() != int(coordinator)
 
 
 def stop_processes(processes: Sequence[subprocess.Popen[bytes]],

@@ -397,6 +397,9 @@ class Hostwatch:
             raise LockBusy(str(busy))
         run_id = stats.get("hostwatch/run_id")
         if not isinstance(run_id, int):
+            if stats.get("hostwatch/store_error"):  # the store writer could not start
+                raise CrawlError("checks could not be written, no run started: "
+                                 f"{stats['hostwatch/store_error']}")
             raise CrawlError("the crawl ended before it started a run; see the log above")
         failed = stats.get("hostwatch/store_error") or queue_error
         with self.store.session() as session:

@@ -50,8 +50,8 @@ from ada_url import URL, HostType
 from kernel.errors import HostwatchError
 
 __all__ = ["ROUTE_PREFIXES", "NormalisedUrl", "Refusal", "UrlError", "browser_target",
-           "browser_url", "document_url", "is_route", "normalise_url", "redirect_url", "site_of",
-           "url_route", "url_host"]
+           "browser_url", "document_url", "is_route", "normalise_url", "plain_host",
+           "redirect_url", "site_of", "url_route", "url_host"]
 
 SCHEMES = ("http", "https")
 # A fragment (after the "#") starting with one of these is an app's route.
@@ -69,6 +69,13 @@ _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")
 # letters, digits, "-", and "_" (it occurs in real names: service labels, some
 # CDNs, and resolves fine); labels of 1 to 63 characters, 253 in all.
 _LABEL = re.compile(r"[a-z0-9_\-]{1,63}")
+# A URL whose host every parser reads alike (`plain_host`): http(s), a host of
+# lower-case ASCII labels or a dotted-quad IPv4 address, an optional port,
+# then the path, query or fragment (or nothing). "\Z", not "$": a host
+# followed by a newline is not plain.
+_PLAIN = re.compile(r"https?://([a-z0-9][a-z0-9.-]*+)(?::([0-9]{1,5}))?(?=[/?#]|\Z)")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_DOTTED_QUAD = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 
 
 class Refusal(StrEnum):
@@ -162,6 +169,34 @@ def browser_target(text: str) -> tuple[str, str] | None:
     host = _plain_host(url)
     url.hash = ""
     return host, url.href
+
+
+def plain_host(text: str) -> str | None:
+    """The host of ``text`` (as `browser_target` gives it) when the URL is
+    plainly written: http or https, a host of lower-case letters, digits and
+    hyphens (no empty label, the last not starting with a digit, none
+    starting "xn--") or a dotted-quad IPv4 address, a port up to 65535, then "/", "?", "#" or the
+    end. None otherwise: then only the full parse (`browser_target`) says.
+
+    Such a host reads the same to every parser (the URL Standard's, Python's
+    urllib, aiohttp's yarl), so the address guard can skip the full parse for
+    the URLs it sees most: tests/test_urls_plain.py holds this to the
+    full parse."""
+    match = _PLAIN.match(text)
+    if match is None:
+        return None
+    host, port = match.groups()
+    if (port is not None and int(port) > 65535) or ".." in host:
+        return None
+    name = host[:-1] if host.endswith(".") else host
+    last = name.rpartition(".")[2]
+    if last[0].isdigit():
+        # The URL Standard reads a name ending in a number as an IPv4
+        # address (0x7f.1, 3232235777): plain only as a dotted quad.
+        return name if host == name and _DOTTED_QUAD.fullmatch(name) else None
+    if name.startswith("xn--") or ".xn--" in name:
+        return None  # punycode: the full parse checks it
+    return name
 
 
 def browser_url(text: str) -> str | None:

@@ -7,7 +7,10 @@ the crawl; in its own process it runs on another core. BENCHMARKS.md has the
 figures.
 
 The protocol is pickles over the child's stdin/stdout, between two processes
-of the same program: the parent sends a `WriterSetup`, then batches of
+of the same program: the parent sends a `WriterSetup`; the child answers
+``("ready", None)`` once it has imported what it needs and connected to the
+store (so its start-up is done before the run's first check, not on the
+cores the crawl uses meanwhile). Then the parent sends batches of
 `NewCheck`; the child answers each batch with ``("ok", n)`` or
 ``("error", message)``. Each batch is one transaction (`append_checks`).
 
@@ -28,6 +31,9 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import configure_mappers
+
 from kernel.errors import StoreError
 from kernel.state import Debounce
 from store.checks import NewCheck, append_checks
@@ -42,8 +48,9 @@ class WriterSetup:
 
 
 class WriterProcess:
-    """The parent's side: ``write(batch)`` blocks until the batch is committed
-    (call it from a worker thread), and raises `StoreError` when it was not."""
+    """The parent's side: starting it waits until the writer is ready, and
+    ``write(batch)`` blocks until the batch is committed (call both from a
+    worker thread); each raises `StoreError` when the writer failed."""
 
     def __init__(self, setup: WriterSetup, *, pass_fds: tuple[int, ...] = ()) -> None:
         # pass_fds: the run lock's file, so the lock is held until the
@@ -54,7 +61,12 @@ class WriterProcess:
         assert self._process.stdin is not None and self._process.stdout is not None
         self._to: IO[bytes] = self._process.stdin
         self._from: IO[bytes] = self._process.stdout
-        self._send(setup)
+        try:
+            self._send(setup)
+            self._receive()  # ("ready", None)
+        except StoreError:
+            self.close()
+            raise
 
     def _send(self, message: Any) -> None:
         try:
@@ -71,15 +83,18 @@ class WriterProcess:
         return StoreError(f"the store writer process stopped (exit status {status}); "
                           "its error, if any, is in the log above")
 
-    def write(self, batch: list[NewCheck]) -> int:
-        self._send(batch)
+    def _receive(self) -> Any:
         try:
             status, value = pickle.load(self._from)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             raise self._died() from exc
-        if status != "ok":
+        if status == "error":
             raise StoreError(str(value))
-        return int(value)
+        return value
+
+    def write(self, batch: list[NewCheck]) -> int:
+        self._send(batch)
+        return int(self._receive())
 
     def close(self, timeout: float = 120.0) -> None:
         """Let the writer finish and exit."""
@@ -103,10 +118,14 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
         return 0
     try:
         store = Store(setup.db)
-    except StoreError as exc:
-        print(f"hostwatch store writer: {exc}", file=sys.stderr, flush=True)
+        configure_mappers()  # what the first batch would otherwise do
+        with store.transaction() as session:  # connects
+            session.connection()
+    except (StoreError, SQLAlchemyError) as exc:
+        _reply(replies, ("error", f"the store writer cannot open the store: {exc}"))
         return 1
     try:
+        _reply(replies, ("ready", None))
         while True:
             try:
                 batch = pickle.load(requests)
@@ -119,10 +138,14 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
                 reply: tuple[str, Any] = ("ok", written)
             except Exception as exc:  # told to the crawl, which stops
                 reply = ("error", f"{type(exc).__name__}: {exc}")
-            pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
-            replies.flush()
+            _reply(replies, reply)
     finally:
         store.dispose()
+
+
+def _reply(replies: IO[bytes], reply: tuple[str, Any]) -> None:
+    pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+    replies.flush()
 
 
 def main() -> int:
@@ -133,4 +156,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    # Every batch was committed before its answer, and the store is closed:
+    # nothing is left to do but the interpreter's own clean-up, which takes
+    # longer than the last batch (about 0.1 s), and the crawl waits for it.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -24,6 +24,7 @@ waiting for them (``hostwatch/pdq_decode_seconds``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -59,7 +60,7 @@ from crawler.perceptual import (
 )
 from crawler.politeness import META_HOSTER, Politeness
 from crawler.settings import apply_config, config_of
-from crawler.shared_run import Coordinator, Worker
+from crawler.shared_run import Coordinator, Worker, stop_with_coordinator
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
     ErrorKind,
@@ -73,6 +74,7 @@ from crawler.verdict import (
 from kernel import __version__, redact
 from kernel.cdn import CDN_HEADER_PREFIXES, CDN_HEADERS
 from kernel.config import Config
+from kernel.errors import StoreError
 from kernel.model import Method, Verdict, VerdictGroup
 from kernel.schedule import DEADLINE_RUN_METHOD, DUE_DEADLINES, DUE_NIGHTLY
 from kernel.urls import document_url, url_route
@@ -119,6 +121,20 @@ class _Waiting:
     observation: Observation
     check: NewCheck
     reference: Reference
+
+
+_FROZEN = False
+
+
+def _freeze_start_up() -> None:
+    """What start-up built (modules, settings, the store's engine) stays for
+    the whole crawl: keep it out of the garbage collector's passes, which
+    then cost less per check. Once per process."""
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.collect()
+        gc.freeze()
 
 
 class RecheckSpider(Spider):
@@ -170,6 +186,9 @@ class RecheckSpider(Spider):
         # Set by the store pipeline when it opens (crawler.pipelines): checks
         # then go to it directly instead of as Scrapy items (see _out).
         self.check_sink: Callable[[NewCheck], None] | None = None
+        # Also set by the store pipeline: starts its writer process and waits
+        # until it is ready (blocking), before the run's clock starts.
+        self.writer_opener: Callable[[], None] | None = None
         self.end_controls_sent = False
         self.debounce = self.config.debounce()
         self.health_rule = HealthRule(self.config.suspect_share, self.config.suspect_min_cases,
@@ -204,6 +223,7 @@ class RecheckSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.store.upgrade()
+        _freeze_start_up()
         if self.role == ROLE_WORKER:
             await self._start_worker()
             return
@@ -221,6 +241,8 @@ class RecheckSpider(Spider):
         except LockBusy as exc:
             self.logger.error("not starting: %s", exc)
             self.crawler.stats.set_value("hostwatch/lock_busy", str(exc))
+            return
+        if not await self._open_writer():
             return
         now = datetime.now(UTC)
         rule = DueRule(self.config.recheck_hours, self.config.watch_removed_days)
@@ -313,6 +335,11 @@ class RecheckSpider(Spider):
         worker = self.worker = Worker(self.config, self.store, crawl)
         # An always-on worker learns hosts' "not found" pages afresh each run.
         worker.on_new_run = lambda run_id: self.probes.forget_finished()
+        # After `self.worker` is set: the writer of a worker stores each case
+        # once per run (crawler.pipelines).
+        if not await self._open_writer():
+            self.worker = None
+            return
         try:
             await worker.start()
         except QueueUnreachable as exc:
@@ -334,6 +361,8 @@ class RecheckSpider(Spider):
 
         for number in previous:
             signal.signal(number, stop)
+        if stop_with_coordinator():  # started by a coordinator that is gone
+            stop(signal.SIGTERM, None)
         asyncio.ensure_future(self._close_after(worker))
 
     async def _close_after(self, worker: Worker) -> None:
@@ -349,6 +378,21 @@ class RecheckSpider(Spider):
         engine = self.crawler.engine
         if engine is not None:
             await engine.close_spider_async(reason="finished")
+
+    async def _open_writer(self) -> bool:
+        """Start the store pipeline's writer (crawler.pipelines) before any
+        check: its start-up then neither counts in the run's time nor takes a
+        core from the crawl, and a store it cannot write to stops the crawl
+        before the run is recorded. False when it failed (the crawl stops)."""
+        if self.writer_opener is None:
+            return True
+        try:
+            await asyncio.to_thread(self.writer_opener)
+        except StoreError as exc:
+            self.logger.error("not starting: %s", exc)
+            self.crawler.stats.set_value("hostwatch/store_error", str(exc))
+            return False
+        return True
 
     def _stop_with(self, message: str) -> None:
         """End the crawl with ``message`` as its error (the queue unreachable)."""
@@ -370,7 +414,7 @@ class RecheckSpider(Spider):
                        priority=priority, headers=self.headers)
 
     def _use(self, case: DueCase) -> BrowserUse:
-        host = urlsplit(case.url).hostname or ""
+        host = case.host or urlsplit(case.url).hostname or ""
         use = self._uses.get(host)
         if use is None:
             # The rules are matched once per host, not once per case: each

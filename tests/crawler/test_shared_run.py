@@ -283,3 +283,49 @@ def test_the_single_process_crawl_writes_no_worker_tables(pg_store, pg_url, net,
     assert run.status == "finished" and run.checks_made == 6
     assert _workers(pg_store, run.id) == []
     assert os.environ.get("HOSTWATCH_QUEUE") is None
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet (its parent, the coordinator, is dead)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_coordinator_leaves_no_worker_behind(pg_store, pg_url, net, tmp_path):
+    """`crawl --workers 2` killed with SIGKILL (the OOM killer, kill -9): its
+    local workers finish the batches in hand and exit instead of taking the
+    run's batches and then waiting for new ones for ever."""
+    _cases(net, pg_store, 120, delay=0.3)
+    coordinator = subprocess.Popen(
+        [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "2"],
+        env=crawl_env(net, tmp_path, **_slow_settings(pg_url, lease=30)), cwd=tmp_path,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        workers: list[RunWorker] = []
+        while time.monotonic() < deadline and not (
+                len(workers) == 2 and all(w.checks >= 1 for w in workers)):
+            time.sleep(0.2)
+            workers = _workers_of_any_run(pg_store)
+        assert len(workers) == 2, [w.name for w in workers]
+        pids = [w.pid for w in workers]
+        coordinator.send_signal(signal.SIGKILL)
+        coordinator.wait(timeout=10)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(_exited(pid) for pid in pids):
+            time.sleep(0.2)
+        running = [pid for pid in pids if not _exited(pid)]
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+    for pid in running:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert running == [], "local workers outlived their coordinator"
+    # They stopped as on SIGTERM: the batches in hand finished, not the run.
+    with pg_store.session() as session:
+        stopped = list(session.scalars(select(RunWorker)))
+    assert all(w.stopped_at is not None for w in stopped)
+    assert sum(w.checks for w in stopped) < 120

@@ -54,12 +54,10 @@ def test_a_refused_batch_is_an_error_and_nothing_of_it_is_kept(sqlite_url):
 
 
 def test_a_writer_that_cannot_open_the_store_is_a_clear_error(tmp_path):
-    writer = WriterProcess(WriterSetup(f"sqlite:///{tmp_path}/no/such/dir/x.db", Debounce()))
-    try:
-        with pytest.raises(StoreError, match="writer process stopped"):
-            writer.write([])
-    finally:
-        writer.close()
+    # Said when it starts (before any check is handed over), naming the store.
+    with pytest.raises(StoreError, match="cannot open the store: directory of the SQLite "
+                                         "file does not exist: .*/no/such/dir"):
+        WriterProcess(WriterSetup(f"sqlite:///{tmp_path}/no/such/dir/x.db", Debounce()))
 
 
 def test_the_writer_exits_when_the_crawl_dies(sqlite_url, tmp_path):
