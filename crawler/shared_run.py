@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kernel.config import Config
+from kernel.errors import StoreError
 from store import Store
 from store.checks import NewCheck
 from store.queue import QUEUE, TASK, Queue, batches, worker_name
@@ -62,8 +63,17 @@ COUNT_SECONDS = 3.0
 WORKER_LINE_SECONDS = 2.0
 # Set by the coordinator for the local workers it starts: its process id.
 COORDINATOR_PID_ENV = "_HOSTWATCH_COORDINATOR_PID"
+# The crawl's stat saying a worker stopped because of `WrongStore`.
+WRONG_STORE_STAT = "hostwatch/wrong_store"
 # prctl(2): the signal a process gets when its parent dies.
 PR_SET_PDEATHSIG = 1
+
+
+class WrongStore(StoreError):
+    """The worker's store (HOSTWATCH_DB) is not the coordinator's: the queue
+    holds batches of runs this store does not have. A setting to correct, not
+    an outage: `hostwatch worker` exits with status 78 (EX_CONFIG), which the
+    systemd unit in deploy/ does not restart."""
 
 
 class BatchAbandoned(Exception):
@@ -110,6 +120,7 @@ class Worker:
         self._stopping = False
         self.taken = 0  # cases taken from the queue
         self.fatal: str | None = None  # why this worker stopped on its own
+        self.wrong_store = False  # ...because its store is not the coordinator's
         self.closed = False  # the crawl is closing: no batch is taken on
         self.current_run: int | None = None
         self.on_new_run: Callable[[int], None] | None = None  # the spider's per-run state
@@ -125,6 +136,7 @@ class Worker:
 
         await self.queue.open()
         await self.queue.ensure_schema()
+        await self._check_store()
 
         # A batch abandoned by a stopping worker, or whose checks could not
         # be stored, is tried again by a worker (its stored cases skipped).
@@ -147,6 +159,23 @@ class Worker:
             shutdown_graceful_timeout=self.stall_seconds + 60)
         self._task = asyncio.ensure_future(self._pworker.run())
         self._lines = asyncio.ensure_future(self._send_lines())
+
+    async def _check_store(self) -> None:
+        """Before taking any batch: when batches are queued and none is of a
+        run this store has, HOSTWATCH_DB is not the coordinator's store.
+        Raises `WrongStore` without taking one, so a worker restarted again
+        and again (systemd) does not use up the batches' tries."""
+        runs = await self.queue.queued_runs()
+        if not runs:
+            return
+        known = await asyncio.to_thread(
+            lambda: [run for run in runs if run_status(self.store, run) is not None])
+        if not known:
+            raise WrongStore(self._wrong_store(min(runs)))
+
+    def _wrong_store(self, run_id: int) -> str:
+        return (f"worker {self.name}: its store has no run {run_id}, which the queue "
+                "holds batches of: HOSTWATCH_DB must name the coordinator's store")
 
     @property
     def stopping(self) -> bool:
@@ -186,9 +215,9 @@ class Worker:
         if status is None:
             # Not this store's run: this worker's HOSTWATCH_DB is not the
             # coordinator's. Leave the batch to the others, and stop.
-            message = (f"worker {self.name}: its store has no run {run_id}, which the queue "
-                       "holds batches of: HOSTWATCH_DB must name the coordinator's store")
+            message = self._wrong_store(run_id)
             self.fatal = message
+            self.wrong_store = True
             self.drain()
             raise BatchAbandoned(message)
         if status != "running":

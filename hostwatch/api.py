@@ -129,6 +129,11 @@ class CrawlOutcome:
         return self.run is None or self.run.status == "finished"
 
 
+class WorkerMisconfigured(CrawlError):
+    """A worker's store (HOSTWATCH_DB) is not its coordinator's: a setting to
+    correct, not an outage (`hostwatch worker` exits 78)."""
+
+
 class CrawlFailed(CrawlError):
     """The crawl stopped because its checks could not be written; ``outcome``
     is the run as far as it went."""
@@ -434,7 +439,8 @@ class Hostwatch:
         """Be a worker of shared runs (`hostwatch worker`): take batches of
         due cases from the queue (HOSTWATCH_QUEUE) and check them, until
         SIGTERM or Ctrl-C (then the batches in hand are finished first).
-        Raises `CrawlError` when the queue cannot be reached."""
+        Raises `CrawlError` when the queue cannot be reached, and
+        `WorkerMisconfigured` when the store is not the coordinator's."""
         global _crawled
         if _crawled:
             raise CrawlError("this process has crawled already: Scrapy's reactor cannot "
@@ -444,6 +450,8 @@ class Hostwatch:
 
         _crawled = True
         stats = run_crawl(self.config, worker=True)
+        if stats.get("hostwatch/wrong_store"):  # crawler.shared_run.WRONG_STORE_STAT
+            raise WorkerMisconfigured(str(stats.get("hostwatch/queue_error")))
         for key in ("hostwatch/queue_error", "hostwatch/store_error"):
             if stats.get(key):
                 raise CrawlError(str(stats[key]))

@@ -117,6 +117,15 @@ class Queue:
             queue=QUEUE, task=TASK, run=str(run_id))
         return RunJobs(row["todo"], row["doing"], row["failed"])
 
+    async def queued_runs(self) -> set[int]:
+        """The runs that have batches queued or taken."""
+        rows = await self.app.connector.execute_query_all_async(
+            "SELECT DISTINCT args->>'run_id' AS run_id FROM procrastinate_jobs"
+            " WHERE queue_name = %(queue)s AND task_name = %(task)s"
+            " AND status IN ('todo', 'doing')",
+            queue=QUEUE, task=TASK)
+        return {int(row["run_id"]) for row in rows if str(row["run_id"] or "").isdigit()}
+
     async def retry_stalled(self, lease: float) -> int:
         """Hand the jobs of workers silent for ``lease`` seconds back to the
         queue; returns how many. A job that moved on meanwhile (its worker

@@ -43,3 +43,15 @@ def test_every_unit_runs_a_hostwatch_command_that_exists():
         assert command[0].endswith("/hostwatch")
         result = CliRunner().invoke(main, [*command[1:], "--help"])
         assert result.exit_code == 0, (unit.name, result.output)
+
+
+def test_the_worker_unit_does_not_restart_a_worker_on_the_wrong_store():
+    # `hostwatch worker` exits 78 (EX_CONFIG) when its store is not the
+    # coordinator's; restarting it would change nothing.
+    from hostwatch.commands.crawl import EXIT_CONFIG
+
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.read_string((DEPLOY / "systemd" / "hostwatch-worker.service").read_text())
+    service = parser["Service"]
+    assert service["Restart"] == "always"
+    assert service["RestartPreventExitStatus"].split() == [str(EXIT_CONFIG)]

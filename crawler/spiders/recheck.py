@@ -60,7 +60,13 @@ from crawler.perceptual import (
 )
 from crawler.politeness import META_HOSTER, Politeness
 from crawler.settings import apply_config, config_of
-from crawler.shared_run import Coordinator, Worker, stop_with_coordinator
+from crawler.shared_run import (
+    WRONG_STORE_STAT,
+    Coordinator,
+    Worker,
+    WrongStore,
+    stop_with_coordinator,
+)
 from crawler.soft404 import NotFoundProbes, probe_url
 from crawler.verdict import (
     ErrorKind,
@@ -346,6 +352,10 @@ class RecheckSpider(Spider):
             self.worker = None
             self._stop_with(str(exc))
             return
+        except WrongStore as exc:  # before taking any batch
+            self.crawler.stats.set_value(WRONG_STORE_STAT, True)
+            self._stop_with(str(exc))
+            return
         self.logger.info("worker %s: taking batches from the queue", worker.name)
         previous: dict[int, Any] = {number: signal.getsignal(number)
                                     for number in (signal.SIGINT, signal.SIGTERM)}
@@ -374,6 +384,8 @@ class RecheckSpider(Spider):
             worker.fatal = (f"worker {worker.name}: the queue failed: "
                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         if worker.fatal is not None:
+            if worker.wrong_store:
+                self.crawler.stats.set_value(WRONG_STORE_STAT, True)
             self._stop_with(worker.fatal)
         engine = self.crawler.engine
         if engine is not None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
-from hostwatch.api import CrawlFailed, CrawlOutcome, Hostwatch
+from hostwatch.api import CrawlFailed, CrawlOutcome, Hostwatch, WorkerMisconfigured
 from hostwatch.commands.common import load_config, open_store
 from kernel.errors import CrawlError
+from kernel.text import printable
 from store.lock import LockBusy
 
 EXIT_LOCKED = 3
 EXIT_INCOMPLETE = 4
 EXIT_SUSPECT = 5  # the run was judged suspect: its failing checks count for nothing yet
+EXIT_CONFIG = 78  # sysexits' EX_CONFIG: a worker's store is not the coordinator's
 
 
 def _report_run(outcome: CrawlOutcome) -> None:
@@ -225,7 +227,8 @@ def worker(ctx: click.Context) -> None:
     Ctrl-C: no new batch, the ones in hand are finished, then it exits; a
     second one stops it at once (its batches go to other workers after
     HOSTWATCH_QUEUE_LEASE seconds). Exit status 1 when the queue or the
-    store cannot be reached.
+    store cannot be reached, 78 when the store is not the coordinator's (it
+    has none of the runs the queue holds batches of; no batch is taken).
 
     \b
     Example (systemd runs this on each worker machine):
@@ -235,6 +238,9 @@ def worker(ctx: click.Context) -> None:
     hw = open_store(load_config(ctx))
     try:
         hw.work()
+    except WorkerMisconfigured as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        ctx.exit(EXIT_CONFIG)
     except CrawlError as exc:
         raise click.ClickException(str(exc)) from exc
 

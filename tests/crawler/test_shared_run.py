@@ -214,8 +214,10 @@ def test_a_stopped_worker_finishes_its_batches_first(pg_store, pg_url, net, tmp_
 def test_a_worker_on_another_store_leaves_the_batches_and_stops(pg_store, pg_url, net,
                                                                  tmp_path):
     """A worker whose HOSTWATCH_DB is not the coordinator's store must not
-    eat the run's batches: it says so, exits 1, and the batch is checked by
-    a rightly configured worker."""
+    eat the run's batches: it says so, exits 78 (a setting to correct: the
+    systemd unit does not restart it) without taking a batch, however often
+    it is started, and the batches are checked by a rightly configured
+    worker."""
     ids = _cases(net, pg_store, 6)
     other_schema = f"t_other_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -226,8 +228,13 @@ def test_a_worker_on_another_store_leaves_the_batches_and_stops(pg_store, pg_url
     coordinator = _start_coordinator(pg_url, net, tmp_path, **settings)
     right = None
     try:
-        wrong = _start_worker(other_db, net, tmp_path, **settings)
-        _out, wrong_err = wrong.communicate(timeout=120)
+        _wait_for_batches(pg_url, 2)
+        wrongs = []
+        for _ in range(3):  # as systemd would restart it
+            wrong = _start_worker(other_db, net, tmp_path, **settings)
+            _out, wrong_err = wrong.communicate(timeout=120)
+            wrongs.append(wrong.returncode)
+        tries = _batch_tries(pg_url)
         right = _start_worker(pg_url, net, tmp_path, **settings)
         out, err = coordinator.communicate(timeout=120)
     finally:
@@ -238,13 +245,42 @@ def test_a_worker_on_another_store_leaves_the_batches_and_stops(pg_store, pg_url
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
         admin.dispose()
-    assert wrong.returncode == 1
+    assert wrongs == [78, 78, 78]
     assert "its store has no run 1" in wrong_err and "HOSTWATCH_DB" in wrong_err
+    assert tries == [0, 0], "the wrong worker took batches"
     assert coordinator.returncode == 0, err[-3000:]
     run = _one_run(pg_store)
     per_case = _checks_per_case(pg_store, run.id)
     assert run.status == "finished"
     assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
+
+
+def _jobs(pg_url: str) -> list[tuple[str, int]]:
+    """(status, attempts) of every queued batch."""
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            return [(row[0], row[1]) for row in conn.execute(text(
+                "SELECT status::text, attempts FROM procrastinate_jobs "
+                "WHERE queue_name = 'hostwatch' ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def _wait_for_batches(pg_url: str, count: int) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if len(_jobs(pg_url)) >= count:
+                return
+        except Exception:  # the queue's tables not made yet
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"the coordinator queued no {count} batches")
+
+
+def _batch_tries(pg_url: str) -> list[int]:
+    return [attempts for _status, attempts in _jobs(pg_url)]
 
 
 def _workers_of_any_run(store: Store) -> list[RunWorker]:
