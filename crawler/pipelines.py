@@ -9,6 +9,7 @@ continuing would only pile up checks that cannot be kept.
 from __future__ import annotations
 
 import logging
+import threading
 
 from scrapy.crawler import Crawler
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
@@ -17,6 +18,7 @@ from twisted.python.failure import Failure
 
 from crawler.settings import config_of
 from kernel.config import Config
+from kernel.errors import StoreError
 from store import Store
 from store.checks import NewCheck
 from store.writer import WriterProcess, WriterSetup
@@ -42,6 +44,8 @@ class StorePipeline:
         self.timer: task.LoopingCall | None = None
         self._writes: defer.Deferred[None] = defer.succeed(None)  # the chain of writes
         self.error: Failure | None = None
+        self._starting = threading.Lock()
+        self.closed = False  # close_spider has run: no writer is started any more
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -92,21 +96,28 @@ class StorePipeline:
         the run lock, before the run's clock starts (`writer_opener`);
         otherwise the first batch does."""
         assert self.store is not None
-        if self.writer is not None:
-            return
+        with self._starting:  # the spider's thread and a write's thread
+            if self.writer is not None or self.closed:
+                return
+            self.writer = self._start_writer(self.store)
+        if self.closed:  # the crawl closed while it started: close_spider may have missed it
+            self.writer.close()
+
+    def _start_writer(self, store: Store) -> WriterProcess:
         # The writer shares the run lock's file (SQLite stores), so the lock
         # lasts as long as the writer, even when this process dies first.
         lock = getattr(self.crawler.spider, "lock", None)
         fd = getattr(lock, "fd", None)
         # A worker of a shared run stores each case once per run.
         once = getattr(self.crawler.spider, "worker", None) is not None
-        self.writer = WriterProcess(WriterSetup(self.store.url, self.rules, once),
-                                    pass_fds=(fd,) if fd is not None else ())
+        return WriterProcess(WriterSetup(store.url, self.rules, once),
+                             pass_fds=(fd,) if fd is not None else ())
 
     def _write(self, batch: list[NewCheck]) -> None:
         """In a worker thread: hand the batch to the writer process."""
         self.open_writer()
-        assert self.writer is not None
+        if self.writer is None:
+            raise StoreError("the store pipeline is closed; checks not written")
         self.written += self.writer.write(batch)
 
     def _failed(self, failure: Failure) -> None:
@@ -124,6 +135,7 @@ class StorePipeline:
             self.timer.stop()
         self.flush()
         await maybe_deferred_to_future(self._writes)
+        self.closed = True  # a writer still starting closes itself (open_writer)
         if self.writer is not None:
             await maybe_deferred_to_future(threads.deferToThread(self.writer.close))
         self.crawler.stats.set_value("hostwatch/checks_written", self.written)

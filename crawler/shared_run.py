@@ -483,7 +483,8 @@ def stop_with_coordinator() -> bool:
     a killed coordinator leaves no worker taking batches for ever. True
     when the coordinator is gone already (the caller stops as on SIGTERM).
     A worker started any other way (systemd, by hand) is left alone."""
-    coordinator = os.environ.get(COORDINATOR_PID_ENV, "")
+    # Read once, and not passed on (to the writer, to Chromium).
+    coordinator = os.environ.pop(COORDINATOR_PID_ENV, "")
     if not coordinator.isdigit():
         return False
     try:

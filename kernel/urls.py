@@ -174,9 +174,10 @@ def browser_target(text: str) -> tuple[str, str] | None:
 def plain_host(text: str) -> str | None:
     """The host of ``text`` (as `browser_target` gives it) when the URL is
     plainly written: http or https, a host of lower-case letters, digits and
-    hyphens (no empty label, the last not starting with a digit, none
-    starting "xn--") or a dotted-quad IPv4 address, a port up to 65535, then "/", "?", "#" or the
-    end. None otherwise: then only the full parse (`browser_target`) says.
+    hyphens (no empty label, though a final dot is allowed; the last label
+    not starting with a digit; none starting "xn--") or a dotted-quad IPv4
+    address, a port up to 65535, then "/", "?", "#" or the end. None
+    otherwise: then only the full parse (`browser_target`) says.
 
     Such a host reads the same to every parser (the URL Standard's, Python's
     urllib, aiohttp's yarl), so the address guard can skip the full parse for

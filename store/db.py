@@ -54,7 +54,9 @@ class Store:
             parent = Path(parsed.database).expanduser().resolve().parent
             if not parent.is_dir():
                 raise StoreError(f"directory of the SQLite file does not exist: {parent}")
-        kwargs: dict[str, Any] = {"echo": echo}
+        # No statement's values in an error or a log line: they hold what
+        # servers sent (headers, redirect targets), and errors are logged.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
             kwargs["pool_pre_ping"] = True
         try:

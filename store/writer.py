@@ -14,8 +14,8 @@ cores the crawl uses meanwhile). Then the parent sends batches of
 `NewCheck`; the child answers each batch with ``("ok", n)`` or
 ``("error", message)``. Each batch is one transaction (`append_checks`).
 
-The child ignores SIGINT and SIGTERM: on Ctrl-C or a stop request the crawl
-shuts down gracefully and still hands over its last batch. It exits when its
+Once ready, the child ignores SIGINT and SIGTERM: on Ctrl-C or a stop
+request the crawl shuts down gracefully and still hands over its last batch. It exits when its
 stdin closes, so when the crawl dies (even by ``kill -9``) the child finishes
 the batch in hand and exits; nothing half-written is left.
 """
@@ -63,10 +63,13 @@ class WriterProcess:
         self._from: IO[bytes] = self._process.stdout
         try:
             self._send(setup)
-            self._receive()  # ("ready", None)
-        except StoreError:
-            self.close()
+            status, _ = self._receive()
+        except BaseException:  # its error, or anything unexpected: no writer left behind
+            self.close(timeout=5)
             raise
+        if status != "ready":
+            self.close(timeout=5)
+            raise StoreError(f"the store writer process answered {status!r}, not 'ready'")
 
     def _send(self, message: Any) -> None:
         try:
@@ -83,18 +86,20 @@ class WriterProcess:
         return StoreError(f"the store writer process stopped (exit status {status}); "
                           "its error, if any, is in the log above")
 
-    def _receive(self) -> Any:
+    def _receive(self) -> tuple[str, Any]:
+        """The writer's next answer; its error as a `StoreError`."""
         try:
             status, value = pickle.load(self._from)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             raise self._died() from exc
         if status == "error":
             raise StoreError(str(value))
-        return value
+        return str(status), value
 
     def write(self, batch: list[NewCheck]) -> int:
         self._send(batch)
-        return int(self._receive())
+        _, written = self._receive()
+        return int(written)
 
     def close(self, timeout: float = 120.0) -> None:
         """Let the writer finish and exit."""
@@ -110,8 +115,6 @@ class WriterProcess:
 
 def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
     """The child's side (``python -m store.writer``)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         setup: WriterSetup = pickle.load(requests)
     except EOFError:
@@ -124,6 +127,10 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
     except (StoreError, SQLAlchemyError) as exc:
         _reply(replies, ("error", f"the store writer cannot open the store: {exc}"))
         return 1
+    # Only now: Ctrl-C while the store is still being opened (a database
+    # that does not answer) ends the writer, and with it the crawl's wait.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         _reply(replies, ("ready", None))
         while True:

@@ -394,7 +394,7 @@ class RecheckSpider(Spider):
     async def _open_writer(self) -> bool:
         """Start the store pipeline's writer (crawler.pipelines) before any
         check: its start-up then neither counts in the run's time nor takes a
-        core from the crawl, and a store it cannot write to stops the crawl
+        core from the crawl, and a store it cannot open stops the crawl
         before the run is recorded. False when it failed (the crawl stops)."""
         if self.writer_opener is None:
             return True

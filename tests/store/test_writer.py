@@ -53,6 +53,33 @@ def test_a_refused_batch_is_an_error_and_nothing_of_it_is_kept(sqlite_url):
         assert session.scalars(select(Check.verdict)).all() == ["online"]
 
 
+def test_a_refused_batch_s_error_never_quotes_what_a_server_sent(sqlite_url, caplog):
+    """The error goes to the log and the crawl's message: the statement's
+    values (headers, redirect targets a server chose) stay out of it."""
+    from dataclasses import replace
+
+    from store import Store
+
+    store = Store(sqlite_url)
+    store.upgrade()
+    case_id = add_case(store)
+    with store.transaction() as session:
+        session.execute(text("CREATE TRIGGER no_checks BEFORE INSERT ON checks "
+                             "BEGIN SELECT RAISE(ABORT, 'disk full (simulated)'); END"))
+    sent = replace(check(case_id, 1, "online"), headers={"server": "SERVER-SENT-BYTES"},
+                   final_url="http://h.test/FROM-THE-LOCATION-HEADER",
+                   redirect_chain=["http://h.test/1.jpg"])
+    writer = WriterProcess(WriterSetup(store.url, Debounce()))
+    try:
+        with pytest.raises(StoreError, match="disk full") as raised:
+            writer.write([sent])
+    finally:
+        writer.close()
+    message = str(raised.value)
+    assert "SERVER-SENT" not in message and "FROM-THE-LOCATION" not in message
+    assert "checks" in message  # still says what was refused
+
+
 def test_a_writer_that_cannot_open_the_store_is_a_clear_error(tmp_path):
     # Said when it starts (before any check is handed over), naming the store.
     with pytest.raises(StoreError, match="cannot open the store: directory of the SQLite "
