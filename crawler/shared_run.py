@@ -110,8 +110,10 @@ class Worker:
         self._crawl = crawl
         self.queue = Queue(config.queue)
         self.name = worker_name(os.getpid())
-        self._batches: dict[int, list[_Batch]] = {}  # case id -> batches waiting for it
-        self._runs: dict[int, int] = {}  # case id -> run id, while being checked
+        # (run id, case id) -> the batches waiting for that case's check in that
+        # run: a case may be in hand for two runs at once (an aborted run's
+        # batch and the next run's), and each run needs its own check.
+        self._batches: dict[tuple[int, int], list[_Batch]] = {}
         self.stored_checks: dict[int, int] = {}  # run id -> checks this worker stored
         self._lines_sent: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
@@ -125,8 +127,9 @@ class Worker:
         self.current_run: int | None = None
         self.on_new_run: Callable[[int], None] | None = None  # the spider's per-run state
 
-    def run_of(self, case_id: int) -> int | None:
-        return self._runs.get(case_id)
+    def in_hand(self, run_id: int, case_id: int) -> bool:
+        """Is ``case_id`` being checked for ``run_id``?"""
+        return (run_id, case_id) in self._batches
 
     async def start(self) -> None:
         """Reach the queue (raises store.queue.QueueUnreachable) and start
@@ -235,10 +238,9 @@ class Worker:
         self.taken += len(cases)
         try:
             for case in cases:
-                waiting = self._batches.setdefault(case.id, [])
+                waiting = self._batches.setdefault((run_id, case.id), [])
                 waiting.append(batch)
                 if len(waiting) == 1:  # not being checked already (a batch handed back)
-                    self._runs[case.id] = run_id
                     self._crawl(case, run_id, browser)
         except BaseException:
             self._forget(batch)
@@ -250,12 +252,12 @@ class Worker:
         """Drop ``batch``'s cases not stored yet from the worker's books, so
         that its next try crawls them again."""
         for case_id in list(batch.left):
-            waiting = self._batches.get(case_id, [])
+            key = (batch.run_id, case_id)
+            waiting = self._batches.get(key, [])
             if batch in waiting:
                 waiting.remove(batch)
             if not waiting:
-                self._batches.pop(case_id, None)
-                self._runs.pop(case_id, None)
+                self._batches.pop(key, None)
 
     async def _until_done(self, batch: _Batch) -> None:
         """Until every case of ``batch`` is stored. A batch of which no check
@@ -296,10 +298,10 @@ class Worker:
         """Checks committed (or dropped as second checks of their case in
         their run): their batches are that much nearer done."""
         for check in checks:
-            if check.run_id is not None:
-                self.stored_checks[check.run_id] = self.stored_checks.get(check.run_id, 0) + 1
-            self._runs.pop(check.case_id, None)
-            for batch in self._batches.pop(check.case_id, ()):
+            if check.run_id is None:
+                continue
+            self.stored_checks[check.run_id] = self.stored_checks.get(check.run_id, 0) + 1
+            for batch in self._batches.pop((check.run_id, check.case_id), ()):
                 batch.stored(check.case_id)
 
     def abandon(self, reason: str) -> None:
@@ -319,9 +321,9 @@ class Worker:
     async def send_lines(self, stopped: bool = False) -> None:
         """This worker's line of `hostwatch status`, per run it worked for."""
         now = datetime.now(UTC)
+        busy = {run_id for run_id, _case in self._batches}
         for run_id, count in list(self.stored_checks.items()):
-            if not stopped and self._lines_sent.get(run_id) == count and \
-                    run_id not in self._runs.values():
+            if not stopped and self._lines_sent.get(run_id) == count and run_id not in busy:
                 continue
             try:
                 await asyncio.to_thread(record_worker, self.store, run_id, self.name,

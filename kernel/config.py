@@ -8,6 +8,7 @@ README's configuration table lists them all (a test keeps the two in step).
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -161,6 +162,8 @@ def _non_negative_int(raw: str) -> int:
 
 def _non_negative_float(raw: str) -> float:
     value = float(raw)
+    if not math.isfinite(value):  # "inf" would make a time-out or a wait endless
+        raise ValueError(f"expected a finite number, got {raw.strip()!r}")
     if value < 0:
         raise ValueError(f"must not be negative, got {value}")
     return value

@@ -44,6 +44,9 @@ class DueCase:
     # Whose limit its requests share (crawler.politeness): `hoster_key` of its
     # hoster of record; None: never attributed, or behind a CDN.
     hoster: str | None = None
+    # The shared run whose batch it came in (`load_cases`): a worker may hold
+    # the same case for two runs at once. None in a single-process crawl.
+    run_id: int | None = None
 
 
 def hoster_key(hoster_id: int | None, asn: int | None, cdn: str | None) -> str | None:
@@ -67,9 +70,10 @@ def due_cases_query() -> Select[*tuple[Any, ...]]:
             .outerjoin(Attribution, Attribution.id == Case.attribution_id))
 
 
-def due_case(row: Any) -> DueCase:
+def due_case(row: Any, run_id: int | None = None) -> DueCase:
     case_id, url, host, ref_sha256, ref_pdq, hoster_id, asn, cdn = row
-    return DueCase(case_id, url, host, ref_sha256, ref_pdq, hoster_key(hoster_id, asn, cdn))
+    return DueCase(case_id, url, host, ref_sha256, ref_pdq, hoster_key(hoster_id, asn, cdn),
+                   run_id)
 
 
 def _due_filter(now: datetime, rule: DueRule) -> ColumnElement[bool]:
@@ -149,7 +153,7 @@ def load_cases(store: Store, case_ids: Sequence[int], run_id: int) -> list[DueCa
         rows = session.execute(
             due_cases_query().where(Case.id.in_(list(case_ids)), Case.id.not_in(done))
             .order_by(Case.id)).all()
-    return [due_case(row) for row in rows]
+    return [due_case(row, run_id) for row in rows]
 
 
 def run_status(store: Store, run_id: int) -> str | None:

@@ -32,6 +32,9 @@ def test_nameservers_parse_host_port_lists():
     ("HOSTWATCH_ALLOW_PRIVATE", "maybe"),
     ("HOSTWATCH_REMOVAL_CONFIRMATIONS", "0"),
     ("HOSTWATCH_TIMEOUT", "-1"),
+    ("HOSTWATCH_TIMEOUT", "inf"),  # a fetch, and a shared run's batch, would never give up
+    ("HOSTWATCH_TIMEOUT", "nan"),
+    ("HOSTWATCH_BACKOFF_MAX_DELAY", "inf"),
     ("HOSTWATCH_NAMESERVERS", "127.0.0.1:99999"),
     ("HOSTWATCH_CONTROL_URLS", "ftp://control.example/"),
     ("HOSTWATCH_CONTROL_URLS", "https://ok.example/,not a url"),

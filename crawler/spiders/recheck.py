@@ -294,10 +294,11 @@ class RecheckSpider(Spider):
                              {META_CASE: case, META_HOSTER: case.hoster})
 
     def _run_of(self, case: DueCase) -> int | None:
-        """The run a check of ``case`` belongs to (a worker's batches name theirs)."""
-        if self.worker is not None:
-            return self.worker.run_of(case.id)
-        return self.run_id
+        """The run a check of ``case`` belongs to (a worker's batches name
+        theirs: `store.runs.load_cases`)."""
+        if case.run_id is not None:
+            return case.run_id
+        return None if self.worker is not None else self.run_id
 
     # -- runs shared by workers (crawler.shared_run) --------------------------
 

@@ -365,3 +365,37 @@ def test_a_killed_coordinator_leaves_no_worker_behind(pg_store, pg_url, net, tmp
         stopped = list(session.scalars(select(RunWorker)))
     assert all(w.stopped_at is not None for w in stopped)
     assert sum(w.checks for w in stopped) < 120
+
+
+def test_the_run_after_a_killed_coordinator_checks_every_case(pg_store, pg_url, net, tmp_path):
+    """A coordinator dies while an always-on worker (another machine) holds
+    batches of its run; the next run's batches bring the same cases while
+    the worker still checks them for the dead run. Each run gets its own
+    check of each case: the next run finishes complete."""
+    ids = _cases(net, pg_store, 30, delay=1.0)
+    # Three batches of run 1 in hand, a place free for one of run 2 (the same
+    # cases), two checks at a time: run 1's batches are still being checked.
+    settings = {**_slow_settings(pg_url, lease=5), "HOSTWATCH_QUEUE_BATCH": "10",
+                "HOSTWATCH_CONCURRENCY": "2", "HOSTWATCH_WORKER_JOBS": "4"}
+    first = _start_coordinator(pg_url, net, tmp_path, **settings)
+    worker = _start_worker(pg_url, net, tmp_path, **settings)
+    try:
+        _wait_until_it_stored(pg_store, worker, 2)  # batches of run 1 in its hands
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = subprocess.run(
+            [sys.executable, "-m", "hostwatch", "--db", pg_url, "crawl", "--workers", "0"],
+            env=crawl_env(net, tmp_path, **settings), cwd=tmp_path, capture_output=True,
+            text=True, timeout=240, check=False)
+    finally:
+        for process in (first, worker):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=120)
+    assert second.returncode == 0, second.stderr[-3000:]
+    with pg_store.session() as session:
+        runs = session.scalars(select(CrawlRun).order_by(CrawlRun.id)).all()
+    assert [r.status for r in runs] == ["aborted", "finished"]
+    per_case = _checks_per_case(pg_store, runs[1].id)
+    assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
+    _chain_ok(pg_store)

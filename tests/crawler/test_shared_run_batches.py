@@ -64,7 +64,7 @@ def test_a_batch_is_done_when_every_check_is_stored(sqlite_store, sqlite_url):
         return await asyncio.wait_for(batch, 5)
 
     assert asyncio.run(run()) == 3
-    assert worker.run_of(ids[0]) is None  # nothing of it left in hand
+    assert not worker.in_hand(run_id, ids[0])  # nothing of it left in hand
 
 
 def test_a_batch_whose_checks_stop_coming_is_handed_back(sqlite_store, sqlite_url, monkeypatch):
@@ -88,3 +88,35 @@ def test_a_batch_whose_checks_stop_coming_is_handed_back(sqlite_store, sqlite_ur
         await asyncio.wait_for(again, 5)
 
     asyncio.run(run())
+
+
+def test_a_case_in_hand_for_two_runs_is_checked_for_each(sqlite_store, sqlite_url):
+    """An always-on worker still has an aborted run's batch when the next
+    run's batch brings the same cases: each run gets its own check, and the
+    one run's check does not finish the other run's batch."""
+    worker, ids, first_run, crawled = _worker(sqlite_store, sqlite_url)
+    with sqlite_store.transaction() as session:
+        run = CrawlRun(started_at=NOW, status="running", tool_version="test")
+        session.add(run)
+        session.flush()
+        second_run = run.id
+    runs_crawled: list[int | None] = []
+    crawl = worker._crawl
+    worker._crawl = lambda case, run, browser: (runs_crawled.append(case.run_id),
+                                                crawl(case, run, browser))
+
+    async def run() -> tuple[int, int]:
+        first = asyncio.ensure_future(worker.check_batch(first_run, ids, False))
+        await asyncio.sleep(0.2)
+        second = asyncio.ensure_future(worker.check_batch(second_run, ids, False))
+        await asyncio.sleep(0.2)
+        assert sorted(crawled) == sorted(ids * 2)  # every case, once per run
+        worker.stored([_check(case_id, first_run) for case_id in ids])
+        done_first = await asyncio.wait_for(first, 5)
+        await asyncio.sleep(0.1)
+        assert not second.done()  # the first run's checks are not the second's
+        worker.stored([_check(case_id, second_run) for case_id in ids])
+        return done_first, await asyncio.wait_for(second, 5)
+
+    assert asyncio.run(run()) == (3, 3)
+    assert sorted(runs_crawled) == sorted([first_run] * 3 + [second_run] * 3)
