@@ -21,7 +21,8 @@ def _report_run(outcome: CrawlOutcome) -> None:
     if run is None:
         return
     seconds = ((run.finished_at or run.started_at) - run.started_at).total_seconds()
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or "nothing due"
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items())) or (
+        "nothing due" if not run.cases_due else "no checks")
     click.echo(f"run {run.id} {run.status}: {run.checks_made} of {run.cases_due} due cases "
                f"checked in {seconds:.1f} s ({counts})")
     if outcome.suspect:

@@ -399,3 +399,14 @@ def test_the_run_after_a_killed_coordinator_checks_every_case(pg_store, pg_url, 
     per_case = _checks_per_case(pg_store, runs[1].id)
     assert set(per_case) == set(ids.values()) and set(per_case.values()) == {1}
     _chain_ok(pg_store)
+
+
+def test_a_coordinator_that_cannot_reach_the_queue_says_so(pg_store, pg_url, net, tmp_path):
+    _cases(net, pg_store, 3)
+    result = run_crawl(pg_url, net, tmp_path, "--workers", "1",
+                       HOSTWATCH_QUEUE="postgresql://postgres:s3cret@127.0.0.1:1/test")
+    assert result.returncode == 1
+    assert "postgresql://postgres:***@127.0.0.1:1/test" in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    # Its run's line does not claim that nothing was due.
+    assert "0 of 3 due cases checked" in result.stdout and "nothing due" not in result.stdout
