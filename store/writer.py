@@ -15,9 +15,10 @@ cores the crawl uses meanwhile). Then the parent sends batches of
 ``("error", message)``. Each batch is one transaction (`append_checks`).
 
 Once ready, the child ignores SIGINT and SIGTERM: on Ctrl-C or a stop
-request the crawl shuts down gracefully and still hands over its last batch. It exits when its
-stdin closes, so when the crawl dies (even by ``kill -9``) the child finishes
-the batch in hand and exits; nothing half-written is left.
+request the crawl shuts down gracefully and still hands over its last
+batch. It exits when its stdin closes, so when the crawl dies (even by
+``kill -9``) the child finishes the batch in hand and exits; nothing
+half-written is left.
 """
 
 from __future__ import annotations
